@@ -1,0 +1,1 @@
+"""Operating the edge: process launcher, provisioning loader, command-line tools."""

@@ -1,0 +1,96 @@
+"""Edge settings: every knob is an environment variable with a default here.
+
+This is the single source of defaults. The launcher exports the resolved values so the
+Kamailio config (which reads them with #!defenv) and the KEMI app agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (default, description); the README's configuration table is generated from this.
+DEFAULTS: dict[str, tuple[str, str]] = {
+    "EDGE_SIP_ADDR": ("127.0.0.1", "Address Kamailio binds for SIP (UDP, TCP, WS) and the node's identity"),
+    "EDGE_ADVERTISE_ADDR": ("", "Address put in Record-Route/Via when behind NAT (empty: the bind address)"),
+    "EDGE_SIP_PORT": ("5060", "SIP over UDP and TCP"),
+    "EDGE_WS_PORT": ("8080", "SIP over WebSocket (ws://)"),
+    "EDGE_ADMIN_ADDR": ("127.0.0.1", "Admin HTTP listener address (loopback by default)"),
+    "EDGE_ADMIN_PORT": ("9090", "Admin HTTP listener: /health, /metrics, /v1 API"),
+    "EDGE_API_TOKEN": ("", "Bearer token for the /v1 admin API (empty: the API answers 401)"),
+    "REDIS_URL": ("", "External Redis; empty: the edge starts its own on EDGE_REDIS_PORT"),
+    "EDGE_REDIS_PORT": ("6390", "Port of the edge's own Redis when REDIS_URL is empty"),
+    "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address"),
+    "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping)"),
+    "EDGE_RTP_ADDR": ("127.0.0.1", "Address rtpengine relays media on"),
+    "EDGE_RTP_ADVERTISE_ADDR": ("", "Public media address put in SDP (empty: EDGE_RTP_ADDR)"),
+    "EDGE_RTP_PORT_MIN": ("30000", "Lowest RTP port"),
+    "EDGE_RTP_PORT_MAX": ("34999", "Highest RTP port"),
+    "EDGE_DATA_DIR": (str(PROJECT_ROOT / "var"), "Runtime files: Redis data, pid files, logs, secrets"),
+    "EDGE_DEMO_FILE": (str(PROJECT_ROOT / "provisioning" / "demo.json"), "Tenant file loaded at start (empty: none)"),
+    "EDGE_AUTH_SECRET": ("", "Nonce secret shared by all edge nodes (empty: generated once in the data dir)"),
+    "EDGE_CHILDREN": ("4", "Kamailio UDP and TCP worker processes each"),
+    "EDGE_SHM_MB": ("512", "Kamailio shared memory in MB"),
+    "EDGE_PKG_MB": ("16", "Kamailio private memory per process in MB"),
+    "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (1 error, 2 notice, 3 info, 4 debug)"),
+    "EDGE_AUTH_MAX_FAILURES": ("5", "Failed digest attempts per agent and source before 403"),
+}
+
+
+def env_value(name: str, environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    value = env.get(name, "")
+    return value if value != "" else DEFAULTS[name][0]
+
+
+@dataclass(frozen=True)
+class Settings:
+    sip_addr: str
+    advertise_addr: str
+    sip_port: int
+    ws_port: int
+    admin_addr: str
+    admin_port: int
+    api_token: str
+    redis_url: str
+    redis_port: int
+    rtpengine_ng: str
+    rtpengine_http: str
+    rtp_addr: str
+    rtp_advertise_addr: str
+    rtp_port_min: int
+    rtp_port_max: int
+    data_dir: Path
+    demo_file: str
+    auth_secret: str
+    children: int
+    shm_mb: int
+    pkg_mb: int
+    log_level: int
+    auth_max_failures: int
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            env_name = "REDIS_URL" if f.name == "redis_url" else "EDGE_" + f.name.upper()
+            raw = env_value(env_name, environ)
+            if f.type == "int":
+                values[f.name] = int(raw)
+            elif f.type == "Path":
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def node_uri(self) -> str:
+        """How other edge nodes reach this one (used to route to bindings held here)."""
+        return f"sip:{self.advertise_addr or self.sip_addr}:{self.sip_port}"

@@ -1,0 +1,1 @@
+"""The KSR adapter: reads SIP messages, loads state, asks the policy, acts."""

@@ -1,0 +1,44 @@
+"""Digest authentication of agents against the HA1 stored in Redis."""
+
+from __future__ import annotations
+
+import KSR
+
+from kemi_app.policy.auth_policy import after_failure
+from kemi_app.sip.context import Context, pv, reply
+from kemi_app.state import Org
+
+HA1_IS_STORED = 1  # pv_auth_check flag: the "password" given is already HA1
+CHECK_USER_MATCHES = 1  # pv_auth_check check: auth user must equal From (To for REGISTER)
+QOP_AUTH = 1
+NONCE_STALE = (-4, -6)  # expired or reused nonce: not a wrong password
+UNKNOWN_AGENT_HA1 = "0" * 32  # never matches; unknown users look exactly like wrong passwords
+
+
+def authenticate(ctx: Context, org: Org) -> str | None:
+    """Returns the authenticated extension, or None after answering the request."""
+    realm = org.domain
+    if KSR.auth.has_credentials(realm) < 0:
+        KSR.auth.auth_challenge(realm, QOP_AUTH)
+        return None
+    user = pv("$au")
+    source = pv("$si")
+    agent = ctx.state.agent_auth(org.id, user, source)
+    limit = ctx.settings.auth_max_failures
+    if agent.failures >= limit:
+        reply(403, "Too Many Failed Authentications")
+        return None
+    rc = KSR.auth.pv_auth_check(realm, agent.ha1 or UNKNOWN_AGENT_HA1, HA1_IS_STORED, CHECK_USER_MATCHES)
+    if rc > 0:
+        KSR.auth.consume_credentials()
+        return user
+    if rc in NONCE_STALE:
+        KSR.auth.auth_challenge(realm, QOP_AUTH)
+        return None
+    verdict = after_failure(ctx.state.record_auth_failure(org.id, user, source), limit)
+    KSR.notice(f"auth failed for {user}@{realm} rc={rc} from {source}\n")
+    if verdict.challenge:
+        KSR.auth.auth_challenge(realm, QOP_AUTH)
+    else:
+        reply(verdict.status, verdict.reason)
+    return None

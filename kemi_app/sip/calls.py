@@ -1,0 +1,68 @@
+"""Initial requests from agents (INVITE, MESSAGE): authenticate, apply the dial plan, relay."""
+
+from __future__ import annotations
+
+import KSR
+
+from kemi_app.policy.dialplan import DestKind, classify
+from kemi_app.policy.registration import Binding
+from kemi_app.sip.auth import authenticate
+from kemi_app.sip.context import Context, pv, reply
+from kemi_app.sip.nat import fix_contact
+from kemi_app.state import Org
+
+
+def handle_initial(ctx: Context) -> None:
+    org = ctx.state.org_by_domain(pv("$fd"))
+    if org is None:
+        reply(403, "Unknown Domain")
+        return
+    if authenticate(ctx, org) is None:
+        return
+    if not _target_in_org(ctx, org):
+        reply(404, "Not Found")
+        return
+    dest = classify(pv("$rU"))
+    if dest.kind is DestKind.INVALID:
+        reply(dest.status, dest.reason)
+        return
+    if dest.kind is DestKind.SERVICE:
+        reply(404, "Service Not Found")
+        return
+    exists, bindings = ctx.state.agent_bindings(org.id, dest.number)
+    if not exists:
+        reply(404, "Extension Not Found")
+        return
+    if not bindings:
+        reply(480, "Agent Not Registered")
+        return
+    relay_to_bindings(ctx, bindings)
+
+
+def _target_in_org(ctx: Context, org: Org) -> bool:
+    """Tenants never see each other: the R-URI must name the caller's org or this edge."""
+    return pv("$rd").lower() == org.domain or KSR.is_myself_ruri() > 0
+
+
+def _branch_to(ctx: Context, binding: Binding) -> None:
+    KSR.seturi(binding.contact)
+    if binding.node == ctx.settings.node_uri:
+        KSR.setdsturi(binding.received)
+        KSR.corex.set_send_socket(binding.socket)
+    else:
+        # The connection lives on another edge node: hand the request to it.
+        KSR.setdsturi(binding.node)
+
+
+def relay_to_bindings(ctx: Context, bindings: list[Binding]) -> None:
+    """Fork to every binding: extra ones become branches, the first stays the main R-URI."""
+    if KSR.is_INVITE():
+        KSR.rr.record_route()
+        KSR.dialog.dlg_manage()
+    fix_contact()
+    for binding in bindings[1:]:
+        _branch_to(ctx, binding)
+        KSR.corex.append_branch()
+    _branch_to(ctx, bindings[0])
+    if KSR.tm.t_relay() < 0:
+        KSR.sl.sl_reply_error()

@@ -1,0 +1,44 @@
+"""xhttp events: WebSocket upgrades on the WS listener, the admin app on the admin listener."""
+
+from __future__ import annotations
+
+import KSR
+
+from kemi_app.admin.app import AdminApp
+from kemi_app.admin.router import HttpRequest, HttpResponse, error
+from kemi_app.sip.context import Context, pv
+
+READ_HEADERS = ("authorization", "content-type")
+
+
+def _is_websocket_upgrade() -> bool:
+    upgrade = pv("$hdr(Upgrade)").lower()
+    connection = pv("$hdr(Connection)").lower()
+    return upgrade == "websocket" and "upgrade" in connection
+
+
+def _send(resp: HttpResponse) -> None:
+    KSR.xhttp.xhttp_reply(resp.status, resp.reason, resp.content_type, resp.body)
+
+
+def handle_http(ctx: Context, admin: AdminApp) -> None:
+    port = int(pv("$Rp") or 0)
+    if port == ctx.settings.ws_port:
+        if _is_websocket_upgrade():
+            KSR.websocket.handle_handshake()
+            return
+        _send(error(404, "this listener speaks SIP over WebSocket"))
+        return
+    if port != ctx.settings.admin_port:
+        _send(error(404, "not found"))
+        return
+    url = pv("$hu")
+    path, _, query = url.partition("?")
+    req = HttpRequest(
+        method=pv("$rm"),
+        path=path,
+        query=query,
+        headers={name: pv(f"$hdr({name})") for name in READ_HEADERS},
+        body=pv("$rb"),
+    )
+    _send(admin.handle(req))

@@ -1,0 +1,77 @@
+"""REGISTER: authenticate, then apply the registrar policy to the bindings in Redis."""
+
+from __future__ import annotations
+
+import time
+
+import KSR
+
+from kemi_app.policy.contacts import ContactError, parse_contact_headers
+from kemi_app.policy.registration import Binding, RegisterRequest, apply_register
+from kemi_app.sip.auth import authenticate
+from kemi_app.sip.context import Context, header_values, pv, reply
+
+
+def source_uri() -> str:
+    """Where the REGISTER came from: the address used to reach the agent later."""
+    return f"sip:{pv('$si')}:{pv('$sp')};transport={pv('$pr') or 'udp'}"
+
+
+def local_socket() -> str:
+    proto = pv("$pr").lower()
+    proto = {"ws": "tcp", "wss": "tls"}.get(proto, proto or "udp")
+    return f"{proto}:{pv('$Ri')}:{pv('$Rp')}"
+
+
+def _expires_header() -> int | None:
+    raw = KSR.hdr.get("Expires")
+    if raw is None:
+        return None
+    raw = str(raw).strip()
+    if not raw.isdigit():
+        raise ContactError("bad Expires header")
+    return int(raw)
+
+
+def handle_register(ctx: Context) -> None:
+    org = ctx.state.org_by_domain(pv("$td"))
+    if org is None:
+        reply(403, "Unknown Domain")
+        return
+    ext = authenticate(ctx, org)
+    if ext is None:
+        return
+    try:
+        wildcard, contacts = parse_contact_headers(header_values("Contact"))
+        expires = _expires_header()
+    except ContactError as e:
+        reply(400, f"Bad Contact: {e}"[:120])
+        return
+    now = time.time()
+    if not wildcard and not contacts:
+        _reply_bindings(ctx.state.bindings(org.id, ext), now)
+        return
+    request = RegisterRequest(
+        wildcard=wildcard,
+        contacts=contacts,
+        expires_header=expires,
+        call_id=pv("$ci"),
+        cseq=int(pv("$cs") or 0),
+        received=source_uri(),
+        socket=local_socket(),
+        node=ctx.settings.node_uri,
+        user_agent=pv("$ua")[:128],
+        conn_id=int(pv("$conid") or 0),
+        now=now,
+    )
+    outcome = ctx.state.update_bindings(org.id, ext, lambda current: apply_register(current, request))
+    if not outcome.ok:
+        extra = (f"Min-Expires: {outcome.min_expires}",) if outcome.min_expires else ()
+        reply(outcome.status, outcome.reason, extra)
+        return
+    _reply_bindings(outcome.bindings, now)
+
+
+def _reply_bindings(bindings: list[Binding], now: float) -> None:
+    headers = tuple(f"Contact: <{b.contact}>;expires={b.ttl(now)}" for b in bindings)
+    reply(200, "OK", headers)

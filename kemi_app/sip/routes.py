@@ -1,0 +1,141 @@
+"""KEMI entry object: Kamailio calls these methods for every message and event.
+
+Every route is wrapped: an exception is logged with the Call-ID and the request answered
+with 500, so a worker never crashes and no request is left unanswered.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+import KSR
+
+from kemi_app.admin.app import AdminApp
+from kemi_app.admin.router import error
+from kemi_app.sip.calls import handle_initial
+from kemi_app.sip.context import Context, log_ctx, pv, reply
+from kemi_app.sip.http import handle_http
+from kemi_app.sip.nat import fix_contact, route_by_alias
+from kemi_app.sip.registrar import handle_register
+
+MAX_FORWARDS = 70
+INITIAL_METHODS = ("INVITE", "MESSAGE")
+ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE"
+
+
+def _guard(name: str, body: Callable[[], None], on_error: Callable[[], None]) -> int:
+    try:
+        body()
+    except Exception:
+        KSR.err(f"{name}: unhandled error {log_ctx()}: {traceback.format_exc()!r}\n")
+        try:
+            on_error()
+        except Exception:
+            KSR.err(f"{name}: could not answer the error {log_ctx()}\n")
+    return 1
+
+
+def _answer_500() -> None:
+    if KSR.is_ACK() < 0:
+        reply(500, "Internal Server Error")
+
+
+class EdgeRoutes:
+    def __init__(self) -> None:
+        self.ctx: Context | None = None
+        self.admin: AdminApp | None = None
+
+    def child_init(self, rank: int) -> int:
+        # Redis connections are per process: a socket shared across fork gets corrupted.
+        self.ctx = Context.create()
+        self.admin = AdminApp(self.ctx.settings, self.ctx.state)
+        return 0
+
+    # -- SIP --------------------------------------------------------------------
+    def ksr_request_route(self, msg: object) -> int:
+        return _guard("request_route", self._request, _answer_500)
+
+    def ksr_reply_route(self, msg: object) -> int:
+        def body() -> None:
+            if 100 < int(pv("$rs") or 0) < 300:
+                fix_contact()
+
+        return _guard("reply_route", body, lambda: None)
+
+    def ksr_onsend_route(self, msg: object) -> int:
+        return 1
+
+    def _request(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        if int(pv("$Rp") or 0) == ctx.settings.admin_port:
+            reply(403, "SIP Not Served On Admin Port")
+            return
+        if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
+            reply(483, "Too Many Hops")
+            return
+        if KSR.sanity.sanity_check_defaults() < 0:
+            KSR.notice(f"malformed request dropped after sanity reply {log_ctx()}\n")
+            return
+        KSR.force_rport()
+        if KSR.is_CANCEL() > 0:
+            if KSR.tm.t_check_trans() > 0:
+                KSR.tm.t_relay()
+            return
+        if KSR.siputils.has_totag() > 0:
+            self._in_dialog()
+            return
+        if KSR.is_ACK() > 0:
+            # ACK to a negative final answer: absorbed by its transaction if there is one.
+            if KSR.tm.t_check_trans() > 0:
+                KSR.tm.t_relay()
+            return
+        if KSR.tmx.t_precheck_trans() > 0:
+            KSR.tm.t_check_trans()
+            return
+        if KSR.tm.t_check_trans() == 0:
+            return
+        # Initial requests: we are the agents' only proxy, preloaded routes are not honoured.
+        KSR.hdr.remove("Route")
+        method = pv("$rm")
+        if method == "REGISTER":
+            handle_register(ctx)
+        elif method in INITIAL_METHODS:
+            handle_initial(ctx)
+        elif method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
+            reply(200, "OK", (ALLOW,))
+        else:
+            reply(405, "Method Not Allowed", (ALLOW,))
+
+    def _in_dialog(self) -> None:
+        if KSR.rr.loose_route() > 0:
+            route_by_alias()
+            if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
+                fix_contact()
+            if KSR.tm.t_relay() < 0:
+                KSR.sl.sl_reply_error()
+            return
+        if KSR.is_ACK() > 0:
+            if KSR.tm.t_check_trans() > 0:
+                KSR.tm.t_relay()
+            return
+        reply(404, "Not Here")
+
+    # -- events -------------------------------------------------------------------
+    def ksr_xhttp_event(self, msg: object, evname: str) -> int:
+        def body() -> None:
+            assert self.ctx is not None and self.admin is not None
+            handle_http(self.ctx, self.admin)
+
+        def fail() -> None:
+            resp = error(500, "internal error")
+            KSR.xhttp.xhttp_reply(resp.status, resp.reason, resp.content_type, resp.body)
+
+        return _guard("xhttp", body, fail)
+
+    def ksr_websocket_event(self, msg: object, evname: str) -> int:
+        return 1
+
+    def ksr_dialog_event(self, msg: object, evname: str) -> int:
+        return 1

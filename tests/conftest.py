@@ -1,0 +1,80 @@
+"""Integration fixtures: a real edge (Redis, rtpengine, Kamailio) on its own test ports."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edgeops.stack import Stack  # noqa: E402
+from kemi_app.state import EdgeState, connect  # noqa: E402
+from tests.sipp import Sipp  # noqa: E402
+
+API_TOKEN = "test-token-not-secret"
+
+
+def _free(port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port_base(span: int = 200) -> int:
+    """A block of free ports, so a test run never collides with a running edge or another run."""
+    for _ in range(50):
+        base = random.randrange(20000, 29000, 10)
+        if all(_free(p, socket.SOCK_STREAM) and _free(p, socket.SOCK_DGRAM) for p in range(base, base + 12)):
+            return base
+    raise RuntimeError("no free port block")
+
+
+@pytest.fixture(scope="session")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = pick_port_base()
+    data = tmp_path_factory.mktemp("edge")
+    env = dict(os.environ)
+    env.update(
+        {
+            "REDIS_URL": "",
+            "EDGE_SIP_PORT": str(base),
+            "EDGE_WS_PORT": str(base + 1),
+            "EDGE_ADMIN_PORT": str(base + 2),
+            "EDGE_REDIS_PORT": str(base + 3),
+            "EDGE_RTPENGINE_NG": f"127.0.0.1:{base + 4}",
+            "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{base + 5}",
+            "EDGE_RTP_PORT_MIN": str(base + 40000 - 20000 + 100),
+            "EDGE_RTP_PORT_MAX": str(base + 40000 - 20000 + 1099),
+            "EDGE_DATA_DIR": str(data),
+            "EDGE_CHILDREN": "2",
+            "EDGE_SHM_MB": "128",
+            "EDGE_AUTH_MAX_FAILURES": "3",
+            "EDGE_API_TOKEN": API_TOKEN,
+            "EDGE_LOG_LEVEL": "3",
+        }
+    )
+    stack = Stack(env, log_to_files=True)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def state(edge: Stack) -> EdgeState:
+    return EdgeState(connect(edge.settings.effective_redis_url))
+
+
+@pytest.fixture(scope="session")
+def sipp(edge: Stack, tmp_path_factory: pytest.TempPathFactory) -> Sipp:
+    target = f"127.0.0.1:{edge.settings.sip_port}"
+    return Sipp(target, tmp_path_factory.mktemp("sipp"), port_base=edge.settings.sip_port + 20)

@@ -1,0 +1,76 @@
+"""Runs real sipp processes against the edge under test."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+SCENARIOS = Path(__file__).parent / "sipp"
+_ports = itertools.count(0)
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+    errors: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Sipp:
+    """One per test session; every instance gets its own SIP, media and control ports."""
+
+    def __init__(self, target: str, workdir: Path, port_base: int) -> None:
+        self.target = target
+        self.workdir = workdir
+        self.port_base = port_base
+
+    def next_port(self) -> int:
+        return self.port_base + 4 * next(_ports)
+
+    def _prepare(
+        self, scenario: str, fields: list[list[str]], values: dict[str, object], tag: str
+    ) -> tuple[Path, Path | None]:
+        text = Template((SCENARIOS / scenario).read_text()).substitute(
+            {"expect": 200, "retry": "", "hold_ms": 200, **values}
+        )
+        xml = self.workdir / f"{tag}.xml"
+        xml.write_text(text)
+        if not fields:
+            return xml, None
+        csv = self.workdir / f"{tag}.csv"
+        csv.write_text("SEQUENTIAL\n" + "".join(";".join(row) + "\n" for row in fields))
+        return xml, csv
+
+    def command(
+        self, scenario: str, fields: list[list[str]], port: int, calls: int = 1, transport: str = "u1",
+        values: dict[str, object] | None = None, extra: list[str] | None = None,
+    ) -> tuple[list[str], Path]:
+        tag = f"{Path(scenario).stem}-{port}-{time.monotonic_ns()}"
+        xml, csv = self._prepare(scenario, fields, values or {}, tag)
+        err = self.workdir / f"{tag}.errors.log"
+        argv = [
+            "sipp", self.target, "-sf", str(xml), "-m", str(calls),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 10000), "-cp", str(port + 1),
+            "-t", transport, "-nostdin", "-timeout", "25s", "-timeout_error", "-max_recv_loops", "1000",
+            "-trace_err", "-error_file", str(err), "-recv_timeout", "20000",
+        ]
+        if csv is not None:
+            argv += ["-inf", str(csv)]
+        return argv + (extra or []), err
+
+    def run(self, scenario: str, fields: list[list[str]], port: int | None = None, **kw) -> SippResult:
+        argv, err = self.command(scenario, fields, port or self.next_port(), **kw)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        return SippResult(proc.returncode, proc.stdout + proc.stderr, err.read_text() if err.exists() else "")
+
+    def start(self, scenario: str, fields: list[list[str]], port: int, **kw) -> subprocess.Popen[str]:
+        argv, _ = self.command(scenario, fields, port, **kw)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
