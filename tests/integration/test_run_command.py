@@ -1,0 +1,63 @@
+"""`./edge run` end to end: banner once healthy, Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from edgeops.stack import http_get
+from tests.conftest import ROOT, pick_port_base
+
+
+def _stat(pid_dir: Path) -> tuple[int, int] | None:
+    """(parent pid, session id) of a process, None if it is gone."""
+    try:
+        fields = (pid_dir / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), int(fields[3])
+
+
+def _edge_processes(launcher: int) -> set[int]:
+    """The launcher starts each service as a session leader; workers stay in its session."""
+    table = {int(p.name): st for p in Path("/proc").iterdir() if p.name.isdigit() and (st := _stat(p))}
+    leaders = {pid for pid, (ppid, _) in table.items() if ppid == launcher}
+    return {pid for pid, (_, sid) in table.items() if sid in leaders} | leaders
+
+
+def test_run_prints_banner_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    base = pick_port_base()
+    env = dict(os.environ)
+    env.update({
+        "EDGE_SIP_PORT": str(base), "EDGE_WS_PORT": str(base + 1), "EDGE_ADMIN_PORT": str(base + 2),
+        "EDGE_REDIS_PORT": str(base + 3), "EDGE_RTPENGINE_NG": f"127.0.0.1:{base + 4}",
+        "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{base + 5}", "EDGE_RTP_PORT_MIN": "55000", "EDGE_RTP_PORT_MAX": "55199",
+        "EDGE_DATA_DIR": str(tmp_path), "EDGE_CHILDREN": "1", "EDGE_SHM_MB": "64", "REDIS_URL": "",
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "edgeops.run"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    output = "".join(lines)
+    assert "Agent Edge is up" in output, output[-3000:]
+    assert "1001@demo.test" in output
+    status, _ = http_get(f"http://127.0.0.1:{base + 2}/health")
+    assert status == 200
+    started = _edge_processes(proc.pid)
+    assert len(started) > 3  # redis, rtpengine, Kamailio and its workers
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert [pid for pid in started if Path(f"/proc/{pid}").exists()] == []
