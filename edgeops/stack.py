@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,7 +64,13 @@ class Stack:
         env["EDGE_KAMAILIO_CTL_SOCK"] = f"unix:{run}/kamailio_ctl"
         env["EDGE_KAMAILIO_RTPENGINE_SOCK"] = f"udp:{self.settings.rtpengine_ng}"
         env["EDGE_KAMAILIO_KEMI_SCRIPT"] = str(PROJECT_ROOT / "kamailio" / "kemi.py")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         return env
+
+    @property
+    def metrics_dir(self) -> Path:
+        """prometheus_client's per-worker sample files (see kemi_app/metrics.py)."""
+        return self.data_dir / "run" / "metrics"
 
     @property
     def ctl_socket(self) -> str:
@@ -148,6 +155,9 @@ class Stack:
 
     def _start_kamailio(self) -> None:
         s = self.settings
+        # Samples of a previous Kamailio's workers would be summed into the new one's.
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
         argv = [
             "kamailio", "-f", str(PROJECT_ROOT / "kamailio" / "kamailio.cfg"), "-DD", "-E",
             "-m", str(s.shm_mb), "-M", str(s.pkg_mb),

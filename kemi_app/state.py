@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import redis
 
+from kemi_app import metrics
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
 
 AUTH_FAILURE_WINDOW = 300
@@ -46,6 +47,7 @@ def connect(url: str) -> redis.Redis:
     )
 
 
+@metrics.timed_state
 class EdgeState:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
@@ -134,6 +136,14 @@ class EdgeState:
 
     def drop_bindings(self, org_id: str, ext: str) -> None:
         self.r.delete(_k("bindings", org_id, ext))
+
+    def agent_state_counts(self) -> dict[tuple[str, str], int]:
+        """(org, state) -> agents, for the edge_agents gauge. Scans keys: scrape time only."""
+        counts: dict[tuple[str, str], int] = {}
+        for key in self.r.scan_iter(match=_k("bindings", "*"), count=1000):
+            org = key.split(":")[2]
+            counts[(org, "registered")] = counts.get((org, "registered"), 0) + 1
+        return counts
 
     def ping(self) -> bool:
         return bool(self.r.ping())

@@ -4,8 +4,9 @@ everything under /v1 needs the bearer token from EDGE_API_TOKEN."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
-from kemi_app import rtpengine_ng
+from kemi_app import metrics, rtpengine_ng
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error
 from kemi_app.settings import Settings
@@ -21,20 +22,38 @@ def token_ok(settings: Settings, req: HttpRequest) -> bool:
 
 
 class AdminApp:
-    def __init__(self, settings: Settings, state: EdgeState) -> None:
+    def __init__(
+        self, settings: Settings, state: EdgeState,
+        kamailio_families: Callable[[], list[metrics.Family]] = list,
+    ) -> None:
         self.settings = settings
         self.state = state
+        self.kamailio_families = kamailio_families
         self.open = Router()
         self.open.add("GET", "/health", lambda req, params: self.health())
+        self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
 
+    def checks(self) -> dict[str, Callable[[], bool]]:
+        return {
+            "redis": self.state.ping,
+            "rtpengine": lambda: rtpengine_ng.ping(self.settings.rtpengine_ng, 0.5),
+        }
+
     def health(self) -> HttpResponse:
-        return health(
-            {
-                "redis": self.state.ping,
-                "rtpengine": lambda: rtpengine_ng.ping(self.settings.rtpengine_ng, 0.5),
-            }
-        )
+        return health(self.checks())
+
+    def metrics(self) -> HttpResponse:
+        families = [*self.kamailio_families(), *component_families(self.checks())]
+        try:
+            counts = self.state.agent_state_counts()
+        except Exception:  # Redis down: edge_redis_up says so; the rest of the scrape still helps
+            counts = {}
+        families.append(metrics.Family(
+            "edge_agents", "Agents by state per org", "gauge", ("org", "state"),
+            tuple(((org, st), float(n)) for (org, st), n in sorted(counts.items())),
+        ))
+        return HttpResponse(200, metrics.render(families).decode(), metrics.CONTENT_TYPE)
 
     def handle(self, req: HttpRequest) -> HttpResponse:
         if req.path.startswith("/v1/") or req.path == "/v1":
@@ -42,3 +61,16 @@ class AdminApp:
                 return error(401, "missing or invalid bearer token", "Authorization")
             return self.api.dispatch(req)
         return self.open.dispatch(req)
+
+
+def component_families(checks: dict[str, Callable[[], bool]]) -> list[metrics.Family]:
+    """edge_redis_up, edge_rtpengine_up: 1 when the component answers this scrape."""
+    families = []
+    for name, check in checks.items():
+        try:
+            up = bool(check())
+        except Exception:
+            up = False
+        families.append(metrics.Family(f"edge_{name}_up", f"1 when {name} answers the edge", "gauge", (),
+                                       (((), 1.0 if up else 0.0),)))
+    return families

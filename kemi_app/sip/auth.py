@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.policy.auth_policy import after_failure
 from kemi_app.sip.context import Context, pv, reply
 from kemi_app.state import Org
@@ -26,7 +27,8 @@ def authenticate(ctx: Context, org: Org) -> str | None:
     agent = ctx.state.agent_auth(org.id, user, source)
     limit = ctx.settings.auth_max_failures
     if agent.failures >= limit:
-        reply(403, "Too Many Failed Authentications")
+        metrics.auth_failure(org.id, pv("$rm"), "locked_out")
+        _refused(pv("$rm"), org.id, 403, "Too Many Failed Authentications")
         return None
     rc = KSR.auth.pv_auth_check(realm, agent.ha1 or UNKNOWN_AGENT_HA1, HA1_IS_STORED, CHECK_USER_MATCHES)
     if rc > 0:
@@ -35,10 +37,22 @@ def authenticate(ctx: Context, org: Org) -> str | None:
     if rc in NONCE_STALE:
         KSR.auth.auth_challenge(realm, QOP_AUTH)
         return None
-    verdict = after_failure(ctx.state.record_auth_failure(org.id, user, source), limit)
+    failures = ctx.state.record_auth_failure(org.id, user, source)
+    with metrics.policy_timer("auth_failure"):
+        verdict = after_failure(failures, limit)
     KSR.notice(f"auth failed for {user}@{realm} rc={rc} from {source}\n")
+    metrics.auth_failure(org.id, pv("$rm"), "wrong_credentials")
     if verdict.challenge:
         KSR.auth.auth_challenge(realm, QOP_AUTH)
     else:
-        reply(verdict.status, verdict.reason)
+        _refused(pv("$rm"), org.id, verdict.status, verdict.reason)
     return None
+
+
+def _refused(method: str, org_id: str, status: int, reason: str) -> None:
+    """A final refusal is also the request's outcome: count it as a registration or a call."""
+    if method == "REGISTER":
+        metrics.registration(org_id, status)
+    elif method == "INVITE":
+        metrics.call_final(org_id, "unauthenticated", status)
+    reply(status, reason)

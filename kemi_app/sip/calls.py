@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.policy.dialplan import DestKind, classify
 from kemi_app.policy.registration import Binding
 from kemi_app.sip.auth import authenticate
@@ -15,28 +16,37 @@ from kemi_app.state import Org
 def handle_initial(ctx: Context) -> None:
     org = ctx.state.org_by_domain(pv("$fd"))
     if org is None:
-        reply(403, "Unknown Domain")
+        refuse("", metrics.UNKNOWN, 403, "Unknown Domain")
         return
     if authenticate(ctx, org) is None:
         return
     if not _target_in_org(ctx, org):
-        reply(404, "Not Found")
+        refuse(org.id, "other_org", 404, "Not Found")
         return
-    dest = classify(pv("$rU"))
+    with metrics.policy_timer("dialplan"):
+        dest = classify(pv("$rU"))
+    kind = dest.kind.value
     if dest.kind is DestKind.INVALID:
-        reply(dest.status, dest.reason)
+        refuse(org.id, kind, dest.status, dest.reason)
         return
     if dest.kind is DestKind.SERVICE:
-        reply(404, "Service Not Found")
+        refuse(org.id, kind, 404, "Service Not Found")
         return
     exists, bindings = ctx.state.agent_bindings(org.id, dest.number)
     if not exists:
-        reply(404, "Extension Not Found")
+        refuse(org.id, kind, 404, "Extension Not Found")
         return
     if not bindings:
-        reply(480, "Agent Not Registered")
+        refuse(org.id, kind, 480, "Agent Not Registered")
         return
-    relay_to_bindings(ctx, bindings)
+    relay_to_bindings(ctx, bindings, org.id, kind)
+
+
+def refuse(org_id: str, kind: str, status: int, reason: str) -> None:
+    """Answers an initial request; for an INVITE that answer is the call's final status."""
+    if KSR.is_INVITE() > 0:
+        metrics.call_final(org_id, kind, status)
+    reply(status, reason)
 
 
 def _target_in_org(ctx: Context, org: Org) -> bool:
@@ -54,11 +64,20 @@ def _branch_to(ctx: Context, binding: Binding) -> None:
         KSR.setdsturi(binding.node)
 
 
-def relay_to_bindings(ctx: Context, bindings: list[Binding]) -> None:
+def track_call(org_id: str, kind: str) -> None:
+    """Dialog-tracks an INVITE; its final status is counted once, by the dialog events
+    (answered) or the failure route (refused, cancelled, timed out): see sip/routes.py."""
+    KSR.rr.record_route()
+    KSR.dialog.dlg_manage()
+    KSR.pv.sets("$dlg_var(org)", org_id)
+    KSR.pv.sets("$dlg_var(kind)", kind)
+    KSR.tm.t_on_failure("ksr_call_failure")
+
+
+def relay_to_bindings(ctx: Context, bindings: list[Binding], org_id: str, kind: str) -> None:
     """Fork to every binding: extra ones become branches, the first stays the main R-URI."""
-    if KSR.is_INVITE():
-        KSR.rr.record_route()
-        KSR.dialog.dlg_manage()
+    if KSR.is_INVITE() > 0:
+        track_call(org_id, kind)
     fix_contact()
     for binding in bindings[1:]:
         _branch_to(ctx, binding)

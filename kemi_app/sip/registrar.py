@@ -6,8 +6,9 @@ import time
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.policy.contacts import ContactError, parse_contact_headers
-from kemi_app.policy.registration import Binding, RegisterRequest, apply_register
+from kemi_app.policy.registration import Binding, RegisterOutcome, RegisterRequest, apply_register
 from kemi_app.sip.auth import authenticate
 from kemi_app.sip.context import Context, header_values, pv, reply
 
@@ -36,7 +37,7 @@ def _expires_header() -> int | None:
 def handle_register(ctx: Context) -> None:
     org = ctx.state.org_by_domain(pv("$td"))
     if org is None:
-        reply(403, "Unknown Domain")
+        _answer("", 403, "Unknown Domain")
         return
     ext = authenticate(ctx, org)
     if ext is None:
@@ -45,11 +46,11 @@ def handle_register(ctx: Context) -> None:
         wildcard, contacts = parse_contact_headers(header_values("Contact"))
         expires = _expires_header()
     except ContactError as e:
-        reply(400, f"Bad Contact: {e}"[:120])
+        _answer(org.id, 400, f"Bad Contact: {e}"[:120])
         return
     now = time.time()
     if not wildcard and not contacts:
-        _reply_bindings(ctx.state.bindings(org.id, ext), now)
+        _reply_bindings(org.id, ctx.state.bindings(org.id, ext), now)
         return
     request = RegisterRequest(
         wildcard=wildcard,
@@ -64,14 +65,24 @@ def handle_register(ctx: Context) -> None:
         conn_id=int(pv("$conid") or 0),
         now=now,
     )
-    outcome = ctx.state.update_bindings(org.id, ext, lambda current: apply_register(current, request))
+    outcome = ctx.state.update_bindings(org.id, ext, lambda current: _timed_register(current, request))
     if not outcome.ok:
         extra = (f"Min-Expires: {outcome.min_expires}",) if outcome.min_expires else ()
-        reply(outcome.status, outcome.reason, extra)
+        _answer(org.id, outcome.status, outcome.reason, extra)
         return
-    _reply_bindings(outcome.bindings, now)
+    _reply_bindings(org.id, outcome.bindings, now)
 
 
-def _reply_bindings(bindings: list[Binding], now: float) -> None:
+def _timed_register(current: list[Binding], request: RegisterRequest) -> RegisterOutcome:
+    with metrics.policy_timer("register"):
+        return apply_register(current, request)
+
+
+def _answer(org_id: str, status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
+    metrics.registration(org_id, status)
+    reply(status, reason, headers)
+
+
+def _reply_bindings(org_id: str, bindings: list[Binding], now: float) -> None:
     headers = tuple(f"Contact: <{b.contact}>;expires={b.ttl(now)}" for b in bindings)
-    reply(200, "OK", headers)
+    _answer(org_id, 200, "OK", headers)

@@ -6,11 +6,13 @@ with 500, so a worker never crashes and no request is left unanswered.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
 from kemi_app.sip.calls import handle_initial
@@ -18,6 +20,7 @@ from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.registrar import handle_register
+from kemi_app.sip.stats import kamailio_families
 
 MAX_FORWARDS = 70
 INITIAL_METHODS = ("INVITE", "MESSAGE")
@@ -28,6 +31,7 @@ def _guard(name: str, body: Callable[[], None], on_error: Callable[[], None]) ->
     try:
         body()
     except Exception:
+        metrics.route_exception(name)
         KSR.err(f"{name}: unhandled error {log_ctx()}: {traceback.format_exc()!r}\n")
         try:
             on_error()
@@ -49,12 +53,15 @@ class EdgeRoutes:
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
         self.ctx = Context.create()
-        self.admin = AdminApp(self.ctx.settings, self.ctx.state)
+        self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families)
         return 0
 
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
-        return _guard("request_route", self._request, _answer_500)
+        start = time.perf_counter()
+        rc = _guard("request_route", self._request, _answer_500)
+        metrics.request_seconds(pv("$rm"), time.perf_counter() - start)
+        return rc
 
     def ksr_reply_route(self, msg: object) -> int:
         def body() -> None:
@@ -138,4 +145,16 @@ class EdgeRoutes:
         return 1
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
-        return 1
+        def body() -> None:
+            if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
+                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), 200)
+
+        return _guard("dialog", body, lambda: None)
+
+    def ksr_call_failure(self, msg: object) -> int:
+        """Failure route of tracked calls: every branch failed; count the final status."""
+
+        def body() -> None:
+            metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), int(pv("$T_reply_code") or 0))
+
+        return _guard("call_failure", body, lambda: None)

@@ -1,0 +1,188 @@
+"""The edge's Prometheus metrics: every name in one place, with tiny helpers to record them.
+
+Kamailio runs the KEMI app in many forked worker processes without Python threads, so
+prometheus_client runs in multiprocess mode: each worker writes its samples to mmap files
+in PROMETHEUS_MULTIPROC_DIR (set and wiped by the launcher before Kamailio starts), and the
+worker that answers GET /metrics sums them all. Counts therefore add up across workers.
+Why not xhttp_prom: its metrics must be declared in kamailio.cfg, unused label sets expire,
+and it cannot include what only Python knows at scrape time (agents per state in Redis).
+
+Labels are bounded: org (tenants), method, kind, status code, result, reason, rule, op.
+Never a label per call, per number or per agent. Callers pass constants, not user input.
+
+Gauges that describe shared state (agents by state, active calls, Kamailio's own
+statistics) are computed when scraped, not kept per worker: see `render`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+KNOWN_METHODS = frozenset(
+    ("INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "MESSAGE", "UPDATE", "REFER", "NOTIFY",
+     "SUBSCRIBE", "INFO", "PRACK", "PUBLISH")
+)
+UNKNOWN = "unknown"
+FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+# -- routing decisions ---------------------------------------------------------------
+REGISTRATIONS = Counter("edge_registrations", "Final answers to REGISTER requests", ["org", "status"])
+AUTH_FAILURES = Counter("edge_auth_failures", "Failed digest authentications", ["org", "method", "reason"])
+CALLS = Counter("edge_calls", "Calls (initial INVITEs) by route kind and final status", ["org", "kind", "status"])
+PAUSE_BLOCKS = Counter("edge_pause_blocks", "Calls refused because the agent is paused", ["org", "reason"])
+COUNTRY_BLOCKS = Counter("edge_country_blocks", "Outbound calls refused by country policy", ["org", "reason"])
+QUEUE_OFFERS = Counter("edge_queue_offers", "Queue calls offered to an agent, by result", ["org", "result"])
+QUEUE_OVERFLOWS = Counter("edge_queue_overflows", "Queue calls that overflowed", ["org", "reason"])
+TRANSFERS = Counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
+INTERORG_REFUSALS = Counter("edge_interorg_refusals", "Calls between orgs refused, by rule", ["org", "rule"])
+
+# -- errors and latency ----------------------------------------------------------------
+ROUTE_EXCEPTIONS = Counter("edge_route_exceptions", "Exceptions caught at the top of a KEMI route", ["route"])
+REDIS_ERRORS = Counter("edge_redis_errors", "Redis operations that raised", ["op"])
+REDIS_SECONDS = Histogram("edge_redis_seconds", "Latency of state operations (Redis round trips)", ["op"],
+                          buckets=FAST_BUCKETS)
+POLICY_SECONDS = Histogram("edge_policy_seconds", "Latency of pure policy decisions", ["decision"],
+                           buckets=FAST_BUCKETS)
+REQUEST_SECONDS = Histogram("edge_request_seconds", "Python time spent routing one SIP request", ["method"],
+                            buckets=FAST_BUCKETS)
+
+
+def _method(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
+def _status(status: int) -> str:
+    return str(status) if 100 <= status <= 699 else "other"
+
+
+def registration(org: str, status: int) -> None:
+    REGISTRATIONS.labels(org or UNKNOWN, _status(status)).inc()
+
+
+def auth_failure(org: str, method: str, reason: str) -> None:
+    AUTH_FAILURES.labels(org or UNKNOWN, _method(method), reason).inc()
+
+
+def call_final(org: str, kind: str, status: int) -> None:
+    CALLS.labels(org or UNKNOWN, kind or UNKNOWN, _status(status)).inc()
+
+
+def pause_block(org: str, reason: str) -> None:
+    PAUSE_BLOCKS.labels(org or UNKNOWN, reason).inc()
+
+
+def country_block(org: str, reason: str) -> None:
+    COUNTRY_BLOCKS.labels(org or UNKNOWN, reason).inc()
+
+
+def queue_offer(org: str, result: str) -> None:
+    QUEUE_OFFERS.labels(org or UNKNOWN, result).inc()
+
+
+def queue_overflow(org: str, reason: str) -> None:
+    QUEUE_OVERFLOWS.labels(org or UNKNOWN, reason).inc()
+
+
+def transfer(org: str, kind: str, result: str) -> None:
+    TRANSFERS.labels(org or UNKNOWN, kind, result).inc()
+
+
+def interorg_refusal(org: str, rule: str) -> None:
+    INTERORG_REFUSALS.labels(org or UNKNOWN, rule).inc()
+
+
+def route_exception(route: str) -> None:
+    ROUTE_EXCEPTIONS.labels(route).inc()
+
+
+def request_seconds(method: str, seconds: float) -> None:
+    REQUEST_SECONDS.labels(_method(method)).observe(seconds)
+
+
+@contextmanager
+def policy_timer(decision: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        POLICY_SECONDS.labels(decision).observe(time.perf_counter() - start)
+
+
+T = TypeVar("T")
+
+
+def timed_state(cls: type[T]) -> type[T]:
+    """Class decorator for the Redis state: every public method records its latency and
+    errors under op=<method name>, so new state methods are measured without extra code."""
+    for name, fn in list(vars(cls).items()):
+        if name.startswith("_") or not callable(fn):
+            continue
+        setattr(cls, name, _timed(name, fn))
+    return cls
+
+
+def _timed(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    hist = REDIS_SECONDS.labels(op)
+    errors = REDIS_ERRORS.labels(op)
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            errors.inc()
+            raise
+        finally:
+            hist.observe(time.perf_counter() - start)
+
+    return wrapper
+
+
+# -- scrape-time families -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Family:
+    """Samples measured at scrape time (Kamailio statistics, shared state in Redis)."""
+
+    name: str
+    help: str
+    kind: str = "gauge"  # or "counter" (name without _total)
+    labels: tuple[str, ...] = ()
+    samples: tuple[tuple[tuple[str, ...], float], ...] = ()
+
+
+class _Families:
+    def __init__(self, families: Iterable[Family]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        for f in self.families:
+            cls = CounterMetricFamily if f.kind == "counter" else GaugeMetricFamily
+            family = cls(f.name, f.help, labels=list(f.labels))
+            for values, value in f.samples:
+                family.add_metric(list(values), value)
+            yield family
+
+
+def render(families: Iterable[Family] = ()) -> bytes:
+    """The /metrics body: counters and histograms summed over all worker processes, plus
+    the families the caller measured just now."""
+    registry = CollectorRegistry()
+    multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    if multiprocess:
+        MultiProcessCollector(registry)
+    registry.register(_Families(families))  # type: ignore[arg-type]
+    body = generate_latest(registry)
+    # Outside Kamailio (tools, unit tests) the samples live in this process's registry.
+    return body if multiprocess else generate_latest(REGISTRY) + body
