@@ -1,29 +1,52 @@
-"""Loads a tenant file (orgs and agents) into Redis, idempotently. Passwords become HA1."""
+"""Loads a tenant file into Redis, idempotently, through the same validation as the API.
+
+Format: {"orgs": [{id, domain, name, ivr_uri?, interorg_transfer_enabled?, companies: [...],
+agents: [{ext, password, company?, ...}], services: [...], links: [org ids]}],
+"gateways": [{id, address, priority?, codecs?}], "dids": [{number, org, service}]}.
+Passwords become HA1. Agents' status, sessions and bindings are left as they are.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from kemi_app.policy.digest import ha1
+from kemi_app.policy.agent import parse_agent
+from kemi_app.policy.company import parse_company
+from kemi_app.policy.did import parse_did
+from kemi_app.policy.gateway import parse_gateway
+from kemi_app.policy.org import parse_org
+from kemi_app.policy.service import parse_service
 from kemi_app.state import EdgeState
+
+ORG_FIELDS = ("domain", "name", "ivr_uri", "interorg_transfer_enabled")
+
+
+def _without(item: dict, key: str) -> dict:
+    return {k: v for k, v in item.items() if k != key}
 
 
 def load(state: EdgeState, data: dict) -> int:
     """Returns how many agents were written."""
     count = 0
-    for org in data.get("orgs", []):
-        state.put_org(org["id"], org["domain"], org.get("name", org["id"]))
-        for agent in org.get("agents", []):
-            state.put_agent(
-                org["id"],
-                agent["ext"],
-                {
-                    "ha1": ha1(agent["ext"], org["domain"], agent["password"]),
-                    "display_name": agent.get("display_name", agent["ext"]),
-                },
-            )
+    orgs = data.get("orgs", [])
+    for raw in orgs:
+        org = parse_org(raw["id"], {k: raw[k] for k in ORG_FIELDS if k in raw})
+        state.save_org(org)
+        for company in raw.get("companies", []):
+            state.save_company(org.id, parse_company(company["id"], _without(company, "id")))
+        for agent in raw.get("agents", []):
+            state.save_agent(org.id, parse_agent(agent["ext"], agent, org.domain))
             count += 1
+        for service in raw.get("services", []):
+            state.save_service(org.id, parse_service(service["ext"], service))
+    for raw in orgs:  # links need every org in place first
+        for target in raw.get("links", []):
+            state.save_link(raw["id"], target)
+    for gateway in data.get("gateways", []):
+        state.save_gateway(parse_gateway(gateway["id"], gateway))
+    for did in data.get("dids", []):
+        state.save_did(parse_did(did["number"], did))
     return count
 
 

@@ -7,6 +7,7 @@ import hmac
 from collections.abc import Callable
 
 from kemi_app import metrics, rtpengine_ng
+from kemi_app.admin.api import ProvisioningApi
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error
 from kemi_app.settings import Settings
@@ -33,6 +34,7 @@ class AdminApp:
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
+        ProvisioningApi(state).register(self.api)
 
     def checks(self) -> dict[str, Callable[[], bool]]:
         return {

@@ -1,14 +1,19 @@
-"""The dial plan: what a dialled string means inside an org."""
+"""The dial plan: what a dialled string means for an agent of a company in an org."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
 
+from kemi_app.policy.company import Company
+from kemi_app.policy.number import country_allowed, normalise
+
 
 class DestKind(str, Enum):
+    EMERGENCY = "emergency"  # the company's emergency numbers, sent to carriers as dialled
     SERVICE = "service"  # 3 digits
     AGENT = "agent"  # 4 or 5 digits
+    EXTERNAL = "external"  # normalised to E.164, country authorised
     INVALID = "invalid"
 
 
@@ -19,13 +24,26 @@ class Destination:
     status: int = 0  # for INVALID: the SIP answer
     reason: str = ""
 
+    @property
+    def to_carrier(self) -> bool:
+        return self.kind in (DestKind.EMERGENCY, DestKind.EXTERNAL)
 
-def classify(dialled: str) -> Destination:
-    if dialled.isdigit() and dialled.isascii():
+
+NOT_AUTHORISED = "International destination not authorised"
+
+
+def classify(dialled: str, company: Company) -> Destination:
+    """Emergency numbers win over the 3-digit service range they usually fall in."""
+    if dialled in company.emergency_numbers:
+        return Destination(DestKind.EMERGENCY, dialled)
+    if dialled.isascii() and dialled.isdigit():
         if len(dialled) == 3:
             return Destination(DestKind.SERVICE, dialled)
         if len(dialled) in (4, 5):
             return Destination(DestKind.AGENT, dialled)
-    if not dialled:
-        return Destination(DestKind.INVALID, dialled, 484, "Address Incomplete")
-    return Destination(DestKind.INVALID, dialled, 404, "No Route For Number")
+    number = normalise(dialled, company.default_country)
+    if not number.ok:
+        return Destination(DestKind.INVALID, dialled, number.status, number.reason)
+    if not country_allowed(number.e164, company.allowed_country_codes):
+        return Destination(DestKind.INVALID, number.e164, 403, NOT_AUTHORISED)
+    return Destination(DestKind.EXTERNAL, number.e164)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import KSR
 
 from kemi_app import metrics
+from kemi_app.policy.company import DEFAULT_COMPANY
 from kemi_app.policy.dialplan import DestKind, classify
 from kemi_app.policy.registration import Binding
 from kemi_app.sip.auth import authenticate
@@ -24,12 +25,12 @@ def handle_initial(ctx: Context) -> None:
         refuse(org.id, "other_org", 404, "Not Found")
         return
     with metrics.policy_timer("dialplan"):
-        dest = classify(pv("$rU"))
+        dest = classify(pv("$rU"), DEFAULT_COMPANY)
     kind = dest.kind.value
     if dest.kind is DestKind.INVALID:
         refuse(org.id, kind, dest.status, dest.reason)
         return
-    if dest.kind is DestKind.SERVICE:
+    if dest.kind is not DestKind.AGENT:
         refuse(org.id, kind, 404, "Service Not Found")
         return
     exists, bindings = ctx.state.agent_bindings(org.id, dest.number)

@@ -1,11 +1,20 @@
-"""All Redis access of the edge lives here, behind a small interface.
+"""All Redis access of the edge lives in this package, behind one facade: EdgeState.
 
-Keys (every edge node shares them):
-  edge:domain:{domain}          -> org id
-  edge:org:{org}                hash: domain, name, ...
-  edge:agent:{org}:{ext}        hash: ha1, company, display_name, ...
-  edge:bindings:{org}:{ext}     hash: contact URI -> JSON binding (see policy.registration)
-  edge:authfail:{org}:{ext}:{ip} failed digest attempts, expiring
+Keys (every edge node shares them; see keys.py):
+  edge:domain:{domain}             -> org id
+  edge:orgs, edge:org:{org}        set of org ids; hash of the org (policy.org.Org)
+  edge:orglinks:{org}              set of orgs {org} may transfer calls to
+  edge:companies:{org}, edge:company:{org}:{id}     (policy.company.Company)
+  edge:agents:{org},    edge:agent:{org}:{ext}      (policy.agent.Agent: HA1, never passwords)
+  edge:services:{org},  edge:service:{org}:{ext}    (policy.service.Service)
+  edge:gateways,        edge:gateway:{id}           (policy.gateway.Gateway)
+  edge:dids,            edge:did:{number}           (policy.did.Did)
+  edge:version:{org}, edge:version:gateways         bumped on writes; workers' caches check them
+  edge:bindings:{org}:{ext}        hash: contact URI -> JSON binding (see policy.registration)
+  edge:status:{org}:{ext}          chosen status: available, or paused with a name
+  edge:session:{org}:{ext}         current login session + online_until
+  edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress
+  edge:authfail:{org}:{ext}:{ip}   failed digest attempts, expiring
 """
 
 from __future__ import annotations
@@ -13,32 +22,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import redis
 
 from kemi_app import metrics
+from kemi_app.policy.org import Org
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
+from kemi_app.state import keys
+from kemi_app.state.agentstate import AgentStateStore
+from kemi_app.state.callview import AgentAuth, CallView, CallViewStore
+from kemi_app.state.directory import DirectoryStore
+
+__all__ = ["AgentAuth", "CallView", "EdgeState", "Org", "connect"]
 
 AUTH_FAILURE_WINDOW = 300
 ORG_CACHE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Org:
-    id: str
-    domain: str
-    name: str
-
-
-@dataclass(frozen=True)
-class AgentAuth:
-    ha1: str | None
-    failures: int
-
-
-def _k(*parts: str) -> str:
-    return "edge:" + ":".join(parts)
 
 
 def connect(url: str) -> redis.Redis:
@@ -48,10 +47,12 @@ def connect(url: str) -> redis.Redis:
 
 
 @metrics.timed_state
-class EdgeState:
+class EdgeState(DirectoryStore, AgentStateStore, CallViewStore):
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._org_cache: dict[str, tuple[float, Org | None]] = {}
+        self._companies = {}
+        self._gateways = ("", [])
 
     # -- orgs ---------------------------------------------------------------
     def org_by_domain(self, domain: str) -> Org | None:
@@ -61,37 +62,21 @@ class EdgeState:
         hit = self._org_cache.get(domain)
         if hit and hit[0] > now:
             return hit[1]
-        org_id = self.r.get(_k("domain", domain))
-        org = None
-        if org_id:
-            data = self.r.hgetall(_k("org", org_id))
-            if data:
-                org = Org(id=org_id, domain=data.get("domain", domain), name=data.get("name", org_id))
+        org_id = self.r.get(keys.domain(domain))
+        org = self.get_org(org_id) if org_id else None
         self._org_cache[domain] = (now + ORG_CACHE_SECONDS, org)
         return org
 
-    def put_org(self, org_id: str, domain: str, name: str) -> None:
-        old_domain = self.r.hget(_k("org", org_id), "domain")
-        with self.r.pipeline(transaction=True) as p:
-            if old_domain and old_domain != domain:
-                p.delete(_k("domain", old_domain))
-            p.hset(_k("org", org_id), mapping={"domain": domain.lower(), "name": name})
-            p.set(_k("domain", domain.lower()), org_id)
-            p.execute()
-
     # -- agents -------------------------------------------------------------
-    def put_agent(self, org_id: str, ext: str, fields: dict[str, str]) -> None:
-        self.r.hset(_k("agent", org_id, ext), mapping=fields)
-
     def agent_auth(self, org_id: str, ext: str, source_ip: str) -> AgentAuth:
         with self.r.pipeline(transaction=False) as p:
-            p.hget(_k("agent", org_id, ext), "ha1")
-            p.get(_k("authfail", org_id, ext, source_ip))
+            p.hget(keys.agent(org_id, ext), "ha1")
+            p.get(keys.authfail(org_id, ext, source_ip))
             ha1, failures = p.execute()
         return AgentAuth(ha1=ha1, failures=int(failures or 0))
 
     def record_auth_failure(self, org_id: str, ext: str, source_ip: str) -> int:
-        key = _k("authfail", org_id, ext, source_ip)
+        key = keys.authfail(org_id, ext, source_ip)
         with self.r.pipeline(transaction=True) as p:
             p.incr(key)
             p.expire(key, AUTH_FAILURE_WINDOW)
@@ -102,8 +87,8 @@ class EdgeState:
     def agent_bindings(self, org_id: str, ext: str) -> tuple[bool, list[Binding]]:
         """(agent exists, its live bindings) in one round trip."""
         with self.r.pipeline(transaction=False) as p:
-            p.exists(_k("agent", org_id, ext))
-            p.hvals(_k("bindings", org_id, ext))
+            p.exists(keys.agent(org_id, ext))
+            p.hvals(keys.bindings(org_id, ext))
             exists, raw = p.execute()
         return bool(exists), live([Binding(**json.loads(v)) for v in raw], time.time())
 
@@ -114,7 +99,7 @@ class EdgeState:
         self, org_id: str, ext: str, change: Callable[[list[Binding]], RegisterOutcome]
     ) -> RegisterOutcome:
         """Read-change-write of one agent's bindings, atomic against concurrent REGISTERs."""
-        key = _k("bindings", org_id, ext)
+        key = keys.bindings(org_id, ext)
         while True:
             with self.r.pipeline(transaction=True) as p:
                 try:
@@ -135,12 +120,12 @@ class EdgeState:
                     continue
 
     def drop_bindings(self, org_id: str, ext: str) -> None:
-        self.r.delete(_k("bindings", org_id, ext))
+        self.r.delete(keys.bindings(org_id, ext))
 
     def agent_state_counts(self) -> dict[tuple[str, str], int]:
         """(org, state) -> agents, for the edge_agents gauge. Scans keys: scrape time only."""
         counts: dict[tuple[str, str], int] = {}
-        for key in self.r.scan_iter(match=_k("bindings", "*"), count=1000):
+        for key in self.r.scan_iter(match=keys.k("bindings", "*"), count=1000):
             org = key.split(":")[2]
             counts[(org, "registered")] = counts.get((org, "registered"), 0) + 1
         return counts

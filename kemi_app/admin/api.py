@@ -1,0 +1,350 @@
+"""The /v1 provisioning API: JSON in, JSON out, every write validated then stored atomically.
+
+PUT creates or replaces a whole resource (201 when created, 200 when replaced); fields left
+out take their defaults, except an agent's password, which is kept when not given.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from kemi_app.admin.openapi import openapi_document
+from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, json_response
+from kemi_app.policy import validation as v
+from kemi_app.policy.agent import extension, parse_agent
+from kemi_app.policy.company import parse_company
+from kemi_app.policy.did import parse_did
+from kemi_app.policy.gateway import parse_gateway
+from kemi_app.policy.org import parse_org
+from kemi_app.policy.pause import parse_status
+from kemi_app.policy.service import parse_service
+from kemi_app.state import EdgeState
+from kemi_app.state.agentstate import session_json
+
+MAX_BODY = 65536
+
+Params = dict[str, str]
+
+
+def body_json(req: HttpRequest) -> Any:
+    if len(req.body) > MAX_BODY:
+        raise v.ValidationError("body", f"larger than {MAX_BODY} bytes")
+    try:
+        return json.loads(req.body or "null")
+    except ValueError as e:
+        raise v.ValidationError("body", f"not valid JSON: {e}") from None
+
+
+def forced(req: HttpRequest) -> bool:
+    return parse_qs(req.query).get("force", ["false"])[-1].lower() in ("1", "true", "yes")
+
+
+def guarded(handler: Callable[[HttpRequest, Params], HttpResponse]) -> Callable[[HttpRequest, Params], HttpResponse]:
+    """Domain errors become HTTP answers; path parameters arrive URL-decoded."""
+
+    def run(req: HttpRequest, params: Params) -> HttpResponse:
+        try:
+            return handler(req, {k: unquote(p) for k, p in params.items()})
+        except v.ValidationError as e:
+            return error(400, e.message, e.field)
+        except v.Missing as e:
+            return error(404, str(e))
+        except v.Conflict as e:
+            return error(409, str(e))
+
+    return run
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str
+    summary: str
+    body: str | None  # name of the request body schema in the OpenAPI document
+    handler: Callable[[HttpRequest, Params], HttpResponse]
+
+
+def found(entity: object | None, what: str, to_json: Callable[[Any], object] = asdict) -> HttpResponse:
+    return json_response(200, to_json(entity)) if entity is not None else error(404, f"no such {what}")
+
+
+def saved(created: bool, payload: object) -> HttpResponse:
+    return json_response(201 if created else 200, payload)
+
+
+def deleted(ok: bool, what: str) -> HttpResponse:
+    return HttpResponse(204, "") if ok else error(404, f"no such {what}")
+
+
+class ProvisioningApi:
+    def __init__(self, state: EdgeState) -> None:
+        self.s = state
+
+    def register(self, router: Router) -> None:
+        s = self.s
+        self.routes = [
+            Route(
+                "GET",
+                "/v1/openapi.json",
+                "This document",
+                None,
+                lambda r, p: json_response(200, openapi_document(self.routes)),
+            ),
+            Route(
+                "GET",
+                "/v1/orgs",
+                "List orgs",
+                None,
+                lambda r, p: json_response(200, [asdict(o) for o in s.list_orgs()]),
+            ),
+            Route("GET", "/v1/orgs/{org}", "Get an org", None, lambda r, p: found(s.get_org(p["org"]), "org")),
+            Route("PUT", "/v1/orgs/{org}", "Create or replace an org", "Org", self.put_org),
+            Route(
+                "DELETE",
+                "/v1/orgs/{org}",
+                "Delete an org and everything in it (409 while its agents are in calls, unless ?force=true)",
+                None,
+                lambda r, p: deleted(s.delete_org(p["org"], forced(r)), "org"),
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/links",
+                "Orgs this org may transfer to",
+                None,
+                lambda r, p: json_response(200, s.list_links(p["org"])),
+            ),
+            Route(
+                "PUT",
+                "/v1/orgs/{org}/links/{target}",
+                "Allow transfers to another org",
+                None,
+                lambda r, p: saved(s.save_link(p["org"], p["target"]), {"org": p["org"], "target": p["target"]}),
+            ),
+            Route(
+                "DELETE",
+                "/v1/orgs/{org}/links/{target}",
+                "Remove a transfer link",
+                None,
+                lambda r, p: deleted(s.delete_link(p["org"], p["target"]), "link"),
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/companies",
+                "List companies",
+                None,
+                lambda r, p: self.listing(p, s.list_companies),
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/companies/{company}",
+                "Get a company",
+                None,
+                lambda r, p: found(s.get_company(p["org"], p["company"]), "company"),
+            ),
+            Route(
+                "PUT", "/v1/orgs/{org}/companies/{company}", "Create or replace a company", "Company", self.put_company
+            ),
+            Route(
+                "DELETE",
+                "/v1/orgs/{org}/companies/{company}",
+                "Delete a company (409 while it has agents)",
+                None,
+                lambda r, p: deleted(s.delete_company(p["org"], p["company"]), "company"),
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/agents",
+                "List agents",
+                None,
+                lambda r, p: self.listing(p, s.list_agents, lambda a: a.public()),
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/agents/{ext}",
+                "Get an agent (never its digest)",
+                None,
+                lambda r, p: found(s.get_agent(p["org"], p["ext"]), "agent", lambda a: a.public()),
+            ),
+            Route(
+                "PUT",
+                "/v1/orgs/{org}/agents/{ext}",
+                "Create or replace an agent; the password is stored as HA1 only",
+                "Agent",
+                self.put_agent,
+            ),
+            Route(
+                "DELETE",
+                "/v1/orgs/{org}/agents/{ext}",
+                "Delete an agent (409 while in a call, unless ?force=true)",
+                None,
+                lambda r, p: deleted(s.delete_agent(p["org"], p["ext"], forced(r)), "agent"),
+            ),
+            Route("GET", "/v1/orgs/{org}/agents/{ext}/status", "The agent's chosen status", None, self.get_status),
+            Route(
+                "PUT",
+                "/v1/orgs/{org}/agents/{ext}/status",
+                "Pause (with a name) or make available",
+                "Status",
+                self.put_status,
+            ),
+            Route("PUT", "/v1/orgs/{org}/agents/{ext}/dnd", "Set or clear do-not-disturb", "Dnd", self.put_dnd),
+            Route("GET", "/v1/orgs/{org}/agents/{ext}/presence", "One agent's presence", None, self.agent_presence),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/agents/{ext}/session",
+                "The agent's current login session and its snapshot",
+                None,
+                self.agent_session,
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/presence",
+                "Presence of every agent: state, pause name, time in state",
+                None,
+                self.org_presence,
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/sessions",
+                "Login sessions of every agent",
+                None,
+                lambda r, p: self.listing(p, lambda o: s.sessions(o), dict),
+            ),
+            Route(
+                "GET", "/v1/orgs/{org}/services", "List services", None, lambda r, p: self.listing(p, s.list_services)
+            ),
+            Route(
+                "GET",
+                "/v1/orgs/{org}/services/{ext}",
+                "Get a service",
+                None,
+                lambda r, p: found(s.get_service(p["org"], p["ext"]), "service"),
+            ),
+            Route("PUT", "/v1/orgs/{org}/services/{ext}", "Create or replace a service", "Service", self.put_service),
+            Route(
+                "DELETE",
+                "/v1/orgs/{org}/services/{ext}",
+                "Delete a service (409 while a DID lands on it)",
+                None,
+                lambda r, p: deleted(s.delete_service(p["org"], p["ext"]), "service"),
+            ),
+            Route(
+                "GET",
+                "/v1/gateways",
+                "Carrier gateways in the order they are tried",
+                None,
+                lambda r, p: json_response(200, [asdict(g) for g in s.list_gateways()]),
+            ),
+            Route(
+                "GET", "/v1/gateways/{gw}", "Get a gateway", None, lambda r, p: found(s.get_gateway(p["gw"]), "gateway")
+            ),
+            Route("PUT", "/v1/gateways/{gw}", "Create or replace a gateway", "Gateway", self.put_gateway),
+            Route(
+                "DELETE",
+                "/v1/gateways/{gw}",
+                "Delete a gateway",
+                None,
+                lambda r, p: deleted(s.delete_gateway(p["gw"]), "gateway"),
+            ),
+            Route(
+                "GET",
+                "/v1/dids",
+                "List DIDs",
+                None,
+                lambda r, p: json_response(200, [asdict(d) for d in s.list_dids()]),
+            ),
+            Route("GET", "/v1/dids/{number}", "Get a DID", None, lambda r, p: found(s.get_did(p["number"]), "DID")),
+            Route("PUT", "/v1/dids/{number}", "Create or replace a DID", "Did", self.put_did),
+            Route(
+                "DELETE",
+                "/v1/dids/{number}",
+                "Delete a DID",
+                None,
+                lambda r, p: deleted(s.delete_did(p["number"]), "DID"),
+            ),
+        ]
+        for route in self.routes:
+            router.add(route.method, route.pattern, guarded(route.handler))
+
+    def _org(self, params: Params):
+        org = self.s.get_org(params["org"])
+        if org is None:
+            raise v.Missing(f"no such org: {params['org']}")
+        return org
+
+    def listing(self, params: Params, load: Callable[[str], list[Any]], to_json: Callable[[Any], object] = asdict):
+        self._org(params)
+        return json_response(200, [to_json(item) for item in load(params["org"])])
+
+    def put_org(self, req: HttpRequest, p: Params) -> HttpResponse:
+        org = parse_org(p["org"], body_json(req))
+        return saved(self.s.save_org(org), asdict(org))
+
+    def put_company(self, req: HttpRequest, p: Params) -> HttpResponse:
+        company = parse_company(p["company"], body_json(req))
+        return saved(self.s.save_company(p["org"], company), asdict(company))
+
+    def put_agent(self, req: HttpRequest, p: Params) -> HttpResponse:
+        org = self._org(p)
+        agent = parse_agent(p["ext"], body_json(req), org.domain, self.s.get_agent(org.id, p["ext"]))
+        return saved(self.s.save_agent(org.id, agent), agent.public())
+
+    def put_service(self, req: HttpRequest, p: Params) -> HttpResponse:
+        service = parse_service(p["ext"], body_json(req))
+        return saved(self.s.save_service(p["org"], service), asdict(service))
+
+    def put_gateway(self, req: HttpRequest, p: Params) -> HttpResponse:
+        gateway = parse_gateway(p["gw"], body_json(req))
+        return saved(self.s.save_gateway(gateway), asdict(gateway))
+
+    def put_did(self, req: HttpRequest, p: Params) -> HttpResponse:
+        did = parse_did(p["number"], body_json(req))
+        return saved(self.s.save_did(did), asdict(did))
+
+    # -- agent state --------------------------------------------------------------
+    def _agent(self, p: Params) -> str:
+        extension(p["ext"])
+        if self.s.get_agent(self._org(p).id, p["ext"]) is None:
+            raise v.Missing(f"no such agent: {p['ext']}")
+        return p["ext"]
+
+    def get_status(self, req: HttpRequest, p: Params) -> HttpResponse:
+        status = self.s.get_status(p["org"], self._agent(p))
+        return json_response(
+            200,
+            {
+                "status": "paused" if status.paused else "available",
+                "pause": status.pause or None,
+                "since": status.since or None,
+            },
+        )
+
+    def put_status(self, req: HttpRequest, p: Params) -> HttpResponse:
+        ext = self._agent(p)
+        self.s.set_status(p["org"], ext, parse_status(body_json(req), time.time()))
+        return self.get_status(req, p)
+
+    def put_dnd(self, req: HttpRequest, p: Params) -> HttpResponse:
+        ext = self._agent(p)
+        data = v.obj(body_json(req))
+        v.reject_unknown(data, {"dnd"})
+        if not isinstance(data.get("dnd"), bool):
+            raise v.ValidationError("dnd", "must be true or false")
+        self.s.set_dnd(p["org"], ext, data["dnd"])
+        return json_response(200, {"ext": ext, "dnd": data["dnd"]})
+
+    def agent_presence(self, req: HttpRequest, p: Params) -> HttpResponse:
+        return json_response(200, self.s.presence(p["org"], [self._agent(p)])[0].to_json())
+
+    def org_presence(self, req: HttpRequest, p: Params) -> HttpResponse:
+        self._org(p)
+        return json_response(200, [item.to_json() for item in self.s.presence(p["org"])])
+
+    def agent_session(self, req: HttpRequest, p: Params) -> HttpResponse:
+        session = self.s.get_session(p["org"], self._agent(p))
+        return json_response(200, {"ext": p["ext"], "session": None if session is None else session_json(session)})

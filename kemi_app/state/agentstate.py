@@ -1,0 +1,139 @@
+"""Agent state: the chosen status (available / paused), login sessions, and calls in progress.
+
+Presence is derived at read time (kemi_app.policy.presence): bindings expire lazily, so
+"offline" is computed from them rather than stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from redis.client import Pipeline
+
+from kemi_app import metrics
+from kemi_app.policy.company import Company
+from kemi_app.policy.pause import AgentStatus
+from kemi_app.policy.presence import Presence, derive
+from kemi_app.policy.registration import Binding
+from kemi_app.policy.session import LoginSession, starts_session
+from kemi_app.policy.validation import Missing
+from kemi_app.state import keys
+from kemi_app.state.base import StoreBase
+from kemi_app.state.codec import decode, encode
+
+CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
+
+
+def status_from(data: dict[str, str]) -> AgentStatus:
+    return decode(AgentStatus, data) or AgentStatus()
+
+
+def session_from(data: dict[str, str]) -> LoginSession | None:
+    return decode(LoginSession, {k: v for k, v in data.items() if k != "online_until"})
+
+
+def bindings_from(raw: list[str]) -> list[Binding]:
+    return [Binding(**json.loads(v)) for v in raw]
+
+
+@metrics.timed_state
+class AgentStateStore(StoreBase):
+    # -- status (pause / available) ----------------------------------------------
+    def set_status(self, org_id: str, ext: str, status: AgentStatus) -> None:
+        def body(p: Pipeline) -> None:
+            if not p.exists(keys.agent(org_id, ext)):
+                raise Missing(f"no such agent: {ext}")
+            p.multi()
+            p.delete(keys.status(org_id, ext))
+            p.hset(keys.status(org_id, ext), mapping=encode(status))
+
+        self._atomic([keys.agent(org_id, ext)], body)
+
+    def get_status(self, org_id: str, ext: str) -> AgentStatus:
+        return status_from(self.r.hgetall(keys.status(org_id, ext)))
+
+    # -- login sessions --------------------------------------------------------------
+    def get_session(self, org_id: str, ext: str) -> LoginSession | None:
+        return session_from(self.r.hgetall(keys.session(org_id, ext)))
+
+    def record_registration(
+        self, org_id: str, ext: str, before: list[Binding], after: list[Binding], company: Company, now: float
+    ) -> LoginSession | None:
+        """After a successful REGISTER: start a session if this is a new login (snapshotting
+        the company's blocking setting), and remember until when the agent is online."""
+        key = keys.session(org_id, ext)
+        online_until = max((b.expires_at for b in after), default=now)
+        with self.r.pipeline(transaction=True) as p:
+            p.watch(key)
+            new = starts_session(before, after, session_from(p.hgetall(key)))
+            p.multi()
+            started = None
+            if new is not None:
+                started = LoginSession(
+                    started_at=now, call_id=new.call_id, conn_id=new.conn_id,
+                    block_calls_during_pause=company.block_calls_during_pause, company=company.id,
+                )
+                p.delete(key)
+                p.hset(key, mapping=encode(started))
+            p.hset(key, "online_until", json.dumps(online_until))
+            try:
+                p.execute()
+            except redis.WatchError:
+                return None  # a concurrent REGISTER of the same agent decided it
+        return started
+
+    # -- calls in progress (dialog tracking) -----------------------------------------
+    def call_started(self, org_id: str, ext: str, call_key: str, now: float) -> None:
+        with self.r.pipeline(transaction=True) as p:
+            p.hset(keys.calls(org_id, ext), call_key, json.dumps(now))
+            p.expire(keys.calls(org_id, ext), CALL_RECORD_TTL)
+            p.execute()
+
+    def call_ended(self, org_id: str, ext: str, call_key: str) -> None:
+        self.r.hdel(keys.calls(org_id, ext), call_key)
+
+    def calls_of(self, org_id: str, ext: str) -> int:
+        return int(self.r.hlen(keys.calls(org_id, ext)))
+
+    # -- presence ------------------------------------------------------------------------
+    def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:
+        """Every agent of the org (or the ones named), in one pipelined round trip."""
+        if exts is None:
+            exts = sorted(self.r.smembers(keys.agents(org_id)))
+        with self.r.pipeline(transaction=False) as p:
+            for ext in exts:
+                p.hget(keys.agent(org_id, ext), "dnd")
+                p.hgetall(keys.status(org_id, ext))
+                p.hvals(keys.bindings(org_id, ext))
+                p.hgetall(keys.calls(org_id, ext))
+                p.hgetall(keys.session(org_id, ext))
+            rows = p.execute()
+        now = time.time()
+        out = []
+        for i, ext in enumerate(exts):
+            dnd, status, bindings, calls, session = rows[5 * i : 5 * i + 5]
+            out.append(derive(
+                ext, status_from(status), dnd == "true", bindings_from(bindings),
+                float(session.get("online_until", 0) or 0), {c: float(t) for c, t in calls.items()},
+                session_from(session), now,
+            ))
+        return out
+
+    def sessions(self, org_id: str) -> list[dict[str, object]]:
+        exts = sorted(self.r.smembers(keys.agents(org_id)))
+        with self.r.pipeline(transaction=False) as p:
+            for ext in exts:
+                p.hgetall(keys.session(org_id, ext))
+            rows = p.execute()
+        out = []
+        for ext, row in zip(exts, rows, strict=True):
+            session = session_from(row)
+            out.append({"ext": ext, "session": None if session is None else session_json(session)})
+        return out
+
+
+def session_json(session: LoginSession) -> dict[str, object]:
+    return {"started_at": session.started_at, "block_calls_during_pause": session.block_calls_during_pause,
+            "company": session.company, "call_id": session.call_id}

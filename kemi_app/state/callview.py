@@ -1,0 +1,99 @@
+"""Everything the policy needs for an agent's new call, in one pipelined Redis round trip.
+
+Company settings and gateways change rarely: each worker caches them and the same round
+trip fetches their version counters, so a write through the API is seen on the next call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from kemi_app import metrics
+from kemi_app.policy.agent import Agent
+from kemi_app.policy.company import DEFAULT_COMPANY, Company
+from kemi_app.policy.gateway import Gateway, in_order
+from kemi_app.policy.pause import AgentStatus
+from kemi_app.policy.registration import Binding, live
+from kemi_app.policy.service import Service
+from kemi_app.policy.session import LoginSession
+from kemi_app.state import keys
+from kemi_app.state.agentstate import bindings_from, session_from, status_from
+from kemi_app.state.base import StoreBase
+from kemi_app.state.codec import decode
+
+
+@dataclass(frozen=True)
+class AgentAuth:
+    ha1: str | None
+    failures: int
+
+
+@dataclass(frozen=True)
+class CallView:
+    auth: AgentAuth
+    caller: Agent | None
+    status: AgentStatus
+    session: LoginSession | None
+    org_version: str
+    gateways_version: str
+    callee: Agent | None = None  # when an extension was dialled
+    callee_bindings: list[Binding] = field(default_factory=list)
+    service: Service | None = None  # when a service extension was dialled
+
+
+@metrics.timed_state
+class CallViewStore(StoreBase):
+    # Per-worker caches, keyed by the version counters read with every call.
+    _companies: dict[str, tuple[str, dict[str, Company]]]
+    _gateways: tuple[str, list[Gateway]]
+
+    def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str) -> CallView:
+        """Auth data, caller state and session, and the dialled agent or service: one round trip."""
+        agent_dialled = dialled.isdigit() and len(dialled) in (4, 5)
+        service_dialled = dialled.isdigit() and len(dialled) == 3
+        with self.r.pipeline(transaction=False) as p:
+            p.hgetall(keys.agent(org_id, caller))
+            p.get(keys.authfail(org_id, caller, source_ip))
+            p.hgetall(keys.status(org_id, caller))
+            p.hgetall(keys.session(org_id, caller))
+            p.get(keys.org_version(org_id))
+            p.get(keys.GATEWAYS_VERSION)
+            if agent_dialled:
+                p.hgetall(keys.agent(org_id, dialled))
+                p.hvals(keys.bindings(org_id, dialled))
+            if service_dialled:
+                p.hgetall(keys.service(org_id, dialled))
+            rows = p.execute()
+        agent, failures, status, session, org_version, gw_version = rows[:6]
+        view = CallView(
+            auth=AgentAuth(ha1=agent.get("ha1"), failures=int(failures or 0)),
+            caller=decode(Agent, agent, ext=caller),
+            status=status_from(status),
+            session=session_from(session),
+            org_version=org_version or "0",
+            gateways_version=gw_version or "0",
+        )
+        if agent_dialled:
+            return CallView(**{**view.__dict__, "callee": decode(Agent, rows[6], ext=dialled),
+                               "callee_bindings": live(bindings_from(rows[7]), time.time())})
+        if service_dialled:
+            return CallView(**{**view.__dict__, "service": decode(Service, rows[6])})
+        return view
+
+    def company_of(self, org_id: str, company_id: str, version: str) -> Company:
+        """The agent's company settings from the worker's cache (reloaded when the org's
+        version moved). No company, or a vanished one, means the documented defaults."""
+        cached = self._companies.get(org_id)
+        if cached is None or cached[0] != version:
+            companies = self._load_all(Company, keys.companies(org_id), lambda c: keys.company(org_id, c))
+            cached = (version, {c.id: c for c in companies})
+            self._companies[org_id] = cached
+        return cached[1].get(company_id, DEFAULT_COMPANY) if company_id else DEFAULT_COMPANY
+
+    def gateways_cached(self, version: str) -> list[Gateway]:
+        cached = self._gateways
+        if cached[0] != version:
+            cached = (version, in_order(self._load_all(Gateway, keys.GATEWAYS, keys.gateway)))
+            self._gateways = cached
+        return cached[1]

@@ -1,0 +1,82 @@
+"""Every Redis key of the edge (all nodes share them)."""
+
+from __future__ import annotations
+
+
+def k(*parts: str) -> str:
+    return "edge:" + ":".join(parts)
+
+
+ORGS = k("orgs")  # set of org ids
+GATEWAYS = k("gateways")  # set of gateway ids
+DIDS = k("dids")  # set of E.164 numbers
+GATEWAYS_VERSION = k("version", "gateways")  # bumped on every gateway write
+
+
+def org(org_id: str) -> str:
+    return k("org", org_id)
+
+
+def domain(name: str) -> str:
+    return k("domain", name)
+
+
+def org_version(org_id: str) -> str:
+    """Bumped on every write of the org's settings: workers' local caches check it."""
+    return k("version", org_id)
+
+
+def links(org_id: str) -> str:
+    return k("orglinks", org_id)
+
+
+def companies(org_id: str) -> str:
+    return k("companies", org_id)
+
+
+def company(org_id: str, company_id: str) -> str:
+    return k("company", org_id, company_id)
+
+
+def agents(org_id: str) -> str:
+    return k("agents", org_id)
+
+
+def agent(org_id: str, ext: str) -> str:
+    return k("agent", org_id, ext)
+
+
+def services(org_id: str) -> str:
+    return k("services", org_id)
+
+
+def service(org_id: str, ext: str) -> str:
+    return k("service", org_id, ext)
+
+
+def gateway(gw_id: str) -> str:
+    return k("gateway", gw_id)
+
+
+def did(number: str) -> str:
+    return k("did", number)
+
+
+def bindings(org_id: str, ext: str) -> str:
+    return k("bindings", org_id, ext)
+
+
+def status(org_id: str, ext: str) -> str:
+    return k("status", org_id, ext)
+
+
+def session(org_id: str, ext: str) -> str:
+    return k("session", org_id, ext)
+
+
+def calls(org_id: str, ext: str) -> str:
+    return k("calls", org_id, ext)
+
+
+def authfail(org_id: str, ext: str, ip: str) -> str:
+    return k("authfail", org_id, ext, ip)
