@@ -36,26 +36,38 @@ KNOWN_METHODS = frozenset(
 UNKNOWN = "unknown"
 FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
+# (name, help, type) of every metric below: /metrics lists them even before a first sample,
+# so dashboards and alerts find every family on a fresh edge.
+DECLARED: list[tuple[str, str, str]] = []
+
+
+def _counter(name: str, help_text: str, labels: list[str]) -> Counter:
+    DECLARED.append((name, help_text, "counter"))
+    return Counter(name, help_text, labels)
+
+
+def _histogram(name: str, help_text: str, labels: list[str]) -> Histogram:
+    DECLARED.append((name, help_text, "histogram"))
+    return Histogram(name, help_text, labels, buckets=FAST_BUCKETS)
+
+
 # -- routing decisions ---------------------------------------------------------------
-REGISTRATIONS = Counter("edge_registrations", "Final answers to REGISTER requests", ["org", "status"])
-AUTH_FAILURES = Counter("edge_auth_failures", "Failed digest authentications", ["org", "method", "reason"])
-CALLS = Counter("edge_calls", "Calls (initial INVITEs) by route kind and final status", ["org", "kind", "status"])
-PAUSE_BLOCKS = Counter("edge_pause_blocks", "Calls refused because the agent is paused", ["org", "reason"])
-COUNTRY_BLOCKS = Counter("edge_country_blocks", "Outbound calls refused by country policy", ["org", "reason"])
-QUEUE_OFFERS = Counter("edge_queue_offers", "Queue calls offered to an agent, by result", ["org", "result"])
-QUEUE_OVERFLOWS = Counter("edge_queue_overflows", "Queue calls that overflowed", ["org", "reason"])
-TRANSFERS = Counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
-INTERORG_REFUSALS = Counter("edge_interorg_refusals", "Calls between orgs refused, by rule", ["org", "rule"])
+REGISTRATIONS = _counter("edge_registrations", "Final answers to REGISTER requests", ["org", "status"])
+AUTH_FAILURES = _counter("edge_auth_failures", "Failed digest authentications", ["org", "method", "reason"])
+CALLS = _counter("edge_calls", "Calls (initial INVITEs) by route kind and final status", ["org", "kind", "status"])
+PAUSE_BLOCKS = _counter("edge_pause_blocks", "Calls refused because the agent is paused", ["org", "reason"])
+COUNTRY_BLOCKS = _counter("edge_country_blocks", "Outbound calls refused by country policy", ["org", "reason"])
+QUEUE_OFFERS = _counter("edge_queue_offers", "Queue calls offered to an agent, by result", ["org", "result"])
+QUEUE_OVERFLOWS = _counter("edge_queue_overflows", "Queue calls that overflowed", ["org", "reason"])
+TRANSFERS = _counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
+INTERORG_REFUSALS = _counter("edge_interorg_refusals", "Calls between orgs refused, by rule", ["org", "rule"])
 
 # -- errors and latency ----------------------------------------------------------------
-ROUTE_EXCEPTIONS = Counter("edge_route_exceptions", "Exceptions caught at the top of a KEMI route", ["route"])
-REDIS_ERRORS = Counter("edge_redis_errors", "Redis operations that raised", ["op"])
-REDIS_SECONDS = Histogram("edge_redis_seconds", "Latency of state operations (Redis round trips)", ["op"],
-                          buckets=FAST_BUCKETS)
-POLICY_SECONDS = Histogram("edge_policy_seconds", "Latency of pure policy decisions", ["decision"],
-                           buckets=FAST_BUCKETS)
-REQUEST_SECONDS = Histogram("edge_request_seconds", "Python time spent routing one SIP request", ["method"],
-                            buckets=FAST_BUCKETS)
+ROUTE_EXCEPTIONS = _counter("edge_route_exceptions", "Exceptions caught at the top of a KEMI route", ["route"])
+REDIS_ERRORS = _counter("edge_redis_errors", "Redis operations that raised", ["op"])
+REDIS_SECONDS = _histogram("edge_redis_seconds", "Latency of state operations (Redis round trips)", ["op"])
+POLICY_SECONDS = _histogram("edge_policy_seconds", "Latency of pure policy decisions", ["decision"])
+REQUEST_SECONDS = _histogram("edge_request_seconds", "Python time spent routing one SIP request", ["method"])
 
 
 def _method(method: str) -> str:
@@ -162,27 +174,30 @@ class Family:
     samples: tuple[tuple[tuple[str, ...], float], ...] = ()
 
 
-class _Families:
-    def __init__(self, families: Iterable[Family]) -> None:
-        self.families = list(families)
+class _Snapshot:
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
 
-    def collect(self) -> Iterator[Metric]:
-        for f in self.families:
-            cls = CounterMetricFamily if f.kind == "counter" else GaugeMetricFamily
-            family = cls(f.name, f.help, labels=list(f.labels))
-            for values, value in f.samples:
-                family.add_metric(list(values), value)
-            yield family
+    def collect(self) -> list[Metric]:
+        return self.metrics
+
+
+def _metric(f: Family) -> Metric:
+    cls = CounterMetricFamily if f.kind == "counter" else GaugeMetricFamily
+    family = cls(f.name, f.help, labels=list(f.labels))
+    for values, value in f.samples:
+        family.add_metric(list(values), value)
+    return family
 
 
 def render(families: Iterable[Family] = ()) -> bytes:
-    """The /metrics body: counters and histograms summed over all worker processes, plus
-    the families the caller measured just now."""
-    registry = CollectorRegistry()
-    multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    if multiprocess:
-        MultiProcessCollector(registry)
-    registry.register(_Families(families))  # type: ignore[arg-type]
-    body = generate_latest(registry)
+    """The /metrics body: counters and histograms summed over all worker processes, the
+    families the caller measured just now, and every declared family even if still empty."""
     # Outside Kamailio (tools, unit tests) the samples live in this process's registry.
-    return body if multiprocess else generate_latest(REGISTRY) + body
+    source = MultiProcessCollector(None) if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else REGISTRY
+    collected = [*source.collect(), *(_metric(f) for f in families)]
+    seen = {m.name for m in collected}
+    collected += [Metric(name, help_text, kind) for name, help_text, kind in DECLARED if name not in seen]
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(collected))  # type: ignore[arg-type]
+    return generate_latest(registry)
