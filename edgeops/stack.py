@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from edgeops import moh
 from kemi_app.rtpengine_ng import ping as rtpengine_ping
 from kemi_app.settings import DEFAULTS, PROJECT_ROOT, Settings, env_value
 
@@ -108,6 +109,7 @@ class Stack:
     def start(self) -> None:
         for sub in ("redis", "run", "logs", "recordings"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        moh.ensure(self.settings.moh_path)
         try:
             self._start_redis()
             self._start_rtpengine()

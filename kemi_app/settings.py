@@ -29,6 +29,9 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_RTP_ADVERTISE_ADDR": ("", "Public media address put in SDP (empty: EDGE_RTP_ADDR)"),
     "EDGE_RTP_PORT_MIN": ("30000", "Lowest RTP port"),
     "EDGE_RTP_PORT_MAX": ("34999", "Highest RTP port"),
+    "EDGE_MEDIA_ANCHOR_RTP": ("1", "Relay plain RTP <-> RTP calls through rtpengine too (0: endpoints talk directly)"),
+    "EDGE_MEDIA_FORCE_OPUS": ("0", "1: browsers always get Opus, transcoded when the other side lacks it"),
+    "EDGE_MOH_FILE": ("", "Music on hold played by rtpengine (empty: a tune generated in the data dir)"),
     "EDGE_DATA_DIR": (str(PROJECT_ROOT / "var"), "Runtime files: Redis data, pid files, logs, secrets"),
     "EDGE_DEMO_FILE": (str(PROJECT_ROOT / "provisioning" / "demo.json"), "Tenant file loaded at start (empty: none)"),
     "EDGE_AUTH_SECRET": ("", "Nonce secret shared by all edge nodes (empty: generated once in the data dir)"),
@@ -63,6 +66,9 @@ class Settings:
     rtp_advertise_addr: str
     rtp_port_min: int
     rtp_port_max: int
+    media_anchor_rtp: bool
+    media_force_opus: bool
+    moh_file: str
     data_dir: Path
     demo_file: str
     auth_secret: str
@@ -80,6 +86,8 @@ class Settings:
             raw = env_value(env_name, environ)
             if f.type == "int":
                 values[f.name] = int(raw)
+            elif f.type == "bool":
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             elif f.type == "Path":
                 values[f.name] = Path(raw)
             else:
@@ -89,6 +97,10 @@ class Settings:
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def moh_path(self) -> Path:
+        return Path(self.moh_file) if self.moh_file else self.data_dir / "moh.wav"
 
     @property
     def node_uri(self) -> str:

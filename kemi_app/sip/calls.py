@@ -8,6 +8,7 @@ from kemi_app import metrics
 from kemi_app.policy.company import DEFAULT_COMPANY
 from kemi_app.policy.dialplan import DestKind, classify
 from kemi_app.policy.registration import Binding
+from kemi_app.sip import media
 from kemi_app.sip.auth import authenticate
 from kemi_app.sip.context import Context, pv, reply
 from kemi_app.sip.nat import fix_contact
@@ -79,6 +80,7 @@ def relay_to_bindings(ctx: Context, bindings: list[Binding], org_id: str, kind: 
     """Fork to every binding: extra ones become branches, the first stays the main R-URI."""
     if KSR.is_INVITE() > 0:
         track_call(org_id, kind)
+        media.prepare_initial(ctx)
     fix_contact()
     for binding in bindings[1:]:
         _branch_to(ctx, binding)

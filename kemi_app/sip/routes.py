@@ -15,6 +15,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
+from kemi_app.sip import media
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.http import handle_http
@@ -120,6 +121,7 @@ class EdgeRoutes:
             route_by_alias()
             if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
                 fix_contact()
+                media.offer_in_dialog(self._ctx())
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
             return
@@ -148,6 +150,8 @@ class EdgeRoutes:
         def body() -> None:
             if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
                 metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), 200)
+            if evname in ("dialog:end", "dialog:failed"):
+                media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
 
         return _guard("dialog", body, lambda: None)
 
@@ -158,3 +162,14 @@ class EdgeRoutes:
             metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), int(pv("$T_reply_code") or 0))
 
         return _guard("call_failure", body, lambda: None)
+
+    # -- tm routes armed by kemi_app.sip.media ---------------------------------------
+    def ksr_branch_media(self, msg: object) -> int:
+        return _guard("branch_media", lambda: media.on_branch(self._ctx()), KSR.set_drop)
+
+    def ksr_onreply_media(self, msg: object) -> int:
+        return _guard("onreply_media", lambda: media.on_reply(self._ctx()), lambda: None)
+
+    def _ctx(self) -> Context:
+        assert self.ctx is not None
+        return self.ctx

@@ -1,0 +1,38 @@
+"""Music on hold: a short tune the project generates itself (no media files in the repo)."""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from pathlib import Path
+
+RATE = 8000
+# A slow arpeggio (Hz, seconds): pleasant enough, and clearly not silence or an echo.
+TUNE = [(261.63, 0.4), (329.63, 0.4), (392.00, 0.4), (523.25, 0.8), (392.00, 0.4), (329.63, 0.4)] * 2
+
+
+def render(tune: list[tuple[float, float]] = TUNE, rate: int = RATE) -> bytes:
+    """16-bit mono PCM; each note fades in and out so the joins do not click."""
+    frames = bytearray()
+    for freq, seconds in tune:
+        n = int(rate * seconds)
+        fade = max(1, n // 10)
+        for i in range(n):
+            envelope = min(1.0, i / fade, (n - i) / fade)
+            frames += struct.pack("<h", int(9000 * envelope * math.sin(2 * math.pi * freq * i / rate)))
+    return bytes(frames)
+
+
+def ensure(path: Path) -> Path:
+    """Writes the tune to `path` unless a file is already there (an operator's own music)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes(render())
+        tmp.replace(path)
+    return path

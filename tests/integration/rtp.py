@@ -1,0 +1,113 @@
+"""Media checks at rtpengine (its own counters, over the ng protocol) and sipp media steps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kemi_app.rtpengine_ng import command
+
+# sipp's packaged G.711 a-law sample: 236 RTP packets over about 7 s.
+PCAP = "/usr/share/sip-tester/g711a.pcap"
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def call_ids(ng: str) -> list[str]:
+    return [_text(c) for c in command(ng, {"command": "list"}).get("calls", [])]  # type: ignore[union-attr]
+
+
+def sessions(ng: str) -> int:
+    stats = command(ng, {"command": "statistics"})["statistics"]
+    return int(stats["currentstatistics"]["sessionsown"])  # type: ignore[index]
+
+
+def packets_from(ng: str) -> dict[int, int]:
+    """RTP packets rtpengine received, per sending endpoint port, over all live calls."""
+    out: dict[int, int] = {}
+    for call_id in call_ids(ng):
+        answer = command(ng, {"command": "query", "call-id": call_id})
+        for tag in (answer.get("tags") or {}).values():  # type: ignore[union-attr]
+            for media in tag.get("medias", []):
+                for stream in media.get("streams", []):
+                    port = stream.get("endpoint", {}).get("port")
+                    if port and b"RTP" in stream.get("flags", []):
+                        out[port] = out.get(port, 0) + stream["stats"]["packets"]
+    return out
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(step)
+    return check()
+
+
+def sample(ng: str, seconds: float, step: float = 0.25) -> list[tuple[float, dict[int, int]]]:
+    """Counters sampled over a while: (seconds since start, packets per endpoint port)."""
+    start = time.monotonic()
+    out = []
+    while time.monotonic() - start < seconds:
+        out.append((time.monotonic() - start, packets_from(ng)))
+        time.sleep(step)
+    return out
+
+
+# -- steps for tests/sipp/uac_media.xml ($steps, after the ACK) ---------------------------
+def play(pcap: str = PCAP) -> str:
+    return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+
+
+def pause(ms: int) -> str:
+    return f'  <pause milliseconds="{ms}"/>\n'
+
+
+def reinvite(cseq: int, direction: str) -> str:
+    """An in-dialog re-INVITE from the caller: hold (sendonly/inactive) or resume (sendrecv)."""
+    return f"""  <send retrans="500">
+    <![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=uac 1 {cseq} IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 0
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:0 PCMU/8000
+      a={direction}
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
