@@ -40,6 +40,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_PKG_MB": ("16", "Kamailio private memory per process in MB"),
     "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (1 error, 2 notice, 3 info, 4 debug)"),
     "EDGE_AUTH_MAX_FAILURES": ("5", "Failed digest attempts per agent and source before 403"),
+    "EDGE_GATEWAY_TIMEOUT_MS": ("3000", "No answer at all from a carrier gateway after this: fail over to the next"),
 }
 
 
@@ -77,6 +78,7 @@ class Settings:
     pkg_mb: int
     log_level: int
     auth_max_failures: int
+    gateway_timeout_ms: int
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -7,7 +7,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.auth_policy import after_failure
 from kemi_app.sip.context import Context, pv, reply
-from kemi_app.state import Org
+from kemi_app.state import AgentAuth, Org
 
 HA1_IS_STORED = 1  # pv_auth_check flag: the "password" given is already HA1
 CHECK_USER_MATCHES = 1  # pv_auth_check check: auth user must equal From (To for REGISTER)
@@ -18,13 +18,25 @@ UNKNOWN_AGENT_HA1 = "0" * 32  # never matches; unknown users look exactly like w
 
 def authenticate(ctx: Context, org: Org) -> str | None:
     """Returns the authenticated extension, or None after answering the request."""
-    realm = org.domain
-    if KSR.auth.has_credentials(realm) < 0:
-        KSR.auth.auth_challenge(realm, QOP_AUTH)
+    if not has_credentials(org):
         return None
     user = pv("$au")
+    return verify(ctx, org, user, ctx.state.agent_auth(org.id, user, pv("$si")))
+
+
+def has_credentials(org: Org) -> bool:
+    """False after challenging a request that carries no credentials for the org's realm."""
+    if KSR.auth.has_credentials(org.domain) < 0:
+        KSR.auth.auth_challenge(org.domain, QOP_AUTH)
+        return False
+    return True
+
+
+def verify(ctx: Context, org: Org, user: str, agent: AgentAuth) -> str | None:
+    """Checks the credentials against `agent` (fetched by the caller, often together with
+    what the request needs next). Returns `user`, or None after answering."""
+    realm = org.domain
     source = pv("$si")
-    agent = ctx.state.agent_auth(org.id, user, source)
     limit = ctx.settings.auth_max_failures
     if agent.failures >= limit:
         metrics.auth_failure(org.id, pv("$rm"), "locked_out")

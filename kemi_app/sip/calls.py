@@ -1,18 +1,19 @@
-"""Initial requests from agents (INVITE, MESSAGE): authenticate, apply the dial plan, relay."""
+"""Initial requests from agents (INVITE, MESSAGE): authenticate, apply the pause rule and the
+dial plan, then relay to an agent, a service or the carrier gateways."""
 
 from __future__ import annotations
 
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.company import DEFAULT_COMPANY
-from kemi_app.policy.dialplan import DestKind, classify
+from kemi_app.policy.dialplan import Destination, DestKind, classify
+from kemi_app.policy.pause import pause_refusal
 from kemi_app.policy.registration import Binding
-from kemi_app.sip import media
-from kemi_app.sip.auth import authenticate
+from kemi_app.sip import carriers, media
+from kemi_app.sip.auth import has_credentials, verify
 from kemi_app.sip.context import Context, pv, reply
 from kemi_app.sip.nat import fix_contact
-from kemi_app.state import Org
+from kemi_app.state import CallView, Org
 
 
 def handle_initial(ctx: Context) -> None:
@@ -20,35 +21,87 @@ def handle_initial(ctx: Context) -> None:
     if org is None:
         refuse("", metrics.UNKNOWN, 403, "Unknown Domain")
         return
-    if authenticate(ctx, org) is None:
+    if not has_credentials(org):
+        return
+    user, dialled = pv("$au"), pv("$rU")
+    # One round trip: credentials, the caller's state and session, the dialled agent or service.
+    view = ctx.state.call_view(org.id, user, pv("$si"), dialled)
+    if verify(ctx, org, user, view.auth) is None:
         return
     if not _target_in_org(ctx, org):
         refuse(org.id, "other_org", 404, "Not Found")
         return
+    company = ctx.state.company_of(org.id, view.caller.company if view.caller else "", view.org_version)
     with metrics.policy_timer("dialplan"):
-        dest = classify(pv("$rU"), DEFAULT_COMPANY)
+        dest = classify(dialled, company)
+        # No session yet (the agent never registered): the company's current setting applies.
+        blocks = view.session.block_calls_during_pause if view.session else company.block_calls_during_pause
+        refusal = pause_refusal(view.status, blocks, dest.kind is DestKind.EMERGENCY)
     kind = dest.kind.value
+    if refusal is not None and KSR.is_INVITE() > 0:
+        metrics.pause_block(org.id, view.status.pause)
+        refuse(org.id, kind, refusal.status, refusal.reason, refusal.headers)
+        return
     if dest.kind is DestKind.INVALID:
         refuse(org.id, kind, dest.status, dest.reason)
         return
-    if dest.kind is not DestKind.AGENT:
+    if dest.kind is DestKind.AGENT:
+        _to_agent(ctx, org, user, dest, view)
+    elif dest.kind is DestKind.SERVICE:
+        _to_service(ctx, org, user, dest, view)
+    elif KSR.is_INVITE() > 0:
+        _to_carrier(ctx, org, user, dest, view)
+    else:
+        refuse(org.id, kind, 403, "Only Calls Go To Carriers")
+
+
+def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
+    kind = dest.kind.value
+    if view.callee is None:
+        refuse(org.id, kind, 404, "Extension Not Found")
+    elif view.callee.dnd:
+        refuse(org.id, kind, 486, "Do Not Disturb")
+    elif not view.callee_bindings:
+        refuse(org.id, kind, 480, "Agent Not Registered")
+    else:
+        relay_to_bindings(ctx, view.callee_bindings, org.id, kind, agents=(caller, dest.number))
+
+
+def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
+    gateways = ctx.state.gateways_cached(view.gateways_version)
+    if not gateways:
+        refuse(org.id, dest.kind.value, 503, "No Carrier Gateway")
+        return
+    track_call(org.id, dest.kind.value, agents=(caller,))
+    media.prepare_initial(ctx, tuple(gateways[0].codecs))
+    fix_contact()
+    carriers.first_attempt(ctx, gateways, dest.number)
+
+
+def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
+    """IVRs and conferences with a target URI are relayed there; queues come with issue 4."""
+    kind = dest.kind.value
+    service = view.service
+    if service is None:
         refuse(org.id, kind, 404, "Service Not Found")
         return
-    exists, bindings = ctx.state.agent_bindings(org.id, dest.number)
-    if not exists:
-        refuse(org.id, kind, 404, "Extension Not Found")
+    if not service.target_uri:
+        refuse(org.id, kind, 480, "Queue Not Available")
         return
-    if not bindings:
-        refuse(org.id, kind, 480, "Agent Not Registered")
-        return
-    relay_to_bindings(ctx, bindings, org.id, kind)
+    if KSR.is_INVITE() > 0:
+        track_call(org.id, kind, agents=(caller,))
+        media.prepare_initial(ctx)
+    fix_contact()
+    KSR.seturi(service.target_uri)
+    if KSR.tm.t_relay() < 0:
+        KSR.sl.sl_reply_error()
 
 
-def refuse(org_id: str, kind: str, status: int, reason: str) -> None:
+def refuse(org_id: str, kind: str, status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
     """Answers an initial request; for an INVITE that answer is the call's final status."""
     if KSR.is_INVITE() > 0:
         metrics.call_final(org_id, kind, status)
-    reply(status, reason)
+    reply(status, reason, headers)
 
 
 def _target_in_org(ctx: Context, org: Org) -> bool:
@@ -66,20 +119,24 @@ def _branch_to(ctx: Context, binding: Binding) -> None:
         KSR.setdsturi(binding.node)
 
 
-def track_call(org_id: str, kind: str) -> None:
+def track_call(org_id: str, kind: str, agents: tuple[str, ...] = ()) -> None:
     """Dialog-tracks an INVITE; its final status is counted once, by the dialog events
-    (answered) or the failure route (refused, cancelled, timed out): see sip/routes.py."""
+    (answered) or the failure route (refused, cancelled, timed out): see sip/routes.py.
+    `agents` (extensions of org_id) are in-call while the dialog lasts (sip/dialogs.py)."""
     KSR.rr.record_route()
     KSR.dialog.dlg_manage()
     KSR.pv.sets("$dlg_var(org)", org_id)
     KSR.pv.sets("$dlg_var(kind)", kind)
+    KSR.pv.sets("$dlg_var(agents)", ",".join(agents))
     KSR.tm.t_on_failure("ksr_call_failure")
 
 
-def relay_to_bindings(ctx: Context, bindings: list[Binding], org_id: str, kind: str) -> None:
+def relay_to_bindings(
+    ctx: Context, bindings: list[Binding], org_id: str, kind: str, agents: tuple[str, ...] = ()
+) -> None:
     """Fork to every binding: extra ones become branches, the first stays the main R-URI."""
     if KSR.is_INVITE() > 0:
-        track_call(org_id, kind)
+        track_call(org_id, kind, agents)
         media.prepare_initial(ctx)
     fix_contact()
     for binding in bindings[1:]:

@@ -180,3 +180,13 @@ def end_call(ctx: Context, call_id: str) -> None:
         ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id})
     except (OSError, ValueError) as e:
         KSR.err(f"media: rtpengine delete failed for call-id={call_id}: {e}\n")
+
+
+def prepare_failover(callee_codecs: tuple[str, ...]) -> None:
+    """Failure route about to relay a new branch (gateway failover): re-arm the branch route
+    so the new branch gets its own offer, with the new callee's codecs."""
+    if not pv(OFFERER):
+        return
+    KSR.pv.sets(CODECS, ",".join(callee_codecs))
+    KSR.pv.sets(DLG_CALLEE_CODECS, ",".join(callee_codecs))
+    KSR.tm.t_on_branch(BRANCH_ROUTE)

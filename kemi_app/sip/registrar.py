@@ -8,7 +8,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.contacts import ContactError, parse_contact_headers
-from kemi_app.policy.registration import Binding, RegisterOutcome, RegisterRequest, apply_register
+from kemi_app.policy.registration import Binding, RegisterOutcome, RegisterRequest, apply_register, live
 from kemi_app.sip.auth import authenticate
 from kemi_app.sip.context import Context, header_values, pv, reply
 
@@ -65,11 +65,20 @@ def handle_register(ctx: Context) -> None:
         conn_id=int(pv("$conid") or 0),
         now=now,
     )
-    outcome = ctx.state.update_bindings(org.id, ext, lambda current: _timed_register(current, request))
+    before: list[Binding] = []
+
+    def change(current: list[Binding]) -> RegisterOutcome:
+        before[:] = live(current, now)
+        return _timed_register(current, request)
+
+    outcome = ctx.state.update_bindings(org.id, ext, change)
     if not outcome.ok:
         extra = (f"Min-Expires: {outcome.min_expires}",) if outcome.min_expires else ()
         _answer(org.id, outcome.status, outcome.reason, extra)
         return
+    # A login (no registration before, new client session) snapshots the company's settings.
+    company = ctx.state.company_for_agent(org.id, ext)
+    ctx.state.record_registration(org.id, ext, before, outcome.bindings, company, now)
     _reply_bindings(org.id, outcome.bindings, now)
 
 

@@ -15,9 +15,10 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import media
+from kemi_app.sip import carriers, media
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.context import Context, log_ctx, pv, reply
+from kemi_app.sip.dialogs import track_agents
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.registrar import handle_register
@@ -152,6 +153,7 @@ class EdgeRoutes:
                 metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), 200)
             if evname in ("dialog:end", "dialog:failed"):
                 media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
+            track_agents(self._ctx(), evname)
 
         return _guard("dialog", body, lambda: None)
 
@@ -173,3 +175,13 @@ class EdgeRoutes:
     def _ctx(self) -> Context:
         assert self.ctx is not None
         return self.ctx
+
+    def ksr_gateway_failure(self, msg: object) -> int:
+        """Failure route of carrier calls: fail over to the next gateway, or count the end."""
+
+        def body() -> None:
+            final = carriers.next_attempt(self._ctx())
+            if final is not None:
+                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), final)
+
+        return _guard("gateway_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))

@@ -63,6 +63,8 @@ class AgentStateStore(StoreBase):
     ) -> LoginSession | None:
         """After a successful REGISTER: start a session if this is a new login (snapshotting
         the company's blocking setting), and remember until when the agent is online."""
+        if not before and not after:
+            return None  # an offline agent unregistering again changes nothing
         key = keys.session(org_id, ext)
         online_until = max((b.expires_at for b in after), default=now)
         with self.r.pipeline(transaction=True) as p:
@@ -85,14 +87,18 @@ class AgentStateStore(StoreBase):
         return started
 
     # -- calls in progress (dialog tracking) -----------------------------------------
-    def call_started(self, org_id: str, ext: str, call_key: str, now: float) -> None:
+    def calls_started(self, org_id: str, exts: list[str], call_key: str, now: float) -> None:
         with self.r.pipeline(transaction=True) as p:
-            p.hset(keys.calls(org_id, ext), call_key, json.dumps(now))
-            p.expire(keys.calls(org_id, ext), CALL_RECORD_TTL)
+            for ext in exts:
+                p.hset(keys.calls(org_id, ext), call_key, json.dumps(now))
+                p.expire(keys.calls(org_id, ext), CALL_RECORD_TTL)
             p.execute()
 
-    def call_ended(self, org_id: str, ext: str, call_key: str) -> None:
-        self.r.hdel(keys.calls(org_id, ext), call_key)
+    def calls_ended(self, org_id: str, exts: list[str], call_key: str) -> None:
+        with self.r.pipeline(transaction=True) as p:
+            for ext in exts:
+                p.hdel(keys.calls(org_id, ext), call_key)
+            p.execute()
 
     def calls_of(self, org_id: str, ext: str) -> int:
         return int(self.r.hlen(keys.calls(org_id, ext)))

@@ -91,6 +91,13 @@ class CallViewStore(StoreBase):
             self._companies[org_id] = cached
         return cached[1].get(company_id, DEFAULT_COMPANY) if company_id else DEFAULT_COMPANY
 
+    def company_for_agent(self, org_id: str, ext: str) -> Company:
+        with self.r.pipeline(transaction=False) as p:
+            p.hget(keys.agent(org_id, ext), "company")
+            p.get(keys.org_version(org_id))
+            company_id, version = p.execute()
+        return self.company_of(org_id, company_id or "", version or "0")
+
     def gateways_cached(self, version: str) -> list[Gateway]:
         cached = self._gateways
         if cached[0] != version:

@@ -1,0 +1,19 @@
+"""Dialog events: agents named on a call (see calls.track_call) are in-call while it lasts."""
+
+from __future__ import annotations
+
+import time
+
+from kemi_app.sip.context import Context, pv
+
+
+def track_agents(ctx: Context, evname: str) -> None:
+    org = pv("$dlg_var(org)")
+    exts = [ext for ext in pv("$dlg_var(agents)").split(",") if ext]
+    if not org or not exts:
+        return
+    key = pv("$dlg(callid)") or pv("$ci")
+    if evname == "dialog:start":  # confirmed by a 2xx
+        ctx.state.calls_started(org, exts, key, time.time())
+    elif evname in ("dialog:end", "dialog:failed"):  # BYE, dialog timeout, or never answered
+        ctx.state.calls_ended(org, exts, key)
