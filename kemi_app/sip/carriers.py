@@ -28,7 +28,7 @@ def first_attempt(ctx: Context, gateways: list[Gateway], number: str) -> None:
 def _relay(ctx: Context, attempts: list[str]) -> bool:
     KSR.pv.unset(PENDING_AVP)
     KSR.pv.sets(PENDING_AVP, " ".join(attempts[1:]))
-    uri, _, codecs = attempts[0].partition("|")
+    uri = attempts[0].partition("|")[0]
     KSR.seturi(uri)
     KSR.tm.t_on_failure(FAILURE_ROUTE)
     KSR.tm.t_set_fr(RINGING_LIMIT_MS, ctx.settings.gateway_timeout_ms)
