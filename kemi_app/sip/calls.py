@@ -122,13 +122,29 @@ def _branch_to(ctx: Context, binding: Binding) -> None:
 def track_call(org_id: str, kind: str, agents: tuple[str, ...] = ()) -> None:
     """Dialog-tracks an INVITE; its final status is counted once, by the dialog events
     (answered) or the failure route (refused, cancelled, timed out): see sip/routes.py.
-    `agents` (extensions of org_id) are in-call while the dialog lasts (sip/dialogs.py)."""
+    `agents` (extensions of org_id) are in-call while the dialog lasts (sip/dialogs.py) and
+    join the `agent` profile, so their calls can be ended if they vanish (sip/vanish.py)."""
     KSR.rr.record_route()
     KSR.dialog.dlg_manage()
     KSR.pv.sets("$dlg_var(org)", org_id)
     KSR.pv.sets("$dlg_var(kind)", kind)
     KSR.pv.sets("$dlg_var(agents)", ",".join(agents))
+    for ext in agents:
+        KSR.dialog.set_dlg_profile("agent", agent_key(org_id, ext))
     KSR.tm.t_on_failure("ksr_call_failure")
+
+
+def keepalive(caller_ws: bool, callee_ws: bool) -> None:
+    """In-dialog OPTIONS end a call whose side vanished without a BYE. The dialog module cannot
+    reach WebSocket contacts (*.invalid), so those legs rely on the connection event instead."""
+    if not caller_ws:
+        KSR.dialog.dlg_set_property("ka-src")
+    if not callee_ws:
+        KSR.dialog.dlg_set_property("ka-dst")
+
+
+def agent_key(org_id: str, ext: str) -> str:
+    return f"{org_id}:{ext}"
 
 
 def relay_to_bindings(
@@ -138,6 +154,7 @@ def relay_to_bindings(
     if KSR.is_INVITE() > 0:
         track_call(org_id, kind, agents)
         media.prepare_initial(ctx)
+        keepalive(KSR.is_WSX() > 0, any(b.received.endswith(("=ws", "=wss")) for b in bindings))
     fix_contact()
     for binding in bindings[1:]:
         _branch_to(ctx, binding)

@@ -18,7 +18,8 @@ class Context:
     @classmethod
     def create(cls) -> Context:
         settings = Settings.from_env()
-        return cls(settings=settings, state=EdgeState(connect(settings.effective_redis_url)))
+        state = EdgeState(connect(settings.effective_redis_url), settings.history_retention_days)
+        return cls(settings=settings, state=state)
 
 
 def pv(name: str) -> str:

@@ -79,6 +79,11 @@ def handle_register(ctx: Context) -> None:
     # A login (no registration before, new client session) snapshots the company's settings.
     company = ctx.state.company_for_agent(org.id, ext)
     ctx.state.record_registration(org.id, ext, before, outcome.bindings, company, now)
+    if KSR.is_WSX() > 0:
+        on_conn = [b.ttl(now) for b in outcome.bindings if b.received == request.received]
+        if on_conn:
+            peer = f"{pv('$si')}:{pv('$sp')}"
+            ctx.state.remember_connection(request.node, peer, org.id, ext, max(on_conn))
     _reply_bindings(org.id, outcome.bindings, now)
 
 

@@ -23,6 +23,7 @@ from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.registrar import handle_register
 from kemi_app.sip.stats import kamailio_families
+from kemi_app.sip.vanish import on_connection_closed
 
 MAX_FORWARDS = 70
 INITIAL_METHODS = ("INVITE", "MESSAGE")
@@ -146,6 +147,15 @@ class EdgeRoutes:
 
     def ksr_websocket_event(self, msg: object, evname: str) -> int:
         return 1
+
+    def ksr_tcp_event(self, msg: object, evname: str) -> int:
+        """tcp:closed, tcp:reset, tcp:timeout: a WebSocket agent's connection is gone."""
+
+        def body() -> None:
+            assert self.ctx is not None
+            on_connection_closed(self.ctx)
+
+        return _guard("tcp", body, lambda: None)
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
         def body() -> None:

@@ -15,6 +15,13 @@ Keys (every edge node shares them; see keys.py):
   edge:session:{org}:{ext}         current login session + online_until
   edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress
   edge:authfail:{org}:{ext}:{ip}   failed digest attempts, expiring
+  edge:conn:{node}:{ip:port}       agent registered over that WebSocket (cleanup when it closes)
+  edge:att:{id}                    hash: an attendance (policy.attendance.Attendance)
+  edge:att:{id}:legs               set of Call-IDs linked to it
+  edge:att:{id}:history            stream of its events, in order; edge:history has them all
+  edge:call:{call-id}              -> attendance id of a leg
+  edge:xfer:{token}                a transfer let through in a REFER, awaiting its INVITE
+  edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from kemi_app.policy.org import Org
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
 from kemi_app.state import keys
 from kemi_app.state.agentstate import AgentStateStore
+from kemi_app.state.attendance import AttendanceStore
 from kemi_app.state.callview import AgentAuth, CallView, CallViewStore
 from kemi_app.state.directory import DirectoryStore
 
@@ -47,9 +55,10 @@ def connect(url: str) -> redis.Redis:
 
 
 @metrics.timed_state
-class EdgeState(DirectoryStore, AgentStateStore, CallViewStore):
-    def __init__(self, client: redis.Redis) -> None:
+class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore):
+    def __init__(self, client: redis.Redis, history_retention_days: int = 30) -> None:
         self.r = client
+        self.retention = history_retention_days * 86400
         self._org_cache: dict[str, tuple[float, Org | None]] = {}
         self._companies = {}
         self._gateways = ("", [])
@@ -118,6 +127,17 @@ class EdgeState(DirectoryStore, AgentStateStore, CallViewStore):
                     return outcome
                 except redis.WatchError:
                     continue
+
+    def remember_connection(self, node: str, peer: str, org_id: str, ext: str, ttl: int) -> None:
+        """Which agent registered over the WebSocket from `peer` (ip:port), for when it closes."""
+        self.r.set(keys.connection(node, peer), f"{org_id}:{ext}", ex=max(1, ttl))
+
+    def connection_owner(self, node: str, peer: str) -> tuple[str, str] | None:
+        owner = self.r.getdel(keys.connection(node, peer))
+        if not owner:
+            return None
+        org_id, _, ext = owner.partition(":")
+        return org_id, ext
 
     def drop_bindings(self, org_id: str, ext: str) -> None:
         self.r.delete(keys.bindings(org_id, ext))

@@ -80,3 +80,35 @@ def calls(org_id: str, ext: str) -> str:
 
 def authfail(org_id: str, ext: str, ip: str) -> str:
     return k("authfail", org_id, ext, ip)
+
+
+def connection(node: str, peer: str) -> str:
+    """The agent that registered over the WebSocket from peer (ip:port) on node."""
+    return k("conn", node, peer)
+
+
+HISTORY = k("history")  # stream of every attendance event, for consumers
+
+
+def attendance(att_id: str) -> str:
+    return k("att", att_id)
+
+
+def attendance_legs(att_id: str) -> str:
+    return k("att", att_id, "legs")
+
+
+def attendance_history(att_id: str) -> str:
+    return k("att", att_id, "history")
+
+
+def call_attendance(call_id: str) -> str:
+    return k("call", call_id)
+
+
+def transfer(token: str) -> str:
+    return k("xfer", token)
+
+
+def recent(org_id: str, ext: str) -> str:
+    return k("recent", org_id, ext)

@@ -19,9 +19,9 @@ def register(sipp: Sipp, user: str, port: int, password: str | None = None, doma
 
 
 def call(sipp: Sipp, caller: str, callee: str, scenario: str = "uac_call.xml", expect: int = 200,
-         domain: str = DEMO, password: str | None = None) -> SippResult:
+         domain: str = DEMO, password: str | None = None, hold_ms: int = 200) -> SippResult:
     secret = password or PASSWORDS[caller]
-    return sipp.run(scenario, [[caller, domain, secret, callee]], values={"expect": expect},
+    return sipp.run(scenario, [[caller, domain, secret, callee]], values={"expect": expect, "hold_ms": hold_ms},
                     extra=["-au", caller, "-ap", secret])
 
 

@@ -1,0 +1,92 @@
+"""Attendances: one customer's contact with the centre, kept through transfers and conferences.
+
+An attendance is created when a call first enters the edge and every later leg (transfer,
+conference) is linked to it. Its history is a list of events, in order.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+
+ORIGINS = ("queue", "direct", "outbound", "transfer")
+DIRECTIONS = ("inbound", "outbound", "internal")
+
+# Event names recorded in the history stream.
+START, RING, ANSWER, END = "start", "ring", "answer", "end"
+TRANSFER, CONFERENCE, REFUSED, OFFER, OVERFLOW = "transfer", "conference", "refused", "offer", "overflow"
+AGENT_GONE = "agent-gone"
+
+
+def new_attendance_id(now: float | None = None) -> str:
+    """Sortable by creation time, unguessable."""
+    ms = int((time.time() if now is None else now) * 1000)
+    return f"att-{ms:012x}-{secrets.token_hex(6)}"
+
+
+def is_attendance_id(value: str) -> bool:
+    parts = value.split("-")
+    return (
+        len(parts) == 3
+        and parts[0] == "att"
+        and all(c in "0123456789abcdef" for c in parts[1] + parts[2])
+        and len(parts[1]) == 12
+        and len(parts[2]) == 12
+    )
+
+
+@dataclass(frozen=True)
+class Attendance:
+    id: str
+    org: str
+    origin: str
+    direction: str
+    created_at: float
+    queue: str = ""
+    entered_through_queue: bool = False
+    interorg_transferred: bool = False
+    legs: list[str] = field(default_factory=list)
+
+    def to_record(self) -> dict[str, str]:
+        """Flat strings for a Redis hash (legs are kept apart, as a set)."""
+        data = asdict(self)
+        data.pop("legs")
+        return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in data.items()}
+
+    @classmethod
+    def from_record(cls, data: dict[str, str], legs: list[str]) -> Attendance:
+        return cls(
+            id=data["id"], org=data["org"], origin=data["origin"], direction=data["direction"],
+            created_at=float(data["created_at"]), queue=data.get("queue", ""),
+            entered_through_queue=data.get("entered_through_queue") == "1",
+            interorg_transferred=data.get("interorg_transferred") == "1",
+            legs=sorted(legs),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One history entry. `actor` did it (an agent ext, 'customer', 'api'), `target` received it."""
+
+    attendance: str
+    event: str
+    at: float
+    org: str
+    actor: str = ""
+    target: str = ""
+    result: str = ""
+    reason: str = ""
+    call_id: str = ""
+    detail: str = ""
+
+    def to_fields(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items() if v not in ("", None)}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, str]) -> Event:
+        return cls(
+            attendance=data["attendance"], event=data["event"], at=float(data["at"]), org=data.get("org", ""),
+            actor=data.get("actor", ""), target=data.get("target", ""), result=data.get("result", ""),
+            reason=data.get("reason", ""), call_id=data.get("call_id", ""), detail=data.get("detail", ""),
+        )

@@ -1,0 +1,32 @@
+"""An agent whose WebSocket closes mid-call leaves no stuck call and goes offline."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from edgeops.stack import Stack
+from tests.integration.helpers import call
+from tests.sipp import Sipp
+from tests.ws_agent import WsAgent
+
+
+def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: Sipp, state) -> None:
+    state.drop_bindings("demo", "1002")
+    agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "1002", "demo.test", "demo1002")
+    assert agent.register() == 200
+    result = {}
+    # The caller would talk for 20 s; it must instead receive a BYE once the agent vanishes.
+    caller = threading.Thread(
+        target=lambda: result.setdefault("r", call(sipp, "1001", "1002", scenario="uac_hungup.xml")), daemon=True
+    )
+    caller.start()
+    agent.answer_next_invite()
+    time.sleep(0.5)
+    started = time.monotonic()
+    agent.vanish()
+    caller.join(15)
+    assert "r" in result, "the caller was never hung up on"
+    assert result["r"].ok, result["r"].output + result["r"].errors
+    assert time.monotonic() - started < 5
+    assert state.bindings("demo", "1002") == []
