@@ -59,6 +59,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "EDGE_CHILDREN": "2",
             "EDGE_SHM_MB": "128",
             "EDGE_AUTH_MAX_FAILURES": "3",
+            "EDGE_GATEWAY_TIMEOUT_MS": "1000",
             "EDGE_API_TOKEN": API_TOKEN,
             "EDGE_LOG_LEVEL": "3",
         }

@@ -39,7 +39,7 @@ class Sipp:
         self, scenario: str, fields: list[list[str]], values: dict[str, object], tag: str
     ) -> tuple[Path, Path | None]:
         text = Template((SCENARIOS / scenario).read_text()).substitute(
-            {"expect": 200, "retry": "", "hold_ms": 200, **values}
+            {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", **values}
         )
         xml = self.workdir / f"{tag}.xml"
         xml.write_text(text)

@@ -1,0 +1,342 @@
+"""Pause blocking, login sessions, the dial plan, carrier gateways and agent state, with a
+real Kamailio, Redis and sipp on every side (agents, services and carrier gateways)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from kemi_app.policy.gateway import Gateway
+from tests.integration.api_client import api
+from tests.integration.helpers import DEMO, finish, register
+from tests.sipp import Sipp, SippResult
+
+COMPANY = "pausing"
+CALLER, CALLER_PW = "1301", "agent-1301-pw"
+PEER, PEER_PW = "1302", "agent-1302-pw"
+BR_MOBILE = "+5511987654321"
+
+
+def checks(*patterns: str) -> str:
+    """sipp actions failing the call unless each regexp matches the received message."""
+    eregs = "".join(
+        f'<ereg regexp="{p}" search_in="msg" check_it="true" assign_to="check{i}"/>' for i, p in enumerate(patterns)
+    )
+    # sipp refuses a variable referenced only once: the log line is its second use.
+    used = " ".join(f"[$check{i}]" for i in range(len(patterns)))
+    return f'<action>{eregs}<log message="checked {used}"/></action>'
+
+
+def dial(sipp: Sipp, number: str, expect: int = 200, must_match: tuple[str, ...] = (), caller: str = CALLER,
+         password: str = CALLER_PW, hold_ms: int = 200) -> SippResult:
+    scenario = "uac_call.xml" if expect == 200 else "uac_refused.xml"
+    return sipp.run(scenario, [[caller, DEMO, password, number]], extra=["-au", caller, "-ap", password],
+                    values={"expect": expect, "checks": checks(*must_match) if must_match else "",
+                            "hold_ms": hold_ms})
+
+
+def peer(sipp: Sipp, port: int, scenario: str = "uas.xml", calls: int = 1, must_match: tuple[str, ...] = (),
+         **values: object) -> subprocess.Popen[str]:
+    """A sipp UAS (agent phone, service or carrier gateway) on `port`."""
+    proc = sipp.start(scenario, [], port=port, calls=calls,
+                      values={"checks": checks(*must_match) if must_match else "", **values})
+    time.sleep(0.3)  # let sipp bind its socket before the call is sent
+    return proc
+
+
+def ok(result: SippResult) -> None:
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+
+
+def done(proc: subprocess.Popen[str]) -> None:
+    code, out = finish(proc)
+    assert code == 0, out[-3000:]
+
+
+def ruri(number: str) -> str:
+    return f"^INVITE sip:{re.escape(number)}@"
+
+
+@pytest.fixture(scope="module")
+def agents(edge) -> Iterator[None]:
+    assert api(edge, "PUT", f"/v1/orgs/demo/companies/{COMPANY}", {"name": "Pausing Co"})[0] in (200, 201)
+    for ext, pw in ((CALLER, CALLER_PW), (PEER, PEER_PW)):
+        assert api(edge, "PUT", f"/v1/orgs/demo/agents/{ext}", {"password": pw, "company": COMPANY})[0] in (200, 201)
+    yield
+    for ext in (CALLER, PEER):
+        api(edge, "DELETE", f"/v1/orgs/demo/agents/{ext}?force=true")
+    api(edge, "DELETE", f"/v1/orgs/demo/companies/{COMPANY}")
+
+
+@pytest.fixture
+def company(edge, agents):
+    """Sets the test company's settings; restores the defaults afterwards."""
+
+    def put(**settings: object) -> None:
+        assert api(edge, "PUT", f"/v1/orgs/demo/companies/{COMPANY}", settings)[0] == 200
+
+    yield put
+    put()
+    api(edge, "PUT", f"/v1/orgs/demo/agents/{CALLER}/status", {"status": "available"})
+
+
+@pytest.fixture
+def gateways(edge, state, sipp: Sipp) -> Iterator[list[int]]:
+    """Two carrier gateways on fresh loopback ports, tried in this order; nothing else."""
+    saved = state.list_gateways()
+    for gw in saved:
+        state.delete_gateway(gw.id)
+    ports = [sipp.next_port(), sipp.next_port()]
+    for i, port in enumerate(ports):
+        state.save_gateway(Gateway(id=f"test-gw{i}", address=f"sip:127.0.0.1:{port}", priority=10 * (i + 1)))
+    yield ports
+    for i in range(len(ports)):
+        state.delete_gateway(f"test-gw{i}")
+    for gw in saved:
+        state.save_gateway(gw)
+
+
+def pause(edge, name: str | None) -> None:
+    body = {"status": "paused", "pause": name} if name else {"status": "available"}
+    assert api(edge, "PUT", f"/v1/orgs/demo/agents/{CALLER}/status", body)[0] == 200
+
+
+PHONES: dict[str, int] = {}  # ext -> port of its current registration
+
+
+def login(sipp: Sipp, ext: str = CALLER, password: str = CALLER_PW) -> int:
+    """A fresh login: unregister the previous phone, then register from a new client session."""
+    logout(sipp, ext, password)
+    port = PHONES[ext] = sipp.next_port()
+    ok(register(sipp, ext, port, password=password))
+    return port
+
+
+def logout(sipp: Sipp, ext: str, password: str) -> None:
+    if ext in PHONES:
+        ok(register(sipp, ext, PHONES.pop(ext), password=password, expires=0))
+
+
+def session(edge, ext: str = CALLER) -> dict:
+    status, body = api(edge, "GET", f"/v1/orgs/demo/agents/{ext}/session")
+    assert status == 200
+    return body["session"]
+
+
+# -- pause blocking and the "next login" rule ------------------------------------------------
+
+def test_blocking_applies_from_the_next_login_only(edge, sipp: Sipp, company, gateways) -> None:
+    login(sipp)
+    assert session(edge)["block_calls_during_pause"] is False
+    pause(edge, "Break")
+    company(block_calls_during_pause=True)
+    # The running session keeps its snapshot: the paused agent still reaches the carrier.
+    gw = peer(sipp, gateways[0], must_match=(ruri(BR_MOBILE),))
+    ok(dial(sipp, BR_MOBILE))
+    done(gw)
+    # The next login snapshots the new setting: now the same call is refused, naming the pause.
+    login(sipp)
+    snapshot = session(edge)
+    assert snapshot["block_calls_during_pause"] is True
+    ok(dial(sipp, BR_MOBILE, 403, ("^SIP/2.0 403 Calls blocked during pause: Break", "X-Edge-Pause: Break")))
+    # Turning the setting off again does not touch the running session either.
+    company(block_calls_during_pause=False)
+    ok(dial(sipp, BR_MOBILE, 403, ("X-Edge-Pause: Break",)))
+    assert session(edge)["started_at"] == snapshot["started_at"]
+
+
+def test_paused_agent_blocks_every_kind_of_call_but_emergency(edge, sipp: Sipp, company, gateways) -> None:
+    company(block_calls_during_pause=True)
+    login(sipp)
+    pause(edge, "Training")
+    refused = ("^SIP/2.0 403 Calls blocked during pause: Training", "X-Edge-Pause: Training")
+    for number in ("11987654321", PEER, "300", "399", "+12125550100"):
+        ok(dial(sipp, number, 403, refused))
+    for emergency in ("190", "192", "193"):
+        gw = peer(sipp, gateways[0], must_match=(ruri(emergency),))
+        ok(dial(sipp, emergency))
+        done(gw)
+    # Available again: the external call reaches the gateway.
+    pause(edge, None)
+    gw = peer(sipp, gateways[0], must_match=(ruri(BR_MOBILE),))
+    ok(dial(sipp, BR_MOBILE))
+    done(gw)
+
+
+def test_in_dialog_requests_pass_while_paused(edge, sipp: Sipp, company, gateways) -> None:
+    """Paused during the call: the BYE (and anything in-dialog) still goes through."""
+    company(block_calls_during_pause=True)
+    login(sipp)
+    gw = peer(sipp, gateways[0])
+    caller = sipp.start("uac_call.xml", [[CALLER, DEMO, CALLER_PW, BR_MOBILE]], port=sipp.next_port(),
+                        values={"hold_ms": 1500}, extra=["-au", CALLER, "-ap", CALLER_PW])
+    time.sleep(0.8)
+    pause(edge, "Meeting")
+    done(caller)
+    done(gw)
+
+
+# -- dial plan --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("dialled", "expected"),
+    [("+5511987654321", "+5511987654321"), ("005511987654321", "+5511987654321"),
+     ("11987654321", "+5511987654321"), ("011 3333-4444".replace(" ", ""), "+551133334444")],
+)
+def test_external_numbers_reach_the_gateway_in_e164(edge, sipp: Sipp, agents, gateways, dialled, expected) -> None:
+    gw = peer(sipp, gateways[0], must_match=(ruri(expected),))
+    ok(dial(sipp, dialled))
+    done(gw)
+
+
+@pytest.mark.parametrize(
+    ("dialled", "status", "reason"),
+    [("+12125550100", 403, "International destination not authorised"),
+     ("0035121234567", 403, "International destination not authorised"),
+     ("12", 484, "Address Incomplete"),
+     ("119876", 484, "Address Incomplete"),
+     ("abcdef", 404, "Invalid Number"),
+     ("999", 404, "Service Not Found"),
+     ("1555", 404, "Extension Not Found")],
+)
+def test_dial_plan_refusals(edge, sipp: Sipp, agents, dialled: str, status: int, reason: str) -> None:
+    ok(dial(sipp, dialled, status, (f"^SIP/2.0 {status} {reason}",)))
+
+
+def test_allowed_countries_follow_the_company(edge, sipp: Sipp, company, gateways) -> None:
+    company(allowed_country_codes=["55", "1"])
+    gw = peer(sipp, gateways[0], must_match=(ruri("+12125550100"),))
+    ok(dial(sipp, "+12125550100"))
+    done(gw)
+
+
+# -- carrier gateways -------------------------------------------------------------------------
+
+def test_failover_to_the_next_gateway_on_503(edge, sipp: Sipp, agents, gateways) -> None:
+    failing = peer(sipp, gateways[0], "gateway_refuse.xml", status=503, reason="Service Unavailable")
+    working = peer(sipp, gateways[1], must_match=(ruri(BR_MOBILE),))
+    ok(dial(sipp, BR_MOBILE))
+    done(failing)
+    done(working)
+
+
+def test_failover_on_timeout(edge, sipp: Sipp, agents, gateways) -> None:
+    # Nothing listens on the first gateway's port: the edge's own timer fails it over.
+    working = peer(sipp, gateways[1], must_match=(ruri(BR_MOBILE),))
+    started = time.monotonic()
+    ok(dial(sipp, BR_MOBILE))
+    done(working)
+    assert time.monotonic() - started >= edge.settings.gateway_timeout_ms / 1000
+
+
+def test_all_gateways_failing_gives_503(edge, sipp: Sipp, agents, gateways) -> None:
+    first = peer(sipp, gateways[0], "gateway_refuse.xml", status=500, reason="Server Error")
+    second = peer(sipp, gateways[1], "gateway_refuse.xml", status=503, reason="Service Unavailable")
+    ok(dial(sipp, BR_MOBILE, 503, ("^SIP/2.0 503 All Gateways Failed",)))
+    done(first)
+    done(second)
+
+
+def test_a_busy_callee_is_not_failed_over(edge, sipp: Sipp, agents, gateways) -> None:
+    busy = peer(sipp, gateways[0], "gateway_refuse.xml", status=486, reason="Busy Here")
+    ok(dial(sipp, BR_MOBILE, 486))
+    done(busy)
+
+
+def test_no_gateway_gives_503(edge, sipp: Sipp, agents, state) -> None:
+    saved = state.list_gateways()
+    for gw in saved:
+        state.delete_gateway(gw.id)
+    try:
+        ok(dial(sipp, BR_MOBILE, 503, ("^SIP/2.0 503 No Carrier Gateway",)))
+    finally:
+        for gw in saved:
+            state.save_gateway(gw)
+
+
+# -- services, DND and agent state -----------------------------------------------------------
+
+def test_conference_service_is_relayed_to_its_uri(edge, sipp: Sipp, agents) -> None:
+    port = sipp.next_port()
+    body = {"kind": "conference", "name": "Room", "target_uri": f"sip:room388@127.0.0.1:{port}"}
+    assert api(edge, "PUT", "/v1/orgs/demo/services/388", body)[0] == 201
+    try:
+        room = peer(sipp, port, must_match=("^INVITE sip:room388@127.0.0.1",))
+        ok(dial(sipp, "388"))
+        done(room)
+    finally:
+        api(edge, "DELETE", "/v1/orgs/demo/services/388")
+
+
+def test_dnd_agent_gets_486(edge, sipp: Sipp, agents) -> None:
+    login(sipp, PEER, PEER_PW)
+    assert api(edge, "PUT", f"/v1/orgs/demo/agents/{PEER}/dnd", {"dnd": True})[0] == 200
+    try:
+        ok(dial(sipp, PEER, 486, ("^SIP/2.0 486 Do Not Disturb",)))
+    finally:
+        assert api(edge, "PUT", f"/v1/orgs/demo/agents/{PEER}/dnd", {"dnd": False})[0] == 200
+
+
+def presence_of(edge, ext: str) -> dict:
+    status, body = api(edge, "GET", f"/v1/orgs/demo/agents/{ext}/presence")
+    assert status == 200
+    return body
+
+
+def wait_for(edge, ext: str, field: str, value: object, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = presence_of(edge, ext)
+        if body[field] == value or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def test_presence_follows_calls_pause_and_registration(edge, sipp: Sipp, company, gateways) -> None:
+    phone = login(sipp, PEER, PEER_PW)
+    login(sipp)
+    assert presence_of(edge, CALLER)["state"] == "available"
+    pause(edge, "Restroom")
+    p = presence_of(edge, CALLER)
+    assert (p["state"], p["pause"]) == ("paused", "Restroom") and 0 <= p["seconds_in_state"] < 5
+    pause(edge, None)
+    # Two calls at once: one to another agent, one to the carrier.
+    callee = peer(sipp, phone)
+    gw = peer(sipp, gateways[0])
+    calls = [
+        sipp.start("uac_call.xml", [[CALLER, DEMO, CALLER_PW, number]], port=sipp.next_port(),
+                   values={"hold_ms": 2500}, extra=["-au", CALLER, "-ap", CALLER_PW])
+        for number in (PEER, BR_MOBILE)
+    ]
+    busy = wait_for(edge, CALLER, "calls", 2)
+    assert (busy["state"], busy["calls"]) == ("in-call", 2)
+    assert presence_of(edge, PEER)["state"] == "in-call"
+    listing = {a["ext"]: a for a in api(edge, "GET", "/v1/orgs/demo/presence")[1]}
+    assert listing[CALLER]["state"] == "in-call" and listing[PEER]["calls"] == 1
+    for proc in (*calls, callee, gw):
+        done(proc)
+    assert wait_for(edge, CALLER, "calls", 0)["state"] == "available"
+    # The last binding gone: offline.
+    logout(sipp, CALLER, CALLER_PW)
+    logout(sipp, PEER, PEER_PW)
+    p = presence_of(edge, CALLER)
+    assert p["state"] == "offline" and 0 <= p["seconds_in_state"] < 5
+
+
+def test_deleting_an_agent_in_a_call_needs_force(edge, sipp: Sipp, agents, gateways, state) -> None:
+    gw = peer(sipp, gateways[0])
+    caller = sipp.start("uac_call.xml", [[CALLER, DEMO, CALLER_PW, BR_MOBILE]], port=sipp.next_port(),
+                        values={"hold_ms": 2000}, extra=["-au", CALLER, "-ap", CALLER_PW])
+    assert wait_for(edge, CALLER, "calls", 1)["calls"] == 1
+    status, body = api(edge, "DELETE", f"/v1/orgs/demo/agents/{CALLER}")
+    assert status == 409 and "call" in body["error"]
+    assert api(edge, "DELETE", "/v1/orgs/demo")[0] == 409
+    assert api(edge, "DELETE", f"/v1/orgs/demo/agents/{CALLER}?force=true")[0] == 204
+    done(caller)  # the call in progress is not cut: it ends with its BYE
+    done(gw)
+    assert state.calls_of("demo", CALLER) == 0
+    assert api(edge, "PUT", f"/v1/orgs/demo/agents/{CALLER}", {"password": CALLER_PW, "company": COMPANY})[0] == 201
