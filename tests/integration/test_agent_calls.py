@@ -4,6 +4,7 @@ real Kamailio, Redis and sipp on every side (agents, services and carrier gatewa
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -44,8 +45,22 @@ def peer(sipp: Sipp, port: int, scenario: str = "uas.xml", calls: int = 1, must_
     """A sipp UAS (agent phone, service or carrier gateway) on `port`."""
     proc = sipp.start(scenario, [], port=port, calls=calls,
                       values={"checks": checks(*must_match) if must_match else "", **values})
-    time.sleep(0.3)  # let sipp bind its socket before the call is sent
+    wait_bound(port)
     return proc
+
+
+def wait_bound(port: int, timeout: float = 10.0) -> None:
+    """Until sipp holds its UDP port: a call sent earlier would meet a closed port (and time
+    out on the edge's short gateway timer when the machine is busy)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"sipp did not bind 127.0.0.1:{port}")
 
 
 def ok(result: SippResult) -> None:
