@@ -22,12 +22,14 @@ def banner(stack: Stack) -> str:
             for a in org.get("agents", [])
         ]
         demo = "\n  Demo agents (register with digest auth):\n" + "\n".join(lines)
+    token = "from EDGE_API_TOKEN" if s.api_token else f"in {stack.api_token_file} (edgectl reads it there)"
     redis = s.redis_url or f"redis://127.0.0.1:{s.redis_port} (own instance, data in {s.data_dir}/redis)"
     return f"""
   Agent Edge is up.
     SIP UDP/TCP   {s.sip_addr}:{s.sip_port}
     SIP WebSocket ws://{s.sip_addr}:{s.ws_port}
-    Admin HTTP    {stack.admin_url}  (/health)
+    Admin HTTP    {stack.admin_url}  (/health, /metrics, /v1 API: ./edgectl --help)
+    API token     {token}
     rtpengine     ng {s.rtpengine_ng}, metrics http://{s.rtpengine_http}/metrics
     Redis         {redis}{demo}
   Ctrl-C stops everything.

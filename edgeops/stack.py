@@ -46,14 +46,25 @@ class Stack:
         self._logs: list[IO[bytes]] = []
 
     # -- environment ----------------------------------------------------------
-    def auth_secret(self) -> str:
-        if self.settings.auth_secret:
-            return self.settings.auth_secret
-        path = self.data_dir / "auth_secret"
+    def _secret(self, configured: str, path: Path) -> str:
+        """The configured value, else one generated once into the data dir (mode 0600)."""
+        if configured:
+            return configured
         if not path.exists():
+            path.touch(0o600)
             path.write_text(secrets.token_hex(16))
-            path.chmod(0o600)
         return path.read_text().strip()
+
+    def auth_secret(self) -> str:
+        return self._secret(self.settings.auth_secret, self.data_dir / "auth_secret")
+
+    @property
+    def api_token_file(self) -> Path:
+        return self.data_dir / "api_token"
+
+    def api_token(self) -> str:
+        """EDGE_API_TOKEN, else a token generated into the data dir, where edgectl finds it."""
+        return self._secret(self.settings.api_token, self.api_token_file)
 
     def kamailio_env(self) -> dict[str, str]:
         env = dict(self.environ)
@@ -61,6 +72,7 @@ class Stack:
             env[name] = env_value(name, self.environ)
         env["REDIS_URL"] = self.settings.effective_redis_url
         env["EDGE_AUTH_SECRET"] = self.auth_secret()
+        env["EDGE_API_TOKEN"] = self.api_token()
         run = self.data_dir / "run"
         env["EDGE_KAMAILIO_CTL_SOCK"] = f"unix:{run}/kamailio_ctl"
         env["EDGE_KAMAILIO_RTPENGINE_SOCK"] = f"udp:{self.settings.rtpengine_ng}"

@@ -31,7 +31,7 @@ def _edge_processes(launcher: int) -> set[int]:
 
 def test_run_prints_banner_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     base = pick_port_base()
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_API_TOKEN"}
     env.update({
         "EDGE_SIP_PORT": str(base), "EDGE_WS_PORT": str(base + 1), "EDGE_ADMIN_PORT": str(base + 2),
         "EDGE_REDIS_PORT": str(base + 3), "EDGE_RTPENGINE_NG": f"127.0.0.1:{base + 4}",
@@ -55,6 +55,13 @@ def test_run_prints_banner_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     assert "1001@demo.test" in output
     status, _ = http_get(f"http://127.0.0.1:{base + 2}/health")
     assert status == 200
+    # No EDGE_API_TOKEN: a token is generated into the data dir, named (never shown) in the banner.
+    token = (tmp_path / "api_token").read_text().strip()
+    assert str(tmp_path / "api_token") in output and token not in output
+    assert (tmp_path / "api_token").stat().st_mode & 0o077 == 0
+    ctl = subprocess.run([str(ROOT / "edgectl"), "agent", "get", "demo", "1001"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert ctl.returncode == 0 and '"ext": "1001"' in ctl.stdout, ctl.stderr
     started = _edge_processes(proc.pid)
     assert len(started) > 3  # redis, rtpengine, Kamailio and its workers
     proc.send_signal(signal.SIGINT)
