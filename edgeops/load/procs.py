@@ -1,0 +1,61 @@
+"""CPU time and memory of the processes a load run started, read from /proc."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_pids(leader: int) -> list[int]:
+    """The leader and every process in its process group (Kamailio's forked workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == leader or int(fields[2]) == leader:  # fields[2]: pgrp
+            pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def memory_bytes(pids: list[int]) -> int:
+    """Proportional set size: shared memory counted once across forked workers."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) * 1024
+                break
+    return total
+
+
+@dataclass
+class Component:
+    """A named set of processes (all of Kamailio, Redis, rtpengine) to account for."""
+
+    name: str
+    leader: int
+
+    def pids(self) -> list[int]:
+        return group_pids(self.leader)

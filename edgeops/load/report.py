@@ -1,0 +1,169 @@
+"""The load report: JSON (every step), Markdown (the summary and edge/baseline ratios) and a
+PNG plot of rate against failures and latency."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from edgeops.load.ramp import StepResult, sustained
+
+Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
+
+SIP_TARGETS = {"register": 2000, "call": 1000}  # the issue's targets, per second
+MEDIA_TARGET_CALLS_PER_CORE = 500
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1024 / 1024:.0f}"
+
+
+def common_step(a: list[StepResult], b: list[StepResult]) -> tuple[StepResult, StepResult] | None:
+    """The highest rate both targets sustained (or, failing that, their first steps)."""
+    best_a, best_b = sustained(a), sustained(b)
+    if best_a is None or best_b is None:
+        return (a[0], b[0]) if a and b else None
+    rate = min(best_a.rate, best_b.rate)
+    pick_a = max((s for s in a if s.rate <= rate and s.verdict == "ok"), key=lambda s: s.rate)
+    pick_b = max((s for s in b if s.rate <= rate and s.verdict == "ok"), key=lambda s: s.rate)
+    return pick_a, pick_b
+
+
+def ratios(results: Results) -> dict[str, dict[str, float]]:
+    out = {}
+    for scenario, targets in results.items():
+        if "edge" not in targets or "baseline" not in targets:
+            continue
+        pair = common_step(targets["edge"], targets["baseline"])
+        best_e, best_b = sustained(targets["edge"]), sustained(targets["baseline"])
+        if pair is None:
+            continue
+        edge, base = pair
+        kam_e, kam_b = edge.cpu_per_1000("kamailio"), base.cpu_per_1000("kamailio")
+        all_e = sum(edge.cpu_per_1000(c) for c in ("kamailio", "redis", "rtpengine") if c in edge.cpu)
+        out[scenario] = {
+            "at_rate": edge.rate,
+            "kamailio_cpu_per_1000_edge": kam_e,
+            "kamailio_cpu_per_1000_baseline": kam_b,
+            "kamailio_cpu_ratio": kam_e / kam_b if kam_b else math.nan,
+            "edge_all_components_cpu_ratio": all_e / kam_b if kam_b else math.nan,
+            "sustained_edge": best_e.rate if best_e else 0,
+            "sustained_baseline": best_b.rate if best_b else 0,
+            "sustained_ratio": (best_e.rate / best_b.rate) if best_e and best_b else math.nan,
+        }
+    return out
+
+
+def to_json(results: Results, meta: dict) -> dict:
+    scenarios = {}
+    for scenario, targets in results.items():
+        scenarios[scenario] = {}
+        for name, steps in targets.items():
+            best = sustained(steps)
+            scenarios[scenario][name] = {
+                "sustained_rate": best.rate if best else 0,
+                "sustained_step": best.summary() if best else None,
+                "steps": [s.summary() for s in steps],
+            }
+    return {**meta, "scenarios": scenarios, "ratios": ratios(results)}
+
+
+def markdown(results: Results, meta: dict) -> str:
+    m = meta["machine"]
+    lines = [
+        "# Agent Edge load report", "",
+        f"Command: `{meta['command']}` ({meta['seconds']:.0f} s). Machine: {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gb']} GB, kernel {m['kernel']}; {m['kamailio']}; {m['rtpengine']}; {m['sipp']}; {m['redis']}.",
+        "sipp, the edge and the baseline share the same cores; everything runs on loopback.", "",
+    ]
+    sip = {k: v for k, v in results.items() if k in SIP_TARGETS}
+    if sip:
+        lines += [
+            "## SIP: highest sustained rate (failures <= 0.1%, p99 <= 200 ms, load generated as asked)", "",
+            "| scenario | target | sustained /s | goal /s | p50 / p90 / p99 ms | Kamailio CPU s per 1,000 | "
+            "Redis | rtpengine | sipp | Kamailio peak PSS MB | stopped at |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for scenario, targets in sip.items():
+            for name, steps in targets.items():
+                best = sustained(steps)
+                last = steps[-1]
+                stop = f"{last.rate}/s: {last.verdict}" if last.verdict != "ok" else "end of ramp"
+                if best is None:
+                    lines.append(f"| {scenario} | {name} | 0 | {SIP_TARGETS[scenario]} | | | | | | | {stop} |")
+                    continue
+                pcts = " / ".join(_fmt(best.percentile(q), 0) for q in (50, 90, 99))
+                lines.append(
+                    f"| {scenario} | {name} | {best.rate} | {SIP_TARGETS[scenario]} | {pcts} | "
+                    f"{_fmt(best.cpu_per_1000('kamailio'))} | "
+                    f"{_fmt(best.cpu_per_1000('redis')) if 'redis' in best.cpu else '-'} | "
+                    f"{_fmt(best.cpu_per_1000('rtpengine')) if 'rtpengine' in best.cpu else '-'} | "
+                    f"{_fmt(best.cpu_per_1000('sipp'))} | {_mb(best.peak_memory.get('kamailio', 0))} | {stop} |"
+                )
+        lines += ["", "## Edge / baseline, side by side", "",
+                  "| scenario | compared at /s | Kamailio CPU per call, edge / baseline | edge incl. Redis and "
+                  "rtpengine / baseline | sustained rate, edge / baseline |", "|---|---|---|---|---|"]
+        for scenario, r in ratios(sip).items():
+            per_1000 = f"{_fmt(r['kamailio_cpu_per_1000_edge'])} / {_fmt(r['kamailio_cpu_per_1000_baseline'])}"
+            lines.append(
+                f"| {scenario} | {r['at_rate']} | {_fmt(r['kamailio_cpu_ratio'], 2)}x ({per_1000} s per 1,000) | "
+                f"{_fmt(r['edge_all_components_cpu_ratio'], 2)}x | "
+                f"{r['sustained_edge']} / {r['sustained_baseline']} = {_fmt(r['sustained_ratio'], 2)}x |"
+            )
+        lines.append("")
+    media = {k: v for k, v in results.items() if k not in SIP_TARGETS}
+    if media:
+        lines += ["## rtpengine media (userspace relay, 50 packets/s per direction)", "",
+                  "| scenario | concurrent calls | packet loss | rtpengine cores used | calls per core | verdict |",
+                  "|---|---|---|---|---|---|"]
+        for scenario, targets in media.items():
+            for step in targets["rtpengine"]:
+                lines.append(
+                    f"| {scenario} | {step.rate} | {100 * step.failure_ratio:.3f}% | {step.extra['rtpengine_cores']} | "
+                    f"{step.extra['calls_per_core']} | {step.verdict} |"
+                )
+        lines += ["", f"Goal: {MEDIA_TARGET_CALLS_PER_CORE} relayed G.711 calls per core under 0.5% loss; "
+                  "transcode rows: PCMU to Opus and back through rtpengine.", ""]
+    lines += ["Every step, with its CPU seconds per component, is in `report.json`; the plot is `report.png`.", ""]
+    return "\n".join(lines)
+
+
+def plot(results: Results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(results), 2, figsize=(11, 3.2 * len(results)), squeeze=False)
+    for row, (scenario, targets) in enumerate(results.items()):
+        left, right = axes[row]
+        for name, steps in targets.items():
+            rates = [s.rate for s in steps]
+            left.plot(rates, [100 * s.failure_ratio for s in steps], marker="o", label=name)
+            if scenario in SIP_TARGETS:
+                right.plot(rates, [s.percentile(99) for s in steps], marker="o", label=f"{name} p99")
+                right.plot(rates, [s.percentile(50) for s in steps], marker=".", linestyle="--", label=f"{name} p50")
+            else:
+                right.plot(rates, [s.extra["rtpengine_cores"] for s in steps], marker="o", label="rtpengine cores")
+        unit = "calls/s" if scenario in SIP_TARGETS else "concurrent calls"
+        left.set(title=f"{scenario}: failures", xlabel=unit, ylabel="% failed" if scenario in SIP_TARGETS else "% lost")
+        right.set(title=f"{scenario}: " + ("latency" if scenario in SIP_TARGETS else "CPU"), xlabel=unit,
+                  ylabel="ms" if scenario in SIP_TARGETS else "cores")
+        left.legend()
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(out: Path, results: Results, meta: dict) -> list[Path]:
+    paths = [out / "report.json", out / "report.md", out / "report.png"]
+    paths[0].write_text(json.dumps(to_json(results, meta), indent=2, default=str) + "\n")
+    paths[1].write_text(markdown(results, meta))
+    plot(results, paths[2])
+    return paths

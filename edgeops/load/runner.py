@@ -1,0 +1,346 @@
+"""`./edge load`: ramps sipp load against the edge and, side by side, a bare native-config
+Kamailio proxy (load-tests/baseline.cfg); measures CPU from /proc, writes the report.
+
+Everything runs on loopback, on ports picked free for this run, and every step is bounded
+in calls (rate x seconds) and time (sipp -timeout). Only processes started here are stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgeops.load.media_load import MediaLoad
+from edgeops.load.procs import Component
+from edgeops.load.ramp import StepResult, verdict
+from edgeops.load.report import write_report
+from edgeops.load.sipp_load import SippJob, SippLoad
+from edgeops.stack import Stack
+from kemi_app.settings import PROJECT_ROOT
+
+LOAD = PROJECT_ROOT / "load-tests"
+UAS_SCENARIO = PROJECT_ROOT / "tests" / "sipp" / "uas.xml"
+DOMAIN = "load.test"
+UAS_PROCESSES = 2
+RTP_PORTS = (61000, 64999)
+
+
+@dataclass(frozen=True)
+class Profile:
+    step_seconds: float
+    register_rates: tuple[int, ...]
+    call_rates: tuple[int, ...]
+    hold_ms: int
+    register_agents: int
+    callees_per_uas: int
+    media_calls: tuple[int, ...]
+    transcode_calls: tuple[int, ...]
+    media_seconds: float
+
+
+FULL = Profile(
+    step_seconds=8, register_rates=(250, 500, 1000, 1500, 2000, 2500, 3000, 4000),
+    call_rates=(100, 200, 400, 600, 800, 1000, 1200, 1500), hold_ms=500, register_agents=10000,
+    callees_per_uas=100, media_calls=(100, 250, 500, 750, 1000), transcode_calls=(10, 25, 50, 100),
+    media_seconds=10,
+)
+QUICK = Profile(
+    step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
+    callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2,
+)
+SCENARIOS = ("register", "call", "media", "transcode")
+
+
+def password(ext: str) -> str:
+    return f"load{ext}"  # load-tests/baseline.cfg derives the same password
+
+
+def auth_field(ext: str) -> str:
+    """sipp takes per-call credentials as a whole [authentication ...] keyword in a CSV field."""
+    return f"[authentication username={ext} password={password(ext)}]"
+
+
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def pick_port_base(span: int = 200) -> int:
+    for _ in range(50):
+        base = random.randrange(12000, 19000, 200)
+        if all(_free(p) for p in range(base, base + span)):
+            return base
+    raise RuntimeError("no free port block for the load run")
+
+
+@dataclass
+class Target:
+    name: str
+    sip: str
+    components: list[Component]
+
+
+class Baseline:
+    """The bare Kamailio: native config, same workers and shared memory as the edge."""
+
+    def __init__(self, port: int, children: int, shm_mb: int, workdir: Path) -> None:
+        self.port = port
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, BASELINE_PORT=str(port), BASELINE_CHILDREN=str(children),
+                   BASELINE_CTL_SOCK=f"unix:{workdir}/ctl")
+        self.log = open(workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            ["kamailio", "-f", str(LOAD / "baseline.cfg"), "-DD", "-E", "-m", str(shm_mb), "-M", "16",
+             "-P", str(workdir / "kamailio.pid"), "-Y", str(workdir)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while not _answers_options(port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"baseline Kamailio did not start; see {workdir / 'kamailio.log'}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+
+def _answers_options(port: int) -> bool:
+    msg = (f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+           f"From: <sip:probe@{DOMAIN}>;tag=1\r\nTo: <sip:probe@{DOMAIN}>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
+           "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(0.3)
+        s.sendto(msg.replace("127.0.0.1:9", f"127.0.0.1:{s.getsockname()[1]}").encode(), ("127.0.0.1", port))
+        try:
+            return s.recv(4096).startswith(b"SIP/2.0")
+        except OSError:
+            return False
+
+
+class LoadRun:
+    def __init__(self, profile: Profile, out: Path, base: int, log: Callable[[str], None] = print) -> None:
+        self.profile = profile
+        self.out = out
+        self.base = base
+        self.log = log
+        self.edge: Stack | None = None
+        self.baseline: Baseline | None = None
+        self.uas: list[subprocess.Popen[bytes]] = []
+        self.reg_agents = [str(10000 + i) for i in range(profile.register_agents)]
+        self.callees = [[str(30000 + u * 1000 + i) for i in range(profile.callees_per_uas)]
+                        for u in range(UAS_PROCESSES)]
+
+    # -- targets --------------------------------------------------------------
+    def tenant(self) -> dict:
+        agents = [*self.reg_agents, *(c for group in self.callees for c in group)]
+        return {"orgs": [{"id": "load", "domain": DOMAIN, "name": "Load test",
+                          "agents": [{"ext": ext, "password": password(ext)} for ext in agents]}]}
+
+    def start(self) -> list[Target]:
+        b = self.base
+        tenant = self.out / "tenant.json"
+        tenant.write_text(json.dumps(self.tenant()))
+        env = dict(os.environ)
+        env.update({
+            "REDIS_URL": "", "EDGE_SIP_PORT": str(b), "EDGE_WS_PORT": str(b + 1), "EDGE_ADMIN_PORT": str(b + 2),
+            "EDGE_REDIS_PORT": str(b + 3), "EDGE_RTPENGINE_NG": f"127.0.0.1:{b + 4}",
+            "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{b + 5}", "EDGE_RTP_PORT_MIN": str(RTP_PORTS[0]),
+            "EDGE_RTP_PORT_MAX": str(RTP_PORTS[1]), "EDGE_DATA_DIR": str(self.out / "edge"),
+            "EDGE_DEMO_FILE": str(tenant), "EDGE_LOG_LEVEL": "1", "EDGE_AUTH_MAX_FAILURES": "1000000",
+        })
+        self.log(f"starting the edge on 127.0.0.1:{b} and the baseline on 127.0.0.1:{b + 10}")
+        self.edge = Stack(env, log_to_files=True)
+        (self.out / "edge").mkdir(parents=True, exist_ok=True)
+        self.edge.start()
+        s = self.edge.settings
+        self.baseline = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline")
+        procs = self.edge.procs
+        return [
+            Target("edge", f"127.0.0.1:{b}", [Component("kamailio", procs["kamailio"].pid),
+                                               Component("redis", procs["redis"].pid),
+                                               Component("rtpengine", procs["rtpengine"].pid)]),
+            Target("baseline", f"127.0.0.1:{b + 10}", [Component("kamailio", self.baseline.proc.pid)]),
+        ]
+
+    def stop(self) -> None:
+        self.stop_uas()
+        if self.baseline is not None:
+            self.baseline.stop()
+        if self.edge is not None:
+            self.edge.stop()
+
+    # -- sipp -----------------------------------------------------------------
+    def sipp(self, target: Target, scenario: str) -> SippLoad:
+        workdir = self.out / "sipp" / f"{scenario}-{target.name}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return SippLoad(target.sip, workdir, [self.base + 20 + 10 * i for i in range(8)])
+
+    def uas_port(self, i: int) -> int:
+        return self.base + 120 + 10 * i
+
+    def start_uas(self, target: Target) -> None:
+        """Callee phones: each UAS registers its agents from its own port, then answers."""
+        for i, callees in enumerate(self.callees):
+            port = self.uas_port(i)
+            rows = [[ext, DOMAIN, auth_field(ext)] for ext in callees]
+            reg = SippLoad(target.sip, self.out / "sipp", [port])
+            step = reg.step(SippJob(LOAD / "sipp" / "register.xml", rows, 1000), min(200, len(rows)),
+                            1.0, [], f"uas-register-{target.name}-{i}")
+            if step.succeeded < len(rows):
+                raise RuntimeError(f"callee registration on {target.name} failed: {step}")
+            log = open(self.out / "sipp" / f"uas-{target.name}-{i}.log", "wb")  # noqa: SIM115
+            self.uas.append(subprocess.Popen(
+                ["sipp", target.sip, "-sf", str(UAS_SCENARIO), "-i", "127.0.0.1", "-p", str(port),
+                 "-cp", str(port + 1), "-mp", str(port + 2), "-t", "u1", "-nostdin", "-max_recv_loops", "2000",
+                 "-timeout", "1800s"],
+                stdout=log, stderr=subprocess.STDOUT,
+            ))
+            log.close()
+        time.sleep(0.5)  # let the UAS bind before calls arrive
+
+    def stop_uas(self) -> None:
+        for proc in self.uas:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        self.uas.clear()
+
+    def ramp(self, target: Target, scenario: str, rates: tuple[int, ...],
+             step: Callable[[int, str], StepResult]) -> list[StepResult]:
+        steps: list[StepResult] = []
+        for rate in rates:
+            result = step(rate, f"{scenario}-{target.name}-{rate}")
+            result.verdict = verdict(result, steps[0] if steps else None)
+            steps.append(result)
+            self.log(f"  {scenario:9} {target.name:8} {rate:5}/s: {result.succeeded}/{result.created} ok, "
+                     f"p99 {result.percentile(99):.0f} ms, kamailio {result.cpu_per_1000('kamailio'):.3f} "
+                     f"CPU s/1000 -> {result.verdict}")
+            if result.verdict != "ok":
+                break
+            time.sleep(1.0)
+        return steps
+
+    def run_sip(self, scenario: str, targets: list[Target]) -> dict[str, list[StepResult]]:
+        p = self.profile
+        results = {}
+        for target in targets:
+            load = self.sipp(target, scenario)
+            if scenario == "register":
+                rows = [[ext, DOMAIN, auth_field(ext)] for ext in self.reg_agents]
+                job = SippJob(LOAD / "sipp" / "register.xml", rows, per_process_rate=1000)
+                rates = p.register_rates
+            else:
+                callees = [c for group in self.callees for c in group]
+                rows = [[ext, DOMAIN, auth_field(ext), callees[i % len(callees)]]
+                        for i, ext in enumerate(self.reg_agents)]
+                job = SippJob(LOAD / "sipp" / "call.xml", rows, per_process_rate=600, hold_ms=p.hold_ms)
+                rates = p.call_rates
+                self.start_uas(target)
+            try:
+                results[target.name] = self.ramp(
+                    target, scenario, rates,
+                    lambda rate, tag, load=load, job=job, target=target: load.step(
+                        job, rate, p.step_seconds, target.components, tag),
+                )
+            finally:
+                self.stop_uas()
+        return results
+
+    def run_media(self, scenario: str, edge: Target) -> dict[str, list[StepResult]]:
+        assert self.edge is not None
+        media = MediaLoad(self.edge.settings.rtpengine_ng, self.base + 180, transcode=scenario == "transcode")
+        counts = self.profile.transcode_calls if scenario == "transcode" else self.profile.media_calls
+        rtpengine = [c for c in edge.components if c.name == "rtpengine"]
+        steps = self.ramp(edge, scenario, counts,
+                          lambda calls, tag: media.step(calls, self.profile.media_seconds, rtpengine))
+        return {"rtpengine": steps}
+
+
+def machine() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+
+    def version(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+        except OSError:
+            return "unknown"
+        return out.strip().splitlines()[0] if out.strip() else "unknown"
+
+    return {
+        "cpu": cpu, "cores": str(os.cpu_count()), "memory_gb": f"{int(mem) / 1024 / 1024:.1f}",
+        "kernel": os.uname().release, "kamailio": version(["kamailio", "-v"]),
+        "rtpengine": version(["rtpengine", "--version"]), "sipp": version(["sipp", "-v"]).strip(),
+        "redis": version(["redis-server", "--version"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./edge load", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a tiny run that proves the runner works (~1 min)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of {SCENARIOS}")
+    parser.add_argument("--out", type=Path, help="report directory (default load-tests/results/<time>)")
+    args = parser.parse_args(argv)
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {sorted(unknown)}")
+    profile = QUICK if args.quick else FULL
+    out = args.out or LOAD / "results" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    run = LoadRun(profile, out, pick_port_base())
+    results: dict[str, dict[str, list[StepResult]]] = {}
+    try:
+        targets = run.start()
+        for scenario in scenarios:
+            if scenario in ("register", "call"):
+                results[scenario] = run.run_sip(scenario, targets)
+            else:
+                results[scenario] = run.run_media(scenario, targets[0])
+    finally:
+        run.stop()
+    command = "./edge load" + (" --quick" if args.quick else "") + (
+        f" --scenarios {args.scenarios}" if args.scenarios != ",".join(SCENARIOS) else "")
+    paths = write_report(out, results, {
+        "command": command, "machine": machine(), "profile": asdict(profile),
+        "seconds": round(time.monotonic() - started, 1),
+    })
+    print("report: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
