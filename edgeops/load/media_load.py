@@ -29,6 +29,7 @@ PAYLOAD = bytes(os.urandom(160))  # 20 ms of PCMU; noise, so no codec can skip i
 MAX_LOSS = 0.005
 WARMUP = 0.5  # rtpengine learns each endpoint from its first packets: not counted
 GAP = 0.1
+WARMUP_TICKS = round(WARMUP / PTIME)
 SO_RCVBUFFORCE = 33
 
 
@@ -59,12 +60,13 @@ def _socket(port: int) -> socket.socket:
     return s
 
 
-def leg(port: int, targets: list[int], start: float, seconds: float, echo: bool, ssrc_base: int,
-        out: mp.Queue) -> None:
+def leg(port: int, targets: list[int], start: float, seconds: float, echo: bool, relayed: bool,
+        ssrc_base: int, out: mp.Queue) -> None:
     """Sends one packet per call every 20 ms (or echoes what arrives) from `start` (a shared
-    monotonic time): a warm-up, a gap, then `seconds` that count. Packets arriving after the
-    middle of the gap count as received, until a drain after the end. The gap keeps
-    warm-up packets still in flight out of the counts. Reports (port, sent, received)."""
+    monotonic time): a warm-up, a gap, then `seconds` that count. Relayed packets keep their
+    sequence number, so the receiver counts those sent after the warm-up exactly; echoed
+    (transcoded) ones are renumbered, and count when they arrive after the middle of the
+    gap. Reports (port, sent, received)."""
     s = _socket(port)
     buf = bytearray(2048)
     sent = received = 0
@@ -82,12 +84,11 @@ def leg(port: int, targets: list[int], start: float, seconds: float, echo: bool,
         if not echo and warmup_end <= next_tick < count_sent_from:
             next_tick = count_sent_from
         if not echo and next_tick <= now < stop_sending:
-            counted = next_tick >= count_sent_from
             for i, dest in enumerate(targets):
                 header = struct.pack("!BBHII", 0x80, 0, seq[i] & 0xFFFF, (seq[i] * 160) & 0xFFFFFFFF, ssrc_base + i)
                 try:
                     s.sendto(header + PAYLOAD, ("127.0.0.1", dest))
-                    sent += counted
+                    sent += seq[i] >= WARMUP_TICKS
                 except BlockingIOError:
                     pass
                 seq[i] += 1
@@ -102,8 +103,11 @@ def leg(port: int, targets: list[int], start: float, seconds: float, echo: bool,
             except BlockingIOError:
                 break
             now = time.monotonic()
-            received += now >= count_received_from
-            if echo and now < stop_sending:
+            if relayed:
+                received += struct.unpack_from("!H", buf, 2)[0] >= WARMUP_TICKS
+            else:
+                received += now >= count_received_from
+            if echo:  # until the end of the drain: what A sent last must come back too
                 try:
                     s.sendto(bytes(buf[:n]), addr)
                     sent += now >= count_received_from
@@ -149,8 +153,10 @@ class MediaLoad:
             queue: mp.Queue = ctx.Queue()
             start = time.monotonic() + 0.2  # both legs tick from the same instant
             legs = [
-                ctx.Process(target=leg, args=(self.port_a, to_a, start, seconds, False, 0x10000, queue)),
-                ctx.Process(target=leg, args=(self.port_b, to_b, start, seconds, self.transcode, 0x20000, queue)),
+                ctx.Process(target=leg, args=(self.port_a, to_a, start, seconds, False, not self.transcode,
+                                              0x10000, queue)),
+                ctx.Process(target=leg, args=(self.port_b, to_b, start, seconds, self.transcode, not self.transcode,
+                                              0x20000, queue)),
             ]
             done = threading.Event()
 

@@ -129,6 +129,18 @@ def markdown(results: Results, meta: dict) -> str:
                 )
         lines += ["", f"Goal: {MEDIA_TARGET_CALLS_PER_CORE} relayed G.711 calls per core under 0.5% loss; "
                   "transcode rows: PCMU to Opus and back through rtpengine.", ""]
+    for scenario, prof in meta.get("py_spy", {}).items():
+        python_s = prof["samples"] / prof["sample_rate"]
+        lines += [
+            f"## Where the edge's time goes: {scenario} at {prof['rate']}/s (py-spy, busiest Kamailio worker)", "",
+            f"{prof['samples']} samples in {prof['seconds']} s: {python_s:.1f} s inside Python of "
+            f"{prof['worker_cpu_seconds']} s CPU of that worker. Collapsed stacks: `profile-{scenario}.txt`.", "",
+            "| function | self % | inclusive % |", "|---|---|---|",
+        ]
+        for function, own, inclusive in prof["top"]:
+            total = prof["samples"] or 1
+            lines.append(f"| `{function}` | {100 * own / total:.1f} | {100 * inclusive / total:.1f} |")
+        lines.append("")
     lines += ["Every step, with its CPU seconds per component, is in `report.json`; the plot is `report.png`.", ""]
     return "\n".join(lines)
 

@@ -15,22 +15,24 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edgeops.load import profile as pyspy
 from edgeops.load.media_load import MediaLoad
-from edgeops.load.procs import Component
-from edgeops.load.ramp import StepResult, verdict
+from edgeops.load.procs import Component, cpu_seconds
+from edgeops.load.ramp import StepResult, sustained, verdict
 from edgeops.load.report import write_report
 from edgeops.load.sipp_load import SippJob, SippLoad
 from edgeops.stack import Stack
 from kemi_app.settings import PROJECT_ROOT
 
 LOAD = PROJECT_ROOT / "load-tests"
-UAS_SCENARIO = PROJECT_ROOT / "tests" / "sipp" / "uas.xml"
+UAS_SCENARIO = LOAD / "sipp" / "uas.xml"
 DOMAIN = "load.test"
 UAS_PROCESSES = 2
 RTP_PORTS = (61000, 64999)
@@ -47,13 +49,14 @@ class Profile:
     media_calls: tuple[int, ...]
     transcode_calls: tuple[int, ...]
     media_seconds: float
+    profile_seconds: int = 0  # py-spy the busiest edge worker this long (0: no profile)
 
 
 FULL = Profile(
-    step_seconds=8, register_rates=(250, 500, 1000, 1500, 2000, 2500, 3000, 4000),
-    call_rates=(100, 200, 400, 600, 800, 1000, 1200, 1500), hold_ms=500, register_agents=10000,
-    callees_per_uas=100, media_calls=(100, 250, 500, 750, 1000), transcode_calls=(10, 25, 50, 100),
-    media_seconds=10,
+    step_seconds=8, register_rates=(250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 5000),
+    call_rates=(100, 200, 300, 400, 600, 800, 1000, 1200, 1500), hold_ms=500, register_agents=10000,
+    callees_per_uas=100, media_calls=(100, 250, 500, 750, 1000, 1250), transcode_calls=(10, 20, 30, 40, 60),
+    media_seconds=10, profile_seconds=10,
 )
 QUICK = Profile(
     step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
@@ -152,6 +155,7 @@ class LoadRun:
         self.edge: Stack | None = None
         self.baseline: Baseline | None = None
         self.uas: list[subprocess.Popen[bytes]] = []
+        self.profiles: dict[str, dict] = {}
         self.reg_agents = [str(10000 + i) for i in range(profile.register_agents)]
         self.callees = [[str(30000 + u * 1000 + i) for i in range(profile.callees_per_uas)]
                         for u in range(UAS_PROCESSES)]
@@ -272,9 +276,35 @@ class LoadRun:
                     lambda rate, tag, load=load, job=job, target=target: load.step(
                         job, rate, p.step_seconds, target.components, tag),
                 )
+                if target.name == "edge" and p.profile_seconds:
+                    best = sustained(results[target.name])
+                    rate = max(rates[0], (best.rate if best else rates[0]) // 2)
+                    self.profile_edge(target, scenario, load, job, rate)
             finally:
                 self.stop_uas()
         return results
+
+    def profile_edge(self, target: Target, scenario: str, load: SippLoad, job: SippJob, rate: int) -> None:
+        """Load at `rate` while py-spy samples the busiest Kamailio worker."""
+        seconds = self.profile.profile_seconds
+        kamailio = next(c for c in target.components if c.name == "kamailio")
+        runner = threading.Thread(target=load.step, args=(job, rate, seconds + 3, [], f"profile-{scenario}"))
+        runner.start()
+        try:
+            time.sleep(1.0)
+            pid = pyspy.busiest(kamailio.pids())
+            before = cpu_seconds([pid])
+            out = pyspy.record(pid, seconds, self.out / f"profile-{scenario}.txt")
+            cpu = cpu_seconds([pid]) - before
+        finally:
+            runner.join()
+        if out is None:
+            self.log(f"  profile {scenario}: py-spy not available or failed")
+            return
+        total, top = pyspy.top_functions(out.read_text())
+        self.profiles[scenario] = {"rate": rate, "pid": pid, "seconds": seconds, "worker_cpu_seconds": round(cpu, 2),
+                                   "samples": total, "sample_rate": 200, "top": top}
+        self.log(f"  profile {scenario} at {rate}/s: {total} samples, top: {top[0][0] if top else '-'}")
 
     def run_media(self, scenario: str, edge: Target) -> dict[str, list[StepResult]]:
         assert self.edge is not None
@@ -294,7 +324,8 @@ def machine() -> dict[str, str]:
 
     def version(argv: list[str]) -> str:
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            out = proc.stdout or proc.stderr
         except OSError:
             return "unknown"
         return out.strip().splitlines()[0] if out.strip() else "unknown"
@@ -336,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         f" --scenarios {args.scenarios}" if args.scenarios != ",".join(SCENARIOS) else "")
     paths = write_report(out, results, {
         "command": command, "machine": machine(), "profile": asdict(profile),
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(time.monotonic() - started, 1), "py_spy": run.profiles,
     })
     print("report: " + ", ".join(str(p) for p in paths))
     return 0

@@ -84,21 +84,26 @@ class SippLoad:
         cpu = {name: cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
         cpu["sipp"] = sipp_cpu
         created = succeeded = failed = 0
-        latencies: list[float] = []
         for i in range(procs_needed):
             stats = last_stat_row(self.workdir / f"{tag}-{i}.stat.csv")
             created += int(stats.get("TotalCallCreated", 0))
             succeeded += int(stats.get("SuccessfulCall(C)", 0))
             failed += int(stats.get("FailedCall(C)", 0))
+        latencies: list[float] = []
+        achieved = 0.0  # calls/s completed, from the spread of completion times in each process
         kept = self.workdir / "rtt"
         kept.mkdir(exist_ok=True)
         for path in self.workdir.glob("*_rtt.csv"):  # this step's: earlier ones were moved away
-            latencies += read_rtt(path)
+            samples = read_rtt(path)
+            latencies += [rtt for _, rtt in samples]
+            if len(samples) > 1 and samples[-1][0] > samples[0][0]:
+                achieved += (len(samples) - 1) / ((samples[-1][0] - samples[0][0]) / 1000)
             path.rename(kept / f"{tag}-{path.name}")
+        window = created / achieved if achieved else max(0.001, elapsed - job.hold_ms / 1000)
         # Calls that never completed (sipp timed out) count as failures too.
         failed = max(failed, created - succeeded)
         return StepResult(
-            rate=per_rate * procs_needed, seconds=max(0.001, elapsed - job.hold_ms / 1000), created=created,
+            rate=per_rate * procs_needed, seconds=window, created=created,
             succeeded=succeeded, failed=failed, latencies_ms=latencies, cpu=cpu, peak_memory=peak,
             extra={"sipp_processes": procs_needed},
         )
@@ -111,14 +116,14 @@ def last_stat_row(path: Path) -> dict[str, str]:
     return rows[-1] if rows else {}
 
 
-def read_rtt(path: Path) -> list[float]:
-    """sipp -trace_rtt lines: date_ms;response_time_ms;rtd_no (whole milliseconds)."""
+def read_rtt(path: Path) -> list[tuple[float, float]]:
+    """sipp -trace_rtt lines: date_ms;response_time_ms;rtd_no -> (ms since sipp started, ms)."""
     out = []
     for line in path.read_text().splitlines():
         parts = line.split(";")
         if len(parts) >= 3:
             try:
-                out.append(float(parts[1]))
+                out.append((float(parts[0]), float(parts[1])))
             except ValueError:
                 continue  # the header
-    return out
+    return sorted(out)

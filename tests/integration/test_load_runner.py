@@ -1,0 +1,35 @@
+"""`./edge load --quick` end to end: a tiny ramp of every scenario against a real edge and the
+native baseline, with the report in all three formats. Full load never runs in the suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeops.load.runner", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    for scenario in ("register", "call"):
+        for target in ("edge", "baseline"):
+            result = report["scenarios"][scenario][target]
+            assert result["sustained_rate"] > 0, (scenario, target, result["steps"])
+            step = result["sustained_step"]
+            assert step["failed"] == 0 and step["succeeded"] == step["created"] > 0
+            assert step["cpu"]["kamailio"] > 0 and step["peak_memory"]["kamailio"] > 0
+            assert step["p99_ms"] >= step["p50_ms"] >= 0
+        assert report["ratios"][scenario]["kamailio_cpu_ratio"] > 0
+    media = report["scenarios"]["media"]["rtpengine"]["steps"][0]
+    assert media["created"] > 0 and media["cpu"]["rtpengine"] > 0
+    assert report["scenarios"]["transcode"]["rtpengine"]["steps"][0]["succeeded"] > 0
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Edge / baseline, side by side" in markdown and "| register | edge |" in markdown
+    assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")

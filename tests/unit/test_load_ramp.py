@@ -1,0 +1,62 @@
+"""Load ramp decisions and report ratios, on made-up step results."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgeops.load.ramp import StepResult, percentile, sustained, verdict
+from edgeops.load.report import markdown, ratios
+
+
+def step(rate: int, failed: int = 0, latency: float = 1.0, seconds: float = 10.0, cpu: float = 1.0,
+         created: int | None = None) -> StepResult:
+    made = rate * 10 if created is None else created
+    return StepResult(rate=rate, seconds=seconds, created=made, succeeded=made - failed, failed=failed,
+                      latencies_ms=[latency] * 100, cpu={"kamailio": cpu})
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=1), st.floats(0.01, 100))
+def test_percentile_is_one_of_the_values_and_monotonic(values: list[float], q: float) -> None:
+    p = percentile(values, q)
+    assert p in values
+    assert percentile(values, 100) == max(values)
+    assert p <= percentile(values, min(100, q + 10))
+
+
+def test_percentile_of_nothing_is_nan() -> None:
+    assert math.isnan(percentile([], 50))
+
+
+def test_verdict_reasons() -> None:
+    assert verdict(step(100), None) == "ok"
+    assert verdict(step(100, failed=1), None) == "ok"  # 1 in 1,000 is exactly 0.1%
+    assert verdict(step(100, failed=2), None).startswith("failures 0.20%")
+    assert verdict(step(100, seconds=12), None).startswith("only 83/s")
+    assert verdict(step(100, latency=250), None).startswith("p99 250 ms")
+    assert verdict(step(200, latency=30), step(100, latency=1)).startswith("p50 30.0 ms > 10.0 ms")
+    assert verdict(step(200, latency=4), step(100, latency=0)) == "ok"  # under the 5 ms floor
+
+
+def test_sustained_is_the_last_good_step_before_the_first_bad_one() -> None:
+    steps = [step(100), step(200), step(300, failed=100), step(400)]
+    assert sustained(steps).rate == 200
+    assert sustained([step(100, failed=50)]) is None
+
+
+def test_ratios_compare_cpu_per_call_at_the_highest_common_rate() -> None:
+    edge = [step(100, cpu=2.0), step(200, cpu=4.0), step(300, failed=100)]
+    base = [step(100, cpu=1.0), step(200, cpu=2.0), step(300, cpu=3.0), step(400, failed=100)]
+    for s in (*edge, *base):
+        s.verdict = verdict(s, None)
+    r = ratios({"call": {"edge": edge, "baseline": base}})["call"]
+    assert r["at_rate"] == 200
+    assert r["kamailio_cpu_ratio"] == 2.0
+    assert (r["sustained_edge"], r["sustained_baseline"]) == (200, 300)
+    meta = {"command": "./edge load", "seconds": 1.0, "machine": dict.fromkeys(
+        ("cpu", "cores", "memory_gb", "kernel", "kamailio", "rtpengine", "sipp", "redis"), "x")}
+    text = markdown({"call": {"edge": edge, "baseline": base}}, meta)
+    assert "| call | 200 | 2.00x" in text
+    assert "300/s: failures" in text
