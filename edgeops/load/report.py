@@ -11,7 +11,7 @@ from edgeops.load.ramp import StepResult, sustained
 
 Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
 
-SIP_TARGETS = {"register": 2000, "call": 1000}  # the targets, per second
+SIP_TARGETS = {"register": 2000, "call": 1000, "outbound": 1000, "pause": 0}  # the goals, per second (0: none)
 MEDIA_TARGET_CALLS_PER_CORE = 500
 
 
@@ -94,12 +94,13 @@ def markdown(results: Results, meta: dict) -> str:
                 best = sustained(steps)
                 last = steps[-1]
                 stop = f"{last.rate}/s: {last.verdict}" if last.verdict != "ok" else "end of ramp"
+                goal = SIP_TARGETS[scenario] or "-"
                 if best is None:
-                    lines.append(f"| {scenario} | {name} | 0 | {SIP_TARGETS[scenario]} | | | | | | | {stop} |")
+                    lines.append(f"| {scenario} | {name} | 0 | {goal} | | | | | | | {stop} |")
                     continue
                 pcts = " / ".join(_fmt(best.percentile(q), 0) for q in (50, 90, 99))
                 lines.append(
-                    f"| {scenario} | {name} | {best.rate} | {SIP_TARGETS[scenario]} | {pcts} | "
+                    f"| {scenario} | {name} | {best.rate} | {goal} | {pcts} | "
                     f"{_fmt(best.cpu_per_1000('kamailio'))} | "
                     f"{_fmt(best.cpu_per_1000('redis')) if 'redis' in best.cpu else '-'} | "
                     f"{_fmt(best.cpu_per_1000('rtpengine')) if 'rtpengine' in best.cpu else '-'} | "

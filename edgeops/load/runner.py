@@ -29,7 +29,9 @@ from edgeops.load.ramp import StepResult, sustained, verdict
 from edgeops.load.report import write_report
 from edgeops.load.sipp_load import SippJob, SippLoad
 from edgeops.stack import Stack
+from kemi_app.policy.pause import AgentStatus
 from kemi_app.settings import PROJECT_ROOT
+from kemi_app.state import EdgeState, connect
 
 LOAD = PROJECT_ROOT / "load-tests"
 UAS_SCENARIO = LOAD / "sipp" / "uas.xml"
@@ -49,6 +51,8 @@ class Profile:
     media_calls: tuple[int, ...]
     transcode_calls: tuple[int, ...]
     media_seconds: float
+    pause_rates: tuple[int, ...] = ()
+    pause_agents: int = 100
     profile_seconds: int = 0  # py-spy the busiest edge worker this long (0: no profile)
 
 
@@ -56,13 +60,16 @@ FULL = Profile(
     step_seconds=8, register_rates=(250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 5000),
     call_rates=(100, 200, 300, 400, 600, 800, 1000, 1200, 1500), hold_ms=500, register_agents=10000,
     callees_per_uas=100, media_calls=(100, 250, 500, 750, 1000, 1250), transcode_calls=(10, 20, 30, 40, 60),
-    media_seconds=10, profile_seconds=10,
+    media_seconds=10, pause_rates=(250, 500, 1000, 1500, 2000, 3000), profile_seconds=10,
 )
 QUICK = Profile(
     step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
-    callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2,
+    callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2, pause_rates=(20,),
+    pause_agents=10,
 )
-SCENARIOS = ("register", "call", "media", "transcode")
+SIP_SCENARIOS = ("register", "call", "outbound", "pause")
+SCENARIOS = (*SIP_SCENARIOS, "media", "transcode")
+EDGE_ONLY = ("pause",)  # the baseline has no agent state to refuse from
 
 
 def password(ext: str) -> str:
@@ -102,12 +109,12 @@ class Target:
 class Baseline:
     """The bare Kamailio: native config, same workers and shared memory as the edge."""
 
-    def __init__(self, port: int, children: int, shm_mb: int, workdir: Path) -> None:
+    def __init__(self, port: int, children: int, shm_mb: int, workdir: Path, gateway: str) -> None:
         self.port = port
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, BASELINE_PORT=str(port), BASELINE_CHILDREN=str(children),
-                   BASELINE_CTL_SOCK=f"unix:{workdir}/ctl")
+                   BASELINE_CTL_SOCK=f"unix:{workdir}/ctl", BASELINE_GATEWAY=gateway)
         self.log = open(workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             ["kamailio", "-f", str(LOAD / "baseline.cfg"), "-DD", "-E", "-m", str(shm_mb), "-M", "16",
@@ -159,12 +166,22 @@ class LoadRun:
         self.reg_agents = [str(10000 + i) for i in range(profile.register_agents)]
         self.callees = [[str(30000 + u * 1000 + i) for i in range(profile.callees_per_uas)]
                         for u in range(UAS_PROCESSES)]
+        self.paused = [str(20000 + i) for i in range(profile.pause_agents)]
 
     # -- targets --------------------------------------------------------------
+    @property
+    def gateway_port(self) -> int:
+        return self.base + 150
+
     def tenant(self) -> dict:
-        agents = [*self.reg_agents, *(c for group in self.callees for c in group)]
-        return {"orgs": [{"id": "load", "domain": DOMAIN, "name": "Load test",
-                          "agents": [{"ext": ext, "password": password(ext)} for ext in agents]}]}
+        agents = [{"ext": ext, "password": password(ext)}
+                  for ext in [*self.reg_agents, *(c for group in self.callees for c in group)]]
+        agents += [{"ext": ext, "password": password(ext), "company": "paused"} for ext in self.paused]
+        return {
+            "orgs": [{"id": "load", "domain": DOMAIN, "name": "Load test", "agents": agents,
+                      "companies": [{"id": "paused", "block_calls_during_pause": True}]}],
+            "gateways": [{"id": "load-gw", "address": f"sip:127.0.0.1:{self.gateway_port}", "codecs": ["PCMU"]}],
+        }
 
     def start(self) -> list[Target]:
         b = self.base
@@ -182,8 +199,12 @@ class LoadRun:
         self.edge = Stack(env, log_to_files=True)
         (self.out / "edge").mkdir(parents=True, exist_ok=True)
         self.edge.start()
+        state = EdgeState(connect(self.edge.settings.effective_redis_url))
+        for ext in self.paused:
+            state.set_status("load", ext, AgentStatus(paused=True, pause="Break", since=time.time()))
         s = self.edge.settings
-        self.baseline = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline")
+        self.baseline = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline",
+                                 f"sip:127.0.0.1:{self.gateway_port}")
         procs = self.edge.procs
         return [
             Target("edge", f"127.0.0.1:{b}", [Component("kamailio", procs["kamailio"].pid),
@@ -218,15 +239,19 @@ class LoadRun:
                             1.0, [], f"uas-register-{target.name}-{i}")
             if step.succeeded < len(rows):
                 raise RuntimeError(f"callee registration on {target.name} failed: {step}")
-            log = open(self.out / "sipp" / f"uas-{target.name}-{i}.log", "wb")  # noqa: SIM115
-            self.uas.append(subprocess.Popen(
-                ["sipp", target.sip, "-sf", str(UAS_SCENARIO), "-i", "127.0.0.1", "-p", str(port),
-                 "-cp", str(port + 1), "-mp", str(port + 2), "-t", "u1", "-nostdin", "-max_recv_loops", "2000",
-                 "-timeout", "1800s"],
-                stdout=log, stderr=subprocess.STDOUT,
-            ))
-            log.close()
+            self.answer_on(target, port, f"uas-{target.name}-{i}")
         time.sleep(0.5)  # let the UAS bind before calls arrive
+
+    def answer_on(self, target: Target, port: int, tag: str) -> None:
+        """A sipp UAS answering every call on `port` (a callee phone or the carrier gateway)."""
+        log = open(self.out / "sipp" / f"{tag}.log", "wb")  # noqa: SIM115 - the child holds it
+        self.uas.append(subprocess.Popen(
+            ["sipp", target.sip, "-sf", str(UAS_SCENARIO), "-i", "127.0.0.1", "-p", str(port),
+             "-cp", str(port + 1), "-mp", str(port + 2), "-t", "u1", "-nostdin", "-max_recv_loops", "2000",
+             "-timeout", "1800s"],
+            stdout=log, stderr=subprocess.STDOUT,
+        ))
+        log.close()
 
     def stop_uas(self) -> None:
         for proc in self.uas:
@@ -254,22 +279,37 @@ class LoadRun:
             time.sleep(1.0)
         return steps
 
+    def job(self, scenario: str) -> tuple[SippJob, tuple[int, ...]]:
+        p = self.profile
+        sipp = LOAD / "sipp"
+        if scenario == "register":
+            rows = [[ext, DOMAIN, auth_field(ext)] for ext in self.reg_agents]
+            return SippJob(sipp / "register.xml", rows, per_process_rate=1000), p.register_rates
+        if scenario == "pause":
+            callee = self.callees[0][0]
+            rows = [[ext, DOMAIN, auth_field(ext), callee] for ext in self.paused]
+            return SippJob(sipp / "pause_refused.xml", rows, per_process_rate=1000), p.pause_rates
+        if scenario == "outbound":  # Brazilian mobile numbers, allowed by the default company rules
+            dialled = [f"+55119{i:08d}" for i in range(len(self.reg_agents))]
+        else:
+            callees = [c for group in self.callees for c in group]
+            dialled = [callees[i % len(callees)] for i in range(len(self.reg_agents))]
+        rows = [[ext, DOMAIN, auth_field(ext), number] for ext, number in zip(self.reg_agents, dialled, strict=True)]
+        return SippJob(sipp / "call.xml", rows, per_process_rate=600, hold_ms=p.hold_ms), p.call_rates
+
     def run_sip(self, scenario: str, targets: list[Target]) -> dict[str, list[StepResult]]:
         p = self.profile
         results = {}
         for target in targets:
+            if target.name != "edge" and scenario in EDGE_ONLY:
+                continue
             load = self.sipp(target, scenario)
-            if scenario == "register":
-                rows = [[ext, DOMAIN, auth_field(ext)] for ext in self.reg_agents]
-                job = SippJob(LOAD / "sipp" / "register.xml", rows, per_process_rate=1000)
-                rates = p.register_rates
-            else:
-                callees = [c for group in self.callees for c in group]
-                rows = [[ext, DOMAIN, auth_field(ext), callees[i % len(callees)]]
-                        for i, ext in enumerate(self.reg_agents)]
-                job = SippJob(LOAD / "sipp" / "call.xml", rows, per_process_rate=600, hold_ms=p.hold_ms)
-                rates = p.call_rates
+            job, rates = self.job(scenario)
+            if scenario == "call":
                 self.start_uas(target)
+            elif scenario == "outbound":
+                self.answer_on(target, self.gateway_port, f"gateway-{target.name}")
+                time.sleep(0.5)
             try:
                 results[target.name] = self.ramp(
                     target, scenario, rates,
@@ -357,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         targets = run.start()
         for scenario in scenarios:
-            if scenario in ("register", "call"):
+            if scenario in SIP_SCENARIOS:
                 results[scenario] = run.run_sip(scenario, targets)
             else:
                 results[scenario] = run.run_media(scenario, targets[0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.dialplan import Destination, DestKind, classify
+from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.policy.registration import Binding
 from kemi_app.sip import carriers, media
@@ -43,6 +43,8 @@ def handle_initial(ctx: Context) -> None:
         refuse(org.id, kind, refusal.status, refusal.reason, refusal.headers)
         return
     if dest.kind is DestKind.INVALID:
+        if dest.reason == NOT_AUTHORISED and KSR.is_INVITE() > 0:
+            metrics.country_block(org.id, "country_not_allowed")
         refuse(org.id, kind, dest.status, dest.reason)
         return
     if dest.kind is DestKind.AGENT:

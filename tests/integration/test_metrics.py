@@ -98,3 +98,11 @@ def test_kamailio_and_component_gauges(edge: Stack, sipp: Sipp, agent: str) -> N
     assert value(samples, "kamailio_transactions_total", type="UAS") >= 0
     assert ("edge_calls_active", frozenset()) in samples
     assert ("kamailio_tcp_connections", frozenset()) in samples
+
+
+def test_country_block_is_counted(edge: Stack, sipp: Sipp) -> None:
+    key = {"org": "demo", "reason": "country_not_allowed"}
+    before = value(scrape(edge), "edge_country_blocks_total", **key)
+    result = call(sipp, "1001", "+12125550100", scenario="uac_refused.xml", expect=403)
+    assert result.ok, result.output + result.errors
+    assert value(scrape(edge), "edge_country_blocks_total", **key) - before == 1
