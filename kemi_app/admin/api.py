@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -85,7 +85,7 @@ class ProvisioningApi:
     def __init__(self, state: EdgeState) -> None:
         self.s = state
 
-    def register(self, router: Router) -> None:
+    def register(self, router: Router, more: Sequence[Route] = ()) -> None:
         s = self.s
         self.routes = [
             Route(
@@ -267,6 +267,7 @@ class ProvisioningApi:
                 None,
                 lambda r, p: deleted(s.delete_did(p["number"]), "DID"),
             ),
+            *more,
         ]
         for route in self.routes:
             router.add(route.method, route.pattern, guarded(route.handler))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from kemi_app import metrics, rtpengine_ng
 from kemi_app.admin.api import ProvisioningApi
+from kemi_app.admin.calls_api import CallsApi, TransferOrg
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error
 from kemi_app.settings import Settings
@@ -26,6 +27,7 @@ class AdminApp:
     def __init__(
         self, settings: Settings, state: EdgeState,
         kamailio_families: Callable[[], list[metrics.Family]] = list,
+        transfer_org: TransferOrg | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -34,7 +36,8 @@ class AdminApp:
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
-        ProvisioningApi(state).register(self.api)
+        calls = CallsApi(state, transfer_org or _no_sip)
+        ProvisioningApi(state).register(self.api, calls.routes())
 
     def checks(self) -> dict[str, Callable[[], bool]]:
         return {
@@ -63,6 +66,10 @@ class AdminApp:
                 return error(401, "missing or invalid bearer token", "Authorization")
             return self.api.dispatch(req)
         return self.open.dispatch(req)
+
+
+def _no_sip(att_id: str, org: str) -> tuple[int, dict[str, object]]:
+    return 503, {"error": "calls can only be transferred from inside the edge"}
 
 
 def component_families(checks: dict[str, Callable[[], bool]]) -> list[metrics.Family]:

@@ -88,6 +88,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
     "Dnd": {"type": "object", "required": ["dnd"], "properties": {"dnd": {"type": "boolean"}}},
+    "TransferOrg": {
+        "type": "object",
+        "required": ["org"],
+        "properties": {"org": {"type": "string", "description": "destination org id; must be linked"}},
+    },
     "Error": {
         "type": "object",
         "required": ["error"],

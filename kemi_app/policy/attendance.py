@@ -46,6 +46,7 @@ class Attendance:
     queue: str = ""
     entered_through_queue: bool = False
     interorg_transferred: bool = False
+    customer_call: str = ""  # Call-ID of the customer's current leg (inter-org transfer by API)
     legs: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, str]:
@@ -61,6 +62,7 @@ class Attendance:
             created_at=float(data["created_at"]), queue=data.get("queue", ""),
             entered_through_queue=data.get("entered_through_queue") == "1",
             interorg_transferred=data.get("interorg_transferred") == "1",
+            customer_call=data.get("customer_call", ""),
             legs=sorted(legs),
         )
 

@@ -9,10 +9,11 @@ from kemi_app import metrics
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.policy.registration import Binding
-from kemi_app.sip import carriers, media
+from kemi_app.sip import attendances, carriers, media, queues
 from kemi_app.sip.auth import has_credentials, verify
-from kemi_app.sip.context import Context, pv, reply
+from kemi_app.sip.context import Context, pv
 from kemi_app.sip.nat import fix_contact
+from kemi_app.sip.relay import fork, keepalive, refuse, track_call
 from kemi_app.state import CallView, Org
 
 
@@ -67,6 +68,9 @@ def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: Call
         refuse(org.id, kind, 480, "Agent Not Registered")
     else:
         relay_to_bindings(ctx, view.callee_bindings, org.id, kind, agents=(caller, dest.number))
+        if not attendances.join_conference_if_marked(ctx, org.id, caller, dest.number):
+            attendances.begin(ctx, org.id, "direct", "internal", actor=caller, target=dest.number)
+        KSR.pv.sets(attendances.DLG_ANSWERED_BY, dest.number)
 
 
 def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
@@ -77,76 +81,46 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     track_call(org.id, dest.kind.value, agents=(caller,))
     media.prepare_initial(ctx, tuple(gateways[0].codecs))
     fix_contact()
+    attendances.begin(ctx, org.id, "outbound", "outbound", actor=caller, target=dest.number)
     carriers.first_attempt(ctx, gateways, dest.number)
 
 
 def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
-    """IVRs and conferences with a target URI are relayed there; queues come with issue 4."""
+    """Queues offer the call to their members; IVRs and conferences are relayed to their URI."""
     kind = dest.kind.value
     service = view.service
     if service is None:
         refuse(org.id, kind, 404, "Service Not Found")
         return
-    if not service.target_uri:
-        refuse(org.id, kind, 480, "Queue Not Available")
+    if KSR.is_INVITE() < 0:
+        refuse(org.id, kind, 405, "Only Calls Go To Services")
         return
-    if KSR.is_INVITE() > 0:
+    if service.kind == "queue":
         track_call(org.id, kind, agents=(caller,))
         media.prepare_initial(ctx)
+        fix_contact()
+        att = attendances.begin(ctx, org.id, "queue", "internal", actor=caller, target=service.ext,
+                                queue=service.ext)
+        queues.start(ctx, queues.QueueCall.of(org, service), att.id)
+        return
+    if not service.target_uri:
+        refuse(org.id, kind, 480, "Service Not Available")
+        return
+    track_call(org.id, kind, agents=(caller,))
+    media.prepare_initial(ctx)
     fix_contact()
+    if service.kind == "conference":
+        attendances.join_conference(ctx, org.id, caller, service.ext)
+    else:
+        attendances.begin(ctx, org.id, "direct", "internal", actor=caller, target=service.ext)
     KSR.seturi(service.target_uri)
     if KSR.tm.t_relay() < 0:
         KSR.sl.sl_reply_error()
 
 
-def refuse(org_id: str, kind: str, status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
-    """Answers an initial request; for an INVITE that answer is the call's final status."""
-    if KSR.is_INVITE() > 0:
-        metrics.call_final(org_id, kind, status)
-    reply(status, reason, headers)
-
-
 def _target_in_org(ctx: Context, org: Org) -> bool:
     """Tenants never see each other: the R-URI must name the caller's org or this edge."""
     return pv("$rd").lower() == org.domain or KSR.is_myself_ruri() > 0
-
-
-def _branch_to(ctx: Context, binding: Binding) -> None:
-    KSR.seturi(binding.contact)
-    if binding.node == ctx.settings.node_uri:
-        KSR.setdsturi(binding.received)
-        KSR.corex.set_send_socket(binding.socket)
-    else:
-        # The connection lives on another edge node: hand the request to it.
-        KSR.setdsturi(binding.node)
-
-
-def track_call(org_id: str, kind: str, agents: tuple[str, ...] = ()) -> None:
-    """Dialog-tracks an INVITE; its final status is counted once, by the dialog events
-    (answered) or the failure route (refused, cancelled, timed out): see sip/routes.py.
-    `agents` (extensions of org_id) are in-call while the dialog lasts (sip/dialogs.py) and
-    join the `agent` profile, so their calls can be ended if they vanish (sip/vanish.py)."""
-    KSR.rr.record_route()
-    KSR.dialog.dlg_manage()
-    KSR.pv.sets("$dlg_var(org)", org_id)
-    KSR.pv.sets("$dlg_var(kind)", kind)
-    KSR.pv.sets("$dlg_var(agents)", ",".join(agents))
-    for ext in agents:
-        KSR.dialog.set_dlg_profile("agent", agent_key(org_id, ext))
-    KSR.tm.t_on_failure("ksr_call_failure")
-
-
-def keepalive(caller_ws: bool, callee_ws: bool) -> None:
-    """In-dialog OPTIONS end a call whose side vanished without a BYE. The dialog module cannot
-    reach WebSocket contacts (*.invalid), so those legs rely on the connection event instead."""
-    if not caller_ws:
-        KSR.dialog.dlg_set_property("ka-src")
-    if not callee_ws:
-        KSR.dialog.dlg_set_property("ka-dst")
-
-
-def agent_key(org_id: str, ext: str) -> str:
-    return f"{org_id}:{ext}"
 
 
 def relay_to_bindings(
@@ -158,9 +132,5 @@ def relay_to_bindings(
         media.prepare_initial(ctx)
         keepalive(KSR.is_WSX() > 0, any(b.received.endswith(("=ws", "=wss")) for b in bindings))
     fix_contact()
-    for binding in bindings[1:]:
-        _branch_to(ctx, binding)
-        KSR.corex.append_branch()
-    _branch_to(ctx, bindings[0])
-    if KSR.tm.t_relay() < 0:
+    if not fork(ctx, bindings):
         KSR.sl.sl_reply_error()

@@ -1,4 +1,4 @@
-"""Dialog events: agents named on a call (see calls.track_call) are in-call while it lasts."""
+"""Dialog events: agents named on a call (see relay.track_call) are in-call while it lasts."""
 
 from __future__ import annotations
 
@@ -16,4 +16,4 @@ def track_agents(ctx: Context, evname: str) -> None:
     if evname == "dialog:start":  # confirmed by a 2xx
         ctx.state.calls_started(org, exts, key, time.time())
     elif evname in ("dialog:end", "dialog:failed"):  # BYE, dialog timeout, or never answered
-        ctx.state.calls_ended(org, exts, key)
+        ctx.state.calls_ended(org, exts, key, time.time())

@@ -15,7 +15,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import carriers, media
+from kemi_app.sip import attendances, carriers, inbound, media, queues, transfers
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.dialogs import track_agents
@@ -56,7 +56,8 @@ class EdgeRoutes:
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
         self.ctx = Context.create()
-        self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families)
+        self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
+                              lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org))
         return 0
 
     # -- SIP --------------------------------------------------------------------
@@ -109,6 +110,10 @@ class EdgeRoutes:
         # Initial requests: we are the agents' only proxy, preloaded routes are not honoured.
         KSR.hdr.remove("Route")
         method = pv("$rm")
+        if method == "INVITE" and transfers.on_transfer_invite(ctx):
+            return
+        if method != "REGISTER" and inbound.from_carrier(ctx):
+            return
         if method == "REGISTER":
             handle_register(ctx)
         elif method in INITIAL_METHODS:
@@ -120,6 +125,8 @@ class EdgeRoutes:
 
     def _in_dialog(self) -> None:
         if KSR.rr.loose_route() > 0:
+            if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
+                return
             route_by_alias()
             if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
                 fix_contact()
@@ -164,6 +171,7 @@ class EdgeRoutes:
             if evname in ("dialog:end", "dialog:failed"):
                 media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
             track_agents(self._ctx(), evname)
+            attendances.on_dialog_event(self._ctx(), evname)
 
         return _guard("dialog", body, lambda: None)
 
@@ -177,10 +185,28 @@ class EdgeRoutes:
 
     # -- tm routes armed by kemi_app.sip.media ---------------------------------------
     def ksr_branch_media(self, msg: object) -> int:
-        return _guard("branch_media", lambda: media.on_branch(self._ctx()), KSR.set_drop)
+        def body() -> None:
+            queues.on_branch()
+            media.on_branch(self._ctx())
+
+        return _guard("branch_media", body, KSR.set_drop)
 
     def ksr_onreply_media(self, msg: object) -> int:
-        return _guard("onreply_media", lambda: media.on_reply(self._ctx()), lambda: None)
+        def body() -> None:
+            queues.on_reply(self._ctx())
+            media.on_reply(self._ctx())
+
+        return _guard("onreply_media", body, lambda: None)
+
+    def ksr_queue_failure(self, msg: object) -> int:
+        """Failure route of queue calls: the next member, the overflow, or the final status."""
+
+        def body() -> None:
+            final = queues.on_failure(self._ctx())
+            if final is not None:
+                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), final)
+
+        return _guard("queue_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
 
     def _ctx(self) -> Context:
         assert self.ctx is not None

@@ -11,8 +11,8 @@ import KSR
 from kemi_app.policy.attendance import AGENT_GONE, Event
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.sip import rpc
-from kemi_app.sip.calls import agent_key
 from kemi_app.sip.context import Context, pv
+from kemi_app.sip.relay import agent_key
 
 
 def _same_contact(dialog_contact: str, binding: Binding) -> bool:

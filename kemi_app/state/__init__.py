@@ -22,6 +22,8 @@ Keys (every edge node shares them; see keys.py):
   edge:call:{call-id}              -> attendance id of a leg
   edge:xfer:{token}                a transfer let through in a REFER, awaiting its INVITE
   edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
+  edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
+  edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from kemi_app.state.agentstate import AgentStateStore
 from kemi_app.state.attendance import AttendanceStore
 from kemi_app.state.callview import AgentAuth, CallView, CallViewStore
 from kemi_app.state.directory import DirectoryStore
+from kemi_app.state.queues import QueueStore
 
 __all__ = ["AgentAuth", "CallView", "EdgeState", "Org", "connect"]
 
@@ -55,7 +58,7 @@ def connect(url: str) -> redis.Redis:
 
 
 @metrics.timed_state
-class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore):
+class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore, QueueStore):
     def __init__(self, client: redis.Redis, history_retention_days: int = 30) -> None:
         self.r = client
         self.retention = history_retention_days * 86400

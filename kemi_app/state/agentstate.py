@@ -94,10 +94,11 @@ class AgentStateStore(StoreBase):
                 p.expire(keys.calls(org_id, ext), CALL_RECORD_TTL)
             p.execute()
 
-    def calls_ended(self, org_id: str, exts: list[str], call_key: str) -> None:
+    def calls_ended(self, org_id: str, exts: list[str], call_key: str, now: float) -> None:
         with self.r.pipeline(transaction=True) as p:
             for ext in exts:
                 p.hdel(keys.calls(org_id, ext), call_key)
+                p.set(keys.idle(org_id, ext), json.dumps(now), ex=CALL_RECORD_TTL)
             p.execute()
 
     def calls_of(self, org_id: str, ext: str) -> int:

@@ -53,6 +53,17 @@ class AttendanceStore(StoreBase):
             self._append(p, event)
             p.execute()
 
+    def current_attendance(self, org: str, ext: str) -> str:
+        """The attendance of a call the agent is on now ('' if none)."""
+        call_ids = self.r.hkeys(keys.calls(org, ext))
+        if not call_ids:
+            return ""
+        with self.r.pipeline(transaction=False) as p:
+            for call_id in call_ids:
+                p.get(keys.call_attendance(call_id))
+            found = [att for att in p.execute() if att]
+        return found[0] if found else ""
+
     def mark_interorg_transferred(self, att_id: str, at: float) -> bool:
         """Compare-and-set: only the first inter-org transfer of an attendance wins."""
         key = keys.attendance(att_id)
@@ -90,15 +101,24 @@ class AttendanceStore(StoreBase):
         return list(self.r.lrange(keys.recent(org, ext), 0, limit - 1))
 
     # -- transfer tokens -----------------------------------------------------------
-    def announce_transfer(self, att_id: str, kind: str, target: str, actor: str) -> str:
+    def announce_transfer(self, att_id: str, kind: str, target: str, actor: str, replaces: str = "") -> str:
         """A REFER was let through: remember where its INVITE must go and what it belongs to."""
         token = secrets.token_hex(8)
         key = keys.transfer(token)
+        fields = {"attendance": att_id, "kind": kind, "target": target, "actor": actor, "replaces": replaces}
         with self.r.pipeline(transaction=True) as p:
-            p.hset(key, mapping={"attendance": att_id, "kind": kind, "target": target, "actor": actor})
+            p.hset(key, mapping=fields)
             p.expire(key, TRANSFER_TOKEN_SECONDS)
             p.execute()
         return token
 
-    def pending_transfer(self, token: str) -> dict[str, str]:
-        return self.r.hgetall(keys.transfer(token)) if token.isalnum() else {}
+    def take_transfer(self, token: str) -> dict[str, str]:
+        """The transfer a token stands for, once: the token is spent by reading it."""
+        with self.r.pipeline(transaction=True) as p:
+            p.hgetall(keys.transfer(token))
+            p.delete(keys.transfer(token))
+            fields, _ = p.execute()
+        return fields
+
+    def set_customer_call(self, att_id: str, call_id: str) -> None:
+        self.r.hset(keys.attendance(att_id), "customer_call", call_id)

@@ -112,3 +112,13 @@ def transfer(token: str) -> str:
 
 def recent(org_id: str, ext: str) -> str:
     return k("recent", org_id, ext)
+
+
+def offer(org_id: str, ext: str) -> str:
+    """Set while a queue call is being offered to the agent (value: attendance id)."""
+    return k("offer", org_id, ext)
+
+
+def idle(org_id: str, ext: str) -> str:
+    """When the agent's last call ended: queues offer to the longest idle first."""
+    return k("idle", org_id, ext)

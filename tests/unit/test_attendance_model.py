@@ -22,7 +22,7 @@ def test_ids_are_unique_sortable_and_recognised() -> None:
     legs=st.lists(st.from_regex(r"[a-z0-9]{4,12}", fullmatch=True), unique=True, max_size=4),
 )
 def test_record_round_trip(org: str, origin: str, queue: str, flags: tuple[bool, bool], legs: list[str]) -> None:
-    att = Attendance(new_attendance_id(), org, origin, "inbound", 12.5, queue, flags[0], flags[1], sorted(legs))
+    att = Attendance(new_attendance_id(), org, origin, "inbound", 12.5, queue, flags[0], flags[1], "c1", sorted(legs))
     record = att.to_record()
     assert all(isinstance(v, str) for v in record.values())
     assert Attendance.from_record(record, legs) == att

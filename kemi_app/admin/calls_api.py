@@ -1,0 +1,75 @@
+"""/v1 call records: an attendance's history, an agent's recent calls, and the inter-org
+transfer for platforms whose softphones cannot send REFER."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from urllib.parse import parse_qs
+
+from kemi_app.admin.api import Params, Route, body_json
+from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
+from kemi_app.policy import validation as v
+from kemi_app.policy.agent import extension
+from kemi_app.policy.attendance import is_attendance_id
+from kemi_app.state import EdgeState
+
+# (attendance id, destination org) -> (HTTP status, JSON body); sends SIP, so it lives in sip/.
+TransferOrg = Callable[[str, str], tuple[int, dict[str, object]]]
+RECENT_MAX = 50
+
+
+class CallsApi:
+    def __init__(self, state: EdgeState, transfer_org: TransferOrg) -> None:
+        self.s = state
+        self.transfer_org = transfer_org
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/v1/attendances/{attendance}", "An attendance and its history, in order", None,
+                  self.get_attendance),
+            Route("GET", "/v1/orgs/{org}/agents/{ext}/calls", "An agent's recent calls, newest first (?limit=N)",
+                  None, self.recent_calls),
+            Route("POST", "/v1/calls/{attendance}/transfer-org",
+                  "Transfer the customer to another org's IVR (202), or 403 naming the rule that refused",
+                  "TransferOrg", self.post_transfer_org),
+        ]
+
+    def _record(self, att_id: str) -> dict[str, object] | None:
+        att = self.s.attendance(att_id) if is_attendance_id(att_id) else None
+        if att is None:
+            return None
+        return {**asdict(att), "history": [e.to_fields() for e in self.s.attendance_history(att_id)]}
+
+    def get_attendance(self, req: HttpRequest, p: Params) -> HttpResponse:
+        record = self._record(p["attendance"])
+        return json_response(200, record) if record else error(404, f"no such attendance: {p['attendance']}")
+
+    def recent_calls(self, req: HttpRequest, p: Params) -> HttpResponse:
+        ext = extension(p["ext"])
+        if self.s.get_org(p["org"]) is None:
+            raise v.Missing(f"no such org: {p['org']}")
+        raw = parse_qs(req.query).get("limit", ["20"])[-1]
+        if not raw.isdigit() or not 1 <= int(raw) <= RECENT_MAX:
+            raise v.ValidationError("limit", f"must be an integer from 1 to {RECENT_MAX}")
+        calls = []
+        for att_id in self.s.recent_attendances(p["org"], ext, int(raw)):
+            att = self.s.attendance(att_id)
+            if att is None:
+                continue  # expired
+            history = self.s.attendance_history(att_id)
+            ended = [e.at for e in history if e.event == "end"]
+            calls.append({
+                "attendance": att_id, "origin": att.origin, "direction": att.direction, "queue": att.queue,
+                "started_at": att.created_at, "ended_at": max(ended, default=None), "events": len(history),
+            })
+        return json_response(200, calls)
+
+    def post_transfer_org(self, req: HttpRequest, p: Params) -> HttpResponse:
+        if not is_attendance_id(p["attendance"]):
+            return error(404, f"no such attendance: {p['attendance']}")
+        data = v.obj(body_json(req))
+        v.reject_unknown(data, {"org"})
+        org = v.identifier(data.get("org"), "org")
+        status, payload = self.transfer_org(p["attendance"], org)
+        return json_response(status, payload)

@@ -1,0 +1,207 @@
+"""Transfers: blind (REFER), attended (REFER with Replaces) and between orgs (to the
+destination org's IVR), whether asked for by an agent's REFER or through the API.
+
+A REFER the edge lets through has its Refer-To rewritten to point back at the edge with a
+one-time token (policy.transfer). The transferee's INVITE to it is routed by the edge to
+what the token names and linked to the original attendance.
+"""
+
+from __future__ import annotations
+
+import time
+
+import KSR
+
+from kemi_app import metrics
+from kemi_app.policy.attendance import REFUSED, TRANSFER, Attendance, Event
+from kemi_app.policy.interorg import CallFacts, OrgFacts, Rule, Verdict, decide
+from kemi_app.policy.org import Org
+from kemi_app.policy.transfer import edge_refer_to, parse_refer_to, token_of
+from kemi_app.sip import attendances, media, queues, rpc
+from kemi_app.sip.context import Context, log_ctx, pv, reply
+from kemi_app.sip.nat import fix_contact
+from kemi_app.sip.relay import fork, refuse, track_call
+from kemi_app.state import EdgeState
+
+KIND = "transfer"
+
+
+def org_facts(state: EdgeState, org: Org) -> OrgFacts:
+    return OrgFacts(org.id, org.interorg_transfer_enabled, frozenset(state.list_links(org.id)), org.ivr_uri)
+
+
+def interorg_verdict(state: EdgeState, att: Attendance, destination: Org | None) -> Verdict:
+    source = state.get_org(att.org)
+    assert source is not None
+    call = CallFacts(att.direction, att.origin, att.entered_through_queue, att.interorg_transferred)
+    dest = org_facts(state, destination) if destination is not None else None
+    return decide(org_facts(state, source), dest, call)
+
+
+def edge_hostport(ctx: Context) -> str:
+    s = ctx.settings
+    return f"{s.advertise_addr or s.sip_addr}:{s.sip_port}"
+
+
+def start_interorg(ctx: Context, att: Attendance, destination: Org | None, actor: str) -> tuple[Verdict, str]:
+    """Checks the three conditions and claims the attendance's one inter-org transfer.
+    Returns the verdict and, when allowed, the token the transferee's INVITE must carry."""
+    verdict = interorg_verdict(ctx.state, att, destination)
+    now = time.time()
+    target = destination.id if destination else "unknown"
+    if verdict.allowed and not ctx.state.mark_interorg_transferred(att.id, now):
+        verdict = Verdict(False, Rule.ALREADY_TRANSFERRED)  # another transfer won the race
+    if not verdict.allowed:
+        metrics.interorg_refusal(att.org, verdict.rule.value if verdict.rule else "unknown")
+        ctx.state.record_events(Event(att.id, REFUSED, now, att.org, actor=actor, target=target,
+                                      result=verdict.rule.value if verdict.rule else "", reason=verdict.reason,
+                                      detail="inter-org transfer"))
+        return verdict, ""
+    token = ctx.state.announce_transfer(att.id, "interorg", verdict.target_uri, actor)
+    ctx.state.record_events(Event(att.id, TRANSFER, now, att.org, actor=actor, target=target,
+                                  result="requested", detail="interorg"))
+    metrics.transfer(att.org, "interorg", "requested")
+    return verdict, token
+
+
+def on_refer(ctx: Context) -> bool:
+    """An in-dialog REFER on its way to the other party. True when answered here (refused)."""
+    att = ctx.state.attendance_by_call(pv("$ci"))
+    target = parse_refer_to(pv("$hdr(Refer-To)"))
+    if att is None or target is None:
+        return False  # not a call the edge tracks, or a Refer-To it does not understand
+    actor = pv("$fU")
+    destination = ctx.state.org_by_domain(target.host)
+    if destination is not None and destination.id != att.org:
+        verdict, token = start_interorg(ctx, att, destination, actor)
+        if not verdict.allowed:
+            rule = verdict.rule.value if verdict.rule else "unknown"
+            reply(403, verdict.reason, (f"X-Edge-Refusal: {rule}",))
+            return True
+        user, kind = "ivr", "interorg"
+    else:
+        user, kind = target.user, target.kind
+        token = ctx.state.announce_transfer(att.id, kind, target.user, actor, target.replaces)
+        ctx.state.record_events(Event(att.id, TRANSFER, time.time(), att.org, actor=actor, target=target.user,
+                                      result="requested", detail=kind, call_id=pv("$ci")))
+        metrics.transfer(att.org, kind, "requested")
+    KSR.hdr.remove("Refer-To")
+    KSR.hdr.append(f"Refer-To: {edge_refer_to(user, edge_hostport(ctx), token)}\r\n")
+    return False
+
+
+def on_transfer_invite(ctx: Context) -> bool:
+    """An initial INVITE to a transfer token: routed to what the token names, linked to its
+    attendance. False when the INVITE carries no token."""
+    token = token_of(pv("$ru"))
+    if not token:
+        return False
+    xfer = ctx.state.take_transfer(token)
+    att = ctx.state.attendance(xfer.get("attendance", "")) if xfer else None
+    if att is None:
+        refuse("", KIND, 404, "Transfer Expired")
+        return True
+    kind, target, call_id = xfer["kind"], xfer["target"], pv("$ci")
+    ctx.state.link_leg(att.id, call_id, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
+                                              target=target, result="connecting", detail=kind, call_id=call_id))
+    ctx.state.set_customer_call(att.id, call_id)
+    metrics.transfer(att.org, kind, "connecting")
+    track_call(att.org, KIND)
+    KSR.pv.sets(attendances.DLG_ATT, att.id)
+    media.prepare_initial(ctx)
+    fix_contact()
+    KSR.hdr.append(f"X-Edge-Attendance: {att.id}\r\n")
+    if xfer.get("replaces") and KSR.hdr.is_present("Replaces") < 0:
+        KSR.hdr.append(f"Replaces: {xfer['replaces']}\r\n")
+    if kind == "interorg":
+        KSR.hdr.append(f"X-Edge-Transferred-From: {att.org}\r\n")
+        _relay_to_uri(target)
+    elif len(target) == 3:
+        _to_service(ctx, att, target)
+    else:
+        _to_agent(ctx, att, target)
+    return True
+
+
+def _relay_to_uri(uri: str) -> None:
+    KSR.seturi(uri)
+    if KSR.tm.t_relay() < 0:
+        KSR.sl.sl_reply_error()
+
+
+def _to_agent(ctx: Context, att: Attendance, ext: str) -> None:
+    exists, bindings = ctx.state.agent_bindings(att.org, ext)
+    if not exists:
+        refuse(att.org, KIND, 404, "Extension Not Found")
+        return
+    if not bindings:
+        refuse(att.org, KIND, 480, "Agent Not Registered")
+        return
+    KSR.pv.sets("$dlg_var(agents)", ext)
+    KSR.pv.sets(attendances.DLG_ANSWERED_BY, ext)
+    if not fork(ctx, bindings):
+        KSR.sl.sl_reply_error()
+
+
+def _to_service(ctx: Context, att: Attendance, ext: str) -> None:
+    org = ctx.state.get_org(att.org)
+    service = ctx.state.get_service(att.org, ext)
+    if org is None or service is None:
+        refuse(att.org, KIND, 404, "Service Not Found")
+    elif service.kind == "queue":
+        queues.start(ctx, queues.QueueCall.of(org, service), att.id)
+    elif service.target_uri:
+        _relay_to_uri(service.target_uri)
+    else:
+        refuse(att.org, KIND, 480, "Service Not Available")
+
+
+def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> tuple[int, dict[str, object]]:
+    """POST /v1/calls/{attendance}/transfer-org: the edge sends the REFER to the customer's
+    leg itself (for softphones that cannot), then ends the agent's leg."""
+    att = ctx.state.attendance(att_id)
+    if att is None:
+        return 404, {"error": f"no such attendance: {att_id}"}
+    destination = ctx.state.get_org(org_id)
+    if destination is None:
+        return 404, {"error": f"no such org: {org_id}", "field": "org"}
+    dialog = _customer_dialog(att)
+    if dialog is None:
+        return 409, {"error": "the attendance has no customer call in progress"}
+    verdict, token = start_interorg(ctx, att, destination, "api")
+    if not verdict.allowed:
+        rule = verdict.rule.value if verdict.rule else "unknown"
+        return 403, {"error": verdict.reason, "rule": rule}
+    _send_refer(ctx, dialog, edge_refer_to("ivr", edge_hostport(ctx), token))
+    rpc.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
+    return 202, {"attendance": att.id, "org": org_id, "target": verdict.target_uri, "status": "transferring"}
+
+
+def _customer_dialog(att: Attendance) -> dict | None:
+    if not att.customer_call:
+        return None
+    try:
+        found = rpc.call("dlg.dlg_list", att.customer_call)
+    except rpc.RpcError:
+        return None
+    dialogs = found if isinstance(found, list) else [found] if found else []
+    confirmed = [d for d in dialogs if isinstance(d, dict) and d.get("state") == 4]
+    return confirmed[0] if confirmed else None
+
+
+def _send_refer(ctx: Context, dialog: dict, refer_to: str) -> None:
+    """A REFER inside the customer's dialog, as if from the agent's side of it."""
+    caller, callee = dialog["caller"], dialog["callee"]
+    cseq = int(callee.get("cseq") or 0) + 1
+    headers = (
+        f"From: <{dialog['to_uri']}>;tag={callee['tag']}\r\n"
+        f"To: <{dialog['from_uri']}>;tag={caller['tag']}\r\n"
+        f"Call-ID: {dialog['call-id']}\r\n"
+        f"CSeq: {cseq} REFER\r\n"
+        f"Contact: <sip:{edge_hostport(ctx)}>\r\n"
+        f"Refer-To: {refer_to}\r\n"
+        f"Referred-By: <sip:api@{edge_hostport(ctx)}>\r\n"
+        "Max-Forwards: 70\r\n"
+    )
+    if KSR.tm.t_uac_send("REFER", caller["contact"], "", caller.get("socket", ""), headers, "") < 0:
+        KSR.err(f"transfer: could not send REFER to {caller['contact']} {log_ctx()}\n")
