@@ -25,9 +25,9 @@ def call(sipp: Sipp, caller: str, callee: str, scenario: str = "uac_call.xml", e
                     extra=["-au", caller, "-ap", secret])
 
 
-def answer_one(sipp: Sipp, port: int, scenario: str = "uas.xml") -> subprocess.Popen[str]:
+def answer_one(sipp: Sipp, port: int, scenario: str = "uas.xml", **values: object) -> subprocess.Popen[str]:
     """A registered agent's phone on `port` that handles exactly one call."""
-    proc = sipp.start(scenario, [], port=port)
+    proc = sipp.start(scenario, [], port=port, values=values)
     time.sleep(0.3)  # let sipp bind its socket before the call is sent
     return proc
 

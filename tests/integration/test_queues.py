@@ -1,0 +1,126 @@
+"""Carrier calls into a queue: who is offered the call, in which order, and what happens
+when nobody answers. Real Kamailio, Redis, rtpengine; customers and agents are sipp."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from edgeops.stack import Stack
+from tests.integration.contact_centre import DID, ContactCentre
+from tests.integration.helpers import answer_one, finish
+from tests.sipp import Sipp
+
+
+@pytest.fixture(scope="module")
+def centre(edge: Stack, sipp: Sipp, state) -> ContactCentre:
+    return ContactCentre.provision(state, sipp)
+
+
+@pytest.fixture
+def cc(centre: ContactCentre) -> ContactCentre:
+    centre.reset()
+    return centre
+
+
+def test_longest_idle_available_agent_answers_skipping_a_paused_one(cc: ContactCentre, sipp: Sipp) -> None:
+    # 3001 idle longest but paused; 3002 next: it gets the call, with the attendance header.
+    cc.pause("3001")
+    for ext in ("3001", "3002", "3003"):
+        cc.login(ext)
+    phone = answer_one(sipp, cc.agent_ports["3002"], "uas_headers.xml",
+                       header_regexp="X-Edge-Attendance: att-[0-9a-f-]+")
+    result = cc.customer()
+    code, out = finish(phone)
+    assert result.ok, result.output + result.errors
+    assert code == 0, out
+    story = cc.story(cc.last_attendance("3002"))
+    assert story[0][0] == "start"
+    assert [s for s in story if s[0] in ("offer", "ring", "answer")][:3] == [
+        ("offer", "3002", ""), ("ring", "3002", ""), ("answer", "3002", "")]
+    assert story[-1][:1] == ("end",)
+
+
+def test_no_answer_moves_to_the_next_agent(cc: ContactCentre, sipp: Sipp) -> None:
+    cc.login("3001")
+    cc.login("3002")
+    ringing = answer_one(sipp, cc.agent_ports["3001"], "uas_ring.xml")
+    answering = answer_one(sipp, cc.agent_ports["3002"], "uas.xml")
+    result = cc.customer()
+    assert result.ok, result.output + result.errors
+    assert finish(ringing)[0] == 0
+    assert finish(answering)[0] == 0
+    offers = [s for s in cc.story(cc.last_attendance("3002")) if s[0] == "offer"]
+    assert offers == [("offer", "3001", ""), ("offer", "3001", "cancelled"), ("offer", "3002", "")] or offers == [
+        ("offer", "3001", ""), ("offer", "3001", "no-answer"), ("offer", "3002", "")]
+
+
+def test_busy_agent_is_skipped(cc: ContactCentre, sipp: Sipp) -> None:
+    cc.login("3001")
+    cc.login("3002")
+    busy = answer_one(sipp, cc.agent_ports["3001"], "uas_busy.xml")
+    answering = answer_one(sipp, cc.agent_ports["3002"], "uas.xml")
+    result = cc.customer()
+    assert result.ok, result.output + result.errors
+    assert finish(busy)[0] == 0 and finish(answering)[0] == 0
+    offers = [s for s in cc.story(cc.last_attendance("3002")) if s[0] == "offer"]
+    assert offers == [("offer", "3001", ""), ("offer", "3001", "refused 486"), ("offer", "3002", "")]
+
+
+def test_nobody_available_overflows_to_the_org_ivr(cc: ContactCentre, sipp: Sipp) -> None:
+    cc.reset(overflow_ivr=True)
+    for ext in ("3001", "3002"):
+        cc.login(ext)
+        cc.pause(ext)
+    ivr = answer_one(sipp, cc.ivr_port)
+    result = cc.customer()
+    assert result.ok, result.output + result.errors
+    assert finish(ivr)[0] == 0
+
+
+def test_nobody_and_no_ivr_gets_480(cc: ContactCentre) -> None:
+    result = cc.customer("customer_refused.xml", expect=480)
+    assert result.ok, result.output + result.errors
+
+
+def test_auto_answer_hint_for_agents_who_want_it(cc: ContactCentre, sipp: Sipp, state) -> None:
+    agent = state.get_agent("cc", "3001")
+    state.save_agent("cc", type(agent)(**{**agent.__dict__, "auto_answer": True}))
+    cc.login("3001")
+    phone = answer_one(sipp, cc.agent_ports["3001"], "uas_headers.xml",
+                       header_regexp="Call-Info: [^\\r\\n]*answer-after=0")
+    result = cc.customer()
+    assert result.ok, result.output + result.errors
+    assert finish(phone)[0] == 0
+
+
+def test_two_simultaneous_calls_never_ring_the_same_single_free_agent(cc: ContactCentre, sipp: Sipp) -> None:
+    # One free agent who lets it ring: one call rings it until the ring timeout, the other
+    # finds nobody at once. Both end with 480; the agent was offered exactly one of them.
+    cc.login("3001")
+    phone = answer_one(sipp, cc.agent_ports["3001"], "uas_ring.xml")
+    started = time.time()
+    results = {}
+    callers = [
+        threading.Thread(target=lambda i=i: results.setdefault(i, cc.customer("customer_refused.xml", i, expect=480)))
+        for i in (0, 1)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(30)
+    assert [r.ok for r in results.values()] == [True, True], [r.errors for r in results.values()]
+    assert finish(phone)[0] == 0
+    atts = [a for a in cc.state.recent_attendances("cc", "3001") if cc.state.attendance(a).created_at >= started]
+    offers = [s for att in atts for s in cc.story(att) if s == ("offer", "3001", "")]
+    assert len(offers) == 1
+
+
+def test_unknown_did_and_strangers_are_refused(cc: ContactCentre, sipp: Sipp) -> None:
+    # From a gateway, a DID nobody owns: 404. From anywhere else: no trust, no relay.
+    unknown = sipp.run("customer_refused.xml", [["+551149999999"]], port=cc.customer_ports[0], values={"expect": 404})
+    assert unknown.ok, unknown.output + unknown.errors
+    stranger = sipp.run("customer_refused.xml", [[DID]], port=sipp.next_port(), values={"expect": 403})
+    assert stranger.ok, stranger.output + stranger.errors
