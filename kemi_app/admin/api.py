@@ -78,7 +78,8 @@ def saved(created: bool, payload: object) -> HttpResponse:
 
 
 def deleted(ok: bool, what: str) -> HttpResponse:
-    return HttpResponse(204, "") if ok else error(404, f"no such {what}")
+    # 200 with a body rather than 204: Kamailio logs a parse error for every bodiless 204 it sends.
+    return json_response(200, {"deleted": what}) if ok else error(404, f"no such {what}")
 
 
 class ProvisioningApi:

@@ -124,7 +124,6 @@ def _operation(route: Any) -> dict[str, Any]:
     if route.method == "PUT":
         op["responses"]["201"] = {"description": "created"}
     if route.method == "DELETE":
-        op["responses"]["204"] = {"description": "deleted"}
         op["parameters"] = [{"name": "force", "in": "query", "required": False, "schema": {"type": "boolean"}}]
     if route.body:
         op["requestBody"] = {
