@@ -11,6 +11,10 @@ from string import Template
 
 SCENARIOS = Path(__file__).parent / "sipp"
 _ports = itertools.count(0)
+# sipp exits with 254 before sending anything when a socket is taken; another test run on the
+# machine may hold a media port, so such a run is retried with the media ports elsewhere.
+SIPP_FATAL = 254
+MEDIA_OFFSETS = (10000, 13000, 16000)
 
 
 @dataclass
@@ -51,14 +55,14 @@ class Sipp:
 
     def command(
         self, scenario: str, fields: list[list[str]], port: int, calls: int = 1, transport: str = "u1",
-        values: dict[str, object] | None = None, extra: list[str] | None = None,
+        values: dict[str, object] | None = None, extra: list[str] | None = None, media_offset: int = 10000,
     ) -> tuple[list[str], Path]:
         tag = f"{Path(scenario).stem}-{port}-{time.monotonic_ns()}"
         xml, csv = self._prepare(scenario, fields, values or {}, tag)
         err = self.workdir / f"{tag}.errors.log"
         argv = [
             "sipp", self.target, "-sf", str(xml), "-m", str(calls),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 10000), "-cp", str(port + 1),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + media_offset), "-cp", str(port + 1),
             "-t", transport, "-nostdin", "-timeout", "25s", "-timeout_error", "-max_recv_loops", "1000",
             "-trace_err", "-error_file", str(err), "-recv_timeout", "20000",
         ]
@@ -67,9 +71,14 @@ class Sipp:
         return argv + (extra or []), err
 
     def run(self, scenario: str, fields: list[list[str]], port: int | None = None, **kw) -> SippResult:
-        argv, err = self.command(scenario, fields, port or self.next_port(), **kw)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        return SippResult(proc.returncode, proc.stdout + proc.stderr, err.read_text() if err.exists() else "")
+        port = port or self.next_port()
+        for offset in MEDIA_OFFSETS:
+            argv, err = self.command(scenario, fields, port, media_offset=offset, **kw)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            result = SippResult(proc.returncode, proc.stdout + proc.stderr, err.read_text() if err.exists() else "")
+            if not (proc.returncode == SIPP_FATAL and "Address already in use" in result.output):
+                break
+        return result
 
     def start(self, scenario: str, fields: list[list[str]], port: int, **kw) -> subprocess.Popen[str]:
         argv, _ = self.command(scenario, fields, port, **kw)
