@@ -71,9 +71,9 @@ class Sipp:
         return argv + (extra or []), err
 
     def run(self, scenario: str, fields: list[list[str]], port: int | None = None, **kw) -> SippResult:
-        port = port or self.next_port()
         for offset in MEDIA_OFFSETS:
-            argv, err = self.command(scenario, fields, port, media_offset=offset, **kw)
+            # A port the caller chose stays; otherwise a taken one is replaced too.
+            argv, err = self.command(scenario, fields, port or self.next_port(), media_offset=offset, **kw)
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
             result = SippResult(proc.returncode, proc.stdout + proc.stderr, err.read_text() if err.exists() else "")
             if not (proc.returncode == SIPP_FATAL and "Address already in use" in result.output):
