@@ -36,21 +36,29 @@ def record(pid: int, seconds: int, out: Path) -> Path | None:
     return out if proc.returncode == 0 and out.exists() else None
 
 
-def top_functions(collapsed: str, limit: int = 12) -> tuple[int, list[tuple[str, int, int]]]:
-    """(total samples, [(function, self samples, inclusive samples)]) by inclusive cost,
-    leaving out the frames every stack shares (the KEMI entry points)."""
+NATIVE = "(Kamailio C code, no Python frame)"
+PROJECT = "kemi_app/"
+
+
+Ranked = list[tuple[str, int, int]]  # (function, self samples, inclusive samples)
+
+
+def top_functions(collapsed: str, limit: int = 10) -> tuple[int, Ranked, Ranked]:
+    """(total samples, frames by self time, project functions by inclusive time). Frames on almost every stack (the KEMI
+    entry points and the exception guard) say nothing and are left out of the second list."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
+        if not count.isdigit():
             continue
         n = int(count)
         total += n
-        frames = stack.split(";")
+        frames = [f for f in stack.split(";") if f.strip()] or [NATIVE]
         own[frames[-1]] += n
         for frame in set(frames):
             inclusive[frame] += n
-    ranked = [(f, own[f], inc) for f, inc in inclusive.most_common() if inc < total]
-    return total, ranked[:limit]
+    by_self = [(f, n, inclusive[f]) for f, n in own.most_common(limit)]
+    ours = [(f, own[f], n) for f, n in inclusive.most_common() if PROJECT in f and n < 0.85 * total]
+    return total, by_self, ours[:limit]

@@ -86,8 +86,8 @@ def markdown(results: Results, meta: dict) -> str:
         lines += [
             "## SIP: highest sustained rate (failures <= 0.1%, p99 <= 200 ms, load generated as asked)", "",
             "| scenario | target | sustained /s | goal /s | p50 / p90 / p99 ms | Kamailio CPU s per 1,000 | "
-            "Redis | rtpengine | sipp | Kamailio peak PSS MB | stopped at |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "Redis | rtpengine | sipp | Redis commands per call | Kamailio peak PSS MB | stopped at |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for scenario, targets in sip.items():
             for name, steps in targets.items():
@@ -96,7 +96,7 @@ def markdown(results: Results, meta: dict) -> str:
                 stop = f"{last.rate}/s: {last.verdict}" if last.verdict != "ok" else "end of ramp"
                 goal = SIP_TARGETS[scenario] or "-"
                 if best is None:
-                    lines.append(f"| {scenario} | {name} | 0 | {goal} | | | | | | | {stop} |")
+                    lines.append(f"| {scenario} | {name} | 0 | {goal} | | | | | | | | {stop} |")
                     continue
                 pcts = " / ".join(_fmt(best.percentile(q), 0) for q in (50, 90, 99))
                 lines.append(
@@ -104,7 +104,8 @@ def markdown(results: Results, meta: dict) -> str:
                     f"{_fmt(best.cpu_per_1000('kamailio'))} | "
                     f"{_fmt(best.cpu_per_1000('redis')) if 'redis' in best.cpu else '-'} | "
                     f"{_fmt(best.cpu_per_1000('rtpengine')) if 'rtpengine' in best.cpu else '-'} | "
-                    f"{_fmt(best.cpu_per_1000('sipp'))} | {_mb(best.peak_memory.get('kamailio', 0))} | {stop} |"
+                    f"{_fmt(best.cpu_per_1000('sipp'))} | {best.extra.get('redis_commands_per_call', '-')} | "
+                    f"{_mb(best.peak_memory.get('kamailio', 0))} | {stop} |"
                 )
         lines += ["", "## Edge / baseline, side by side", "",
                   "| scenario | compared at /s | Kamailio CPU per call, edge / baseline | edge incl. Redis and "
@@ -136,12 +137,13 @@ def markdown(results: Results, meta: dict) -> str:
             f"## Where the edge's time goes: {scenario} at {prof['rate']}/s (py-spy, busiest Kamailio worker)", "",
             f"{prof['samples']} samples in {prof['seconds']} s: {python_s:.1f} s inside Python of "
             f"{prof['worker_cpu_seconds']} s CPU of that worker. Collapsed stacks: `profile-{scenario}.txt`.", "",
-            "| function | self % | inclusive % |", "|---|---|---|",
         ]
-        for function, own, inclusive in prof["top"]:
-            total = prof["samples"] or 1
-            lines.append(f"| `{function}` | {100 * own / total:.1f} | {100 * inclusive / total:.1f} |")
-        lines.append("")
+        total = prof["samples"] or 1
+        for title, rows in (("Costliest frames (self time)", prof["self"]),
+                            ("The edge's own functions (time including what they call)", prof["project"])):
+            lines += [f"{title}:", "", "| function | self % | inclusive % |", "|---|---|---|"]
+            lines += [f"| `{f}` | {100 * own / total:.1f} | {100 * inc / total:.1f} |" for f, own, inc in rows]
+            lines.append("")
     lines += ["Every step, with its CPU seconds per component, is in `report.json`; the plot is `report.png`.", ""]
     return "\n".join(lines)
 

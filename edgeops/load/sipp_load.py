@@ -8,6 +8,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,10 @@ class SippLoad:
             "-trace_rtt", "-rtt_freq", "1", "-recv_timeout", "10000",
         ]
 
-    def step(self, job: SippJob, rate: int, seconds: float, components: list[Component], tag: str) -> StepResult:
+    def step(self, job: SippJob, rate: int, seconds: float, components: list[Component], tag: str,
+             counters: dict[str, Callable[[], float]] | None = None) -> StepResult:
+        """`counters` (e.g. Redis commands processed) are read before and after: the report
+        gets each one's increase per call."""
         procs_needed = max(1, math.ceil(rate / job.per_process_rate))
         procs_needed = min(procs_needed, len(self.ports))
         per_rate = max(1, round(rate / procs_needed))
@@ -53,6 +57,7 @@ class SippLoad:
         started: list[tuple[subprocess.Popen[bytes], str]] = []
         pids = {c.name: c.pids() for c in components}
         cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
+        counted_before = {name: read() for name, read in (counters or {}).items()}
         peak = {name: 0 for name in pids}
         done = threading.Event()
 
@@ -83,6 +88,7 @@ class SippLoad:
         sampler.join()
         cpu = {name: cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
         cpu["sipp"] = sipp_cpu
+        extra: dict[str, float] = {"sipp_processes": procs_needed}
         created = succeeded = failed = 0
         for i in range(procs_needed):
             stats = last_stat_row(self.workdir / f"{tag}-{i}.stat.csv")
@@ -100,12 +106,14 @@ class SippLoad:
                 achieved += (len(samples) - 1) / ((samples[-1][0] - samples[0][0]) / 1000)
             path.rename(kept / f"{tag}-{path.name}")
         window = created / achieved if achieved else max(0.001, elapsed - job.hold_ms / 1000)
+        for name, read in (counters or {}).items():
+            extra[f"{name}_per_call"] = round((read() - counted_before[name]) / created, 2) if created else 0.0
         # Calls that never completed (sipp timed out) count as failures too.
         failed = max(failed, created - succeeded)
         return StepResult(
             rate=per_rate * procs_needed, seconds=window, created=created,
             succeeded=succeeded, failed=failed, latencies_ms=latencies, cpu=cpu, peak_memory=peak,
-            extra={"sipp_processes": procs_needed},
+            extra=extra,
         )
 
 

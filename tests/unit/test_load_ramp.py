@@ -60,3 +60,19 @@ def test_ratios_compare_cpu_per_call_at_the_highest_common_rate() -> None:
     text = markdown({"call": {"edge": edge, "baseline": base}}, meta)
     assert "| call | 200 | 2.00x" in text
     assert "300/s: failures" in text
+
+
+def test_profile_ranks_self_and_project_inclusive_time() -> None:
+    from edgeops.load.profile import NATIVE, top_functions
+
+    collapsed = "\n".join([
+        "route (kemi_app/sip/routes.py:1);auth (kemi_app/sip/auth.py:2);send (redis/connection.py:3) 6",
+        "route (kemi_app/sip/routes.py:1);reply (kemi_app/sip/context.py:4) 2",
+        " 2",
+    ])
+    total, by_self, ours = top_functions(collapsed)
+    assert total == 10
+    assert by_self[0] == ("send (redis/connection.py:3)", 6, 6)
+    assert (NATIVE, 2, 2) in by_self
+    # The route frame is on 80% of stacks; auth is ours and costs 60% with what it calls.
+    assert ours[:2] == [("route (kemi_app/sip/routes.py:1)", 0, 8), ("auth (kemi_app/sip/auth.py:2)", 0, 6)]
