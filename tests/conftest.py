@@ -75,6 +75,14 @@ def state(edge: Stack) -> EdgeState:
     return EdgeState(connect(edge.settings.effective_redis_url))
 
 
+@pytest.fixture(autouse=True)
+def _no_stray_sipp(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test must not leave its sipp peers holding ports for the next one."""
+    yield
+    if "sipp" in request.fixturenames:
+        request.getfixturevalue("sipp").stop_all()
+
+
 @pytest.fixture(scope="session")
 def sipp(edge: Stack, tmp_path_factory: pytest.TempPathFactory) -> Sipp:
     target = f"127.0.0.1:{edge.settings.sip_port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Sipp:
         self.target = target
         self.workdir = workdir
         self.port_base = port_base
+        self.running: list[subprocess.Popen[str]] = []
 
     def next_port(self) -> int:
         return self.port_base + 4 * next(_ports)
@@ -42,9 +44,13 @@ class Sipp:
     def _prepare(
         self, scenario: str, fields: list[list[str]], values: dict[str, object], tag: str
     ) -> tuple[Path, Path | None]:
-        text = Template((SCENARIOS / scenario).read_text()).substitute(
-            {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", **values}
+        text = Template((SCENARIOS / scenario).read_text()).safe_substitute(
+            {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", "delay_ms": 0, **values}
         )
+        # [$name] is sipp's own variable syntax; any other $name left is a missing value.
+        missing = re.findall(r"(?<!\[)\$([a-z_]+)", text)
+        if missing:
+            raise KeyError(f"{scenario}: no value for {missing}")
         xml = self.workdir / f"{tag}.xml"
         xml.write_text(text)
         if not fields:
@@ -82,4 +88,14 @@ class Sipp:
 
     def start(self, scenario: str, fields: list[list[str]], port: int, **kw) -> subprocess.Popen[str]:
         argv, _ = self.command(scenario, fields, port, **kw)
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.running.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        """Ends the background sipp processes a test left behind (it failed before waiting)."""
+        for proc in self.running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=5)
+        self.running.clear()

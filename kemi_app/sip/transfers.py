@@ -43,25 +43,25 @@ def edge_hostport(ctx: Context) -> str:
     return f"{s.advertise_addr or s.sip_addr}:{s.sip_port}"
 
 
-def start_interorg(ctx: Context, att: Attendance, destination: Org | None, actor: str) -> tuple[Verdict, str]:
-    """Checks the three conditions and claims the attendance's one inter-org transfer.
-    Returns the verdict and, when allowed, the token the transferee's INVITE must carry."""
-    verdict = interorg_verdict(ctx.state, att, destination)
+def refuse_interorg(ctx: Context, att: Attendance, verdict: Verdict, actor: str, target: str) -> None:
+    rule = verdict.rule.value if verdict.rule else "unknown"
+    metrics.interorg_refusal(att.org, rule)
+    ctx.state.record_events(Event(att.id, REFUSED, time.time(), att.org, actor=actor, target=target, result=rule,
+                                  reason=verdict.reason, detail="inter-org transfer"))
+
+
+def claim_interorg(ctx: Context, att: Attendance, verdict: Verdict, actor: str, target: str) -> str:
+    """Claims the attendance's one inter-org transfer; returns the token for the transferee's
+    INVITE, or '' when another transfer won the race (recorded as a refusal)."""
     now = time.time()
-    target = destination.id if destination else "unknown"
-    if verdict.allowed and not ctx.state.mark_interorg_transferred(att.id, now):
-        verdict = Verdict(False, Rule.ALREADY_TRANSFERRED)  # another transfer won the race
-    if not verdict.allowed:
-        metrics.interorg_refusal(att.org, verdict.rule.value if verdict.rule else "unknown")
-        ctx.state.record_events(Event(att.id, REFUSED, now, att.org, actor=actor, target=target,
-                                      result=verdict.rule.value if verdict.rule else "", reason=verdict.reason,
-                                      detail="inter-org transfer"))
-        return verdict, ""
+    if not ctx.state.mark_interorg_transferred(att.id, now):
+        refuse_interorg(ctx, att, Verdict(False, Rule.ALREADY_TRANSFERRED), actor, target)
+        return ""
     token = ctx.state.announce_transfer(att.id, "interorg", verdict.target_uri, actor)
     ctx.state.record_events(Event(att.id, TRANSFER, now, att.org, actor=actor, target=target,
                                   result="requested", detail="interorg"))
     metrics.transfer(att.org, "interorg", "requested")
-    return verdict, token
+    return token
 
 
 def on_refer(ctx: Context) -> bool:
@@ -73,12 +73,17 @@ def on_refer(ctx: Context) -> bool:
     actor = pv("$fU")
     destination = ctx.state.org_by_domain(target.host)
     if destination is not None and destination.id != att.org:
-        verdict, token = start_interorg(ctx, att, destination, actor)
-        if not verdict.allowed:
+        verdict = interorg_verdict(ctx.state, att, destination)
+        token = claim_interorg(ctx, att, verdict, actor, destination.id) if verdict.allowed else ""
+        if not token:
+            if not verdict.allowed:
+                refuse_interorg(ctx, att, verdict, actor, destination.id)
+            else:
+                verdict = Verdict(False, Rule.ALREADY_TRANSFERRED)
             rule = verdict.rule.value if verdict.rule else "unknown"
             reply(403, verdict.reason, (f"X-Edge-Refusal: {rule}",))
             return True
-        user, kind = "ivr", "interorg"
+        user = "ivr"
     else:
         user, kind = target.user, target.kind
         token = ctx.state.announce_transfer(att.id, kind, target.user, actor, target.replaces)
@@ -165,13 +170,16 @@ def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> tuple[int, di
     destination = ctx.state.get_org(org_id)
     if destination is None:
         return 404, {"error": f"no such org: {org_id}", "field": "org"}
+    verdict = interorg_verdict(ctx.state, att, destination)
+    if not verdict.allowed:
+        refuse_interorg(ctx, att, verdict, "api", org_id)
+        return 403, {"error": verdict.reason, "rule": verdict.rule.value if verdict.rule else "unknown"}
     dialog = _customer_dialog(att)
     if dialog is None:
         return 409, {"error": "the attendance has no customer call in progress"}
-    verdict, token = start_interorg(ctx, att, destination, "api")
-    if not verdict.allowed:
-        rule = verdict.rule.value if verdict.rule else "unknown"
-        return 403, {"error": verdict.reason, "rule": rule}
+    token = claim_interorg(ctx, att, verdict, "api", org_id)
+    if not token:
+        return 403, {"error": Verdict(False, Rule.ALREADY_TRANSFERRED).reason, "rule": Rule.ALREADY_TRANSFERRED.value}
     _send_refer(ctx, dialog, edge_refer_to("ivr", edge_hostport(ctx), token))
     rpc.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
     return 202, {"attendance": att.id, "org": org_id, "target": verdict.target_uri, "status": "transferring"}

@@ -5,6 +5,7 @@ real Redis of the edge under test."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -79,6 +80,18 @@ class ContactCentre:
     def customer(self, scenario: str = "customer_call.xml", index: int = 0, **values: object) -> SippResult:
         """A customer calling the queue's DID through carrier gateway `index`."""
         return self.sipp.run(scenario, [[DID]], port=self.customer_ports[index], values=values)
+
+    def transferred_customer(self, index: int = 0) -> tuple[SippResult, SippResult | None]:
+        """A customer whose phone honours REFER: the call that gets referred, then the new call
+        its phone places to the Refer-To URI (from the same carrier address)."""
+        log = self.sipp.workdir / f"refer-to-{time.monotonic_ns()}.log"
+        first = self.sipp.run("customer_transfer.xml", [[DID]], port=self.customer_ports[index],
+                              extra=["-trace_logs", "-log_file", str(log)])
+        found = re.search(r"refer-to (\S+)", log.read_text()) if log.exists() else None
+        if not first.ok or found is None:
+            return first, None
+        return first, self.sipp.run("customer_dial.xml", [], port=self.customer_ports[index],
+                                    values={"target_uri": found.group(1)})
 
     def last_attendance(self, ext: str) -> str:
         recent = self.state.recent_attendances(ORG, ext)

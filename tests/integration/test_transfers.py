@@ -1,0 +1,152 @@
+"""Transfers with real peers: a customer whose phone honours REFER, agents that REFER, IVRs.
+
+Blind and attended transfers inside the org, inter-org transfers to the destination org's
+IVR by REFER and by the API, each eligibility rule, and the history they leave."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from edgeops.stack import Stack
+from kemi_app.policy.gateway import Gateway
+from tests.conftest import API_TOKEN
+from tests.integration.contact_centre import DEST_DOMAIN, DOMAIN, PASSWORD, ContactCentre
+from tests.integration.helpers import answer_one, call, finish
+from tests.sipp import Sipp
+
+REFER_OK = {"refer_status": 202, "hold_ms": 500}
+
+
+@pytest.fixture(scope="module")
+def centre(edge: Stack, sipp: Sipp, state) -> ContactCentre:
+    return ContactCentre.provision(state, sipp)
+
+
+@pytest.fixture
+def cc(centre: ContactCentre) -> ContactCentre:
+    centre.reset()
+    for ext in ("3001", "3002"):
+        centre.login(ext)
+    centre.pause("3002")  # queue calls go to 3001; 3002 only takes transfers
+    return centre
+
+
+def events(cc: ContactCentre, att: str) -> list[tuple[str, str, str, str]]:
+    return [(e.event, e.target or e.actor, e.result, e.detail) for e in cc.state.attendance_history(att)]
+
+
+def api(edge: Stack, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        edge.admin_url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def test_blind_transfer_to_another_agent_keeps_the_attendance(cc: ContactCentre, sipp: Sipp) -> None:
+    agent = answer_one(sipp, cc.agent_ports["3001"], "agent_refer.xml", refer_to=f"sip:3002@{DOMAIN}", **REFER_OK)
+    target = answer_one(sipp, cc.agent_ports["3002"])
+    referred, dialled = cc.transferred_customer()
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    assert finish(agent)[0] == 0 and finish(target)[0] == 0
+    att = cc.last_attendance("3001")
+    story = events(cc, att)
+    assert ("transfer", "3002", "requested", "blind") in story
+    assert ("transfer", "3002", "connecting", "blind") in story
+    assert [e[:2] for e in story if e[0] == "answer"] == [("answer", "3001"), ("answer", "3002")]
+    assert [e[0] for e in story].count("end") == 2
+    record = cc.state.attendance(att)
+    assert record is not None and len(record.legs) == 2 and not record.interorg_transferred
+    assert cc.last_attendance("3002") == att
+
+
+def test_interorg_transfer_by_refer_lands_at_the_destination_ivr(cc: ContactCentre, sipp: Sipp) -> None:
+    agent = answer_one(sipp, cc.agent_ports["3001"], "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **REFER_OK)
+    ivr = answer_one(sipp, cc.dest_ivr_port, "uas_headers.xml", header_regexp="X-Edge-Attendance: att-")
+    referred, dialled = cc.transferred_customer()
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    assert finish(agent)[0] == 0 and finish(ivr)[0] == 0
+    att = cc.last_attendance("3001")
+    assert ("transfer", "dest", "requested", "interorg") in events(cc, att)
+    record = cc.state.attendance(att)
+    assert record is not None and record.interorg_transferred
+
+
+@pytest.mark.parametrize(
+    ("setup", "rule"),
+    [
+        ({"interorg": False}, "source-org-disabled"),
+        ({"linked": False}, "destination-not-linked"),
+    ],
+)
+def test_interorg_refer_refused_names_the_rule(cc: ContactCentre, sipp: Sipp, setup: dict, rule: str) -> None:
+    cc.reset(**setup)
+    cc.login("3001")
+    refused = {**REFER_OK, "refer_status": 403}
+    agent = answer_one(sipp, cc.agent_ports["3001"], "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **refused)
+    result = cc.customer("customer_hungup.xml")
+    assert result.ok, result.output + result.errors
+    assert finish(agent)[0] == 0
+    story = events(cc, cc.last_attendance("3001"))
+    assert [e for e in story if e[0] == "refused"] == [("refused", "dest", rule, "inter-org transfer")]
+    assert not any(e[0] == "transfer" for e in story)
+
+
+def test_interorg_by_api_then_a_second_one_is_refused(cc: ContactCentre, sipp: Sipp, edge: Stack) -> None:
+    agent = answer_one(sipp, cc.agent_ports["3001"], "uas.xml", hold_ms=0)
+    ivr = answer_one(sipp, cc.dest_ivr_port)
+    outcome: list = []
+    customer = threading.Thread(target=lambda: outcome.extend(cc.transferred_customer()))
+    customer.start()
+    deadline = time.time() + 5
+    while time.time() < deadline and not cc.state.recent_attendances("cc", "3001"):
+        time.sleep(0.1)
+    time.sleep(0.5)  # answered
+    att = cc.last_attendance("3001")
+    status, body = api(edge, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
+    assert (status, body.get("target")) == (202, f"sip:ivr@127.0.0.1:{cc.dest_ivr_port}"), body
+    customer.join(30)
+    referred, dialled = outcome
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    assert finish(ivr)[0] == 0 and finish(agent)[0] == 0
+    status, body = api(edge, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
+    assert (status, body["rule"]) == (403, "already-transferred")
+    status, record = api(edge, "GET", f"/v1/attendances/{att}")
+    assert status == 200 and record["interorg_transferred"] is True
+    names = [e["event"] for e in record["history"]]
+    assert names[0] == "start" and "transfer" in names and names[-1] in ("end", "refused")
+
+
+def test_interorg_transfer_of_an_outbound_call_is_refused(cc: ContactCentre, sipp: Sipp) -> None:
+    carrier_port = sipp.next_port()
+    cc.state.save_gateway(Gateway("cc-outbound", f"sip:127.0.0.1:{carrier_port}", 0))
+    time.sleep(0.1)
+    refused = {**REFER_OK, "refer_status": 403}
+    carrier = answer_one(sipp, carrier_port, "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **refused)
+    try:
+        result = call(sipp, "3001", "+5511988887777", scenario="uac_hungup.xml", domain=DOMAIN, password=PASSWORD)
+        assert result.ok, result.output + result.errors
+        assert finish(carrier)[0] == 0
+    finally:
+        cc.state.delete_gateway("cc-outbound")
+    story = events(cc, cc.last_attendance("3001"))
+    assert ("refused", "dest", "not-inbound", "inter-org transfer") in story
+
+
+def test_api_refuses_unknown_attendance_and_bad_body(edge: Stack) -> None:
+    assert api(edge, "POST", "/v1/calls/att-000000000000-000000000000/transfer-org", {"org": "dest"})[0] == 404
+    status, body = api(edge, "POST", "/v1/calls/att-000000000000-000000000000/transfer-org", {"org": 5})
+    assert (status, body.get("field")) == (400, "org")
+    assert api(edge, "GET", "/v1/attendances/nope")[0] == 404
