@@ -116,8 +116,13 @@ def on_transfer_invite(ctx: Context) -> bool:
     media.prepare_initial(ctx)
     fix_contact()
     KSR.hdr.append(f"X-Edge-Attendance: {att.id}\r\n")
-    if xfer.get("replaces") and KSR.hdr.is_present("Replaces") < 0:
-        KSR.hdr.append(f"Replaces: {xfer['replaces']}\r\n")
+    if xfer.get("replaces"):
+        # The consultation call being replaced joins the attendance too.
+        consult = xfer["replaces"].split(";", 1)[0]
+        ctx.state.link_leg(att.id, consult, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
+                                                  target=target, result="replaces", detail=kind, call_id=consult))
+        if KSR.hdr.is_present("Replaces") < 0:
+            KSR.hdr.append(f"Replaces: {xfer['replaces']}\r\n")
     if kind == "interorg":
         KSR.hdr.append(f"X-Edge-Transferred-From: {att.org}\r\n")
         _relay_to_uri(target)

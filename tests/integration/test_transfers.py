@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import urllib.request
+from urllib.parse import quote
 
 import pytest
 
@@ -150,3 +151,30 @@ def test_api_refuses_unknown_attendance_and_bad_body(edge: Stack) -> None:
     status, body = api(edge, "POST", "/v1/calls/att-000000000000-000000000000/transfer-org", {"org": 5})
     assert (status, body.get("field")) == (400, "org")
     assert api(edge, "GET", "/v1/attendances/nope")[0] == 404
+
+
+def test_attended_transfer_replaces_the_consultation_call(cc: ContactCentre, sipp: Sipp) -> None:
+    # 3001 takes the customer, consults 3002 (a second call), then REFERs the customer to 3002
+    # with Replaces naming the consultation. The customer's new call reaches 3002 carrying it.
+    trace = sipp.workdir / f"target-{time.monotonic_ns()}.log"
+    target = sipp.start("uas.xml", [], port=cc.agent_ports["3002"], calls=2,
+                        extra=["-trace_msg", "-message_file", str(trace)])
+    consult = sipp.start("uac_call.xml", [["3001", DOMAIN, PASSWORD, "3002"]], port=sipp.next_port(),
+                         values={"delay_ms": 1500, "hold_ms": 5000}, extra=["-au", "3001", "-ap", PASSWORD])
+    replaces = f"1-{consult.pid}@127.0.0.1;to-tag={target.pid}u1;from-tag=1c{consult.pid}"
+    refer_to = f"sip:3002@{DOMAIN}?Replaces={quote(replaces, safe='')}"
+    agent = answer_one(sipp, cc.agent_ports["3001"], "agent_refer.xml", refer_to=refer_to,
+                       refer_status=202, hold_ms=3000)
+    referred, dialled = cc.transferred_customer()
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    assert finish(agent)[0] == 0
+    assert finish(consult)[0] == 0
+    assert finish(target)[0] == 0
+    assert f"Replaces: {replaces}" in trace.read_text()
+    att = cc.last_attendance("3001")
+    story = events(cc, att)
+    assert ("transfer", "3002", "requested", "attended") in story
+    assert ("transfer", "3002", "replaces", "attended") in story
+    record = cc.state.attendance(att)
+    assert record is not None and f"1-{consult.pid}@127.0.0.1" in record.legs
