@@ -41,6 +41,16 @@ def events(cc: ContactCentre, att: str) -> list[tuple[str, str, str, str]]:
     return [(e.event, e.target or e.actor, e.result, e.detail) for e in cc.state.attendance_history(att)]
 
 
+def wait_for(probe, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
 def api(edge: Stack, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
     req = urllib.request.Request(
         edge.admin_url + path, method=method, data=None if body is None else json.dumps(body).encode(),
@@ -108,13 +118,12 @@ def test_interorg_by_api_then_a_second_one_is_refused(cc: ContactCentre, sipp: S
     agent = answer_one(sipp, cc.agent_ports["3001"], "uas.xml", hold_ms=0)
     ivr = answer_one(sipp, cc.dest_ivr_port)
     outcome: list = []
+    started = time.time()
     customer = threading.Thread(target=lambda: outcome.extend(cc.transferred_customer()))
     customer.start()
-    deadline = time.time() + 5
-    while time.time() < deadline and not cc.state.recent_attendances("cc", "3001"):
-        time.sleep(0.1)
-    time.sleep(0.5)  # answered
-    att = cc.last_attendance("3001")
+    att = wait_for(lambda: next((a for a in cc.state.recent_attendances("cc", "3001")
+                                 if cc.state.attendance(a).created_at >= started
+                                 and ("answer", "3001", "", "") in events(cc, a)), ""))
     status, body = api(edge, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
     assert (status, body.get("target")) == (202, f"sip:ivr@127.0.0.1:{cc.dest_ivr_port}"), body
     customer.join(30)
