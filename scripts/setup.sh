@@ -10,6 +10,7 @@ APT_PACKAGES=(
   rtpengine-daemon sip-tester redis-server
   python3 python3-venv python3-redis python3-prometheus-client python3-yaml python3-matplotlib prometheus
   iproute2 procps curl
+  chromium haproxy openssl
 )
 APT_PACKAGES+=(${EDGE_EXTRA_APT_PACKAGES:-})
 
@@ -49,4 +50,17 @@ want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
+fi
+
+# Browser SIP clients (JsSIP, SIP.js) from npm, bundled with esbuild into web/dist for the
+# softphone page and the browser tests; redone only when the lock file changes.
+if ! command -v npm >/dev/null; then
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+fi
+web_stamp=web/node_modules/.lock.sha256
+web_want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+if [ ! -f "$web_stamp" ] || [ "$(cat "$web_stamp")" != "$web_want" ] || [ ! -f web/dist/jssip.min.js ] \
+   || [ ! -f web/dist/sipjs.min.js ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+  echo "$web_want" > "$web_stamp"
 fi

@@ -39,10 +39,8 @@ def pick_port_base(span: int = 200) -> int:
     raise RuntimeError("no free port block")
 
 
-@pytest.fixture(scope="session")
-def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = pick_port_base()
-    data = tmp_path_factory.mktemp("edge")
+def edge_environment(base: int, data: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a test edge on the free port block `base` (see pick_port_base)."""
     env = dict(os.environ)
     env.update(
         {
@@ -62,8 +60,15 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "EDGE_GATEWAY_TIMEOUT_MS": "1000",
             "EDGE_API_TOKEN": API_TOKEN,
             "EDGE_LOG_LEVEL": "3",
+            **overrides,
         }
     )
+    return env
+
+
+@pytest.fixture(scope="session")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = edge_environment(pick_port_base(), tmp_path_factory.mktemp("edge"))
     stack = Stack(env, log_to_files=True)
     stack.start()
     yield stack

@@ -32,8 +32,9 @@ class SippResult:
 class Sipp:
     """One per test session; every instance gets its own SIP, media and control ports."""
 
-    def __init__(self, target: str, workdir: Path, port_base: int) -> None:
+    def __init__(self, target: str, workdir: Path, port_base: int, local_ip: str = "127.0.0.1") -> None:
         self.target = target
+        self.local_ip = local_ip
         self.workdir = workdir
         self.port_base = port_base
         self.running: list[subprocess.Popen[str]] = []
@@ -68,7 +69,8 @@ class Sipp:
         err = self.workdir / f"{tag}.errors.log"
         argv = [
             "sipp", self.target, "-sf", str(xml), "-m", str(calls),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + media_offset), "-cp", str(port + 1),
+            "-i", self.local_ip, "-mi", self.local_ip, "-p", str(port), "-mp", str(port + media_offset),
+            "-cp", str(port + 1),
             "-t", transport, "-nostdin", "-timeout", "25s", "-timeout_error", "-max_recv_loops", "1000",
             "-trace_err", "-error_file", str(err), "-recv_timeout", "20000",
         ]

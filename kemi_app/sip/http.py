@@ -5,6 +5,7 @@ from __future__ import annotations
 import KSR
 
 from kemi_app.admin.app import AdminApp
+from kemi_app import webpage
 from kemi_app.admin.router import HttpRequest, HttpResponse, error
 from kemi_app.sip.context import Context, pv
 
@@ -27,7 +28,7 @@ def handle_http(ctx: Context, admin: AdminApp) -> None:
         if _is_websocket_upgrade():
             KSR.websocket.handle_handshake()
             return
-        _send(error(404, "this listener speaks SIP over WebSocket"))
+        _send(webpage.serve(pv("$rm"), pv("$hu")))
         return
     if port != ctx.settings.admin_port:
         _send(error(404, "not found"))

@@ -38,6 +38,24 @@ def packets_from(ng: str) -> dict[int, int]:
     return out
 
 
+def packets_by_tag(ng: str) -> list[int]:
+    """RTP packets rtpengine received from each call participant (monologue), all live calls."""
+    out = []
+    for call_id in call_ids(ng):
+        answer = command(ng, {"command": "query", "call-id": call_id})
+        for tag in (answer.get("tags") or {}).values():  # type: ignore[union-attr]
+            out.append(sum(
+                stream["stats"]["packets"] for media in tag.get("medias", []) for stream in media.get("streams", [])
+                if b"RTP" in stream.get("flags", [])
+            ))
+    return out
+
+
+def transcoded(ng: str) -> int:
+    stats = command(ng, {"command": "statistics"})["statistics"]
+    return int(stats["currentstatistics"]["transcodedmedia"])  # type: ignore[index]
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 10.0, step: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,0 +1,2 @@
+// Bundle entry: the global SIP namespace for pages (esbuild --global-name=SIP).
+export * from "sip.js";
