@@ -23,8 +23,11 @@ class HoldChange(Enum):
     RESUME = "resume"
 
 
-# Codecs a gateway may ask for; anything else in its settings is ignored.
-GATEWAY_CODECS = ("PCMU", "PCMA", "G722", "opus")
+# Codecs rtpengine can offer (and transcode to) toward a gateway; others in its settings
+# (G.729: no codec here) are ignored, and a gateway left with none takes what the caller sends.
+GATEWAY_CODECS = ("PCMU", "PCMA", "G722", "opus", "telephone-event")
+# What a plain SIP/RTP leg without a codec setting gets when browsers are kept on Opus.
+PLAIN_RTP_CODECS = ("PCMU", "PCMA")
 
 # rtpengine keeps one session per branch (via-branch=extra, the branch index), so forked
 # and serial attempts are independent and a failed branch is deleted alone.
@@ -38,7 +41,7 @@ _TO_RTP_ANSWER = ("ICE=remove", "rtcp-mux-demux")
 @dataclass(frozen=True)
 class MediaSettings:
     anchor_rtp: bool  # relay plain RTP <-> plain RTP calls through rtpengine too
-    force_opus: bool  # browsers always get Opus, transcoded when the other side lacks it
+    force_opus: bool  # browser legs always get Opus; the RTP side is transcoded to G.711
 
 
 def leg_kind(transport: str, sdp: str = "") -> LegKind:
@@ -78,7 +81,7 @@ def offer_flags(
     (a gateway's setting) in preference order; empty means the callee takes whatever it likes."""
     flags = list(_COMMON)
     flags += _TO_WEBRTC_OFFER if callee is LegKind.WEBRTC else _TO_RTP_OFFER
-    flags += _codec_flags(caller, callee, settings, callee_codecs)
+    flags += _codec_flags(caller, callee, settings, gateway_codecs(callee_codecs))
     return " ".join(flags)
 
 
@@ -90,14 +93,17 @@ def answer_flags(caller: LegKind) -> str:
 def _codec_flags(
     caller: LegKind, callee: LegKind, settings: MediaSettings, callee_codecs: tuple[str, ...]
 ) -> list[str]:
+    forced = settings.force_opus and LegKind.WEBRTC in (caller, callee) and caller is not callee
+    if not callee_codecs and forced and callee is LegKind.RTP:
+        callee_codecs = PLAIN_RTP_CODECS
     if callee_codecs:
         # Only the callee's codecs go out; masked ones stay usable on the caller's side, so
-        # rtpengine transcodes only when the caller offered none of them.
+        # rtpengine transcodes only when the caller offered none of them (or Opus is forced).
         flags = ["codec-mask-all"] + [f"codec-transcode-{c}" for c in callee_codecs]
-        if settings.force_opus and caller is LegKind.WEBRTC and "opus" not in callee_codecs:
+        if forced and "opus" not in callee_codecs and callee is LegKind.RTP:
             flags.append("always-transcode")
         return flags
-    if settings.force_opus and callee is LegKind.WEBRTC and caller is LegKind.RTP:
+    if forced:
         # The browser gets Opus only; its answer is transcoded back to the caller's codec.
         return ["codec-mask-all", "codec-transcode-opus"]
     return []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import KSR
 
-from kemi_app.admin.app import AdminApp
 from kemi_app import webpage
+from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import HttpRequest, HttpResponse, error
 from kemi_app.sip.context import Context, pv
 

@@ -156,17 +156,21 @@ def on_reply(ctx: Context) -> None:
         KSR.pv.sets(DLG_MEDIA, "1")
         KSR.pv.sets(DLG_CALLEE, answerer.value)
     elif status >= 200:
-        _music(ctx, pv(MOH), pv("$tt"))
+        _music(ctx, pv(MOH), listener=pv("$tt"), holder=pv("$ft"))
 
 
-def _music(ctx: Context, action: str, tag: str) -> None:
+def _music(ctx: Context, action: str, listener: str, holder: str) -> None:
+    """Music to `listener`; the holder's own audio is blocked meanwhile, so the listener hears
+    one clean stream rather than music interleaved with the holder's (muted) stream."""
     if action == "play":
-        played = KSR.rtpengine.play_media(f"from-tag={tag} file={ctx.settings.moh_path} repeat-times=10000")
+        KSR.rtpengine.block_media(f"from-tag={holder}")
+        played = KSR.rtpengine.play_media(f"from-tag={listener} file={ctx.settings.moh_path} repeat-times=10000")
         if played <= 0:
             KSR.err(f"media: music on hold could not start {log_ctx()}\n")
-        KSR.pv.sets(DLG_MOH, tag)
+        KSR.pv.sets(DLG_MOH, listener)
     elif action == "stop":
-        KSR.rtpengine.stop_media(f"from-tag={tag}")
+        KSR.rtpengine.stop_media(f"from-tag={listener}")
+        KSR.rtpengine.unblock_media(f"from-tag={holder}")
         KSR.pv.sets(DLG_MOH, "")
 
 

@@ -3,11 +3,13 @@ an edge that listens on the namespace's veth peer. One browser launch per test m
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from edgeops.stack import Stack
 from kemi_app.state import EdgeState, connect
@@ -112,10 +114,13 @@ def _page_html(client: str) -> str:
 
 
 @pytest.fixture
-def open_agent(browser: Browser, browser_edge: Stack, browser_net: BrowserNet) -> Iterator[Callable[..., AgentPage]]:
+def open_agent(
+    browser: Browser, browser_edge: Stack, browser_net: BrowserNet, browser_state: EdgeState
+) -> Iterator[Callable[..., AgentPage]]:
     contexts = []
 
     def open_(client: str, user: str) -> AgentPage:
+        browser_state.drop_bindings("demo", user)  # calls to `user` reach this page only
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
@@ -140,4 +145,5 @@ def open_agent(browser: Browser, browser_edge: Stack, browser_net: BrowserNet) -
 
     yield open_
     for context in contexts:
-        context.close()
+        with contextlib.suppress(PlaywrightError):  # a test may have closed it already
+            context.close()

@@ -4,16 +4,20 @@ media both ways measured in the browser (getStats) and at rtpengine (its own cou
 from __future__ import annotations
 
 import subprocess
+import time
+from dataclasses import replace
 
 import pytest
 
 from edgeops.stack import Stack
+from kemi_app.policy.gateway import Gateway
 from tests.browser.conftest import PASSWORDS, AgentPage
 from tests.integration.helpers import finish, register
-from tests.integration.rtp import packets_by_tag, pause, play, wait_for
+from tests.integration.rtp import packets_by_tag, packets_from, pause, play, transcoded, wait_for
 from tests.sipp import Sipp
 
 CLIENTS = ["jssip", "sipjs"]
+MEDIA_PORT_OFFSET = 10000  # tests/sipp.py gives every sipp -mp port+10000
 
 
 @pytest.fixture(scope="module", params=CLIENTS)
@@ -21,13 +25,19 @@ def client(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def echo_phone(peer: Sipp, state, ext: str = "1002") -> subprocess.Popen[str]:
-    """Agent `ext` as a sipp phone on the host that answers and echoes RTP back."""
+def echo_phone(peer: Sipp, state, ext: str = "1002") -> tuple[subprocess.Popen[str], int]:
+    """Agent `ext` as a sipp phone on the host that answers and echoes RTP back; returns the
+    process and its media port."""
     state.drop_bindings("demo", ext)
     port = peer.next_port()
     result = register(peer, ext, port)
     assert result.ok, result.output + result.errors
-    return peer.start("uas_echo.xml", [], port=port, values={"ring_ms": 200}, extra=["-rtp_echo"])
+    return echo_uas(peer, port), port + MEDIA_PORT_OFFSET
+
+
+def echo_uas(peer: Sipp, port: int, offer_check: str = "") -> subprocess.Popen[str]:
+    return peer.start("uas_echo.xml", [], port=port, values={"ring_ms": 200, "offer_check": offer_check},
+                      extra=["-rtp_echo"])
 
 
 def both_ways_at_rtpengine(edge: Stack, packets: int = 50) -> list[int]:
@@ -44,10 +54,11 @@ def assert_media(agent: AgentPage, edge: Stack) -> None:
 
 
 def test_browser_calls_an_rtp_echo_phone_and_hangs_up(client, open_agent, browser_edge, browser_state, peer) -> None:
-    phone = echo_phone(peer, browser_state)
+    phone, _ = echo_phone(peer, browser_state)
     agent = open_agent(client, "1001")
     agent.run("agent.call(arg)", "1002")
     assert_media(agent, browser_edge)
+    assert agent.stats()["codec"] == "audio/opus"  # browsers are kept on Opus by policy here
     agent.run("agent.hangup()")
     code, out = finish(phone)
     assert code == 0, out
@@ -63,3 +74,103 @@ def test_sipp_customer_calls_the_browser_which_answers(client, open_agent, brows
     code, out = finish(caller)
     assert code == 0, out
     assert wait_for(lambda: agent.page.evaluate("agent.ended()"), 5)
+
+
+def test_browser_to_browser(client, open_agent, browser_edge) -> None:
+    caller, callee = open_agent(client, "1001"), open_agent(client, "1002")
+    callee.page.evaluate("() => { window.answering = agent.answer(15000); }")
+    caller.run("agent.call(arg)", "1002")
+    callee.run("window.answering")
+    assert_media(caller, browser_edge)
+    assert_media(callee, browser_edge)
+    caller.run("agent.hangup()")
+    assert wait_for(lambda: callee.page.evaluate("agent.ended()"), 5)
+
+
+def growth(read, seconds: float = 2.0) -> int:
+    before = read()
+    time.sleep(seconds)
+    return read() - before
+
+
+def test_hold_plays_music_to_the_sipp_side_and_resume_brings_the_echo_back(
+    client, open_agent, browser_edge, browser_state, peer
+) -> None:
+    phone, phone_media = echo_phone(peer, browser_state)
+    agent = open_agent(client, "1001")
+    agent.run("agent.call(arg)", "1002")
+    assert_media(agent, browser_edge)
+    ng = browser_edge.settings.rtpengine_ng
+
+    def echoed() -> int:  # packets the sipp phone sent back, as rtpengine counted them
+        return packets_from(ng).get(phone_media, 0)
+
+    def reached() -> int:
+        return agent.stats()["transport"]
+
+    def sent() -> int:
+        return agent.stats()["sent"]
+
+    agent.run("agent.hold()")
+    # Then the agent's microphone leaves the call (the page sends no RTP at all): whatever the
+    # sipp phone echoes during the hold can only be the music rtpengine plays to it.
+    agent.run("agent.peer().getSenders()[0].replaceTrack(null).then(() => 1)")
+    time.sleep(0.3)
+    assert growth(echoed) >= 60, "no music reached the held sipp phone"
+    agent.run("navigator.mediaDevices.getUserMedia({audio: true}).then("
+              "s => agent.peer().getSenders()[0].replaceTrack(s.getAudioTracks()[0])).then(() => 1)")
+    agent.run("agent.unhold()")
+    time.sleep(0.3)
+    before = (echoed(), sent(), reached())
+    time.sleep(2)
+    echo_n, sent_n, reached_n = echoed() - before[0], sent() - before[1], reached() - before[2]
+    # Music would double what the phone gets: after the resume it echoes the agent alone, and
+    # the echo reaches the page again. (Counted at the page's transport: sipp echoed the music
+    # during the hold too, and Chrome does not switch back to a stream it saw before.)
+    assert abs(echo_n - sent_n) <= 20, (echo_n, sent_n)
+    assert reached_n >= 60, "the echo did not come back after the resume"
+    agent.run("agent.hangup()")
+    code, out = finish(phone)
+    assert code == 0, out
+
+
+def test_closing_the_page_mid_call_ends_it_and_takes_the_agent_offline(
+    client, open_agent, browser_edge, browser_state, peer
+) -> None:
+    phone, _ = echo_phone(peer, browser_state)
+    agent = open_agent(client, "1001")
+    assert browser_state.bindings("demo", "1001")
+    agent.run("agent.call(arg)", "1002")
+    assert_media(agent, browser_edge)
+    agent.page.context.close()
+    code, out = finish(phone, timeout=20)  # the sipp phone got a BYE and answered it
+    assert code == 0, out
+    assert wait_for(lambda: not browser_state.bindings("demo", "1001"), 10), "agent 1001 still registered"
+
+
+CARRIER = Gateway(id="aa-browser-test", address="", priority=0, codecs=["PCMU"])
+PCMU_ONLY = (  # the carrier's sipp fails the call unless the offer carries PCMU alone
+    '<action><ereg regexp="m=audio [0-9]+ RTP/AVP 0[^ 0-9]" search_in="body" check_it="true" '
+    'assign_to="offer"/><log message="offer [$offer]"/></action>'  # sipp wants variables used twice
+)
+
+
+def test_browser_on_opus_calls_a_pcmu_gateway_through_the_transcoder(
+    client, open_agent, browser_edge, browser_state, peer, browser_net
+) -> None:
+    port = peer.next_port()
+    gateway = replace(CARRIER, address=f"sip:{browser_net.host_ip}:{port}")
+    browser_state.save_gateway(gateway)
+    try:
+        carrier = echo_uas(peer, port, offer_check=PCMU_ONLY)
+        time.sleep(0.3)
+        agent = open_agent(client, "1001")
+        agent.run("agent.call(arg)", "+5511999990001")
+        assert_media(agent, browser_edge)
+        assert agent.stats()["codec"] == "audio/opus"
+        assert transcoded(browser_edge.settings.rtpengine_ng) >= 1
+        agent.run("agent.hangup()")
+        code, out = finish(carrier)
+        assert code == 0, out
+    finally:
+        browser_state.delete_gateway(gateway.id)

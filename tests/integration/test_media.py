@@ -34,7 +34,8 @@ def phones(sipp: Sipp, state, count: int) -> list[int]:
 
 
 def echo_phone(sipp: Sipp, port: int, ring_ms: int = 200):
-    return sipp.start("uas_echo.xml", [], port=port, values={"ring_ms": ring_ms}, extra=["-rtp_echo"])
+    values = {"ring_ms": ring_ms, "offer_check": ""}
+    return sipp.start("uas_echo.xml", [], port=port, values=values, extra=["-rtp_echo"])
 
 
 def media_call(sipp: Sipp, steps: str, bye_cseq: int = 3):

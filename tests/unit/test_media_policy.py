@@ -97,6 +97,11 @@ def test_forced_opus_browser_to_gateway_always_transcodes() -> None:
     assert flags[-3:] == ["codec-mask-all", "codec-transcode-PCMU", "always-transcode"]
 
 
+def test_unknown_gateway_codecs_are_not_offered() -> None:
+    assert offer_flags(W, R, PLAIN, ("G729", "PCMA")).split()[-2:] == ["codec-mask-all", "codec-transcode-PCMA"]
+    assert offer_flags(W, R, PLAIN, ("G729",)) == offer_flags(W, R, PLAIN)
+
+
 def test_forced_opus_to_an_opus_gateway_needs_no_transcoding() -> None:
     assert "always-transcode" not in offer_flags(W, R, OPUS, ("opus", "PCMU")).split()
 
@@ -106,16 +111,23 @@ def test_forced_opus_plain_caller_to_browser_gets_opus_only() -> None:
     assert flags[-2:] == ["codec-mask-all", "codec-transcode-opus"]
 
 
-@pytest.mark.parametrize(("caller", "callee"), [(W, W), (W, R), (R, R)])
-def test_forced_opus_changes_nothing_else(caller: LegKind, callee: LegKind) -> None:
+def test_forced_opus_browser_to_plain_rtp_offers_g711_transcoded_from_opus() -> None:
+    flags = offer_flags(W, R, OPUS).split()
+    assert flags[-4:] == ["codec-mask-all", "codec-transcode-PCMU", "codec-transcode-PCMA", "always-transcode"]
+
+
+@pytest.mark.parametrize(("caller", "callee"), [(W, W), (R, R)])
+def test_forced_opus_changes_nothing_without_a_browser_rtp_pair(caller: LegKind, callee: LegKind) -> None:
     assert offer_flags(caller, callee, OPUS) == offer_flags(caller, callee, PLAIN)
+    assert offer_flags(caller, callee, OPUS, ("PCMA",)).split()[-2:] == ["codec-mask-all", "codec-transcode-PCMA"]
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
         (None, ()), ("", ()), ("PCMA", ("PCMA",)), ("pcmu, PCMA", ("PCMU", "PCMA")), ("PCMU,PCMU", ("PCMU",)),
-        ("G729,PCMA", ("PCMA",)), (["OPUS", "g722"], ("opus", "G722")),
+        ("G729,PCMA", ("PCMA",)), (["OPUS", "g722"], ("opus", "G722")), (["PCMU", "telephone-event"],
+        ("PCMU", "telephone-event")),
     ],
 )
 def test_gateway_codecs(raw, expected: tuple[str, ...]) -> None:
