@@ -1,5 +1,6 @@
 """Browser fixtures: Debian's Chromium in a network namespace, driven by Playwright, against
-an edge that listens on the namespace's veth peer. One browser launch per test module."""
+an edge that listens on the namespace's veth peer. One browser launch per test module; the
+namespace and that edge live per module too, so their ports are free for later tests."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ CHROMIUM_FLAGS = [
 PASSWORDS = {"1001": "demo1001", "1002": "demo1002"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserNet]:
     net = BrowserNet.create(tmp_path_factory.mktemp("netns"))
     yield net
     net.delete()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_edge(browser_net: BrowserNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """An edge whose SIP, WebSocket and media addresses are the veth peer of the browser.
     Browsers get Opus by policy, so browser <-> RTP calls are transcoded here."""
@@ -53,12 +54,12 @@ def browser_edge(browser_net: BrowserNet, tmp_path_factory: pytest.TempPathFacto
     stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_state(browser_edge: Stack) -> EdgeState:
     return EdgeState(connect(browser_edge.settings.effective_redis_url))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def peer(browser_edge: Stack, browser_net: BrowserNet, tmp_path_factory: pytest.TempPathFactory) -> Sipp:
     """sipp on the host side of the veth: the customers and the RTP-echo phones."""
     s = browser_edge.settings
