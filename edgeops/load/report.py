@@ -11,7 +11,8 @@ from edgeops.load.ramp import StepResult, sustained
 
 Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
 
-SIP_TARGETS = {"register": 2000, "call": 1000, "outbound": 1000, "pause": 0}  # the goals, per second (0: none)
+# The goals per second (0: none).
+SIP_TARGETS = {"register": 2000, "call": 1000, "queue": 1000, "outbound": 1000, "pause": 0}
 MEDIA_TARGET_CALLS_PER_CORE = 500
 
 

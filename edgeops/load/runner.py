@@ -53,6 +53,8 @@ class Profile:
     media_seconds: float
     pause_rates: tuple[int, ...] = ()
     pause_agents: int = 100
+    queues: int = 10  # each on its own DID, answered by its own group of agents
+    agents_per_queue: int = 50
     profile_seconds: int = 0  # py-spy the busiest edge worker this long (0: no profile)
 
 
@@ -65,11 +67,11 @@ FULL = Profile(
 QUICK = Profile(
     step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
     callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2, pause_rates=(20,),
-    pause_agents=10,
+    pause_agents=10, queues=2, agents_per_queue=5,
 )
-SIP_SCENARIOS = ("register", "call", "outbound", "pause")
+SIP_SCENARIOS = ("register", "call", "queue", "outbound", "pause")
 SCENARIOS = (*SIP_SCENARIOS, "media", "transcode")
-EDGE_ONLY = ("pause",)  # the baseline has no agent state to refuse from
+EDGE_ONLY = ("pause", "queue")  # the baseline has no agent state, no queues
 
 
 def password(ext: str) -> str:
@@ -168,20 +170,41 @@ class LoadRun:
         self.callees = [[str(30000 + u * 1000 + i) for i in range(profile.callees_per_uas)]
                         for u in range(UAS_PROCESSES)]
         self.paused = [str(20000 + i) for i in range(profile.pause_agents)]
+        # Queue agents answer on the UAS ports like the callees; queue q listens on DID +55114000070q.
+        self.queue_agents = [[str(40000 + q * 100 + i) for i in range(profile.agents_per_queue)]
+                             for q in range(profile.queues)]
 
     # -- targets --------------------------------------------------------------
     @property
     def gateway_port(self) -> int:
         return self.base + 150
 
+    @property
+    def carrier_ports(self) -> list[int]:
+        """Customers' calls come from these ports: configured as carrier gateways, and never
+        used by agents' sipp (a request from a gateway's address is a carrier call)."""
+        return [self.base + 160, self.base + 170]
+
+    @staticmethod
+    def did(q: int) -> str:
+        return f"+55114000{700 + q}"
+
     def tenant(self) -> dict:
         agents = [{"ext": ext, "password": password(ext)}
                   for ext in [*self.reg_agents, *(c for group in self.callees for c in group)]]
         agents += [{"ext": ext, "password": password(ext), "company": "paused"} for ext in self.paused]
+        agents += [{"ext": ext, "password": password(ext)} for group in self.queue_agents for ext in group]
+        services = [{"ext": str(700 + q), "kind": "queue", "name": f"queue{q}", "members": group, "ring_timeout": 5}
+                    for q, group in enumerate(self.queue_agents)]
+        carriers = [{"id": f"carrier{i}", "address": f"sip:127.0.0.1:{port}", "priority": 1000}
+                    for i, port in enumerate(self.carrier_ports)]
         return {
-            "orgs": [{"id": "load", "domain": DOMAIN, "name": "Load test", "agents": agents,
+            "orgs": [{"id": "load", "domain": DOMAIN, "name": "Load test", "agents": agents, "services": services,
                       "companies": [{"id": "paused", "block_calls_during_pause": True}]}],
-            "gateways": [{"id": "load-gw", "address": f"sip:127.0.0.1:{self.gateway_port}", "codecs": ["PCMU"]}],
+            "gateways": [{"id": "load-gw", "address": f"sip:127.0.0.1:{self.gateway_port}", "codecs": ["PCMU"]},
+                         *carriers],
+            "dids": [{"number": self.did(q), "org": "load", "service": str(700 + q)}
+                     for q in range(len(self.queue_agents))],
         }
 
     def start(self) -> list[Target]:
@@ -231,9 +254,9 @@ class LoadRun:
     def uas_port(self, i: int) -> int:
         return self.base + 120 + 10 * i
 
-    def start_uas(self, target: Target) -> None:
-        """Callee phones: each UAS registers its agents from its own port, then answers."""
-        for i, callees in enumerate(self.callees):
+    def start_uas(self, target: Target, groups: list[list[str]]) -> None:
+        """Agents' phones: each UAS registers its agents from its own port, then answers."""
+        for i, callees in enumerate(groups):
             port = self.uas_port(i)
             rows = [[ext, DOMAIN, auth_field(ext)] for ext in callees]
             reg = SippLoad(target.sip, self.out / "sipp", [port])
@@ -296,6 +319,9 @@ class LoadRun:
         if scenario == "register":
             rows = [[ext, DOMAIN, auth_field(ext)] for ext in self.reg_agents]
             return SippJob(sipp / "register.xml", rows, per_process_rate=1000), p.register_rates
+        if scenario == "queue":
+            dids = [[self.did(q)] for q in range(len(self.queue_agents))]
+            return SippJob(sipp / "queue_call.xml", dids, per_process_rate=600, hold_ms=p.hold_ms), p.call_rates
         if scenario == "pause":
             callee = self.callees[0][0]
             rows = [[ext, DOMAIN, auth_field(ext), callee] for ext in self.paused]
@@ -317,7 +343,12 @@ class LoadRun:
             load = self.sipp(target, scenario)
             job, rates = self.job(scenario)
             if scenario == "call":
-                self.start_uas(target)
+                self.start_uas(target, self.callees)
+            elif scenario == "queue":
+                load.ports = self.carrier_ports
+                groups = [[ext for group in self.queue_agents[u::UAS_PROCESSES] for ext in group]
+                          for u in range(UAS_PROCESSES)]
+                self.start_uas(target, groups)
             elif scenario == "outbound":
                 self.answer_on(target, self.gateway_port, f"gateway-{target.name}")
                 time.sleep(0.5)

@@ -27,6 +27,8 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
             assert step["cpu"]["kamailio"] > 0 and step["peak_memory"]["kamailio"] > 0
             assert step["p99_ms"] >= step["p50_ms"] >= 0
         assert report["ratios"][scenario]["kamailio_cpu_ratio"] > 0
+    for scenario in ("queue", "outbound", "pause"):
+        assert report["scenarios"][scenario]["edge"]["sustained_rate"] > 0, report["scenarios"][scenario]
     media = report["scenarios"]["media"]["rtpengine"]["steps"][0]
     assert media["created"] > 0 and media["cpu"]["rtpengine"] > 0
     assert report["scenarios"]["transcode"]["rtpengine"]["steps"][0]["succeeded"] > 0
