@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -185,6 +186,27 @@ def presence_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def history_table(record: dict[str, Any]) -> str:
+    head = (f"{record['id']}  org {record['org']}  {record['direction']} via {record['origin']}"
+            f"{'  queue ' + record['queue'] if record['queue'] else ''}"
+            f"{'  (transferred between orgs)' if record['interorg_transferred'] else ''}")
+    lines = [head, f"{'TIME':<12} {'EVENT':<11} {'ACTOR':<16} {'TARGET':<28} {'RESULT':<22} DETAIL"]
+    for e in record["history"]:
+        at = time.strftime("%H:%M:%S", time.localtime(float(e["at"]))) + f".{int(float(e['at']) * 1000) % 1000:03d}"
+        lines.append(f"{at:<12} {e['event']:<11} {e.get('actor', '-'):<16} {e.get('target', '-'):<28} "
+                     f"{e.get('result', '-'):<22} {' '.join(x for x in (e.get('reason'), e.get('detail')) if x)}")
+    return "\n".join(lines)
+
+
+def calls_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'STARTED':<20} {'ATTENDANCE':<30} {'DIRECTION':<9} {'ORIGIN':<9} {'QUEUE':<5} EVENTS"]
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started_at"]))
+        lines.append(f"{started:<20} {r['attendance']:<30} {r['direction']:<9} {r['origin']:<9} "
+                     f"{r['queue'] or '-':<5} {r['events']}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgectl", description="Manage a running Agent Edge through its /v1 API.")
     parser.add_argument("--url", help="admin API base URL (default: from EDGE_ADMIN_ADDR/EDGE_ADMIN_PORT)")
@@ -237,6 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sessions", help="login sessions of every agent of an org")
     sp.add_argument("org")
     sp.set_defaults(run=lambda c, a: c.ok("GET", f"/v1/orgs/{quote(a.org)}/sessions"))
+    hp = sub.add_parser("attendance", help="an attendance and its history, in order")
+    hp.add_argument("attendance")
+    hp.set_defaults(run=lambda c, a: c.ok("GET", f"/v1/attendances/{quote(a.attendance, safe='')}"),
+                    table=history_table)
+    cp = sub.add_parser("calls", help="an agent's recent calls, newest first")
+    cp.add_argument("org")
+    cp.add_argument("ext")
+    cp.add_argument("--limit", type=int, default=20)
+    cp.set_defaults(run=lambda c, a: c.ok("GET", agent_path(a, "calls") + f"?limit={a.limit}"), table=calls_table)
+    tp = sub.add_parser("transfer-org", help="send an attendance's customer to another org's IVR")
+    tp.add_argument("attendance")
+    tp.add_argument("org", help="destination org")
+    tp.set_defaults(run=lambda c, a: c.ok("POST", f"/v1/calls/{quote(a.attendance, safe='')}/transfer-org",
+                                          {"org": a.org}))
     op = sub.add_parser("openapi", help="print the API's OpenAPI document")
     op.set_defaults(run=lambda c, a: c.ok("GET", "/v1/openapi.json"))
     return parser

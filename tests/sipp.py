@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,6 +17,15 @@ _ports = itertools.count(0)
 # machine may hold a media port, so such a run is retried with the media ports elsewhere.
 SIPP_FATAL = 254
 MEDIA_OFFSETS = (10000, 13000, 16000)
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -40,7 +50,11 @@ class Sipp:
         self.running: list[subprocess.Popen[str]] = []
 
     def next_port(self) -> int:
-        return self.port_base + 4 * next(_ports)
+        """A SIP port (+1 control, +10000..+10003 media) no other process holds right now."""
+        while True:
+            port = self.port_base + 4 * next(_ports)
+            if all(_udp_free(p) for p in (port, port + 1, *range(port + 10000, port + 10004))):
+                return port
 
     def _prepare(
         self, scenario: str, fields: list[list[str]], values: dict[str, object], tag: str

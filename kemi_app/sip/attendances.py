@@ -7,7 +7,7 @@ import time
 
 import KSR
 
-from kemi_app.policy.attendance import ANSWER, CONFERENCE, END, START, Attendance, Event, new_attendance_id
+from kemi_app.policy.attendance import ANSWER, CONFERENCE, END, RING, START, Attendance, Event, new_attendance_id
 from kemi_app.sip.context import Context, pv
 
 DLG_ATT = "$dlg_var(att)"
@@ -56,6 +56,18 @@ def join_conference_if_marked(ctx: Context, org: str, agent: str, target: str) -
 def event(ctx: Context, att_id: str, name: str, org: str, **fields: str) -> None:
     if att_id:
         ctx.state.record_events(Event(att_id, name, time.time(), org, call_id=pv("$ci"), **fields))
+
+
+RANG_AVP = "$avp(edge_rang)"  # who was last recorded ringing in this transaction
+
+
+def on_reply(ctx: Context, ringing: str) -> None:
+    """tm reply route: a 180/183 means `ringing` (the offered agent, or the callee) is ringing."""
+    att_id = pv(DLG_ATT)
+    if not att_id or not ringing or int(pv("$rs") or 0) not in (180, 183) or pv(RANG_AVP) == ringing:
+        return
+    KSR.pv.sets(RANG_AVP, ringing)
+    event(ctx, att_id, RING, pv("$dlg_var(org)"), target=ringing)
 
 
 def on_dialog_event(ctx: Context, evname: str) -> None:

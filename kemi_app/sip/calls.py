@@ -82,6 +82,7 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     media.prepare_initial(ctx, tuple(gateways[0].codecs))
     fix_contact()
     attendances.begin(ctx, org.id, "outbound", "outbound", actor=caller, target=dest.number)
+    KSR.pv.sets(attendances.DLG_ANSWERED_BY, dest.number)
     carriers.first_attempt(ctx, gateways, dest.number)
 
 
@@ -113,6 +114,7 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
         attendances.join_conference(ctx, org.id, caller, service.ext)
     else:
         attendances.begin(ctx, org.id, "direct", "internal", actor=caller, target=service.ext)
+    KSR.pv.sets(attendances.DLG_ANSWERED_BY, service.ext)
     KSR.seturi(service.target_uri)
     if KSR.tm.t_relay() < 0:
         KSR.sl.sl_reply_error()

@@ -59,6 +59,7 @@ def _inbound_call(ctx: Context) -> None:
         queues.start(ctx, queues.QueueCall.of(org, service), att.id)
         return
     KSR.hdr.append(f"X-Edge-Attendance: {att.id}\r\n")
+    KSR.pv.sets(attendances.DLG_ANSWERED_BY, service.ext)
     KSR.seturi(service.target_uri)
     if KSR.tm.t_relay() < 0:
         KSR.sl.sl_reply_error()

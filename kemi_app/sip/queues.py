@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.attendance import OFFER, OVERFLOW, RING
+from kemi_app.policy.attendance import OFFER, OVERFLOW
 from kemi_app.policy.org import Org
 from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
 from kemi_app.policy.service import Service
@@ -26,7 +26,6 @@ ATT_AVP = "$avp(edge_att)"  # the attendance being offered
 OFFER_AVP = "$avp(edge_offer)"  # the member ringing now
 TRIED_AVP = "$avp(edge_tried)"  # members already offered, space separated
 AUTO_AVP = "$avp(edge_auto)"  # "1" when the member ringing now wants auto-answer
-RANG_AVP = "$avp(edge_rang)"  # the member whose ringing was already recorded
 FAILURE_ROUTE = "ksr_queue_failure"
 FIRST_RESPONSE_MS = 5000  # a member's phone that does not even say 100 Trying within this is skipped
 AUTO_ANSWER_HEADERS = (
@@ -152,18 +151,20 @@ def on_branch() -> None:
             KSR.hdr.append(header + "\r\n")
 
 
+def offered() -> str:
+    """The queue member ringing in this transaction ('' outside queue offers)."""
+    return pv(OFFER_AVP)
+
+
 def on_reply(ctx: Context) -> None:
-    """tm reply route: record the member ringing, and who answered."""
+    """tm reply route: the member who answers is in-call with this dialog."""
     ext = pv(OFFER_AVP)
     att_id = pv(ATT_AVP)
     if not ext or not att_id:
         return
     status = int(pv("$rs") or 0)
     queue = QueueCall.decode(pv(QUEUE_AVP))
-    if status in (180, 183) and pv(RANG_AVP) != ext:
-        KSR.pv.sets(RANG_AVP, ext)
-        attendances.event(ctx, att_id, RING, queue.org, target=ext)
-    elif 200 <= status < 300:
+    if 200 <= status < 300:
         # The answering member is in-call with this dialog and can be found if it vanishes.
         KSR.pv.sets(attendances.DLG_ANSWERED_BY, ext)
         KSR.pv.sets("$dlg_var(agents)", ",".join(a for a in (pv("$dlg_var(agents)"), ext) if a))

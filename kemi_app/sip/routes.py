@@ -193,8 +193,10 @@ class EdgeRoutes:
 
     def ksr_onreply_media(self, msg: object) -> int:
         def body() -> None:
-            queues.on_reply(self._ctx())
-            media.on_reply(self._ctx())
+            ctx = self._ctx()
+            attendances.on_reply(ctx, queues.offered() or pv(attendances.DLG_ANSWERED_BY))
+            queues.on_reply(ctx)
+            media.on_reply(ctx)
 
         return _guard("onreply_media", body, lambda: None)
 

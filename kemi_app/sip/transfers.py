@@ -125,6 +125,7 @@ def on_transfer_invite(ctx: Context) -> bool:
             KSR.hdr.append(f"Replaces: {xfer['replaces']}\r\n")
     if kind == "interorg":
         KSR.hdr.append(f"X-Edge-Transferred-From: {att.org}\r\n")
+        KSR.pv.sets(attendances.DLG_ANSWERED_BY, target)
         _relay_to_uri(target)
     elif len(target) == 3:
         _to_service(ctx, att, target)
@@ -161,6 +162,7 @@ def _to_service(ctx: Context, att: Attendance, ext: str) -> None:
     elif service.kind == "queue":
         queues.start(ctx, queues.QueueCall.of(org, service), att.id)
     elif service.target_uri:
+        KSR.pv.sets(attendances.DLG_ANSWERED_BY, ext)
         _relay_to_uri(service.target_uri)
     else:
         refuse(att.org, KIND, 480, "Service Not Available")

@@ -18,6 +18,7 @@ from kemi_app.policy.gateway import Gateway
 from tests.conftest import API_TOKEN
 from tests.integration.contact_centre import DEST_DOMAIN, DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import answer_one, call, finish
+from tests.integration.test_edgectl import edgectl
 from tests.sipp import Sipp
 
 REFER_OK = {"refer_status": 202, "hold_ms": 500}
@@ -79,6 +80,27 @@ def test_blind_transfer_to_another_agent_keeps_the_attendance(cc: ContactCentre,
     record = cc.state.attendance(att)
     assert record is not None and len(record.legs) == 2 and not record.interorg_transferred
     assert cc.last_attendance("3002") == att
+    # The whole story, in order, as the history stream holds it.
+    assert [(e[0], e[1], e[2]) for e in story] == [
+        ("start", "800", ""), ("offer", "3001", ""), ("ring", "3001", ""), ("answer", "3001", ""),
+        ("transfer", "3002", "requested"), ("end", "3001", "ended"), ("transfer", "3002", "connecting"),
+        ("ring", "3002", ""), ("answer", "3002", ""), ("end", "3002", "ended"),
+    ]
+
+
+def test_edgectl_prints_the_history_and_recent_calls(cc: ContactCentre, sipp: Sipp, edge: Stack) -> None:
+    phone = answer_one(sipp, cc.agent_ports["3001"])
+    assert cc.customer().ok
+    assert finish(phone)[0] == 0
+    att = cc.last_attendance("3001")
+    history = edgectl(edge, "attendance", att)
+    assert history.returncode == 0, history.stderr
+    lines = history.stdout.splitlines()
+    assert lines[0].startswith(f"{att}  org cc  inbound via queue  queue 800")
+    assert [line.split()[1] for line in lines[2:]] == ["start", "offer", "ring", "answer", "end"]
+    recent = edgectl(edge, "calls", "cc", "3001", "--limit", "1")
+    assert recent.returncode == 0, recent.stderr
+    assert att in recent.stdout.splitlines()[1]
 
 
 def test_interorg_transfer_by_refer_lands_at_the_destination_ivr(cc: ContactCentre, sipp: Sipp) -> None:
