@@ -14,6 +14,6 @@ def track_agents(ctx: Context, evname: str) -> None:
         return
     key = pv("$dlg(callid)") or pv("$ci")
     if evname == "dialog:start":  # confirmed by a 2xx
-        ctx.state.calls_started(org, exts, key, time.time())
+        ctx.state.calls_started(org, exts, key, time.time(), node=ctx.settings.node_uri)
     elif evname in ("dialog:end", "dialog:failed"):  # BYE, dialog timeout, or never answered
-        ctx.state.calls_ended(org, exts, key, time.time())
+        ctx.state.calls_ended(org, exts, key, time.time(), node=ctx.settings.node_uri)

@@ -26,6 +26,7 @@ from kemi_app.sip.stats import kamailio_families
 from kemi_app.sip.vanish import on_connection_closed
 
 MAX_FORWARDS = 70
+FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
 INITIAL_METHODS = ("INVITE", "MESSAGE")
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE"
 
@@ -56,9 +57,22 @@ class EdgeRoutes:
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
         self.ctx = Context.create()
+        if rank == FIRST_SIP_WORKER:
+            self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org))
         return 0
+
+    def _forget_lost_calls(self) -> None:
+        """Once per start: calls this node tracked before a restart have no dialog any more."""
+        ctx = self._ctx()
+        try:
+            dropped = ctx.state.forget_node_calls(ctx.settings.node_uri)
+        except Exception as e:  # Redis down at start: presence may show stale calls until their TTL
+            KSR.err(f"could not forget the calls of a previous run: {e!r}\n")
+            return
+        if dropped:
+            KSR.notice(f"forgot {dropped} call record(s) of dialogs lost in a restart\n")
 
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:

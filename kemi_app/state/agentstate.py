@@ -26,6 +26,10 @@ from kemi_app.state.codec import decode, encode
 CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
 
 
+def _node_call(org_id: str, ext: str, call_key: str) -> str:
+    return f"{org_id}|{ext}|{call_key}"
+
+
 def status_from(data: dict[str, str]) -> AgentStatus:
     return decode(AgentStatus, data) or AgentStatus()
 
@@ -87,19 +91,36 @@ class AgentStateStore(StoreBase):
         return started
 
     # -- calls in progress (dialog tracking) -----------------------------------------
-    def calls_started(self, org_id: str, exts: list[str], call_key: str, now: float) -> None:
+    def calls_started(self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "") -> None:
+        """`node` (the edge node holding the dialog) lets it forget its calls when it restarts."""
         with self.r.pipeline(transaction=True) as p:
             for ext in exts:
                 p.hset(keys.calls(org_id, ext), call_key, json.dumps(now))
                 p.expire(keys.calls(org_id, ext), CALL_RECORD_TTL)
+                if node:
+                    p.sadd(keys.node_calls(node), _node_call(org_id, ext, call_key))
             p.execute()
 
-    def calls_ended(self, org_id: str, exts: list[str], call_key: str, now: float) -> None:
+    def calls_ended(self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "") -> None:
         with self.r.pipeline(transaction=True) as p:
             for ext in exts:
                 p.hdel(keys.calls(org_id, ext), call_key)
                 p.set(keys.idle(org_id, ext), json.dumps(now), ex=CALL_RECORD_TTL)
+                if node:
+                    p.srem(keys.node_calls(node), _node_call(org_id, ext, call_key))
             p.execute()
+
+    def forget_node_calls(self, node: str) -> int:
+        """A restarted node lost its dialogs (no end event will come): drop their call records,
+        or their agents would stay in-call. Returns how many were dropped."""
+        members = self.r.smembers(keys.node_calls(node))
+        with self.r.pipeline(transaction=True) as p:
+            for member in members:
+                org_id, ext, call_key = member.split("|", 2)
+                p.hdel(keys.calls(org_id, ext), call_key)
+            p.delete(keys.node_calls(node))
+            p.execute()
+        return len(members)
 
     def calls_of(self, org_id: str, ext: str) -> int:
         return int(self.r.hlen(keys.calls(org_id, ext)))

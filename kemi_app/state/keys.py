@@ -78,6 +78,11 @@ def calls(org_id: str, ext: str) -> str:
     return k("calls", org_id, ext)
 
 
+def node_calls(node: str) -> str:
+    """org|ext|call key of every call record made by the dialogs of one edge node."""
+    return k("nodecalls", node)
+
+
 def authfail(org_id: str, ext: str, ip: str) -> str:
     return k("authfail", org_id, ext, ip)
 

@@ -355,3 +355,34 @@ def test_deleting_an_agent_in_a_call_needs_force(edge, sipp: Sipp, agents, gatew
     done(gw)
     assert state.calls_of("demo", CALLER) == 0
     assert api(edge, "PUT", f"/v1/orgs/demo/agents/{CALLER}", {"password": CALLER_PW, "company": COMPANY})[0] == 201
+
+
+def test_force_deleting_an_org_keeps_its_calls_up(edge, sipp: Sipp, gateways, state) -> None:
+    assert api(edge, "PUT", "/v1/orgs/doomed", {"domain": "doomed.test"})[0] == 201
+    assert api(edge, "PUT", "/v1/orgs/doomed/agents/6001", {"password": "doomed-6001"})[0] == 201
+    gw = peer(sipp, gateways[0])
+    caller = sipp.start("uac_call.xml", [["6001", "doomed.test", "doomed-6001", BR_MOBILE]], port=sipp.next_port(),
+                        values={"hold_ms": 2000}, extra=["-au", "6001", "-ap", "doomed-6001"])
+    deadline = time.monotonic() + 10
+    while state.calls_of("doomed", "6001") == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert api(edge, "DELETE", "/v1/orgs/doomed")[0] == 409
+    assert api(edge, "DELETE", "/v1/orgs/doomed?force=true")[0] == 200
+    assert api(edge, "GET", "/v1/orgs/doomed")[0] == 404
+    done(caller)  # answered, talked, hung up with a BYE that still found its way
+    done(gw)
+    assert state.r.keys("edge:*doomed*") == []
+
+
+def test_a_restarted_edge_forgets_the_calls_it_lost(edge, sipp: Sipp, agents, gateways, state) -> None:
+    """Kamailio keeps dialogs in memory: after a restart no end event will come for them, so the
+    node drops their records at start instead of leaving the agent in-call for hours."""
+    gw = peer(sipp, gateways[0])
+    caller = sipp.start("uac_call.xml", [[CALLER, DEMO, CALLER_PW, BR_MOBILE]], port=sipp.next_port(),
+                        values={"hold_ms": 4000}, extra=["-au", CALLER, "-ap", CALLER_PW])
+    assert wait_for(edge, CALLER, "calls", 1)["state"] == "in-call"
+    edge.restart_kamailio()
+    assert state.calls_of("demo", CALLER) == 0
+    assert presence_of(edge, CALLER)["state"] != "in-call"
+    finish(caller)  # its BYE still follows the Record-Route through the new Kamailio
+    finish(gw)
