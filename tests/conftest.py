@@ -57,7 +57,7 @@ def edge_environment(base: int, data: Path, **overrides: str) -> dict[str, str]:
             "EDGE_CHILDREN": "2",
             "EDGE_SHM_MB": "128",
             "EDGE_AUTH_MAX_FAILURES": "3",
-            "EDGE_GATEWAY_TIMEOUT_MS": "1000",
+            "EDGE_GATEWAY_TIMEOUT_MS": "2000",
             "EDGE_API_TOKEN": API_TOKEN,
             "EDGE_LOG_LEVEL": "3",
             **overrides,

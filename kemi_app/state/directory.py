@@ -330,7 +330,8 @@ class DirectoryStore(StoreBase):
 
 
 def _queue_agent_delete(p: Pipeline, org_id: str, ext: str) -> None:
-    """Everything an agent owns except its call records, which the dialog end removes."""
+    """Everything an agent owns except its call records, which the dialog end removes, and
+    its call history, kept for its retention."""
     p.delete(keys.agent(org_id, ext), keys.bindings(org_id, ext), keys.status(org_id, ext),
-             keys.session(org_id, ext))
+             keys.session(org_id, ext), keys.offer(org_id, ext), keys.idle(org_id, ext))
     p.srem(keys.agents(org_id), ext)
