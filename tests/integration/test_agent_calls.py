@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from kemi_app.policy.gateway import Gateway
+from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, finish, register
 from tests.sipp import Sipp, SippResult
@@ -45,15 +46,17 @@ def peer(sipp: Sipp, port: int, scenario: str = "uas.xml", calls: int = 1, must_
     """A sipp UAS (agent phone, service or carrier gateway) on `port`."""
     proc = sipp.start(scenario, [], port=port, calls=calls,
                       values={"checks": checks(*must_match) if must_match else "", **values})
-    wait_bound(port)
+    wait_bound(proc, port)
     return proc
 
 
-def wait_bound(port: int, timeout: float = 10.0) -> None:
+def wait_bound(proc: subprocess.Popen[str], port: int, timeout: float = 10.0) -> None:
     """Until sipp holds its UDP port: a call sent earlier would meet a closed port (and time
     out on the edge's short gateway timer when the machine is busy)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"sipp on port {port} exited at start: {proc.communicate()[0][-2000:]}")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
                 probe.bind(("127.0.0.1", port))
@@ -388,3 +391,5 @@ def test_a_restarted_edge_forgets_the_calls_it_lost(edge, sipp: Sipp, agents, ga
     assert presence_of(edge, CALLER)["state"] != "in-call"
     finish(caller)  # its BYE still follows the Record-Route through the new Kamailio
     finish(gw)
+    # The lost dialog cannot delete its media session; rtpengine would time it out later.
+    ng_command(edge.settings.rtpengine_ng, {"command": "delete", "call-id": f"1-{caller.pid}@127.0.0.1"})
