@@ -39,28 +39,27 @@ def on_connection_closed(ctx: Context) -> None:
         return RegisterOutcome(200, "OK", [b for b in current if b not in gone])
 
     ctx.state.update_bindings(org_id, ext, drop)
-    ended = end_calls_on(agent_key(org_id, ext), gone)
-    KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
-               f"{len(gone)} binding(s) removed, {len(ended)} call(s) ended\n")
+    calls = calls_on(agent_key(org_id, ext), gone)
     now = time.time()
-    events = [
+    # The history says why before the call's end is recorded.
+    ctx.state.record_events(*(
         Event(att.id, AGENT_GONE, now, org_id, actor=ext, result="call ended", reason="websocket closed",
-              call_id=call_id)
-        for call_id in ended
-        if (att := ctx.state.attendance_by_call(call_id)) is not None
-    ]
-    ctx.state.record_events(*events)
+              call_id=dlg["call-id"])
+        for dlg in calls
+        if (att := ctx.state.attendance_by_call(dlg["call-id"])) is not None
+    ))
+    for dlg in calls:
+        rpc.call("dlg.end_dlg", dlg["h_entry"], dlg["h_id"])
+    KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
+               f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended\n")
 
 
-def end_calls_on(profile_value: str, gone: list[Binding]) -> list[str]:
-    """Ends the agent's dialogs that ran over the vanished bindings; returns their Call-IDs."""
+def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
+    """The agent's dialogs that ran over the vanished bindings (as dlg.profile_list has them)."""
     if not gone:
         return []
     dialogs = rpc.call("dlg.profile_list", "agent", profile_value) or []
-    ended = []
-    for dlg in dialogs if isinstance(dialogs, list) else [dialogs]:
-        contacts = (dlg.get("caller", {}).get("contact", ""), dlg.get("callee", {}).get("contact", ""))
-        if any(_same_contact(c, b) for c in contacts for b in gone):
-            rpc.call("dlg.end_dlg", dlg["h_entry"], dlg["h_id"])
-            ended.append(dlg.get("call-id", ""))
-    return ended
+    return [
+        dlg for dlg in (dialogs if isinstance(dialogs, list) else [dialogs])
+        if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for side in ("caller", "callee") for b in gone)
+    ]

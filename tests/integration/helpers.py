@@ -19,9 +19,11 @@ def register(sipp: Sipp, user: str, port: int, password: str | None = None, doma
 
 
 def call(sipp: Sipp, caller: str, callee: str, scenario: str = "uac_call.xml", expect: int = 200,
-         domain: str = DEMO, password: str | None = None, hold_ms: int = 200) -> SippResult:
+         domain: str = DEMO, password: str | None = None, hold_ms: int = 200,
+         extra_header: str = "") -> SippResult:
     secret = password or PASSWORDS[caller]
-    return sipp.run(scenario, [[caller, domain, secret, callee]], values={"expect": expect, "hold_ms": hold_ms},
+    values = {"expect": expect, "hold_ms": hold_ms, "extra_header": "\n" + extra_header if extra_header else ""}
+    return sipp.run(scenario, [[caller, domain, secret, callee]], values=values,
                     extra=["-au", caller, "-ap", secret])
 
 
@@ -35,3 +37,14 @@ def answer_one(sipp: Sipp, port: int, scenario: str = "uas.xml", **values: objec
 def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=timeout)
     return proc.returncode, out
+
+
+def wait_for(probe, timeout: float = 10.0):
+    """Polls `probe` until it returns something truthy; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")

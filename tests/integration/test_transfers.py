@@ -15,9 +15,10 @@ import pytest
 
 from edgeops.stack import Stack
 from kemi_app.policy.gateway import Gateway
+from kemi_app.policy.service import Service
 from tests.conftest import API_TOKEN
 from tests.integration.contact_centre import DEST_DOMAIN, DOMAIN, PASSWORD, ContactCentre
-from tests.integration.helpers import answer_one, call, finish
+from tests.integration.helpers import answer_one, call, finish, wait_for
 from tests.integration.test_edgectl import edgectl
 from tests.sipp import Sipp
 
@@ -40,16 +41,6 @@ def cc(centre: ContactCentre) -> ContactCentre:
 
 def events(cc: ContactCentre, att: str) -> list[tuple[str, str, str, str]]:
     return [(e.event, e.target or e.actor, e.result, e.detail) for e in cc.state.attendance_history(att)]
-
-
-def wait_for(probe, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def api(edge: Stack, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
@@ -209,3 +200,31 @@ def test_attended_transfer_replaces_the_consultation_call(cc: ContactCentre, sip
     assert ("transfer", "3002", "replaces", "attended") in story
     record = cc.state.attendance(att)
     assert record is not None and f"1-{consult.pid}@127.0.0.1" in record.legs
+
+
+def test_conference_legs_join_the_agents_attendance(cc: ContactCentre, sipp: Sipp) -> None:
+    # While 3001 talks to a customer, it dials the conference service, and then 3002 with
+    # its client marking the call as a conference leg: both legs join the customer's attendance.
+    bridge_port = sipp.next_port()
+    cc.state.save_service("cc", Service("850", "conference", "Bridge", target_uri=f"sip:conf@127.0.0.1:{bridge_port}"))
+    agent = answer_one(sipp, cc.agent_ports["3001"], "uas.xml")
+    bridge = answer_one(sipp, bridge_port)
+    target = answer_one(sipp, cc.agent_ports["3002"])
+    outcome: list = []
+    started = time.time()
+    customer = threading.Thread(target=lambda: outcome.append(cc.customer(hold_ms=4000)))
+    customer.start()
+    att = wait_for(lambda: next((a for a in cc.state.recent_attendances("cc", "3001")
+                                 if cc.state.attendance(a).created_at >= started
+                                 and ("answer", "3001", "", "") in events(cc, a)), ""))
+    creds = {"domain": DOMAIN, "password": PASSWORD}
+    assert call(sipp, "3001", "850", **creds).ok
+    marked = call(sipp, "3001", "3002", extra_header="X-Edge-Conference: yes", **creds)
+    assert marked.ok, marked.output + marked.errors
+    customer.join(15)
+    assert outcome and outcome[0].ok
+    assert finish(agent)[0] == 0 and finish(bridge)[0] == 0 and finish(target)[0] == 0
+    story = events(cc, att)
+    assert [e[:2] for e in story if e[0] == "conference"] == [("conference", "850"), ("conference", "3002")]
+    record = cc.state.attendance(att)
+    assert record is not None and len(record.legs) == 3
