@@ -11,6 +11,7 @@ import pytest
 from edgeops.stack import Stack
 from tests.integration.contact_centre import DID, ContactCentre
 from tests.integration.helpers import answer_one, finish
+from tests.integration.test_registration import raw_udp, sip_request, status_line
 from tests.sipp import Sipp
 
 
@@ -124,3 +125,9 @@ def test_unknown_did_and_strangers_are_refused(cc: ContactCentre, sipp: Sipp) ->
     assert unknown.ok, unknown.output + unknown.errors
     stranger = sipp.run("customer_refused.xml", [[DID]], port=sipp.next_port(), values={"expect": 403})
     assert stranger.ok, stranger.output + stranger.errors
+
+
+def test_no_open_relay_to_carriers(edge: Stack) -> None:
+    # Claiming to be an agent without credentials: challenged, never relayed to a gateway.
+    msg = sip_request("INVITE", "sip:+5511987654321@demo.test", "sip:1001@demo.test")
+    assert status_line(raw_udp(edge.settings.sip_port, msg)).startswith("SIP/2.0 407")
