@@ -70,7 +70,9 @@ def on_refer(ctx: Context) -> bool:
     target = parse_refer_to(pv("$hdr(Refer-To)"))
     if att is None or target is None:
         return False  # not a call the edge tracks, or a Refer-To it does not understand
-    actor = pv("$fU")
+    # A REFER from the called side comes From the dialled number: name who answered instead.
+    upstream = KSR.rr.is_direction("upstream") > 0
+    actor = (pv(attendances.DLG_ANSWERED_BY) if upstream else "") or pv("$fU")
     destination = ctx.state.org_by_domain(target.host)
     if destination is not None and destination.id != att.org:
         verdict = interorg_verdict(ctx.state, att, destination)

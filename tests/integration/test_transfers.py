@@ -65,6 +65,8 @@ def test_blind_transfer_to_another_agent_keeps_the_attendance(cc: ContactCentre,
     att = cc.last_attendance("3001")
     story = events(cc, att)
     assert ("transfer", "3002", "requested", "blind") in story
+    transfer = next(e for e in cc.state.attendance_history(att) if e.event == "transfer")
+    assert transfer.actor == "3001"
     assert ("transfer", "3002", "connecting", "blind") in story
     assert [e[:2] for e in story if e[0] == "answer"] == [("answer", "3001"), ("answer", "3002")]
     assert [e[0] for e in story].count("end") == 2
