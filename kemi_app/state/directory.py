@@ -96,7 +96,10 @@ class DirectoryStore(StoreBase):
             for other in others:
                 p.srem(keys.links(other), org_id)
             p.delete(keys.org(org_id), keys.domain(org.domain), keys.agents(org_id), keys.companies(org_id),
-                     keys.services(org_id), keys.links(org_id), keys.org_version(org_id))
+                     keys.services(org_id), keys.links(org_id))
+            # The version survives (bumped, never reset): a worker that cached this org's
+            # companies must not take a recreated org's version for the one it saw.
+            p.incr(keys.org_version(org_id))
             p.srem(keys.ORGS, org_id)
             return True
 

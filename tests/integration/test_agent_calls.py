@@ -16,6 +16,7 @@ from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, finish, register
 from tests.sipp import Sipp, SippResult
+from tests.ws_agent import WsAgent
 
 COMPANY = "pausing"
 CALLER, CALLER_PW = "1301", "agent-1301-pw"
@@ -376,7 +377,8 @@ def test_force_deleting_an_org_keeps_its_calls_up(edge, sipp: Sipp, gateways, st
     done(gw)
     # Only the call's history remains (kept for its retention, like every call's).
     left = state.r.keys("edge:*doomed*")
-    assert [k for k in left if not k.startswith(("edge:recent:", "edge:idle:"))] == [], left
+    kept = ("edge:recent:", "edge:idle:", "edge:version:")
+    assert [k for k in left if not k.startswith(kept)] == [], left
 
 
 def test_a_restarted_edge_forgets_the_calls_it_lost(edge, sipp: Sipp, agents, gateways, state) -> None:
@@ -393,3 +395,23 @@ def test_a_restarted_edge_forgets_the_calls_it_lost(edge, sipp: Sipp, agents, ga
     finish(gw)
     # The lost dialog cannot delete its media session; rtpengine would time it out later.
     ng_command(edge.settings.rtpengine_ng, {"command": "delete", "call-id": f"1-{caller.pid}@127.0.0.1"})
+
+
+def test_a_new_websocket_connection_starts_a_new_session(edge, sipp: Sipp, agents, state) -> None:
+    """Same client Call-ID, new connection after the old one closed: a new login."""
+    logout(sipp, PEER, PEER_PW)
+    url = f"ws://127.0.0.1:{edge.settings.ws_port}"
+    first = WsAgent(url, PEER, DEMO, PEER_PW)
+    assert first.register() == 200
+    before = session(edge, PEER)
+    first.ws.close()
+    deadline = time.monotonic() + 10
+    while state.bindings("demo", PEER) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert presence_of(edge, PEER)["state"] == "offline"
+    second = WsAgent(url, PEER, DEMO, PEER_PW)
+    second.call_id = first.call_id
+    assert second.register() == 200
+    after = session(edge, PEER)
+    assert after["call_id"] == before["call_id"] and after["started_at"] > before["started_at"]
+    second.ws.close()
