@@ -7,7 +7,17 @@ import time
 
 import KSR
 
-from kemi_app.policy.attendance import ANSWER, CONFERENCE, END, RING, START, Attendance, Event, new_attendance_id
+from kemi_app.policy.attendance import (
+    ANSWER,
+    CONFERENCE,
+    END,
+    REFUSED,
+    RING,
+    START,
+    Attendance,
+    Event,
+    new_attendance_id,
+)
 from kemi_app.sip.context import Context, pv
 
 DLG_ATT = "$dlg_var(att)"
@@ -27,6 +37,21 @@ def begin(ctx: Context, org: str, origin: str, direction: str, actor: str, targe
                                                     call_id=call_id, detail=detail))
     KSR.pv.sets(DLG_ATT, att.id)
     return att
+
+
+def refused(ctx: Context, org: str, origin: str, direction: str, actor: str, target: str, rule: str,
+            reason: str) -> None:
+    """A call the policy refused before it went anywhere still has an attendance whose
+    history says why: start, refused, end, written at once."""
+    now = time.time()
+    call_id = pv("$ci")
+    att = Attendance(id=new_attendance_id(now), org=org, origin=origin, direction=direction, created_at=now)
+    ctx.state.create_attendance(att, call_id, Event(att.id, START, now, org, actor=actor, target=target,
+                                                    call_id=call_id))
+    ctx.state.record_events(
+        Event(att.id, REFUSED, now, org, actor=actor, target=target, result=rule, reason=reason, call_id=call_id),
+        Event(att.id, END, now, org, actor=actor, result="refused", call_id=call_id),
+    )
 
 
 CONFERENCE_HEADER = "X-Edge-Conference"  # a client marks a second leg as part of a conference

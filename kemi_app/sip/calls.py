@@ -41,11 +41,15 @@ def handle_initial(ctx: Context) -> None:
     kind = dest.kind.value
     if refusal is not None and KSR.is_INVITE() > 0:
         metrics.pause_block(org.id, view.status.pause)
+        attendances.refused(ctx, org.id, _origin(dest), _direction(dest), user, dest.number or dialled,
+                            "pause", refusal.reason)
         refuse(org.id, kind, refusal.status, refusal.reason, refusal.headers)
         return
     if dest.kind is DestKind.INVALID:
         if dest.reason == NOT_AUTHORISED and KSR.is_INVITE() > 0:
             metrics.country_block(org.id, "country_not_allowed")
+            attendances.refused(ctx, org.id, "outbound", "outbound", user, dest.number or dialled, "country",
+                                dest.reason)
         refuse(org.id, kind, dest.status, dest.reason)
         return
     if dest.kind is DestKind.AGENT:
@@ -56,6 +60,14 @@ def handle_initial(ctx: Context) -> None:
         _to_carrier(ctx, org, user, dest, view)
     else:
         refuse(org.id, kind, 403, "Only Calls Go To Carriers")
+
+
+def _origin(dest: Destination) -> str:
+    return "direct" if dest.kind in (DestKind.AGENT, DestKind.SERVICE) else "outbound"
+
+
+def _direction(dest: Destination) -> str:
+    return "internal" if dest.kind in (DestKind.AGENT, DestKind.SERVICE) else "outbound"
 
 
 def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:

@@ -1,0 +1,59 @@
+"""Refusals leave a history too: a call refused by the pause rule or the country rule still
+gets an attendance whose events say what was refused and why."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from edgeops.stack import Stack
+from kemi_app.policy.agent import Agent
+from kemi_app.policy.company import Company
+from kemi_app.policy.digest import ha1
+from tests.integration.contact_centre import DOMAIN, PASSWORD, ContactCentre
+from tests.integration.helpers import call
+from tests.sipp import Sipp
+
+
+@pytest.fixture(scope="module")
+def centre(edge: Stack, sipp: Sipp, state) -> ContactCentre:
+    return ContactCentre.provision(state, sipp)
+
+
+@pytest.fixture
+def agent(centre: ContactCentre) -> str:
+    """3001 in a company that blocks calls during pause, logged in after the company was set."""
+    centre.reset()
+    centre.state.save_company("cc", Company("strict", "Strict", block_calls_during_pause=True))
+    centre.state.save_agent("cc", Agent("3001", ha1("3001", DOMAIN, PASSWORD), company="strict"))
+    centre.login("3001")
+    return "3001"
+
+
+def story(centre: ContactCentre, started: float) -> list[tuple[str, str, str]]:
+    att = centre.last_attendance("3001")
+    record = centre.state.attendance(att)
+    assert record is not None and record.created_at >= started
+    return [(e.event, e.target, e.result) for e in centre.state.attendance_history(att)]
+
+
+def test_pause_refusal_is_recorded(centre: ContactCentre, sipp: Sipp, agent: str) -> None:
+    centre.pause(agent, "Training")
+    started = time.time()
+    result = call(sipp, agent, "+5511987654321", scenario="uac_refused.xml", expect=403, domain=DOMAIN,
+                  password=PASSWORD)
+    assert result.ok, result.output + result.errors
+    assert story(centre, started) == [
+        ("start", "+5511987654321", ""), ("refused", "+5511987654321", "pause"), ("end", "", "refused")]
+    refusal = centre.state.attendance_history(centre.last_attendance(agent))[1]
+    assert refusal.reason == "Calls blocked during pause: Training"
+
+
+def test_country_refusal_is_recorded(centre: ContactCentre, sipp: Sipp, agent: str) -> None:
+    started = time.time()
+    result = call(sipp, agent, "+14155550100", scenario="uac_refused.xml", expect=403, domain=DOMAIN,
+                  password=PASSWORD)
+    assert result.ok, result.output + result.errors
+    assert story(centre, started) == [
+        ("start", "+14155550100", ""), ("refused", "+14155550100", "country"), ("end", "", "refused")]
