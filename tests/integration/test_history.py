@@ -7,18 +7,12 @@ import time
 
 import pytest
 
-from edgeops.stack import Stack
 from kemi_app.policy.agent import Agent
 from kemi_app.policy.company import Company
 from kemi_app.policy.digest import ha1
 from tests.integration.contact_centre import DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import call
 from tests.sipp import Sipp
-
-
-@pytest.fixture(scope="module")
-def centre(edge: Stack, sipp: Sipp, state) -> ContactCentre:
-    return ContactCentre.provision(state, sipp)
 
 
 @pytest.fixture
@@ -38,22 +32,19 @@ def story(centre: ContactCentre, started: float) -> list[tuple[str, str, str]]:
     return [(e.event, e.target, e.result) for e in centre.state.attendance_history(att)]
 
 
-def test_pause_refusal_is_recorded(centre: ContactCentre, sipp: Sipp, agent: str) -> None:
-    centre.pause(agent, "Training")
+@pytest.mark.parametrize(
+    ("paused", "number", "rule", "reason"),
+    [
+        (True, "+5511987654321", "pause", "Calls blocked during pause: Training"),
+        (False, "+14155550100", "country", "International destination not authorised"),
+    ],
+)
+def test_refusal_is_recorded(centre: ContactCentre, sipp: Sipp, agent: str, paused: bool, number: str, rule: str,
+                             reason: str) -> None:
+    if paused:
+        centre.pause(agent, "Training")
     started = time.time()
-    result = call(sipp, agent, "+5511987654321", scenario="uac_refused.xml", expect=403, domain=DOMAIN,
-                  password=PASSWORD)
+    result = call(sipp, agent, number, scenario="uac_refused.xml", expect=403, domain=DOMAIN, password=PASSWORD)
     assert result.ok, result.output + result.errors
-    assert story(centre, started) == [
-        ("start", "+5511987654321", ""), ("refused", "+5511987654321", "pause"), ("end", "", "refused")]
-    refusal = centre.state.attendance_history(centre.last_attendance(agent))[1]
-    assert refusal.reason == "Calls blocked during pause: Training"
-
-
-def test_country_refusal_is_recorded(centre: ContactCentre, sipp: Sipp, agent: str) -> None:
-    started = time.time()
-    result = call(sipp, agent, "+14155550100", scenario="uac_refused.xml", expect=403, domain=DOMAIN,
-                  password=PASSWORD)
-    assert result.ok, result.output + result.errors
-    assert story(centre, started) == [
-        ("start", "+14155550100", ""), ("refused", "+14155550100", "country"), ("end", "", "refused")]
+    assert story(centre, started) == [("start", number, ""), ("refused", number, rule), ("end", "", "refused")]
+    assert centre.state.attendance_history(centre.last_attendance(agent))[1].reason == reason

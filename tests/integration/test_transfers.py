@@ -25,11 +25,6 @@ from tests.sipp import Sipp
 REFER_OK = {"refer_status": 202, "hold_ms": 500}
 
 
-@pytest.fixture(scope="module")
-def centre(edge: Stack, sipp: Sipp, state) -> ContactCentre:
-    return ContactCentre.provision(state, sipp)
-
-
 @pytest.fixture
 def cc(centre: ContactCentre) -> ContactCentre:
     centre.reset()
