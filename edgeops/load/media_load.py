@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 
-from edgeops.load.procs import Component, cpu_seconds, memory_bytes
+from edgeops.load.procs import Component, cpu_seconds, machine_busy_seconds, memory_bytes
 from edgeops.load.ramp import StepResult
 from kemi_app.rtpengine_ng import command
 
@@ -149,6 +149,7 @@ class MediaLoad:
             pids = {c.name: c.pids() for c in components}
             peak = {name: 0 for name in pids}
             before = {name: cpu_seconds(p) for name, p in pids.items()}
+            busy_before = machine_busy_seconds()
             ctx = mp.get_context("fork")
             queue: mp.Queue = ctx.Queue()
             start = time.monotonic() + 0.2  # both legs tick from the same instant
@@ -177,6 +178,7 @@ class MediaLoad:
             done.set()
             sampler.join()
             cpu = {name: cpu_seconds(p) - before[name] for name, p in pids.items()}
+            busy = machine_busy_seconds() - busy_before
         finally:
             for cid in ids:
                 command(self.ng, {"command": "delete", "call-id": cid, "from-tag": "a"}, timeout=2.0)
@@ -190,6 +192,7 @@ class MediaLoad:
             cpu=cpu, peak_memory=peak, target_per_second=calls * (1 if self.transcode else 2) / PTIME,
             max_failure_ratio=MAX_LOSS,
             extra={"wall_seconds": round(elapsed, 2), "rtpengine_cores": round(rtp_cores, 3),
+                   "machine_busy_cores": round(busy / elapsed, 2),
                    "calls_per_core": round(calls / rtp_cores, 1) if rtp_cores else 0.0,
                    "sent_a": sent_a, "received_a": recv_a, "sent_b": sent_b, "received_b": recv_b},
         )

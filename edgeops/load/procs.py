@@ -50,6 +50,12 @@ def memory_bytes(pids: list[int]) -> int:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS
+
+
 @dataclass
 class Component:
     """A named set of processes (all of Kamailio, Redis, rtpengine) to account for."""

@@ -80,15 +80,20 @@ def markdown(results: Results, meta: dict) -> str:
         "# Agent Edge load report", "",
         f"Command: `{meta['command']}` ({meta['seconds']:.0f} s). Machine: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gb']} GB, kernel {m['kernel']}; {m['kamailio']}; {m['rtpengine']}; {m['sipp']}; {m['redis']}.",
-        "sipp, the edge and the baseline share the same cores; everything runs on loopback.", "",
+        "sipp, the edge and the baseline share the same cores; everything runs on loopback. \"Other jobs' "
+        "load\" is CPU the box spent on processes this run did not start (other sessions' tests), in cores: "
+        "what it takes away from the 2 cores distorts that row.", "",
     ]
+    for scenario, error in meta.get("errors", {}).items():
+        lines += [f"**Scenario `{scenario}` did not complete:** {error}", ""]
     sip = {k: v for k, v in results.items() if k in SIP_TARGETS}
     if sip:
         lines += [
             "## SIP: highest sustained rate (failures <= 0.1%, p99 <= 200 ms, load generated as asked)", "",
             "| scenario | target | sustained /s | goal /s | p50 / p90 / p99 ms | Kamailio CPU s per 1,000 | "
-            "Redis | rtpengine | sipp | Redis commands per call | Kamailio peak PSS MB | stopped at |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "Redis | rtpengine | sipp | Redis commands per call | Kamailio peak PSS MB | other jobs' load, cores | "
+            "stopped at |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for scenario, targets in sip.items():
             for name, steps in targets.items():
@@ -97,7 +102,8 @@ def markdown(results: Results, meta: dict) -> str:
                 stop = f"{last.rate}/s: {last.verdict}" if last.verdict != "ok" else "end of ramp"
                 goal = SIP_TARGETS[scenario] or "-"
                 if best is None:
-                    lines.append(f"| {scenario} | {name} | 0 | {goal} | | | | | | | | {stop} |")
+                    lines.append(f"| {scenario} | {name} | 0 | {goal} | | | | | | | | "
+                                 f"{last.extra.get('other_cores', '-')} | {stop} |")
                     continue
                 pcts = " / ".join(_fmt(best.percentile(q), 0) for q in (50, 90, 99))
                 lines.append(
@@ -106,7 +112,7 @@ def markdown(results: Results, meta: dict) -> str:
                     f"{_fmt(best.cpu_per_1000('redis')) if 'redis' in best.cpu else '-'} | "
                     f"{_fmt(best.cpu_per_1000('rtpengine')) if 'rtpengine' in best.cpu else '-'} | "
                     f"{_fmt(best.cpu_per_1000('sipp'))} | {best.extra.get('redis_commands_per_call', '-')} | "
-                    f"{_mb(best.peak_memory.get('kamailio', 0))} | {stop} |"
+                    f"{_mb(best.peak_memory.get('kamailio', 0))} | {best.extra.get('other_cores', '-')} | {stop} |"
                 )
         lines += ["", "## Edge / baseline, side by side", "",
                   "| scenario | compared at /s | Kamailio CPU per call, edge / baseline | edge incl. Redis and "
@@ -122,13 +128,14 @@ def markdown(results: Results, meta: dict) -> str:
     media = {k: v for k, v in results.items() if k not in SIP_TARGETS}
     if media:
         lines += ["## rtpengine media (userspace relay, 50 packets/s per direction)", "",
-                  "| scenario | concurrent calls | packet loss | rtpengine cores used | calls per core | verdict |",
-                  "|---|---|---|---|---|---|"]
+                  "| scenario | concurrent calls | packet loss | rtpengine cores used | calls per core | "
+                  "whole box busy, cores | verdict |",
+                  "|---|---|---|---|---|---|---|"]
         for scenario, targets in media.items():
             for step in targets["rtpengine"]:
                 lines.append(
                     f"| {scenario} | {step.rate} | {100 * step.failure_ratio:.3f}% | {step.extra['rtpengine_cores']} | "
-                    f"{step.extra['calls_per_core']} | {step.verdict} |"
+                    f"{step.extra['calls_per_core']} | {step.extra.get('machine_busy_cores', '-')} | {step.verdict} |"
                 )
         lines += ["", f"Goal: {MEDIA_TARGET_CALLS_PER_CORE} relayed G.711 calls per core under 0.5% loss; "
                   "transcode rows: PCMU to Opus and back through rtpengine.", ""]

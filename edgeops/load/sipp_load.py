@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeops.load.procs import Component, cpu_seconds, memory_bytes
+from edgeops.load.procs import Component, cpu_seconds, machine_busy_seconds, memory_bytes
 from edgeops.load.ramp import StepResult
 
 MEMORY_SAMPLE_SECONDS = 0.5
@@ -58,6 +58,7 @@ class SippLoad:
         pids = {c.name: c.pids() for c in components}
         cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
         counted_before = {name: read() for name, read in (counters or {}).items()}
+        busy_before = machine_busy_seconds()
         peak = {name: 0 for name in pids}
         done = threading.Event()
 
@@ -88,7 +89,9 @@ class SippLoad:
         sampler.join()
         cpu = {name: cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
         cpu["sipp"] = sipp_cpu
-        extra: dict[str, float] = {"sipp_processes": procs_needed}
+        # CPU the box spent on anything this step did not start: other jobs sharing the cores.
+        others = machine_busy_seconds() - busy_before - sum(cpu.values())
+        extra: dict[str, float] = {"sipp_processes": procs_needed, "other_cores": round(max(0.0, others) / elapsed, 2)}
         created = succeeded = failed = 0
         for i in range(procs_needed):
             stats = last_stat_row(self.workdir / f"{tag}-{i}.stat.csv")
