@@ -74,12 +74,13 @@ def on_refer(ctx: Context) -> bool:
     upstream = KSR.rr.is_direction("upstream") > 0
     actor = (pv(attendances.DLG_ANSWERED_BY) if upstream else "") or pv("$fU")
     destination = ctx.state.org_by_domain(target.host)
-    if destination is not None and destination.id != att.org:
+    if _elsewhere(ctx, att, target.host, destination):
         verdict = interorg_verdict(ctx.state, att, destination)
-        token = claim_interorg(ctx, att, verdict, actor, destination.id) if verdict.allowed else ""
+        dest_id = destination.id if destination else target.host
+        token = claim_interorg(ctx, att, verdict, actor, dest_id) if verdict.allowed else ""
         if not token:
             if not verdict.allowed:
-                refuse_interorg(ctx, att, verdict, actor, destination.id)
+                refuse_interorg(ctx, att, verdict, actor, dest_id)
             else:
                 verdict = Verdict(False, Rule.ALREADY_TRANSFERRED)
             rule = verdict.rule.value if verdict.rule else "unknown"
@@ -95,6 +96,13 @@ def on_refer(ctx: Context) -> bool:
     KSR.hdr.remove("Refer-To")
     KSR.hdr.append(f"Refer-To: {edge_refer_to(user, edge_hostport(ctx), token)}\r\n")
     return False
+
+
+def _elsewhere(ctx: Context, att: Attendance, host: str, destination: Org | None) -> bool:
+    """Does the Refer-To leave the attendance's org (another org, or a domain nobody has)?"""
+    if destination is not None:
+        return destination.id != att.org
+    return KSR.is_myself(f"sip:{host}") <= 0  # 0 means no here, as for is_myself_ruri
 
 
 def on_transfer_invite(ctx: Context) -> bool:

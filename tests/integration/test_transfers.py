@@ -14,8 +14,10 @@ from urllib.parse import quote
 import pytest
 
 from edgeops.stack import Stack
+from kemi_app.policy.did import Did
 from kemi_app.policy.gateway import Gateway
 from kemi_app.policy.service import Service
+from kemi_app.state import keys
 from tests.conftest import API_TOKEN
 from tests.integration.contact_centre import DEST_DOMAIN, DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import answer_one, call, finish, wait_for
@@ -225,3 +227,31 @@ def test_conference_legs_join_the_agents_attendance(cc: ContactCentre, sipp: Sip
     assert [e[:2] for e in story if e[0] == "conference"] == [("conference", "850"), ("conference", "3002")]
     record = cc.state.attendance(att)
     assert record is not None and len(record.legs) == 3
+
+
+def test_refer_to_a_domain_no_org_has_is_refused(cc: ContactCentre, sipp: Sipp) -> None:
+    refused = {**REFER_OK, "refer_status": 403}
+    agent = answer_one(sipp, cc.agent_ports["3001"], "agent_refer.xml", refer_to="sip:ivr@nowhere.test", **refused)
+    result = cc.customer("customer_hungup.xml")
+    assert result.ok, result.output + result.errors
+    assert finish(agent)[0] == 0
+    story = events(cc, cc.last_attendance("3001"))
+    assert ("refused", "nowhere.test", "unknown-destination", "inter-org transfer") in story
+
+
+def test_interorg_transfer_of_a_call_not_from_a_queue_is_refused(cc: ContactCentre, sipp: Sipp) -> None:
+    # A DID straight to an IVR: inbound, but not through a queue. The IVR tries to pass it on.
+    ivr_port = sipp.next_port()
+    cc.state.save_service("cc", Service("900", "ivr", "Menu", target_uri=f"sip:menu@127.0.0.1:{ivr_port}"))
+    cc.state.save_did(Did("+551140000900", "cc", "900"))
+    refused = {**REFER_OK, "refer_status": 403}
+    ivr = answer_one(sipp, ivr_port, "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **refused)
+    result = sipp.run("customer_hungup.xml", [["+551140000900"]], port=cc.customer_ports[0])
+    assert result.ok, result.output + result.errors
+    assert finish(ivr)[0] == 0
+    # No agent took part: find the refusal in the stream of every attendance's events.
+    latest = [fields for _, fields in cc.state.r.xrevrange(keys.HISTORY, count=50)]
+    refusal = next(f for f in latest if f["event"] == "refused" and f.get("actor") == "900")
+    assert (refusal["result"], refusal["target"]) == ("direct-extension-call", "dest")
+    record = cc.state.attendance(refusal["attendance"])
+    assert record is not None and (record.direction, record.origin) == ("inbound", "direct")
