@@ -27,7 +27,8 @@ def banner(stack: Stack) -> str:
     return f"""
   Agent Edge is up.
     SIP UDP/TCP   {s.sip_addr}:{s.sip_port}
-    SIP WebSocket ws://{s.sip_addr}:{s.ws_port}
+    SIP WebSocket ws://{s.sip_addr}:{s.ws_port}   wss://{s.sip_addr}:{s.wss_port} (TLS by haproxy)
+    Softphone     https://{s.sip_addr}:{s.wss_port}/  (or http://{s.sip_addr}:{s.ws_port}/ from this host)
     Admin HTTP    {stack.admin_url}  (/health, /metrics, /v1 API: ./edgectl --help)
     API token     {token}
     rtpengine     ng {s.rtpengine_ng}, metrics http://{s.rtpengine_http}/metrics

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from edgeops import moh
+from edgeops import moh, tls
 from kemi_app.rtpengine_ng import ping as rtpengine_ping
 from kemi_app.settings import DEFAULTS, PROJECT_ROOT, Settings, env_value
 
@@ -127,6 +127,7 @@ class Stack:
             self._start_rtpengine()
             self._provision()
             self._start_kamailio()
+            self._start_tls()
         except BaseException:
             self.stop()
             raise
@@ -167,6 +168,11 @@ class Stack:
         if self.settings.demo_file:
             load_file(EdgeState(connect(self.settings.effective_redis_url)), Path(self.settings.demo_file))
 
+    def _start_tls(self) -> None:
+        s = self.settings
+        self._spawn("haproxy", ["haproxy", "-db", "-f", str(tls.prepare(s))])
+        self._wait("haproxy", lambda: _tcp_open(s.sip_addr, s.wss_port), 15)
+
     def _start_kamailio(self) -> None:
         s = self.settings
         # Samples of a previous Kamailio's workers would be summed into the new one's.
@@ -193,7 +199,7 @@ class Stack:
             return status, {"raw": body.decode(errors="replace")}
 
     def stop(self, timeout: float = 10.0) -> None:
-        for name in ("kamailio", "rtpengine", "redis"):
+        for name in ("haproxy", "kamailio", "rtpengine", "redis"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue

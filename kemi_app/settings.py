@@ -17,7 +17,9 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_SIP_ADDR": ("127.0.0.1", "Address Kamailio binds for SIP (UDP, TCP, WS) and the node's identity"),
     "EDGE_ADVERTISE_ADDR": ("", "Address put in Record-Route/Via when behind NAT (empty: the bind address)"),
     "EDGE_SIP_PORT": ("5060", "SIP over UDP and TCP"),
-    "EDGE_WS_PORT": ("8080", "SIP over WebSocket (ws://)"),
+    "EDGE_WS_PORT": ("8080", "SIP over WebSocket (ws://) and the softphone page (GET /)"),
+    "EDGE_WSS_PORT": ("8443", "SIP over secure WebSocket (wss://, TLS by haproxy) and the softphone page over https"),
+    "EDGE_TLS_CERT": ("", "PEM with certificate and key for wss:// (empty: a self-signed one made in the data dir)"),
     "EDGE_ADMIN_ADDR": ("127.0.0.1", "Admin HTTP listener address (loopback by default)"),
     "EDGE_ADMIN_PORT": ("9090", "Admin HTTP listener: /health, /metrics, /v1 API"),
     "EDGE_API_TOKEN": ("", "Bearer token for the /v1 admin API (empty: the API answers 401)"),
@@ -57,6 +59,8 @@ class Settings:
     advertise_addr: str
     sip_port: int
     ws_port: int
+    wss_port: int
+    tls_cert: str
     admin_addr: str
     admin_port: int
     api_token: str

@@ -51,6 +51,7 @@ def edge_environment(base: int, data: Path, **overrides: str) -> dict[str, str]:
             "EDGE_REDIS_PORT": str(base + 3),
             "EDGE_RTPENGINE_NG": f"127.0.0.1:{base + 4}",
             "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{base + 5}",
+            "EDGE_WSS_PORT": str(base + 6),
             "EDGE_RTP_PORT_MIN": str(base + 40000 - 20000 + 100),
             "EDGE_RTP_PORT_MAX": str(base + 40000 - 20000 + 1099),
             "EDGE_DATA_DIR": str(data),

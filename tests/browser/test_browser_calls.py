@@ -8,10 +8,12 @@ import time
 from dataclasses import replace
 
 import pytest
+from playwright.sync_api import expect
 
 from edgeops.stack import Stack
 from kemi_app.policy.gateway import Gateway
-from tests.browser.conftest import PASSWORDS, AgentPage
+from tests.browser.conftest import HARNESS, PASSWORDS, AgentPage
+from tests.integration.api_client import api
 from tests.integration.helpers import finish, register
 from tests.integration.rtp import packets_by_tag, packets_from, pause, play, transcoded, wait_for
 from tests.sipp import Sipp
@@ -174,3 +176,49 @@ def test_browser_on_opus_calls_a_pcmu_gateway_through_the_transcoder(
         assert code == 0, out
     finally:
         browser_state.delete_gateway(gateway.id)
+
+
+# -- the softphone page (JsSIP) the edge serves, over wss:// through haproxy -------------------
+SALES = {"name": "Demo Sales", "allowed_country_codes": ["55"], "default_country": "55",
+         "emergency_numbers": ["190", "192", "193"]}
+
+
+def test_softphone_page_over_wss_shows_the_pause_block_then_calls(
+    browser, browser_edge, browser_net, browser_state, peer
+) -> None:
+    api(browser_edge, "PUT", "/v1/orgs/demo/companies/sales", {**SALES, "block_calls_during_pause": True})
+    api(browser_edge, "PUT", "/v1/orgs/demo/agents/1001/status", {"status": "paused", "pause": "Break"})
+    browser_state.drop_bindings("demo", "1001")
+    context = browser.new_context(ignore_https_errors=True)  # the edge's self-signed dev certificate
+    try:
+        page = context.new_page()
+        page.goto(f"https://{browser_net.host_ip}:{browser_edge.settings.wss_port}/")
+        page.fill("#user", "1001")
+        page.fill("#password", PASSWORDS["1001"])
+        page.click("#login")
+        expect(page.locator("#reg-state")).to_have_text("registered")
+        page.fill("#number", "1002")
+        page.click("#call")
+        expect(page.locator("#reason")).to_have_text("403 Calls blocked during pause: Break")
+        expect(page.locator("#pause-state")).to_contain_text("paused (Break)")
+
+        api(browser_edge, "PUT", "/v1/orgs/demo/agents/1001/status", {"status": "available"})
+        phone, _ = echo_phone(peer, browser_state)
+        page.click("#call")
+        expect(page.locator("#call-state")).to_have_text("talking")
+        page.add_script_tag(path=str(HARNESS / "common.js"))
+        page.evaluate("window.agent = {peer: () => softphone.peer()}")
+        agent = AgentPage(page)
+        assert_media(agent, browser_edge)
+        page.click("#hold")
+        expect(page.locator("#call-state")).to_have_text("on hold")
+        page.click("#hold")
+        expect(page.locator("#call-state")).to_have_text("talking")
+        page.click("#hangup")
+        expect(page.locator("#call-state")).to_have_text("ended")
+        code, out = finish(phone)
+        assert code == 0, out
+    finally:
+        context.close()
+        api(browser_edge, "PUT", "/v1/orgs/demo/agents/1001/status", {"status": "available"})
+        api(browser_edge, "PUT", "/v1/orgs/demo/companies/sales", {**SALES, "block_calls_during_pause": False})
