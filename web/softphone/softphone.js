@@ -5,6 +5,7 @@
   const media = { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } };
   let ua = null;
   let session = null;
+  let reoffering = false; // a hold or resume re-INVITE is in flight: JsSIP takes no other
   let domain = "";
 
   const wsUrl = () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
@@ -18,7 +19,7 @@
     $("answer").disabled = !ringing;
     $("decline").disabled = !ringing;
     $("hangup").disabled = !live || ringing;
-    $("hold").disabled = !live || !session.isEstablished();
+    $("hold").disabled = !live || !session.isEstablished() || reoffering;
     $("transfer").disabled = !live || !session.isEstablished();
     $("hold").textContent = live && session.isOnHold().local ? "Resume" : "Hold";
     $("login").disabled = ua !== null;
@@ -43,10 +44,13 @@
       if ($("pause-state").textContent.startsWith("paused")) text("pause-state", "not blocking calls");
       buttons();
     });
-    s.on("hold", () => { text("call-state", "on hold"); buttons(); });
-    s.on("unhold", () => { text("call-state", "talking"); buttons(); });
-    s.on("ended", () => { text("call-state", "ended"); buttons(); });
-    s.on("failed", (e) => { text("call-state", "failed"); text("reason", refused(e)); buttons(); });
+    s.on("ended", () => { reoffering = false; text("call-state", "ended"); buttons(); });
+    s.on("failed", (e) => {
+      reoffering = false;
+      text("call-state", "failed");
+      text("reason", refused(e));
+      buttons();
+    });
     s.on("peerconnection", (e) => attachAudio(e.peerconnection));
     if (s.connection) attachAudio(s.connection);
     buttons();
@@ -99,7 +103,13 @@
   $("answer").addEventListener("click", () => session.answer(media));
   $("decline").addEventListener("click", () => session.terminate({ status_code: 486, reason_phrase: "Busy Here" }));
   $("hangup").addEventListener("click", () => session.terminate());
-  $("hold").addEventListener("click", () => (session.isOnHold().local ? session.unhold() : session.hold()));
+  $("hold").addEventListener("click", () => {
+    const resume = session.isOnHold().local;
+    const done = () => { reoffering = false; text("call-state", resume ? "talking" : "on hold"); buttons(); };
+    reoffering = resume ? session.unhold({}, done) : session.hold({}, done);
+    if (reoffering) text("call-state", resume ? "resuming…" : "holding…");
+    buttons();
+  });
   $("transfer-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const target = `sip:${$("transfer-to").value.trim()}@${domain}`;
