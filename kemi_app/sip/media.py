@@ -155,8 +155,10 @@ def on_reply(ctx: Context) -> None:
     if status >= 200 and initial:
         KSR.pv.sets(DLG_MEDIA, "1")
         KSR.pv.sets(DLG_CALLEE, answerer.value)
-    elif status >= 200:
-        _music(ctx, pv(MOH), listener=pv("$tt"), holder=pv("$ft"))
+    elif status >= 200 and pv(MOH):
+        action = pv(MOH)
+        KSR.pv.unset(MOH)  # once per transaction, whatever retransmitted 2xx come after
+        _music(ctx, action, listener=pv("$tt"), holder=pv("$ft"))
 
 
 def _music(ctx: Context, action: str, listener: str, holder: str) -> None:

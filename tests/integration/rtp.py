@@ -84,17 +84,33 @@ def pause(ms: int) -> str:
     return f'  <pause milliseconds="{ms}"/>\n'
 
 
-def reinvite(cseq: int, direction: str) -> str:
-    """An in-dialog re-INVITE from the caller: hold (sendonly/inactive) or resume (sendrecv)."""
-    return f"""  <send retrans="500">
+def reinvite(cseq: int, direction: str, method: str = "INVITE") -> str:
+    """An in-dialog offer from the caller, re-INVITE (answered, then ACKed) or UPDATE: hold
+    (sendonly/inactive) or resume (sendrecv)."""
+    ack = "" if method == "UPDATE" else f"""  <send>
     <![CDATA[
-      INVITE [next_url] SIP/2.0
+      ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       [routes]
       From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
       [last_To:]
       Call-ID: [call_id]
-      CSeq: {cseq} INVITE
+      CSeq: {cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+    return f"""  <send retrans="500">
+    <![CDATA[
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
       Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
       Max-Forwards: 70
       Content-Type: application/sdp
@@ -114,18 +130,4 @@ def reinvite(cseq: int, direction: str) -> str:
   </send>
   <recv response="100" optional="true"/>
   <recv response="200"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: {cseq} ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
+{ack}"""

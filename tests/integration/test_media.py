@@ -62,11 +62,12 @@ def test_rtp_call_is_anchored_and_carries_media_both_ways(edge: Stack, sipp: Sip
     assert both_ways, f"rtpengine did not relay both ways: {seen}"
 
 
-def test_hold_plays_music_to_the_other_party_and_resume_stops_it(edge: Stack, sipp: Sipp, state) -> None:
+@pytest.mark.parametrize("method", ["INVITE", "UPDATE"])
+def test_hold_plays_music_to_the_other_party_and_resume_stops_it(edge: Stack, sipp: Sipp, state, method) -> None:
     (callee,) = phones(sipp, state, 1)
     phone = echo_phone(sipp, callee)
     # The caller itself sends no RTP: whatever the callee echoes back can only be music.
-    steps = pause(1500) + reinvite(3, "sendonly") + pause(3000) + reinvite(4, "sendrecv") + pause(2500)
+    steps = pause(1500) + reinvite(3, "sendonly", method) + pause(3000) + reinvite(4, "sendrecv", method) + pause(2500)
     caller, _ = media_call(sipp, steps, bye_cseq=5)
     callee_media = callee + MEDIA_PORT_OFFSET
     samples = sample(edge.settings.rtpengine_ng, 6.5)
