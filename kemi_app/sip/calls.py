@@ -80,9 +80,6 @@ def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: Call
         refuse(org.id, kind, 480, "Agent Not Registered")
     else:
         relay_to_bindings(ctx, view.callee_bindings, org.id, kind, agents=(caller, dest.number))
-        if not attendances.join_conference_if_marked(ctx, org.id, caller, dest.number):
-            attendances.begin(ctx, org.id, "direct", "internal", actor=caller, target=dest.number)
-        KSR.pv.sets(attendances.DLG_ANSWERED_BY, dest.number)
 
 
 def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
@@ -138,13 +135,18 @@ def _target_in_org(ctx: Context, org: Org) -> bool:
 
 
 def relay_to_bindings(
-    ctx: Context, bindings: list[Binding], org_id: str, kind: str, agents: tuple[str, ...] = ()
+    ctx: Context, bindings: list[Binding], org_id: str, kind: str, agents: tuple[str, str]
 ) -> None:
-    """Fork to every binding: extra ones become branches, the first stays the main R-URI."""
+    """An agent's call (or MESSAGE) to another agent: caller first, callee last in `agents`.
+    Calls are tracked and recorded before the INVITE leaves, so no reply can beat them."""
     if KSR.is_INVITE() > 0:
         track_call(org_id, kind, agents)
         media.prepare_initial(ctx)
         keepalive(KSR.is_WSX() > 0, any(b.received.endswith(("=ws", "=wss")) for b in bindings))
+        caller, callee = agents[0], agents[-1]
+        if not attendances.join_conference_if_marked(ctx, org_id, caller, callee):
+            attendances.begin(ctx, org_id, "direct", "internal", actor=caller, target=callee)
+        KSR.pv.sets(attendances.DLG_ANSWERED_BY, callee)
     fix_contact()
     if not fork(ctx, bindings):
         KSR.sl.sl_reply_error()

@@ -136,6 +136,7 @@ def test_interorg_by_api_then_a_second_one_is_refused(cc: ContactCentre, sipp: S
     att = wait_for(lambda: next((a for a in cc.state.recent_attendances("cc", "3001")
                                  if cc.state.attendance(a).created_at >= started
                                  and ("answer", "3001", "", "") in events(cc, a)), ""))
+    time.sleep(0.5)  # the customer's ACK reaches the agent before the edge ends the agent's leg
     status, body = api(edge, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
     assert (status, body.get("target")) == (202, f"sip:ivr@127.0.0.1:{cc.dest_ivr_port}"), body
     customer.join(30)
