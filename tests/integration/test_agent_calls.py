@@ -15,6 +15,8 @@ from kemi_app.policy.gateway import Gateway
 from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, finish, register
+from tests.integration.rtp import pause as pause_ms
+from tests.integration.rtp import reinvite
 from tests.sipp import Sipp, SippResult
 from tests.ws_agent import WsAgent
 
@@ -187,15 +189,16 @@ def test_paused_agent_blocks_every_kind_of_call_but_emergency(edge, sipp: Sipp, 
 
 
 def test_in_dialog_requests_pass_while_paused(edge, sipp: Sipp, company, gateways) -> None:
-    """Paused during the call: the BYE (and anything in-dialog) still goes through."""
+    """Paused (with blocking) during a call: hold and resume re-INVITEs and the BYE still pass."""
     company(block_calls_during_pause=True)
     login(sipp)
-    gw = peer(sipp, gateways[0])
-    caller = sipp.start("uac_call.xml", [[CALLER, DEMO, CALLER_PW, BR_MOBILE]], port=sipp.next_port(),
-                        values={"hold_ms": 1500}, extra=["-au", CALLER, "-ap", CALLER_PW])
-    time.sleep(0.8)
+    gw = peer(sipp, gateways[0], "uas_echo.xml", ring_ms=100, offer_check="")
+    steps = pause_ms(1200) + reinvite(3, "sendonly") + pause_ms(300) + reinvite(4, "sendrecv") + pause_ms(200)
+    caller = sipp.start("uac_media.xml", [[CALLER, DEMO, CALLER_PW, BR_MOBILE]], port=sipp.next_port(),
+                        values={"steps": steps, "bye_cseq": 5}, extra=["-au", CALLER, "-ap", CALLER_PW])
+    assert wait_for(edge, CALLER, "calls", 1)["calls"] == 1
     pause(edge, "Meeting")
-    done(caller)
+    done(caller)  # every re-INVITE was answered 200 and the BYE too
     done(gw)
 
 
