@@ -122,10 +122,13 @@ class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore,
                         return outcome
                     p.multi()
                     p.delete(key)
+                    now = time.time()
                     if outcome.bindings:
-                        now = time.time()
                         p.hset(key, mapping={b.contact: json.dumps(asdict(b)) for b in outcome.bindings})
                         p.expire(key, max(1, int(max(b.expires_at for b in outcome.bindings) - now) + 1))
+                    elif live(current, now):
+                        # The last binding went (unregister, vanished connection): offline from now.
+                        p.hset(keys.session(org_id, ext), "online_until", json.dumps(now))
                     p.execute()
                     return outcome
                 except redis.WatchError:

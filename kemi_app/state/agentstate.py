@@ -24,6 +24,17 @@ from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode, encode
 
 CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
+CALL_ENDED_MEMORY = 60  # how long an ended call's key is remembered against a late start
+# KEYS: ended-marker, node set, calls hash per agent; ARGV: call key, start, TTL, node?, members
+CALL_START = """
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+for i = 3, #KEYS do
+  redis.call('hset', KEYS[i], ARGV[1], ARGV[2])
+  redis.call('expire', KEYS[i], ARGV[3])
+  if ARGV[4] == '1' then redis.call('sadd', KEYS[2], ARGV[i + 2]) end
+end
+return 1
+"""
 
 
 def _node_call(org_id: str, ext: str, call_key: str) -> str:
@@ -92,14 +103,15 @@ class AgentStateStore(StoreBase):
 
     # -- calls in progress (dialog tracking) -----------------------------------------
     def calls_started(self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "") -> None:
-        """`node` (the edge node holding the dialog) lets it forget its calls when it restarts."""
-        with self.r.pipeline(transaction=True) as p:
-            for ext in exts:
-                p.hset(keys.calls(org_id, ext), call_key, json.dumps(now))
-                p.expire(keys.calls(org_id, ext), CALL_RECORD_TTL)
-                if node:
-                    p.sadd(keys.node_calls(node), _node_call(org_id, ext, call_key))
-            p.execute()
+        """`node` (the edge node holding the dialog) lets it forget its calls when it restarts.
+        A call whose end was already recorded (events handled out of order by two workers
+        under load) is not started again: the agent would stay in-call for hours."""
+        self.r.eval(
+            CALL_START, 2 + len(exts), keys.call_ended(call_key), keys.node_calls(node),
+            *(keys.calls(org_id, ext) for ext in exts),
+            call_key, json.dumps(now), CALL_RECORD_TTL, "1" if node else "0",
+            *(_node_call(org_id, ext, call_key) for ext in exts),
+        )
 
     def calls_ended(self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "") -> None:
         with self.r.pipeline(transaction=True) as p:
@@ -108,6 +120,7 @@ class AgentStateStore(StoreBase):
                 p.set(keys.idle(org_id, ext), json.dumps(now), ex=CALL_RECORD_TTL)
                 if node:
                     p.srem(keys.node_calls(node), _node_call(org_id, ext, call_key))
+            p.set(keys.call_ended(call_key), "1", ex=CALL_ENDED_MEMORY)
             p.execute()
 
     def forget_node_calls(self, node: str) -> int:

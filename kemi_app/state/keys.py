@@ -78,6 +78,11 @@ def calls(org_id: str, ext: str) -> str:
     return k("calls", org_id, ext)
 
 
+def call_ended(call_key: str) -> str:
+    """Set briefly when a call's end is recorded, so a late start event cannot revive it."""
+    return k("callended", call_key)
+
+
 def node_calls(node: str) -> str:
     """org|ext|call key of every call record made by the dialogs of one edge node."""
     return k("nodecalls", node)
