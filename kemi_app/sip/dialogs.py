@@ -13,7 +13,9 @@ def track_agents(ctx: Context, evname: str) -> None:
     if not org or not exts:
         return
     key = pv("$dlg(callid)") or pv("$ci")
+    # One Call-ID can carry successive dialogs (a transferee re-using it): the tags tell them apart.
+    dialog = f"{key}|{pv('$dlg(from_tag)')}|{pv('$dlg(to_tag)')}"
     if evname == "dialog:start":  # confirmed by a 2xx
-        ctx.state.calls_started(org, exts, key, time.time(), node=ctx.settings.node_uri)
+        ctx.state.calls_started(org, exts, key, time.time(), node=ctx.settings.node_uri, dialog=dialog)
     elif evname in ("dialog:end", "dialog:failed"):  # BYE, dialog timeout, or never answered
-        ctx.state.calls_ended(org, exts, key, time.time(), node=ctx.settings.node_uri)
+        ctx.state.calls_ended(org, exts, key, time.time(), node=ctx.settings.node_uri, dialog=dialog)

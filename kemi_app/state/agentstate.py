@@ -102,25 +102,30 @@ class AgentStateStore(StoreBase):
         return started
 
     # -- calls in progress (dialog tracking) -----------------------------------------
-    def calls_started(self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "") -> None:
+    def calls_started(
+        self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "", dialog: str = ""
+    ) -> None:
         """`node` (the edge node holding the dialog) lets it forget its calls when it restarts.
-        A call whose end was already recorded (events handled out of order by two workers
-        under load) is not started again: the agent would stay in-call for hours."""
+        A dialog whose end was already recorded (events handled out of order by two workers
+        under load) is not started again: the agent would stay in-call for hours. `dialog`
+        names the dialog itself (Call-ID and tags); `call_key` is the record's field."""
         self.r.eval(
-            CALL_START, 2 + len(exts), keys.call_ended(call_key), keys.node_calls(node),
+            CALL_START, 2 + len(exts), keys.call_ended(dialog or call_key), keys.node_calls(node),
             *(keys.calls(org_id, ext) for ext in exts),
             call_key, json.dumps(now), CALL_RECORD_TTL, "1" if node else "0",
             *(_node_call(org_id, ext, call_key) for ext in exts),
         )
 
-    def calls_ended(self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "") -> None:
+    def calls_ended(
+        self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "", dialog: str = ""
+    ) -> None:
         with self.r.pipeline(transaction=True) as p:
             for ext in exts:
                 p.hdel(keys.calls(org_id, ext), call_key)
                 p.set(keys.idle(org_id, ext), json.dumps(now), ex=CALL_RECORD_TTL)
                 if node:
                     p.srem(keys.node_calls(node), _node_call(org_id, ext, call_key))
-            p.set(keys.call_ended(call_key), "1", ex=CALL_ENDED_MEMORY)
+            p.set(keys.call_ended(dialog or call_key), "1", ex=CALL_ENDED_MEMORY)
             p.execute()
 
     def forget_node_calls(self, node: str) -> int:
