@@ -125,10 +125,23 @@ class MediaLoad:
         self.transcode = transcode
 
     def _setup(self, calls: int) -> tuple[list[str], list[int], list[int]]:
-        ids, to_a, to_b = [], [], []
+        ids: list[str] = []
+        try:
+            return self._offer_answer(calls, ids)
+        except Exception:
+            self._delete(ids)  # a step that could not start leaves no sessions behind
+            raise
+
+    def _delete(self, ids: list[str]) -> None:
+        for cid in ids:
+            command(self.ng, {"command": "delete", "call-id": cid, "from-tag": "a"}, timeout=2.0)
+
+    def _offer_answer(self, calls: int, ids: list[str]) -> tuple[list[str], list[int], list[int]]:
+        to_a, to_b = [], []
         extra: dict[str, object] = {"codec": {"mask": ["PCMU"], "transcode": ["opus"]}} if self.transcode else {}
         for _ in range(calls):
             cid = f"load-media-{uuid.uuid4().hex}"
+            ids.append(cid)
             offer = command(self.ng, {
                 "command": "offer", "call-id": cid, "from-tag": "a", "sdp": sdp(self.port_a, False),
                 "flags": ["trust-address"], "replace": ["origin", "session-connection"], "ICE": "remove", **extra,
@@ -140,7 +153,6 @@ class MediaLoad:
                 "replace": ["origin", "session-connection"], "ICE": "remove",
             }, timeout=2.0)
             to_a.append(media_port(answer))
-            ids.append(cid)
         return ids, to_a, to_b
 
     def step(self, calls: int, seconds: float, components: list[Component]) -> StepResult:
@@ -180,8 +192,7 @@ class MediaLoad:
             cpu = {name: cpu_seconds(p) - before[name] for name, p in pids.items()}
             busy = machine_busy_seconds() - busy_before
         finally:
-            for cid in ids:
-                command(self.ng, {"command": "delete", "call-id": cid, "from-tag": "a"}, timeout=2.0)
+            self._delete(ids)
         sent_a, recv_a = counts[self.port_a]
         sent_b, recv_b = counts[self.port_b]
         # Echo mode: B only returns what it got, so A's count alone tells the round trip.

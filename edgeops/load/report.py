@@ -143,8 +143,10 @@ def markdown(results: Results, meta: dict) -> str:
         python_s = prof["samples"] / prof["sample_rate"]
         lines += [
             f"## Where the edge's time goes: {scenario} at {prof['rate']}/s (py-spy, busiest Kamailio worker)", "",
-            f"{prof['samples']} samples in {prof['seconds']} s: {python_s:.1f} s inside Python of "
-            f"{prof['worker_cpu_seconds']} s CPU of that worker. Collapsed stacks: `profile-{scenario}.txt`.", "",
+            f"{prof['samples']} samples over {prof['seconds']} s ({python_s:.1f} s of the worker's wall time in "
+            f"Python, blocked socket calls included; the worker used {prof['worker_cpu_seconds']} s CPU). "
+            "Time in redis-py's send and read is mostly the worker waiting for Redis round trips, during which "
+            f"it serves no other request. Collapsed stacks: `profile-{scenario}.txt`.", "",
         ]
         total = prof["samples"] or 1
         for title, rows in (("Costliest frames (self time)", prof["self"]),

@@ -37,7 +37,7 @@ LOAD = PROJECT_ROOT / "load-tests"
 UAS_SCENARIO = LOAD / "sipp" / "uas.xml"
 DOMAIN = "load.test"
 UAS_PROCESSES = 2
-RTP_PORTS = (61000, 64999)
+RTP_PORTS = (51000, 64999)  # 4 ports per relayed call: room for 3,500 calls
 
 
 @dataclass(frozen=True)
