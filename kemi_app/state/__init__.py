@@ -149,11 +149,12 @@ class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore,
         self.r.delete(keys.bindings(org_id, ext))
 
     def agent_state_counts(self) -> dict[tuple[str, str], int]:
-        """(org, state) -> agents, for the edge_agents gauge. Scans keys: scrape time only."""
+        """(org, state) -> agents, for the edge_agents gauge: the presence states (available,
+        paused, in-call, offline), one pipelined round trip per org. Scrape time only."""
         counts: dict[tuple[str, str], int] = {}
-        for key in self.r.scan_iter(match=keys.k("bindings", "*"), count=1000):
-            org = key.split(":")[2]
-            counts[(org, "registered")] = counts.get((org, "registered"), 0) + 1
+        for org in self.list_orgs():
+            for agent in self.presence(org.id):
+                counts[(org.id, agent.state)] = counts.get((org.id, agent.state), 0) + 1
         return counts
 
     def ping(self) -> bool:

@@ -86,12 +86,15 @@ def test_calls_counted_by_kind_and_final_status(edge: Stack, sipp: Sipp, agent: 
     assert (delta("200"), delta("404"), delta("487")) == (3, 1, 1)
 
 
-def test_kamailio_and_component_gauges(edge: Stack, sipp: Sipp, agent: str) -> None:
+def test_kamailio_and_component_gauges(edge: Stack, sipp: Sipp, agent: str, state) -> None:
     assert register(sipp, agent, sipp.next_port(), password=PASSWORD).ok
     samples = scrape(edge)
     assert value(samples, "edge_redis_up") == 1
     assert value(samples, "edge_rtpengine_up") == 1
-    assert value(samples, "edge_agents", org="demo", state="registered") >= 1
+    assert value(samples, "edge_agents", org="demo", state="available") >= 1
+    # The gauge counts every agent of the org once, whatever its state.
+    agents = sum(v for (name, labels), v in samples.items() if name == "edge_agents" and ("org", "demo") in labels)
+    assert agents == len(state.list_agents("demo"))
     total = value(samples, "kamailio_shm_total_bytes")
     assert total == edge.settings.shm_mb * 1024 * 1024
     assert 0 < value(samples, "kamailio_shm_free_bytes") < total
