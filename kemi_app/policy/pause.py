@@ -22,7 +22,7 @@ class AgentStatus:
 
 def pause_name(value: object) -> str:
     # Goes into a SIP reason phrase and header verbatim: a safe, short token only.
-    if not isinstance(value, str) or not PAUSE_NAME_RE.match(value):
+    if not isinstance(value, str) or not PAUSE_NAME_RE.fullmatch(value):
         raise v.ValidationError("pause", "must be 1-32 characters: letters, digits, space, '.', '_' or '-'")
     return value
 
