@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgeops.ports import free_port_block  # noqa: E402
 from edgeops.stack import Stack  # noqa: E402
 from kemi_app.state import EdgeState, connect  # noqa: E402
 from tests.sipp import Sipp  # noqa: E402
@@ -21,22 +20,9 @@ from tests.sipp import Sipp  # noqa: E402
 API_TOKEN = "test-token-not-secret"
 
 
-def _free(port: int, kind: int) -> bool:
-    with socket.socket(socket.AF_INET, kind) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_port_base(span: int = 200) -> int:
+def pick_port_base() -> int:
     """A block of free ports, so a test run never collides with a running edge or another run."""
-    for _ in range(50):
-        base = random.randrange(20000, 29000, 10)
-        if all(_free(p, socket.SOCK_STREAM) and _free(p, socket.SOCK_DGRAM) for p in range(base, base + 12)):
-            return base
-    raise RuntimeError("no free port block")
+    return free_port_block(20000, 29000, 10, 12)
 
 
 def edge_environment(base: int, data: Path, **overrides: str) -> dict[str, str]:

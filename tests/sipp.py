@@ -11,21 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from edgeops.ports import port_free
+
 SCENARIOS = Path(__file__).parent / "sipp"
 _ports = itertools.count(0)
 # sipp exits with 254 before sending anything when a socket is taken; another test run on the
 # machine may hold a media port, so such a run is retried with the media ports elsewhere.
 SIPP_FATAL = 254
 MEDIA_OFFSETS = (10000, 13000, 16000)
-
-
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -53,7 +46,7 @@ class Sipp:
         """A SIP port (+1 control, +10000..+10003 media) no other process holds right now."""
         while True:
             port = self.port_base + 4 * next(_ports)
-            if all(_udp_free(p) for p in (port, port + 1, *range(port + 10000, port + 10004))):
+            if all(port_free(p, (socket.SOCK_DGRAM,)) for p in (port, port + 1, *range(port + 10000, port + 10004))):
                 return port
 
     def _prepare(

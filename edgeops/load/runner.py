@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from edgeops.load.procs import Component, cpu_seconds
 from edgeops.load.ramp import StepResult, sustained, verdict
 from edgeops.load.report import write_report
 from edgeops.load.sipp_load import SippJob, SippLoad
+from edgeops.ports import free_port_block
 from edgeops.stack import Stack
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.settings import PROJECT_ROOT
@@ -83,22 +83,8 @@ def auth_field(ext: str) -> str:
     return f"[authentication username={ext} password={password(ext)}]"
 
 
-def _free(port: int) -> bool:
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
 def pick_port_base(span: int = 200) -> int:
-    for _ in range(50):
-        base = random.randrange(12000, 19000, 200)
-        if all(_free(p) for p in range(base, base + span)):
-            return base
-    raise RuntimeError("no free port block for the load run")
+    return free_port_block(12000, 19000, 200, span)
 
 
 @dataclass
