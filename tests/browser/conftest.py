@@ -16,7 +16,7 @@ from edgeops.stack import Stack
 from kemi_app.state import EdgeState, connect
 from tests.browser.netns import BrowserNet
 from tests.conftest import edge_environment, pick_port_base
-from tests.integration.rtp import sessions, wait_for
+from tests.integration.rtp import no_media_left, wait_for
 from tests.sipp import Sipp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,10 +77,8 @@ def browser(browser_net: BrowserNet) -> Iterator[Browser]:
 
 @pytest.fixture(autouse=True)
 def no_media_leaks(browser_edge: Stack) -> Iterator[None]:
-    ng = browser_edge.settings.rtpengine_ng
-    assert wait_for(lambda: sessions(ng) == 0, 10), "a previous test left rtpengine sessions"
-    yield
-    assert wait_for(lambda: sessions(ng) == 0, 15), f"rtpengine sessions leaked: {sessions(ng)}"
+    with no_media_left(browser_edge.settings.rtpengine_ng, after=15):
+        yield
 
 
 class AgentPage:

@@ -38,13 +38,3 @@ def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=timeout)
     return proc.returncode, out
 
-
-def wait_for(probe, timeout: float = 10.0):
-    """Polls `probe` until it returns something truthy; fails the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from kemi_app.rtpengine_ng import command
+
+T = TypeVar("T")
 
 # sipp's packaged G.711 a-law sample: 236 RTP packets over about 7 s.
 PCAP = "/usr/share/sip-tester/g711a.pcap"
@@ -56,13 +60,23 @@ def transcoded(ng: str) -> int:
     return int(stats["currentstatistics"]["transcodedmedia"])  # type: ignore[index]
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 10.0, step: float = 0.2) -> bool:
+def wait_for(check: Callable[[], T], timeout: float = 10.0, step: float = 0.2) -> T:
+    """Polls `check` until it gives something truthy, and returns that (or its last falsy answer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return True
+        found = check()
+        if found:
+            return found
         time.sleep(step)
     return check()
+
+
+@contextmanager
+def no_media_left(ng: str, after: float = 10.0) -> Iterator[None]:
+    """rtpengine holds no session before the block, and none again within `after` seconds."""
+    assert wait_for(lambda: sessions(ng) == 0, 10), "a previous test left rtpengine sessions"
+    yield
+    assert wait_for(lambda: sessions(ng) == 0, after), f"rtpengine sessions leaked: {sessions(ng)}"
 
 
 def sample(ng: str, seconds: float, step: float = 0.25) -> list[tuple[float, dict[int, int]]]:

@@ -9,7 +9,7 @@ import pytest
 
 from edgeops.stack import Stack
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
-from tests.integration.rtp import packets_from, pause, play, reinvite, sample, sessions, wait_for
+from tests.integration.rtp import no_media_left, packets_from, pause, play, reinvite, sample, wait_for
 from tests.sipp import Sipp
 
 MEDIA_PORT_OFFSET = 10000  # tests/sipp.py gives every sipp -mp port+10000
@@ -17,10 +17,8 @@ MEDIA_PORT_OFFSET = 10000  # tests/sipp.py gives every sipp -mp port+10000
 
 @pytest.fixture(autouse=True)
 def no_leaks(edge: Stack) -> Iterator[None]:
-    ng = edge.settings.rtpengine_ng
-    assert wait_for(lambda: sessions(ng) == 0, 10), "a previous test left rtpengine sessions"
-    yield
-    assert wait_for(lambda: sessions(ng) == 0, 10), f"rtpengine sessions leaked: {sessions(ng)}"
+    with no_media_left(edge.settings.rtpengine_ng):
+        yield
 
 
 def phones(sipp: Sipp, state, count: int) -> list[int]:

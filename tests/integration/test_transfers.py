@@ -20,7 +20,8 @@ from kemi_app.policy.service import Service
 from kemi_app.state import keys
 from tests.conftest import API_TOKEN
 from tests.integration.contact_centre import DEST_DOMAIN, DOMAIN, PASSWORD, ContactCentre
-from tests.integration.helpers import answer_one, call, finish, wait_for
+from tests.integration.helpers import answer_one, call, finish
+from tests.integration.rtp import wait_for
 from tests.integration.test_edgectl import edgectl
 from tests.sipp import Sipp
 
@@ -136,6 +137,7 @@ def test_interorg_by_api_then_a_second_one_is_refused(cc: ContactCentre, sipp: S
     att = wait_for(lambda: next((a for a in cc.state.recent_attendances("cc", "3001")
                                  if cc.state.attendance(a).created_at >= started
                                  and ("answer", "3001", "", "") in events(cc, a)), ""))
+    assert att, "the queue call was never answered"
     time.sleep(0.5)  # the customer's ACK reaches the agent before the edge ends the agent's leg
     status, body = api(edge, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
     assert (status, body.get("target")) == (202, f"sip:ivr@127.0.0.1:{cc.dest_ivr_port}"), body
@@ -217,6 +219,7 @@ def test_conference_legs_join_the_agents_attendance(cc: ContactCentre, sipp: Sip
     att = wait_for(lambda: next((a for a in cc.state.recent_attendances("cc", "3001")
                                  if cc.state.attendance(a).created_at >= started
                                  and ("answer", "3001", "", "") in events(cc, a)), ""))
+    assert att, "the queue call was never answered"
     creds = {"domain": DOMAIN, "password": PASSWORD}
     assert call(sipp, "3001", "850", **creds).ok
     marked = call(sipp, "3001", "3002", extra_header="X-Edge-Conference: yes", **creds)

@@ -6,7 +6,8 @@ import threading
 import time
 
 from edgeops.stack import Stack
-from tests.integration.helpers import call, wait_for
+from tests.integration.helpers import call
+from tests.integration.rtp import wait_for
 from tests.sipp import Sipp
 from tests.ws_agent import WsAgent
 
@@ -31,7 +32,7 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     assert time.monotonic() - started < 5
     assert state.bindings("demo", "1002") == []
     # The agent is offline and the call's history says why.
-    wait_for(lambda: state.presence("demo", ["1002"])[0].state == "offline", timeout=5)
+    assert wait_for(lambda: state.presence("demo", ["1002"])[0].state == "offline", timeout=5)
     history = state.attendance_history(state.recent_attendances("demo", "1002")[0])
     gone = [e for e in history if e.event == "agent-gone"]
     assert [(e.actor, e.reason) for e in gone] == [("1002", "websocket closed")]
