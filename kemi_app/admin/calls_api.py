@@ -9,9 +9,10 @@ from urllib.parse import parse_qs
 
 from kemi_app.admin.api import Params, Route, body_json
 from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
-from kemi_app.policy import validation as v
-from kemi_app.policy.agent import extension
 from kemi_app.policy.attendance import is_attendance_id
+from kemi_app.provisioning.agent import extension
+from kemi_app.provisioning.errors import Missing, ValidationError
+from kemi_app.provisioning.transfer import parse_transfer_org
 from kemi_app.state import EdgeState
 
 # (attendance id, destination org) -> (HTTP status, JSON body); sends SIP, so it lives in sip/.
@@ -48,10 +49,10 @@ class CallsApi:
     def recent_calls(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = extension(p["ext"])
         if self.s.get_org(p["org"]) is None:
-            raise v.Missing(f"no such org: {p['org']}")
+            raise Missing(f"no such org: {p['org']}")
         raw = parse_qs(req.query).get("limit", ["20"])[-1]
         if not raw.isdigit() or not 1 <= int(raw) <= RECENT_MAX:
-            raise v.ValidationError("limit", f"must be an integer from 1 to {RECENT_MAX}")
+            raise ValidationError("limit", f"must be an integer from 1 to {RECENT_MAX}")
         calls = []
         for att_id in self.s.recent_attendances(p["org"], ext, int(raw)):
             att = self.s.attendance(att_id)
@@ -68,8 +69,6 @@ class CallsApi:
     def post_transfer_org(self, req: HttpRequest, p: Params) -> HttpResponse:
         if not is_attendance_id(p["attendance"]):
             return error(404, f"no such attendance: {p['attendance']}")
-        data = v.obj(body_json(req))
-        v.reject_unknown(data, {"org"})
-        org = v.identifier(data.get("org"), "org")
+        org = parse_transfer_org(body_json(req))
         status, payload = self.transfer_org(p["attendance"], org)
         return json_response(status, payload)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import KSR
 
-from kemi_app.policy.gateway import Gateway, fails_over
+from kemi_app.policy.gateway import fails_over
+from kemi_app.provisioning.gateway import Gateway
 from kemi_app.sip import media
 from kemi_app.sip.context import Context, pv
 

@@ -35,7 +35,7 @@ def reply(status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
 
 
 def header_values(name: str) -> list[str]:
-    values = []
+    values: list[str] = []
     idx = 0
     while True:
         value = KSR.hdr.get_idx(name, idx)

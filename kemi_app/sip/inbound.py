@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import KSR
 
-from kemi_app.policy.did import E164_RE
+from kemi_app.provisioning.did import E164_RE
 from kemi_app.sip import attendances, media, queues
 from kemi_app.sip.context import Context, pv, reply
 from kemi_app.sip.nat import fix_contact

@@ -14,9 +14,9 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import OFFER, OVERFLOW
-from kemi_app.policy.org import Org
 from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
-from kemi_app.policy.service import Service
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
 from kemi_app.sip import attendances, media
 from kemi_app.sip.context import Context, pv
 from kemi_app.sip.relay import agent_key, fork, refuse

@@ -13,10 +13,11 @@ import time
 import KSR
 
 from kemi_app import metrics
+from kemi_app.extensions import is_service_ext
 from kemi_app.policy.attendance import REFUSED, TRANSFER, Attendance, Event
 from kemi_app.policy.interorg import CallFacts, OrgFacts, Rule, Verdict, decide
-from kemi_app.policy.org import Org
 from kemi_app.policy.transfer import edge_refer_to, parse_refer_to, token_of
+from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, media, queues, rpc
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.nat import fix_contact
@@ -137,7 +138,7 @@ def on_transfer_invite(ctx: Context) -> bool:
         KSR.hdr.append(f"X-Edge-Transferred-From: {att.org}\r\n")
         KSR.pv.sets(attendances.DLG_ANSWERED_BY, target)
         _relay_to_uri(target)
-    elif len(target) == 3:
+    elif is_service_ext(target):
         _to_service(ctx, att, target)
     else:
         _to_agent(ctx, att, target)

@@ -36,8 +36,8 @@ from dataclasses import asdict
 import redis
 
 from kemi_app import metrics
-from kemi_app.policy.org import Org
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
+from kemi_app.provisioning.org import Org
 from kemi_app.state import keys
 from kemi_app.state.agentstate import AgentStateStore
 from kemi_app.state.attendance import AttendanceStore

@@ -13,12 +13,12 @@ import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
-from kemi_app.policy.company import Company
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import Presence, derive
 from kemi_app.policy.registration import Binding
 from kemi_app.policy.session import LoginSession, starts_session
-from kemi_app.policy.validation import Missing
+from kemi_app.provisioning.company import Company
+from kemi_app.provisioning.errors import Missing
 from kemi_app.state import keys
 from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode, encode

@@ -10,13 +10,14 @@ import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
-from kemi_app.policy.agent import Agent
-from kemi_app.policy.company import Company
-from kemi_app.policy.did import Did
-from kemi_app.policy.gateway import Gateway, in_order
-from kemi_app.policy.org import Org
-from kemi_app.policy.service import Service
-from kemi_app.policy.validation import Conflict, Missing, ValidationError
+from kemi_app.policy.gateway import in_order
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.company import Company
+from kemi_app.provisioning.did import Did
+from kemi_app.provisioning.errors import Conflict, Missing, ValidationError
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode, encode

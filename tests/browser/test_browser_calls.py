@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from edgeops.stack import Stack
-from kemi_app.policy.gateway import Gateway
+from kemi_app.provisioning.gateway import Gateway
 from tests.browser.conftest import HARNESS, PASSWORDS, AgentPage
 from tests.integration.api_client import api
 from tests.integration.helpers import finish, register

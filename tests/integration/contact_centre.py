@@ -9,13 +9,13 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from kemi_app.policy.agent import Agent
-from kemi_app.policy.did import Did
 from kemi_app.policy.digest import ha1
-from kemi_app.policy.gateway import Gateway
-from kemi_app.policy.org import Org
 from kemi_app.policy.pause import AgentStatus
-from kemi_app.policy.service import Service
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.did import Did
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.queues import GATEWAY_VERSION_SECONDS
 from tests.integration.helpers import register

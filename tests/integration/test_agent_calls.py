@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kemi_app.policy.gateway import Gateway
+from kemi_app.provisioning.gateway import Gateway
 from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, finish, register
