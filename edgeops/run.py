@@ -1,4 +1,4 @@
-"""`make run`: start Redis, rtpengine and Kamailio in the foreground until Ctrl-C or SIGTERM."""
+"""`./edge run`: start Redis, rtpengine and Kamailio in the foreground until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 

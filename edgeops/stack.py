@@ -1,6 +1,6 @@
 """Starts and stops the edge's processes: Redis, rtpengine, then Kamailio.
 
-Used by `make run` (foreground, logs to the terminal) and by the integration tests (their
+Used by `./edge run` (foreground, logs to the terminal) and by the integration tests (their
 own ports and data dir, logs to files). Only processes started here are ever stopped.
 """
 

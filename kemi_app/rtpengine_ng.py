@@ -1,4 +1,4 @@
-"""Minimal rtpengine ng-protocol client (bencode over UDP) for health checks and queries."""
+"""rtpengine ng-protocol client (bencode over UDP): health pings, session deletes and queries."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# name -> (default, description); the README's configuration table is generated from this.
+# name -> (default, description); the README's configuration table lists the same (tests/unit/test_settings.py).
 DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_SIP_ADDR": ("127.0.0.1", "Address Kamailio binds for SIP (UDP, TCP, WS) and the node's identity"),
     "EDGE_ADVERTISE_ADDR": ("", "Address put in Record-Route/Via when behind NAT (empty: the bind address)"),

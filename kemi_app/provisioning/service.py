@@ -21,10 +21,6 @@ class Service:
     ring_timeout: int = 20
 
 
-def service_extension(value: object, field_name: str = "ext") -> str:
-    return f.check_digits(value, field_name, SERVICE_LENGTHS)
-
-
 SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
     f.choice("kind", KINDS),
     f.text("name", derived=lambda key, before: f"{before['kind']} {key}", description="defaults to '<kind> <ext>'"),
