@@ -15,7 +15,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.extensions import is_service_ext
 from kemi_app.policy.attendance import REFUSED, TRANSFER, Attendance, Event
-from kemi_app.policy.interorg import CallFacts, OrgFacts, Rule, Verdict, decide
+from kemi_app.policy.interorg import CallFacts, OrgFacts, Outcome, Rule, TransferRequest, Verdict, decide
 from kemi_app.policy.transfer import edge_refer_to, parse_refer_to, token_of
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, media, queues, rpc
@@ -179,28 +179,28 @@ def _to_service(ctx: Context, att: Attendance, ext: str) -> None:
         refuse(att.org, KIND, 480, "Service Not Available")
 
 
-def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> tuple[int, dict[str, object]]:
-    """POST /v1/calls/{attendance}/transfer-org: the edge sends the REFER to the customer's
-    leg itself (for softphones that cannot), then ends the agent's leg."""
+def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferRequest:
+    """The API's inter-org transfer: the edge sends the REFER to the customer's leg itself
+    (for softphones that cannot), then ends the agent's leg."""
     att = ctx.state.attendance(att_id)
     if att is None:
-        return 404, {"error": f"no such attendance: {att_id}"}
+        return TransferRequest(Outcome.NO_ATTENDANCE, att_id, org_id)
     destination = ctx.state.get_org(org_id)
     if destination is None:
-        return 404, {"error": f"no such org: {org_id}", "field": "org"}
+        return TransferRequest(Outcome.NO_ORG, att_id, org_id)
     verdict = interorg_verdict(ctx.state, att, destination)
     if not verdict.allowed:
         refuse_interorg(ctx, att, verdict, "api", org_id)
-        return 403, {"error": verdict.reason, "rule": verdict.rule.value if verdict.rule else "unknown"}
+        return TransferRequest(Outcome.REFUSED, att_id, org_id, verdict)
     dialog = _customer_dialog(att)
     if dialog is None:
-        return 409, {"error": "the attendance has no customer call in progress"}
+        return TransferRequest(Outcome.NO_CALL, att_id, org_id)
     token = claim_interorg(ctx, att, verdict, "api", org_id)
     if not token:
-        return 403, {"error": Verdict(False, Rule.ALREADY_TRANSFERRED).reason, "rule": Rule.ALREADY_TRANSFERRED.value}
+        return TransferRequest(Outcome.REFUSED, att_id, org_id, Verdict(False, Rule.ALREADY_TRANSFERRED))
     _send_refer(ctx, dialog, edge_refer_to("ivr", edge_hostport(ctx), token))
     rpc.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
-    return 202, {"attendance": att.id, "org": org_id, "target": verdict.target_uri, "status": "transferring"}
+    return TransferRequest(Outcome.STARTED, att_id, org_id, verdict)
 
 
 def _customer_dialog(att: Attendance) -> dict | None:
