@@ -145,9 +145,6 @@ class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore,
         org_id, _, ext = owner.partition(":")
         return org_id, ext
 
-    def drop_bindings(self, org_id: str, ext: str) -> None:
-        self.r.delete(keys.bindings(org_id, ext))
-
     def agent_state_counts(self) -> dict[tuple[str, str], int]:
         """(org, state) -> agents, for the edge_agents gauge: the presence states (available,
         paused, in-call, offline), one pipelined round trip per org. Scrape time only."""

@@ -140,9 +140,6 @@ class AgentStateStore(StoreBase):
             p.execute()
         return len(members)
 
-    def calls_of(self, org_id: str, ext: str) -> int:
-        return int(self.r.hlen(keys.calls(org_id, ext)))
-
     # -- presence ------------------------------------------------------------------------
     def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:
         """Every agent of the org (or the ones named), in one pipelined round trip."""

@@ -61,12 +61,6 @@ class DirectoryStore(StoreBase):
 
         return self._atomic([keys.org(org.id), keys.domain(org.domain), keys.agents(org.id)], body)
 
-    def put_org(self, org_id: str, domain: str, name: str) -> None:
-        """Keeps fields set through the API (IVR URI, transfer flag) when reloading a tenant file."""
-        old = self.get_org(org_id)
-        base = old.__dict__ if old else {}
-        self.save_org(Org(**{**base, "id": org_id, "domain": domain.lower(), "name": name}))
-
     def delete_org(self, org_id: str, force: bool = False) -> bool:
         """Removes the org and everything in it. Refused (409) while one of its agents is in a
         call unless forced; forced, calls in progress continue until they hang up."""
@@ -195,13 +189,6 @@ class DirectoryStore(StoreBase):
             return created
 
         return self._atomic(watch, body)
-
-    def put_agent(self, org_id: str, ext: str, fields: dict[str, str]) -> None:
-        """Raw write of stored fields (tenant files and tests); the API goes through save_agent."""
-        with self.r.pipeline(transaction=True) as p:
-            p.hset(keys.agent(org_id, ext), mapping={"ext": ext, **fields})
-            p.sadd(keys.agents(org_id), ext)
-            p.execute()
 
     def delete_agent(self, org_id: str, ext: str, force: bool = False) -> bool:
         """Refused (409) while the agent is in a call unless forced. Forced, the call goes on
