@@ -125,6 +125,10 @@ class Stack:
             "haproxy": (self._spawn_haproxy, lambda: _tcp_open(s.sip_addr, s.wss_port), 15),
         }
 
+    def ready(self, name: str) -> bool:
+        """The readiness check the supervisor uses for component `name`."""
+        return self._components()[name][1]()
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         out: IO[bytes] | int | None = None
         if self.log_to_files:
@@ -291,6 +295,16 @@ class Stack:
                               f"the other components keep running")
                 elif watch.phase is Phase.STARTING and ready():
                     self._log(f"{name} is back (pid {proc.pid}), {watch.ready(now):.1f}s after it died")
+                    if name == "rtpengine" and "kamailio" in self._watches:
+                        self._reenable_rtpengine()
+
+    def _reenable_rtpengine(self) -> None:
+        """Kamailio skips an rtpengine that stopped answering for rtpengine_disable_tout seconds;
+        this one answers again now, so calls need not wait for that timer."""
+        rpc = subprocess.run(["kamcmd", "-s", f"unix:{self.ctl_socket}", "rtpengine.enable", "all", "1"],
+                             capture_output=True, text=True, timeout=5)
+        if rpc.returncode != 0:
+            self._log(f"could not re-enable rtpengine in Kamailio: {(rpc.stdout + rpc.stderr).strip()}")
 
     def supervise(self, stop: threading.Event, interval: float = 0.2) -> None:
         """Polls until `stop` is set (the foreground loop of `./edge run`)."""
