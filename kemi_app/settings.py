@@ -42,7 +42,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_CHILDREN": ("4", "Kamailio UDP and TCP worker processes each"),
     "EDGE_SHM_MB": ("512", "Kamailio shared memory in MB"),
     "EDGE_PKG_MB": ("16", "Kamailio private memory per process in MB"),
-    "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (1 error, 2 notice, 3 info, 4 debug)"),
+    "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (-1 error, 0 warning, 1 notice, 2 info, 3 debug)"),
     "EDGE_AUTH_MAX_FAILURES": ("5", "Failed digest attempts per agent and source before 403"),
     "EDGE_GATEWAY_TIMEOUT_MS": ("3000", "No answer at all from a carrier gateway after this: fail over to the next"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
