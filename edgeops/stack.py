@@ -280,23 +280,31 @@ class Stack:
                 now = time.monotonic()
                 if watch.phase is Phase.DOWN:
                     if watch.due(now):
-                        self._log(f"restarting {name} (attempt {watch.failures})")
-                        spawn()
-                        watch.starting(now)
+                        self._restart(name, spawn, watch, now)
                     continue
                 proc = self.procs[name]
                 code = proc.poll()
-                if code is None and watch.phase is Phase.STARTING and now - watch.since > timeout:
-                    code = f"none: not ready after {timeout:.0f}s"
-                if code is not None:
+                failure = f"died, exit code {code}" if code is not None else None
+                if failure is None and watch.phase is Phase.STARTING and now - watch.since > timeout:
+                    failure = f"not ready after {timeout:.0f}s, killed"
+                if failure is not None:
                     _kill_group(proc)  # a killed Kamailio main process leaves its workers on the ports
                     delay = watch.died(now)
-                    self._log(f"{name} (pid {proc.pid}) died, exit code {code}; restarting in {delay:.1f}s; "
+                    self._log(f"{name} (pid {proc.pid}) {failure}; restarting in {delay:.1f}s; "
                               f"the other components keep running")
                 elif watch.phase is Phase.STARTING and ready():
                     self._log(f"{name} is back (pid {proc.pid}), {watch.ready(now):.1f}s after it died")
                     if name == "rtpengine" and "kamailio" in self._watches:
                         self._reenable_rtpengine()
+
+    def _restart(self, name: str, spawn: Callable[[], None], watch: Watch, now: float) -> None:
+        self._log(f"restarting {name} (attempt {watch.failures})")
+        try:
+            spawn()
+        except (OSError, subprocess.SubprocessError) as e:  # e.g. a config it needs cannot be written
+            self._log(f"{name} could not be started: {e}; next attempt in {watch.died(now):.1f}s")
+            return
+        watch.starting(now)
 
     def _reenable_rtpengine(self) -> None:
         """Kamailio skips an rtpengine that stopped answering for rtpengine_disable_tout seconds;
