@@ -122,7 +122,7 @@ class Stack:
             "redis": (self._spawn_redis, self.redis_ready, 15),
             "rtpengine": (self._spawn_rtpengine, lambda: rtpengine_ping(s.rtpengine_ng, 0.3), 15),
             "kamailio": (self._spawn_kamailio, self.kamailio_answers, 30),
-            "haproxy": (self._spawn_haproxy, lambda: _tcp_open(s.sip_addr, s.wss_port), 15),
+            "haproxy": (self._spawn_haproxy, lambda: tcp_open(s.sip_addr, s.wss_port), 15),
         }
 
     def ready(self, name: str) -> bool:
@@ -396,7 +396,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(5)
 
 
-def _tcp_open(host: str, port: int) -> bool:
+def tcp_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.3):
             return True

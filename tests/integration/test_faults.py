@@ -14,11 +14,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
-from edgeops.stack import Stack
+from edgeops.ports import free_port_block
+from edgeops.stack import Stack, tcp_open
 from kemi_app.rtpengine_ng import command
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base
@@ -113,6 +116,38 @@ def test_redis_killed_is_restarted_and_keeps_registrations(fault_edge: Stack, fa
     # Redis wrote nothing of its data readable to others while reloading.
     assert {oct(p.stat().st_mode & 0o777) for p in Path(fault_edge.data_dir / "redis").rglob("*") if p.is_file()} \
         == {"0o600"}
+
+
+@contextmanager
+def redis_server(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        yield server
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def test_redis_is_ready_only_once_it_has_loaded_its_data(tmp_path: Path) -> None:
+    """An open port is not enough: a loading Redis answers LOADING (BusyLoadingError)."""
+    port = free_port_block(29000, 29900, 1, 1)
+    stack = Stack(edge_environment(port - 3, tmp_path, EDGE_REDIS_PASSWORD="loading-test"))
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path), "--save", "",
+            "--appendonly", "no", "--requirepass", "loading-test"]  # a throwaway password
+    client = redis.Redis.from_url(stack.settings.effective_redis_url)
+    with redis_server(argv) as server:
+        assert wait_for(lambda: stack.ready("redis"), 10)
+        client.mset({f"k{i}": "x" * 3000 for i in range(400)})
+        client.shutdown(save=True)
+        server.wait(10)
+    # 10 ms per key, with clients served in between: about 4 s of loading:1.
+    with redis_server([*argv, "--key-load-delay", "10000", "--loading-process-events-interval-bytes", "1024"]):
+        assert wait_for(lambda: tcp_open("127.0.0.1", port), 10)
+        with pytest.raises(redis.BusyLoadingError):
+            client.get("k1")
+        assert not stack.ready("redis")
+        assert wait_for(lambda: stack.ready("redis"), 15)
+        assert client.dbsize() == 400
 
 
 def test_rtpengine_killed_is_restarted(fault_edge: Stack, fault_sipp: Sipp, phone) -> None:
