@@ -1,10 +1,11 @@
 """Process faults under a steady call load, on an edge supervised like `./edge run`.
 
-Each test kills one component with SIGKILL while sipp places 1001 -> 1002 calls, and checks
-what the launcher guarantees: the other components keep their PIDs, the dead one is
-restarted, a new call succeeds within 5 s of it being ready again, 1002's registration
-survives (Redis keeps bindings in its AOF), and no rtpengine session is left once the load
-ends. What Kamailio answers while a dependency is down is not asserted here.
+Each test kills one component with SIGKILL while sipp places 1001 -> 1002 calls (haproxy,
+which carries none of them, without load), and checks what the launcher guarantees: the
+other components keep their PIDs, the dead one is restarted, a new call succeeds within 5 s
+of it being ready again, 1002's registration survives (Redis keeps bindings in its AOF), and
+no rtpengine session is left once the load ends. What Kamailio answers while a dependency is
+down is not asserted here.
 """
 
 from __future__ import annotations
@@ -159,3 +160,11 @@ def test_kamailio_killed_is_restarted(fault_edge: Stack, fault_sipp: Sipp, phone
             command(fault_edge.settings.rtpengine_ng, {"command": "delete", "call-id": call_id})
         pytest.xfail(f"{len(left)} rtpengine sessions of calls the killed Kamailio carried outlive their BYE: "
                      "media sessions are deleted on dialog events, and the new Kamailio has no dialog for them")
+
+
+def test_haproxy_killed_is_restarted(fault_edge: Stack) -> None:
+    before = {n: p.pid for n, p in fault_edge.procs.items()}
+    os.kill(before["haproxy"], signal.SIGKILL)
+    assert wait_for(lambda: fault_edge.procs["haproxy"].pid != before["haproxy"] and fault_edge.ready("haproxy"), 20)
+    assert {n: p.pid for n, p in fault_edge.procs.items() if n != "haproxy"} == \
+        {n: pid for n, pid in before.items() if n != "haproxy"}
