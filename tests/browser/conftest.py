@@ -49,10 +49,8 @@ def browser_edge(browser_net: BrowserNet, tmp_path_factory: pytest.TempPathFacto
         pick_port_base(), tmp_path_factory.mktemp("browser-edge"), EDGE_SIP_ADDR=browser_net.host_ip,
         EDGE_RTP_ADDR=browser_net.host_ip, EDGE_MEDIA_FORCE_OPUS="1",
     )
-    stack = Stack(env, log_to_files=True)
-    stack.start()
-    yield stack
-    stack.stop()
+    with Stack(env, log_to_files=True).running() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
