@@ -10,7 +10,7 @@ from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, clas
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.policy.registration import Binding
 from kemi_app.sip import attendances, carriers, media, queues
-from kemi_app.sip.auth import has_credentials, verify
+from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.context import Context, pv
 from kemi_app.sip.nat import fix_contact
 from kemi_app.sip.relay import fork, keepalive, refuse, track_call
@@ -26,7 +26,7 @@ def handle_initial(ctx: Context) -> None:
         return
     user, dialled = pv("$au"), pv("$rU")
     # One round trip: credentials, the caller's state and session, the dialled agent or service.
-    view = ctx.state.call_view(org.id, user, pv("$si"), dialled)
+    view = ctx.state.call_view(org.id, user, pv("$si"), dialled, nonce_use())
     if verify(ctx, org, user, view.auth) is None:
         return
     if not _target_in_org(ctx, org):
@@ -87,7 +87,7 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if not gateways:
         refuse(org.id, dest.kind.value, 503, "No Carrier Gateway")
         return
-    track_call(org.id, dest.kind.value, agents=(caller,))
+    track_call(ctx, org.id, dest.kind.value, agents=(caller,))
     media.prepare_initial(ctx, tuple(gateways[0].codecs))
     fix_contact()
     attendances.begin(ctx, org.id, "outbound", "outbound", actor=caller, target=dest.number)
@@ -106,7 +106,7 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
         refuse(org.id, kind, 405, "Only Calls Go To Services")
         return
     if service.kind == "queue":
-        track_call(org.id, kind, agents=(caller,))
+        track_call(ctx, org.id, kind, agents=(caller,))
         media.prepare_initial(ctx)
         fix_contact()
         att = attendances.begin(ctx, org.id, "queue", "internal", actor=caller, target=service.ext,
@@ -116,7 +116,7 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if not service.target_uri:
         refuse(org.id, kind, 480, "Service Not Available")
         return
-    track_call(org.id, kind, agents=(caller,))
+    track_call(ctx, org.id, kind, agents=(caller,))
     media.prepare_initial(ctx)
     fix_contact()
     if service.kind == "conference":
@@ -140,7 +140,7 @@ def relay_to_bindings(
     """An agent's call (or MESSAGE) to another agent: caller first, callee last in `agents`.
     Calls are tracked and recorded before the INVITE leaves, so no reply can beat them."""
     if KSR.is_INVITE() > 0:
-        track_call(org_id, kind, agents)
+        track_call(ctx, org_id, kind, agents)
         media.prepare_initial(ctx)
         keepalive(KSR.is_WSX() > 0, any(b.received.endswith(("=ws", "=wss")) for b in bindings))
         caller, callee = agents[0], agents[-1]

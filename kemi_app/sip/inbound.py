@@ -48,7 +48,7 @@ def _inbound_call(ctx: Context) -> None:
     if service.kind != "queue" and not service.target_uri:
         refuse(org.id, KIND, 480, "Service Not Available")
         return
-    track_call(org.id, KIND)
+    track_call(ctx, org.id, KIND)
     media.prepare_initial(ctx)
     fix_contact()
     customer = pv("$fU") or "customer"

@@ -6,6 +6,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.registration import Binding
+from kemi_app.sip import dialog_guard
 from kemi_app.sip.context import Context, reply
 
 
@@ -26,12 +27,12 @@ def _branch_to(ctx: Context, binding: Binding) -> None:
         KSR.setdsturi(binding.node)
 
 
-def track_call(org_id: str, kind: str, agents: tuple[str, ...] = ()) -> None:
+def track_call(ctx: Context, org_id: str, kind: str, agents: tuple[str, ...] = ()) -> None:
     """Dialog-tracks an INVITE; its final status is counted once, by the dialog events
     (answered) or the failure route (refused, cancelled, timed out): see sip/routes.py.
     `agents` (extensions of org_id) are in-call while the dialog lasts (sip/dialogs.py) and
     join the `agent` profile, so their calls can be ended if they vanish (sip/vanish.py)."""
-    KSR.rr.record_route()
+    dialog_guard.record_route(ctx)
     KSR.dialog.dlg_manage()
     KSR.pv.sets("$dlg_var(org)", org_id)
     KSR.pv.sets("$dlg_var(kind)", kind)

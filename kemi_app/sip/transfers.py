@@ -121,7 +121,7 @@ def on_transfer_invite(ctx: Context) -> bool:
                                               target=target, result="connecting", detail=kind, call_id=call_id))
     ctx.state.set_customer_call(att.id, call_id)
     metrics.transfer(att.org, kind, "connecting")
-    track_call(att.org, KIND)
+    track_call(ctx, att.org, KIND)
     KSR.pv.sets(attendances.DLG_ATT, att.id)
     media.prepare_initial(ctx)
     fix_contact()

@@ -1,0 +1,30 @@
+"""Per-source rate limit: pike counts requests per source address; a flooding source is put
+on a ban list (an htable whose entries expire) and its requests are dropped unanswered."""
+
+from __future__ import annotations
+
+import KSR
+
+from kemi_app import metrics
+from kemi_app.sip.context import Context, pv
+
+BANS = "flood"  # htable of banned sources (kamailio.cfg: autoexpire)
+NEWLY_DETECTED = -2  # pike_check_req: this request made the source a flooder
+
+
+def throttled(ctx: Context) -> bool:
+    """True when the request must be dropped: its source floods or is banned."""
+    if ctx.settings.flood_limit <= 0:
+        return False
+    source = pv("$si")
+    if KSR.htable.sht_get(BANS, source) is not None:
+        metrics.sip_refused("banned")
+        return True
+    rc = KSR.pike.pike_check_req()
+    if rc > 0:
+        return False
+    KSR.htable.sht_seti(BANS, source, 1)
+    if rc == NEWLY_DETECTED:
+        KSR.warn(f"flood from {source}: banned\n")
+    metrics.sip_refused("flood")
+    return True
