@@ -85,6 +85,7 @@ class EdgeRoutes:
         def body() -> None:
             if KSR.tm.t_check_trans() <= 0:
                 # Not an answer to a request this edge relayed: never sent on by its Via.
+                metrics.sip_refused("stray_response")
                 KSR.set_drop()
                 return
             if 100 < int(pv("$rs") or 0) < 300:
@@ -149,6 +150,7 @@ class EdgeRoutes:
             if KSR.is_ACK() > 0:
                 KSR.tm.t_check_trans()
             elif KSR.hdr.is_present("Route") > 0:
+                metrics.sip_refused("foreign_dialog")
                 reply(403, "Not A Dialog Of This Edge")
             else:
                 reply(404, "Not Here")
