@@ -19,6 +19,8 @@ def record_route(ctx: Context) -> None:
 def ours(ctx: Context) -> bool:
     """Is the first Route this edge's, signed for this Call-ID? Checked before loose_route,
     so a Route naming another host, or an unsigned Route to the edge, is never followed."""
+    if KSR.hdr.is_present("Route") < 0:
+        return False
     route = pv("$route_uri")
     if not route or KSR.is_myself(route) <= 0:  # 0 means no, as for is_myself_ruri
         return False
