@@ -15,7 +15,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import attendances, carriers, dialog_guard, flood, inbound, media, queues, transfers
+from kemi_app.sip import attendances, carriers, connections, dialog_guard, flood, inbound, media, queues, transfers
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.dialogs import track_agents
@@ -104,6 +104,8 @@ class EdgeRoutes:
             return
         if flood.throttled(ctx):
             return
+        if not connections.admit(ctx):
+            return
         if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
             reply(483, "Too Many Hops")
             return
@@ -187,6 +189,7 @@ class EdgeRoutes:
 
         def body() -> None:
             assert self.ctx is not None
+            connections.released()
             on_connection_closed(self.ctx)
 
         return _guard("tcp", body, lambda: None)

@@ -4,6 +4,7 @@ Outside hosts are UDP sockets on 127.0.0.5 that must never hear from the edge.""
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -107,6 +108,7 @@ def test_replayed_register_is_stale_and_cannot_hijack_the_contact(
     try:
         _, legit_port = client.local
         hijack = text.replace(f"@127.0.0.1:{legit_port}>", f"@127.0.0.7:{attacker.local[1]}>")
+        time.sleep(0.3)  # a copy arriving while the first is still routed is absorbed as a retransmission
         attacker.send(hijack)
         assert _stale(attacker.final())
         time.sleep(0.3)  # a copy arriving while the first is still routed is absorbed as a retransmission
@@ -170,3 +172,43 @@ def test_lockout_keys_are_bounded_and_an_attacker_cannot_lock_out_the_agent(
     assert len(failure_keys) <= 2, failure_keys  # the agent's from 127.0.0.8, and one for made-up names
     _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}")
     assert answer is not None and answer.status == 200, answer
+
+
+# -- connections per source ---------------------------------------------------------------------
+def _tcp_options(edge: Stack, ip: str) -> tuple[socket.socket, bytes]:
+    """A new TCP connection from ip that sends one OPTIONS; its answer, or b'' if closed."""
+    s = socket.create_connection(("127.0.0.1", edge.settings.sip_port), timeout=3, source_address=(ip, 0))
+    host, port = s.getsockname()
+    s.sendall(
+        f"OPTIONS sip:127.0.0.1:{edge.settings.sip_port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/TCP {host}:{port};branch=z9hG4bK{uuid.uuid4().hex[:16]}\r\n"
+        f"From: <sip:probe@{DOMAIN}>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
+        "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    try:
+        return s, s.recv(65535)
+    except (ConnectionError, TimeoutError):
+        return s, b""
+
+
+def test_connections_per_source_are_limited(edge: Stack) -> None:
+    limit = edge.settings.tcp_per_source
+    held = []
+    try:
+        for _ in range(limit):
+            s, answer = _tcp_options(edge, "127.0.0.6")
+            held.append(s)
+            assert answer.startswith(b"SIP/2.0 200"), answer
+        s, answer = _tcp_options(edge, "127.0.0.6")
+        held.append(s)
+        assert answer == b""  # closed unanswered: one connection too many from that source
+        s, answer = _tcp_options(edge, "127.0.0.1")  # another source is not affected
+        held.append(s)
+        assert answer.startswith(b"SIP/2.0 200"), answer
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(1)  # tcpops reports the closed connections
+    s, answer = _tcp_options(edge, "127.0.0.6")
+    s.close()
+    assert answer.startswith(b"SIP/2.0 200"), answer
