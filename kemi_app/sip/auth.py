@@ -6,7 +6,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy import digest
-from kemi_app.policy.auth_policy import after_failure
+from kemi_app.policy.auth_policy import after_failure, counts_per_agent
 from kemi_app.sip.context import Context, pv, reply
 from kemi_app.state import AgentAuth, Org
 
@@ -64,7 +64,7 @@ def verify(ctx: Context, org: Org, user: str, agent: AgentAuth) -> str | None:
     if rc in NONCE_STALE:
         KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
         return None
-    failures = ctx.state.record_auth_failure(org.id, user, source, known=agent.ha1 is not None)
+    failures = ctx.state.record_auth_failure(org.id, user, source, per_agent=counts_per_agent(agent.ha1 is not None))
     with metrics.policy_timer("auth_failure"):
         verdict = after_failure(failures, limit)
     KSR.notice(f"auth failed for {user}@{realm} rc={rc} from {source}\n")

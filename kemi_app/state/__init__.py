@@ -89,10 +89,10 @@ class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore,
             ha1, *rows = p.execute()
         return auth_from(ha1, rows)
 
-    def record_auth_failure(self, org_id: str, ext: str, source_ip: str, known: bool) -> int:
-        """Counts a failure of an agent from a source; failures with names that are no agent
-        share one counter per source, so made-up names cannot each create a key."""
-        key = keys.authfail(org_id, ext, source_ip) if known else keys.authfail_unknown(org_id, source_ip)
+    def record_auth_failure(self, org_id: str, ext: str, source_ip: str, per_agent: bool) -> int:
+        """Counts a failure from a source against the agent, or (policy.auth_policy) against the
+        source's one counter for names that are no agent."""
+        key = keys.authfail(org_id, ext, source_ip) if per_agent else keys.authfail_unknown(org_id, source_ip)
         with self.r.pipeline(transaction=True) as p:
             p.incr(key)
             p.expire(key, AUTH_FAILURE_WINDOW)
