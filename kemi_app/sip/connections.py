@@ -9,6 +9,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.sip.context import Context, pv
+from kemi_app.sip.flood import from_tls_terminator
 
 COUNTED = "tcpconn"  # peer ip:port -> 1 while its connection is counted
 PER_SOURCE = "tcpsrc"  # source ip -> connections counted
@@ -22,7 +23,9 @@ def _peer() -> str:
 def admit(ctx: Context) -> bool:
     """False after closing the connection this message came on: its source has too many."""
     limit = ctx.settings.tcp_per_source
-    if limit <= 0 or pv("$pr").lower() == "udp" or KSR.htable.sht_get(COUNTED, _peer()) is not None:
+    if limit <= 0 or pv("$pr").lower() == "udp" or from_tls_terminator(ctx):
+        return True
+    if KSR.htable.sht_get(COUNTED, _peer()) is not None:
         return True
     source = pv("$si")
     if _count_in(source) > limit:

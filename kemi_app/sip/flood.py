@@ -12,9 +12,15 @@ BANS = "flood"  # htable of banned sources (kamailio.cfg: autoexpire)
 NEWLY_DETECTED = -2  # pike_check_req: this request made the source a flooder
 
 
+def from_tls_terminator(ctx: Context) -> bool:
+    """WSS arrives through haproxy on the edge's own address: every browser would look like one
+    source here, so haproxy limits connections per real source instead (edgeops/tls.py)."""
+    return pv("$si") == ctx.settings.sip_addr and int(pv("$Rp") or 0) == ctx.settings.ws_port
+
+
 def throttled(ctx: Context) -> bool:
     """True when the request must be dropped: its source floods or is banned."""
-    if ctx.settings.flood_limit <= 0:
+    if ctx.settings.flood_limit <= 0 or from_tls_terminator(ctx):
         return False
     source = pv("$si")
     if KSR.htable.sht_get(BANS, source) is not None:

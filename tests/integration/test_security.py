@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from edgeops.stack import Stack
-from kemi_app.policy.agent import Agent
 from kemi_app.policy.digest import ha1
-from kemi_app.policy.org import Org
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
 from tests.integration.raw_sip import RawSip, Response, authorization, heard, listener
 
