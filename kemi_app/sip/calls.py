@@ -102,7 +102,7 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if service is None:
         refuse(org.id, kind, 404, "Service Not Found")
         return
-    if KSR.is_INVITE() < 0:
+    if KSR.is_INVITE() <= 0:  # a bool: `< 0` is never true
         refuse(org.id, kind, 405, "Only Calls Go To Services")
         return
     if service.kind == "queue":
