@@ -112,6 +112,8 @@ class EdgeRoutes:
     def _request(self) -> None:
         ctx = self.ctx
         assert ctx is not None
+        # Every answer goes back where the request came from, never to an address its Via names.
+        KSR.force_rport()
         if int(pv("$Rp") or 0) == ctx.settings.admin_port:
             reply(403, "SIP Not Served On Admin Port")
             return
@@ -125,7 +127,6 @@ class EdgeRoutes:
         if KSR.sanity.sanity_check_defaults() < 0:
             KSR.notice(f"malformed request dropped after sanity reply {log_ctx()}\n")
             return
-        KSR.force_rport()
         if KSR.is_CANCEL() > 0:
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
