@@ -8,6 +8,7 @@ What the failure route needs rides with the transaction in AVPs. An offer lock i
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import KSR
@@ -17,11 +18,12 @@ from kemi_app.policy.attendance import OFFER, OVERFLOW
 from kemi_app.policy.org import Org
 from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
 from kemi_app.policy.service import Service
+from kemi_app.policy.sip_text import quoted_string
 from kemi_app.sip import attendances, media
 from kemi_app.sip.context import Context, pv
 from kemi_app.sip.relay import agent_key, fork, refuse
 
-QUEUE_AVP = "$avp(edge_queue)"  # org|queue ext|queue name|ring seconds|overflow uri|members
+QUEUE_AVP = "$avp(edge_queue)"  # QueueCall.encode(): org, ext, name, ring seconds, overflow uri, members
 ATT_AVP = "$avp(edge_att)"  # the attendance being offered
 OFFER_AVP = "$avp(edge_offer)"  # the member ringing now
 TRIED_AVP = "$avp(edge_tried)"  # members already offered, space separated
@@ -44,8 +46,8 @@ class QueueCall:
     members: list[str]
 
     def encode(self) -> str:
-        return "|".join((self.org, self.ext, self.name, str(self.ring_seconds), self.overflow_uri,
-                         ",".join(self.members)))
+        # JSON: a name (free text) may hold any separator.
+        return json.dumps([self.org, self.ext, self.name, self.ring_seconds, self.overflow_uri, self.members])
 
     @classmethod
     def of(cls, org: Org, service: Service) -> QueueCall:
@@ -53,8 +55,8 @@ class QueueCall:
 
     @classmethod
     def decode(cls, raw: str) -> QueueCall:
-        org, ext, name, ring, overflow, members = raw.split("|", 5)
-        return cls(org, ext, name, int(ring), overflow, [m for m in members.split(",") if m])
+        org, ext, name, ring, overflow, members = json.loads(raw)
+        return cls(org, ext, name, int(ring), overflow, list(members))
 
 
 def start(ctx: Context, queue: QueueCall, att_id: str) -> None:
@@ -145,7 +147,7 @@ def on_branch() -> None:
         return
     queue = QueueCall.decode(pv(QUEUE_AVP))
     KSR.hdr.append(f"X-Edge-Attendance: {att_id}\r\n")
-    KSR.hdr.append(f"X-Edge-Queue: {queue.ext};name=\"{queue.name}\"\r\n")
+    KSR.hdr.append(f"X-Edge-Queue: {queue.ext};name={quoted_string(queue.name)}\r\n")
     if pv(AUTO_AVP) == "1":
         for header in AUTO_ANSWER_HEADERS:
             KSR.hdr.append(header + "\r\n")

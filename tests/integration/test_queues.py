@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from xml.sax.saxutils import escape
 
 import pytest
 
 from edgeops.stack import Stack
-from tests.integration.contact_centre import DID, ContactCentre
+from kemi_app.policy.service import Service
+from tests.integration.contact_centre import AGENTS, DID, ORG, QUEUE, ContactCentre
 from tests.integration.helpers import answer_one, finish
 from tests.integration.test_registration import raw_udp, sip_request, status_line
 from tests.sipp import Sipp
@@ -37,6 +39,21 @@ def test_longest_idle_available_agent_answers_skipping_a_paused_one(cc: ContactC
     assert [s for s in story if s[0] in ("offer", "ring", "answer")][:3] == [
         ("offer", "3002", ""), ("ring", "3002", ""), ("answer", "3002", "")]
     assert story[-1][:1] == ("end",)
+
+
+def test_queue_name_is_escaped_in_the_queue_header(cc: ContactCentre, sipp: Sipp) -> None:
+    """A name with quotes, a backslash and a separator stays inside X-Edge-Queue's quoted name."""
+    cc.state.save_service(ORG, Service(QUEUE, "queue", 'Sales "VIP" \\ desk|2', members=list(AGENTS), ring_timeout=5))
+    cc.login("3001")
+    # POSIX regexp for: X-Edge-Queue: 800;name="Sales \"VIP\" \\ desk|2"
+    wanted = r'X-Edge-Queue: 800;name="Sales \\"VIP\\" \\\\ desk\|2"'
+    # sipp reads backslash escapes in the attribute once more; XML needs its own for the quotes.
+    regexp = escape(wanted.replace("\\", "\\\\"), {'"': "&quot;"})
+    phone = answer_one(sipp, cc.agent_ports["3001"], "uas_headers.xml", header_regexp=regexp)
+    result = cc.customer()
+    code, out = finish(phone)
+    assert result.ok, result.output + result.errors
+    assert code == 0, out
 
 
 @pytest.mark.parametrize(
