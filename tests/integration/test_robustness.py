@@ -112,6 +112,19 @@ def test_bytes_that_are_not_utf8_are_answered_and_logged(edge: Stack, where: str
         assert f"is not UTF-8 call-id={escaped} " in log_since(unharmed, 0)
 
 
+def test_a_websocket_upgrade_logs_no_error(edge: Stack, unharmed: Path) -> None:
+    """Kamailio parses its own 101 reply again (for KEMI); http_reply_parse lets it."""
+    offset = unharmed.stat().st_size
+    ws = Ws(edge.settings.ws_port)
+    options = (b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WS ws.invalid;branch=z9hG4bKws1\r\n"
+               b"From: <sip:1001@demo.test>;tag=ws1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: ws-upgrade-1\r\n"
+               b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    assert exchange(ws, options) == 200
+    ws.close()
+    time.sleep(0.3)
+    assert "bad message" not in log_since(unharmed, offset)
+
+
 def torture_id(t: Torture) -> str:
     return t.name
 
