@@ -50,7 +50,7 @@ def unharmed(edge: Stack) -> Iterator[Path]:
     offset, pid = log.stat().st_size, edge.procs["kamailio"].pid
     before = workers(pid)
     yield log
-    time.sleep(0.5)  # the last messages' log lines
+    time.sleep(0.2)  # the last messages' log lines
     text = log_since(log, offset)
     assert workers(pid) == before, "a Kamailio process died or was replaced"
     escaped = re.findall(r"^Traceback \(most recent call last\)", text, re.M)
@@ -151,7 +151,7 @@ def send_torture(edge: Stack, torture: Torture, transport: str) -> int | None:
     port = edge.settings.sip_port
     channel = Udp(port) if transport == "udp" else Tcp(port)
     try:
-        return exchange(channel, torture.render(f"127.0.0.1:{port}"), 2.0 if torture.answerable else 0.5)
+        return exchange(channel, torture.render(f"127.0.0.1:{port}"), 1.0 if torture.answerable else 0.3)
     finally:
         channel.close()
 

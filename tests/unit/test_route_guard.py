@@ -28,6 +28,7 @@ class FakeKSR(types.ModuleType):
         self.undecodable: set[str] = set()
         self.err = self.notice = self.logs.append
         self.is_ACK = lambda: self.ack
+        self.force_rport = lambda: True
         self.set_drop = lambda: self.calls.append(("drop",))
         self.pv = types.SimpleNamespace(get=self._pv_get)
         self.sl = types.SimpleNamespace(send_reply=lambda code, reason: self.calls.append(("sl", code, reason)))
