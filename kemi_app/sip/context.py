@@ -30,6 +30,8 @@ class NotUtf8(ValueError):
 
 
 def pv(name: str) -> str:
+    """app_python3 decodes strictly: KSR.pv.get raises UnicodeDecodeError for bytes that are
+    not UTF-8. That becomes NotUtf8 naming the field, which the route guard answers with 400."""
     try:
         value = KSR.pv.get(name)
     except UnicodeDecodeError:
