@@ -127,6 +127,12 @@ class EdgeRoutes:
         if KSR.sanity.sanity_check_defaults() < 0:
             KSR.notice(f"malformed request dropped after sanity reply {log_ctx()}\n")
             return
+        # RFC 3261 Call-IDs are ASCII. Refused here, before a dialog or a call record exists
+        # whose events could not read it (bytes that are not UTF-8 raise NotUtf8: 400 too).
+        if not pv("$ci").isascii():
+            if KSR.is_ACK() <= 0:
+                reply(400, "Bad Call-ID")
+            return
         if KSR.is_CANCEL() > 0:
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
