@@ -23,9 +23,40 @@ class Context:
         return cls(settings=settings, state=state)
 
 
+class NotUtf8(ValueError):
+    """A field of the message holds bytes that are not UTF-8 (app_python3 cannot decode it)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not UTF-8")
+
+
 def pv(name: str) -> str:
-    value = KSR.pv.get(name)
+    """app_python3 decodes strictly: KSR.pv.get raises UnicodeDecodeError for bytes that are
+    not UTF-8. That becomes NotUtf8 naming the field, which the route guard answers with 400."""
+    try:
+        value = KSR.pv.get(name)
+    except UnicodeDecodeError:
+        raise NotUtf8(name) from None
     return "" if value is None else str(value)
+
+
+def _hexa(name: str) -> str:
+    """The same pseudo-variable through Kamailio's hex transformation: `$ci` -> `$(ci{s.encode.hexa})`."""
+    inner = name[2:-1] if name.startswith("$(") else name[1:]
+    return f"$({inner}{{s.encode.hexa}})"
+
+
+def pv_text(name: str) -> str:
+    """For log lines: never raises; bytes that are not UTF-8 come out backslash-escaped (`\\xff`)."""
+    try:
+        return pv(name)
+    except NotUtf8:
+        try:
+            return bytes.fromhex(str(KSR.pv.get(_hexa(name)) or "")).decode("utf-8", "backslashreplace")
+        except Exception:
+            return "<undecodable>"
+    except Exception:
+        return "<unavailable>"
 
 
 def reply(status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
@@ -46,7 +77,10 @@ def header_values(name: str) -> list[str]:
     values: list[str] = []
     idx = 0
     while True:
-        value = KSR.hdr.get_idx(name, idx)
+        try:
+            value = KSR.hdr.get_idx(name, idx)
+        except UnicodeDecodeError:
+            raise NotUtf8(f"header {name}") from None
         if value is None:
             return values
         values.append(str(value))
@@ -54,4 +88,5 @@ def header_values(name: str) -> list[str]:
 
 
 def log_ctx() -> str:
-    return f"call-id={pv('$ci')} method={pv('$rm')} src={pv('$si')}:{pv('$sp')}"
+    """Names the message in log lines; safe inside except handlers (never raises)."""
+    return f"call-id={pv_text('$ci')} method={pv_text('$rm')} src={pv_text('$si')}:{pv_text('$sp')}"

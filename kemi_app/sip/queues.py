@@ -14,6 +14,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.attendance import OFFER, OVERFLOW
 from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
+from kemi_app.policy.sip_text import quoted_string
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.sip import attendances
@@ -119,7 +120,7 @@ def on_branch(tx: Transaction) -> None:
     if tx.queue is None or not tx.offer_attendance or not tx.offered:
         return
     KSR.hdr.append(f"X-Edge-Attendance: {tx.offer_attendance}\r\n")
-    KSR.hdr.append(f"X-Edge-Queue: {tx.queue.ext};name=\"{tx.queue.name}\"\r\n")
+    KSR.hdr.append(f"X-Edge-Queue: {tx.queue.ext};name={quoted_string(tx.queue.name)}\r\n")
     if tx.auto_answer:
         for header in AUTO_ANSWER_HEADERS:
             KSR.hdr.append(header + "\r\n")

@@ -26,10 +26,10 @@ def local_socket() -> str:
 
 
 def _expires_header() -> int | None:
-    raw = KSR.hdr.get("Expires")
-    if raw is None:
+    values = header_values("Expires")
+    if not values:
         return None
-    raw = str(raw).strip()
+    raw = values[0].strip()
     if not raw.isdigit():
         raise ContactError("bad Expires header")
     return int(raw)

@@ -18,7 +18,7 @@ from kemi_app.admin.router import error
 from kemi_app.sip import attendances, carriers, connections, dialog_guard, flood, inbound, media, queues, transfers
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
-from kemi_app.sip.context import Context, log_ctx, pv, reply
+from kemi_app.sip.context import Context, NotUtf8, log_ctx, pv, pv_text, reply
 from kemi_app.sip.dialogs import track_agents
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
@@ -32,16 +32,18 @@ INITIAL_METHODS = ("INVITE", "MESSAGE")
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE"
 
 
-def _guard(name: str, body: Callable[[], None], on_error: Callable[[], None]) -> int:
+def _guard(name: str, body: Callable[[], None], on_error: Callable[[Exception], None] = lambda e: None) -> int:
+    """Runs a route: nothing escapes to Kamailio, every failure is logged with the Call-ID
+    and handed to `on_error` (which answers a request). Logging itself cannot raise."""
     try:
         body()
-    except Exception:
+    except NotUtf8 as e:
+        KSR.notice(f"{name}: refused, {e} {log_ctx()}\n")
+        _answer_error(name, on_error, e)
+    except Exception as e:
         metrics.route_exception(name)
         KSR.err(f"{name}: unhandled error {log_ctx()}: {traceback.format_exc()!r}\n")
-        try:
-            on_error()
-        except Exception:
-            KSR.err(f"{name}: could not answer the error {log_ctx()}\n")
+        _answer_error(name, on_error, e)
     return 1
 
 
@@ -50,9 +52,25 @@ def _count_final(status: int) -> None:
     metrics.call_final(record.org, record.kind, status)
 
 
-def _answer_500() -> None:
-    if KSR.is_ACK() < 0:
+def _answer_error(name: str, on_error: Callable[[Exception], None], e: Exception) -> None:
+    try:
+        on_error(e)
+    except Exception as again:
+        KSR.err(f"{name}: could not answer the error {log_ctx()}: {again!r}\n")
+
+
+def _answer_request_error(e: Exception) -> None:
+    """ACK gets no answer; bytes that are not UTF-8 are the sender's fault (400)."""
+    if KSR.is_ACK() > 0:
+        return
+    if isinstance(e, NotUtf8):
+        reply(400, "Invalid UTF-8")
+    else:
         reply(500, "Internal Server Error")
+
+
+def _answer_tm_error(e: Exception) -> None:
+    KSR.tm.t_reply(500, "Internal Server Error")
 
 
 class EdgeRoutes:
@@ -83,8 +101,8 @@ class EdgeRoutes:
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
         start = time.perf_counter()
-        rc = _guard("request_route", self._request, _answer_500)
-        metrics.request_seconds(pv("$rm"), time.perf_counter() - start)
+        rc = _guard("request_route", self._request, _answer_request_error)
+        metrics.request_seconds(pv_text("$rm"), time.perf_counter() - start)
         return rc
 
     def ksr_reply_route(self, msg: object) -> int:
@@ -97,7 +115,7 @@ class EdgeRoutes:
             if 100 < int(pv("$rs") or 0) < 300:
                 fix_contact()
 
-        return _guard("reply_route", body, lambda: None)
+        return _guard("reply_route", body)
 
     def ksr_onsend_route(self, msg: object) -> int:
         return 1
@@ -105,6 +123,8 @@ class EdgeRoutes:
     def _request(self) -> None:
         ctx = self.ctx
         assert ctx is not None
+        # Every answer goes back where the request came from, never to an address its Via names.
+        KSR.force_rport()
         if int(pv("$Rp") or 0) == ctx.settings.admin_port:
             reply(403, "SIP Not Served On Admin Port")
             return
@@ -112,13 +132,22 @@ class EdgeRoutes:
             return
         if not connections.admit(ctx):
             return
-        if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
+        hops = KSR.maxfwd.process_maxfwd(MAX_FORWARDS)
+        if hops == -1:
             reply(483, "Too Many Hops")
+            return
+        if hops < 0:  # -2: Max-Forwards is not a number
+            reply(400, "Bad Max-Forwards")
             return
         if KSR.sanity.sanity_check_defaults() < 0:
             KSR.notice(f"malformed request dropped after sanity reply {log_ctx()}\n")
             return
-        KSR.force_rport()
+        # RFC 3261 Call-IDs are ASCII. Refused here, before a dialog or a call record exists
+        # whose events could not read it (bytes that are not UTF-8 raise NotUtf8: 400 too).
+        if not pv("$ci").isascii():
+            if KSR.is_ACK() <= 0:
+                reply(400, "Bad Call-ID")
+            return
         if KSR.is_CANCEL() > 0:
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
@@ -184,8 +213,8 @@ class EdgeRoutes:
             assert self.ctx is not None and self.admin is not None
             handle_http(self.ctx, self.admin)
 
-        def fail() -> None:
-            resp = error(500, "internal error")
+        def fail(e: Exception) -> None:
+            resp = error(400, "request is not UTF-8") if isinstance(e, NotUtf8) else error(500, "internal error")
             KSR.xhttp.xhttp_reply(resp.status, resp.reason, resp.content_type, resp.body)
 
         return _guard("xhttp", body, fail)
@@ -201,7 +230,7 @@ class EdgeRoutes:
             connections.released()
             on_connection_closed(self.ctx)
 
-        return _guard("tcp", body, lambda: None)
+        return _guard("tcp", body)
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
         def body() -> None:
@@ -213,7 +242,7 @@ class EdgeRoutes:
             track_agents(self._ctx(), record, evname)
             attendances.on_dialog_event(self._ctx(), record, evname)
 
-        return _guard("dialog", body, lambda: None)
+        return _guard("dialog", body)
 
     def ksr_call_failure(self, msg: object) -> int:
         """Failure route of tracked calls: every branch failed; count the final status."""
@@ -221,7 +250,7 @@ class EdgeRoutes:
         def body() -> None:
             _count_final(int(pv("$T_reply_code") or 0))
 
-        return _guard("call_failure", body, lambda: None)
+        return _guard("call_failure", body)
 
     # -- tm routes armed by the relay path (names in kemi_app.sip.tmroutes) -----------------
     def ksr_branch_media(self, msg: object) -> int:
@@ -230,7 +259,7 @@ class EdgeRoutes:
             queues.on_branch(tx)
             media.on_branch(self._ctx(), tx)
 
-        return _guard("branch_media", body, KSR.set_drop)
+        return _guard("branch_media", body, lambda e: KSR.set_drop())
 
     def ksr_onreply_media(self, msg: object) -> int:
         """Replies of calls, in one place: who rings, which queue member answered, the media."""
@@ -243,7 +272,7 @@ class EdgeRoutes:
             record.save()
             tx.save()
 
-        return _guard("onreply_media", body, lambda: None)
+        return _guard("onreply_media", body)
 
     def ksr_queue_failure(self, msg: object) -> int:
         """Failure route of queue calls: the next member, the overflow, or the final status."""
@@ -253,7 +282,7 @@ class EdgeRoutes:
             if final is not None:
                 _count_final(final)
 
-        return _guard("queue_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
+        return _guard("queue_failure", body, _answer_tm_error)
 
     def _ctx(self) -> Context:
         assert self.ctx is not None
@@ -267,4 +296,4 @@ class EdgeRoutes:
             if final is not None:
                 _count_final(final)
 
-        return _guard("gateway_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
+        return _guard("gateway_failure", body, _answer_tm_error)

@@ -103,7 +103,7 @@ def _elsewhere(ctx: Context, att: Attendance, host: str, destination: Org | None
     """Does the Refer-To leave the attendance's org (another org, or a domain nobody has)?"""
     if destination is not None:
         return destination.id != att.org
-    return KSR.is_myself(f"sip:{host}") <= 0  # 0 means no here, as for is_myself_ruri
+    return KSR.is_myself(f"sip:{host}") <= 0  # a bool: False (== 0) means not here
 
 
 def on_transfer_invite(ctx: Context) -> bool:
