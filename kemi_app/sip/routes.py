@@ -23,7 +23,7 @@ from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.registrar import handle_register
 from kemi_app.sip.stats import kamailio_families
-from kemi_app.sip.vanish import on_connection_closed
+from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connection
 
 MAX_FORWARDS = 70
 FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
@@ -170,13 +170,12 @@ class EdgeRoutes:
         return 1
 
     def ksr_tcp_event(self, msg: object, evname: str) -> int:
-        """tcp:closed, tcp:reset, tcp:timeout: a WebSocket agent's connection is gone."""
+        """tcp:closed, tcp:reset, tcp:timeout (TCP main process): queued for the timer below."""
+        return _guard("tcp", queue_closed_connection, lambda: None)
 
-        def body() -> None:
-            assert self.ctx is not None
-            on_connection_closed(self.ctx)
-
-        return _guard("tcp", body, lambda: None)
+    def ksr_vanished_timer(self, msg: object, evname: str = "") -> int:
+        """rtimer process: a WebSocket agent's connection is gone, its calls are ended."""
+        return _guard("vanished", lambda: drain_closed_connections(self._ctx()), lambda: None)
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
         def body() -> None:

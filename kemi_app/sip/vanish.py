@@ -1,6 +1,11 @@
 """A vanished agent (its WebSocket closed: tab closed, network lost) leaves no stuck call:
 its bindings on that connection go, its calls on that connection are ended (BYE to both
-legs), and the history says why. Offline follows from the agent having no binding left."""
+legs), and the history says why. Offline follows from the agent having no binding left.
+
+The close is seen in Kamailio's TCP main process, which cannot send on TCP connections (a BYE
+to a TCP peer fails there with "Socket operation on non-socket") and must not wait on Redis:
+it only queues the peer's address (mqueue, shared memory); an rtimer process, which can send
+like a SIP worker, takes the queue every 100 ms and does the work."""
 
 from __future__ import annotations
 
@@ -24,9 +29,28 @@ def _peer_of(binding: Binding) -> str:
     return binding.received.removeprefix("sip:").split(";", 1)[0]
 
 
-def on_connection_closed(ctx: Context) -> None:
-    # tcpops gives the peer's address here, not the connection id.
-    peer = f"{pv('$si')}:{pv('$sp')}"
+QUEUE = "vanished"  # kamailio.cfg: modparam mqueue and the rtimer that drains it
+DRAIN_MAX = 500  # per timer run, so one run never holds its process for long
+
+
+def queue_closed_connection() -> None:
+    """tcpops event (TCP main process): queue the peer; tcpops gives its address, not the id."""
+    KSR.mqueue.mq_add(QUEUE, f"{pv('$si')}:{pv('$sp')}", "closed")
+
+
+def drain_closed_connections(ctx: Context) -> None:
+    """rtimer route: end the calls of every agent whose connection closed since the last run."""
+    for _ in range(DRAIN_MAX):
+        if KSR.mqueue.mq_fetch(QUEUE) <= 0:
+            return
+        peer = pv(f"$mqk({QUEUE})")
+        try:
+            on_connection_closed(ctx, peer)
+        except Exception as e:  # one agent's failure (Redis down) must not strand the others
+            KSR.err(f"vanished connection {peer}: calls not ended: {e!r}\n")
+
+
+def on_connection_closed(ctx: Context, peer: str) -> None:
     node = ctx.settings.node_uri
     owner = ctx.state.connection_owner(node, peer)
     if owner is None:
