@@ -13,6 +13,7 @@ import time
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.policy.attendance import AGENT_GONE, Event
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.sip import rpc
@@ -47,6 +48,7 @@ def drain_closed_connections(ctx: Context) -> None:
         try:
             on_connection_closed(ctx, peer)
         except Exception as e:  # one agent's failure (Redis down) must not strand the others
+            metrics.route_exception("vanished")
             KSR.err(f"vanished connection {peer}: calls not ended: {e!r}\n")
 
 
