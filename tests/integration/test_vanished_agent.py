@@ -39,7 +39,9 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     assert state.bindings("demo", "1002") == []
     # The agent is offline and the call's history says why.
     assert wait_for(lambda: state.presence("demo", ["1002"])[0].state == "offline", timeout=5)
-    history = state.attendance_history(state.recent_attendances("demo", "1002")[0])
+    attendance = state.recent_attendances("demo", "1002")[0]
+    # The end is recorded once the caller's 200 to the BYE is in, which may be after sipp exits.
+    history = wait_for(lambda: (h := state.attendance_history(attendance)) and h[-1].event == "end" and h, 5)
+    assert history, state.attendance_history(attendance)
     gone = [e for e in history if e.event == "agent-gone"]
     assert [(e.actor, e.reason) for e in gone] == [("1002", "websocket closed")]
-    assert history[-1].event == "end"
