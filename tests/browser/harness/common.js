@@ -1,8 +1,8 @@
 // Shared by both test agents: remote audio played out, and audio counters from the call's
 // RTCPeerConnection. Chrome decodes (and so measures) inbound audio only while the remote
 // track plays somewhere: the agents put it in the page's <audio id=remote> element once the
-// call is up, as a softphone must (taken from the receiver: a SIP phone's SDP carries no
-// a=msid, so the track event names no stream).
+// call is up, as a softphone must (taken from the receiver, whether or not the remote SDP
+// names a stream for it).
 window.playRemote = (pc) => {
   const audio = document.getElementById("remote");
   const tracks = pc.getReceivers().map((r) => r.track).filter((t) => t && t.kind === "audio");
