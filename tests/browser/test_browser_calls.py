@@ -184,6 +184,22 @@ def test_closing_the_page_mid_call_ends_it_and_takes_the_agent_offline(
     assert wait_for(lambda: not browser_state.bindings("demo", "1001"), 10), "agent 1001 still registered"
 
 
+def test_closing_the_page_mid_call_sends_the_bye_to_a_tcp_caller(
+    client, open_agent, browser_edge, browser_state, peer
+) -> None:
+    """The close is seen in Kamailio's TCP main process, which cannot send on TCP: the BYE to a
+    caller on TCP must still leave (from the timer process that ends vanished agents' calls)."""
+    agent = open_agent(client, "1001")
+    caller = peer.start("uac_hungup.xml", [["1002", "demo.test", PASSWORDS["1002"], "1001"]], port=peer.next_port(),
+                        transport="t1", extra=["-au", "1002", "-ap", PASSWORDS["1002"], "-rtp_echo"])
+    agent.run("agent.answer(10000)")
+    assert_media(agent, browser_edge)
+    agent.page.context.close()
+    code, out = finish(caller, timeout=20)  # the sipp caller got a BYE over TCP and answered it
+    assert code == 0, out
+    assert wait_for(lambda: not browser_state.bindings("demo", "1001"), 10), "agent 1001 still registered"
+
+
 CARRIER = Gateway(id="aa-browser-test", address="", priority=0, codecs=["PCMU"])
 PCMU_ONLY = (  # the carrier's sipp fails the call unless the offer carries PCMU alone
     '<action><ereg regexp="m=audio [0-9]+ RTP/AVP 0[^ 0-9]" search_in="body" check_it="true" '
