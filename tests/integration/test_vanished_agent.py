@@ -13,12 +13,13 @@ from edgeops.stack import Stack
 from tests.integration.helpers import PASSWORDS, call
 from tests.integration.rtp import wait_for
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
 
 
 @pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp-caller", "tcp-caller"])
 def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: Sipp, state, transport) -> None:
-    state.drop_bindings("demo", "1002")
+    drop_bindings(state, "demo", "1002")
     agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "1002", "demo.test", PASSWORDS["1002"])
     assert agent.register() == 200
     result = {}
