@@ -15,11 +15,10 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import attendances, carriers, inbound, media, queues, transfers
+from kemi_app.sip import attendances, carriers, dialogs, inbound, media, queues, transfers
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv, reply
-from kemi_app.sip.dialogs import track_agents
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.registrar import handle_register
@@ -184,16 +183,7 @@ class EdgeRoutes:
         return _guard("vanished", lambda: drain_closed_connections(self._ctx()), lambda: None)
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
-        def body() -> None:
-            record = CallRecord.load()
-            if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
-                metrics.call_final(record.org, record.kind, 200)
-            if evname in ("dialog:end", "dialog:failed"):
-                media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
-            track_agents(self._ctx(), record, evname)
-            attendances.on_dialog_event(self._ctx(), record, evname)
-
-        return _guard("dialog", body, lambda: None)
+        return _guard("dialog", lambda: dialogs.on_event(self._ctx(), evname), lambda: None)
 
     def ksr_call_failure(self, msg: object) -> int:
         """Failure route of tracked calls: every branch failed; count the final status."""

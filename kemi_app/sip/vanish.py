@@ -16,7 +16,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.attendance import AGENT_GONE, Event
 from kemi_app.policy.registration import Binding, RegisterOutcome
-from kemi_app.sip import rpc
+from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
 from kemi_app.sip.context import Context, pv
 
@@ -30,6 +30,7 @@ def _peer_of(binding: Binding) -> str:
     return binding.received.removeprefix("sip:").split(";", 1)[0]
 
 
+SIDES = ("caller", "callee")  # of a dialog, as dlg.profile_list and dlg_bye name them
 QUEUE = "vanished"  # kamailio.cfg: modparam mqueue and the rtimer that drains it
 DRAIN_MAX = 500  # per timer run, so one run never holds its process for long
 
@@ -75,9 +76,30 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
         if (att := ctx.state.attendance_by_call(dlg["call-id"])) is not None
     ))
     for dlg in calls:
-        rpc.call("dlg.end_dlg", dlg["h_entry"], dlg["h_id"])
+        _hang_up(ctx, dlg, gone)
     KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
                f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended\n")
+
+
+def _vanished_sides(dlg: dict, gone: list[Binding]) -> list[str]:
+    return [side for side in SIDES if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for b in gone)]
+
+
+def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
+    """The call's end is handled here, then a BYE goes to the side still there (both, for an
+    agent who called itself); the vanished side has no connection left. The dialog module
+    raises dialog:end after its BYE only if no reply ended the dialog first, and a 200 over
+    TCP can: so the end (rtpengine, call records, history) does not wait for that event."""
+    vanished = _vanished_sides(dlg, gone)
+    side = "all" if len(vanished) == len(SIDES) else next(s for s in SIDES if s not in vanished)
+    call_id = dlg.get("call-id", "")
+    tags = [dlg.get(s, {}).get("tag", "") for s in SIDES]
+    if KSR.dialog.dlg_get(call_id, *tags) <= 0:
+        KSR.err(f"vanished agent's call-id={call_id}: dialog not found\n")
+        return
+    dialogs.on_event(ctx, "dialog:end")
+    if KSR.dialog.dlg_bye(side) <= 0:
+        KSR.err(f"vanished agent's call-id={call_id}: BYE to {side} failed\n")
 
 
 def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
@@ -88,5 +110,5 @@ def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
     dialogs: list[dict] = listed if isinstance(listed, list) else [listed]
     return [
         dlg for dlg in dialogs
-        if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for side in ("caller", "callee") for b in gone)
+        if _vanished_sides(dlg, gone)
     ]

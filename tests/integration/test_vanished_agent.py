@@ -46,3 +46,4 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     assert history, state.attendance_history(attendance)
     gone = [e for e in history if e.event == "agent-gone"]
     assert [(e.actor, e.reason) for e in gone] == [("1002", "websocket closed")]
+    assert [e.event for e in history].count("end") == 1, history
