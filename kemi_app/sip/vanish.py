@@ -1,6 +1,6 @@
 """A vanished agent (its WebSocket closed: tab closed, network lost) leaves no stuck call:
-its bindings on that connection go, its calls on that connection are ended (BYE to both
-legs), and the history says why. Offline follows from the agent having no binding left.
+its bindings on that connection go, its calls on that connection are ended (BYE to the
+other side), and the history says why. Offline follows from the agent having no binding left.
 
 The close is seen in Kamailio's TCP main process, which cannot send on TCP connections (a BYE
 to a TCP peer fails there with "Socket operation on non-socket") and must not wait on Redis:
