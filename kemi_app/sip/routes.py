@@ -15,7 +15,18 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import attendances, carriers, dialogs, inbound, media, queues, transfers
+from kemi_app.sip import (
+    attendances,
+    carriers,
+    connections,
+    dialog_guard,
+    dialogs,
+    flood,
+    inbound,
+    media,
+    queues,
+    transfers,
+)
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv, reply
@@ -88,6 +99,11 @@ class EdgeRoutes:
 
     def ksr_reply_route(self, msg: object) -> int:
         def body() -> None:
+            if KSR.tm.t_check_trans() <= 0:
+                # Not an answer to a request this edge relayed: never sent on by its Via.
+                metrics.sip_refused("stray_response")
+                KSR.set_drop()
+                return
             if 100 < int(pv("$rs") or 0) < 300:
                 fix_contact()
 
@@ -101,6 +117,10 @@ class EdgeRoutes:
         assert ctx is not None
         if int(pv("$Rp") or 0) == ctx.settings.admin_port:
             reply(403, "SIP Not Served On Admin Port")
+            return
+        if flood.throttled(ctx):
+            return
+        if not connections.admit(ctx):
             return
         if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
             reply(483, "Too Many Hops")
@@ -143,19 +163,28 @@ class EdgeRoutes:
             reply(405, "Method Not Allowed", (ALLOW,))
 
     def _in_dialog(self) -> None:
+        if not dialog_guard.ours(self._ctx()):
+            # Not a dialog this edge made: never relayed (an ACK for a refusal is absorbed).
+            if KSR.is_ACK() > 0:
+                KSR.tm.t_check_trans()
+            elif KSR.hdr.is_present("Route") > 0:
+                metrics.sip_refused("foreign_dialog")
+                reply(403, "Not A Dialog Of This Edge")
+            else:
+                reply(404, "Not Here")
+            return
         if KSR.rr.loose_route() > 0:
             if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
                 return
             route_by_alias()
+            if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
+                # A dialog lost in a Kamailio restart: no dialog event will free its media.
+                media.end_call(self._ctx(), pv("$ci"))
             if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
                 fix_contact()
                 media.offer_in_dialog(self._ctx())
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
-            return
-        if KSR.is_ACK() > 0:
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
             return
         reply(404, "Not Here")
 
@@ -175,8 +204,14 @@ class EdgeRoutes:
         return 1
 
     def ksr_tcp_event(self, msg: object, evname: str) -> int:
-        """tcp:closed, tcp:reset, tcp:timeout (TCP main process): queued for the timer below."""
-        return _guard("tcp", queue_closed_connection, lambda: None)
+        """tcp:closed, tcp:reset, tcp:timeout (TCP main process): the connection stops counting
+        against its source, and the vanished agent's calls are queued for the timer below."""
+
+        def body() -> None:
+            connections.released()
+            queue_closed_connection()
+
+        return _guard("tcp", body, lambda: None)
 
     def ksr_vanished_timer(self, msg: object, evname: str = "") -> int:
         """rtimer process: a WebSocket agent's connection is gone, its calls are ended."""
