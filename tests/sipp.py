@@ -12,6 +12,7 @@ from pathlib import Path
 from string import Template
 
 from edgeops.ports import port_free
+from tests.g711 import sdp_audio
 
 SCENARIOS = Path(__file__).parent / "sipp"
 _ports = itertools.count(0)
@@ -53,7 +54,8 @@ class Sipp:
         self, scenario: str, fields: list[list[str]], values: dict[str, object], tag: str
     ) -> tuple[Path, Path | None]:
         text = Template((SCENARIOS / scenario).read_text()).safe_substitute(
-            {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", "delay_ms": 0, "extra_header": "", **values}
+            {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", "delay_ms": 0, "extra_header": "",
+             "steps": "", "audio": sdp_audio("PCMA", "PCMU"), **values}
         )
         # [$name] is sipp's own variable syntax; any other $name left is a missing value.
         missing = re.findall(r"(?<!\[)\$([a-z_]+)", text)

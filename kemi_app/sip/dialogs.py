@@ -1,11 +1,31 @@
-"""Dialog events: agents named on a call (its CallRecord) are in-call while it lasts."""
+"""Dialog events: agents named on a call (its CallRecord) are in-call while it lasts; an
+answered call is counted, and an ended one frees its media and closes its history."""
 
 from __future__ import annotations
 
 import time
 
+from kemi_app import metrics
+from kemi_app.sip import attendances, media
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv
+
+
+def on_event(ctx: Context, evname: str) -> None:
+    """dialog:start (answered), dialog:end (over) or dialog:failed (never answered). The end is
+    handled once: a vanished agent's call is ended before its BYE leaves (sip/vanish.py), and
+    the dialog module may still raise dialog:end after that BYE."""
+    record = CallRecord.load()
+    if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
+        metrics.call_final(record.org, record.kind, 200)
+    if evname in ("dialog:end", "dialog:failed"):
+        if record.over:
+            return
+        record.over = True
+        record.save()
+        media.end_call(ctx, pv("$dlg(callid)") or pv("$ci"))
+    track_agents(ctx, record, evname)
+    attendances.on_dialog_event(ctx, record, evname)
 
 
 def track_agents(ctx: Context, record: CallRecord, evname: str) -> None:

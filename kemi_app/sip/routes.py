@@ -15,16 +15,26 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import attendances, carriers, connections, dialog_guard, flood, inbound, media, queues, transfers
+from kemi_app.sip import (
+    attendances,
+    carriers,
+    connections,
+    dialog_guard,
+    dialogs,
+    flood,
+    inbound,
+    media,
+    queues,
+    transfers,
+)
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, NotUtf8, log_ctx, pv, pv_text, reply
-from kemi_app.sip.dialogs import track_agents
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.registrar import handle_register
 from kemi_app.sip.stats import kamailio_families
-from kemi_app.sip.vanish import on_connection_closed
+from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connection
 
 MAX_FORWARDS = 70
 FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
@@ -223,26 +233,21 @@ class EdgeRoutes:
         return 1
 
     def ksr_tcp_event(self, msg: object, evname: str) -> int:
-        """tcp:closed, tcp:reset, tcp:timeout: a WebSocket agent's connection is gone."""
+        """tcp:closed, tcp:reset, tcp:timeout (TCP main process): the connection stops counting
+        against its source, and the vanished agent's calls are queued for the timer below."""
 
         def body() -> None:
-            assert self.ctx is not None
             connections.released()
-            on_connection_closed(self.ctx)
+            queue_closed_connection()
 
         return _guard("tcp", body)
 
-    def ksr_dialog_event(self, msg: object, evname: str) -> int:
-        def body() -> None:
-            record = CallRecord.load()
-            if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
-                metrics.call_final(record.org, record.kind, 200)
-            if evname in ("dialog:end", "dialog:failed"):
-                media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
-            track_agents(self._ctx(), record, evname)
-            attendances.on_dialog_event(self._ctx(), record, evname)
+    def ksr_vanished_timer(self, msg: object, evname: str = "") -> int:
+        """rtimer process: a WebSocket agent's connection is gone, its calls are ended."""
+        return _guard("vanished", lambda: drain_closed_connections(self._ctx()))
 
-        return _guard("dialog", body)
+    def ksr_dialog_event(self, msg: object, evname: str) -> int:
+        return _guard("dialog", lambda: dialogs.on_event(self._ctx(), evname))
 
     def ksr_call_failure(self, msg: object) -> int:
         """Failure route of tracked calls: every branch failed; count the final status."""

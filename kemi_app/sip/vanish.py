@@ -1,6 +1,11 @@
 """A vanished agent (its WebSocket closed: tab closed, network lost) leaves no stuck call:
-its bindings on that connection go, its calls on that connection are ended (BYE to both
-legs), and the history says why. Offline follows from the agent having no binding left."""
+its bindings on that connection go, its calls on that connection are ended (BYE to the
+other side), and the history says why. Offline follows from the agent having no binding left.
+
+The close is seen in Kamailio's TCP main process, which cannot send on TCP connections (a BYE
+to a TCP peer fails there with "Socket operation on non-socket") and must not wait on Redis:
+it only queues the peer's address (mqueue, shared memory); an rtimer process, which can send
+like a SIP worker, takes the queue every 100 ms and does the work."""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ import time
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.policy.attendance import AGENT_GONE, Event
 from kemi_app.policy.registration import Binding, RegisterOutcome
-from kemi_app.sip import rpc
+from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
 from kemi_app.sip.context import Context, pv
 
@@ -24,9 +30,30 @@ def _peer_of(binding: Binding) -> str:
     return binding.received.removeprefix("sip:").split(";", 1)[0]
 
 
-def on_connection_closed(ctx: Context) -> None:
-    # tcpops gives the peer's address here, not the connection id.
-    peer = f"{pv('$si')}:{pv('$sp')}"
+SIDES = ("caller", "callee")  # of a dialog, as dlg.profile_list and dlg_bye name them
+QUEUE = "vanished"  # kamailio.cfg: modparam mqueue and the rtimer that drains it
+DRAIN_MAX = 500  # per timer run, so one run never holds its process for long
+
+
+def queue_closed_connection() -> None:
+    """tcpops event (TCP main process): queue the peer; tcpops gives its address, not the id."""
+    KSR.mqueue.mq_add(QUEUE, f"{pv('$si')}:{pv('$sp')}", "closed")
+
+
+def drain_closed_connections(ctx: Context) -> None:
+    """rtimer route: end the calls of every agent whose connection closed since the last run."""
+    for _ in range(DRAIN_MAX):
+        if KSR.mqueue.mq_fetch(QUEUE) <= 0:
+            return
+        peer = pv(f"$mqk({QUEUE})")
+        try:
+            on_connection_closed(ctx, peer)
+        except Exception as e:  # one agent's failure (Redis down) must not strand the others
+            metrics.route_exception("vanished")
+            KSR.err(f"vanished connection {peer}: calls not ended: {e!r}\n")
+
+
+def on_connection_closed(ctx: Context, peer: str) -> None:
     node = ctx.settings.node_uri
     owner = ctx.state.connection_owner(node, peer)
     if owner is None:
@@ -49,9 +76,30 @@ def on_connection_closed(ctx: Context) -> None:
         if (att := ctx.state.attendance_by_call(dlg["call-id"])) is not None
     ))
     for dlg in calls:
-        rpc.call("dlg.end_dlg", dlg["h_entry"], dlg["h_id"])
+        _hang_up(ctx, dlg, gone)
     KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
                f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended\n")
+
+
+def _vanished_sides(dlg: dict, gone: list[Binding]) -> list[str]:
+    return [side for side in SIDES if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for b in gone)]
+
+
+def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
+    """The call's end is handled here, then a BYE goes to the side still there (both, for an
+    agent who called itself); the vanished side has no connection left. The dialog module
+    raises dialog:end after its BYE only if no reply ended the dialog first, and a 200 over
+    TCP can: so the end (rtpengine, call records, history) does not wait for that event."""
+    vanished = _vanished_sides(dlg, gone)
+    side = "all" if len(vanished) == len(SIDES) else next(s for s in SIDES if s not in vanished)
+    call_id = dlg.get("call-id", "")
+    tags = [dlg.get(s, {}).get("tag", "") for s in SIDES]
+    if KSR.dialog.dlg_get(call_id, *tags) <= 0:
+        KSR.err(f"vanished agent's call-id={call_id}: dialog not found\n")
+        return
+    dialogs.on_event(ctx, "dialog:end")
+    if KSR.dialog.dlg_bye(side) <= 0:
+        KSR.err(f"vanished agent's call-id={call_id}: BYE to {side} failed\n")
 
 
 def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
@@ -62,5 +110,5 @@ def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
     dialogs: list[dict] = listed if isinstance(listed, list) else [listed]
     return [
         dlg for dlg in dialogs
-        if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for side in ("caller", "callee") for b in gone)
+        if _vanished_sides(dlg, gone)
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
@@ -32,6 +33,10 @@ CHROMIUM_FLAGS = [
     "--disable-features=LocalNetworkAccessChecks",
 ]
 PASSWORDS = {"1001": "demo1001", "1002": "demo1002"}
+# totalAudioEnergy (sum of level squared times seconds) that only heard audio reaches: a tone
+# at -12 dBFS gives about 0.06 a second, Chromium's fake microphone beep about 0.1 a second
+# once echoed back; digital silence stays at exactly 0.
+AUDIBLE = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +100,22 @@ class AgentPage:
             [script, arg, timeout_ms],
         )
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         return self.page.evaluate("audioStats()")  # type: ignore[no-any-return]
 
-    def wait_media(self, packets: int = 50, timeout: float = 10) -> dict[str, int]:
+    def wait_media(self, packets: int = 50, timeout: float = 10) -> dict[str, Any]:
         wait_for(lambda: min(self.stats()["sent"], self.stats()["received"]) >= packets, timeout)
         return self.stats()
+
+    def wait_audio(self, since: float = 0.0, timeout: float = 10) -> float:
+        """How much decoded inbound audio energy came after `since` (an earlier reading), once
+        it is AUDIBLE or at the timeout: packets of digital silence never add energy."""
+
+        def heard() -> float:
+            grown = float(self.stats()["energy"]) - since
+            return grown if grown >= AUDIBLE else 0.0
+
+        return wait_for(heard, timeout)
 
 
 def _page_html(client: str) -> str:

@@ -1,5 +1,8 @@
 """Real browser agents (JsSIP and SIP.js in Chromium) through the edge, against sipp peers:
-media both ways measured in the browser (getStats) and at rtpengine (its own counters)."""
+media both ways measured in the browser (getStats: packets, and the energy of the audio it
+decoded) and at rtpengine (its own counters). The sipp phones are G.711-only like real desk
+phones, and send real audio: a tone, or the browser's own microphone beep echoed back (so an
+audible echo proves both directions)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from playwright.sync_api import expect
 from edgeops.stack import Stack
 from kemi_app.provisioning.gateway import Gateway
 from tests.browser.conftest import HARNESS, PASSWORDS, AgentPage
+from tests.g711 import sdp_audio, tone_pcap
 from tests.integration.api_client import api
 from tests.integration.helpers import finish, register
 from tests.integration.rtp import packets_by_tag, packets_from, pause, play, transcoded, wait_for
@@ -28,19 +32,36 @@ def client(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def echo_phone(peer: Sipp, state, ext: str = "1002") -> tuple[subprocess.Popen[str], int]:
-    """Agent `ext` as a sipp phone on the host that answers and echoes RTP back; returns the
-    process and its media port."""
+PCMU_PHONE = sdp_audio("PCMU")  # what the sipp phones offer and answer, like a G.711 desk phone
+
+
+@pytest.fixture(scope="module")
+def tone(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 10 s PCMU tone the sipp phones play: real audio, in the codec they negotiated."""
+    return str(tone_pcap(tmp_path_factory.mktemp("tone") / "tone-pcmu.pcap", "PCMU", seconds=10))
+
+
+def sipp_media(media: str, tone: str) -> tuple[str, list[str]]:
+    """Steps after the ACK and sipp options for a phone that echoes ("echo") or plays the tone."""
+    return ("", ["-rtp_echo"]) if media == "echo" else (play(tone), [])
+
+
+def pcmu_phone(peer: Sipp, state, ext: str = "1002", media: str = "echo",
+               tone: str = "") -> tuple[subprocess.Popen[str], int]:
+    """Agent `ext` as a PCMU sipp phone on the host that answers and echoes RTP back (or plays
+    the tone); returns the process and its media port."""
     drop_bindings(state, "demo", ext)
     port = peer.next_port()
     result = register(peer, ext, port)
     assert result.ok, result.output + result.errors
-    return echo_uas(peer, port), port + MEDIA_PORT_OFFSET
+    return pcmu_uas(peer, port, media=sipp_media(media, tone)), port + MEDIA_PORT_OFFSET
 
 
-def echo_uas(peer: Sipp, port: int, offer_check: str = "") -> subprocess.Popen[str]:
-    return peer.start("uas_echo.xml", [], port=port, values={"ring_ms": 200, "offer_check": offer_check},
-                      extra=["-rtp_echo"])
+def pcmu_uas(peer: Sipp, port: int, offer_check: str = "",
+             media: tuple[str, list[str]] = ("", ["-rtp_echo"])) -> subprocess.Popen[str]:
+    steps, extra = media
+    return peer.start("uas_echo.xml", [], port=port, extra=extra,
+                      values={"ring_ms": 200, "offer_check": offer_check, "audio": PCMU_PHONE, "steps": steps})
 
 
 def both_ways_at_rtpengine(edge: Stack, packets: int = 50) -> list[int]:
@@ -50,14 +71,19 @@ def both_ways_at_rtpengine(edge: Stack, packets: int = 50) -> list[int]:
 
 
 def assert_media(agent: AgentPage, edge: Stack) -> None:
+    """Packets both ways at the page and at rtpengine, and audio the page really decoded."""
     stats = agent.wait_media()
     assert stats["sent"] >= 50 and stats["received"] >= 50, stats
     counts = both_ways_at_rtpengine(edge)
     assert len(counts) >= 2 and min(counts) >= 50, counts
+    assert agent.wait_audio(), f"packets arrive but decode to silence: {agent.stats()}"
 
 
-def test_browser_calls_an_rtp_echo_phone_and_hangs_up(client, open_agent, browser_edge, browser_state, peer) -> None:
-    phone, _ = echo_phone(peer, browser_state)
+@pytest.mark.parametrize("media", ["echo", "tone"])
+def test_browser_calls_a_pcmu_phone_and_hangs_up(
+    client, open_agent, browser_edge, browser_state, peer, tone, media
+) -> None:
+    phone, _ = pcmu_phone(peer, browser_state, media=media, tone=tone)
     agent = open_agent(client, "1001")
     agent.run("agent.call(arg)", "1002")
     assert_media(agent, browser_edge)
@@ -67,13 +93,18 @@ def test_browser_calls_an_rtp_echo_phone_and_hangs_up(client, open_agent, browse
     assert code == 0, out
 
 
-def test_sipp_customer_calls_the_browser_which_answers(client, open_agent, browser_edge, browser_state, peer) -> None:
+@pytest.mark.parametrize("media", ["echo", "tone"])
+def test_pcmu_customer_calls_the_browser_which_answers(
+    client, open_agent, browser_edge, peer, tone, media
+) -> None:
     agent = open_agent(client, "1001")
+    steps, extra = sipp_media(media, tone)
     caller = peer.start("uac_media.xml", [["1002", "demo.test", PASSWORDS["1002"], "1001"]], port=peer.next_port(),
-                        values={"steps": play() + pause(5000), "bye_cseq": 3},
-                        extra=["-au", "1002", "-ap", PASSWORDS["1002"]])
+                        values={"steps": steps + pause(6000), "bye_cseq": 3, "audio": PCMU_PHONE},
+                        extra=["-au", "1002", "-ap", PASSWORDS["1002"], *extra])
     agent.run("agent.answer(10000)")
     assert_media(agent, browser_edge)
+    assert agent.stats()["codec"] == "audio/opus"
     code, out = finish(caller)
     assert code == 0, out
     assert wait_for(lambda: agent.page.evaluate("agent.ended()"), 5)
@@ -99,7 +130,7 @@ def growth(read, seconds: float = 2.0) -> int:
 def test_hold_plays_music_to_the_sipp_side_and_resume_brings_the_echo_back(
     client, open_agent, browser_edge, browser_state, peer
 ) -> None:
-    phone, phone_media = echo_phone(peer, browser_state)
+    phone, phone_media = pcmu_phone(peer, browser_state)
     agent = open_agent(client, "1001")
     agent.run("agent.call(arg)", "1002")
     assert_media(agent, browser_edge)
@@ -122,16 +153,19 @@ def test_hold_plays_music_to_the_sipp_side_and_resume_brings_the_echo_back(
     assert growth(echoed) >= 60, "no music reached the held sipp phone"
     agent.run("navigator.mediaDevices.getUserMedia({audio: true}).then("
               "s => agent.peer().getSenders()[0].replaceTrack(s.getAudioTracks()[0])).then(() => 1)")
+    heard = agent.stats()["energy"]
     agent.run("agent.unhold()")
     time.sleep(0.3)
     before = (echoed(), sent(), reached())
     time.sleep(2)
     echo_n, sent_n, reached_n = echoed() - before[0], sent() - before[1], reached() - before[2]
     # Music would double what the phone gets: after the resume it echoes the agent alone, and
-    # the echo reaches the page again. (Counted at the page's transport: sipp echoed the music
-    # during the hold too, and Chrome does not switch back to a stream it saw before.)
+    # the echo reaches the page again, audible: the resume is answered sendrecv, so the page
+    # receives again (its inbound stream starts afresh after the hold).
     assert abs(echo_n - sent_n) <= 20, (echo_n, sent_n)
     assert reached_n >= 60, "the echo did not come back after the resume"
+    assert agent.wait_audio(since=heard), "the echo came back silent after the resume"
+    assert agent.page.evaluate("agent.peer().getTransceivers()[0].currentDirection") == "sendrecv"
     agent.run("agent.hangup()")
     code, out = finish(phone)
     assert code == 0, out
@@ -140,13 +174,29 @@ def test_hold_plays_music_to_the_sipp_side_and_resume_brings_the_echo_back(
 def test_closing_the_page_mid_call_ends_it_and_takes_the_agent_offline(
     client, open_agent, browser_edge, browser_state, peer
 ) -> None:
-    phone, _ = echo_phone(peer, browser_state)
+    phone, _ = pcmu_phone(peer, browser_state)
     agent = open_agent(client, "1001")
     assert browser_state.bindings("demo", "1001")
     agent.run("agent.call(arg)", "1002")
     assert_media(agent, browser_edge)
     agent.page.context.close()
     code, out = finish(phone, timeout=20)  # the sipp phone got a BYE and answered it
+    assert code == 0, out
+    assert wait_for(lambda: not browser_state.bindings("demo", "1001"), 10), "agent 1001 still registered"
+
+
+def test_closing_the_page_mid_call_sends_the_bye_to_a_tcp_caller(
+    client, open_agent, browser_edge, browser_state, peer
+) -> None:
+    """The close is seen in Kamailio's TCP main process, which cannot send on TCP: the BYE to a
+    caller on TCP must still leave (from the timer process that ends vanished agents' calls)."""
+    agent = open_agent(client, "1001")
+    caller = peer.start("uac_hungup.xml", [["1002", "demo.test", PASSWORDS["1002"], "1001"]], port=peer.next_port(),
+                        transport="t1", extra=["-au", "1002", "-ap", PASSWORDS["1002"], "-rtp_echo"])
+    agent.run("agent.answer(10000)")
+    assert_media(agent, browser_edge)
+    agent.page.context.close()
+    code, out = finish(caller, timeout=20)  # the sipp caller got a BYE over TCP and answered it
     assert code == 0, out
     assert wait_for(lambda: not browser_state.bindings("demo", "1001"), 10), "agent 1001 still registered"
 
@@ -165,7 +215,7 @@ def test_browser_on_opus_calls_a_pcmu_gateway_through_the_transcoder(
     gateway = replace(CARRIER, address=f"sip:{browser_net.host_ip}:{port}")
     browser_state.save_gateway(gateway)
     try:
-        carrier = echo_uas(peer, port, offer_check=PCMU_ONLY)
+        carrier = pcmu_uas(peer, port, offer_check=PCMU_ONLY)
         time.sleep(0.3)
         agent = open_agent(client, "1001")
         agent.run("agent.call(arg)", "+5511999990001")
@@ -204,7 +254,7 @@ def test_softphone_page_over_wss_shows_the_pause_block_then_calls(
         expect(page.locator("#pause-state")).to_contain_text("paused (Break)")
 
         api(browser_edge, "PUT", "/v1/orgs/demo/agents/1001/status", {"status": "available"})
-        phone, _ = echo_phone(peer, browser_state)
+        phone, _ = pcmu_phone(peer, browser_state)
         page.click("#call")
         expect(page.locator("#call-state")).to_have_text("talking")
         page.add_script_tag(path=str(HARNESS / "common.js"))

@@ -20,10 +20,10 @@ def register(sipp: Sipp, user: str, port: int, password: str | None = None, doma
 
 def call(sipp: Sipp, caller: str, callee: str, scenario: str = "uac_call.xml", expect: int = 200,
          domain: str = DEMO, password: str | None = None, hold_ms: int = 200,
-         extra_header: str = "") -> SippResult:
+         extra_header: str = "", transport: str = "u1") -> SippResult:
     secret = password or PASSWORDS[caller]
     values = {"expect": expect, "hold_ms": hold_ms, "extra_header": "\n" + extra_header if extra_header else ""}
-    return sipp.run(scenario, [[caller, domain, secret, callee]], values=values,
+    return sipp.run(scenario, [[caller, domain, secret, callee]], values=values, transport=transport,
                     extra=["-au", caller, "-ap", secret])
 
 

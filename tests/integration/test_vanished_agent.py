@@ -1,26 +1,32 @@
-"""An agent whose WebSocket closes mid-call leaves no stuck call and goes offline."""
+"""An agent whose WebSocket closes mid-call leaves no stuck call and goes offline, whether the
+other side reached the edge over UDP or over TCP (a BYE over TCP must leave from a process
+that can send on TCP connections, not from the TCP main process that saw the close)."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import pytest
+
 from edgeops.stack import Stack
-from tests.integration.helpers import call
+from tests.integration.helpers import PASSWORDS, call
 from tests.integration.rtp import wait_for
 from tests.sipp import Sipp
 from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
 
 
-def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: Sipp, state) -> None:
+@pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp-caller", "tcp-caller"])
+def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: Sipp, state, transport) -> None:
     drop_bindings(state, "demo", "1002")
-    agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "1002", "demo.test", "demo1002")
+    agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "1002", "demo.test", PASSWORDS["1002"])
     assert agent.register() == 200
     result = {}
     # The caller would talk for 20 s; it must instead receive a BYE once the agent vanishes.
     caller = threading.Thread(
-        target=lambda: result.setdefault("r", call(sipp, "1001", "1002", scenario="uac_hungup.xml")), daemon=True
+        target=lambda: result.setdefault(
+            "r", call(sipp, "1001", "1002", scenario="uac_hungup.xml", transport=transport)), daemon=True,
     )
     caller.start()
     agent.answer_next_invite()
@@ -34,7 +40,10 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     assert state.bindings("demo", "1002") == []
     # The agent is offline and the call's history says why.
     assert wait_for(lambda: state.presence("demo", ["1002"])[0].state == "offline", timeout=5)
-    history = state.attendance_history(state.recent_attendances("demo", "1002")[0])
+    attendance = state.recent_attendances("demo", "1002")[0]
+    # The end is recorded once the caller's 200 to the BYE is in, which may be after sipp exits.
+    history = wait_for(lambda: (h := state.attendance_history(attendance)) and h[-1].event == "end" and h, 5)
+    assert history, state.attendance_history(attendance)
     gone = [e for e in history if e.event == "agent-gone"]
     assert [(e.actor, e.reason) for e in gone] == [("1002", "websocket closed")]
-    assert history[-1].event == "end"
+    assert [e.event for e in history].count("end") == 1, history

@@ -9,7 +9,10 @@
 
   function established(s) {
     return new Promise((resolve, reject) => {
-      s.on("confirmed", () => resolve("confirmed"));
+      s.on("confirmed", () => {
+        window.playRemote(s.connection);
+        resolve("confirmed");
+      });
       s.on("failed", (e) => reject(new Error(`call failed: ${e.cause}`)));
     });
   }

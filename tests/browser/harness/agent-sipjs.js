@@ -10,7 +10,10 @@
   function established(s) {
     return new Promise((resolve, reject) => {
       s.stateChange.addListener((state) => {
-        if (state === SessionState.Established) resolve("confirmed");
+        if (state === SessionState.Established) {
+          window.playRemote(s.sessionDescriptionHandler.peerConnection);
+          resolve("confirmed");
+        }
         if (state === SessionState.Terminated) reject(new Error("call ended before it was established"));
       });
     });
