@@ -65,6 +65,8 @@ INTERORG_REFUSALS = _counter("edge_interorg_refusals", "Calls between orgs refus
 # -- errors and latency ----------------------------------------------------------------
 ROUTE_EXCEPTIONS = _counter("edge_route_exceptions", "Exceptions caught at the top of a KEMI route", ["route"])
 REDIS_ERRORS = _counter("edge_redis_errors", "Redis operations that raised", ["op"])
+BREAKER_OPENS = _counter("edge_breaker_opens", "Circuit breakers opened: a worker stopped waiting on a dependency",
+                         ["dependency"])
 REDIS_SECONDS = _histogram("edge_redis_seconds", "Latency of state operations (Redis round trips)", ["op"])
 POLICY_SECONDS = _histogram("edge_policy_seconds", "Latency of pure policy decisions", ["decision"])
 REQUEST_SECONDS = _histogram("edge_request_seconds", "Python time spent routing one SIP request", ["method"])
@@ -116,6 +118,10 @@ def interorg_refusal(org: str, rule: str) -> None:
 
 def route_exception(route: str) -> None:
     ROUTE_EXCEPTIONS.labels(route).inc()
+
+
+def breaker_open(dependency: str) -> None:
+    BREAKER_OPENS.labels(dependency).inc()
 
 
 def request_seconds(method: str, seconds: float) -> None:

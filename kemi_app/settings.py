@@ -43,6 +43,8 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (1 error, 2 notice, 3 info, 4 debug)"),
     "EDGE_AUTH_MAX_FAILURES": ("5", "Failed digest attempts per agent and source before 403"),
     "EDGE_GATEWAY_TIMEOUT_MS": ("3000", "No answer at all from a carrier gateway after this: fail over to the next"),
+    "EDGE_REDIS_TIMEOUT_MS": ("250", "SIP workers wait this long for Redis; after a few timeouts in a row: 503"),
+    "EDGE_RECONCILE_SECONDS": ("30", "How often call records and rtpengine sessions are checked against live dialogs"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
 }
 
@@ -84,6 +86,8 @@ class Settings:
     log_level: int
     auth_max_failures: int
     gateway_timeout_ms: int
+    redis_timeout_ms: int
+    reconcile_seconds: int
     history_retention_days: int
 
     @classmethod

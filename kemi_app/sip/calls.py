@@ -125,7 +125,7 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
         attendances.begin(ctx, org.id, "direct", "internal", actor=caller, target=service.ext)
     KSR.pv.sets(attendances.DLG_ANSWERED_BY, service.ext)
     KSR.seturi(service.target_uri)
-    if KSR.tm.t_relay() < 0:
+    if not media.relay(ctx):
         KSR.sl.sl_reply_error()
 
 

@@ -32,7 +32,7 @@ def _relay(ctx: Context, attempts: list[str]) -> bool:
     KSR.seturi(uri)
     KSR.tm.t_on_failure(FAILURE_ROUTE)
     KSR.tm.t_set_fr(RINGING_LIMIT_MS, ctx.settings.gateway_timeout_ms)
-    return KSR.tm.t_relay() > 0
+    return media.relay(ctx)
 
 
 def next_attempt(ctx: Context) -> int | None:

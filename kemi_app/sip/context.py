@@ -6,20 +6,30 @@ from dataclasses import dataclass
 
 import KSR
 
+from kemi_app.dependency import Dependency
+from kemi_app.policy.breaker import Breaker
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState, connect
+
+# rtpengine failures are fast once the module has disabled it (rtpengine_disable_tout).
+RTPENGINE_FAILURES_TO_OPEN = 2
+RTPENGINE_COOLDOWN_SECONDS = 2.0
 
 
 @dataclass
 class Context:
     settings: Settings
     state: EdgeState
+    rtpengine: Dependency
+    media_refused: bool = False  # set by the branch route when rtpengine dropped every branch
 
     @classmethod
     def create(cls) -> Context:
         settings = Settings.from_env()
-        state = EdgeState(connect(settings.effective_redis_url), settings.history_retention_days)
-        return cls(settings=settings, state=state)
+        client = connect(settings.effective_redis_url, settings.redis_timeout_ms / 1000)
+        rtpengine = Dependency("rtpengine", "Media Relay Unavailable",
+                               Breaker(RTPENGINE_FAILURES_TO_OPEN, RTPENGINE_COOLDOWN_SECONDS))
+        return cls(settings=settings, state=EdgeState(client, settings.history_retention_days), rtpengine=rtpengine)
 
 
 def pv(name: str) -> str:

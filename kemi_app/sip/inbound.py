@@ -61,5 +61,5 @@ def _inbound_call(ctx: Context) -> None:
     KSR.hdr.append(f"X-Edge-Attendance: {att.id}\r\n")
     KSR.pv.sets(attendances.DLG_ANSWERED_BY, service.ext)
     KSR.seturi(service.target_uri)
-    if KSR.tm.t_relay() < 0:
+    if not media.relay(ctx):
         KSR.sl.sl_reply_error()

@@ -25,6 +25,7 @@ from kemi_app.policy.media import (
     offer_flags,
 )
 from kemi_app.rtpengine_ng import command as ng_command
+from kemi_app.sip import rpc
 from kemi_app.sip.context import Context, log_ctx, pv
 
 BRANCH_ROUTE = "ksr_branch_media"
@@ -36,6 +37,7 @@ INITIAL = "$avp(media_initial)"  # "1" on the initial INVITE's transaction
 CODECS = "$avp(media_codecs)"  # codecs allowed toward the callee (a gateway's setting)
 MOH = "$avp(media_moh)"  # "play" or "stop", acted on when the re-INVITE is answered
 PER_BRANCH = " via-branch=extra"
+NG_TIMEOUT = 0.3  # our own ng commands (delete): a stalled rtpengine must not hold the worker
 
 # dialog variables: leg kinds and codecs of caller (c) and callee (e), the tag hearing music
 DLG_MEDIA = "$dlg_var(media)"
@@ -73,6 +75,10 @@ def prepare_initial(ctx: Context, callee_codecs: tuple[str, ...] = ()) -> None:
     if not has_sdp():
         return  # late offer: not supported yet, signalling passes untouched
     caller = leg_kind(pv("$pr"), pv("$rb"))
+    settings = _settings(ctx)
+    # Refused before anything is relayed when rtpengine is surely needed and known down.
+    if (settings.anchor_rtp or caller is LegKind.WEBRTC) and not ctx.rtpengine.admit():
+        raise ctx.rtpengine.down()
     KSR.pv.sets(OFFERER, caller.value)
     KSR.pv.sets(INITIAL, "1")
     KSR.pv.sets(CODECS, ",".join(callee_codecs))
@@ -101,9 +107,42 @@ def on_branch(ctx: Context) -> None:
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
     flags = offer_flags(caller, callee, settings, _codecs(pv(CODECS))) + PER_BRANCH
-    if KSR.rtpengine.rtpengine_offer(flags) <= 0:
+    if not ctx.rtpengine.admit() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
+        ctx.media_refused = True
         KSR.set_drop()
+
+
+def _done(ctx: Context, rc: int) -> bool:
+    """Reports a module command's outcome to the rtpengine breaker. A failure counts only when
+    the module marked rtpengine unreachable (it timed out), not when rtpengine refused this
+    call's SDP: a caller's bad SDP must not make the edge refuse everyone."""
+    if rc > 0:
+        ctx.rtpengine.succeeded()
+        return True
+    if _unreachable():
+        ctx.rtpengine.failed()
+    return False
+
+
+def _unreachable() -> bool:
+    try:
+        nodes = rpc.call("rtpengine.show", "all")
+    except rpc.RpcError:
+        return True
+    listed = nodes if isinstance(nodes, list) else [nodes]
+    return all(isinstance(n, dict) and str(n.get("disabled", "0")) != "0" for n in listed)
+
+
+def relay(ctx: Context) -> bool:
+    """t_relay, with the 503 when it relayed nothing because rtpengine is down (every branch
+    dropped by on_branch): that answer says when to come back, sl_reply_error's does not."""
+    ctx.media_refused = False
+    if KSR.tm.t_relay() > 0:
+        return True
+    if ctx.media_refused:
+        raise ctx.rtpengine.down("no branch could get media")
+    return False
 
 
 def offer_in_dialog(ctx: Context) -> None:
@@ -117,7 +156,11 @@ def offer_in_dialog(ctx: Context) -> None:
         sender, receiver, codecs = caller, callee, pv(DLG_CALLEE_CODECS)
     else:
         sender, receiver, codecs = callee, caller, pv(DLG_CALLER_CODECS)
-    if KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), _codecs(codecs))) <= 0:
+    if not ctx.rtpengine.admit():
+        KSR.notice(f"media: rtpengine down, relayed without re-anchoring {log_ctx()}\n")
+        return
+    if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx),
+                                                                            _codecs(codecs)))):
         KSR.err(f"media: rtpengine re-offer failed {log_ctx()}\n")
         return
     KSR.pv.sets(OFFERER, sender.value)
@@ -149,7 +192,7 @@ def on_reply(ctx: Context) -> None:
     if status < 180 or status >= 300 or not has_sdp():
         return
     flags = answer_flags(offerer) + (PER_BRANCH if initial else "")
-    if KSR.rtpengine.rtpengine_answer(flags) <= 0:
+    if not _done(ctx, KSR.rtpengine.rtpengine_answer(flags)):
         KSR.err(f"media: rtpengine answer failed {log_ctx()}\n")
         return
     if status >= 200 and initial:
@@ -179,13 +222,21 @@ def _music(ctx: Context, action: str, listener: str, holder: str) -> None:
 def end_call(ctx: Context, call_id: str) -> None:
     """Dialog over (BYE, timeout, failure, CANCEL): free every session of the call.
 
-    Straight over the ng protocol: dialog events may run without a SIP message to read."""
+    Straight over the ng protocol: dialog events may run without a SIP message to read.
+    With rtpengine down the session is left to the periodic reconcile (sip/reconcile.py)."""
     if not call_id:
         return
+    if not ctx.rtpengine.admit():
+        KSR.notice(f"media: rtpengine down, delete of call-id={call_id} left to the reconcile\n")
+        return
     try:
-        ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id})
+        ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
     except (OSError, ValueError) as e:
+        if isinstance(e, OSError):
+            ctx.rtpengine.failed()
         KSR.err(f"media: rtpengine delete failed for call-id={call_id}: {e}\n")
+        return
+    ctx.rtpengine.succeeded()
 
 
 def prepare_failover(callee_codecs: tuple[str, ...]) -> None:

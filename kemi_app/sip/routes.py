@@ -15,12 +15,13 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import attendances, carriers, inbound, media, queues, transfers
+from kemi_app.sip import attendances, carriers, inbound, media, outage, queues, transfers
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.dialogs import track_agents
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
+from kemi_app.sip.reconcile import reconcile
 from kemi_app.sip.registrar import handle_register
 from kemi_app.sip.stats import kamailio_families
 from kemi_app.sip.vanish import on_connection_closed
@@ -53,6 +54,7 @@ class EdgeRoutes:
     def __init__(self) -> None:
         self.ctx: Context | None = None
         self.admin: AdminApp | None = None
+        self.next_reconcile = 0.0
 
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
@@ -77,7 +79,7 @@ class EdgeRoutes:
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
         start = time.perf_counter()
-        rc = _guard("request_route", self._request, _answer_500)
+        rc = _guard("request_route", outage.answering_503(self._request), _answer_500)
         metrics.request_seconds(pv("$rm"), time.perf_counter() - start)
         return rc
 
@@ -124,6 +126,9 @@ class EdgeRoutes:
         # Initial requests: we are the agents' only proxy, preloaded routes are not honoured.
         KSR.hdr.remove("Route")
         method = pv("$rm")
+        if method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
+            reply(200, "OK", (ALLOW,))  # keepalives to the edge itself: never wait on Redis
+            return
         if method == "INVITE" and transfers.on_transfer_invite(ctx):
             return
         if method != "REGISTER" and inbound.from_carrier(ctx):
@@ -132,8 +137,6 @@ class EdgeRoutes:
             handle_register(ctx)
         elif method in INITIAL_METHODS:
             handle_initial(ctx)
-        elif method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
-            reply(200, "OK", (ALLOW,))
         else:
             reply(405, "Method Not Allowed", (ALLOW,))
 
@@ -225,8 +228,22 @@ class EdgeRoutes:
         return _guard("queue_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
 
     def _ctx(self) -> Context:
-        assert self.ctx is not None
+        if self.ctx is None:  # a process child_init never ran in (the rtimer process)
+            self.ctx = Context.create()
         return self.ctx
+
+    def ksr_reconcile(self, msg: object, *args: object) -> int:
+        """rtimer tick (every second, one process): reconcile every EDGE_RECONCILE_SECONDS."""
+
+        def body() -> None:
+            ctx = self._ctx()
+            now = time.monotonic()
+            if now < self.next_reconcile:
+                return
+            self.next_reconcile = now + ctx.settings.reconcile_seconds
+            reconcile(ctx)
+
+        return _guard("reconcile", body, lambda: None)
 
     def ksr_gateway_failure(self, msg: object) -> int:
         """Failure route of carrier calls: fail over to the next gateway, or count the end."""
