@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from kemi_app import metrics
-from kemi_app.policy.breaker import Breaker, opened
+from kemi_app.policy.breaker import Breaker, BreakerState, opened
 
 
 class DependencyDown(Exception):
@@ -32,6 +32,11 @@ class Dependency:
     def admit(self) -> bool:
         ok, self.breaker = self.breaker.admit(self.clock())
         return ok
+
+    def usable(self) -> bool:
+        """admit() for a dependency used several times per request (rtpengine: the request
+        route, then each branch): a half-open probe stays admitted until its outcome is known."""
+        return self.breaker.state is BreakerState.HALF_OPEN or self.admit()
 
     def succeeded(self) -> None:
         self.breaker = self.breaker.succeeded()

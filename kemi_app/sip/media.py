@@ -77,7 +77,7 @@ def prepare_initial(ctx: Context, callee_codecs: tuple[str, ...] = ()) -> None:
     caller = leg_kind(pv("$pr"), pv("$rb"))
     settings = _settings(ctx)
     # Refused before anything is relayed when rtpengine is surely needed and known down.
-    if (settings.anchor_rtp or caller is LegKind.WEBRTC) and not ctx.rtpengine.admit():
+    if (settings.anchor_rtp or caller is LegKind.WEBRTC) and not ctx.rtpengine.usable():
         raise ctx.rtpengine.down()
     KSR.pv.sets(OFFERER, caller.value)
     KSR.pv.sets(INITIAL, "1")
@@ -107,7 +107,7 @@ def on_branch(ctx: Context) -> None:
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
     flags = offer_flags(caller, callee, settings, _codecs(pv(CODECS))) + PER_BRANCH
-    if not ctx.rtpengine.admit() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
+    if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
         ctx.media_refused = True
         KSR.set_drop()
@@ -156,7 +156,7 @@ def offer_in_dialog(ctx: Context) -> None:
         sender, receiver, codecs = caller, callee, pv(DLG_CALLEE_CODECS)
     else:
         sender, receiver, codecs = callee, caller, pv(DLG_CALLER_CODECS)
-    if not ctx.rtpengine.admit():
+    if not ctx.rtpengine.usable():
         KSR.notice(f"media: rtpengine down, relayed without re-anchoring {log_ctx()}\n")
         return
     if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx),
@@ -226,7 +226,7 @@ def end_call(ctx: Context, call_id: str) -> None:
     With rtpengine down the session is left to the periodic reconcile (sip/reconcile.py)."""
     if not call_id:
         return
-    if not ctx.rtpengine.admit():
+    if not ctx.rtpengine.usable():
         KSR.notice(f"media: rtpengine down, delete of call-id={call_id} left to the reconcile\n")
         return
     try:

@@ -27,7 +27,7 @@ def live_dialogs() -> list[Dialog]:
 
 
 def _media_sessions(ctx: Context) -> list[str] | None:
-    if not ctx.rtpengine.admit():
+    if not ctx.rtpengine.usable():
         return None
     try:
         answer = ng_command(ctx.settings.rtpengine_ng, {"command": "list", "limit": MAX_SESSIONS}, NG_TIMEOUT)

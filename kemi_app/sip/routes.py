@@ -15,6 +15,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
+from kemi_app.dependency import DependencyDown
 from kemi_app.sip import attendances, carriers, inbound, media, outage, queues, transfers
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.context import Context, log_ctx, pv, reply
@@ -187,8 +188,11 @@ class EdgeRoutes:
                 metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), 200)
             if evname in ("dialog:end", "dialog:failed"):
                 media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
-            track_agents(self._ctx(), evname)
-            attendances.on_dialog_event(self._ctx(), evname)
+            try:
+                track_agents(self._ctx(), evname)
+                attendances.on_dialog_event(self._ctx(), evname)
+            except DependencyDown as e:  # the periodic reconcile ends the call records later
+                KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
 
         return _guard("dialog", body, lambda: None)
 

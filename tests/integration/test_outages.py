@@ -1,0 +1,203 @@
+"""Redis or rtpengine stalls (SIGSTOP) under a steady call load, on an edge of its own:
+OPTIONS keepalives are answered throughout, requests that need the stalled dependency get
+a fast 503 with Retry-After, calls work again within 5 s of it coming back, and no agent
+stays in-call (nor rtpengine session stays) for a call that ended during the outage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from edgeops.stack import Stack
+from kemi_app.state import EdgeState, connect
+from tests.conftest import edge_environment, pick_port_base
+from tests.integration import sip_probe
+from tests.integration.contact_centre import AGENTS, DID, DOMAIN, ORG, PASSWORD, ContactCentre
+from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
+from tests.integration.rtp import sessions, wait_for
+from tests.sipp import Sipp
+
+RECONCILE_SECONDS = 2
+STALL_SECONDS = 5
+RECOVERY_SECONDS = 5
+OPTIONS_MAX_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = edge_environment(pick_port_base(), tmp_path_factory.mktemp("outages"),
+                           EDGE_RECONCILE_SECONDS=str(RECONCILE_SECONDS))
+    s = Stack(env, log_to_files=True)
+    s.start()
+    yield s
+    for proc in s.procs.values():  # a failed test must not leave a component stopped
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def osipp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
+    s = Sipp(f"127.0.0.1:{stack.settings.sip_port}", tmp_path_factory.mktemp("outage-sipp"),
+             port_base=stack.settings.sip_port + 20)
+    yield s
+    s.stop_all()
+
+
+@pytest.fixture(scope="module")
+def ostate(stack: Stack) -> EdgeState:
+    return EdgeState(connect(stack.settings.effective_redis_url))
+
+
+@pytest.fixture
+def cc(ostate: EdgeState, osipp: Sipp) -> ContactCentre:
+    centre = ContactCentre.provision(ostate, osipp)
+    for ext in AGENTS:
+        ostate.r.delete(f"edge:calls:{ORG}:{ext}")
+    return centre
+
+
+def target(stack: Stack) -> tuple[str, int]:
+    return ("127.0.0.1", stack.settings.sip_port)
+
+
+class OptionsWatch:
+    """OPTIONS to the edge every 100 ms from a thread, each answer's status and time kept."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.target = target(stack)
+        self.answers: list[sip_probe.Answer] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set() and len(self.answers) < 1000:
+            self.answers.append(sip_probe.options(self.target, timeout=3.0))
+            self.stop.wait(0.1)
+
+    def slow(self) -> list[tuple[int, float]]:
+        return [(a.status, round(a.seconds, 2)) for a in self.answers
+                if a.status != 200 or a.seconds > OPTIONS_MAX_SECONDS]
+
+
+@contextmanager
+def call_load(stack: Stack, osipp: Sipp, seconds: int = 25, rate: int = 4) -> Iterator[None]:
+    """Demo agent 1001 calling 1002 at `rate` calls/s (bounded in count and time), and
+    OPTIONS keepalives watched throughout: every one answered 200 within a second."""
+    port = osipp.next_port()
+    assert register(osipp, "1002", port).ok
+    phone = osipp.start("uas.xml", [], port=port, calls=seconds * rate)
+    time.sleep(0.3)
+    caller = osipp.start("uac_call.xml", [["1001", "demo.test", PASSWORDS["1001"], "1002"]], port=osipp.next_port(),
+                         calls=seconds * rate, values={"hold_ms": 500},
+                         extra=["-au", "1001", "-ap", PASSWORDS["1001"], "-r", str(rate), "-l", str(rate * 2)])
+    watch = OptionsWatch(stack)
+    watch.thread.start()
+    try:
+        yield
+    finally:
+        watch.stop.set()
+        watch.thread.join(5)
+        caller.send_signal(signal.SIGUSR1)  # sipp: no new calls, finish (hang up) the ones up
+        caller.communicate(timeout=15)
+        phone.kill()
+        phone.communicate(timeout=5)
+    assert watch.answers and watch.slow() == [], f"OPTIONS slow or unanswered: {watch.slow()}"
+
+
+@contextmanager
+def stopped(stack: Stack, name: str) -> Iterator[float]:
+    """SIGSTOP the component this stack started, SIGCONT it after STALL_SECONDS (counted from
+    the stop, whatever the block took); yields the stop's monotonic time."""
+    pid = stack.procs[name].pid
+    os.kill(pid, signal.SIGSTOP)
+    start = time.monotonic()
+    try:
+        yield start
+        time.sleep(max(0.0, start + STALL_SECONDS - time.monotonic()))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def agent_call_works(osipp: Sipp, phone_port: int) -> bool:
+    phone = answer_one(osipp, phone_port)
+    result = call(osipp, "3002", "3001", domain=DOMAIN, password=PASSWORD)
+    if not result.ok:
+        phone.kill()
+    finish(phone, timeout=10)
+    return result.ok
+
+
+def recovery_seconds(osipp: Sipp, phone_port: int, since: float) -> float:
+    """Seconds from `since` until an agent call goes through again (giving up after 15 s)."""
+    while time.monotonic() - since < 15:
+        if agent_call_works(osipp, phone_port):
+            return time.monotonic() - since
+        time.sleep(0.2)
+    return float("inf")
+
+
+def test_redis_stall_answers_options_and_refuses_calls_with_503(stack: Stack, osipp: Sipp,
+                                                                 cc: ContactCentre) -> None:
+    port = cc.login("3001")
+    with call_load(stack, osipp):
+        time.sleep(1)
+        with stopped(stack, "redis") as start:
+            time.sleep(1.5)  # the load has opened the workers' breakers by now
+            probe = sip_probe.carrier_invite(target(stack), cc.customer_ports[0], DID)
+            assert time.monotonic() - start < STALL_SECONDS - 1, "the probe itself took too long"
+        resumed = time.monotonic()
+        assert (probe.status, probe.reason) == (503, "State Store Unavailable"), probe
+        assert probe.seconds < 1.0, probe
+        assert 1 <= int(probe.headers.get("retry-after", "0")) <= 5, probe.headers
+        assert recovery_seconds(osipp, port, resumed) < RECOVERY_SECONDS
+    # No registration was lost: the agent registered before the stall can still be called.
+    assert agent_call_works(osipp, port)
+
+
+def test_rtpengine_stall_refuses_calls_fast_and_leaks_no_session(stack: Stack, osipp: Sipp,
+                                                                  cc: ContactCentre) -> None:
+    port = cc.login("3001")
+    ng = stack.settings.rtpengine_ng
+    with call_load(stack, osipp):
+        time.sleep(1)
+        with stopped(stack, "rtpengine") as start:
+            time.sleep(1.5)
+            probe = sip_probe.carrier_invite(target(stack), cc.customer_ports[0], DID)
+            assert time.monotonic() - start < STALL_SECONDS - 1, "the probe itself took too long"
+        resumed = time.monotonic()
+        assert (probe.status, probe.reason) == (503, "Media Relay Unavailable"), probe
+        assert probe.seconds < 1.0, probe
+        assert 1 <= int(probe.headers.get("retry-after", "0")) <= 5, probe.headers
+        assert recovery_seconds(osipp, port, resumed) < RECOVERY_SECONDS
+    # Calls that ended while rtpengine was stopped leave nothing behind once it is back.
+    assert wait_for(lambda: sessions(ng) == 0, RECONCILE_SECONDS + 10), f"sessions leaked: {sessions(ng)}"
+
+
+def test_calls_ended_during_a_redis_stall_free_their_agents(stack: Stack, osipp: Sipp, cc: ContactCentre,
+                                                            ostate: EdgeState) -> None:
+    port = cc.login("3001")
+    phone = answer_one(osipp, port)
+    ended: dict[str, object] = {}
+    caller = threading.Thread(target=lambda: ended.setdefault(
+        "r", call(osipp, "3002", "3001", domain=DOMAIN, password=PASSWORD, hold_ms=2500)), daemon=True)
+    caller.start()
+    assert wait_for(lambda: ostate.presence(ORG, ["3001"])[0].state == "in-call", 5), "the call never started"
+    with stopped(stack, "redis"):
+        caller.join(10)  # the BYE goes through while Redis is stopped
+    assert finish(phone)[0] == 0
+    assert "r" in ended and ended["r"].ok  # type: ignore[attr-defined]
+    # The end could not be written; the reconcile finds no dialog behind the records.
+    assert wait_for(lambda: {p.state for p in ostate.presence(ORG, ["3001", "3002"])} <= {"available", "offline"},
+                    RECONCILE_SECONDS + 3), ostate.presence(ORG, ["3001", "3002"])
+    # A queue call now reaches the free agent instead of skipping it.
+    phone = answer_one(osipp, port)
+    result = cc.customer()
+    assert result.ok, result.output + result.errors
+    assert finish(phone)[0] == 0
