@@ -7,7 +7,8 @@ worker that answers GET /metrics sums them all. Counts therefore add up across w
 Why not xhttp_prom: its metrics must be declared in kamailio.cfg, unused label sets expire,
 and it cannot include what only Python knows at scrape time (agents per state in Redis).
 
-Labels are bounded: org (tenants), method, kind, status code, result, reason, rule, op.
+Labels are bounded: org (tenants), method, kind, status code, result, reason, rule, op,
+dependency.
 Never a label per call, per number or per agent. Callers pass constants, not user input.
 
 Gauges that describe shared state (agents by state, active calls, Kamailio's own

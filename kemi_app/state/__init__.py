@@ -43,10 +43,10 @@ from kemi_app.state.agentstate import AgentStateStore
 from kemi_app.state.attendance import AttendanceStore
 from kemi_app.state.callview import AgentAuth, CallView, CallViewStore
 from kemi_app.state.directory import DirectoryStore
-from kemi_app.state.guard import StoreUnavailable, guarded, redis_dependency
+from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.queues import QueueStore
 
-__all__ = ["AgentAuth", "CallView", "EdgeState", "Org", "StoreUnavailable", "connect"]
+__all__ = ["AgentAuth", "CallView", "EdgeState", "Org", "connect"]
 
 AUTH_FAILURE_WINDOW = 300
 ORG_CACHE_SECONDS = 5.0
