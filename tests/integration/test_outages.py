@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from tests.conftest import edge_environment, pick_port_base
 from tests.integration import sip_probe
 from tests.integration.contact_centre import AGENTS, DID, DOMAIN, ORG, PASSWORD, ContactCentre
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
-from tests.integration.rtp import sessions, wait_for
+from tests.integration.rtp import pause, reinvite, sessions, wait_for
+from tests.integration.test_media import echo_phone, media_call
 from tests.sipp import Sipp, SippResult
 
 RECONCILE_SECONDS = 2
@@ -175,6 +177,28 @@ def test_rtpengine_stall_refuses_calls_fast_and_leaks_no_session(stack: Stack, o
     stall_under_load(stack, osipp, cc, "rtpengine", "Media Relay Unavailable")
     # Calls that ended while rtpengine was stopped leave nothing behind once it is back.
     ng = stack.settings.rtpengine_ng
+    assert wait_for(lambda: sessions(ng) == 0, RECONCILE_SECONDS + 10), f"sessions leaked: {sessions(ng)}"
+
+
+def test_in_dialog_reinvite_and_bye_are_relayed_while_rtpengine_is_stalled(stack: Stack, osipp: Sipp,
+                                                                           ostate: EdgeState) -> None:
+    ng = stack.settings.rtpengine_ng
+    ostate.drop_bindings("demo", "1002")
+    port = osipp.next_port()
+    assert register(osipp, "1002", port).ok
+    phone = echo_phone(osipp, port)
+    time.sleep(0.3)
+    caller, _ = media_call(osipp, pause(1000) + reinvite(3, "sendonly") + pause(300), bye_cseq=4)
+    assert wait_for(lambda: sessions(ng) > 0, 5), "the call was never anchored"
+    with stopped(stack, "rtpengine") as start:
+        with suppress(subprocess.TimeoutExpired):
+            caller.wait(STALL_SECONDS - 0.5)  # hold re-INVITE, its ACK, then the BYE
+        took = time.monotonic() - start
+    code, out = finish(caller)
+    assert code == 0, out
+    # At most one module timeout (2 x 400 ms) for the re-offer and one for the delete, not 5-6 s.
+    assert took < 3.5, f"the in-dialog requests waited {took:.1f}s on the stopped rtpengine"
+    assert finish(phone)[0] == 0
     assert wait_for(lambda: sessions(ng) == 0, RECONCILE_SECONDS + 10), f"sessions leaked: {sessions(ng)}"
 
 
