@@ -15,7 +15,7 @@ from kemi_app.dependency import Dependency, DependencyDown
 from kemi_app.policy.breaker import Breaker
 
 REASON = "State Store Unavailable"
-FAILURES_TO_OPEN = 3
+FAILURES_TO_OPEN = 2
 COOLDOWN_SECONDS = 2.0
 _BROKEN = (redis.ConnectionError, redis.TimeoutError)
 

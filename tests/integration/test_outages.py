@@ -29,7 +29,9 @@ from tests.sipp import Sipp, SippResult
 RECONCILE_SECONDS = 2
 STALL_SECONDS = 5
 RECOVERY_SECONDS = 5
-OPTIONS_MAX_SECONDS = 1.0
+# A worker waits at most 2 Redis timeouts (0.5 s) before its breaker opens; the rest is
+# margin for a loaded 2-core machine (sipp, Redis, rtpengine and Kamailio share it).
+OPTIONS_MAX_SECONDS = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,7 @@ class OptionsWatch:
 @contextmanager
 def call_load(stack: Stack, osipp: Sipp, seconds: int = 25, rate: int = 4) -> Iterator[None]:
     """Demo agent 1001 calling 1002 at `rate` calls/s (bounded in count and time), and
-    OPTIONS keepalives watched throughout: every one answered 200 within a second."""
+    OPTIONS keepalives watched throughout: every one answered 200 within OPTIONS_MAX_SECONDS."""
     port = osipp.next_port()
     assert register(osipp, "1002", port).ok
     phone = osipp.start("uas.xml", [], port=port, calls=seconds * rate)
