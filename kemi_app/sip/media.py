@@ -37,7 +37,7 @@ INITIAL = "$avp(media_initial)"  # "1" on the initial INVITE's transaction
 CODECS = "$avp(media_codecs)"  # codecs allowed toward the callee (a gateway's setting)
 MOH = "$avp(media_moh)"  # "play" or "stop", acted on when the re-INVITE is answered
 PER_BRANCH = " via-branch=extra"
-NG_TIMEOUT = 0.3  # our own ng commands (delete): a stalled rtpengine must not hold the worker
+NG_TIMEOUT = 0.4  # our own ng delete: like the module's commands, a stalled rtpengine must not hold a worker
 
 # dialog variables: leg kinds and codecs of caller (c) and callee (e), the tag hearing music
 DLG_MEDIA = "$dlg_var(media)"

@@ -109,7 +109,7 @@ def overflow(ctx: Context, queue: QueueCall, att_id: str) -> None:
         KSR.tm.t_on_branch(media.BRANCH_ROUTE)
         KSR.tm.t_on_reply(media.REPLY_ROUTE)
         KSR.tm.t_on_failure("ksr_call_failure")
-        if KSR.tm.t_relay() > 0:
+        if media.relay(ctx):
             return
     if KSR.tmx.t_is_failure_route() > 0:
         KSR.tm.t_reply(decision.status or 500, decision.reason or "Overflow Failed")
