@@ -8,6 +8,7 @@ in calls (rate x seconds) and time (sipp -timeout). Only processes started here 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -204,6 +205,7 @@ class LoadRun:
             "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{b + 5}", "EDGE_RTP_PORT_MIN": str(RTP_PORTS[0]),
             "EDGE_RTP_PORT_MAX": str(RTP_PORTS[1]), "EDGE_DATA_DIR": str(self.out / "edge"),
             "EDGE_DEMO_FILE": str(tenant), "EDGE_LOG_LEVEL": "1", "EDGE_AUTH_MAX_FAILURES": "1000000",
+            "EDGE_FLOOD_LIMIT": "0",  # all load comes from one address
         })
         self.log(f"starting the edge on 127.0.0.1:{b} and the baseline on 127.0.0.1:{b + 10}")
         self.edge = Stack(env, log_to_files=True)
@@ -325,6 +327,10 @@ class LoadRun:
         rows = [[ext, DOMAIN, auth_field(ext), number] for ext, number in zip(self.reg_agents, dialled, strict=True)]
         return SippJob(sipp / "call.xml", rows, per_process_rate=600, hold_ms=p.hold_ms), p.call_rates
 
+    def step_once(self, load: SippLoad, job: SippJob, target: Target, rate: int, tag: str) -> StepResult:
+        return load.step(job, rate, self.profile.step_seconds, target.components + self.uas_components(), tag,
+                         target.counters)
+
     def run_sip(self, scenario: str, targets: list[Target]) -> dict[str, list[StepResult]]:
         p = self.profile
         results = {}
@@ -346,8 +352,7 @@ class LoadRun:
             try:
                 results[target.name] = self.ramp(
                     target, scenario, rates,
-                    lambda rate, tag, load=load, job=job, target=target: load.step(
-                        job, rate, p.step_seconds, target.components + self.uas_components(), tag, target.counters),
+                    functools.partial(self.step_once, load, job, target),
                 )
                 if target.name == "edge" and p.profile_seconds:
                     best = sustained(results[target.name])

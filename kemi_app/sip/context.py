@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.dependency import Dependency
 from kemi_app.policy.breaker import Breaker
 from kemi_app.settings import Settings
@@ -16,20 +17,23 @@ RTPENGINE_FAILURES_TO_OPEN = 2
 RTPENGINE_COOLDOWN_SECONDS = 2.0
 
 
+def rtpengine_dependency() -> Dependency:
+    return Dependency("rtpengine", "Media Relay Unavailable",
+                      Breaker(RTPENGINE_FAILURES_TO_OPEN, RTPENGINE_COOLDOWN_SECONDS))
+
+
 @dataclass
 class Context:
     settings: Settings
     state: EdgeState
-    rtpengine: Dependency
+    rtpengine: Dependency = field(default_factory=rtpengine_dependency)
     media_refused: bool = False  # set by the branch route when rtpengine dropped every branch
 
     @classmethod
     def create(cls) -> Context:
         settings = Settings.from_env()
         client = connect(settings.effective_redis_url, settings.redis_timeout_ms / 1000)
-        rtpengine = Dependency("rtpengine", "Media Relay Unavailable",
-                               Breaker(RTPENGINE_FAILURES_TO_OPEN, RTPENGINE_COOLDOWN_SECONDS))
-        return cls(settings=settings, state=EdgeState(client, settings.history_retention_days), rtpengine=rtpengine)
+        return cls(settings=settings, state=EdgeState(client, settings.history_retention_days))
 
 
 def pv(name: str) -> str:
@@ -44,8 +48,15 @@ def reply(status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
     KSR.sl.send_reply(status, reason)
 
 
+def refuse(org_id: str, kind: str, status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
+    """Answers an initial request; for an INVITE that answer is the call's final status."""
+    if KSR.is_INVITE() > 0:
+        metrics.call_final(org_id, kind, status)
+    reply(status, reason, headers)
+
+
 def header_values(name: str) -> list[str]:
-    values = []
+    values: list[str] = []
     idx = 0
     while True:
         value = KSR.hdr.get_idx(name, idx)

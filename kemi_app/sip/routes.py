@@ -16,8 +16,20 @@ from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
 from kemi_app.dependency import DependencyDown
-from kemi_app.sip import attendances, carriers, inbound, media, outage, queues, transfers
+from kemi_app.sip import (
+    attendances,
+    carriers,
+    connections,
+    dialog_guard,
+    flood,
+    inbound,
+    media,
+    outage,
+    queues,
+    transfers,
+)
 from kemi_app.sip.calls import handle_initial
+from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.dialogs import track_agents
 from kemi_app.sip.http import handle_http
@@ -44,6 +56,11 @@ def _guard(name: str, body: Callable[[], None], on_error: Callable[[], None]) ->
         except Exception:
             KSR.err(f"{name}: could not answer the error {log_ctx()}\n")
     return 1
+
+
+def _count_final(status: int) -> None:
+    record = CallRecord.load()
+    metrics.call_final(record.org, record.kind, status)
 
 
 def _answer_500() -> None:
@@ -86,6 +103,11 @@ class EdgeRoutes:
 
     def ksr_reply_route(self, msg: object) -> int:
         def body() -> None:
+            if KSR.tm.t_check_trans() <= 0:
+                # Not an answer to a request this edge relayed: never sent on by its Via.
+                metrics.sip_refused("stray_response")
+                KSR.set_drop()
+                return
             if 100 < int(pv("$rs") or 0) < 300:
                 fix_contact()
 
@@ -99,6 +121,10 @@ class EdgeRoutes:
         assert ctx is not None
         if int(pv("$Rp") or 0) == ctx.settings.admin_port:
             reply(403, "SIP Not Served On Admin Port")
+            return
+        if flood.throttled(ctx):
+            return
+        if not connections.admit(ctx):
             return
         if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
             reply(483, "Too Many Hops")
@@ -142,6 +168,16 @@ class EdgeRoutes:
             reply(405, "Method Not Allowed", (ALLOW,))
 
     def _in_dialog(self) -> None:
+        if not dialog_guard.ours(self._ctx()):
+            # Not a dialog this edge made: never relayed (an ACK for a refusal is absorbed).
+            if KSR.is_ACK() > 0:
+                KSR.tm.t_check_trans()
+            elif KSR.hdr.is_present("Route") > 0:
+                metrics.sip_refused("foreign_dialog")
+                reply(403, "Not A Dialog Of This Edge")
+            else:
+                reply(404, "Not Here")
+            return
         if KSR.rr.loose_route() > 0:
             if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
                 return
@@ -151,10 +187,6 @@ class EdgeRoutes:
                 media.offer_in_dialog(self._ctx())
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
-            return
-        if KSR.is_ACK() > 0:
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
             return
         reply(404, "Not Here")
 
@@ -178,19 +210,21 @@ class EdgeRoutes:
 
         def body() -> None:
             assert self.ctx is not None
+            connections.released()
             on_connection_closed(self.ctx)
 
         return _guard("tcp", body, lambda: None)
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
         def body() -> None:
+            record = CallRecord.load()
             if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
-                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), 200)
+                metrics.call_final(record.org, record.kind, 200)
             if evname in ("dialog:end", "dialog:failed"):
                 media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
             try:
-                track_agents(self._ctx(), evname)
-                attendances.on_dialog_event(self._ctx(), evname)
+                track_agents(self._ctx(), record, evname)
+                attendances.on_dialog_event(self._ctx(), record, evname)
             except DependencyDown as e:  # the periodic reconcile ends the call records later
                 KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
 
@@ -200,24 +234,29 @@ class EdgeRoutes:
         """Failure route of tracked calls: every branch failed; count the final status."""
 
         def body() -> None:
-            metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), int(pv("$T_reply_code") or 0))
+            _count_final(int(pv("$T_reply_code") or 0))
 
         return _guard("call_failure", body, lambda: None)
 
-    # -- tm routes armed by kemi_app.sip.media ---------------------------------------
+    # -- tm routes armed by the relay path (names in kemi_app.sip.tmroutes) -----------------
     def ksr_branch_media(self, msg: object) -> int:
         def body() -> None:
-            queues.on_branch()
-            media.on_branch(self._ctx())
+            tx = Transaction.load()
+            queues.on_branch(tx)
+            media.on_branch(self._ctx(), tx)
 
         return _guard("branch_media", body, KSR.set_drop)
 
     def ksr_onreply_media(self, msg: object) -> int:
+        """Replies of calls, in one place: who rings, which queue member answered, the media."""
+
         def body() -> None:
-            ctx = self._ctx()
-            attendances.on_reply(ctx, queues.offered() or pv(attendances.DLG_ANSWERED_BY))
-            queues.on_reply(ctx)
-            media.on_reply(ctx)
+            ctx, record, tx = self._ctx(), CallRecord.load(), Transaction.load()
+            attendances.on_reply(ctx, record, tx)
+            queues.on_reply(ctx, record, tx)
+            media.on_reply(ctx, record, tx)
+            record.save()
+            tx.save()
 
         return _guard("onreply_media", body, lambda: None)
 
@@ -227,7 +266,7 @@ class EdgeRoutes:
         def body() -> None:
             final = queues.on_failure(self._ctx())
             if final is not None:
-                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), final)
+                _count_final(final)
 
         return _guard("queue_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
 
@@ -255,6 +294,6 @@ class EdgeRoutes:
         def body() -> None:
             final = carriers.next_attempt(self._ctx())
             if final is not None:
-                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), final)
+                _count_final(final)
 
         return _guard("gateway_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))

@@ -9,6 +9,7 @@ import secrets
 
 from redis.client import Pipeline
 
+from kemi_app.extensions import is_agent_ext
 from kemi_app.policy.attendance import Attendance, Event
 from kemi_app.state import keys
 from kemi_app.state.base import StoreBase
@@ -81,7 +82,7 @@ class AttendanceStore(StoreBase):
         p.expire(stream, self.retention)
         p.xadd(keys.HISTORY, fields, maxlen=GLOBAL_STREAM_MAXLEN, approximate=True)
         for ext in {event.actor, event.target}:
-            if ext.isdigit() and len(ext) in (4, 5):
+            if is_agent_ext(ext):
                 recent = keys.recent(event.org, ext)
                 p.lrem(recent, 0, event.attendance)
                 p.lpush(recent, event.attendance)

@@ -22,9 +22,10 @@ from tests.conftest import edge_environment, pick_port_base
 from tests.integration import sip_probe
 from tests.integration.contact_centre import AGENTS, DID, DOMAIN, ORG, PASSWORD, ContactCentre
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
-from tests.integration.rtp import pause, reinvite, sessions, wait_for
+from tests.integration.rtp import call_ids, pause, reinvite, sessions, wait_for
 from tests.integration.test_media import echo_phone, media_call
 from tests.sipp import Sipp, SippResult
+from tests.state_kit import drop_bindings
 
 RECONCILE_SECONDS = 2
 STALL_SECONDS = 5
@@ -38,13 +39,13 @@ OPTIONS_MAX_SECONDS = 1.5
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = edge_environment(pick_port_base(), tmp_path_factory.mktemp("outages"),
                            EDGE_RECONCILE_SECONDS=str(RECONCILE_SECONDS))
-    s = Stack(env, log_to_files=True)
-    s.start()
-    yield s
-    for proc in s.procs.values():  # a failed test must not leave a component stopped
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGCONT)
-    s.stop()
+    with Stack(env, log_to_files=True).running() as s:
+        try:
+            yield s
+        finally:
+            for proc in s.procs.values():  # a failed test must not leave a component stopped
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGCONT)
 
 
 @pytest.fixture(scope="module")
@@ -179,13 +180,13 @@ def test_rtpengine_stall_refuses_calls_fast_and_leaks_no_session(stack: Stack, o
     stall_under_load(stack, osipp, cc, "rtpengine", "Media Relay Unavailable")
     # Calls that ended while rtpengine was stopped leave nothing behind once it is back.
     ng = stack.settings.rtpengine_ng
-    assert wait_for(lambda: sessions(ng) == 0, RECONCILE_SECONDS + 10), f"sessions leaked: {sessions(ng)}"
+    assert wait_for(lambda: sessions(ng) == 0, RECONCILE_SECONDS + 10), f"sessions leaked: {call_ids(ng)}"
 
 
 def test_in_dialog_reinvite_and_bye_are_relayed_while_rtpengine_is_stalled(stack: Stack, osipp: Sipp,
                                                                            ostate: EdgeState) -> None:
     ng = stack.settings.rtpengine_ng
-    ostate.drop_bindings("demo", "1002")
+    drop_bindings(ostate, "demo", "1002")
     port = osipp.next_port()
     assert register(osipp, "1002", port).ok
     phone = echo_phone(osipp, port)
@@ -201,7 +202,7 @@ def test_in_dialog_reinvite_and_bye_are_relayed_while_rtpengine_is_stalled(stack
     # At most one module timeout (2 x 400 ms) for the re-offer and one for the delete, not 5-6 s.
     assert took < 3.5, f"the in-dialog requests waited {took:.1f}s on the stopped rtpengine"
     assert finish(phone)[0] == 0
-    assert wait_for(lambda: sessions(ng) == 0, RECONCILE_SECONDS + 10), f"sessions leaked: {sessions(ng)}"
+    assert wait_for(lambda: sessions(ng) == 0, RECONCILE_SECONDS + 10), f"sessions leaked: {call_ids(ng)}"
 
 
 def test_calls_ended_during_a_redis_stall_free_their_agents(stack: Stack, osipp: Sipp, cc: ContactCentre,
