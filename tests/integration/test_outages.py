@@ -163,7 +163,7 @@ def stall_under_load(stack: Stack, osipp: Sipp, cc: ContactCentre, component: st
         resumed = time.monotonic()
         assert (probe.status, probe.reason) == (503, reason), probe
         assert probe.seconds < 1.0, probe
-        assert 1 <= int(probe.headers.get("retry-after", "0")) <= 5, probe.headers
+        assert 1 <= int(probe.header("Retry-After") or 0) <= 5, probe
         assert recovery_seconds(osipp, port, resumed) < RECOVERY_SECONDS
     return port
 
