@@ -21,7 +21,7 @@ class Dialog:
 
 
 @dataclass(frozen=True)
-class CallRecord:
+class NodeCall:
     """One member of edge:nodecalls:{node}: "org|ext|call key" (the call key is the Call-ID)."""
 
     member: str
@@ -30,7 +30,7 @@ class CallRecord:
     call_id: str = ""
 
     @classmethod
-    def parse(cls, member: str) -> CallRecord:
+    def parse(cls, member: str) -> NodeCall:
         parts = member.split("|", 2)
         return cls(member, *parts) if len(parts) == 3 and all(parts) else cls(member)
 
@@ -39,10 +39,10 @@ def live_call_ids(dialogs: Iterable[Dialog]) -> set[str]:
     return {d.call_id for d in dialogs if d.state != DELETED}
 
 
-def phantom_records(members: Iterable[str], dialogs: Iterable[Dialog]) -> list[CallRecord]:
+def phantom_records(members: Iterable[str], dialogs: Iterable[Dialog]) -> list[NodeCall]:
     """Records of this node whose dialog is gone; unreadable members are phantoms too."""
     live = live_call_ids(dialogs)
-    records = (CallRecord.parse(m) for m in members)
+    records = (NodeCall.parse(m) for m in members)
     return sorted((r for r in records if r.call_id not in live), key=lambda r: r.member)
 
 

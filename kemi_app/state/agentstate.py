@@ -15,7 +15,7 @@ from redis.client import Pipeline
 from kemi_app import metrics
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import Presence, derive
-from kemi_app.policy.reconcile import CallRecord
+from kemi_app.policy.reconcile import NodeCall
 from kemi_app.policy.registration import Binding
 from kemi_app.policy.session import LoginSession, starts_session
 from kemi_app.provisioning.company import Company
@@ -132,13 +132,13 @@ class AgentStateStore(StoreBase):
     def forget_node_calls(self, node: str) -> int:
         """A restarted node lost its dialogs (no end event will come): drop their call records,
         or their agents would stay in-call. Returns how many were dropped."""
-        return self.drop_call_records(node, [CallRecord.parse(m) for m in self.node_call_records(node)], time.time())
+        return self.drop_call_records(node, [NodeCall.parse(m) for m in self.node_call_records(node)], time.time())
 
     def node_call_records(self, node: str) -> list[str]:
         """Members "org|ext|call key" of the call records the dialogs of `node` made."""
         return sorted(self.r.smembers(keys.node_calls(node)))
 
-    def drop_call_records(self, node: str, records: list[CallRecord], now: float) -> int:
+    def drop_call_records(self, node: str, records: list[NodeCall], now: float) -> int:
         """Ends call records whose dialog is gone (policy.reconcile): the agents are free
         again, idle since `now`. Returns how many were dropped."""
         with self.r.pipeline(transaction=True) as p:
