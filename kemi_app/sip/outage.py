@@ -13,7 +13,8 @@ from kemi_app.sip.context import log_ctx, pv, reply
 
 
 def answering_503(body: Callable[[], None]) -> Callable[[], None]:
-    """`body` (a request route) with DependencyDown turned into the 503 answer."""
+    """`body` (a request route, or a failure route about to relay again) with DependencyDown
+    turned into the 503 answer."""
 
     def run() -> None:
         try:
@@ -25,6 +26,10 @@ def answering_503(body: Callable[[], None]) -> Callable[[], None]:
                 return
             if method == "INVITE":
                 metrics.call_final("", "", 503)
-            reply(503, e.reason, (f"Retry-After: {e.retry_after}",))
+            if KSR.tmx.t_is_failure_route() > 0:
+                KSR.hdr.append_to_reply(f"Retry-After: {e.retry_after}\r\n")
+                KSR.tm.t_reply(503, e.reason)
+            else:
+                reply(503, e.reason, (f"Retry-After: {e.retry_after}",))
 
     return run

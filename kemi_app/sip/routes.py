@@ -268,7 +268,7 @@ class EdgeRoutes:
             if final is not None:
                 _count_final(final)
 
-        return _guard("queue_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
+        return _guard("queue_failure", outage.answering_503(body), lambda: KSR.tm.t_reply(500, "Internal Server Error"))
 
     def _ctx(self) -> Context:
         if self.ctx is None:  # a process child_init never ran in (the rtimer process)
@@ -296,4 +296,5 @@ class EdgeRoutes:
             if final is not None:
                 _count_final(final)
 
-        return _guard("gateway_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
+        return _guard("gateway_failure", outage.answering_503(body),
+                      lambda: KSR.tm.t_reply(500, "Internal Server Error"))

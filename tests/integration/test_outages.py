@@ -232,3 +232,16 @@ def test_calls_ended_during_a_redis_stall_free_their_agents(stack: Stack, osipp:
     result = wait_for(lambda: cc.customer().ok, RECOVERY_SECONDS, step=1.0)
     assert result, "the queue call never reached the agent"
     assert finish(phone)[0] == 0
+
+
+def test_a_queue_offer_timing_out_during_a_redis_stall_gets_503(stack: Stack, osipp: Sipp, cc: ContactCentre) -> None:
+    phone = answer_one(osipp, cc.login("3001"), "uas_ring.xml")
+    refused: dict[str, SippResult] = {}
+    customer = threading.Thread(target=lambda: refused.setdefault(
+        "r", cc.customer("customer_refused.xml", expect=503)), daemon=True)
+    customer.start()
+    time.sleep(1.5)  # offered to 3001, ringing; its 5 s ring timeout ends inside the stall
+    with stopped(stack, "redis"):
+        customer.join(STALL_SECONDS)
+    assert "r" in refused and refused["r"].ok, refused
+    assert finish(phone)[0] == 0  # the edge cancelled the offer
