@@ -182,6 +182,9 @@ class EdgeRoutes:
             if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
                 return
             route_by_alias()
+            if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
+                # A dialog lost in a Kamailio restart: no dialog event will free its media.
+                media.end_call(self._ctx(), pv("$ci"))
             if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
                 fix_contact()
                 media.offer_in_dialog(self._ctx())

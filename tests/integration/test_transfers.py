@@ -145,7 +145,9 @@ def test_interorg_by_api_then_a_second_one_is_refused(cc: ContactCentre, sipp: S
     referred, dialled = outcome
     assert referred.ok, referred.output + referred.errors
     assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
-    assert finish(ivr)[0] == 0 and finish(agent)[0] == 0
+    for phone in (ivr, agent):
+        code, out = finish(phone)
+        assert code == 0, out
     status, body = api(edge, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
     assert (status, body["rule"]) == (403, "already-transferred")
     status, record = api(edge, "GET", f"/v1/attendances/{att}")
