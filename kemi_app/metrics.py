@@ -7,7 +7,8 @@ worker that answers GET /metrics sums them all. Counts therefore add up across w
 Why not xhttp_prom: its metrics must be declared in kamailio.cfg, unused label sets expire,
 and it cannot include what only Python knows at scrape time (agents per state in Redis).
 
-Labels are bounded: org (tenants), method, kind, status code, result, reason, rule, op.
+Labels are bounded: org (tenants), method, kind, status code, result, reason, rule, op,
+dependency.
 Never a label per call, per number or per agent. Callers pass constants, not user input.
 
 Gauges that describe shared state (agents by state, active calls, Kamailio's own
@@ -67,6 +68,8 @@ INTERORG_REFUSALS = _counter("edge_interorg_refusals", "Calls between orgs refus
 # -- errors and latency ----------------------------------------------------------------
 ROUTE_EXCEPTIONS = _counter("edge_route_exceptions", "Exceptions caught at the top of a KEMI route", ["route"])
 REDIS_ERRORS = _counter("edge_redis_errors", "Redis operations that raised", ["op"])
+BREAKER_OPENS = _counter("edge_breaker_opens", "Circuit breakers opened: a worker stopped waiting on a dependency",
+                         ["dependency"])
 REDIS_SECONDS = _histogram("edge_redis_seconds", "Latency of state operations (Redis round trips)", ["op"])
 POLICY_SECONDS = _histogram("edge_policy_seconds", "Latency of pure policy decisions", ["decision"])
 REQUEST_SECONDS = _histogram("edge_request_seconds", "Python time spent routing one SIP request", ["method"])
@@ -122,6 +125,10 @@ def sip_refused(reason: str) -> None:
 
 def route_exception(route: str) -> None:
     ROUTE_EXCEPTIONS.labels(route).inc()
+
+
+def breaker_open(dependency: str) -> None:
+    BREAKER_OPENS.labels(dependency).inc()
 
 
 def request_seconds(method: str, seconds: float) -> None:

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_FLOOD_LIMIT": ("200", "Requests per source address per 2 s before it is banned for a minute (0: no limit)"),
     "EDGE_TCP_PER_SOURCE": ("128", "TCP and WebSocket connections per source address (0: no limit)"),
     "EDGE_GATEWAY_TIMEOUT_MS": ("3000", "No answer at all from a carrier gateway after this: fail over to the next"),
+    "EDGE_REDIS_TIMEOUT_MS": ("250", "SIP workers wait this long for Redis; after a few timeouts in a row: 503"),
+    "EDGE_RECONCILE_SECONDS": ("30", "How often call records and rtpengine sessions are checked against live dialogs"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
 }
 
@@ -91,6 +93,8 @@ class Settings:
     flood_limit: int
     tcp_per_source: int
     gateway_timeout_ms: int
+    redis_timeout_ms: int
+    reconcile_seconds: int
     history_retention_days: int
 
     @classmethod

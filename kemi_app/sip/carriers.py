@@ -31,7 +31,7 @@ def relay(ctx: Context, tx: Transaction, pending: list[GatewayAttempt]) -> bool:
     KSR.seturi(pending[0].uri)
     KSR.tm.t_on_failure(GATEWAY_FAILURE_ROUTE)
     KSR.tm.t_set_fr(RINGING_LIMIT_MS, ctx.settings.gateway_timeout_ms)
-    return KSR.tm.t_relay() > 0
+    return media.relay(ctx)
 
 
 def next_attempt(ctx: Context) -> int | None:

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import KSR
 
 from kemi_app import metrics
+from kemi_app.dependency import Dependency
+from kemi_app.policy.breaker import Breaker
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState, connect
+
+# rtpengine failures are fast once the module has disabled it (rtpengine_disable_tout).
+RTPENGINE_FAILURES_TO_OPEN = 2
+RTPENGINE_COOLDOWN_SECONDS = 2.0
+
+
+def rtpengine_dependency() -> Dependency:
+    return Dependency("rtpengine", "Media Relay Unavailable",
+                      Breaker(RTPENGINE_FAILURES_TO_OPEN, RTPENGINE_COOLDOWN_SECONDS))
 
 
 @dataclass
 class Context:
     settings: Settings
     state: EdgeState
+    rtpengine: Dependency = field(default_factory=rtpengine_dependency)
+    media_refused: bool = False  # set by the branch route when rtpengine dropped every branch
 
     @classmethod
     def create(cls) -> Context:
         settings = Settings.from_env()
-        state = EdgeState(connect(settings.effective_redis_url), settings.history_retention_days)
-        return cls(settings=settings, state=state)
+        client = connect(settings.effective_redis_url, settings.redis_timeout_ms / 1000)
+        return cls(settings=settings, state=EdgeState(client, settings.history_retention_days))
 
 
 class NotUtf8(ValueError):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 
+import KSR
+
 from kemi_app import metrics
+from kemi_app.dependency import DependencyDown
 from kemi_app.sip import attendances, media
 from kemi_app.sip.callstate import CallRecord
-from kemi_app.sip.context import Context, pv
+from kemi_app.sip.context import Context, log_ctx, pv
 
 
 def on_event(ctx: Context, evname: str) -> None:
@@ -24,8 +27,11 @@ def on_event(ctx: Context, evname: str) -> None:
         record.over = True
         record.save()
         media.end_call(ctx, pv("$dlg(callid)") or pv("$ci"))
-    track_agents(ctx, record, evname)
-    attendances.on_dialog_event(ctx, record, evname)
+    try:
+        track_agents(ctx, record, evname)
+        attendances.on_dialog_event(ctx, record, evname)
+    except DependencyDown as e:  # the periodic reconcile ends the call records later
+        KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
 
 
 def track_agents(ctx: Context, record: CallRecord, evname: str) -> None:

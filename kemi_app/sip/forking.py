@@ -5,6 +5,7 @@ from __future__ import annotations
 import KSR
 
 from kemi_app.policy.registration import Binding
+from kemi_app.sip import media
 from kemi_app.sip.context import Context
 
 
@@ -25,4 +26,4 @@ def fork(ctx: Context, bindings: list[Binding]) -> bool:
         _branch_to(ctx, binding)
         KSR.corex.append_branch()
     _branch_to(ctx, bindings[0])
-    return KSR.tm.t_relay() > 0
+    return media.relay(ctx)

@@ -25,11 +25,13 @@ from kemi_app.policy.media import (
     offer_flags,
 )
 from kemi_app.rtpengine_ng import command as ng_command
+from kemi_app.sip import rpc
 from kemi_app.sip.callstate import EXTRA_ID, CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, REPLY_ROUTE
 
 PER_BRANCH = " via-branch=extra"
+NG_TIMEOUT = 0.4  # our own ng delete: like the module's commands, a stalled rtpengine must not hold a worker
 
 
 def _settings(ctx: Context) -> MediaSettings:
@@ -55,6 +57,10 @@ def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_co
     if not has_sdp():
         return  # late offer: not supported yet, signalling passes untouched
     caller = leg_kind(pv("$pr"), pv("$rb"))
+    settings = _settings(ctx)
+    # Refused before anything is relayed when rtpengine is surely needed and known down.
+    if (settings.anchor_rtp or caller is LegKind.WEBRTC) and not ctx.rtpengine.usable():
+        raise ctx.rtpengine.down()
     tx.offerer, tx.initial, tx.callee_codecs = caller.value, True, list(callee_codecs)
     record.caller_leg, record.callee_codecs = caller.value, list(callee_codecs)
     KSR.tm.t_on_branch(BRANCH_ROUTE)
@@ -80,9 +86,42 @@ def on_branch(ctx: Context, tx: Transaction) -> None:
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
     flags = offer_flags(caller, callee, settings, tuple(tx.callee_codecs)) + PER_BRANCH
-    if KSR.rtpengine.rtpengine_offer(flags) <= 0:
+    if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
+        ctx.media_refused = True
         KSR.set_drop()
+
+
+def _done(ctx: Context, rc: int) -> bool:
+    """Reports a module command's outcome to the rtpengine breaker. A failure counts only when
+    the module marked rtpengine unreachable (it timed out), not when rtpengine refused this
+    call's SDP: a caller's bad SDP must not make the edge refuse everyone."""
+    if rc > 0:
+        ctx.rtpengine.succeeded()
+        return True
+    if _unreachable():
+        ctx.rtpengine.failed()
+    return False
+
+
+def _unreachable() -> bool:
+    try:
+        nodes = rpc.call("rtpengine.show", "all")
+    except rpc.RpcError:
+        return True
+    listed = nodes if isinstance(nodes, list) else [nodes]
+    return all(isinstance(n, dict) and str(n.get("disabled", "0")) != "0" for n in listed)
+
+
+def relay(ctx: Context) -> bool:
+    """t_relay, with the 503 when it relayed nothing because rtpengine is down (every branch
+    dropped by on_branch): that answer says when to come back, sl_reply_error's does not."""
+    ctx.media_refused = False
+    if KSR.tm.t_relay() > 0:
+        return True
+    if ctx.media_refused:
+        raise ctx.rtpengine.down("no branch could get media")
+    return False
 
 
 def offer_in_dialog(ctx: Context) -> None:
@@ -97,7 +136,10 @@ def offer_in_dialog(ctx: Context) -> None:
         sender, receiver, codecs = caller, callee, record.callee_codecs
     else:
         sender, receiver, codecs = callee, caller, record.caller_codecs
-    if KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), tuple(codecs))) <= 0:
+    if not ctx.rtpengine.usable():
+        KSR.notice(f"media: rtpengine down, relayed without re-anchoring {log_ctx()}\n")
+        return
+    if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), tuple(codecs)))):
         KSR.err(f"media: rtpengine re-offer failed {log_ctx()}\n")
         return
     # The party on the other end of this offer is the one who hears the music.
@@ -125,7 +167,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     if status < 180 or status >= 300 or not has_sdp():
         return
     flags = answer_flags(offerer) + (PER_BRANCH if initial else "")
-    if KSR.rtpengine.rtpengine_answer(flags) <= 0:
+    if not _done(ctx, KSR.rtpengine.rtpengine_answer(flags)):
         KSR.err(f"media: rtpengine answer failed {log_ctx()}\n")
         return
     if status >= 200 and initial:
@@ -153,13 +195,21 @@ def _music(ctx: Context, record: CallRecord, action: str, listener: str, holder:
 def end_call(ctx: Context, call_id: str) -> None:
     """Dialog over (BYE, timeout, failure, CANCEL): free every session of the call.
 
-    Straight over the ng protocol: dialog events may run without a SIP message to read."""
+    Straight over the ng protocol: dialog events may run without a SIP message to read.
+    With rtpengine down the session is left to the periodic reconcile (sip/reconcile.py)."""
     if not call_id:
         return
+    if not ctx.rtpengine.usable():
+        KSR.notice(f"media: rtpengine down, delete of call-id={call_id} left to the reconcile\n")
+        return
     try:
-        ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id})
+        ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
     except (OSError, ValueError) as e:
+        if isinstance(e, OSError):
+            ctx.rtpengine.failed()
         KSR.err(f"media: rtpengine delete failed for call-id={call_id}: {e}\n")
+        return
+    ctx.rtpengine.succeeded()
 
 
 def prepare_failover(record: CallRecord, tx: Transaction, callee_codecs: list[str]) -> None:

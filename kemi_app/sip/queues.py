@@ -17,7 +17,7 @@ from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
 from kemi_app.policy.sip_text import quoted_string
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
-from kemi_app.sip import attendances
+from kemi_app.sip import attendances, media
 from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, QueueCall, Transaction, agent_key
 from kemi_app.sip.context import Context, pv, refuse
 from kemi_app.sip.forking import fork
@@ -84,7 +84,7 @@ def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
         KSR.tm.t_on_branch(BRANCH_ROUTE)
         KSR.tm.t_on_reply(REPLY_ROUTE)
         KSR.tm.t_on_failure(CALL_FAILURE_ROUTE)
-        if KSR.tm.t_relay() > 0:
+        if media.relay(ctx):
             return
     if KSR.tmx.t_is_failure_route() > 0:
         KSR.tm.t_reply(decision.status or 500, decision.reason or "Overflow Failed")

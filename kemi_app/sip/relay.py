@@ -101,7 +101,7 @@ def _dispatch(ctx: Context, target: Target, record: CallRecord, tx: Transaction)
     if isinstance(target, ToUri):
         tx.save()
         KSR.seturi(target.uri)
-        return KSR.tm.t_relay() > 0
+        return media.relay(ctx)
     if isinstance(target, ToGateways):
         return carriers.relay(ctx, tx, target.attempts)
     queues.start(ctx, tx, target.queue, record.attendance)

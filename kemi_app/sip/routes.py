@@ -24,6 +24,7 @@ from kemi_app.sip import (
     flood,
     inbound,
     media,
+    outage,
     queues,
     transfers,
 )
@@ -32,6 +33,7 @@ from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, NotUtf8, log_ctx, pv, pv_text, reply
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
+from kemi_app.sip.reconcile import reconcile
 from kemi_app.sip.registrar import handle_register
 from kemi_app.sip.stats import kamailio_families
 from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connection
@@ -87,6 +89,7 @@ class EdgeRoutes:
     def __init__(self) -> None:
         self.ctx: Context | None = None
         self.admin: AdminApp | None = None
+        self.next_reconcile = 0.0
 
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
@@ -111,7 +114,7 @@ class EdgeRoutes:
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
         start = time.perf_counter()
-        rc = _guard("request_route", self._request, _answer_request_error)
+        rc = _guard("request_route", outage.answering_503(self._request), _answer_request_error)
         metrics.request_seconds(pv_text("$rm"), time.perf_counter() - start)
         return rc
 
@@ -178,6 +181,9 @@ class EdgeRoutes:
         # Initial requests: we are the agents' only proxy, preloaded routes are not honoured.
         KSR.hdr.remove("Route")
         method = pv("$rm")
+        if method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
+            reply(200, "OK", (ALLOW,))  # keepalives to the edge itself: never wait on Redis
+            return
         if method == "INVITE" and transfers.on_transfer_invite(ctx):
             return
         if method != "REGISTER" and inbound.from_carrier(ctx):
@@ -186,8 +192,6 @@ class EdgeRoutes:
             handle_register(ctx)
         elif method in INITIAL_METHODS:
             handle_initial(ctx)
-        elif method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
-            reply(200, "OK", (ALLOW,))
         else:
             reply(405, "Method Not Allowed", (ALLOW,))
 
@@ -287,11 +291,25 @@ class EdgeRoutes:
             if final is not None:
                 _count_final(final)
 
-        return _guard("queue_failure", body, _answer_tm_error)
+        return _guard("queue_failure", outage.answering_503(body), _answer_tm_error)
 
     def _ctx(self) -> Context:
-        assert self.ctx is not None
+        if self.ctx is None:  # a process child_init never ran in (the rtimer process)
+            self.ctx = Context.create()
         return self.ctx
+
+    def ksr_reconcile(self, msg: object, *args: object) -> int:
+        """rtimer tick (every second, one process): reconcile every EDGE_RECONCILE_SECONDS."""
+
+        def body() -> None:
+            ctx = self._ctx()
+            now = time.monotonic()
+            if now < self.next_reconcile:
+                return
+            self.next_reconcile = now + ctx.settings.reconcile_seconds
+            reconcile(ctx)
+
+        return _guard("reconcile", body)
 
     def ksr_gateway_failure(self, msg: object) -> int:
         """Failure route of carrier calls: fail over to the next gateway, or count the end."""
@@ -301,4 +319,4 @@ class EdgeRoutes:
             if final is not None:
                 _count_final(final)
 
-        return _guard("gateway_failure", body, _answer_tm_error)
+        return _guard("gateway_failure", outage.answering_503(body), _answer_tm_error)

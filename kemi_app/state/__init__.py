@@ -45,6 +45,7 @@ from kemi_app.state.agentstate import AgentStateStore
 from kemi_app.state.attendance import AttendanceStore
 from kemi_app.state.callview import AgentAuth, CallView, CallViewStore, auth_from, queue_auth
 from kemi_app.state.directory import DirectoryStore
+from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.queues import QueueStore
 
 __all__ = ["AgentAuth", "CallView", "EdgeState", "Org", "connect"]
@@ -53,9 +54,12 @@ AUTH_FAILURE_WINDOW = 300
 ORG_CACHE_SECONDS = 5.0
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, timeout: float = 1.0) -> redis.Redis:
+    """A client whose connections share one circuit breaker (see guard.py): SIP workers pass a
+    short timeout, so a stalled Redis costs a few of them before requests get a fast 503."""
     return redis.Redis.from_url(
-        url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True, health_check_interval=30
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+        health_check_interval=30, connection_class=guarded(redis_dependency()),
     )
 
 

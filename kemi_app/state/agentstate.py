@@ -15,6 +15,7 @@ from redis.client import Pipeline
 from kemi_app import metrics
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import Presence, derive
+from kemi_app.policy.reconcile import NodeCall
 from kemi_app.policy.registration import Binding
 from kemi_app.policy.session import LoginSession, starts_session
 from kemi_app.provisioning.company import Company
@@ -131,14 +132,23 @@ class AgentStateStore(StoreBase):
     def forget_node_calls(self, node: str) -> int:
         """A restarted node lost its dialogs (no end event will come): drop their call records,
         or their agents would stay in-call. Returns how many were dropped."""
-        members = self.r.smembers(keys.node_calls(node))
+        return self.drop_call_records(node, [NodeCall.parse(m) for m in self.node_call_records(node)], time.time())
+
+    def node_call_records(self, node: str) -> list[str]:
+        """Members "org|ext|call key" of the call records the dialogs of `node` made."""
+        return sorted(self.r.smembers(keys.node_calls(node)))
+
+    def drop_call_records(self, node: str, records: list[NodeCall], now: float) -> int:
+        """Ends call records whose dialog is gone (policy.reconcile): the agents are free
+        again, idle since `now`. Returns how many were dropped."""
         with self.r.pipeline(transaction=True) as p:
-            for member in members:
-                org_id, ext, call_key = member.split("|", 2)
-                p.hdel(keys.calls(org_id, ext), call_key)
-            p.delete(keys.node_calls(node))
+            for record in records:
+                p.srem(keys.node_calls(node), record.member)
+                if record.org:
+                    p.hdel(keys.calls(record.org, record.ext), record.call_id)
+                    p.set(keys.idle(record.org, record.ext), json.dumps(now), ex=CALL_RECORD_TTL)
             p.execute()
-        return len(members)
+        return len(records)
 
     # -- presence ------------------------------------------------------------------------
     def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:

@@ -15,6 +15,7 @@ from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode
+from kemi_app.state.guard import StoreUnavailable
 
 # Deletes the offer lock only if it still belongs to this attendance.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -32,14 +33,20 @@ GATEWAY_VERSION_SECONDS = 2.0  # every initial request asks; a gateway change sh
 
 class QueueStore(StoreBase):
     _gateway_version: tuple[float, str] = (0.0, "0")
+    _gateways: tuple[str, list[Gateway]]
 
     def gateway_from(self, ip: str, port: int) -> Gateway | None:
-        """The carrier gateway a request comes from, matched on address and port."""
+        """The carrier gateway a request comes from, matched on address and port. While Redis
+        cannot be reached the worker's last known list answers: carriers stay recognised."""
         now = time.monotonic()
         if self._gateway_version[0] < now:
-            self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self.r.get(keys.GATEWAYS_VERSION) or "0")
-        version = self._gateway_version[1]
-        for gateway in self.gateways_cached(version):  # type: ignore[attr-defined]
+            try:
+                version = self.r.get(keys.GATEWAYS_VERSION) or "0"
+                self.gateways_cached(version)  # type: ignore[attr-defined]
+                self._gateway_version = (now + GATEWAY_VERSION_SECONDS, version)
+            except StoreUnavailable:
+                self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self._gateway_version[1])
+        for gateway in self._gateways[1]:
             if gateway.address == f"sip:{ip}:{port}":
                 return gateway
         return None

@@ -23,10 +23,10 @@ class Response:
 
 
 class RawSip:
-    def __init__(self, edge: tuple[str, int], local_ip: str = "127.0.0.1") -> None:
+    def __init__(self, edge: tuple[str, int], local_ip: str = "127.0.0.1", local_port: int = 0) -> None:
         self.edge = edge
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((local_ip, 0))
+        self.sock.bind((local_ip, local_port))
         self.local = self.sock.getsockname()
 
     def close(self) -> None:
@@ -48,7 +48,7 @@ class RawSip:
             return None
 
     def request(self, method: str, ruri: str, user: str, domain: str, *, call_id: str = "", cseq: int = 1,
-                to_tag: str = "", extra: str = "", contact_port: int | None = None) -> str:
+                to_tag: str = "", extra: str = "", contact_port: int | None = None, sdp: str = "") -> str:
         """A request's text; `extra` holds more header lines (each ending in a newline)."""
         host, port = self.local
         to = f"<sip:{user}@{domain}>" + (f";tag={to_tag}" if to_tag else "")
@@ -62,7 +62,8 @@ class RawSip:
             f"Contact: <sip:{user}@{host}:{contact_port or port}>\n"
             "Max-Forwards: 70\n"
             f"{extra}"
-            "Content-Length: 0\n\n"
+            + ("Content-Type: application/sdp\n" if sdp else "")
+            + f"Content-Length: {len(sdp.replace(chr(10), chr(13) + chr(10)).encode())}\n\n{sdp}"
         )
 
 

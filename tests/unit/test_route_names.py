@@ -24,11 +24,11 @@ def named_routes() -> set[str]:
         names |= set(re.findall(r't_on_(?:failure|branch|reply)\("(\w+)"\)', text))
         names |= set(re.findall(r'^\w+_ROUTE = "(\w+)"', text, re.M))
     names |= set(re.findall(r'"event_callback", "(\w+)"', CFG.read_text()))
-    names |= set(re.findall(r'"exec", "timer=\w+;route=(\w+)"', CFG.read_text()))
+    names |= set(re.findall(r'"exec", "timer=\w+;route=(\w+)"', CFG.read_text()))  # rtimer
     return names
 
 
 def test_every_named_route_is_a_method() -> None:
     names = named_routes()
-    assert {"ksr_gateway_failure", "ksr_dialog_event", "ksr_vanished_timer"} <= names
+    assert {"ksr_gateway_failure", "ksr_dialog_event", "ksr_vanished_timer", "ksr_reconcile"} <= names
     assert names - edge_routes_methods() == set()
