@@ -249,7 +249,7 @@ class LoadRun:
     def uas_port(self, i: int) -> int:
         return self.base + 120 + 10 * i
 
-    def start_uas(self, target: Target, groups: list[list[str]]) -> None:
+    def start_uas(self, target: Target, groups: list[list[str]], seconds: int = 1800) -> None:
         """Agents' phones: each UAS registers its agents from its own port, then answers."""
         for i, callees in enumerate(groups):
             port = self.uas_port(i)
@@ -260,16 +260,16 @@ class LoadRun:
                             len(rows) / rate, [], f"uas-register-{target.name}-{i}")
             if step.succeeded < len(rows):
                 raise RuntimeError(f"callee registration on {target.name} failed: {step}")
-            self.answer_on(target, port, f"uas-{target.name}-{i}")
+            self.answer_on(target, port, f"uas-{target.name}-{i}", seconds)
         time.sleep(0.5)  # let the UAS bind before calls arrive
 
-    def answer_on(self, target: Target, port: int, tag: str) -> None:
+    def answer_on(self, target: Target, port: int, tag: str, seconds: int = 1800) -> None:
         """A sipp UAS answering every call on `port` (a callee phone or the carrier gateway)."""
         log = open(self.out / "sipp" / f"{tag}.log", "wb")  # noqa: SIM115 - the child holds it
         self.uas.append(subprocess.Popen(
             ["sipp", target.sip, "-sf", str(UAS_SCENARIO), "-i", "127.0.0.1", "-p", str(port),
              "-cp", str(port + 1), "-mp", str(port + 2), "-t", "u1", "-nostdin", "-max_recv_loops", "2000",
-             "-timeout", "1800s"],
+             "-timeout", f"{seconds}s"],
             stdout=log, stderr=subprocess.STDOUT,
         ))
         log.close()
@@ -375,13 +375,24 @@ class LoadRun:
         assert self.edge is not None and self.state is not None
         workdir = self.out / "sipp" / "soak"
         workdir.mkdir(parents=True, exist_ok=True)
-        self.start_uas(edge, self.callees)
+        started = time.monotonic()
+        self.start_uas(edge, self.callees, soak.UAS_SECONDS)
+
+        def refresh_callees() -> None:
+            """Between call chunks: the callees' registrations (1 h) and their UAS's -timeout
+            are renewed by starting their phones again."""
+            nonlocal started
+            if time.monotonic() - started > soak.UAS_SECONDS - 5 * 60:
+                self.stop_uas()
+                started = time.monotonic()
+                self.start_uas(edge, self.callees, soak.UAS_SECONDS)
+
         register, _ = self.job("register")
         call, _ = self.job("call")
         loads = {
-            "register": (SippLoad(edge.sip, workdir, [self.base + 20]), register, soak.REGISTER_RATE),
-            "call": (SippLoad(edge.sip, workdir, [self.base + 30]), replace(call, hold_ms=soak.HOLD_MS),
-                     soak.CALL_RATE),
+            "register": soak.Load(SippLoad(edge.sip, workdir, [self.base + 20]), register, soak.REGISTER_RATE),
+            "call": soak.Load(SippLoad(edge.sip, workdir, [self.base + 30]), replace(call, hold_ms=soak.HOLD_MS),
+                              soak.CALL_RATE, refresh_callees),
         }
         kamailio = next(c for c in edge.components if c.name == "kamailio")
         sampler = soak.Sampler(kamailio.pids, self.edge.admin_url, self.state, self.edge.settings.rtpengine_ng)

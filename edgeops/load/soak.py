@@ -25,6 +25,7 @@ REGISTER_RATE = 20  # per second
 CALL_RATE = 10  # per second, each held HOLD_MS: about ten calls up at any time
 HOLD_MS = 1000
 CHUNK_SECONDS = 30.0  # one sipp run per chunk: bounded in calls and time
+UAS_SECONDS = 50 * 60  # the callees' phones are started again before their 1 h registrations lapse
 HISTORY_BYTES_PER_CALL = 2048  # what a call may add to Redis (tests/integration/test_history_budget.py)
 HISTORY_KEYS_PER_CALL = 3
 
@@ -112,25 +113,34 @@ class Totals:
     failed: int = 0
 
 
-def keep_loading(load: SippLoad, job: SippJob, rate: int, deadline: float, totals: Totals, tag: str) -> None:
-    """sipp runs of at most CHUNK_SECONDS at `rate` until the deadline."""
+@dataclass(frozen=True)
+class Load:
+    sipp: SippLoad
+    job: SippJob
+    rate: int
+    between_chunks: Callable[[], None] = lambda: None
+
+
+def keep_loading(load: Load, deadline: float, totals: Totals, tag: str) -> None:
+    """sipp runs of at most CHUNK_SECONDS at the load's rate until the deadline."""
     i = 0
     while (left := deadline - time.monotonic()) > 1.0:
-        step = load.step(job, rate, min(CHUNK_SECONDS, left), [], f"{tag}-{i}")
+        load.between_chunks()
+        step = load.sipp.step(load.job, load.rate, min(CHUNK_SECONDS, left), [], f"{tag}-{i}")
         totals.created += step.created
         totals.succeeded += step.succeeded
         totals.failed += step.failed
         i += 1
 
 
-def soak(sampler: Sampler, loads: dict[str, tuple[SippLoad, SippJob, int]], minutes: float, interval: float,
+def soak(sampler: Sampler, loads: dict[str, Load], minutes: float, interval: float,
          log: Callable[[str], None] = print) -> dict[str, object]:
-    """Runs every load (name -> sipp, job, rate) for `minutes` while sampling every `interval` s."""
+    """Runs every load for `minutes` while sampling every `interval` seconds."""
     start = time.monotonic()
     deadline = start + minutes * 60
     totals = {name: Totals() for name in loads}
-    threads = [threading.Thread(target=keep_loading, args=(load, job, rate, deadline, totals[name], f"soak-{name}"),
-                                daemon=True) for name, (load, job, rate) in loads.items()]
+    threads = [threading.Thread(target=keep_loading, args=(load, deadline, totals[name], f"soak-{name}"), daemon=True)
+               for name, load in loads.items()]
     samples = [sampler.sample(0.0)]
     for thread in threads:
         thread.start()
@@ -146,7 +156,7 @@ def soak(sampler: Sampler, loads: dict[str, tuple[SippLoad, SippJob, int]], minu
     calls_per_hour = CALL_RATE * 3600 if "call" in loads else 0.0
     return {
         "minutes": minutes, "interval_seconds": interval,
-        "load": {name: {"rate": rate, **totals[name].__dict__} for name, (_, _, rate) in loads.items()},
+        "load": {name: {"rate": load.rate, **totals[name].__dict__} for name, load in loads.items()},
         "samples": samples, **judge(samples, calls_per_hour),
     }
 
