@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kemi_app.policy.agent import parse_agent
-from kemi_app.policy.company import parse_company
-from kemi_app.policy.did import parse_did
-from kemi_app.policy.gateway import parse_gateway
-from kemi_app.policy.org import parse_org
-from kemi_app.policy.service import parse_service
+from kemi_app.provisioning.agent import parse_agent
+from kemi_app.provisioning.company import parse_company
+from kemi_app.provisioning.did import parse_did
+from kemi_app.provisioning.gateway import parse_gateway
+from kemi_app.provisioning.org import parse_org
+from kemi_app.provisioning.service import parse_service
 from kemi_app.state import EdgeState
 
 ORG_FIELDS = ("domain", "name", "ivr_uri", "interorg_transfer_enabled")

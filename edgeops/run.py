@@ -1,4 +1,5 @@
-"""`make run`: start Redis, rtpengine and Kamailio in the foreground until Ctrl-C or SIGTERM."""
+"""`./edge run`: start and supervise Redis, rtpengine, Kamailio and haproxy in the foreground
+until Ctrl-C or SIGTERM; a component that dies is restarted, the others keep running."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 from edgeops.stack import Stack, StackError
 
@@ -23,7 +25,12 @@ def banner(stack: Stack) -> str:
         ]
         demo = "\n  Demo agents (register with digest auth):\n" + "\n".join(lines)
     token = "from EDGE_API_TOKEN" if s.api_token else f"in {stack.api_token_file} (edgectl reads it there)"
-    redis = s.redis_url or f"redis://127.0.0.1:{s.redis_port} (own instance, data in {s.data_dir}/redis)"
+    if s.redis_url:
+        redis = redacted(s.redis_url)
+    else:
+        password = "from EDGE_REDIS_PASSWORD" if stack.environ.get("EDGE_REDIS_PASSWORD") else \
+            f"in {stack.redis_password_file}"
+        redis = f"redis://127.0.0.1:{s.redis_port} (own instance, data in {s.data_dir}/redis, password {password})"
     return f"""
   Agent Edge is up.
     SIP UDP/TCP   {s.sip_addr}:{s.sip_port}
@@ -33,8 +40,18 @@ def banner(stack: Stack) -> str:
     API token     {token}
     rtpengine     ng {s.rtpengine_ng}, metrics http://{s.rtpengine_http}/metrics
     Redis         {redis}{demo}
-  Ctrl-C stops everything.
+  A component that dies is restarted; Ctrl-C stops everything.
 """
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit for the terminal: its password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
 def main() -> int:
@@ -48,12 +65,7 @@ def main() -> int:
         print(f"edge failed to start: {e}", file=sys.stderr)
         return 1
     print(banner(stack), flush=True)
-    while not stop.is_set():
-        for name, proc in stack.procs.items():
-            if proc.poll() is not None:
-                print(f"{name} exited with code {proc.returncode}; stopping the edge", file=sys.stderr)
-                stop.set()
-        stop.wait(1.0)
+    stack.supervise(stop)
     stack.stop()
     print("Agent Edge stopped.", flush=True)
     return 0

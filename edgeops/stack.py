@@ -1,7 +1,9 @@
-"""Starts and stops the edge's processes: Redis, rtpengine, then Kamailio.
+"""Starts, supervises and stops the edge's processes: Redis, rtpengine, Kamailio, haproxy.
 
-Used by `make run` (foreground, logs to the terminal) and by the integration tests (their
-own ports and data dir, logs to files). Only processes started here are ever stopped.
+Used by `./edge run` (foreground, logs to the terminal) and by the integration tests and the
+load runner (their own ports and data dir, logs to files). poll() restarts a component that
+died, with backoff (edgeops/supervise.py), and leaves the others running. Only processes
+started here are ever stopped.
 """
 
 from __future__ import annotations
@@ -13,15 +15,26 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
+import redis
+
 from edgeops import moh, tls
+from edgeops.supervise import Phase, Watch
 from kemi_app.rtpengine_ng import ping as rtpengine_ping
 from kemi_app.settings import DEFAULTS, PROJECT_ROOT, Settings, env_value
+
+# Order of start; stop goes the other way.
+ORDER = ("redis", "rtpengine", "kamailio", "haproxy")
 
 
 class StackError(RuntimeError):
@@ -43,7 +56,10 @@ class Stack:
         self.data_dir = self.settings.data_dir
         self.log_to_files = log_to_files
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._logs: list[IO[bytes]] = []
+        self._logs: dict[str, IO[bytes]] = {}
+        self._watches: dict[str, Watch] = {}
+        self._lock = threading.RLock()  # poll() from a supervising thread vs. stop()/restart_kamailio()
+        self._stopping = False
 
     # -- environment ----------------------------------------------------------
     def _secret(self, configured: str, path: Path) -> str:
@@ -51,8 +67,8 @@ class Stack:
         if configured:
             return configured
         if not path.exists():
-            path.touch(0o600)
-            path.write_text(secrets.token_hex(16))
+            write_private(path, secrets.token_hex(16))
+        path.chmod(0o600)
         return path.read_text().strip()
 
     def auth_secret(self) -> str:
@@ -66,11 +82,16 @@ class Stack:
         """EDGE_API_TOKEN, else a token generated into the data dir, where edgectl finds it."""
         return self._secret(self.settings.api_token, self.api_token_file)
 
+    @property
+    def redis_password_file(self) -> Path:
+        return self.data_dir / "redis_password"
+
     def kamailio_env(self) -> dict[str, str]:
         env = dict(self.environ)
         for name in DEFAULTS:
             env[name] = env_value(name, self.environ)
         env["REDIS_URL"] = self.settings.effective_redis_url
+        env["EDGE_REDIS_PASSWORD"] = ""  # in REDIS_URL already
         env["EDGE_AUTH_SECRET"] = self.auth_secret()
         env["EDGE_API_TOKEN"] = self.api_token()
         run = self.data_dir / "run"
@@ -94,17 +115,33 @@ class Stack:
         return f"http://{self.settings.admin_addr}:{self.settings.admin_port}"
 
     # -- processes ------------------------------------------------------------
+    def _components(self) -> dict[str, tuple[Callable[[], None], Callable[[], bool], float]]:
+        """name -> (spawn it, is it ready, seconds it may take to get ready)."""
+        s = self.settings
+        return {
+            "redis": (self._spawn_redis, self.redis_ready, 15),
+            "rtpengine": (self._spawn_rtpengine, lambda: rtpengine_ping(s.rtpengine_ng, 0.3), 15),
+            "kamailio": (self._spawn_kamailio, self.kamailio_answers, 30),
+            "haproxy": (self._spawn_haproxy, lambda: tcp_open(s.sip_addr, s.wss_port), 15),
+        }
+
+    def ready(self, name: str) -> bool:
+        """The readiness check the supervisor uses for component `name`."""
+        return self._components()[name][1]()
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         out: IO[bytes] | int | None = None
         if self.log_to_files:
-            log = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
-            self._logs.append(log)
-            out = log
+            old = self._logs.pop(name, None)
+            if old is not None:
+                old.close()
+            out = self._logs[name] = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        # umask: Redis' AOF/RDB, recordings and sockets are created readable by this user only.
         self.procs[name] = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT if out else None, env=env, start_new_session=True
+            argv, stdout=out, stderr=subprocess.STDOUT if out else None, env=env, start_new_session=True, umask=0o077
         )
 
-    def _wait(self, name: str, ready, timeout: float) -> None:
+    def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = self.procs.get(name)
@@ -115,38 +152,70 @@ class Stack:
             time.sleep(0.1)
         raise StackError(f"{name} not ready after {timeout:.0f}s; see {self.log_hint(name)}")
 
+    def _launch(self, name: str) -> None:
+        spawn, ready, timeout = self._components()[name]
+        spawn()
+        self._wait(name, ready, timeout)
+        self._watches[name] = Watch(since=time.monotonic())
+
     def log_hint(self, name: str) -> str:
         return str(self.data_dir / "logs" / f"{name}.log") if self.log_to_files else "the output above"
 
+    def _log(self, message: str) -> None:
+        """Supervision events: on stderr under `./edge run`, else in logs/supervisor.log."""
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} edge: {message}\n"
+        if self.log_to_files:
+            with open(self.data_dir / "logs" / "supervisor.log", "a") as f:
+                f.write(line)
+        else:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
     def start(self) -> None:
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # secrets, Redis data (HA1) and recordings live below
         for sub in ("redis", "run", "logs", "recordings"):
-            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+            (self.data_dir / sub).mkdir(mode=0o700, exist_ok=True)
+        own_redis = not self.settings.redis_url
+        if own_redis:
+            password = self._secret(self.settings.redis_password, self.redis_password_file)
+            self.settings = replace(self.settings, redis_password=password)
         moh.ensure(self.settings.moh_path)
+        self._stopping = False
         try:
-            self._start_redis()
-            self._start_rtpengine()
+            if own_redis:
+                self._launch("redis")
+            self._launch("rtpengine")
             self._provision()
-            self._start_kamailio()
-            self._start_tls()
+            self._launch("kamailio")
+            self._wait("kamailio", lambda: self.health()[0] == 200, 30)
+            self._launch("haproxy")
         except BaseException:
             self.stop()
             raise
 
-    def _start_redis(self) -> None:
-        if self.settings.redis_url:
-            return
-        port = self.settings.redis_port
-        self._spawn(
-            "redis",
-            [
-                "redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.data_dir / "redis"),
-                "--appendonly", "yes", "--save", "60 1", "--daemonize", "no", "--protected-mode", "yes",
-                "--loglevel", "warning",
-            ],
-        )
-        self._wait("redis", lambda: _tcp_open("127.0.0.1", port), 15)
+    def _spawn_redis(self) -> None:
+        s = self.settings
+        redis_dir = self.data_dir / "redis"
+        private_tree(redis_dir)  # files of an older run may predate these modes
+        conf = self.data_dir / "run" / "redis.conf"
+        # The password goes in a 0600 file, never on a command line that `ps` shows.
+        write_private(conf, redis_config(s.redis_port, redis_dir, s.redis_password))
+        self._spawn("redis", ["redis-server", str(conf)])
 
-    def _start_rtpengine(self) -> None:
+    def redis_ready(self) -> bool:
+        """Answers PING with the password and has finished loading its AOF/RDB."""
+        client = redis.Redis.from_url(
+            self.settings.effective_redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        try:
+            return bool(client.ping()) and client.info("persistence").get("loading") == 0
+        except redis.RedisError:  # BusyLoadingError included
+            return False
+        finally:
+            client.close()
+
+    def _spawn_rtpengine(self) -> None:
         s = self.settings
         interface = s.rtp_addr + (f"!{s.rtp_advertise_addr}" if s.rtp_advertise_addr else "")
         self._spawn(
@@ -159,7 +228,6 @@ class Stack:
                 f"--recording-dir={self.data_dir / 'recordings'}",
             ],
         )
-        self._wait("rtpengine", lambda: rtpengine_ping(s.rtpengine_ng, 0.3), 15)
 
     def _provision(self) -> None:
         from edgeops.provision import load_file
@@ -168,12 +236,10 @@ class Stack:
         if self.settings.demo_file:
             load_file(EdgeState(connect(self.settings.effective_redis_url)), Path(self.settings.demo_file))
 
-    def _start_tls(self) -> None:
-        s = self.settings
-        self._spawn("haproxy", ["haproxy", "-db", "-f", str(tls.prepare(s))])
-        self._wait("haproxy", lambda: _tcp_open(s.sip_addr, s.wss_port), 15)
+    def _spawn_haproxy(self) -> None:
+        self._spawn("haproxy", ["haproxy", "-db", "-f", str(tls.prepare(self.settings))])
 
-    def _start_kamailio(self) -> None:
+    def _spawn_kamailio(self) -> None:
         s = self.settings
         # Samples of a previous Kamailio's workers would be summed into the new one's.
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
@@ -186,7 +252,6 @@ class Stack:
         if s.advertise_addr:
             argv += ["-A", "WITH_ADVERTISE"]
         self._spawn("kamailio", argv, env=self.kamailio_env())
-        self._wait("kamailio", lambda: self.health()[0] == 200, 30)
 
     def health(self) -> tuple[int, dict]:
         try:
@@ -198,30 +263,140 @@ class Stack:
         except ValueError:
             return status, {"raw": body.decode(errors="replace")}
 
+    def kamailio_answers(self) -> bool:
+        """Kamailio is up even while Redis or rtpengine is not (its /health says which is down)."""
+        status, body = self.health()
+        return status in (200, 503) and body.get("components", {}).get("kamailio") == "ok"
+
+    # -- supervision ----------------------------------------------------------
+    def poll(self) -> None:
+        """One supervision round: restart what died once its backoff is over, note what is back."""
+        with self._lock:
+            if self._stopping:
+                return
+            components = self._components()
+            for name, watch in self._watches.items():
+                spawn, ready, timeout = components[name]
+                now = time.monotonic()
+                if watch.phase is Phase.DOWN:
+                    if watch.due(now):
+                        self._restart(name, spawn, watch, now)
+                    continue
+                proc = self.procs[name]
+                code = proc.poll()
+                failure = f"died, exit code {code}" if code is not None else None
+                if failure is None and watch.phase is Phase.STARTING and now - watch.since > timeout:
+                    failure = f"not ready after {timeout:.0f}s, killed"
+                if failure is not None:
+                    _kill_group(proc)  # a killed Kamailio main process leaves its workers on the ports
+                    delay = watch.died(now)
+                    self._log(f"{name} (pid {proc.pid}) {failure}; restarting in {delay:.1f}s; "
+                              f"the other components keep running")
+                elif watch.phase is Phase.STARTING and ready():
+                    self._log(f"{name} is back (pid {proc.pid}), {watch.ready(now):.1f}s after it died")
+                    if name == "rtpengine" and "kamailio" in self._watches:
+                        self._reenable_rtpengine()
+
+    def _restart(self, name: str, spawn: Callable[[], None], watch: Watch, now: float) -> None:
+        self._log(f"restarting {name} (attempt {watch.failures})")
+        try:
+            spawn()
+        except (OSError, subprocess.SubprocessError) as e:  # e.g. a config it needs cannot be written
+            self._log(f"{name} could not be started: {e}; next attempt in {watch.died(now):.1f}s")
+            return
+        watch.starting(now)
+
+    def _reenable_rtpengine(self) -> None:
+        """Kamailio skips an rtpengine that stopped answering for rtpengine_disable_tout seconds;
+        this one answers again now, so calls need not wait for that timer."""
+        rpc = subprocess.run(["kamcmd", "-s", f"unix:{self.ctl_socket}", "rtpengine.enable", "all", "1"],
+                             capture_output=True, text=True, timeout=5)
+        if rpc.returncode != 0:
+            self._log(f"could not re-enable rtpengine in Kamailio: {(rpc.stdout + rpc.stderr).strip()}")
+
+    def supervise(self, stop: threading.Event, interval: float = 0.2) -> None:
+        """Polls until `stop` is set (the foreground loop of `./edge run`)."""
+        while not stop.wait(interval):
+            self.poll()
+
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        """Started, supervised from a background thread, stopped at the end (tests, load runs)."""
+        self.start()
+        stop = threading.Event()
+        thread = threading.Thread(target=self.supervise, args=(stop,), name="edge-supervisor", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+            self.stop()
+
     def stop(self, timeout: float = 10.0) -> None:
-        for name in ("haproxy", "kamailio", "rtpengine", "redis"):
-            proc = self.procs.pop(name, None)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                # Kamailio's children share its process group (start_new_session above).
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+        with self._lock:
+            self._stopping = True
+            self._watches.clear()
+            for name in reversed(ORDER):
+                proc = self.procs.pop(name, None)
+                if proc is None or proc.poll() is not None:
+                    continue
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    # Kamailio's children share its process group (start_new_session above).
+                    _kill_group(proc)
+                    proc.wait(5)
+            for log in self._logs.values():
+                log.close()
+            self._logs.clear()
 
     def restart_kamailio(self) -> None:
-        proc = self.procs.pop("kamailio")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        self._start_kamailio()
+        with self._lock:
+            proc = self.procs["kamailio"]
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+            self._launch("kamailio")
 
 
-def _tcp_open(host: str, port: int) -> bool:
+def redis_config(port: int, data_dir: Path, password: str) -> str:
+    return "\n".join([
+        "# Generated by edgeops/stack.py at every start of the edge's own Redis.",
+        "bind 127.0.0.1", f"port {port}", f"dir {_redis_quote(str(data_dir))}", "daemonize no",
+        "protected-mode yes", "appendonly yes", "save 60 1", "loglevel warning",
+        f"requirepass {_redis_quote(password)}", "",
+    ])
+
+
+def _redis_quote(value: str) -> str:
+    """A double-quoted Redis config argument that holds any byte (\\xHH escapes)."""
+    return '"' + "".join(chr(b) if b < 128 and (chr(b).isalnum() or chr(b) in "/._-") else f"\\x{b:02x}"
+                         for b in value.encode()) + '"'
+
+
+def write_private(path: Path, text: str) -> None:
+    """Writes `text` to a file only its owner can read, from the first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def private_tree(root: Path) -> None:
+    """Directories 0700 and files 0600 under `root`."""
+    root.chmod(0o700)
+    for path in root.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+
+
+def tcp_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.3):
             return True

@@ -1,4 +1,4 @@
-"""Minimal rtpengine ng-protocol client (bencode over UDP) for health checks and queries."""
+"""rtpengine ng-protocol client (bencode over UDP): health pings, session deletes and queries."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def bencode(value: object) -> bytes:
     raise TypeError(f"cannot bencode {type(value).__name__}")
 
 
+def _key(item: object) -> str:
+    if not isinstance(item, bytes):
+        raise ValueError("bencoded dictionary key is not a string")
+    return item.decode()
+
+
 def _bdecode(data: bytes, i: int) -> tuple[object, int]:
     kind = data[i : i + 1]
     if kind == b"i":
@@ -35,7 +41,7 @@ def _bdecode(data: bytes, i: int) -> tuple[object, int]:
             items.append(item)
         if kind == b"l":
             return items, i + 1
-        return {items[k].decode(): items[k + 1] for k in range(0, len(items), 2)}, i + 1  # type: ignore[union-attr]
+        return {_key(items[k]): items[k + 1] for k in range(0, len(items), 2)}, i + 1
     colon = data.index(b":", i)
     length = int(data[i:colon])
     start = colon + 1

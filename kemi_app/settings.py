@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import quote
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# name -> (default, description); the README's configuration table is generated from this.
+# name -> (default, description); the README's configuration table lists the same (tests/unit/test_settings.py).
 DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_SIP_ADDR": ("127.0.0.1", "Address Kamailio binds for SIP (UDP, TCP, WS) and the node's identity"),
     "EDGE_ADVERTISE_ADDR": ("", "Address put in Record-Route/Via when behind NAT (empty: the bind address)"),
@@ -25,6 +26,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_API_TOKEN": ("", "Bearer token for the /v1 admin API (empty: the API answers 401)"),
     "REDIS_URL": ("", "External Redis; empty: the edge starts its own on EDGE_REDIS_PORT"),
     "EDGE_REDIS_PORT": ("6390", "Port of the edge's own Redis when REDIS_URL is empty"),
+    "EDGE_REDIS_PASSWORD": ("", "Password of the edge's own Redis (empty: generated once in the data dir)"),
     "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address"),
     "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping)"),
     "EDGE_RTP_ADDR": ("127.0.0.1", "Address rtpengine relays media on"),
@@ -40,7 +42,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_CHILDREN": ("4", "Kamailio UDP and TCP worker processes each"),
     "EDGE_SHM_MB": ("512", "Kamailio shared memory in MB"),
     "EDGE_PKG_MB": ("16", "Kamailio private memory per process in MB"),
-    "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (1 error, 2 notice, 3 info, 4 debug)"),
+    "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (-1 error, 0 warning, 1 notice, 2 info, 3 debug)"),
     "EDGE_AUTH_MAX_FAILURES": ("5", "Failed digest attempts per agent and source before 403"),
     "EDGE_GATEWAY_TIMEOUT_MS": ("3000", "No answer at all from a carrier gateway after this: fail over to the next"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
@@ -66,6 +68,7 @@ class Settings:
     api_token: str
     redis_url: str
     redis_port: int
+    redis_password: str
     rtpengine_ng: str
     rtpengine_http: str
     rtp_addr: str
@@ -104,7 +107,11 @@ class Settings:
 
     @property
     def effective_redis_url(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        """REDIS_URL as given (it carries its own password), else the edge's own instance."""
+        if self.redis_url:
+            return self.redis_url
+        auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
+        return f"redis://{auth}127.0.0.1:{self.redis_port}/0"
 
     @property
     def moh_path(self) -> Path:

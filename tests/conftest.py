@@ -55,11 +55,10 @@ def edge_environment(base: int, data: Path, **overrides: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Supervised like `./edge run`: a component that dies is restarted (logs/supervisor.log)."""
     env = edge_environment(pick_port_base(), tmp_path_factory.mktemp("edge"))
-    stack = Stack(env, log_to_files=True)
-    stack.start()
-    yield stack
-    stack.stop()
+    with Stack(env, log_to_files=True).running() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

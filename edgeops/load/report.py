@@ -62,7 +62,7 @@ def ratios(results: Results) -> dict[str, dict[str, float]]:
 
 
 def to_json(results: Results, meta: dict) -> dict:
-    scenarios = {}
+    scenarios: dict[str, dict] = {}
     for scenario, targets in results.items():
         scenarios[scenario] = {}
         for name, steps in targets.items():

@@ -8,6 +8,7 @@ in calls (rate x seconds) and time (sipp -timeout). Only processes started here 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -334,6 +335,10 @@ class LoadRun:
         rows = [[ext, DOMAIN, auth_field(ext), number] for ext, number in zip(self.reg_agents, dialled, strict=True)]
         return SippJob(sipp / "call.xml", rows, per_process_rate=600, hold_ms=p.hold_ms), p.call_rates
 
+    def step_once(self, load: SippLoad, job: SippJob, target: Target, rate: int, tag: str) -> StepResult:
+        return load.step(job, rate, self.profile.step_seconds, target.components + self.uas_components(), tag,
+                         target.counters)
+
     def run_sip(self, scenario: str, targets: list[Target]) -> dict[str, list[StepResult]]:
         p = self.profile
         results = {}
@@ -356,8 +361,7 @@ class LoadRun:
                 before = self.redis_usage() if target.name == "edge" else None
                 results[target.name] = self.ramp(
                     target, scenario, rates,
-                    lambda rate, tag, load=load, job=job, target=target: load.step(
-                        job, rate, p.step_seconds, target.components + self.uas_components(), tag, target.counters),
+                    functools.partial(self.step_once, load, job, target),
                 )
                 if before is not None:
                     self.redis_per_call[scenario] = per_call(before, self.redis_usage(),

@@ -15,14 +15,14 @@ from urllib.parse import parse_qs, unquote
 
 from kemi_app.admin.openapi import openapi_document
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, json_response
-from kemi_app.policy import validation as v
-from kemi_app.policy.agent import extension, parse_agent
-from kemi_app.policy.company import parse_company
-from kemi_app.policy.did import parse_did
-from kemi_app.policy.gateway import parse_gateway
-from kemi_app.policy.org import parse_org
-from kemi_app.policy.pause import parse_status
-from kemi_app.policy.service import parse_service
+from kemi_app.provisioning.agent import extension, parse_agent
+from kemi_app.provisioning.agent_state import parse_dnd, parse_status
+from kemi_app.provisioning.company import parse_company
+from kemi_app.provisioning.did import parse_did
+from kemi_app.provisioning.errors import Conflict, Missing, ValidationError
+from kemi_app.provisioning.gateway import parse_gateway
+from kemi_app.provisioning.org import parse_org
+from kemi_app.provisioning.service import parse_service
 from kemi_app.state import EdgeState
 from kemi_app.state.agentstate import session_json
 
@@ -42,15 +42,15 @@ def body_json(req: HttpRequest) -> Any:
     try:
         raw = req.body.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes the caller kept as surrogates
-        raise v.ValidationError("body", "not valid UTF-8") from None
+        raise ValidationError("body", "not valid UTF-8") from None
     if len(raw) > MAX_BODY:
         raise PayloadTooLarge(f"body larger than {MAX_BODY} bytes")
     try:
         return json.loads(req.body or "null")
     except RecursionError:
-        raise v.ValidationError("body", "JSON nested too deeply") from None
+        raise ValidationError("body", "JSON nested too deeply") from None
     except ValueError as e:
-        raise v.ValidationError("body", f"not valid JSON: {e}") from None
+        raise ValidationError("body", f"not valid JSON: {e}") from None
 
 
 def forced(req: HttpRequest) -> bool:
@@ -63,13 +63,13 @@ def guarded(handler: Callable[[HttpRequest, Params], HttpResponse]) -> Callable[
     def run(req: HttpRequest, params: Params) -> HttpResponse:
         try:
             return handler(req, {k: unquote(p) for k, p in params.items()})
-        except v.ValidationError as e:
+        except ValidationError as e:
             return error(400, e.message, e.field)
         except PayloadTooLarge as e:
             return error(413, str(e), "body")
-        except v.Missing as e:
+        except Missing as e:
             return error(404, str(e))
-        except v.Conflict as e:
+        except Conflict as e:
             return error(409, str(e))
 
     return run
@@ -82,6 +82,7 @@ class Route:
     summary: str
     body: str | None  # name of the request body schema in the OpenAPI document
     handler: Callable[[HttpRequest, Params], HttpResponse]
+    forceable: bool = False  # takes ?force=true
 
 
 def found(entity: object | None, what: str, to_json: Callable[[Any], object] = asdict) -> HttpResponse:
@@ -126,6 +127,7 @@ class ProvisioningApi:
                 "Delete an org and everything in it (409 while its agents are in calls, unless ?force=true)",
                 None,
                 lambda r, p: deleted(s.delete_org(p["org"], forced(r)), "org"),
+                forceable=True,
             ),
             Route(
                 "GET",
@@ -199,6 +201,7 @@ class ProvisioningApi:
                 "Delete an agent (409 while in a call, unless ?force=true)",
                 None,
                 lambda r, p: deleted(s.delete_agent(p["org"], p["ext"], forced(r)), "agent"),
+                forceable=True,
             ),
             Route("GET", "/v1/orgs/{org}/agents/{ext}/status", "The agent's chosen status", None, self.get_status),
             Route(
@@ -291,7 +294,7 @@ class ProvisioningApi:
     def _org(self, params: Params):
         org = self.s.get_org(params["org"])
         if org is None:
-            raise v.Missing(f"no such org: {params['org']}")
+            raise Missing(f"no such org: {params['org']}")
         return org
 
     def listing(self, params: Params, load: Callable[[str], list[Any]], to_json: Callable[[Any], object] = asdict):
@@ -327,7 +330,7 @@ class ProvisioningApi:
     def _agent(self, p: Params) -> str:
         extension(p["ext"])
         if self.s.get_agent(self._org(p).id, p["ext"]) is None:
-            raise v.Missing(f"no such agent: {p['ext']}")
+            raise Missing(f"no such agent: {p['ext']}")
         return p["ext"]
 
     def get_status(self, req: HttpRequest, p: Params) -> HttpResponse:
@@ -348,12 +351,9 @@ class ProvisioningApi:
 
     def put_dnd(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = self._agent(p)
-        data = v.obj(body_json(req))
-        v.reject_unknown(data, {"dnd"})
-        if not isinstance(data.get("dnd"), bool):
-            raise v.ValidationError("dnd", "must be true or false")
-        self.s.set_dnd(p["org"], ext, data["dnd"])
-        return json_response(200, {"ext": ext, "dnd": data["dnd"]})
+        dnd = parse_dnd(body_json(req))
+        self.s.set_dnd(p["org"], ext, dnd)
+        return json_response(200, {"ext": ext, "dnd": dnd})
 
     def agent_presence(self, req: HttpRequest, p: Params) -> HttpResponse:
         return json_response(200, self.s.presence(p["org"], [self._agent(p)])[0].to_json())

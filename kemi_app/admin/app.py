@@ -11,6 +11,7 @@ from kemi_app.admin.api import ProvisioningApi
 from kemi_app.admin.calls_api import CallsApi, TransferOrg
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, unsupported_media
+from kemi_app.policy.interorg import Outcome, TransferRequest
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState
 
@@ -68,8 +69,8 @@ class AdminApp:
         return self.open.dispatch(req)
 
 
-def _no_sip(att_id: str, org: str) -> tuple[int, dict[str, object]]:
-    return 503, {"error": "calls can only be transferred from inside the edge"}
+def _no_sip(att_id: str, org: str) -> TransferRequest:
+    return TransferRequest(Outcome.UNAVAILABLE, att_id, org)
 
 
 def component_families(checks: dict[str, Callable[[], bool]]) -> list[metrics.Family]:

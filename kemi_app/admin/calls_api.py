@@ -9,13 +9,15 @@ from urllib.parse import parse_qs
 
 from kemi_app.admin.api import Params, Route, body_json
 from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
-from kemi_app.policy import validation as v
-from kemi_app.policy.agent import extension
 from kemi_app.policy.attendance import is_attendance_id
+from kemi_app.policy.interorg import Outcome, TransferRequest
+from kemi_app.provisioning.agent import extension
+from kemi_app.provisioning.errors import Missing, ValidationError
+from kemi_app.provisioning.transfer import parse_transfer_org
 from kemi_app.state import EdgeState
 
-# (attendance id, destination org) -> (HTTP status, JSON body); sends SIP, so it lives in sip/.
-TransferOrg = Callable[[str, str], tuple[int, dict[str, object]]]
+# (attendance id, destination org) -> what became of it; sends SIP, so it lives in sip/.
+TransferOrg = Callable[[str, str], TransferRequest]
 RECENT_MAX = 50
 
 
@@ -48,10 +50,10 @@ class CallsApi:
     def recent_calls(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = extension(p["ext"])
         if self.s.get_org(p["org"]) is None:
-            raise v.Missing(f"no such org: {p['org']}")
+            raise Missing(f"no such org: {p['org']}")
         raw = parse_qs(req.query).get("limit", ["20"])[-1]
         if not raw.isdigit() or not 1 <= int(raw) <= RECENT_MAX:
-            raise v.ValidationError("limit", f"must be an integer from 1 to {RECENT_MAX}")
+            raise ValidationError("limit", f"must be an integer from 1 to {RECENT_MAX}")
         calls = []
         for att_id in self.s.recent_attendances(p["org"], ext, int(raw)):
             att = self.s.attendance(att_id)
@@ -68,8 +70,22 @@ class CallsApi:
     def post_transfer_org(self, req: HttpRequest, p: Params) -> HttpResponse:
         if not is_attendance_id(p["attendance"]):
             return error(404, f"no such attendance: {p['attendance']}")
-        data = v.obj(body_json(req))
-        v.reject_unknown(data, {"org"})
-        org = v.identifier(data.get("org"), "org")
-        status, payload = self.transfer_org(p["attendance"], org)
-        return json_response(status, payload)
+        org = parse_transfer_org(body_json(req))
+        return transfer_answer(self.transfer_org(p["attendance"], org))
+
+
+def transfer_answer(req: TransferRequest) -> HttpResponse:
+    """The HTTP answer to an inter-org transfer request."""
+    verdict = req.verdict
+    if req.outcome is Outcome.STARTED and verdict is not None:
+        return json_response(202, {"attendance": req.attendance, "org": req.org, "target": verdict.target_uri,
+                                   "status": "transferring"})
+    if req.outcome is Outcome.REFUSED and verdict is not None:
+        return json_response(403, {"error": verdict.reason, "rule": verdict.rule.value if verdict.rule else "unknown"})
+    if req.outcome is Outcome.NO_ORG:
+        return error(404, f"no such org: {req.org}", "org")
+    if req.outcome is Outcome.NO_CALL:
+        return error(409, "the attendance has no customer call in progress")
+    if req.outcome is Outcome.UNAVAILABLE:
+        return error(503, "calls can only be transferred from inside the edge")
+    return error(404, f"no such attendance: {req.attendance}")

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from kemi_app.policy.company import Company
+from kemi_app.extensions import Shape, shape
 from kemi_app.policy.number import country_allowed, normalise
+from kemi_app.provisioning.company import Company
 
 
 class DestKind(str, Enum):
     EMERGENCY = "emergency"  # the company's emergency numbers, sent to carriers as dialled
-    SERVICE = "service"  # 3 digits
-    AGENT = "agent"  # 4 or 5 digits
+    SERVICE = "service"  # a service extension (kemi_app.extensions)
+    AGENT = "agent"  # an agent extension
     EXTERNAL = "external"  # normalised to E.164, country authorised
     INVALID = "invalid"
 
@@ -36,11 +37,11 @@ def classify(dialled: str, company: Company) -> Destination:
     """Emergency numbers win over the 3-digit service range they usually fall in."""
     if dialled in company.emergency_numbers:
         return Destination(DestKind.EMERGENCY, dialled)
-    if dialled.isascii() and dialled.isdigit():
-        if len(dialled) == 3:
-            return Destination(DestKind.SERVICE, dialled)
-        if len(dialled) in (4, 5):
-            return Destination(DestKind.AGENT, dialled)
+    kind = shape(dialled)
+    if kind is Shape.SERVICE:
+        return Destination(DestKind.SERVICE, dialled)
+    if kind is Shape.AGENT:
+        return Destination(DestKind.AGENT, dialled)
     number = normalise(dialled, company.default_country)
     if not number.ok:
         return Destination(DestKind.INVALID, dialled, number.status, number.reason)

@@ -56,6 +56,25 @@ class Verdict:
         return REASONS[self.rule] if self.rule else "OK"
 
 
+class Outcome(str, Enum):
+    """What became of an inter-org transfer asked for from outside the call (the API)."""
+
+    STARTED = "started"
+    NO_ATTENDANCE = "no-attendance"
+    NO_ORG = "no-org"
+    REFUSED = "refused"
+    NO_CALL = "no-call-in-progress"
+    UNAVAILABLE = "unavailable"  # asked where no SIP process can act on calls
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    outcome: Outcome
+    attendance: str
+    org: str
+    verdict: Verdict | None = None  # the refusal, or the allowed transfer and its target
+
+
 def decide(source: OrgFacts, destination: OrgFacts | None, call: CallFacts) -> Verdict:
     """All three conditions are required: source enabled, destination linked, call eligible."""
     if not source.interorg_transfer_enabled:

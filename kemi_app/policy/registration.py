@@ -29,6 +29,10 @@ class Binding:
     def ttl(self, now: float) -> int:
         return max(0, int(self.expires_at - now))
 
+    @property
+    def on_websocket(self) -> bool:
+        return self.received.endswith(("=ws", "=wss"))
+
 
 @dataclass(frozen=True)
 class RegisterRequest:

@@ -1,9 +1,10 @@
 """Every call belongs to an attendance: created when the call first enters the edge, carried
-on the dialog (dialog variable `att`), and written to its history as the call moves."""
+on the call record (sip/callstate.py), and written to its history as the call moves."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import KSR
 
@@ -18,25 +19,65 @@ from kemi_app.policy.attendance import (
     Event,
     new_attendance_id,
 )
+from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, pv
 
-DLG_ATT = "$dlg_var(att)"
-DLG_ANSWERED_BY = "$dlg_var(answered_by)"
+CONFERENCE_HEADER = "X-Edge-Conference"  # a client marks a second leg as part of a conference
 
 
-def begin(ctx: Context, org: str, origin: str, direction: str, actor: str, target: str,
-          queue: str = "", detail: str = "") -> Attendance:
-    """A new attendance for the initial INVITE being routed; its Call-ID is the first leg."""
+@dataclass(frozen=True)
+class NewAttendance:
+    origin: str  # queue | direct | outbound
+    direction: str  # inbound | outbound | internal
+    actor: str
+    target: str
+    queue: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Conference:
+    """A leg of the conference the agent is on (a new attendance if it is on none)."""
+
+    agent: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Existing:
+    id: str  # already linked to this leg (a transfer)
+
+
+Plan = NewAttendance | Conference | Existing
+
+
+def open_for(ctx: Context, org: str, plan: Plan) -> str:
+    """The attendance of the initial INVITE being relayed; returns its id."""
+    if isinstance(plan, Existing):
+        return plan.id
+    if isinstance(plan, Conference):
+        KSR.hdr.remove(CONFERENCE_HEADER)
+        return _join_conference(ctx, org, plan)
+    return _begin(ctx, org, plan)
+
+
+def conference_marked() -> bool:
+    """An agent's client may mark a call as a conference leg of the call it is on."""
+    return KSR.hdr.is_present(CONFERENCE_HEADER) > 0
+
+
+def _begin(ctx: Context, org: str, plan: NewAttendance) -> str:
+    """A new attendance whose first leg is this request's Call-ID."""
     now = time.time()
     call_id = pv("$ci")
     att = Attendance(
-        id=new_attendance_id(now), org=org, origin=origin, direction=direction, created_at=now, queue=queue,
-        entered_through_queue=origin == "queue", customer_call=call_id if direction == "inbound" else "",
+        id=new_attendance_id(now), org=org, origin=plan.origin, direction=plan.direction, created_at=now,
+        queue=plan.queue, entered_through_queue=plan.origin == "queue",
+        customer_call=call_id if plan.direction == "inbound" else "",
     )
-    ctx.state.create_attendance(att, call_id, Event(att.id, START, now, org, actor=actor, target=target,
-                                                    call_id=call_id, detail=detail))
-    KSR.pv.sets(DLG_ATT, att.id)
-    return att
+    ctx.state.create_attendance(att, call_id, Event(att.id, START, now, org, actor=plan.actor, target=plan.target,
+                                                    call_id=call_id, detail=plan.detail))
+    return att.id
 
 
 def refused(ctx: Context, org: str, origin: str, direction: str, actor: str, target: str, rule: str,
@@ -54,28 +95,14 @@ def refused(ctx: Context, org: str, origin: str, direction: str, actor: str, tar
     )
 
 
-CONFERENCE_HEADER = "X-Edge-Conference"  # a client marks a second leg as part of a conference
-
-
-def join_conference(ctx: Context, org: str, agent: str, target: str) -> str:
-    """A conference leg joins the attendance the agent is on (a new one if none)."""
-    att_id = ctx.state.current_attendance(org, agent)
+def _join_conference(ctx: Context, org: str, plan: Conference) -> str:
+    att_id = ctx.state.current_attendance(org, plan.agent)
     if not att_id:
-        return begin(ctx, org, "direct", "internal", actor=agent, target=target).id
+        return _begin(ctx, org, NewAttendance("direct", "internal", actor=plan.agent, target=plan.target))
     call_id = pv("$ci")
-    ctx.state.link_leg(att_id, call_id, Event(att_id, CONFERENCE, time.time(), org, actor=agent, target=target,
-                                              call_id=call_id))
-    KSR.pv.sets(DLG_ATT, att_id)
+    ctx.state.link_leg(att_id, call_id, Event(att_id, CONFERENCE, time.time(), org, actor=plan.agent,
+                                              target=plan.target, call_id=call_id))
     return att_id
-
-
-def join_conference_if_marked(ctx: Context, org: str, agent: str, target: str) -> bool:
-    """An agent's client may mark a call as a conference leg of the call it is on."""
-    if KSR.hdr.is_present(CONFERENCE_HEADER) < 0:
-        return False
-    join_conference(ctx, org, agent, target)
-    KSR.hdr.remove(CONFERENCE_HEADER)
-    return True
 
 
 def event(ctx: Context, att_id: str, name: str, org: str, **fields: str) -> None:
@@ -83,30 +110,25 @@ def event(ctx: Context, att_id: str, name: str, org: str, **fields: str) -> None
         ctx.state.record_events(Event(att_id, name, time.time(), org, call_id=pv("$ci"), **fields))
 
 
-RANG_AVP = "$avp(edge_rang)"  # who was last recorded ringing in this transaction
-
-
-def on_reply(ctx: Context, ringing: str) -> None:
-    """tm reply route: a 180/183 means `ringing` (the offered agent, or the callee) is ringing."""
-    att_id = pv(DLG_ATT)
-    if not att_id or not ringing or int(pv("$rs") or 0) not in (180, 183) or pv(RANG_AVP) == ringing:
+def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
+    """tm reply route: a 180/183 means the offered agent, or the callee, is ringing."""
+    ringing = tx.offered or record.answered_by
+    if not record.attendance or not ringing or int(pv("$rs") or 0) not in (180, 183) or tx.rang == ringing:
         return
-    KSR.pv.sets(RANG_AVP, ringing)
-    event(ctx, att_id, RING, pv("$dlg_var(org)"), target=ringing)
+    tx.rang = ringing
+    event(ctx, record.attendance, RING, record.org, target=ringing)
 
 
-def on_dialog_event(ctx: Context, evname: str) -> None:
+def on_dialog_event(ctx: Context, record: CallRecord, evname: str) -> None:
     """Answered (dialog:start), over (dialog:end) or never answered (dialog:failed)."""
-    att_id = pv(DLG_ATT)
-    if not att_id:
+    if not record.attendance:
         return
-    org = pv("$dlg_var(org)")
     call_id = pv("$dlg(callid)") or pv("$ci")
     now = time.time()
     if evname == "dialog:start":
-        who = pv(DLG_ANSWERED_BY) or pv("$dlg(to_uri)")
-        ctx.state.record_events(Event(att_id, ANSWER, now, org, target=who, call_id=call_id))
+        who = record.answered_by or pv("$dlg(to_uri)")
+        ctx.state.record_events(Event(record.attendance, ANSWER, now, record.org, target=who, call_id=call_id))
     elif evname in ("dialog:end", "dialog:failed"):
         result = "ended" if evname == "dialog:end" else "not answered"
-        ctx.state.record_events(Event(att_id, END, now, org, actor=pv(DLG_ANSWERED_BY), result=result,
-                                      call_id=call_id))
+        ctx.state.record_events(Event(record.attendance, END, now, record.org, actor=record.answered_by,
+                                      result=result, call_id=call_id))

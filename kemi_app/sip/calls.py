@@ -8,12 +8,11 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.pause import pause_refusal
-from kemi_app.policy.registration import Binding
-from kemi_app.sip import attendances, carriers, media, queues
+from kemi_app.sip import attendances, carriers, queues
 from kemi_app.sip.auth import has_credentials, verify
-from kemi_app.sip.context import Context, pv
-from kemi_app.sip.nat import fix_contact
-from kemi_app.sip.relay import fork, keepalive, refuse, track_call
+from kemi_app.sip.callstate import CallRecord
+from kemi_app.sip.context import Context, pv, refuse
+from kemi_app.sip.relay import Call, Target, ToAgent, ToGateways, ToQueue, ToUri, relay_call, relay_message
 from kemi_app.state import CallView, Org
 
 
@@ -56,7 +55,7 @@ def handle_initial(ctx: Context) -> None:
         _to_agent(ctx, org, user, dest, view)
     elif dest.kind is DestKind.SERVICE:
         _to_service(ctx, org, user, dest, view)
-    elif KSR.is_INVITE() > 0:
+    elif dest.to_carrier and KSR.is_INVITE() > 0:
         _to_carrier(ctx, org, user, dest, view)
     else:
         refuse(org.id, kind, 403, "Only Calls Go To Carriers")
@@ -78,8 +77,16 @@ def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: Call
         refuse(org.id, kind, 486, "Do Not Disturb")
     elif not view.callee_bindings:
         refuse(org.id, kind, 480, "Agent Not Registered")
+    elif KSR.is_INVITE() > 0:
+        callee = dest.number
+        plan: attendances.Plan = (
+            attendances.Conference(caller, callee) if attendances.conference_marked()
+            else attendances.NewAttendance("direct", "internal", actor=caller, target=callee)
+        )
+        record = CallRecord(org=org.id, kind=kind, agents=[caller, callee], answered_by=callee)
+        relay_call(ctx, Call(record, ToAgent(view.callee_bindings), plan))
     else:
-        relay_to_bindings(ctx, view.callee_bindings, org.id, kind, agents=(caller, dest.number))
+        relay_message(ctx, view.callee_bindings)
 
 
 def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
@@ -87,12 +94,10 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if not gateways:
         refuse(org.id, dest.kind.value, 503, "No Carrier Gateway")
         return
-    track_call(org.id, dest.kind.value, agents=(caller,))
-    media.prepare_initial(ctx, tuple(gateways[0].codecs))
-    fix_contact()
-    attendances.begin(ctx, org.id, "outbound", "outbound", actor=caller, target=dest.number)
-    KSR.pv.sets(attendances.DLG_ANSWERED_BY, dest.number)
-    carriers.first_attempt(ctx, gateways, dest.number)
+    record = CallRecord(org=org.id, kind=dest.kind.value, agents=[caller], answered_by=dest.number)
+    plan = attendances.NewAttendance("outbound", "outbound", actor=caller, target=dest.number)
+    relay_call(ctx, Call(record, ToGateways(carriers.attempts(gateways, dest.number)), plan,
+                         callee_codecs=tuple(gateways[0].codecs)))
 
 
 def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
@@ -102,51 +107,24 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if service is None:
         refuse(org.id, kind, 404, "Service Not Found")
         return
-    if KSR.is_INVITE() < 0:
+    if KSR.is_INVITE() <= 0:
         refuse(org.id, kind, 405, "Only Calls Go To Services")
         return
-    if service.kind == "queue":
-        track_call(org.id, kind, agents=(caller,))
-        media.prepare_initial(ctx)
-        fix_contact()
-        att = attendances.begin(ctx, org.id, "queue", "internal", actor=caller, target=service.ext,
-                                queue=service.ext)
-        queues.start(ctx, queues.QueueCall.of(org, service), att.id)
-        return
-    if not service.target_uri:
+    if service.kind != "queue" and not service.target_uri:
         refuse(org.id, kind, 480, "Service Not Available")
         return
-    track_call(org.id, kind, agents=(caller,))
-    media.prepare_initial(ctx)
-    fix_contact()
-    if service.kind == "conference":
-        attendances.join_conference(ctx, org.id, caller, service.ext)
+    record = CallRecord(org=org.id, kind=kind, agents=[caller])
+    plan: attendances.Plan
+    if service.kind == "queue":
+        target: Target = ToQueue(queues.queue_call(org, service))
+        plan = attendances.NewAttendance("queue", "internal", actor=caller, target=service.ext, queue=service.ext)
     else:
-        attendances.begin(ctx, org.id, "direct", "internal", actor=caller, target=service.ext)
-    KSR.pv.sets(attendances.DLG_ANSWERED_BY, service.ext)
-    KSR.seturi(service.target_uri)
-    if KSR.tm.t_relay() < 0:
-        KSR.sl.sl_reply_error()
+        target, record.answered_by = ToUri(service.target_uri), service.ext
+        plan = (attendances.Conference(caller, service.ext) if service.kind == "conference"
+                else attendances.NewAttendance("direct", "internal", actor=caller, target=service.ext))
+    relay_call(ctx, Call(record, target, plan))
 
 
 def _target_in_org(ctx: Context, org: Org) -> bool:
     """Tenants never see each other: the R-URI must name the caller's org or this edge."""
     return pv("$rd").lower() == org.domain or KSR.is_myself_ruri() > 0
-
-
-def relay_to_bindings(
-    ctx: Context, bindings: list[Binding], org_id: str, kind: str, agents: tuple[str, str]
-) -> None:
-    """An agent's call (or MESSAGE) to another agent: caller first, callee last in `agents`.
-    Calls are tracked and recorded before the INVITE leaves, so no reply can beat them."""
-    if KSR.is_INVITE() > 0:
-        track_call(org_id, kind, agents)
-        media.prepare_initial(ctx)
-        keepalive(KSR.is_WSX() > 0, any(b.received.endswith(("=ws", "=wss")) for b in bindings))
-        caller, callee = agents[0], agents[-1]
-        if not attendances.join_conference_if_marked(ctx, org_id, caller, callee):
-            attendances.begin(ctx, org_id, "direct", "internal", actor=caller, target=callee)
-        KSR.pv.sets(attendances.DLG_ANSWERED_BY, callee)
-    fix_contact()
-    if not fork(ctx, bindings):
-        KSR.sl.sl_reply_error()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState, connect
 
@@ -34,8 +35,15 @@ def reply(status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
     KSR.sl.send_reply(status, reason)
 
 
+def refuse(org_id: str, kind: str, status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
+    """Answers an initial request; for an INVITE that answer is the call's final status."""
+    if KSR.is_INVITE() > 0:
+        metrics.call_final(org_id, kind, status)
+    reply(status, reason, headers)
+
+
 def header_values(name: str) -> list[str]:
-    values = []
+    values: list[str] = []
     idx = 0
     while True:
         value = KSR.hdr.get_idx(name, idx)

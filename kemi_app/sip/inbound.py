@@ -4,13 +4,11 @@ conference is relayed to its URI. Nothing from a gateway is ever relayed back ou
 
 from __future__ import annotations
 
-import KSR
-
-from kemi_app.policy.did import E164_RE
-from kemi_app.sip import attendances, media, queues
-from kemi_app.sip.context import Context, pv, reply
-from kemi_app.sip.nat import fix_contact
-from kemi_app.sip.relay import refuse, track_call
+from kemi_app.provisioning.did import E164_RE
+from kemi_app.sip import attendances, queues
+from kemi_app.sip.callstate import CallRecord
+from kemi_app.sip.context import Context, pv, refuse, reply
+from kemi_app.sip.relay import Call, ToQueue, ToUri, relay_call
 
 KIND = "inbound"
 
@@ -48,18 +46,12 @@ def _inbound_call(ctx: Context) -> None:
     if service.kind != "queue" and not service.target_uri:
         refuse(org.id, KIND, 480, "Service Not Available")
         return
-    track_call(org.id, KIND)
-    media.prepare_initial(ctx)
-    fix_contact()
     customer = pv("$fU") or "customer"
-    origin = "queue" if service.kind == "queue" else "direct"
-    att = attendances.begin(ctx, org.id, origin, "inbound", actor=customer, target=service.ext,
-                            queue=service.ext if origin == "queue" else "", detail=f"did {number}")
-    if service.kind == "queue":
-        queues.start(ctx, queues.QueueCall.of(org, service), att.id)
-        return
-    KSR.hdr.append(f"X-Edge-Attendance: {att.id}\r\n")
-    KSR.pv.sets(attendances.DLG_ANSWERED_BY, service.ext)
-    KSR.seturi(service.target_uri)
-    if KSR.tm.t_relay() < 0:
-        KSR.sl.sl_reply_error()
+    queued = service.kind == "queue"
+    plan = attendances.NewAttendance("queue" if queued else "direct", "inbound", actor=customer, target=service.ext,
+                                     queue=service.ext if queued else "", detail=f"did {number}")
+    if queued:
+        relay_call(ctx, Call(CallRecord(org=org.id, kind=KIND), ToQueue(queues.queue_call(org, service)), plan))
+    else:
+        record = CallRecord(org=org.id, kind=KIND, answered_by=service.ext)
+        relay_call(ctx, Call(record, ToUri(service.target_uri), plan, announce_attendance=True))

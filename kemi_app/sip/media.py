@@ -6,8 +6,8 @@ a branch that fails is deleted alone. re-INVITE/UPDATE: offer on the request, an
 2xx, music on hold started or stopped once the hold is answered. The whole call is deleted
 when the dialog ends or fails (dialog events), whatever ended it.
 
-Transaction data lives in AVPs (seen by the branch and reply routes of the same
-transaction); what later requests need lives in dialog variables.
+What the branch and reply routes of one transaction need lives in its Transaction record;
+what later requests need, in the CallRecord (sip/callstate.py).
 """
 
 from __future__ import annotations
@@ -25,25 +25,11 @@ from kemi_app.policy.media import (
     offer_flags,
 )
 from kemi_app.rtpengine_ng import command as ng_command
+from kemi_app.sip.callstate import EXTRA_ID, CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv
+from kemi_app.sip.tmroutes import BRANCH_ROUTE, REPLY_ROUTE
 
-BRANCH_ROUTE = "ksr_branch_media"
-REPLY_ROUTE = "ksr_onreply_media"
-
-EXTRA_ID = "$avp(extra_id)"  # modparam rtpengine extra_id_pv: the per-branch session key
-OFFERER = "$avp(media_offerer)"  # kind of the leg whose offer this transaction carries
-INITIAL = "$avp(media_initial)"  # "1" on the initial INVITE's transaction
-CODECS = "$avp(media_codecs)"  # codecs allowed toward the callee (a gateway's setting)
-MOH = "$avp(media_moh)"  # "play" or "stop", acted on when the re-INVITE is answered
 PER_BRANCH = " via-branch=extra"
-
-# dialog variables: leg kinds and codecs of caller (c) and callee (e), the tag hearing music
-DLG_MEDIA = "$dlg_var(media)"
-DLG_CALLER = "$dlg_var(mck)"
-DLG_CALLEE = "$dlg_var(mek)"
-DLG_CALLER_CODECS = "$dlg_var(mcc)"
-DLG_CALLEE_CODECS = "$dlg_var(mec)"
-DLG_MOH = "$dlg_var(moh)"
 
 
 def _settings(ctx: Context) -> MediaSettings:
@@ -55,10 +41,6 @@ def has_sdp() -> bool:
     return "application/sdp" in pv("$cT").lower() and "m=" in pv("$rb")
 
 
-def _codecs(raw: str) -> tuple[str, ...]:
-    return tuple(c for c in raw.split(",") if c)
-
-
 def _kind(value: str) -> LegKind | None:
     try:
         return LegKind(value)
@@ -66,18 +48,15 @@ def _kind(value: str) -> LegKind | None:
         return None
 
 
-def prepare_initial(ctx: Context, callee_codecs: tuple[str, ...] = ()) -> None:
+def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_codecs: tuple[str, ...]) -> None:
     """Before relaying an initial INVITE: arm the branch and reply routes that do the media.
 
     `callee_codecs` is the callee leg's allowed codecs (empty for agents)."""
     if not has_sdp():
         return  # late offer: not supported yet, signalling passes untouched
     caller = leg_kind(pv("$pr"), pv("$rb"))
-    KSR.pv.sets(OFFERER, caller.value)
-    KSR.pv.sets(INITIAL, "1")
-    KSR.pv.sets(CODECS, ",".join(callee_codecs))
-    KSR.pv.sets(DLG_CALLER, caller.value)
-    KSR.pv.sets(DLG_CALLEE_CODECS, ",".join(callee_codecs))
+    tx.offerer, tx.initial, tx.callee_codecs = caller.value, True, list(callee_codecs)
+    record.caller_leg, record.callee_codecs = caller.value, list(callee_codecs)
     KSR.tm.t_on_branch(BRANCH_ROUTE)
     KSR.tm.t_on_reply(REPLY_ROUTE)
 
@@ -90,17 +69,17 @@ def _branch_kind() -> LegKind:
     return LegKind.RTP
 
 
-def on_branch(ctx: Context) -> None:
+def on_branch(ctx: Context, tx: Transaction) -> None:
     """Branch route of an initial INVITE: this branch's own offer, shaped for its callee."""
-    caller = _kind(pv(OFFERER))
-    if caller is None or pv(INITIAL) != "1":
+    caller = _kind(tx.offerer)
+    if caller is None or not tx.initial:
         return
     callee = _branch_kind()
     settings = _settings(ctx)
     if not engaged(caller, callee, settings):
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
-    flags = offer_flags(caller, callee, settings, _codecs(pv(CODECS))) + PER_BRANCH
+    flags = offer_flags(caller, callee, settings, tuple(tx.callee_codecs)) + PER_BRANCH
     if KSR.rtpengine.rtpengine_offer(flags) <= 0:
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
         KSR.set_drop()
@@ -108,36 +87,33 @@ def on_branch(ctx: Context) -> None:
 
 def offer_in_dialog(ctx: Context) -> None:
     """re-INVITE/UPDATE with SDP inside an anchored call: re-offer, and track hold for music."""
-    if pv(DLG_MEDIA) != "1" or not has_sdp():
+    if not has_sdp():
         return
-    caller, callee = _kind(pv(DLG_CALLER)), _kind(pv(DLG_CALLEE))
-    if caller is None or callee is None:
+    record = CallRecord.load()
+    caller, callee = _kind(record.caller_leg), _kind(record.callee_leg)
+    if not record.anchored or caller is None or callee is None:
         return
     if KSR.rr.is_direction("downstream") > 0:
-        sender, receiver, codecs = caller, callee, pv(DLG_CALLEE_CODECS)
+        sender, receiver, codecs = caller, callee, record.callee_codecs
     else:
-        sender, receiver, codecs = callee, caller, pv(DLG_CALLER_CODECS)
-    if KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), _codecs(codecs))) <= 0:
+        sender, receiver, codecs = callee, caller, record.caller_codecs
+    if KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), tuple(codecs))) <= 0:
         KSR.err(f"media: rtpengine re-offer failed {log_ctx()}\n")
         return
-    KSR.pv.sets(OFFERER, sender.value)
-    KSR.pv.sets(INITIAL, "0")
     # The party on the other end of this offer is the one who hears the music.
-    change = hold_change(pv("$rb"), on_hold=pv(DLG_MOH) == pv("$tt"))
-    if change is HoldChange.HOLD:
-        KSR.pv.sets(MOH, "play")
-    elif change is HoldChange.RESUME:
-        KSR.pv.sets(MOH, "stop")
+    change = hold_change(pv("$rb"), on_hold=record.moh_listener == pv("$tt"))
+    moh = {HoldChange.HOLD: "play", HoldChange.RESUME: "stop"}.get(change, "")
+    Transaction(offerer=sender.value, initial=False, moh=moh).save()
     KSR.tm.t_on_reply(REPLY_ROUTE)
 
 
-def on_reply(ctx: Context) -> None:
+def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     """tm reply route: answer 183/2xx SDP per branch, drop failed branches, start/stop music."""
-    offerer = _kind(pv(OFFERER))
+    offerer = _kind(tx.offerer)
     if offerer is None:
         return
     status = int(pv("$rs") or 0)
-    initial = pv(INITIAL) == "1"
+    initial = tx.initial
     if initial:
         answerer = leg_kind(pv("$pr"), pv("$rb"))
         if not engaged(offerer, answerer, _settings(ctx)):
@@ -153,15 +129,13 @@ def on_reply(ctx: Context) -> None:
         KSR.err(f"media: rtpengine answer failed {log_ctx()}\n")
         return
     if status >= 200 and initial:
-        KSR.pv.sets(DLG_MEDIA, "1")
-        KSR.pv.sets(DLG_CALLEE, answerer.value)
-    elif status >= 200 and pv(MOH):
-        action = pv(MOH)
-        KSR.pv.unset(MOH)  # once per transaction, whatever retransmitted 2xx come after
-        _music(ctx, action, listener=pv("$tt"), holder=pv("$ft"))
+        record.anchored, record.callee_leg = True, answerer.value
+    elif status >= 200 and tx.moh:
+        action, tx.moh = tx.moh, ""  # once per transaction, whatever retransmitted 2xx come after
+        _music(ctx, record, action, listener=pv("$tt"), holder=pv("$ft"))
 
 
-def _music(ctx: Context, action: str, listener: str, holder: str) -> None:
+def _music(ctx: Context, record: CallRecord, action: str, listener: str, holder: str) -> None:
     """Music to `listener`; the holder's own audio is blocked meanwhile, so the listener hears
     one clean stream rather than music interleaved with the holder's (muted) stream."""
     if action == "play":
@@ -169,11 +143,11 @@ def _music(ctx: Context, action: str, listener: str, holder: str) -> None:
         played = KSR.rtpengine.play_media(f"from-tag={listener} file={ctx.settings.moh_path} repeat-times=10000")
         if played <= 0:
             KSR.err(f"media: music on hold could not start {log_ctx()}\n")
-        KSR.pv.sets(DLG_MOH, listener)
+        record.moh_listener = listener
     elif action == "stop":
         KSR.rtpengine.stop_media(f"from-tag={listener}")
         KSR.rtpengine.unblock_media(f"from-tag={holder}")
-        KSR.pv.sets(DLG_MOH, "")
+        record.moh_listener = ""
 
 
 def end_call(ctx: Context, call_id: str) -> None:
@@ -188,11 +162,10 @@ def end_call(ctx: Context, call_id: str) -> None:
         KSR.err(f"media: rtpengine delete failed for call-id={call_id}: {e}\n")
 
 
-def prepare_failover(callee_codecs: tuple[str, ...]) -> None:
+def prepare_failover(record: CallRecord, tx: Transaction, callee_codecs: list[str]) -> None:
     """Failure route about to relay a new branch (gateway failover): re-arm the branch route
     so the new branch gets its own offer, with the new callee's codecs."""
-    if not pv(OFFERER):
+    if not tx.offerer:
         return
-    KSR.pv.sets(CODECS, ",".join(callee_codecs))
-    KSR.pv.sets(DLG_CALLEE_CODECS, ",".join(callee_codecs))
+    tx.callee_codecs = record.callee_codecs = list(callee_codecs)
     KSR.tm.t_on_branch(BRANCH_ROUTE)

@@ -2,31 +2,26 @@
 the queue's ring timeout; no answer, busy or decline moves on to the next member; when nobody
 is left the call overflows to the org's IVR, or gets 480.
 
-What the failure route needs rides with the transaction in AVPs. An offer lock in Redis
-(reserve_offer) makes sure two queue calls racing for one free agent never both ring it.
+What the failure route needs rides with the transaction (sip/callstate.Transaction). An
+offer lock in Redis (reserve_offer) makes sure two queue calls racing for one free agent
+never both ring it.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import OFFER, OVERFLOW
-from kemi_app.policy.org import Org
 from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
-from kemi_app.policy.service import Service
-from kemi_app.sip import attendances, media
-from kemi_app.sip.context import Context, pv
-from kemi_app.sip.relay import agent_key, fork, refuse
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
+from kemi_app.sip import attendances
+from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, QueueCall, Transaction, agent_key
+from kemi_app.sip.context import Context, pv, refuse
+from kemi_app.sip.forking import fork
+from kemi_app.sip.tmroutes import BRANCH_ROUTE, CALL_FAILURE_ROUTE, QUEUE_FAILURE_ROUTE, REPLY_ROUTE
 
-QUEUE_AVP = "$avp(edge_queue)"  # org|queue ext|queue name|ring seconds|overflow uri|members
-ATT_AVP = "$avp(edge_att)"  # the attendance being offered
-OFFER_AVP = "$avp(edge_offer)"  # the member ringing now
-TRIED_AVP = "$avp(edge_tried)"  # members already offered, space separated
-AUTO_AVP = "$avp(edge_auto)"  # "1" when the member ringing now wants auto-answer
-FAILURE_ROUTE = "ksr_queue_failure"
 FIRST_RESPONSE_MS = 5000  # a member's phone that does not even say 100 Trying within this is skipped
 AUTO_ANSWER_HEADERS = (
     "Call-Info: <sip:edge.invalid>;answer-after=0",
@@ -34,46 +29,24 @@ AUTO_ANSWER_HEADERS = (
 )
 
 
-@dataclass(frozen=True)
-class QueueCall:
-    org: str
-    ext: str
-    name: str
-    ring_seconds: int
-    overflow_uri: str
-    members: list[str]
-
-    def encode(self) -> str:
-        return "|".join((self.org, self.ext, self.name, str(self.ring_seconds), self.overflow_uri,
-                         ",".join(self.members)))
-
-    @classmethod
-    def of(cls, org: Org, service: Service) -> QueueCall:
-        return cls(org.id, service.ext, service.name, service.ring_timeout, org.ivr_uri, list(service.members))
-
-    @classmethod
-    def decode(cls, raw: str) -> QueueCall:
-        org, ext, name, ring, overflow, members = raw.split("|", 5)
-        return cls(org, ext, name, int(ring), overflow, [m for m in members.split(",") if m])
+def queue_call(org: Org, service: Service) -> QueueCall:
+    return QueueCall(org.id, service.ext, service.name, service.ring_timeout, org.ivr_uri, list(service.members))
 
 
-def start(ctx: Context, queue: QueueCall, att_id: str) -> None:
+def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str) -> None:
     """Request route of a call entering a queue (already dialog-tracked)."""
-    KSR.pv.sets(QUEUE_AVP, queue.encode())
-    KSR.pv.sets(ATT_AVP, att_id)
-    KSR.pv.sets(TRIED_AVP, "")
-    if not offer_next(ctx, queue, att_id):
-        overflow(ctx, queue, att_id)
+    tx.queue, tx.offer_attendance, tx.tried = queue, att_id, []
+    if not offer_next(ctx, tx, queue):
+        overflow(ctx, tx, queue)
 
 
-def offer_next(ctx: Context, queue: QueueCall, att_id: str) -> bool:
+def offer_next(ctx: Context, tx: Transaction, queue: QueueCall) -> bool:
     """Rings the next free member; False when nobody is left."""
-    tried = set(pv(TRIED_AVP).split())
+    att_id = tx.offer_attendance
     members, auto_answer = ctx.state.queue_members(queue.org, queue.members)
     lock_ms = (queue.ring_seconds + 5) * 1000
-    for ext in offer_order(members, frozenset(tried)):
-        tried.add(ext)
-        KSR.pv.sets(TRIED_AVP, " ".join(sorted(tried)))
+    for ext in offer_order(members, frozenset(tx.tried)):
+        tx.tried = sorted({*tx.tried, ext})
         if not ctx.state.reserve_offer(queue.org, ext, att_id, lock_ms):
             metrics.queue_offer(queue.org, "lost-race")
             continue
@@ -81,13 +54,13 @@ def offer_next(ctx: Context, queue: QueueCall, att_id: str) -> bool:
         if not bindings:
             ctx.state.release_offer(queue.org, ext, att_id)
             continue
-        KSR.pv.sets(OFFER_AVP, ext)
-        KSR.pv.sets(AUTO_AVP, "1" if auto_answer.get(ext) else "0")
+        tx.offered, tx.auto_answer = ext, bool(auto_answer.get(ext))
+        tx.save()
         attendances.event(ctx, att_id, OFFER, queue.org, target=ext, detail=f"queue {queue.ext}")
         metrics.queue_offer(queue.org, "offered")
-        KSR.tm.t_on_failure(FAILURE_ROUTE)
-        KSR.tm.t_on_branch(media.BRANCH_ROUTE)
-        KSR.tm.t_on_reply(media.REPLY_ROUTE)
+        KSR.tm.t_on_failure(QUEUE_FAILURE_ROUTE)
+        KSR.tm.t_on_branch(BRANCH_ROUTE)
+        KSR.tm.t_on_reply(REPLY_ROUTE)
         KSR.tm.t_set_fr(queue.ring_seconds * 1000, FIRST_RESPONSE_MS)
         if fork(ctx, bindings):
             return True
@@ -95,20 +68,21 @@ def offer_next(ctx: Context, queue: QueueCall, att_id: str) -> bool:
     return False
 
 
-def overflow(ctx: Context, queue: QueueCall, att_id: str) -> None:
+def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
     """Nobody (left) to offer the call to: the org's IVR, or 480."""
-    KSR.pv.sets(OFFER_AVP, "")
+    tx.offered = ""
+    tx.save()
     decision = when_nobody_left(queue.overflow_uri)
     reason = "ivr" if decision.target_uri else "no-agent"
     metrics.queue_overflow(queue.org, reason)
-    attendances.event(ctx, att_id, OVERFLOW, queue.org, target=decision.target_uri or "none",
+    attendances.event(ctx, tx.offer_attendance, OVERFLOW, queue.org, target=decision.target_uri or "none",
                       result=reason, detail=f"queue {queue.ext}")
     if decision.target_uri:
         KSR.seturi(decision.target_uri)
         KSR.pv.sets("$du", "")
-        KSR.tm.t_on_branch(media.BRANCH_ROUTE)
-        KSR.tm.t_on_reply(media.REPLY_ROUTE)
-        KSR.tm.t_on_failure("ksr_call_failure")
+        KSR.tm.t_on_branch(BRANCH_ROUTE)
+        KSR.tm.t_on_reply(REPLY_ROUTE)
+        KSR.tm.t_on_failure(CALL_FAILURE_ROUTE)
         if KSR.tm.t_relay() > 0:
             return
     if KSR.tmx.t_is_failure_route() > 0:
@@ -120,8 +94,11 @@ def overflow(ctx: Context, queue: QueueCall, att_id: str) -> None:
 def on_failure(ctx: Context) -> int | None:
     """Failure route: the member did not take the call. Next member, overflow, or the final
     status to count (the caller hung up, or an answer that must not be retried)."""
-    queue, att_id, ext = QueueCall.decode(pv(QUEUE_AVP)), pv(ATT_AVP), pv(OFFER_AVP)
+    tx = Transaction.load()
+    queue, att_id, ext = tx.queue, tx.offer_attendance, tx.offered
     status = int(pv("$T_reply_code") or 0)
+    if queue is None:
+        return status
     cancelled = KSR.tm.t_is_canceled() > 0
     if ext:
         ctx.state.release_offer(queue.org, ext, att_id)
@@ -130,43 +107,33 @@ def on_failure(ctx: Context) -> int | None:
         attendances.event(ctx, att_id, OFFER, queue.org, target=ext, result=result)
     if not try_next_agent(status, cancelled):
         return status
-    if offer_next(ctx, queue, att_id):
+    if offer_next(ctx, tx, queue):
         return None
-    overflow(ctx, queue, att_id)
+    overflow(ctx, tx, queue)
     return None
 
 
-def on_branch() -> None:
+def on_branch(tx: Transaction) -> None:
     """Branch route: tell the member's phone which attendance and queue this is, and to
     answer by itself when the agent asked for auto-answer."""
-    att_id = pv(ATT_AVP)
-    ext = pv(OFFER_AVP)
-    if not att_id or not ext:
+    if tx.queue is None or not tx.offer_attendance or not tx.offered:
         return
-    queue = QueueCall.decode(pv(QUEUE_AVP))
-    KSR.hdr.append(f"X-Edge-Attendance: {att_id}\r\n")
-    KSR.hdr.append(f"X-Edge-Queue: {queue.ext};name=\"{queue.name}\"\r\n")
-    if pv(AUTO_AVP) == "1":
+    KSR.hdr.append(f"X-Edge-Attendance: {tx.offer_attendance}\r\n")
+    KSR.hdr.append(f"X-Edge-Queue: {tx.queue.ext};name=\"{tx.queue.name}\"\r\n")
+    if tx.auto_answer:
         for header in AUTO_ANSWER_HEADERS:
             KSR.hdr.append(header + "\r\n")
 
 
-def offered() -> str:
-    """The queue member ringing in this transaction ('' outside queue offers)."""
-    return pv(OFFER_AVP)
-
-
-def on_reply(ctx: Context) -> None:
+def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     """tm reply route: the member who answers is in-call with this dialog."""
-    ext = pv(OFFER_AVP)
-    att_id = pv(ATT_AVP)
-    if not ext or not att_id:
+    ext, queue = tx.offered, tx.queue
+    if not ext or queue is None or not tx.offer_attendance:
         return
-    status = int(pv("$rs") or 0)
-    queue = QueueCall.decode(pv(QUEUE_AVP))
-    if 200 <= status < 300:
+    if 200 <= int(pv("$rs") or 0) < 300:
         # The answering member is in-call with this dialog and can be found if it vanishes.
-        KSR.pv.sets(attendances.DLG_ANSWERED_BY, ext)
-        KSR.pv.sets("$dlg_var(agents)", ",".join(a for a in (pv("$dlg_var(agents)"), ext) if a))
-        KSR.dialog.set_dlg_profile("agent", agent_key(queue.org, ext))
-        ctx.state.release_offer(queue.org, ext, att_id)
+        record.answered_by = ext
+        if ext not in record.agents:
+            record.agents.append(ext)
+        KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))
+        ctx.state.release_offer(queue.org, ext, tx.offer_attendance)

@@ -1,47 +1,91 @@
-"""Relaying an initial INVITE: dialog tracking, forking to an agent's bindings, refusals."""
+"""One path for every initial INVITE the edge relays.
+
+The handlers (agent calls, services, queues, carriers, inbound DIDs, transfers) only decide
+where a call goes and what its record says; `relay_call` then runs the same steps in the
+same order for all of them: track the dialog, arm media, keepalives, NAT, attendance,
+headers, save the call state, relay.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import KSR
 
-from kemi_app import metrics
 from kemi_app.policy.registration import Binding
-from kemi_app.sip.context import Context, reply
+from kemi_app.sip import attendances, carriers, media, queues
+from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, GatewayAttempt, QueueCall, Transaction, agent_key
+from kemi_app.sip.context import Context
+from kemi_app.sip.forking import fork
+from kemi_app.sip.nat import fix_contact
+from kemi_app.sip.tmroutes import CALL_FAILURE_ROUTE
 
 
-def refuse(org_id: str, kind: str, status: int, reason: str, headers: tuple[str, ...] = ()) -> None:
-    """Answers an initial request; for an INVITE that answer is the call's final status."""
-    if KSR.is_INVITE() > 0:
-        metrics.call_final(org_id, kind, status)
-    reply(status, reason, headers)
+@dataclass(frozen=True)
+class ToAgent:
+    bindings: list[Binding]  # every registered device of one agent, rung at once
 
 
-def _branch_to(ctx: Context, binding: Binding) -> None:
-    KSR.seturi(binding.contact)
-    if binding.node == ctx.settings.node_uri:
-        KSR.setdsturi(binding.received)
-        KSR.corex.set_send_socket(binding.socket)
-    else:
-        # The connection lives on another edge node: hand the request to it.
-        KSR.setdsturi(binding.node)
+@dataclass(frozen=True)
+class ToUri:
+    uri: str  # an IVR or conference (this org's or, after an inter-org transfer, another's)
 
 
-def track_call(org_id: str, kind: str, agents: tuple[str, ...] = ()) -> None:
-    """Dialog-tracks an INVITE; its final status is counted once, by the dialog events
-    (answered) or the failure route (refused, cancelled, timed out): see sip/routes.py.
-    `agents` (extensions of org_id) are in-call while the dialog lasts (sip/dialogs.py) and
-    join the `agent` profile, so their calls can be ended if they vanish (sip/vanish.py)."""
+@dataclass(frozen=True)
+class ToGateways:
+    attempts: list[GatewayAttempt]  # carrier gateways in the order they are tried
+
+
+@dataclass(frozen=True)
+class ToQueue:
+    queue: QueueCall  # offered to one free member at a time
+
+
+Target = ToAgent | ToUri | ToGateways | ToQueue
+
+
+@dataclass(frozen=True)
+class Call:
+    record: CallRecord  # org, kind, agents and who answers; the attendance is filled in here
+    target: Target
+    attendance: attendances.Plan
+    callee_codecs: tuple[str, ...] = ()  # a gateway's codec setting: all that is offered to it
+    headers: tuple[str, ...] = ()  # added to the relayed INVITE
+    announce_attendance: bool = False  # X-Edge-Attendance names the attendance to the callee
+
+
+def relay_call(ctx: Context, call: Call) -> None:
+    """The steps of every relayed initial INVITE, in this order. The call is tracked and its
+    attendance recorded before the INVITE leaves, so no reply can beat them."""
+    record, tx = call.record, Transaction()
+    _track(record)
+    media.prepare_initial(ctx, record, tx, call.callee_codecs)
+    if isinstance(call.target, ToAgent):
+        _keepalive(caller_ws=KSR.is_WSX() > 0, callee_ws=any(b.on_websocket for b in call.target.bindings))
+    fix_contact()
+    record.attendance = attendances.open_for(ctx, record.org, call.attendance)
+    for header in call.headers:
+        KSR.hdr.append(header + "\r\n")
+    if call.announce_attendance:
+        KSR.hdr.append(f"X-Edge-Attendance: {record.attendance}\r\n")
+    record.save()
+    if not _dispatch(ctx, call.target, record, tx):
+        KSR.sl.sl_reply_error()
+
+
+def _track(record: CallRecord) -> None:
+    """Dialog-tracks the INVITE; its final status is counted once, by the dialog events
+    (answered) or a failure route (refused, cancelled, timed out): see sip/routes.py.
+    Its agents are in-call while the dialog lasts (sip/dialogs.py) and join the agent
+    profile, so their calls can be ended if they vanish (sip/vanish.py)."""
     KSR.rr.record_route()
     KSR.dialog.dlg_manage()
-    KSR.pv.sets("$dlg_var(org)", org_id)
-    KSR.pv.sets("$dlg_var(kind)", kind)
-    KSR.pv.sets("$dlg_var(agents)", ",".join(agents))
-    for ext in agents:
-        KSR.dialog.set_dlg_profile("agent", agent_key(org_id, ext))
-    KSR.tm.t_on_failure("ksr_call_failure")
+    for ext in record.agents:
+        KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(record.org, ext))
+    KSR.tm.t_on_failure(CALL_FAILURE_ROUTE)
 
 
-def keepalive(caller_ws: bool, callee_ws: bool) -> None:
+def _keepalive(caller_ws: bool, callee_ws: bool) -> None:
     """In-dialog OPTIONS end a call whose side vanished without a BYE. The dialog module cannot
     reach WebSocket contacts (*.invalid), so those legs rely on the connection event instead."""
     if not caller_ws:
@@ -50,15 +94,22 @@ def keepalive(caller_ws: bool, callee_ws: bool) -> None:
         KSR.dialog.dlg_set_property("ka-dst")
 
 
-def agent_key(org_id: str, ext: str) -> str:
-    return f"{org_id}:{ext}"
+def _dispatch(ctx: Context, target: Target, record: CallRecord, tx: Transaction) -> bool:
+    if isinstance(target, ToAgent):
+        tx.save()
+        return fork(ctx, target.bindings)
+    if isinstance(target, ToUri):
+        tx.save()
+        KSR.seturi(target.uri)
+        return KSR.tm.t_relay() > 0
+    if isinstance(target, ToGateways):
+        return carriers.relay(ctx, tx, target.attempts)
+    queues.start(ctx, tx, target.queue, record.attendance)
+    return True  # the queue answers the caller itself when nobody can be offered the call
 
 
-def fork(ctx: Context, bindings: list[Binding]) -> bool:
-    """Relays to every binding of one agent: extra ones become branches, the first stays
-    the main R-URI. Works from the request route and from a failure route."""
-    for binding in bindings[1:]:
-        _branch_to(ctx, binding)
-        KSR.corex.append_branch()
-    _branch_to(ctx, bindings[0])
-    return KSR.tm.t_relay() > 0
+def relay_message(ctx: Context, bindings: list[Binding]) -> None:
+    """A MESSAGE between agents: no dialog, no media, no history; just the devices."""
+    fix_contact()
+    if not fork(ctx, bindings):
+        KSR.sl.sl_reply_error()

@@ -17,6 +17,7 @@ from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
 from kemi_app.sip import attendances, carriers, inbound, media, queues, transfers
 from kemi_app.sip.calls import handle_initial
+from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.dialogs import track_agents
 from kemi_app.sip.http import handle_http
@@ -42,6 +43,11 @@ def _guard(name: str, body: Callable[[], None], on_error: Callable[[], None]) ->
         except Exception:
             KSR.err(f"{name}: could not answer the error {log_ctx()}\n")
     return 1
+
+
+def _count_final(status: int) -> None:
+    record = CallRecord.load()
+    metrics.call_final(record.org, record.kind, status)
 
 
 def _answer_500() -> None:
@@ -180,12 +186,13 @@ class EdgeRoutes:
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
         def body() -> None:
+            record = CallRecord.load()
             if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
-                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), 200)
+                metrics.call_final(record.org, record.kind, 200)
             if evname in ("dialog:end", "dialog:failed"):
                 media.end_call(self._ctx(), pv("$dlg(callid)") or pv("$ci"))
-            track_agents(self._ctx(), evname)
-            attendances.on_dialog_event(self._ctx(), evname)
+            track_agents(self._ctx(), record, evname)
+            attendances.on_dialog_event(self._ctx(), record, evname)
 
         return _guard("dialog", body, lambda: None)
 
@@ -193,24 +200,29 @@ class EdgeRoutes:
         """Failure route of tracked calls: every branch failed; count the final status."""
 
         def body() -> None:
-            metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), int(pv("$T_reply_code") or 0))
+            _count_final(int(pv("$T_reply_code") or 0))
 
         return _guard("call_failure", body, lambda: None)
 
-    # -- tm routes armed by kemi_app.sip.media ---------------------------------------
+    # -- tm routes armed by the relay path (names in kemi_app.sip.tmroutes) -----------------
     def ksr_branch_media(self, msg: object) -> int:
         def body() -> None:
-            queues.on_branch()
-            media.on_branch(self._ctx())
+            tx = Transaction.load()
+            queues.on_branch(tx)
+            media.on_branch(self._ctx(), tx)
 
         return _guard("branch_media", body, KSR.set_drop)
 
     def ksr_onreply_media(self, msg: object) -> int:
+        """Replies of calls, in one place: who rings, which queue member answered, the media."""
+
         def body() -> None:
-            ctx = self._ctx()
-            attendances.on_reply(ctx, queues.offered() or pv(attendances.DLG_ANSWERED_BY))
-            queues.on_reply(ctx)
-            media.on_reply(ctx)
+            ctx, record, tx = self._ctx(), CallRecord.load(), Transaction.load()
+            attendances.on_reply(ctx, record, tx)
+            queues.on_reply(ctx, record, tx)
+            media.on_reply(ctx, record, tx)
+            record.save()
+            tx.save()
 
         return _guard("onreply_media", body, lambda: None)
 
@@ -220,7 +232,7 @@ class EdgeRoutes:
         def body() -> None:
             final = queues.on_failure(self._ctx())
             if final is not None:
-                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), final)
+                _count_final(final)
 
         return _guard("queue_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))
 
@@ -234,6 +246,6 @@ class EdgeRoutes:
         def body() -> None:
             final = carriers.next_attempt(self._ctx())
             if final is not None:
-                metrics.call_final(pv("$dlg_var(org)"), pv("$dlg_var(kind)"), final)
+                _count_final(final)
 
         return _guard("gateway_failure", body, lambda: KSR.tm.t_reply(500, "Internal Server Error"))

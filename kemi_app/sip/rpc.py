@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import KSR
 
@@ -11,7 +12,8 @@ class RpcError(RuntimeError):
     pass
 
 
-def call(method: str, *params: object) -> object:
+def call(method: str, *params: object) -> Any:
+    """The JSON result of the command, as Kamailio gives it."""
     request = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1})
     if KSR.jsonrpcs.exec(request) < 0:
         raise RpcError(f"{method}: exec failed")

@@ -13,14 +13,15 @@ import time
 import KSR
 
 from kemi_app import metrics
+from kemi_app.extensions import is_service_ext
 from kemi_app.policy.attendance import REFUSED, TRANSFER, Attendance, Event
-from kemi_app.policy.interorg import CallFacts, OrgFacts, Rule, Verdict, decide
-from kemi_app.policy.org import Org
+from kemi_app.policy.interorg import CallFacts, OrgFacts, Outcome, Rule, TransferRequest, Verdict, decide
 from kemi_app.policy.transfer import edge_refer_to, parse_refer_to, token_of
-from kemi_app.sip import attendances, media, queues, rpc
-from kemi_app.sip.context import Context, log_ctx, pv, reply
-from kemi_app.sip.nat import fix_contact
-from kemi_app.sip.relay import fork, refuse, track_call
+from kemi_app.provisioning.org import Org
+from kemi_app.sip import attendances, queues, rpc
+from kemi_app.sip.callstate import CallRecord
+from kemi_app.sip.context import Context, log_ctx, pv, refuse, reply
+from kemi_app.sip.relay import Call, Target, ToAgent, ToQueue, ToUri, relay_call
 from kemi_app.state import EdgeState
 
 KIND = "transfer"
@@ -72,7 +73,7 @@ def on_refer(ctx: Context) -> bool:
         return False  # not a call the edge tracks, or a Refer-To it does not understand
     # A REFER from the called side comes From the dialled number: name who answered instead.
     upstream = KSR.rr.is_direction("upstream") > 0
-    actor = (pv(attendances.DLG_ANSWERED_BY) if upstream else "") or pv("$fU")
+    actor = (CallRecord.load().answered_by if upstream else "") or pv("$fU")
     destination = ctx.state.org_by_domain(target.host)
     if _elsewhere(ctx, att, target.host, destination):
         verdict = interorg_verdict(ctx.state, att, destination)
@@ -121,85 +122,74 @@ def on_transfer_invite(ctx: Context) -> bool:
                                               target=target, result="connecting", detail=kind, call_id=call_id))
     ctx.state.set_customer_call(att.id, call_id)
     metrics.transfer(att.org, kind, "connecting")
-    track_call(att.org, KIND)
-    KSR.pv.sets(attendances.DLG_ATT, att.id)
-    media.prepare_initial(ctx)
-    fix_contact()
-    KSR.hdr.append(f"X-Edge-Attendance: {att.id}\r\n")
+    headers = []
     if xfer.get("replaces"):
         # The consultation call being replaced joins the attendance too.
         consult = xfer["replaces"].split(";", 1)[0]
         ctx.state.link_leg(att.id, consult, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
                                                   target=target, result="replaces", detail=kind, call_id=consult))
-        if KSR.hdr.is_present("Replaces") < 0:
-            KSR.hdr.append(f"Replaces: {xfer['replaces']}\r\n")
+        if KSR.hdr.is_present("Replaces") <= 0:
+            headers.append(f"Replaces: {xfer['replaces']}")
     if kind == "interorg":
-        KSR.hdr.append(f"X-Edge-Transferred-From: {att.org}\r\n")
-        KSR.pv.sets(attendances.DLG_ANSWERED_BY, target)
-        _relay_to_uri(target)
-    elif len(target) == 3:
-        _to_service(ctx, att, target)
-    else:
-        _to_agent(ctx, att, target)
+        headers.append(f"X-Edge-Transferred-From: {att.org}")
+    record = CallRecord(org=att.org, kind=KIND, answered_by=target)
+    destination = _destination(ctx, att, kind, target, record)
+    if destination is not None:
+        relay_call(ctx, Call(record, destination, attendances.Existing(att.id), headers=tuple(headers),
+                             announce_attendance=True))
     return True
 
 
-def _relay_to_uri(uri: str) -> None:
-    KSR.seturi(uri)
-    if KSR.tm.t_relay() < 0:
-        KSR.sl.sl_reply_error()
-
-
-def _to_agent(ctx: Context, att: Attendance, ext: str) -> None:
-    exists, bindings = ctx.state.agent_bindings(att.org, ext)
+def _destination(ctx: Context, att: Attendance, kind: str, target: str, record: CallRecord) -> Target | None:
+    """Where a transferred call goes; None after refusing it."""
+    if kind == "interorg":
+        return ToUri(target)
+    if is_service_ext(target):
+        org = ctx.state.get_org(att.org)
+        service = ctx.state.get_service(att.org, target)
+        if org is None or service is None:
+            refuse(att.org, KIND, 404, "Service Not Found")
+        elif service.kind == "queue":
+            record.answered_by = ""  # the member who answers says who
+            return ToQueue(queues.queue_call(org, service))
+        elif service.target_uri:
+            return ToUri(service.target_uri)
+        else:
+            refuse(att.org, KIND, 480, "Service Not Available")
+        return None
+    exists, bindings = ctx.state.agent_bindings(att.org, target)
     if not exists:
         refuse(att.org, KIND, 404, "Extension Not Found")
-        return
+        return None
     if not bindings:
         refuse(att.org, KIND, 480, "Agent Not Registered")
-        return
-    KSR.pv.sets("$dlg_var(agents)", ext)
-    KSR.pv.sets(attendances.DLG_ANSWERED_BY, ext)
-    if not fork(ctx, bindings):
-        KSR.sl.sl_reply_error()
+        return None
+    record.agents = [target]
+    return ToAgent(bindings)
 
 
-def _to_service(ctx: Context, att: Attendance, ext: str) -> None:
-    org = ctx.state.get_org(att.org)
-    service = ctx.state.get_service(att.org, ext)
-    if org is None or service is None:
-        refuse(att.org, KIND, 404, "Service Not Found")
-    elif service.kind == "queue":
-        queues.start(ctx, queues.QueueCall.of(org, service), att.id)
-    elif service.target_uri:
-        KSR.pv.sets(attendances.DLG_ANSWERED_BY, ext)
-        _relay_to_uri(service.target_uri)
-    else:
-        refuse(att.org, KIND, 480, "Service Not Available")
-
-
-def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> tuple[int, dict[str, object]]:
-    """POST /v1/calls/{attendance}/transfer-org: the edge sends the REFER to the customer's
-    leg itself (for softphones that cannot), then ends the agent's leg."""
+def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferRequest:
+    """The API's inter-org transfer: the edge sends the REFER to the customer's leg itself
+    (for softphones that cannot), then ends the agent's leg."""
     att = ctx.state.attendance(att_id)
     if att is None:
-        return 404, {"error": f"no such attendance: {att_id}"}
+        return TransferRequest(Outcome.NO_ATTENDANCE, att_id, org_id)
     destination = ctx.state.get_org(org_id)
     if destination is None:
-        return 404, {"error": f"no such org: {org_id}", "field": "org"}
+        return TransferRequest(Outcome.NO_ORG, att_id, org_id)
     verdict = interorg_verdict(ctx.state, att, destination)
     if not verdict.allowed:
         refuse_interorg(ctx, att, verdict, "api", org_id)
-        return 403, {"error": verdict.reason, "rule": verdict.rule.value if verdict.rule else "unknown"}
+        return TransferRequest(Outcome.REFUSED, att_id, org_id, verdict)
     dialog = _customer_dialog(att)
     if dialog is None:
-        return 409, {"error": "the attendance has no customer call in progress"}
+        return TransferRequest(Outcome.NO_CALL, att_id, org_id)
     token = claim_interorg(ctx, att, verdict, "api", org_id)
     if not token:
-        return 403, {"error": Verdict(False, Rule.ALREADY_TRANSFERRED).reason, "rule": Rule.ALREADY_TRANSFERRED.value}
+        return TransferRequest(Outcome.REFUSED, att_id, org_id, Verdict(False, Rule.ALREADY_TRANSFERRED))
     _send_refer(ctx, dialog, edge_refer_to("ivr", edge_hostport(ctx), token))
     rpc.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
-    return 202, {"attendance": att.id, "org": org_id, "target": verdict.target_uri, "status": "transferring"}
+    return TransferRequest(Outcome.STARTED, att_id, org_id, verdict)
 
 
 def _customer_dialog(att: Attendance) -> dict | None:

@@ -11,8 +11,8 @@ import KSR
 from kemi_app.policy.attendance import AGENT_GONE, Event
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.sip import rpc
+from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
 from kemi_app.sip.context import Context, pv
-from kemi_app.sip.relay import agent_key
 
 
 def _same_contact(dialog_contact: str, binding: Binding) -> bool:
@@ -58,8 +58,9 @@ def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
     """The agent's dialogs that ran over the vanished bindings (as dlg.profile_list has them)."""
     if not gone:
         return []
-    dialogs = rpc.call("dlg.profile_list", "agent", profile_value) or []
+    listed = rpc.call("dlg.profile_list", AGENT_PROFILE, profile_value) or []
+    dialogs: list[dict] = listed if isinstance(listed, list) else [listed]
     return [
-        dlg for dlg in (dialogs if isinstance(dialogs, list) else [dialogs])
+        dlg for dlg in dialogs
         if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for side in ("caller", "callee") for b in gone)
     ]

@@ -36,8 +36,8 @@ from dataclasses import asdict
 import redis
 
 from kemi_app import metrics
-from kemi_app.policy.org import Org
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
+from kemi_app.provisioning.org import Org
 from kemi_app.state import keys
 from kemi_app.state.agentstate import AgentStateStore
 from kemi_app.state.attendance import AttendanceStore
@@ -144,9 +144,6 @@ class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore,
             return None
         org_id, _, ext = owner.partition(":")
         return org_id, ext
-
-    def drop_bindings(self, org_id: str, ext: str) -> None:
-        self.r.delete(keys.bindings(org_id, ext))
 
     def agent_state_counts(self) -> dict[tuple[str, str], int]:
         """(org, state) -> agents, for the edge_agents gauge: the presence states (available,

@@ -13,12 +13,12 @@ import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
-from kemi_app.policy.company import Company
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import Presence, derive
 from kemi_app.policy.registration import Binding
 from kemi_app.policy.session import LoginSession, starts_session
-from kemi_app.policy.validation import Missing
+from kemi_app.provisioning.company import Company
+from kemi_app.provisioning.errors import Missing
 from kemi_app.state import keys
 from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode, encode
@@ -139,9 +139,6 @@ class AgentStateStore(StoreBase):
             p.delete(keys.node_calls(node))
             p.execute()
         return len(members)
-
-    def calls_of(self, org_id: str, ext: str) -> int:
-        return int(self.r.hlen(keys.calls(org_id, ext)))
 
     # -- presence ------------------------------------------------------------------------
     def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:

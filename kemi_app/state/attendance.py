@@ -17,6 +17,7 @@ import time
 
 from redis.client import Pipeline
 
+from kemi_app.extensions import is_agent_ext
 from kemi_app.policy.attendance import Attendance, Event
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL
@@ -119,7 +120,7 @@ class AttendanceStore(StoreBase):
         for event in events:
             p.xadd(keys.HISTORY, event.to_fields(), maxlen=self.history_maxlen, approximate=True)
             for ext in {event.actor, event.target}:
-                if ext.isdigit() and len(ext) in (4, 5):
+                if is_agent_ext(ext):
                     recent = keys.recent(event.org, ext)
                     p.lrem(recent, 0, event.attendance)
                     p.lpush(recent, event.attendance)

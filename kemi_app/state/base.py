@@ -8,7 +8,7 @@ from typing import TypeVar
 import redis
 from redis.client import Pipeline
 
-from kemi_app.policy.validation import Conflict
+from kemi_app.provisioning.errors import Conflict
 from kemi_app.state.codec import decode
 
 T = TypeVar("T")

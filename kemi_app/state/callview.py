@@ -10,13 +10,15 @@ import time
 from dataclasses import dataclass, field
 
 from kemi_app import metrics
-from kemi_app.policy.agent import Agent
-from kemi_app.policy.company import DEFAULT_COMPANY, Company
-from kemi_app.policy.gateway import Gateway, in_order
+from kemi_app.extensions import is_agent_ext, is_service_ext
+from kemi_app.policy.gateway import in_order
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.registration import Binding, live
-from kemi_app.policy.service import Service
 from kemi_app.policy.session import LoginSession
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.company import DEFAULT_COMPANY, Company
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.agentstate import bindings_from, session_from, status_from
 from kemi_app.state.base import StoreBase
@@ -50,8 +52,8 @@ class CallViewStore(StoreBase):
 
     def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str) -> CallView:
         """Auth data, caller state and session, and the dialled agent or service: one round trip."""
-        agent_dialled = dialled.isdigit() and len(dialled) in (4, 5)
-        service_dialled = dialled.isdigit() and len(dialled) == 3
+        agent_dialled = is_agent_ext(dialled)
+        service_dialled = is_service_ext(dialled)
         with self.r.pipeline(transaction=False) as p:
             p.hgetall(keys.agent(org_id, caller))
             p.get(keys.authfail(org_id, caller, source_ip))

@@ -10,13 +10,14 @@ import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
-from kemi_app.policy.agent import Agent
-from kemi_app.policy.company import Company
-from kemi_app.policy.did import Did
-from kemi_app.policy.gateway import Gateway, in_order
-from kemi_app.policy.org import Org
-from kemi_app.policy.service import Service
-from kemi_app.policy.validation import Conflict, Missing, ValidationError
+from kemi_app.policy.gateway import in_order
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.company import Company
+from kemi_app.provisioning.did import Did
+from kemi_app.provisioning.errors import Conflict, Missing, ValidationError
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode, encode
@@ -59,12 +60,6 @@ class DirectoryStore(StoreBase):
             return old is None
 
         return self._atomic([keys.org(org.id), keys.domain(org.domain), keys.agents(org.id)], body)
-
-    def put_org(self, org_id: str, domain: str, name: str) -> None:
-        """Keeps fields set through the API (IVR URI, transfer flag) when reloading a tenant file."""
-        old = self.get_org(org_id)
-        base = old.__dict__ if old else {}
-        self.save_org(Org(**{**base, "id": org_id, "domain": domain.lower(), "name": name}))
 
     def delete_org(self, org_id: str, force: bool = False) -> bool:
         """Removes the org and everything in it. Refused (409) while one of its agents is in a
@@ -194,13 +189,6 @@ class DirectoryStore(StoreBase):
             return created
 
         return self._atomic(watch, body)
-
-    def put_agent(self, org_id: str, ext: str, fields: dict[str, str]) -> None:
-        """Raw write of stored fields (tenant files and tests); the API goes through save_agent."""
-        with self.r.pipeline(transaction=True) as p:
-            p.hset(keys.agent(org_id, ext), mapping={"ext": ext, **fields})
-            p.sadd(keys.agents(org_id), ext)
-            p.execute()
 
     def delete_agent(self, org_id: str, ext: str, force: bool = False) -> bool:
         """Refused (409) while the agent is in a call unless forced. Forced, the call goes on

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from kemi_app.policy.did import Did
-from kemi_app.policy.gateway import Gateway
-from kemi_app.policy.org import Org
 from kemi_app.policy.presence import Presence
 from kemi_app.policy.queue import QueueMember
-from kemi_app.policy.service import Service
+from kemi_app.provisioning.did import Did
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode

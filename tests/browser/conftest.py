@@ -18,6 +18,7 @@ from tests.browser.netns import BrowserNet
 from tests.conftest import edge_environment, pick_port_base
 from tests.integration.rtp import no_media_left, wait_for
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).parent / "harness"
@@ -48,10 +49,8 @@ def browser_edge(browser_net: BrowserNet, tmp_path_factory: pytest.TempPathFacto
         pick_port_base(), tmp_path_factory.mktemp("browser-edge"), EDGE_SIP_ADDR=browser_net.host_ip,
         EDGE_RTP_ADDR=browser_net.host_ip, EDGE_MEDIA_FORCE_OPUS="1",
     )
-    stack = Stack(env, log_to_files=True)
-    stack.start()
-    yield stack
-    stack.stop()
+    with Stack(env, log_to_files=True).running() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +118,7 @@ def open_agent(
     contexts = []
 
     def open_(client: str, user: str) -> AgentPage:
-        browser_state.drop_bindings("demo", user)  # calls to `user` reach this page only
+        drop_bindings(browser_state, "demo", user)  # calls to `user` reach this page only
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()

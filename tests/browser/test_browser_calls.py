@@ -11,12 +11,13 @@ import pytest
 from playwright.sync_api import expect
 
 from edgeops.stack import Stack
-from kemi_app.policy.gateway import Gateway
+from kemi_app.provisioning.gateway import Gateway
 from tests.browser.conftest import HARNESS, PASSWORDS, AgentPage
 from tests.integration.api_client import api
 from tests.integration.helpers import finish, register
 from tests.integration.rtp import packets_by_tag, packets_from, pause, play, transcoded, wait_for
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
 
 CLIENTS = ["jssip", "sipjs"]
 MEDIA_PORT_OFFSET = 10000  # tests/sipp.py gives every sipp -mp port+10000
@@ -30,7 +31,7 @@ def client(request: pytest.FixtureRequest) -> str:
 def echo_phone(peer: Sipp, state, ext: str = "1002") -> tuple[subprocess.Popen[str], int]:
     """Agent `ext` as a sipp phone on the host that answers and echoes RTP back; returns the
     process and its media port."""
-    state.drop_bindings("demo", ext)
+    drop_bindings(state, "demo", ext)
     port = peer.next_port()
     result = register(peer, ext, port)
     assert result.ok, result.output + result.errors
@@ -188,7 +189,7 @@ def test_softphone_page_over_wss_shows_the_pause_block_then_calls(
 ) -> None:
     api(browser_edge, "PUT", "/v1/orgs/demo/companies/sales", {**SALES, "block_calls_during_pause": True})
     api(browser_edge, "PUT", "/v1/orgs/demo/agents/1001/status", {"status": "paused", "pause": "Break"})
-    browser_state.drop_bindings("demo", "1001")
+    drop_bindings(browser_state, "demo", "1001")
     context = browser.new_context(ignore_https_errors=True)  # the edge's self-signed dev certificate
     try:
         page = context.new_page()

@@ -9,17 +9,18 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from kemi_app.policy.agent import Agent
-from kemi_app.policy.did import Did
 from kemi_app.policy.digest import ha1
-from kemi_app.policy.gateway import Gateway
-from kemi_app.policy.org import Org
 from kemi_app.policy.pause import AgentStatus
-from kemi_app.policy.service import Service
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.did import Did
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.queues import GATEWAY_VERSION_SECONDS
 from tests.integration.helpers import register
 from tests.sipp import Sipp, SippResult
+from tests.state_kit import drop_bindings
 
 ORG, DOMAIN = "cc", "cc.test"
 AGENTS = ("3001", "3002", "3003")
@@ -58,7 +59,7 @@ class ContactCentre:
         for i, ext in enumerate(AGENTS):
             self.state.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD), display_name=f"Agent {ext}"))
             self.state.set_status(ORG, ext, AgentStatus(False, "", now - 1000))
-            self.state.drop_bindings(ORG, ext)
+            drop_bindings(self.state, ORG, ext)
             self.state.r.delete(keys.offer(ORG, ext), keys.calls(ORG, ext))
             self.state.r.set(keys.idle(ORG, ext), str(now - 100 + i))
         self.state.save_service(ORG, Service(QUEUE, "queue", "Sales", members=list(AGENTS), ring_timeout=5))

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from kemi_app.policy.gateway import Gateway
+from kemi_app.provisioning.gateway import Gateway
 from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, finish, register
 from tests.integration.rtp import pause as pause_ms
 from tests.integration.rtp import reinvite
 from tests.sipp import Sipp, SippResult
+from tests.state_kit import calls_of
 from tests.ws_agent import WsAgent
 
 COMPANY = "pausing"
@@ -360,7 +361,7 @@ def test_deleting_an_agent_in_a_call_needs_force(edge, sipp: Sipp, agents, gatew
     assert api(edge, "DELETE", f"/v1/orgs/demo/agents/{CALLER}?force=true")[0] == 200
     done(caller)  # the call in progress is not cut: it ends with its BYE
     done(gw)
-    assert state.calls_of("demo", CALLER) == 0
+    assert calls_of(state, "demo", CALLER) == 0
     assert api(edge, "PUT", f"/v1/orgs/demo/agents/{CALLER}", {"password": CALLER_PW, "company": COMPANY})[0] == 201
 
 
@@ -371,7 +372,7 @@ def test_force_deleting_an_org_keeps_its_calls_up(edge, sipp: Sipp, gateways, st
     caller = sipp.start("uac_call.xml", [["6001", "doomed.test", "doomed-6001", BR_MOBILE]], port=sipp.next_port(),
                         values={"hold_ms": 2000}, extra=["-au", "6001", "-ap", "doomed-6001"])
     deadline = time.monotonic() + 10
-    while state.calls_of("doomed", "6001") == 0 and time.monotonic() < deadline:
+    while calls_of(state, "doomed", "6001") == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert api(edge, "DELETE", "/v1/orgs/doomed")[0] == 409
     assert api(edge, "DELETE", "/v1/orgs/doomed?force=true")[0] == 200
@@ -392,7 +393,7 @@ def test_a_restarted_edge_forgets_the_calls_it_lost(edge, sipp: Sipp, agents, ga
                         values={"hold_ms": 4000}, extra=["-au", CALLER, "-ap", CALLER_PW])
     assert wait_for(edge, CALLER, "calls", 1)["state"] == "in-call"
     edge.restart_kamailio()
-    assert state.calls_of("demo", CALLER) == 0
+    assert calls_of(state, "demo", CALLER) == 0
     assert presence_of(edge, CALLER)["state"] != "in-call"
     finish(caller)  # its BYE still follows the Record-Route through the new Kamailio
     finish(gw)

@@ -8,12 +8,13 @@ from edgeops.stack import Stack
 from kemi_app.policy.digest import ha1
 from tests.integration.helpers import answer_one, call, finish, register
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings, put_agent, put_org
 
 
 @pytest.fixture
 def callee(sipp: Sipp, state):
     """Agent 1002 registered from a fresh port, with no older bindings to fork to."""
-    state.drop_bindings("demo", "1002")
+    drop_bindings(state, "demo", "1002")
     port = sipp.next_port()
     result = register(sipp, "1002", port)
     assert result.ok, result.output + result.errors
@@ -42,14 +43,14 @@ def test_unknown_extension_gets_404(sipp: Sipp) -> None:
 
 
 def test_unregistered_agent_gets_480(sipp: Sipp, state) -> None:
-    state.drop_bindings("demo", "1002")
+    drop_bindings(state, "demo", "1002")
     result = call(sipp, "1001", "1002", scenario="uac_refused.xml", expect=480)
     assert result.ok, result.output + result.errors
 
 
 def test_tenants_never_see_each_other(sipp: Sipp, state, callee: int) -> None:
-    state.put_org("acme", "acme.test", "Acme")
-    state.put_agent("acme", "2001", {"ha1": ha1("2001", "acme.test", "acme2001")})
+    put_org(state, "acme", "acme.test", "Acme")
+    put_agent(state, "acme", "2001", {"ha1": ha1("2001", "acme.test", "acme2001")})
     # An acme agent dialling demo's registered 1002 finds nothing in its own org.
     result = call(sipp, "2001", "1002", scenario="uac_refused.xml", expect=404,
                   domain="acme.test", password="acme2001")

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from kemi_app.policy.agent import Agent
-from kemi_app.policy.company import Company
 from kemi_app.policy.digest import ha1
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.company import Company
 from tests.integration.contact_centre import DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import call
 from tests.sipp import Sipp

@@ -11,6 +11,7 @@ from edgeops.stack import Stack
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
 from tests.integration.rtp import no_media_left, packets_from, pause, play, reinvite, sample, wait_for
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
 
 MEDIA_PORT_OFFSET = 10000  # tests/sipp.py gives every sipp -mp port+10000
 
@@ -23,7 +24,7 @@ def no_leaks(edge: Stack) -> Iterator[None]:
 
 def phones(sipp: Sipp, state, count: int) -> list[int]:
     """Agent 1002 registered from `count` fresh ports (so its calls fork to all of them)."""
-    state.drop_bindings("demo", "1002")
+    drop_bindings(state, "demo", "1002")
     ports = [sipp.next_port() for _ in range(count)]
     for port in ports:
         result = register(sipp, "1002", port)

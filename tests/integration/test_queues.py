@@ -9,7 +9,8 @@ import time
 import pytest
 
 from edgeops.stack import Stack
-from tests.integration.contact_centre import DID, ContactCentre
+from kemi_app.provisioning.service import Service
+from tests.integration.contact_centre import DID, ORG, QUEUE, ContactCentre
 from tests.integration.helpers import answer_one, finish
 from tests.integration.test_registration import raw_udp, sip_request, status_line
 from tests.sipp import Sipp
@@ -58,6 +59,19 @@ def test_unanswered_offer_moves_to_the_next_agent(cc: ContactCentre, sipp: Sipp,
     offers = [s for s in cc.story(cc.last_attendance("3002")) if s[0] == "offer"]
     assert offers[0] == ("offer", "3001", "") and offers[2] == ("offer", "3002", "") and len(offers) == 3
     assert offers[1][:2] == ("offer", "3001") and offers[1][2] in refusals
+
+
+def test_queue_named_with_a_pipe_is_answered(cc: ContactCentre, sipp: Sipp, state) -> None:
+    # Provisioned text travels in the call state as JSON: a '|' in the name must not break it.
+    state.save_service(ORG, Service(QUEUE, "queue", "Sales | Tier 1", members=["3001"], ring_timeout=5))
+    cc.login("3001")
+    phone = answer_one(sipp, cc.agent_ports["3001"], "uas_headers.xml",
+                       header_regexp=r"X-Edge-Queue: 800;name=.Sales \| Tier 1.")
+    result = cc.customer()
+    code, out = finish(phone)
+    assert result.ok, result.output + result.errors
+    assert code == 0, out
+    assert ("answer", "3001", "") in cc.story(cc.last_attendance("3001"))
 
 
 def test_nobody_available_overflows_to_the_org_ivr(cc: ContactCentre, sipp: Sipp) -> None:

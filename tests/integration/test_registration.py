@@ -9,6 +9,7 @@ import uuid
 from kemi_app.policy.digest import ha1
 from tests.integration.helpers import DEMO, register
 from tests.sipp import Sipp
+from tests.state_kit import put_agent
 
 RETRY_ON_CHALLENGE = '<recv response="401" auth="true" optional="true" next="retry"/>'
 
@@ -48,7 +49,7 @@ def test_interval_too_brief_gets_423(sipp: Sipp) -> None:
 def test_wrong_password_is_challenged_then_refused(sipp: Sipp, state) -> None:
     # The test edge allows 3 failures: 2 fresh challenges, then 403 (and 403 straight away after).
     # A dedicated agent: the lockout is per agent and source, and every test sends from 127.0.0.1.
-    state.put_agent("demo", "1077", {"ha1": ha1("1077", DEMO, "right")})
+    put_agent(state, "demo", "1077", {"ha1": ha1("1077", DEMO, "right")})
     port = sipp.next_port()
     result = sipp.run(
         "register.xml", [["1077", DEMO, "wrong", "300"]], port=port,

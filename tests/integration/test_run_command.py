@@ -1,4 +1,5 @@
-"""`./edge run` end to end: banner once healthy, Ctrl-C stops every process it started."""
+"""`./edge run` end to end: banner once healthy, a killed component restarted while the rest
+keep running, Ctrl-C stops every process it started (the restarted one too)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +31,16 @@ def _edge_processes(launcher: int) -> set[int]:
     return {pid for pid, (_, sid) in table.items() if sid in leaders} | leaders
 
 
-def test_run_prints_banner_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+def _child(launcher: int, comm: str) -> int | None:
+    """The launcher's child process named `comm`, if any."""
+    for pid_dir in Path("/proc").iterdir():
+        st = _stat(pid_dir) if pid_dir.name.isdigit() else None
+        if st and st[0] == launcher and (pid_dir / "comm").read_text().strip() == comm:
+            return int(pid_dir.name)
+    return None
+
+
+def test_run_prints_banner_restarts_what_dies_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     base = pick_port_base()
     env = {k: v for k, v in os.environ.items() if k != "EDGE_API_TOKEN"}
     env.update({
@@ -59,12 +70,31 @@ def test_run_prints_banner_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     token = (tmp_path / "api_token").read_text().strip()
     assert str(tmp_path / "api_token") in output and token not in output
     assert (tmp_path / "api_token").stat().st_mode & 0o077 == 0
+    password = (tmp_path / "redis_password").read_text().strip()
+    assert (tmp_path / "redis_password").stat().st_mode & 0o077 == 0 and password not in output
     ctl = subprocess.run([str(ROOT / "edgectl"), "agent", "get", "demo", "1001"], env=env, capture_output=True,
                          text=True, timeout=30)
     assert ctl.returncode == 0 and '"ext": "1001"' in ctl.stdout, ctl.stderr
+    first = _edge_processes(proc.pid)
+    assert len(first) > 3  # redis, rtpengine, Kamailio and its workers
+    rtpengine = _child(proc.pid, "rtpengine")
+    assert rtpengine is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    os.kill(rtpengine, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "rtpengine is back" not in "".join(lines):
+        time.sleep(0.2)
+    restarted = _child(proc.pid, "rtpengine")
+    assert restarted not in (None, rtpengine)
+    assert http_get(f"http://127.0.0.1:{base + 2}/health")[0] == 200
     started = _edge_processes(proc.pid)
-    assert len(started) > 3  # redis, rtpengine, Kamailio and its workers
+    assert started == first - {rtpengine} | {restarted}  # the others kept running
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
+    proc.wait(30)
+    reader.join(10)
+    output = "".join(lines)
     assert proc.returncode == 0
+    assert f"rtpengine (pid {rtpengine}) died" in output and f"rtpengine is back (pid {restarted})" in output
+    assert password not in output
     assert [pid for pid in started if Path(f"/proc/{pid}").exists()] == []

@@ -14,9 +14,9 @@ from urllib.parse import quote
 import pytest
 
 from edgeops.stack import Stack
-from kemi_app.policy.did import Did
-from kemi_app.policy.gateway import Gateway
-from kemi_app.policy.service import Service
+from kemi_app.provisioning.did import Did
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from tests.conftest import API_TOKEN
 from tests.integration.contact_centre import DEST_DOMAIN, DOMAIN, PASSWORD, ContactCentre

@@ -9,11 +9,12 @@ from edgeops.stack import Stack
 from tests.integration.helpers import call
 from tests.integration.rtp import wait_for
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
 
 
 def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: Sipp, state) -> None:
-    state.drop_bindings("demo", "1002")
+    drop_bindings(state, "demo", "1002")
     agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "1002", "demo.test", "demo1002")
     assert agent.register() == 200
     result = {}

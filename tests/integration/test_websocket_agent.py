@@ -7,6 +7,7 @@ import threading
 from edgeops.stack import Stack
 from tests.integration.helpers import call
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
 
 
@@ -15,7 +16,7 @@ def ws_url(edge: Stack) -> str:
 
 
 def test_ws_agent_registers_and_receives_a_call(edge: Stack, sipp: Sipp, state) -> None:
-    state.drop_bindings("demo", "1002")
+    drop_bindings(state, "demo", "1002")
     agent = WsAgent(ws_url(edge), "1002", "demo.test", "demo1002")
     assert agent.register() == 200
     (binding,) = state.bindings("demo", "1002")

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from kemi_app.admin.api import MAX_BODY, body_json, guarded
 from kemi_app.admin.app import token_ok
+from kemi_app.admin.calls_api import transfer_answer
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, Router, json_response, unsupported_media
+from kemi_app.policy.interorg import REASONS, Outcome, Rule, TransferRequest, Verdict
 from kemi_app.settings import Settings
 
 
@@ -67,3 +71,26 @@ def test_writes_with_a_body_must_be_json() -> None:
     assert json.loads(refused.body)["field"] == "Content-Type"
     missing = unsupported_media(req("POST", None))
     assert missing is not None and missing.status == 415
+
+
+@pytest.mark.parametrize(
+    ("request_", "status"),
+    [
+        (TransferRequest(Outcome.STARTED, "a", "dest", Verdict(True, None, "sip:ivr@x")), 202),
+        (TransferRequest(Outcome.REFUSED, "a", "dest", Verdict(False, Rule.NOT_LINKED)), 403),
+        (TransferRequest(Outcome.NO_ATTENDANCE, "a", "dest"), 404),
+        (TransferRequest(Outcome.NO_ORG, "a", "dest"), 404),
+        (TransferRequest(Outcome.NO_CALL, "a", "dest"), 409),
+        (TransferRequest(Outcome.UNAVAILABLE, "a", "dest"), 503),
+    ],
+)
+def test_api_answer_for_each_transfer_outcome(request_: TransferRequest, status: int) -> None:
+    answer = transfer_answer(request_)
+    body = json.loads(answer.body)
+    assert answer.status == status
+    if status == 403:
+        assert body == {"error": REASONS[Rule.NOT_LINKED], "rule": Rule.NOT_LINKED.value}
+    if status == 202:
+        assert body["target"] == "sip:ivr@x" and body["status"] == "transferring"
+    if request_.outcome is Outcome.NO_ORG:
+        assert body["field"] == "org"

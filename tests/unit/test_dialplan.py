@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from kemi_app.policy.company import DEFAULT_COMPANY, Company
 from kemi_app.policy.dialplan import NOT_AUTHORISED, DestKind, classify
+from kemi_app.provisioning.company import DEFAULT_COMPANY, Company
 
 BR = DEFAULT_COMPANY
 US_AND_BR = Company(id="x", name="x", allowed_country_codes=["55", "1"], default_country="1",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from kemi_app.policy.agent import parse_agent
-from kemi_app.policy.company import parse_company
-from kemi_app.policy.did import parse_did
 from kemi_app.policy.digest import ha1
-from kemi_app.policy.gateway import fails_over, in_order, parse_gateway
-from kemi_app.policy.org import parse_org
-from kemi_app.policy.service import parse_service
-from kemi_app.policy.validation import ValidationError
+from kemi_app.policy.gateway import fails_over, in_order
+from kemi_app.provisioning.agent import parse_agent
+from kemi_app.provisioning.company import parse_company
+from kemi_app.provisioning.did import parse_did
+from kemi_app.provisioning.errors import ValidationError
+from kemi_app.provisioning.gateway import parse_gateway
+from kemi_app.provisioning.org import parse_org
+from kemi_app.provisioning.service import parse_service
 
 
 def field_of(fn, *args) -> str:

@@ -43,3 +43,4 @@ def test_allowed_exactly_when_every_condition_holds() -> None:
         call = CallFacts(direction, origin, via_queue, done)
         expected = enabled and linked and direction == "inbound" and origin != "direct" and via_queue and not done
         assert decide(source, DEST, call).allowed is expected
+

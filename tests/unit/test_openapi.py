@@ -37,3 +37,12 @@ def test_writes_document_their_body_and_errors() -> None:
         assert {"400", "401", "404", "409"} <= set(op["responses"])
         if route.method == "PUT" and "{" in route.pattern and route.pattern.count("/") > 2:
             assert "requestBody" in op or route.pattern.endswith("{target}"), route.pattern
+
+
+def test_force_is_documented_only_where_a_delete_honours_it() -> None:
+    doc, routes = document()
+    for route in routes:
+        op = doc["paths"][route.pattern][route.method.lower()]
+        documented = any(p["name"] == "force" for p in op.get("parameters", []))
+        assert documented == route.forceable, route.pattern
+    assert any(r.forceable for r in routes)

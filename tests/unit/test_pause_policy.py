@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kemi_app.policy.pause import PAUSE_HEADER, AgentStatus, parse_status, pause_name, pause_refusal
-from kemi_app.policy.validation import ValidationError
+from kemi_app.policy.pause import PAUSE_HEADER, AgentStatus, pause_refusal
+from kemi_app.provisioning.agent_state import parse_status, pause_name
+from kemi_app.provisioning.errors import ValidationError
 
 PAUSE_NAMES = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}\Z")
 

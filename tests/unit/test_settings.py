@@ -26,3 +26,11 @@ def test_own_redis_when_no_url() -> None:
     s = Settings.from_env({"EDGE_REDIS_PORT": "7000"})
     assert s.effective_redis_url == "redis://127.0.0.1:7000/0"
     assert s.node_uri == "sip:127.0.0.1:5060"
+
+
+def test_own_redis_url_carries_the_password_quoted() -> None:
+    s = Settings.from_env({"EDGE_REDIS_PORT": "7000", "EDGE_REDIS_PASSWORD": "p@ss:w/rd"})
+    assert s.effective_redis_url == "redis://:p%40ss%3Aw%2Frd@127.0.0.1:7000/0"
+    # An external Redis keeps its own URL and password.
+    s = Settings.from_env({"REDIS_URL": "redis://:theirs@10.0.0.1:1/0", "EDGE_REDIS_PASSWORD": "ours"})
+    assert s.effective_redis_url == "redis://:theirs@10.0.0.1:1/0"

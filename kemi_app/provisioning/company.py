@@ -1,0 +1,49 @@
+"""Companies inside an org: the settings that decide what their agents may dial."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kemi_app.provisioning import fields as f
+from kemi_app.provisioning.errors import ValidationError
+
+DEFAULT_COUNTRY = "55"  # Brazil
+DEFAULT_EMERGENCY = ("190", "192", "193")  # police, ambulance, fire brigade
+
+
+def country_code(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or not 1 <= len(value) <= 3:
+        raise ValidationError(name, "must be a country calling code of 1-3 digits, e.g. \"55\"")
+    if value.startswith("0"):
+        raise ValidationError(name, "a country calling code never starts with 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+    block_calls_during_pause: bool = False
+    allowed_country_codes: list[str] = field(default_factory=lambda: [DEFAULT_COUNTRY])
+    default_country: str = DEFAULT_COUNTRY
+    emergency_numbers: list[str] = field(default_factory=lambda: list(DEFAULT_EMERGENCY))
+
+
+# What an agent without a company (or whose company vanished) gets: the documented defaults.
+DEFAULT_COMPANY = Company(id="", name="default")
+
+_COUNTRY = f.Field("country", country_code, {"type": "string", "pattern": "^[1-9][0-9]{0,2}$"}, DEFAULT_COUNTRY)
+COMPANY = f.Entity("Company", key=f.identifier("id"), fields=(
+    f.text("name", derived=lambda key, _: key, description="defaults to the company id"),
+    f.flag("block_calls_during_pause", False, description="applies from each agent's next login"),
+    f.items("allowed_country_codes", _COUNTRY, [DEFAULT_COUNTRY], allow_empty=True,
+            description="country calling codes agents may call"),
+    f.Field("default_country", country_code, _COUNTRY.schema, DEFAULT_COUNTRY,
+            description="country of numbers dialled without one"),
+    f.items("emergency_numbers", f.digits("emergency", (2, 3, 4, 5, 6)), list(DEFAULT_EMERGENCY), allow_empty=True,
+            description="always allowed, even during a blocking pause"),
+))
+
+
+def parse_company(company_id: str, payload: object) -> Company:
+    return Company(**COMPANY.parse(payload, company_id))

@@ -1,0 +1,41 @@
+"""Services: 3-digit extensions of an org that are not people (queues, IVRs, conferences)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kemi_app.extensions import AGENT_LENGTHS, SERVICE_LENGTHS
+from kemi_app.provisioning import fields as f
+from kemi_app.provisioning.errors import ValidationError
+
+KINDS = ("queue", "ivr", "conference")
+
+
+@dataclass(frozen=True)
+class Service:
+    ext: str
+    kind: str
+    name: str
+    target_uri: str = ""
+    members: list[str] = field(default_factory=list)
+    ring_timeout: int = 20
+
+
+SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
+    f.choice("kind", KINDS),
+    f.text("name", derived=lambda key, before: f"{before['kind']} {key}", description="defaults to '<kind> <ext>'"),
+    f.sip_uri("target_uri", optional=True, description="required for ivr and conference"),
+    f.items("members", f.digits("member", AGENT_LENGTHS), [], allow_empty=True,
+            description="queue members (agent extensions)"),
+    f.integer("ring_timeout", 20, 5, 600, description="seconds a queue rings one member"),
+))
+
+
+def parse_service(ext: str, payload: object) -> Service:
+    """Queues list their member agents; IVRs and conferences name the URI that serves them."""
+    service = Service(**SERVICE.parse(payload, ext))
+    if service.kind != "queue" and not service.target_uri:
+        f.check_sip_uri(None, "target_uri")
+    if service.kind != "queue" and service.members:
+        raise ValidationError("members", f"only queues have members, not a {service.kind}")
+    return service

@@ -1,0 +1,121 @@
+"""The per-call state the SIP layer keeps inside Kamailio, declared once.
+
+Two scopes, one typed record each, stored as JSON (safe for any provisioned text):
+
+- `CallRecord`, one dialog variable (`$dlg_var(call)`): lives as long as the dialog, read by
+  in-dialog requests, replies and dialog events on any worker of this node.
+- `Transaction`, one AVP (`$avp(edge_tx)`): what the branch, reply and failure routes of one
+  INVITE transaction need (queue offers, gateway failover, the media offer being answered).
+
+rtpengine reads the branch key from its own AVP (`EXTRA_ID`, named in kamailio.cfg), and
+agents on a call join the dialog profile `AGENT_PROFILE`. No other module names a dialog
+variable, AVP or profile.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import KSR
+
+from kemi_app.sip.context import pv
+
+CALL_VAR = "$dlg_var(call)"
+TX_AVP = "$avp(edge_tx)"
+EXTRA_ID = "$avp(extra_id)"  # kamailio.cfg: modparam rtpengine extra_id_pv, one session per branch
+AGENT_PROFILE = "agent"  # kamailio.cfg: dialog profiles_with_value; value org:ext (see agent_key)
+
+def agent_key(org_id: str, ext: str) -> str:
+    return f"{org_id}:{ext}"
+
+
+def _decode(raw: str, known: Iterable[str]) -> dict[str, Any]:
+    """The stored fields still declared: fields a record lacks (an older edge wrote it) take
+    their defaults, fields no longer declared are dropped."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    return {k: data[k] for k in known if k in data} if isinstance(data, dict) else {}
+
+
+def _store(name: str, record: Any) -> None:
+    """Written only when changed: reply routes run for every provisional reply."""
+    encoded = json.dumps(asdict(record), separators=(",", ":"))
+    if encoded != pv(name):
+        KSR.pv.unset(name)  # an AVP assignment adds a value on top; keep exactly one
+        KSR.pv.sets(name, encoded)
+
+
+@dataclass
+class CallRecord:
+    org: str = ""
+    kind: str = ""  # what was dialled: agent, service, external, emergency, inbound, transfer
+    agents: list[str] = field(default_factory=list)  # extensions of org in-call while it lasts
+    attendance: str = ""
+    answered_by: str = ""  # the agent, service or number that answers (history, REFER actor)
+    # media: rtpengine anchors the call; leg kinds and codecs of caller and callee
+    anchored: bool = False
+    caller_leg: str = ""
+    callee_leg: str = ""
+    caller_codecs: list[str] = field(default_factory=list)
+    callee_codecs: list[str] = field(default_factory=list)
+    moh_listener: str = ""  # tag of the party hearing music on hold
+
+    @classmethod
+    def load(cls) -> CallRecord:
+        return cls(**_decode(pv(CALL_VAR), cls.__dataclass_fields__))
+
+    def save(self) -> None:
+        _store(CALL_VAR, self)
+
+
+@dataclass
+class QueueCall:
+    org: str
+    ext: str
+    name: str
+    ring_seconds: int
+    overflow_uri: str
+    members: list[str]
+
+
+@dataclass
+class GatewayAttempt:
+    uri: str
+    codecs: list[str]
+
+
+@dataclass
+class Transaction:
+    # media: the offer this transaction carries
+    offerer: str = ""  # leg kind of the party whose offer this is
+    initial: bool = False  # the initial INVITE (per-branch sessions) rather than a re-offer
+    callee_codecs: list[str] = field(default_factory=list)  # codecs allowed toward the callee
+    moh: str = ""  # "play" or "stop" when the re-INVITE is answered
+    # history
+    rang: str = ""  # who was last recorded ringing
+    # queues
+    queue: QueueCall | None = None
+    offer_attendance: str = ""  # the attendance being offered
+    offered: str = ""  # the member ringing now
+    tried: list[str] = field(default_factory=list)
+    auto_answer: bool = False  # the member ringing now wants auto-answer
+    # carriers: the gateways still to try
+    gateways: list[GatewayAttempt] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Nested records come back from JSON as dictionaries.
+        if isinstance(self.queue, dict):
+            self.queue = QueueCall(**self.queue)
+        self.gateways = [GatewayAttempt(**g) if isinstance(g, dict) else g for g in self.gateways]
+
+    @classmethod
+    def load(cls) -> Transaction:
+        return cls(**_decode(pv(TX_AVP), cls.__dataclass_fields__))
+
+    def save(self) -> None:
+        _store(TX_AVP, self)

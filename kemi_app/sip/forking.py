@@ -1,0 +1,28 @@
+"""Forking a request to an agent's registered devices, wherever their connections live."""
+
+from __future__ import annotations
+
+import KSR
+
+from kemi_app.policy.registration import Binding
+from kemi_app.sip.context import Context
+
+
+def _branch_to(ctx: Context, binding: Binding) -> None:
+    KSR.seturi(binding.contact)
+    if binding.node == ctx.settings.node_uri:
+        KSR.setdsturi(binding.received)
+        KSR.corex.set_send_socket(binding.socket)
+    else:
+        # The connection lives on another edge node: hand the request to it.
+        KSR.setdsturi(binding.node)
+
+
+def fork(ctx: Context, bindings: list[Binding]) -> bool:
+    """Relays to every binding of one agent: extra ones become branches, the first stays
+    the main R-URI. Works from the request route and from a failure route."""
+    for binding in bindings[1:]:
+        _branch_to(ctx, binding)
+        KSR.corex.append_branch()
+    _branch_to(ctx, bindings[0])
+    return KSR.tm.t_relay() > 0

@@ -1,0 +1,54 @@
+"""Every relayed initial INVITE takes the same steps in the same order (sip/relay.py)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any, cast
+
+import pytest
+
+from tests.unit import fake_ksr
+
+SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+@pytest.fixture
+def ksr():
+    fake = fake_ksr.install({"$cT": "application/sdp", "$rb": SDP, "$pr": "udp", "$ci": "call-1"})
+    fake.answers["is_WSX"] = lambda: -1
+    fake.answers["hdr.is_present"] = lambda name: -1
+    fake.answers["nathelper.nat_uac_test"] = lambda flags: -1
+    yield fake
+    fake_ksr.uninstall()
+
+
+def test_steps_run_in_one_fixed_order(ksr) -> None:
+    relay = importlib.import_module("kemi_app.sip.relay")
+    from kemi_app.policy.registration import Binding
+    from kemi_app.settings import Settings
+    from kemi_app.sip.attendances import Existing
+    from kemi_app.sip.callstate import CALL_VAR, TX_AVP, CallRecord
+    from kemi_app.sip.context import Context
+
+    settings = Settings.from_env({})
+    binding = Binding("sip:1002@127.0.0.1:5072", "sip:127.0.0.1:5072;transport=udp", "udp:127.0.0.1:5060",
+                      settings.node_uri, 0.0, "c", 1)
+    record = CallRecord(org="demo", kind="agent", agents=["1001", "1002"], answered_by="1002")
+    call = relay.Call(record, relay.ToAgent([binding]), Existing("att-1"), headers=("X-Test: 1",),
+                      announce_attendance=True)
+    relay.relay_call(Context(settings, state=cast(Any, None)), call)
+
+    names = ksr.names()
+    steps = ["rr.record_route", "dialog.dlg_manage", "dialog.set_dlg_profile", "tm.t_on_failure",
+             "tm.t_on_branch", "dialog.dlg_set_property", "hdr.append", "seturi", "tm.t_relay"]
+    positions = [names.index(step) for step in steps]
+    assert positions == sorted(positions), list(zip(steps, positions, strict=True))
+    # The call state is stored before the INVITE leaves, and says what the handler decided.
+    state_writes = [i for i, (path, args) in enumerate(ksr.calls)
+                    if path == "pv.sets" and args[0] in (CALL_VAR, TX_AVP)]
+    assert state_writes and max(state_writes) < names.index("tm.t_relay")
+    stored = json.loads(ksr.pvs[CALL_VAR])
+    assert (stored["attendance"], stored["agents"], stored["caller_leg"]) == ("att-1", ["1001", "1002"], "rtp")
+    appended = [args[0] for path, args in ksr.calls if path == "hdr.append"]
+    assert appended == ["X-Test: 1\r\n", "X-Edge-Attendance: att-1\r\n"]
