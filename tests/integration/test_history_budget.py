@@ -12,6 +12,7 @@ from kemi_app.state.attendance import EVENTS_PER_ATTENDANCE
 from tests.integration.helpers import DEMO, PASSWORDS, register
 from tests.integration.rtp import wait_for
 from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
 
 CALLS = 20
 # Kept for the whole retention period: one key per call, well under 1 KB (it was 3 keys and
@@ -36,7 +37,7 @@ def ended(state: EdgeState, att_ids: list[str]) -> bool:
 
 
 def test_a_typical_call_stays_within_its_history_budget(state: EdgeState, sipp: Sipp) -> None:
-    state.drop_bindings("demo", "1002")
+    drop_bindings(state, "demo", "1002")
     port = sipp.next_port()
     assert register(sipp, "1002", port).ok
     before_recent = set(state.recent_attendances("demo", "1002", 50))
