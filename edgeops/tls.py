@@ -51,10 +51,20 @@ defaults
     timeout server 1h
 frontend wss
     bind {settings.sip_addr}:{settings.wss_port} ssl crt {pem}
-    default_backend kamailio_ws
+{_per_source_limit(settings)}    default_backend kamailio_ws
 backend kamailio_ws
     server ws {settings.sip_addr}:{settings.ws_port}
 """
+
+
+def _per_source_limit(settings: Settings) -> str:
+    """Kamailio sees every WSS connection coming from haproxy, so haproxy applies the
+    per-source connection limit (EDGE_TCP_PER_SOURCE) itself."""
+    if settings.tcp_per_source <= 0:
+        return ""
+    return ("    stick-table type ip size 100k expire 60s store conn_cur\n"
+            "    tcp-request connection track-sc0 src\n"
+            f"    tcp-request connection reject if {{ sc0_conn_cur gt {settings.tcp_per_source} }}\n")
 
 
 def prepare(settings: Settings) -> Path:

@@ -60,6 +60,8 @@ COUNTRY_BLOCKS = _counter("edge_country_blocks", "Outbound calls refused by coun
 QUEUE_OFFERS = _counter("edge_queue_offers", "Queue calls offered to an agent, by result", ["org", "result"])
 QUEUE_OVERFLOWS = _counter("edge_queue_overflows", "Queue calls that overflowed", ["org", "reason"])
 TRANSFERS = _counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
+SIP_REFUSED = _counter("edge_sip_refused", "Requests and responses refused before routing (flood, foreign dialog, "
+                       "stray response, replayed credentials)", ["reason"])
 INTERORG_REFUSALS = _counter("edge_interorg_refusals", "Calls between orgs refused, by rule", ["org", "rule"])
 
 # -- errors and latency ----------------------------------------------------------------
@@ -112,6 +114,10 @@ def transfer(org: str, kind: str, result: str) -> None:
 
 def interorg_refusal(org: str, rule: str) -> None:
     INTERORG_REFUSALS.labels(org or UNKNOWN, rule).inc()
+
+
+def sip_refused(reason: str) -> None:
+    SIP_REFUSED.labels(reason).inc()
 
 
 def route_exception(route: str) -> None:

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_PKG_MB": ("16", "Kamailio private memory per process in MB"),
     "EDGE_LOG_LEVEL": ("2", "Kamailio debug level (-1 error, 0 warning, 1 notice, 2 info, 3 debug)"),
     "EDGE_AUTH_MAX_FAILURES": ("5", "Failed digest attempts per agent and source before 403"),
+    "EDGE_FLOOD_LIMIT": ("200", "Requests per source address per 2 s before it is banned for a minute (0: no limit)"),
+    "EDGE_TCP_PER_SOURCE": ("128", "TCP and WebSocket connections per source address (0: no limit)"),
     "EDGE_GATEWAY_TIMEOUT_MS": ("3000", "No answer at all from a carrier gateway after this: fail over to the next"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
 }
@@ -86,6 +88,8 @@ class Settings:
     pkg_mb: int
     log_level: int
     auth_max_failures: int
+    flood_limit: int
+    tcp_per_source: int
     gateway_timeout_ms: int
     history_retention_days: int
 

@@ -25,28 +25,16 @@ def group_pids(leader: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """CPU time of the processes. `stat` counts every thread, dead ones too, but in 10 ms
-    ticks: a quiet process's few milliseconds in a short step round to nothing. Its threads'
-    `schedstat` counts nanoseconds, but only threads still alive. The larger of the two."""
-    total = 0.0
+    """On-CPU time of the processes and their threads, in nanoseconds from schedstat: a short
+    step of a lean process uses less than one clock tick, which /proc/<pid>/stat rounds to 0."""
+    total_ns = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-        total += max(ticks, _threads_schedstat(pid))
-    return total
-
-
-def _threads_schedstat(pid: int) -> float:
-    total = 0
-    for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            total += int(task.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total / 1e9
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                total_ns += int((task / "schedstat").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total_ns / 1e9
 
 
 def memory_bytes(pids: list[int]) -> int:

@@ -208,6 +208,7 @@ class LoadRun:
             "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{b + 5}", "EDGE_RTP_PORT_MIN": str(RTP_PORTS[0]),
             "EDGE_RTP_PORT_MAX": str(RTP_PORTS[1]), "EDGE_DATA_DIR": str(self.out / "edge"),
             "EDGE_DEMO_FILE": str(tenant), "EDGE_LOG_LEVEL": "1", "EDGE_AUTH_MAX_FAILURES": "1000000",
+            "EDGE_FLOOD_LIMIT": "0",  # all load comes from one address
         })
         also = f" and the baseline on 127.0.0.1:{b + 10}" if baseline else ""
         self.log(f"starting the edge on 127.0.0.1:{b}{also}")

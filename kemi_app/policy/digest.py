@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 
 def ha1(username: str, realm: str, password: str) -> str:
@@ -11,3 +12,23 @@ def ha1(username: str, realm: str, password: str) -> str:
 
 def looks_like_ha1(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+_PARAM_RE = re.compile(r'([A-Za-z-]+)\s*=\s*(?:"([^"]*)"|([^\s,]*))')
+
+
+def credential_params(header: str) -> dict[str, str]:
+    """Parameters of a Digest Authorization header, names lower-cased."""
+    return {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in _PARAM_RE.finditer(header)}
+
+
+def nonce_use(header: str) -> str:
+    """What makes one use of a nonce unique: a replayed Authorization repeats it exactly (the
+    digest covers nonce, nc and cnonce, so none can be changed), a real client's next request
+    has a new nc or cnonce. '' when the header names no nonce."""
+    p = credential_params(header)
+    if not p.get("nonce"):
+        return ""
+    use = "|".join((p.get("username", ""), p.get("realm", ""), p["nonce"], p.get("nc", ""), p.get("cnonce", "")))
+    return hashlib.sha256(use.encode()).hexdigest()[:32]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.auth_policy import after_failure
+from kemi_app.policy import digest
+from kemi_app.policy.auth_policy import after_failure, counts_per_agent
 from kemi_app.sip.context import Context, pv, reply
 from kemi_app.state import AgentAuth, Org
 
 HA1_IS_STORED = 1  # pv_auth_check flag: the "password" given is already HA1
 CHECK_USER_MATCHES = 1  # pv_auth_check check: auth user must equal From (To for REGISTER)
 QOP_AUTH = 1
+STALE = 16  # auth_challenge flag: stale=true, the client retries with a fresh nonce
 NONCE_STALE = (-4, -6)  # expired or reused nonce: not a wrong password
 UNKNOWN_AGENT_HA1 = "0" * 32  # never matches; unknown users look exactly like wrong passwords
 
@@ -21,7 +23,14 @@ def authenticate(ctx: Context, org: Org) -> str | None:
     if not has_credentials(org):
         return None
     user = pv("$au")
-    return verify(ctx, org, user, ctx.state.agent_auth(org.id, user, pv("$si")))
+    return verify(ctx, org, user, ctx.state.agent_auth(org.id, user, pv("$si"), nonce_use()))
+
+
+def nonce_use() -> str:
+    """This request's use of its nonce (policy.digest.nonce_use); the header is the one
+    auth_challenge asks for: Authorization for REGISTER, Proxy-Authorization otherwise."""
+    name = "Authorization" if KSR.is_REGISTER() > 0 else "Proxy-Authorization"
+    return digest.nonce_use(pv(f"$hdr({name})"))
 
 
 def has_credentials(org: Org) -> bool:
@@ -43,13 +52,19 @@ def verify(ctx: Context, org: Org, user: str, agent: AgentAuth) -> str | None:
         _refused(pv("$rm"), org.id, 403, "Too Many Failed Authentications")
         return None
     rc = KSR.auth.pv_auth_check(realm, agent.ha1 or UNKNOWN_AGENT_HA1, HA1_IS_STORED, CHECK_USER_MATCHES)
+    if rc > 0 and not agent.fresh:
+        # Right credentials, but this exact nonce use was seen before: a captured request resent.
+        KSR.notice(f"replayed credentials for {user}@{realm} from {source}\n")
+        metrics.sip_refused("replayed_credentials")
+        KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
+        return None
     if rc > 0:
         KSR.auth.consume_credentials()
         return user
     if rc in NONCE_STALE:
-        KSR.auth.auth_challenge(realm, QOP_AUTH)
+        KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
         return None
-    failures = ctx.state.record_auth_failure(org.id, user, source)
+    failures = ctx.state.record_auth_failure(org.id, user, source, per_agent=counts_per_agent(agent.ha1 is not None))
     with metrics.policy_timer("auth_failure"):
         verdict = after_failure(failures, limit)
     KSR.notice(f"auth failed for {user}@{realm} rc={rc} from {source}\n")

@@ -9,7 +9,7 @@ from kemi_app import metrics
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.sip import attendances, carriers, queues
-from kemi_app.sip.auth import has_credentials, verify
+from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse
 from kemi_app.sip.relay import Call, Target, ToAgent, ToGateways, ToQueue, ToUri, relay_call, relay_message
@@ -25,7 +25,7 @@ def handle_initial(ctx: Context) -> None:
         return
     user, dialled = pv("$au"), pv("$rU")
     # One round trip: credentials, the caller's state and session, the dialled agent or service.
-    view = ctx.state.call_view(org.id, user, pv("$si"), dialled)
+    view = ctx.state.call_view(org.id, user, pv("$si"), dialled, nonce_use())
     if verify(ctx, org, user, view.auth) is None:
         return
     if not _target_in_org(ctx, org):

@@ -7,6 +7,7 @@ import KSR
 from kemi_app import webpage
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import HttpRequest, HttpResponse, error
+from kemi_app.sip import connections
 from kemi_app.sip.context import Context, pv
 
 READ_HEADERS = ("authorization", "content-type")
@@ -33,6 +34,8 @@ def _body() -> str | None:
 def handle_http(ctx: Context, admin: AdminApp) -> None:
     port = int(pv("$Rp") or 0)
     if port == ctx.settings.ws_port:
+        if not connections.admit(ctx):
+            return
         if _is_websocket_upgrade():
             KSR.websocket.handle_handshake()
             return

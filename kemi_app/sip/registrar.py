@@ -9,6 +9,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.contacts import ContactError, parse_contact_headers
 from kemi_app.policy.registration import Binding, RegisterOutcome, RegisterRequest, apply_register, live
+from kemi_app.sip import connections
 from kemi_app.sip.auth import authenticate
 from kemi_app.sip.context import Context, header_values, pv, reply
 
@@ -79,11 +80,12 @@ def handle_register(ctx: Context) -> None:
     # A login (no registration before, new client session) snapshots the company's settings.
     company = ctx.state.company_for_agent(org.id, ext)
     ctx.state.record_registration(org.id, ext, before, outcome.bindings, company, now)
-    if KSR.is_WSX() > 0:
-        on_conn = [b.ttl(now) for b in outcome.bindings if b.received == request.received]
-        if on_conn:
-            peer = f"{pv('$si')}:{pv('$sp')}"
-            ctx.state.remember_connection(request.node, peer, org.id, ext, max(on_conn))
+    on_conn = [b.ttl(now) for b in outcome.bindings if b.received == request.received]
+    if on_conn:
+        connections.keep_registered(max(on_conn))
+    if KSR.is_WSX() > 0 and on_conn:
+        peer = f"{pv('$si')}:{pv('$sp')}"
+        ctx.state.remember_connection(request.node, peer, org.id, ext, max(on_conn))
     _reply_bindings(org.id, outcome.bindings, now)
 
 

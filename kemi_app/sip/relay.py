@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import KSR
 
 from kemi_app.policy.registration import Binding
-from kemi_app.sip import attendances, carriers, media, queues
+from kemi_app.sip import attendances, carriers, dialog_guard, media, queues
 from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, GatewayAttempt, QueueCall, Transaction, agent_key
 from kemi_app.sip.context import Context
 from kemi_app.sip.forking import fork
@@ -58,7 +58,7 @@ def relay_call(ctx: Context, call: Call) -> None:
     """The steps of every relayed initial INVITE, in this order. The call is tracked and its
     attendance recorded before the INVITE leaves, so no reply can beat them."""
     record, tx = call.record, Transaction()
-    _track(record)
+    _track(ctx, record)
     media.prepare_initial(ctx, record, tx, call.callee_codecs)
     if isinstance(call.target, ToAgent):
         _keepalive(caller_ws=KSR.is_WSX() > 0, callee_ws=any(b.on_websocket for b in call.target.bindings))
@@ -73,12 +73,12 @@ def relay_call(ctx: Context, call: Call) -> None:
         KSR.sl.sl_reply_error()
 
 
-def _track(record: CallRecord) -> None:
+def _track(ctx: Context, record: CallRecord) -> None:
     """Dialog-tracks the INVITE; its final status is counted once, by the dialog events
     (answered) or a failure route (refused, cancelled, timed out): see sip/routes.py.
     Its agents are in-call while the dialog lasts (sip/dialogs.py) and join the agent
     profile, so their calls can be ended if they vanish (sip/vanish.py)."""
-    KSR.rr.record_route()
+    dialog_guard.record_route(ctx)  # signed: only this dialog's requests are routed by it
     KSR.dialog.dlg_manage()
     for ext in record.agents:
         KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(record.org, ext))

@@ -15,7 +15,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
-from kemi_app.sip import attendances, carriers, inbound, media, queues, transfers
+from kemi_app.sip import attendances, carriers, connections, dialog_guard, flood, inbound, media, queues, transfers
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv, reply
@@ -89,6 +89,11 @@ class EdgeRoutes:
 
     def ksr_reply_route(self, msg: object) -> int:
         def body() -> None:
+            if KSR.tm.t_check_trans() <= 0:
+                # Not an answer to a request this edge relayed: never sent on by its Via.
+                metrics.sip_refused("stray_response")
+                KSR.set_drop()
+                return
             if 100 < int(pv("$rs") or 0) < 300:
                 fix_contact()
 
@@ -102,6 +107,10 @@ class EdgeRoutes:
         assert ctx is not None
         if int(pv("$Rp") or 0) == ctx.settings.admin_port:
             reply(403, "SIP Not Served On Admin Port")
+            return
+        if flood.throttled(ctx):
+            return
+        if not connections.admit(ctx):
             return
         if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
             reply(483, "Too Many Hops")
@@ -144,6 +153,16 @@ class EdgeRoutes:
             reply(405, "Method Not Allowed", (ALLOW,))
 
     def _in_dialog(self) -> None:
+        if not dialog_guard.ours(self._ctx()):
+            # Not a dialog this edge made: never relayed (an ACK for a refusal is absorbed).
+            if KSR.is_ACK() > 0:
+                KSR.tm.t_check_trans()
+            elif KSR.hdr.is_present("Route") > 0:
+                metrics.sip_refused("foreign_dialog")
+                reply(403, "Not A Dialog Of This Edge")
+            else:
+                reply(404, "Not Here")
+            return
         if KSR.rr.loose_route() > 0:
             if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
                 return
@@ -153,10 +172,6 @@ class EdgeRoutes:
                 media.offer_in_dialog(self._ctx())
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
-            return
-        if KSR.is_ACK() > 0:
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
             return
         reply(404, "Not Here")
 
@@ -180,6 +195,7 @@ class EdgeRoutes:
 
         def body() -> None:
             assert self.ctx is not None
+            connections.released()
             on_connection_closed(self.ctx)
 
         return _guard("tcp", body, lambda: None)

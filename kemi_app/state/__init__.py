@@ -14,7 +14,9 @@ Keys (every edge node shares them; see keys.py):
   edge:status:{org}:{ext}          chosen status: available, or paused with a name
   edge:session:{org}:{ext}         current login session + online_until
   edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress
-  edge:authfail:{org}:{ext}:{ip}   failed digest attempts, expiring
+  edge:authfail:{org}:{ext}:{ip}   failed digest attempts of an agent from a source, expiring
+  edge:authfail:{org}:?:{ip}       failed attempts from a source with names that are no agent
+  edge:nonce:{hash}                a used nonce (user, nonce, nc, cnonce): a second use is a replay
   edge:conn:{node}:{ip:port}       agent registered over that WebSocket (cleanup when it closes)
   edge:att:{id}                    hash: an attendance (policy.attendance.Attendance), its legs
                                    and its history (state.attendance says how)
@@ -41,7 +43,7 @@ from kemi_app.provisioning.org import Org
 from kemi_app.state import keys
 from kemi_app.state.agentstate import AgentStateStore
 from kemi_app.state.attendance import AttendanceStore
-from kemi_app.state.callview import AgentAuth, CallView, CallViewStore
+from kemi_app.state.callview import AgentAuth, CallView, CallViewStore, auth_from, queue_auth
 from kemi_app.state.directory import DirectoryStore
 from kemi_app.state.queues import QueueStore
 
@@ -80,15 +82,17 @@ class EdgeState(DirectoryStore, AgentStateStore, CallViewStore, AttendanceStore,
         return org
 
     # -- agents -------------------------------------------------------------
-    def agent_auth(self, org_id: str, ext: str, source_ip: str) -> AgentAuth:
+    def agent_auth(self, org_id: str, ext: str, source_ip: str, nonce_use: str = "") -> AgentAuth:
         with self.r.pipeline(transaction=False) as p:
             p.hget(keys.agent(org_id, ext), "ha1")
-            p.get(keys.authfail(org_id, ext, source_ip))
-            ha1, failures = p.execute()
-        return AgentAuth(ha1=ha1, failures=int(failures or 0))
+            queue_auth(p, org_id, ext, source_ip, nonce_use)
+            ha1, *rows = p.execute()
+        return auth_from(ha1, rows)
 
-    def record_auth_failure(self, org_id: str, ext: str, source_ip: str) -> int:
-        key = keys.authfail(org_id, ext, source_ip)
+    def record_auth_failure(self, org_id: str, ext: str, source_ip: str, per_agent: bool) -> int:
+        """Counts a failure from a source against the agent, or (policy.auth_policy) against the
+        source's one counter for names that are no agent."""
+        key = keys.authfail(org_id, ext, source_ip) if per_agent else keys.authfail_unknown(org_id, source_ip)
         with self.r.pipeline(transaction=True) as p:
             p.incr(key)
             p.expire(key, AUTH_FAILURE_WINDOW)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from redis.client import Pipeline
+
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext, is_service_ext
 from kemi_app.policy.gateway import in_order
@@ -24,11 +26,37 @@ from kemi_app.state.agentstate import bindings_from, session_from, status_from
 from kemi_app.state.base import StoreBase
 from kemi_app.state.codec import decode
 
+NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remembered while valid
+# KEYS: agent hash, nonce use. Uses are recorded for existing agents only (no key per made-up name).
+CLAIM_NONCE = """
+if redis.call('exists', KEYS[1]) == 0 then return 1 end
+if redis.call('set', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 1 end
+return 0
+"""
+
 
 @dataclass(frozen=True)
 class AgentAuth:
     ha1: str | None
     failures: int
+    fresh: bool = True  # False: these exact credentials were used before (a replay)
+
+
+def queue_auth(p: Pipeline, org_id: str, ext: str, source_ip: str, nonce_use: str) -> None:
+    """Queues what auth_from reads: failures (the agent's, and those of unknown names) from
+    this source, and the claim of this nonce use. The agent's HA1 is read by the caller."""
+    p.get(keys.authfail(org_id, ext, source_ip))
+    p.get(keys.authfail_unknown(org_id, source_ip))
+    if nonce_use:
+        p.eval(CLAIM_NONCE, 2, keys.agent(org_id, ext), keys.nonce_use(nonce_use), NONCE_MEMORY)
+    else:
+        p.eval("return 1", 0)  # no nonce named: nothing to claim, the digest check fails anyway
+
+
+def auth_from(ha1: str | None, rows: list) -> AgentAuth:
+    agent_failures, unknown_failures, fresh = rows
+    failures = agent_failures if ha1 else unknown_failures
+    return AgentAuth(ha1=ha1, failures=int(failures or 0), fresh=fresh == 1)
 
 
 @dataclass(frozen=True)
@@ -50,13 +78,13 @@ class CallViewStore(StoreBase):
     _companies: dict[str, tuple[str, dict[str, Company]]]
     _gateways: tuple[str, list[Gateway]]
 
-    def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str) -> CallView:
+    def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str) -> CallView:
         """Auth data, caller state and session, and the dialled agent or service: one round trip."""
         agent_dialled = is_agent_ext(dialled)
         service_dialled = is_service_ext(dialled)
         with self.r.pipeline(transaction=False) as p:
             p.hgetall(keys.agent(org_id, caller))
-            p.get(keys.authfail(org_id, caller, source_ip))
+            queue_auth(p, org_id, caller, source_ip, nonce_use)
             p.hgetall(keys.status(org_id, caller))
             p.hgetall(keys.session(org_id, caller))
             p.get(keys.org_version(org_id))
@@ -67,9 +95,9 @@ class CallViewStore(StoreBase):
             if service_dialled:
                 p.hgetall(keys.service(org_id, dialled))
             rows = p.execute()
-        agent, failures, status, session, org_version, gw_version = rows[:6]
+        agent, auth_rows, (status, session, org_version, gw_version) = rows[0], rows[1:4], rows[4:8]
         view = CallView(
-            auth=AgentAuth(ha1=agent.get("ha1"), failures=int(failures or 0)),
+            auth=auth_from(agent.get("ha1"), auth_rows),
             caller=decode(Agent, agent, ext=caller),
             status=status_from(status),
             session=session_from(session),
@@ -77,10 +105,10 @@ class CallViewStore(StoreBase):
             gateways_version=gw_version or "0",
         )
         if agent_dialled:
-            return CallView(**{**view.__dict__, "callee": decode(Agent, rows[6], ext=dialled),
-                               "callee_bindings": live(bindings_from(rows[7]), time.time())})
+            return CallView(**{**view.__dict__, "callee": decode(Agent, rows[8], ext=dialled),
+                               "callee_bindings": live(bindings_from(rows[9]), time.time())})
         if service_dialled:
-            return CallView(**{**view.__dict__, "service": decode(Service, rows[6])})
+            return CallView(**{**view.__dict__, "service": decode(Service, rows[8])})
         return view
 
     def company_of(self, org_id: str, company_id: str, version: str) -> Company:

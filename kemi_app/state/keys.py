@@ -92,6 +92,16 @@ def authfail(org_id: str, ext: str, ip: str) -> str:
     return k("authfail", org_id, ext, ip)
 
 
+def authfail_unknown(org_id: str, ip: str) -> str:
+    """Failed attempts from ip with user names that are no agent: one key per source, not per name."""
+    return k("authfail", org_id, "?", ip)
+
+
+def nonce_use(digest: str) -> str:
+    """Set while a nonce use (policy.digest.nonce_use) is remembered: a second use is a replay."""
+    return k("nonce", digest)
+
+
 def connection(node: str, peer: str) -> str:
     """The agent that registered over the WebSocket from peer (ip:port) on node."""
     return k("conn", node, peer)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from typing import Any, cast
 
 import pytest
 
+from kemi_app.policy import dialog_token
 from tests.unit import fake_ksr
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
@@ -40,7 +42,7 @@ def test_steps_run_in_one_fixed_order(ksr) -> None:
     relay.relay_call(Context(settings, state=cast(Any, None)), call)
 
     names = ksr.names()
-    steps = ["rr.record_route", "dialog.dlg_manage", "dialog.set_dlg_profile", "tm.t_on_failure",
+    steps = ["rr.record_route_params", "dialog.dlg_manage", "dialog.set_dlg_profile", "tm.t_on_failure",
              "tm.t_on_branch", "dialog.dlg_set_property", "hdr.append", "seturi", "tm.t_relay"]
     positions = [names.index(step) for step in steps]
     assert positions == sorted(positions), list(zip(steps, positions, strict=True))
@@ -52,3 +54,6 @@ def test_steps_run_in_one_fixed_order(ksr) -> None:
     assert (stored["attendance"], stored["agents"], stored["caller_leg"]) == ("att-1", ["1001", "1002"], "rtp")
     appended = [args[0] for path, args in ksr.calls if path == "hdr.append"]
     assert appended == ["X-Test: 1\r\n", "X-Edge-Attendance: att-1\r\n"]
+    # The Record-Route is signed for this Call-ID: the dialog's later requests are let through.
+    params = next(args[0] for path, args in ksr.calls if path == "rr.record_route_params")
+    assert dialog_token.valid(settings.auth_secret, "call-1", f"<sip:127.0.0.1:5060;lr{params}>", time.time())

@@ -1,0 +1,27 @@
+"""In-dialog requests: relayed only inside dialogs this edge made (see policy.dialog_token)."""
+
+from __future__ import annotations
+
+import time
+
+import KSR
+
+from kemi_app.policy import dialog_token
+from kemi_app.sip.context import Context, pv
+
+
+def record_route(ctx: Context) -> None:
+    """Record-Route with the signature that lets this dialog's later requests through."""
+    params = dialog_token.record_route_params(ctx.settings.auth_secret, pv("$ci"), time.time())
+    KSR.rr.record_route_params(params)
+
+
+def ours(ctx: Context) -> bool:
+    """Is the first Route this edge's, signed for this Call-ID? Checked before loose_route,
+    so a Route naming another host, or an unsigned Route to the edge, is never followed."""
+    if KSR.hdr.is_present("Route") < 0:
+        return False
+    route = pv("$route_uri")
+    if not route or KSR.is_myself(route) <= 0:  # 0 means no, as for is_myself_ruri
+        return False
+    return dialog_token.valid(ctx.settings.auth_secret, pv("$ci"), route, time.time())

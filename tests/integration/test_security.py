@@ -1,0 +1,229 @@
+"""Attacks on the SIP edge (#13): relay through in-dialog requests, stray responses,
+replayed digest credentials, a hijacked Contact, a flood from one source, lockout abuse.
+Outside hosts are UDP sockets on 127.0.0.5 that must never hear from the edge."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from edgeops.stack import Stack
+from kemi_app.policy.digest import ha1
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.org import Org
+from kemi_app.state import EdgeState, keys
+from tests.integration.raw_sip import RawSip, Response, authorization, heard, listener
+
+ORG, DOMAIN, PASSWORD = "sec", "sec.test", "secpass"
+CALLER, CALLEE, OFFLINE = "5001", "5002", "5003"  # OFFLINE never registers: its calls end in 480
+RELAY_METHODS = ("INVITE", "BYE", "MESSAGE", "NOTIFY", "OPTIONS", "REFER", "INFO", "UPDATE", "PRACK",
+                 "SUBSCRIBE", "PUBLISH", "REGISTER")
+
+
+@pytest.fixture(scope="module")
+def org(state: EdgeState) -> str:
+    state.save_org(Org(ORG, DOMAIN, "Security tests"))
+    for ext in (CALLER, CALLEE, OFFLINE):
+        state.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    return ORG
+
+
+@pytest.fixture
+def client(edge: Stack) -> Iterator[RawSip]:
+    c = RawSip(("127.0.0.1", edge.settings.sip_port))
+    yield c
+    c.close()
+
+
+def _authenticated(c: RawSip, method: str, ruri: str, user: str = CALLER, password: str = PASSWORD,
+                   call_id: str = "", timeout: float = 2.0) -> tuple[str, Response | None]:
+    """Sends `method`, answers the challenge; returns the authenticated request and its answer."""
+    c.send(c.request(method, ruri, user, DOMAIN, call_id=call_id))
+    challenge = c.final(timeout)
+    assert challenge is not None and challenge.status in (401, 407), challenge
+    header = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
+    auth_name = "Authorization" if challenge.status == 401 else "Proxy-Authorization"
+    value = authorization(challenge.header(header), method, ruri, user, password)
+    text = c.request(method, ruri, user, DOMAIN, call_id=call_id, cseq=2, extra=f"{auth_name}: {value}\n")
+    c.send(text)
+    return text, c.final(timeout)
+
+
+# -- relay through in-dialog requests ---------------------------------------------------------
+@pytest.mark.parametrize("method", RELAY_METHODS)
+@pytest.mark.parametrize("route", ["outside", "edge-unsigned", "edge-forged"])
+def test_in_dialog_request_outside_an_edge_dialog_goes_nowhere(
+    edge: Stack, client: RawSip, org: str, method: str, route: str
+) -> None:
+    outside = listener()
+    host, port = outside.getsockname()
+    edge_uri = f"sip:127.0.0.1:{edge.settings.sip_port}"
+    routes = {
+        "outside": f"<sip:{host}:{port};lr>",
+        "edge-unsigned": f"<{edge_uri};lr>",
+        "edge-forged": f"<{edge_uri};lr;ee=4102444800;es=0123456789abcdef0123>",
+    }
+    client.send(client.request(method, f"sip:victim@{host}:{port}", CALLER, DOMAIN, to_tag="abc123",
+                               extra=f"Route: {routes[route]}\n"))
+    answer = client.final()
+    assert answer is not None and answer.status in (403, 404), answer
+    assert heard(outside) == b""
+    outside.close()
+
+
+# -- stray responses ---------------------------------------------------------------------------
+@pytest.mark.parametrize("top_via", ["foreign", "edge"])
+def test_stray_response_is_not_forwarded(edge: Stack, client: RawSip, top_via: str) -> None:
+    first, second = listener(), listener()
+    foreign = "{}:{}".format(*first.getsockname())
+    top = foreign if top_via == "foreign" else f"127.0.0.1:{edge.settings.sip_port}"
+    next_hop = "{}:{}".format(*second.getsockname())
+    client.send(
+        "SIP/2.0 200 OK\n"
+        f"Via: SIP/2.0/UDP {top};branch=z9hG4bK{uuid.uuid4().hex[:12]}\n"
+        f"Via: SIP/2.0/UDP {next_hop};branch=z9hG4bK{uuid.uuid4().hex[:12]}\n"
+        f"From: <sip:a@{DOMAIN}>;tag=1\nTo: <sip:b@{DOMAIN}>;tag=2\nCall-ID: {uuid.uuid4().hex}\n"
+        "CSeq: 1 INVITE\nContent-Length: 0\n\n"
+    )
+    assert heard(second) == b"" and heard(first) == b""
+    first.close()
+    second.close()
+
+
+# -- replayed credentials ---------------------------------------------------------------------
+def _stale(answer: Response | None) -> bool:
+    return answer is not None and answer.status in (401, 407) and "stale=true" in answer.raw.lower()
+
+
+def test_replayed_register_is_stale_and_cannot_hijack_the_contact(
+    edge: Stack, client: RawSip, state: EdgeState, org: str
+) -> None:
+    text, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=CALLEE)
+    assert answer is not None and answer.status == 200, answer
+    attacker = RawSip(client.edge, "127.0.0.7")
+    try:
+        _, legit_port = client.local
+        hijack = text.replace(f"@127.0.0.1:{legit_port}>", f"@127.0.0.7:{attacker.local[1]}>")
+        time.sleep(0.3)  # a copy arriving while the first is still routed is absorbed as a retransmission
+        attacker.send(hijack)
+        assert _stale(attacker.final())
+        time.sleep(0.3)  # a copy arriving while the first is still routed is absorbed as a retransmission
+        client.send(text)  # the very same request again, from the same address
+        assert _stale(client.final())
+    finally:
+        attacker.close()
+    assert all("127.0.0.7" not in b.contact and "127.0.0.7" not in b.received
+               for b in state.bindings(ORG, CALLEE))
+
+
+def test_replayed_invite_with_a_new_call_id_is_stale(client: RawSip, org: str) -> None:
+    text, answer = _authenticated(client, "INVITE", f"sip:{OFFLINE}@{DOMAIN}")
+    assert answer is not None and answer.status == 480, answer  # authenticated, then routed
+    old_call_id = text.split("Call-ID: ", 1)[1].split("\n", 1)[0]
+    client.send(text.replace(old_call_id, uuid.uuid4().hex))
+    assert _stale(client.final())
+
+
+# -- flood and lockout --------------------------------------------------------------------------
+def test_flood_from_one_source_is_throttled_while_an_agent_registers_and_calls(
+    edge: Stack, client: RawSip, org: str
+) -> None:
+    flooder, flood, answered = RawSip(client.edge, "127.0.0.9"), 1000, []
+    done = threading.Event()
+    options = flooder.request("OPTIONS", f"sip:127.0.0.1:{edge.settings.sip_port}", "x", DOMAIN)
+
+    def send() -> None:
+        for i in range(flood):  # bounded in count and rate (the kernel would drop a faster burst)
+            flooder.send(options.replace("CSeq: 1 ", f"CSeq: {i + 1} "))
+            if i % 50 == 49:
+                time.sleep(0.02)
+
+    def count_answers() -> None:
+        flooder.sock.settimeout(0.2)
+        while not done.is_set():
+            try:
+                flooder.sock.recv(65535)
+                answered.append(1)
+            except TimeoutError:
+                pass
+
+    threads = [threading.Thread(target=send), threading.Thread(target=count_answers)]
+    for t in threads:
+        t.start()
+    try:
+        # While the flood runs: the workers may still drain its backlog, hence the timeouts.
+        _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", timeout=8)
+        assert answer is not None and answer.status == 200, answer
+        _, answer = _authenticated(client, "INVITE", f"sip:{OFFLINE}@{DOMAIN}", timeout=8)
+        assert answer is not None and answer.status == 480, answer
+    finally:
+        threads[0].join()
+        time.sleep(1)
+        done.set()
+        threads[1].join()
+        flooder.close()
+    assert len(answered) < flood // 2, f"{len(answered)} of {flood} flood requests answered"
+
+
+def test_lockout_keys_are_bounded_and_an_attacker_cannot_lock_out_the_agent(
+    edge: Stack, client: RawSip, state: EdgeState, org: str
+) -> None:
+    attacker = RawSip(client.edge, "127.0.0.8")
+    try:
+        for i in range(8):
+            _authenticated(attacker, "REGISTER", f"sip:{DOMAIN}", user=f"9{i:03d}", password="guess")
+        for _ in range(edge.settings.auth_max_failures + 1):
+            _authenticated(attacker, "REGISTER", f"sip:{DOMAIN}", user=CALLER, password="guess")
+        _, answer = _authenticated(attacker, "REGISTER", f"sip:{DOMAIN}", user=CALLER, password="guess")
+        assert answer is not None and answer.status == 403, answer
+    finally:
+        attacker.close()
+    failure_keys = list(state.r.scan_iter(keys.k("authfail", ORG, "*")))
+    assert len(failure_keys) <= 2, failure_keys  # the agent's from 127.0.0.8, and one for made-up names
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}")
+    assert answer is not None and answer.status == 200, answer
+
+
+# -- connections per source ---------------------------------------------------------------------
+def _tcp_options(edge: Stack, ip: str) -> tuple[socket.socket, bytes]:
+    """A new TCP connection from ip that sends one OPTIONS; its answer, or b'' if closed."""
+    s = socket.create_connection(("127.0.0.1", edge.settings.sip_port), timeout=3, source_address=(ip, 0))
+    host, port = s.getsockname()
+    s.sendall(
+        f"OPTIONS sip:127.0.0.1:{edge.settings.sip_port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/TCP {host}:{port};branch=z9hG4bK{uuid.uuid4().hex[:16]}\r\n"
+        f"From: <sip:probe@{DOMAIN}>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
+        "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    try:
+        return s, s.recv(65535)
+    except (ConnectionError, TimeoutError):
+        return s, b""
+
+
+def test_connections_per_source_are_limited(edge: Stack) -> None:
+    limit = edge.settings.tcp_per_source
+    held = []
+    try:
+        for _ in range(limit):
+            s, answer = _tcp_options(edge, "127.0.0.6")
+            held.append(s)
+            assert answer.startswith(b"SIP/2.0 200"), answer
+        s, answer = _tcp_options(edge, "127.0.0.6")
+        held.append(s)
+        assert answer == b""  # closed unanswered: one connection too many from that source
+        s, answer = _tcp_options(edge, "127.0.0.1")  # another source is not affected
+        held.append(s)
+        assert answer.startswith(b"SIP/2.0 200"), answer
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(1)  # tcpops reports the closed connections
+    s, answer = _tcp_options(edge, "127.0.0.6")
+    s.close()
+    assert answer.startswith(b"SIP/2.0 200"), answer
