@@ -167,7 +167,8 @@ def redis_lines(per_call: dict[str, dict[str, float]]) -> list[str]:
     lines = ["## Redis growth per call (edge)", "",
              "Redis `used_memory` and key count before and after each scenario's ramp, divided by the calls "
              "(or REGISTERs) made. Call history is one key per call, kept for `EDGE_HISTORY_RETENTION_DAYS`; "
-             "the Call-ID keys (13 h) and the dialogs' end markers (60 s) are still counted here. Short runs "
+             "the Call-ID keys (13 h), the dialogs' end markers (60 s) and nonce claims (310 s) are still counted "
+             "here. Short runs "
              "overstate: an agent's first call creates its per-agent keys (recent calls, idle since), and Redis' "
              "own tables grow in steps (a soak gives the steady figure).", "",
              "| scenario | calls | bytes per call | keys per call |", "|---|---|---|---|"]

@@ -27,7 +27,7 @@ HOLD_MS = 1000
 CHUNK_SECONDS = 30.0  # one sipp run per chunk: bounded in calls and time
 UAS_SECONDS = 50 * 60  # the callees' phones are started again before their 1 h registrations lapse
 HISTORY_BYTES_PER_CALL = 2048  # what a call may add to Redis (tests/integration/test_history_budget.py)
-HISTORY_KEYS_PER_CALL = 3
+HISTORY_KEYS_PER_CALL = 4
 
 
 @dataclass(frozen=True)
