@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from edgeops.load import soak
 from edgeops.load.ramp import StepResult, sustained
 
 Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
@@ -125,6 +126,7 @@ def markdown(results: Results, meta: dict) -> str:
                 f"{r['sustained_edge']} / {r['sustained_baseline']} = {_fmt(r['sustained_ratio'], 2)}x |"
             )
         lines.append("")
+    lines += redis_lines(meta.get("redis_per_call", {}))
     media = {k: v for k, v in results.items() if k not in SIP_TARGETS}
     if media:
         lines += ["## rtpengine media (userspace relay, 50 packets/s per direction)", "",
@@ -154,8 +156,25 @@ def markdown(results: Results, meta: dict) -> str:
             lines += [f"{title}:", "", "| function | self % | inclusive % |", "|---|---|---|"]
             lines += [f"| `{f}` | {100 * own / total:.1f} | {100 * inc / total:.1f} |" for f, own, inc in rows]
             lines.append("")
-    lines += ["Every step, with its CPU seconds per component, is in `report.json`; the plot is `report.png`.", ""]
+    if results:
+        lines += ["Every step, with its CPU seconds per component, is in `report.json`; the plot is `report.png`.", ""]
     return "\n".join(lines)
+
+
+def redis_lines(per_call: dict[str, dict[str, float]]) -> list[str]:
+    if not per_call:
+        return []
+    lines = ["## Redis growth per call (edge)", "",
+             "Redis `used_memory` and key count before and after each scenario's ramp, divided by the calls "
+             "(or REGISTERs) made. Call history is one key per call, kept for `EDGE_HISTORY_RETENTION_DAYS`; "
+             "the Call-ID keys (13 h), the dialogs' end markers (60 s) and nonce claims (310 s) are still counted "
+             "here. Short runs "
+             "overstate: an agent's first call creates its per-agent keys (recent calls, idle since), and Redis' "
+             "own tables grow in steps (a soak gives the steady figure).", "",
+             "| scenario | calls | bytes per call | keys per call |", "|---|---|---|---|"]
+    lines += [f"| {name} | {r['calls']} | {r['bytes_per_call']:.0f} | {r['keys_per_call']:.2f} |"
+              for name, r in per_call.items()]
+    return [*lines, ""]
 
 
 def plot(results: Results, path: Path) -> None:
@@ -186,9 +205,14 @@ def plot(results: Results, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, results: Results, meta: dict) -> list[Path]:
-    paths = [out / "report.json", out / "report.md", out / "report.png"]
-    paths[0].write_text(json.dumps(to_json(results, meta), indent=2, default=str) + "\n")
-    paths[1].write_text(markdown(results, meta))
-    plot(results, paths[2])
+def write_report(out: Path, results: Results, meta: dict, soaked: dict | None = None) -> list[Path]:
+    paths = [out / "report.json", out / "report.md"]
+    paths[0].write_text(json.dumps({**to_json(results, meta), "soak": soaked}, indent=2, default=str) + "\n")
+    paths[1].write_text(markdown(results, meta) + ("\n".join(soak.markdown(soaked)) if soaked else ""))
+    if results:
+        paths.append(out / "report.png")
+        plot(results, paths[-1])
+    if soaked:
+        paths.append(out / "soak.png")
+        soak.plot(soaked, paths[-1])
     return paths

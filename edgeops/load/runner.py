@@ -19,10 +19,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from edgeops.load import profile as pyspy
+from edgeops.load import soak
 from edgeops.load.media_load import MediaLoad
 from edgeops.load.procs import Component, cpu_seconds
 from edgeops.load.ramp import StepResult, sustained, verdict
@@ -153,6 +154,8 @@ class LoadRun:
         self.baseline: Baseline | None = None
         self.uas: list[subprocess.Popen[bytes]] = []
         self.profiles: dict[str, dict] = {}
+        self.redis_per_call: dict[str, dict[str, float]] = {}
+        self.state: EdgeState | None = None
         self.reg_agents = [str(10000 + i) for i in range(profile.register_agents)]
         self.callees = [[str(30000 + u * 1000 + i) for i in range(profile.callees_per_uas)]
                         for u in range(UAS_PROCESSES)]
@@ -194,7 +197,7 @@ class LoadRun:
                      for q in range(len(self.queue_agents))],
         }
 
-    def start(self) -> list[Target]:
+    def start(self, baseline: bool = True) -> list[Target]:
         b = self.base
         tenant = self.out / "tenant.json"
         tenant.write_text(json.dumps(self.tenant()))
@@ -207,24 +210,30 @@ class LoadRun:
             "EDGE_DEMO_FILE": str(tenant), "EDGE_LOG_LEVEL": "1", "EDGE_AUTH_MAX_FAILURES": "1000000",
             "EDGE_FLOOD_LIMIT": "0",  # all load comes from one address
         })
-        self.log(f"starting the edge on 127.0.0.1:{b} and the baseline on 127.0.0.1:{b + 10}")
+        also = f" and the baseline on 127.0.0.1:{b + 10}" if baseline else ""
+        self.log(f"starting the edge on 127.0.0.1:{b}{also}")
         self.edge = Stack(env, log_to_files=True)
         (self.out / "edge").mkdir(parents=True, exist_ok=True)
         self.edge.start()
-        state = EdgeState(connect(self.edge.settings.effective_redis_url))
+        self.state = state = EdgeState(connect(self.edge.settings.effective_redis_url))
         for ext in self.paused:
             state.set_status("load", ext, AgentStatus(paused=True, pause="Break", since=time.time()))
+        procs = self.edge.procs
+        edge = Target("edge", f"127.0.0.1:{b}", [Component("kamailio", procs["kamailio"].pid),
+                                                  Component("redis", procs["redis"].pid),
+                                                  Component("rtpengine", procs["rtpengine"].pid)],
+                      {"redis_commands": lambda: float(state.r.info("stats")["total_commands_processed"])})
+        if not baseline:
+            return [edge]
         s = self.edge.settings
         self.baseline = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline",
                                  f"sip:127.0.0.1:{self.gateway_port}")
-        procs = self.edge.procs
-        return [
-            Target("edge", f"127.0.0.1:{b}", [Component("kamailio", procs["kamailio"].pid),
-                                               Component("redis", procs["redis"].pid),
-                                               Component("rtpengine", procs["rtpengine"].pid)],
-                   {"redis_commands": lambda: float(state.r.info("stats")["total_commands_processed"])}),
-            Target("baseline", f"127.0.0.1:{b + 10}", [Component("kamailio", self.baseline.proc.pid)]),
-        ]
+        return [edge, Target("baseline", f"127.0.0.1:{b + 10}", [Component("kamailio", self.baseline.proc.pid)])]
+
+    def redis_usage(self) -> tuple[int, int]:
+        """(used_memory bytes, keys) of the edge's Redis."""
+        assert self.state is not None
+        return int(self.state.r.info("memory")["used_memory"]), int(self.state.r.dbsize())
 
     def stop(self) -> None:
         self.stop_uas()
@@ -242,7 +251,7 @@ class LoadRun:
     def uas_port(self, i: int) -> int:
         return self.base + 120 + 10 * i
 
-    def start_uas(self, target: Target, groups: list[list[str]]) -> None:
+    def start_uas(self, target: Target, groups: list[list[str]], seconds: int = 1800) -> None:
         """Agents' phones: each UAS registers its agents from its own port, then answers."""
         for i, callees in enumerate(groups):
             port = self.uas_port(i)
@@ -253,16 +262,16 @@ class LoadRun:
                             len(rows) / rate, [], f"uas-register-{target.name}-{i}")
             if step.succeeded < len(rows):
                 raise RuntimeError(f"callee registration on {target.name} failed: {step}")
-            self.answer_on(target, port, f"uas-{target.name}-{i}")
+            self.answer_on(target, port, f"uas-{target.name}-{i}", seconds)
         time.sleep(0.5)  # let the UAS bind before calls arrive
 
-    def answer_on(self, target: Target, port: int, tag: str) -> None:
+    def answer_on(self, target: Target, port: int, tag: str, seconds: int = 1800) -> None:
         """A sipp UAS answering every call on `port` (a callee phone or the carrier gateway)."""
         log = open(self.out / "sipp" / f"{tag}.log", "wb")  # noqa: SIM115 - the child holds it
         self.uas.append(subprocess.Popen(
             ["sipp", target.sip, "-sf", str(UAS_SCENARIO), "-i", "127.0.0.1", "-p", str(port),
              "-cp", str(port + 1), "-mp", str(port + 2), "-t", "u1", "-nostdin", "-max_recv_loops", "2000",
-             "-timeout", "1800s"],
+             "-timeout", f"{seconds}s"],
             stdout=log, stderr=subprocess.STDOUT,
         ))
         log.close()
@@ -350,10 +359,14 @@ class LoadRun:
                 self.answer_on(target, self.gateway_port, f"gateway-{target.name}")
                 time.sleep(0.5)
             try:
+                before = self.redis_usage() if target.name == "edge" else None
                 results[target.name] = self.ramp(
                     target, scenario, rates,
                     functools.partial(self.step_once, load, job, target),
                 )
+                if before is not None:
+                    self.redis_per_call[scenario] = per_call(before, self.redis_usage(),
+                                                             sum(s.created for s in results[target.name]))
                 if target.name == "edge" and p.profile_seconds:
                     best = sustained(results[target.name])
                     rate = max(rates[0], (best.rate if best else rates[0]) // 2)
@@ -361,6 +374,37 @@ class LoadRun:
             finally:
                 self.stop_uas()
         return results
+
+    def run_soak(self, edge: Target, minutes: float, interval: float) -> dict[str, object]:
+        """The soak: the callees' phones answer, REGISTERs and calls go on at a steady rate."""
+        assert self.edge is not None and self.state is not None
+        workdir = self.out / "sipp" / "soak"
+        workdir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        self.start_uas(edge, self.callees, soak.UAS_SECONDS)
+
+        def refresh_callees() -> None:
+            """Between call chunks: the callees' registrations (1 h) and their UAS's -timeout
+            are renewed by starting their phones again."""
+            nonlocal started
+            if time.monotonic() - started > soak.UAS_SECONDS - 5 * 60:
+                self.stop_uas()
+                started = time.monotonic()
+                self.start_uas(edge, self.callees, soak.UAS_SECONDS)
+
+        register, _ = self.job("register")
+        call, _ = self.job("call")
+        loads = {
+            "register": soak.Load(SippLoad(edge.sip, workdir, [self.base + 20]), register, soak.REGISTER_RATE),
+            "call": soak.Load(SippLoad(edge.sip, workdir, [self.base + 30]), replace(call, hold_ms=soak.HOLD_MS),
+                              soak.CALL_RATE, refresh_callees),
+        }
+        kamailio = next(c for c in edge.components if c.name == "kamailio")
+        sampler = soak.Sampler(kamailio.pids, self.edge.admin_url, self.state, self.edge.settings.rtpengine_ng)
+        try:
+            return soak.soak(sampler, loads, minutes, interval, self.log)
+        finally:
+            self.stop_uas()
 
     def profile_edge(self, target: Target, scenario: str, load: SippLoad, job: SippJob, rate: int) -> None:
         """Load at `rate` while py-spy samples the busiest Kamailio worker."""
@@ -394,6 +438,12 @@ class LoadRun:
         return {"rtpengine": steps}
 
 
+def per_call(before: tuple[int, int], after: tuple[int, int], calls: int) -> dict[str, float]:
+    """What a scenario's calls added to Redis, per call: bytes (used_memory) and keys."""
+    return {"calls": calls, "bytes_per_call": round((after[0] - before[0]) / calls, 1) if calls else 0.0,
+            "keys_per_call": round((after[1] - before[1]) / calls, 3) if calls else 0.0}
+
+
 def machine() -> dict[str, str]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
@@ -421,20 +471,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny run that proves the runner works (~1 min)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of {SCENARIOS}")
     parser.add_argument("--out", type=Path, help="report directory (default load-tests/results/<time>)")
+    parser.add_argument("--soak", type=float, metavar="MINUTES",
+                        help="instead of the ramps: steady REGISTERs and calls this long, memory sampled over time")
+    parser.add_argument("--soak-interval", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between soak samples (default 10)")
     args = parser.parse_args(argv)
     scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {sorted(unknown)}")
-    profile = QUICK if args.quick else FULL
+    profile = QUICK if args.quick or args.soak else FULL
+    if args.soak is not None and not 0 < args.soak <= 24 * 60:
+        parser.error("--soak takes 0 to 1440 minutes")
     out = args.out or LOAD / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     run = LoadRun(profile, out, pick_port_base())
     results: dict[str, dict[str, list[StepResult]]] = {}
     errors: dict[str, str] = {}
+    soaked: dict[str, object] | None = None
     try:
-        targets = run.start()
+        targets = run.start(baseline=args.soak is None)
+        if args.soak is not None:
+            soaked = run.run_soak(targets[0], args.soak, args.soak_interval)
+            scenarios = []
         for scenario in scenarios:
             try:
                 if scenario in SIP_SCENARIOS:
@@ -447,11 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         run.stop()
     command = "./edge load" + (" --quick" if args.quick else "") + (
-        f" --scenarios {args.scenarios}" if args.scenarios != ",".join(SCENARIOS) else "")
+        f" --scenarios {args.scenarios}" if args.scenarios != ",".join(SCENARIOS) else "") + (
+        f" --soak {args.soak:g}" if args.soak is not None else "")
     paths = write_report(out, results, {
         "command": command, "machine": machine(), "profile": asdict(profile),
         "seconds": round(time.monotonic() - started, 1), "py_spy": run.profiles, "errors": errors,
-    })
+        "redis_per_call": run.redis_per_call,
+    }, soaked)
     print("report: " + ", ".join(str(p) for p in paths))
     return 1 if errors else 0
 

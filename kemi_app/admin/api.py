@@ -26,16 +26,29 @@ from kemi_app.provisioning.service import parse_service
 from kemi_app.state import EdgeState
 from kemi_app.state.agentstate import session_json
 
-MAX_BODY = 65536
+# Kamailio reads a whole HTTP request into one per-connection buffer (16 KB here, allocated
+# in shared memory for every TCP/WS connection): a larger request never reaches Python and
+# Kamailio closes the connection. Bodies up to the buffer but over this limit get 413.
+MAX_BODY = 12288
 
 Params = dict[str, str]
 
 
+class PayloadTooLarge(Exception):
+    pass
+
+
 def body_json(req: HttpRequest) -> Any:
-    if len(req.body) > MAX_BODY:
-        raise ValidationError("body", f"larger than {MAX_BODY} bytes")
+    try:
+        raw = req.body.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes the caller kept as surrogates
+        raise ValidationError("body", "not valid UTF-8") from None
+    if len(raw) > MAX_BODY:
+        raise PayloadTooLarge(f"body larger than {MAX_BODY} bytes")
     try:
         return json.loads(req.body or "null")
+    except RecursionError:
+        raise ValidationError("body", "JSON nested too deeply") from None
     except ValueError as e:
         raise ValidationError("body", f"not valid JSON: {e}") from None
 
@@ -52,6 +65,8 @@ def guarded(handler: Callable[[HttpRequest, Params], HttpResponse]) -> Callable[
             return handler(req, {k: unquote(p) for k, p in params.items()})
         except ValidationError as e:
             return error(400, e.message, e.field)
+        except PayloadTooLarge as e:
+            return error(413, str(e), "body")
         except Missing as e:
             return error(404, str(e))
         except Conflict as e:

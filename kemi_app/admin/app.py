@@ -10,7 +10,7 @@ from kemi_app import metrics, rtpengine_ng
 from kemi_app.admin.api import ProvisioningApi
 from kemi_app.admin.calls_api import CallsApi, TransferOrg
 from kemi_app.admin.health import health
-from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error
+from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, unsupported_media
 from kemi_app.policy.interorg import Outcome, TransferRequest
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState
@@ -65,7 +65,7 @@ class AdminApp:
         if req.path.startswith("/v1/") or req.path == "/v1":
             if not token_ok(self.settings, req):
                 return error(401, "missing or invalid bearer token", "Authorization")
-            return self.api.dispatch(req)
+            return unsupported_media(req) or self.api.dispatch(req)
         return self.open.dispatch(req)
 
 

@@ -46,6 +46,20 @@ def error(status: int, message: str, field_name: str | None = None) -> HttpRespo
     return json_response(status, payload)
 
 
+WRITES = ("PUT", "POST", "PATCH")
+
+
+def unsupported_media(req: HttpRequest) -> HttpResponse | None:
+    """A write with a body must say it is JSON (415 otherwise); parameters such as charset
+    may follow the media type."""
+    if req.method.upper() not in WRITES or not req.body:
+        return None
+    media = req.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "application/json":
+        return None
+    return error(415, f"Content-Type must be application/json, not {media or 'missing'!r}", "Content-Type")
+
+
 Handler = Callable[[HttpRequest, dict[str, str]], HttpResponse]
 
 

@@ -6,6 +6,7 @@ conference) is linked to it. Its history is a list of events, in order.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -50,7 +51,7 @@ class Attendance:
     legs: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, str]:
-        """Flat strings for a Redis hash (legs are kept apart, as a set)."""
+        """Flat strings for a Redis hash (legs are stored apart)."""
         data = asdict(self)
         data.pop("legs")
         return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in data.items()}
@@ -84,6 +85,25 @@ class Event:
 
     def to_fields(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items() if v not in ("", None)}
+
+    def compact_tail(self) -> str:
+        """The event as stored in its attendance's hash: a JSON array, trailing empty values
+        dropped, without its first element (the leg, which the store fills in) nor the
+        attendance (the key names it). This is the tail of that array, from its first comma."""
+        values: list[object] = [self.event, round(self.at, 3), self.org, self.actor, self.target, self.result,
+                                self.reason, self.detail]
+        while values and values[-1] == "":
+            values.pop()
+        return json.dumps(values, separators=(",", ":"))[1:]
+
+    @classmethod
+    def from_compact(cls, attendance: str, stored: str, legs: list[str]) -> Event:
+        """Reads what compact_tail stored, its first element being the index of its leg in
+        `legs`, or the Call-ID itself when it is no leg, or null."""
+        leg, event, at, *rest = json.loads(stored)
+        call_id = legs[leg] if isinstance(leg, int) and 0 <= leg < len(legs) else leg or ""
+        org, actor, target, result, reason, detail = [*rest, "", "", "", "", "", ""][:6]
+        return cls(attendance, event, float(at), org, actor, target, result, reason, call_id, detail)
 
     @classmethod
     def from_fields(cls, data: dict[str, str]) -> Event:

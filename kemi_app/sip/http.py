@@ -23,6 +23,14 @@ def _send(resp: HttpResponse) -> None:
     KSR.xhttp.xhttp_reply(resp.status, resp.reason, resp.content_type, resp.body)
 
 
+def _body() -> str | None:
+    """The request body, or None when it is not UTF-8 (the binding decodes it strictly)."""
+    try:
+        return pv("$rb")
+    except UnicodeDecodeError:
+        return None
+
+
 def handle_http(ctx: Context, admin: AdminApp) -> None:
     port = int(pv("$Rp") or 0)
     if port == ctx.settings.ws_port:
@@ -36,6 +44,10 @@ def handle_http(ctx: Context, admin: AdminApp) -> None:
     if port != ctx.settings.admin_port:
         _send(error(404, "not found"))
         return
+    body = _body()
+    if body is None:
+        _send(error(400, "body is not valid UTF-8", "body"))
+        return
     url = pv("$hu")
     path, _, query = url.partition("?")
     req = HttpRequest(
@@ -43,6 +55,6 @@ def handle_http(ctx: Context, admin: AdminApp) -> None:
         path=path,
         query=query,
         headers={name: pv(f"$hdr({name})") for name in READ_HEADERS},
-        body=pv("$rb"),
+        body=body,
     )
     _send(admin.handle(req))

@@ -18,10 +18,10 @@ Keys (every edge node shares them; see keys.py):
   edge:authfail:{org}:?:{ip}       failed attempts from a source with names that are no agent
   edge:nonce:{hash}                a used nonce (user, nonce, nc, cnonce): a second use is a replay
   edge:conn:{node}:{ip:port}       agent registered over that WebSocket (cleanup when it closes)
-  edge:att:{id}                    hash: an attendance (policy.attendance.Attendance)
-  edge:att:{id}:legs               set of Call-IDs linked to it
-  edge:att:{id}:history            stream of its events, in order; edge:history has them all
-  edge:call:{call-id}              -> attendance id of a leg
+  edge:att:{id}                    hash: an attendance (policy.attendance.Attendance), its legs
+                                   and its history (state.attendance says how)
+  edge:history                     stream of every attendance's events, capped by length and age
+  edge:call:{call-id}              -> attendance id of a leg, while a call can last
   edge:xfer:{token}                a transfer let through in a REFER, awaiting its INVITE
   edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)

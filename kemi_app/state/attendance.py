@@ -1,57 +1,89 @@
 """Attendances, their legs and history, and transfers announced in a REFER.
 
-Everything here expires after the history retention period (EDGE_HISTORY_RETENTION_DAYS).
+One hash per attendance holds everything kept for the retention period
+(EDGE_HISTORY_RETENTION_DAYS): the record's fields, its legs (`l0`, `l1`, ... = Call-ID) and
+its history (`e1`, `e2`, ... in order, counted by `n`), each event a short JSON array that
+names its leg by index. Small values keep the hash in Redis' compact listpack encoding: a
+typical call costs one key of well under 1 KB (a stream per attendance preallocates 4 KB).
+The Call-ID -> attendance keys live only as long as a call can (CALL_RECORD_TTL), and the
+global stream `edge:history`, for consumers, is capped by length and age.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
+import time
 
 from redis.client import Pipeline
 
 from kemi_app.extensions import is_agent_ext
 from kemi_app.policy.attendance import Attendance, Event
 from kemi_app.state import keys
+from kemi_app.state.agentstate import CALL_RECORD_TTL
 from kemi_app.state.base import StoreBase
 
 RECENT_PER_AGENT = 50
 GLOBAL_STREAM_MAXLEN = 100_000
-ATTENDANCE_STREAM_MAXLEN = 1_000
+EVENTS_PER_ATTENDANCE = 1_000  # the oldest go first beyond this
 TRANSFER_TOKEN_SECONDS = 120
+_LEG = re.compile(r"l(\d+)")
+_EVENT = re.compile(r"e(\d+)")
+
+# KEYS[1]: the attendance hash. ARGV[1]: its TTL, ARGV[2]: the most events kept, ARGV[3]: a
+# Call-ID to link as a leg ('' for none), then pairs (Call-ID or '', Event.compact_tail()).
+# An attendance that is gone (expired) is not revived by a late event.
+_APPEND = """
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+local function leg(call_id, link)
+  if call_id == '' then return 'null' end
+  local i = 0
+  while true do
+    local have = redis.call('HGET', key, 'l' .. i)
+    if not have then break end
+    if have == call_id then return tostring(i) end
+    i = i + 1
+  end
+  if not link then return cjson.encode(call_id) end
+  redis.call('HSET', key, 'l' .. i, call_id)
+  return tostring(i)
+end
+leg(ARGV[3], true)
+for j = 4, #ARGV, 2 do
+  local n = redis.call('HINCRBY', key, 'n', 1)
+  redis.call('HSET', key, 'e' .. n, '[' .. leg(ARGV[j], false) .. ',' .. ARGV[j + 1])
+  if n > tonumber(ARGV[2]) then redis.call('HDEL', key, 'e' .. (n - tonumber(ARGV[2]))) end
+end
+redis.call('EXPIRE', key, ARGV[1])
+return 1
+"""
 
 
 class AttendanceStore(StoreBase):
     retention: int  # seconds
+    history_maxlen: int = GLOBAL_STREAM_MAXLEN  # entries of the global stream, approximately
 
     def create_attendance(self, att: Attendance, call_id: str, first: Event) -> None:
         """The record, its first leg and its first event, atomically."""
         with self.r.pipeline(transaction=True) as p:
             p.hset(keys.attendance(att.id), mapping=att.to_record())
-            p.expire(keys.attendance(att.id), self.retention)
-            self._link(p, att.id, call_id)
-            self._append(p, first)
+            self._record(p, att.id, call_id, first)
+            # Age trimming once per attendance is enough; whole stream nodes go (approximate).
+            p.xtrim(keys.HISTORY, minid=f"{int((time.time() - self.retention) * 1000)}-0", approximate=True)
             p.execute()
 
     def attendance(self, att_id: str) -> Attendance | None:
-        with self.r.pipeline(transaction=False) as p:
-            p.hgetall(keys.attendance(att_id))
-            p.smembers(keys.attendance_legs(att_id))
-            data, legs = p.execute()
-        return Attendance.from_record(data, list(legs)) if data else None
+        data = self.r.hgetall(keys.attendance(att_id))
+        return Attendance.from_record(data, _numbered(data, _LEG)) if "id" in data else None
 
     def attendance_by_call(self, call_id: str) -> Attendance | None:
         att_id = self.r.get(keys.call_attendance(call_id))
         return self.attendance(att_id) if att_id else None
 
-    def _link(self, p: Pipeline, att_id: str, call_id: str) -> None:
-        p.sadd(keys.attendance_legs(att_id), call_id)
-        p.expire(keys.attendance_legs(att_id), self.retention)
-        p.set(keys.call_attendance(call_id), att_id, ex=self.retention)
-
     def link_leg(self, att_id: str, call_id: str, event: Event) -> None:
         with self.r.pipeline(transaction=True) as p:
-            self._link(p, att_id, call_id)
-            self._append(p, event)
+            self._record(p, att_id, call_id, event)
             p.execute()
 
     def current_attendance(self, org: str, ext: str) -> str:
@@ -75,28 +107,36 @@ class AttendanceStore(StoreBase):
         return bool(first)
 
     # -- history ----------------------------------------------------------------
-    def _append(self, p: Pipeline, event: Event) -> None:
-        fields = event.to_fields()
-        stream = keys.attendance_history(event.attendance)
-        p.xadd(stream, fields, maxlen=ATTENDANCE_STREAM_MAXLEN, approximate=True)
-        p.expire(stream, self.retention)
-        p.xadd(keys.HISTORY, fields, maxlen=GLOBAL_STREAM_MAXLEN, approximate=True)
-        for ext in {event.actor, event.target}:
-            if is_agent_ext(ext):
-                recent = keys.recent(event.org, ext)
-                p.lrem(recent, 0, event.attendance)
-                p.lpush(recent, event.attendance)
-                p.ltrim(recent, 0, RECENT_PER_AGENT - 1)
-                p.expire(recent, self.retention)
+    def _record(self, p: Pipeline, att_id: str, link: str, *events: Event) -> None:
+        """Queues `events` (and the leg `link`, if any) for the attendance's hash, the global
+        stream and the agents' recent lists."""
+        if link:
+            # Only needed while the leg is up (transfers, conferences, vanished agents).
+            p.set(keys.call_attendance(link), att_id, ex=min(self.retention, CALL_RECORD_TTL))
+        args: list[str] = []
+        for event in events:
+            args += [event.call_id, event.compact_tail()]
+        p.eval(_APPEND, 1, keys.attendance(att_id), self.retention, EVENTS_PER_ATTENDANCE, link, *args)
+        for event in events:
+            p.xadd(keys.HISTORY, event.to_fields(), maxlen=self.history_maxlen, approximate=True)
+            for ext in {event.actor, event.target}:
+                if is_agent_ext(ext):
+                    recent = keys.recent(event.org, ext)
+                    p.lrem(recent, 0, event.attendance)
+                    p.lpush(recent, event.attendance)
+                    p.ltrim(recent, 0, RECENT_PER_AGENT - 1)
+                    p.expire(recent, self.retention)
 
     def record_events(self, *events: Event) -> None:
         with self.r.pipeline(transaction=True) as p:
-            for event in events:
-                self._append(p, event)
+            for att_id in dict.fromkeys(e.attendance for e in events):
+                self._record(p, att_id, "", *(e for e in events if e.attendance == att_id))
             p.execute()
 
     def attendance_history(self, att_id: str) -> list[Event]:
-        return [Event.from_fields(fields) for _, fields in self.r.xrange(keys.attendance_history(att_id))]
+        data = self.r.hgetall(keys.attendance(att_id))
+        legs = _numbered(data, _LEG)
+        return [Event.from_compact(att_id, stored, legs) for stored in _numbered(data, _EVENT)]
 
     def recent_attendances(self, org: str, ext: str, limit: int = 20) -> list[str]:
         return list(self.r.lrange(keys.recent(org, ext), 0, limit - 1))
@@ -123,3 +163,12 @@ class AttendanceStore(StoreBase):
 
     def set_customer_call(self, att_id: str, call_id: str) -> None:
         self.r.hset(keys.attendance(att_id), "customer_call", call_id)
+
+
+def _numbered(data: dict[str, str], name: re.Pattern[str]) -> list[str]:
+    """The values of a hash's fields named like `name` (legs, events), in their numbers' order."""
+    found = []
+    for field, value in data.items():
+        if m := name.fullmatch(field):
+            found.append((int(m.group(1)), value))
+    return [value for _, value in sorted(found)]

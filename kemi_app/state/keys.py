@@ -107,19 +107,11 @@ def connection(node: str, peer: str) -> str:
     return k("conn", node, peer)
 
 
-HISTORY = k("history")  # stream of every attendance event, for consumers
+HISTORY = k("history")  # stream of every attendance event, for consumers (capped)
 
 
 def attendance(att_id: str) -> str:
     return k("att", att_id)
-
-
-def attendance_legs(att_id: str) -> str:
-    return k("att", att_id, "legs")
-
-
-def attendance_history(att_id: str) -> str:
-    return k("att", att_id, "history")
 
 
 def call_attendance(call_id: str) -> str:

@@ -35,3 +35,23 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     markdown = (tmp_path / "report.md").read_text()
     assert "## Edge / baseline, side by side" in markdown and "| register | edge |" in markdown
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_tiny_soak_samples_memory_and_gives_a_verdict(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeops.load.runner", "--soak", "0.5", "--soak-interval", "3", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    soak = json.loads((tmp_path / "report.json").read_text())["soak"]
+    assert len(soak["samples"]) >= 8
+    for sample in soak["samples"][1:]:
+        assert sample["kamailio_pss_mb"] > 0 and sample["kamailio_shm_mb"] > 0
+        assert sample["redis_used_mb"] > 0 and sample["redis_keys"] > 0
+    assert max(s["rtpengine_sessions"] for s in soak["samples"]) > 0  # calls with media were up
+    assert soak["load"]["call"]["succeeded"] > 0 and soak["load"]["register"]["succeeded"] > 0
+    assert soak["verdict"] == "stable" or soak["verdict"].startswith("growing: ")
+    assert set(soak["series"]) == {"kamailio_pss_mb", "kamailio_shm_mb", "redis_used_mb", "redis_keys",
+                                   "rtpengine_sessions"}
+    assert "## Soak" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "soak.png").read_bytes().startswith(b"\x89PNG")

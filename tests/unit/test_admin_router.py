@@ -4,10 +4,11 @@ import json
 
 import pytest
 
+from kemi_app.admin.api import MAX_BODY, body_json, guarded
 from kemi_app.admin.app import token_ok
 from kemi_app.admin.calls_api import transfer_answer
 from kemi_app.admin.health import health
-from kemi_app.admin.router import HttpRequest, Router, json_response
+from kemi_app.admin.router import HttpRequest, Router, json_response, unsupported_media
 from kemi_app.policy.interorg import REASONS, Outcome, Rule, TransferRequest, Verdict
 from kemi_app.settings import Settings
 
@@ -37,6 +38,39 @@ def test_token_is_required_and_compared() -> None:
     assert token_ok(s, HttpRequest("GET", "/v1/x", headers={"authorization": "Bearer secret"}))
     assert not token_ok(s, HttpRequest("GET", "/v1/x", headers={"authorization": "Bearer nope"}))
     assert not token_ok(Settings.from_env({}), HttpRequest("GET", "/v1/x", headers={"authorization": "Bearer "}))
+
+
+def parsed(body: str) -> tuple[int, dict]:
+    """What a write handler answers for `body` (after the token check)."""
+    handler = guarded(lambda req, p: json_response(200, {"body": body_json(req)}))
+    resp = handler(HttpRequest("PUT", "/v1/x", body=body), {})
+    return resp.status, json.loads(resp.body)
+
+
+def test_bad_bodies_get_4xx_naming_the_problem() -> None:
+    assert parsed('{"a": [1]}') == (200, {"body": {"a": [1]}})
+    status, body = parsed("[" * 5000 + "]" * 5000)
+    assert status == 400 and body == {"error": "JSON nested too deeply", "field": "body"}
+    status, body = parsed('{"name": "\udcff"}')  # an undecodable byte kept as a surrogate
+    assert status == 400 and body == {"error": "not valid UTF-8", "field": "body"}
+    status, body = parsed('{"name": "' + "x" * MAX_BODY + '"}')
+    assert status == 413 and body["field"] == "body"
+    assert parsed("{")[0] == 400
+
+
+def test_writes_with_a_body_must_be_json() -> None:
+    def req(method: str, ctype: str | None, body: str = "{}") -> HttpRequest:
+        return HttpRequest(method, "/v1/x", headers={"content-type": ctype} if ctype else {}, body=body)
+
+    assert unsupported_media(req("PUT", "application/json")) is None
+    assert unsupported_media(req("POST", "Application/JSON; charset=utf-8")) is None
+    assert unsupported_media(req("PUT", None, body="")) is None  # nothing to parse
+    assert unsupported_media(req("GET", None)) is None
+    refused = unsupported_media(req("PUT", "text/plain"))
+    assert refused is not None and refused.status == 415
+    assert json.loads(refused.body)["field"] == "Content-Type"
+    missing = unsupported_media(req("POST", None))
+    assert missing is not None and missing.status == 415
 
 
 @pytest.mark.parametrize(

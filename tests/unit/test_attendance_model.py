@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,3 +35,25 @@ def test_event_fields_drop_empty_values_and_round_trip() -> None:
     fields = event.to_fields()
     assert "reason" not in fields and fields["at"] == "3.25"
     assert Event.from_fields(fields) == event
+
+
+@given(
+    event=st.sampled_from(["start", "ring", "answer", "end", "refused"]),
+    texts=st.lists(st.text(max_size=12), min_size=5, max_size=5),
+    leg=st.sampled_from(["", "c1@host", "c2@host", "not/a leg"]),
+)
+def test_compact_event_round_trip(event: str, texts: list[str], leg: str) -> None:
+    """What the store keeps: the tail the store completes with the leg's index, the Call-ID
+    when it is no leg, or null."""
+    legs = ["c1@host", "c2@host"]
+    original = Event("att-1", event, 1764480000.123, "cc", *texts[:4], call_id=leg, detail=texts[4])
+    ref = str(legs.index(leg)) if leg in legs else json.dumps(leg) if leg else "null"
+    stored = "[" + ref + "," + original.compact_tail()
+    assert Event.from_compact("att-1", stored, legs) == original
+
+
+def test_compact_event_is_short() -> None:
+    """Small enough for Redis to keep the attendance's hash in its listpack encoding (64 bytes)."""
+    answer = Event("att-1", "answer", 1764480000.1234567, "demo", target="1002", call_id="x")
+    assert len("[0," + answer.compact_tail()) <= 64
+    assert answer.compact_tail().endswith('"demo","","1002"]')
