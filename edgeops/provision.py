@@ -32,21 +32,21 @@ def load(state: EdgeState, data: dict) -> int:
     orgs = data.get("orgs", [])
     for raw in orgs:
         org = parse_org(raw["id"], {k: raw[k] for k in ORG_FIELDS if k in raw})
-        state.save_org(org)
+        state.directory.save_org(org)
         for company in raw.get("companies", []):
-            state.save_company(org.id, parse_company(company["id"], _without(company, "id")))
+            state.directory.save_company(org.id, parse_company(company["id"], _without(company, "id")))
         for agent in raw.get("agents", []):
-            state.save_agent(org.id, parse_agent(agent["ext"], agent, org.domain))
+            state.directory.save_agent(org.id, parse_agent(agent["ext"], agent, org.domain))
             count += 1
         for service in raw.get("services", []):
-            state.save_service(org.id, parse_service(service["ext"], service))
+            state.directory.save_service(org.id, parse_service(service["ext"], service))
     for raw in orgs:  # links need every org in place first
         for target in raw.get("links", []):
-            state.save_link(raw["id"], target)
+            state.directory.save_link(raw["id"], target)
     for gateway in data.get("gateways", []):
-        state.save_gateway(parse_gateway(gateway["id"], gateway))
+        state.directory.save_gateway(parse_gateway(gateway["id"], gateway))
     for did in data.get("dids", []):
-        state.save_did(parse_did(did["number"], did))
+        state.directory.save_did(parse_did(did["number"], did))
     return count
 
 

@@ -8,9 +8,9 @@ from kemi_app.state import EdgeState, keys
 
 def put_org(state: EdgeState, org_id: str, domain: str, name: str) -> None:
     """Keeps fields set through the API (IVR URI, transfer flag)."""
-    old = state.get_org(org_id)
+    old = state.directory.get_org(org_id)
     base = old.__dict__ if old else {}
-    state.save_org(Org(**{**base, "id": org_id, "domain": domain.lower(), "name": name}))
+    state.directory.save_org(Org(**{**base, "id": org_id, "domain": domain.lower(), "name": name}))
 
 
 def put_agent(state: EdgeState, org_id: str, ext: str, fields: dict[str, str]) -> None:

@@ -217,7 +217,7 @@ class LoadRun:
         self.edge.start()
         self.state = state = EdgeState(connect(self.edge.settings.effective_redis_url))
         for ext in self.paused:
-            state.set_status("load", ext, AgentStatus(paused=True, pause="Break", since=time.time()))
+            state.agents.set_status("load", ext, AgentStatus(paused=True, pause="Break", since=time.time()))
         procs = self.edge.procs
         edge = Target("edge", f"127.0.0.1:{b}", [Component("kamailio", procs["kamailio"].pid),
                                                   Component("redis", procs["redis"].pid),

@@ -117,16 +117,17 @@ class ProvisioningApi:
                 "/v1/orgs",
                 "List orgs",
                 None,
-                lambda r, p: json_response(200, [asdict(o) for o in s.list_orgs()]),
+                lambda r, p: json_response(200, [asdict(o) for o in s.directory.list_orgs()]),
             ),
-            Route("GET", "/v1/orgs/{org}", "Get an org", None, lambda r, p: found(s.get_org(p["org"]), "org")),
+            Route("GET", "/v1/orgs/{org}", "Get an org", None,
+                  lambda r, p: found(s.directory.get_org(p["org"]), "org")),
             Route("PUT", "/v1/orgs/{org}", "Create or replace an org", "Org", self.put_org),
             Route(
                 "DELETE",
                 "/v1/orgs/{org}",
                 "Delete an org and everything in it (409 while its agents are in calls, unless ?force=true)",
                 None,
-                lambda r, p: deleted(s.delete_org(p["org"], forced(r)), "org"),
+                lambda r, p: deleted(s.directory.delete_org(p["org"], forced(r)), "org"),
                 forceable=True,
             ),
             Route(
@@ -134,35 +135,36 @@ class ProvisioningApi:
                 "/v1/orgs/{org}/links",
                 "Orgs this org may transfer to",
                 None,
-                lambda r, p: json_response(200, s.list_links(p["org"])),
+                lambda r, p: json_response(200, s.directory.list_links(p["org"])),
             ),
             Route(
                 "PUT",
                 "/v1/orgs/{org}/links/{target}",
                 "Allow transfers to another org",
                 None,
-                lambda r, p: saved(s.save_link(p["org"], p["target"]), {"org": p["org"], "target": p["target"]}),
+                lambda r, p: saved(s.directory.save_link(p["org"], p["target"]),
+                                   {"org": p["org"], "target": p["target"]}),
             ),
             Route(
                 "DELETE",
                 "/v1/orgs/{org}/links/{target}",
                 "Remove a transfer link",
                 None,
-                lambda r, p: deleted(s.delete_link(p["org"], p["target"]), "link"),
+                lambda r, p: deleted(s.directory.delete_link(p["org"], p["target"]), "link"),
             ),
             Route(
                 "GET",
                 "/v1/orgs/{org}/companies",
                 "List companies",
                 None,
-                lambda r, p: self.listing(p, s.list_companies),
+                lambda r, p: self.listing(p, s.directory.list_companies),
             ),
             Route(
                 "GET",
                 "/v1/orgs/{org}/companies/{company}",
                 "Get a company",
                 None,
-                lambda r, p: found(s.get_company(p["org"], p["company"]), "company"),
+                lambda r, p: found(s.directory.get_company(p["org"], p["company"]), "company"),
             ),
             Route(
                 "PUT", "/v1/orgs/{org}/companies/{company}", "Create or replace a company", "Company", self.put_company
@@ -172,21 +174,21 @@ class ProvisioningApi:
                 "/v1/orgs/{org}/companies/{company}",
                 "Delete a company (409 while it has agents)",
                 None,
-                lambda r, p: deleted(s.delete_company(p["org"], p["company"]), "company"),
+                lambda r, p: deleted(s.directory.delete_company(p["org"], p["company"]), "company"),
             ),
             Route(
                 "GET",
                 "/v1/orgs/{org}/agents",
                 "List agents",
                 None,
-                lambda r, p: self.listing(p, s.list_agents, lambda a: a.public()),
+                lambda r, p: self.listing(p, s.directory.list_agents, lambda a: a.public()),
             ),
             Route(
                 "GET",
                 "/v1/orgs/{org}/agents/{ext}",
                 "Get an agent (never its digest)",
                 None,
-                lambda r, p: found(s.get_agent(p["org"], p["ext"]), "agent", lambda a: a.public()),
+                lambda r, p: found(s.directory.get_agent(p["org"], p["ext"]), "agent", lambda a: a.public()),
             ),
             Route(
                 "PUT",
@@ -200,7 +202,7 @@ class ProvisioningApi:
                 "/v1/orgs/{org}/agents/{ext}",
                 "Delete an agent (409 while in a call, unless ?force=true)",
                 None,
-                lambda r, p: deleted(s.delete_agent(p["org"], p["ext"], forced(r)), "agent"),
+                lambda r, p: deleted(s.directory.delete_agent(p["org"], p["ext"], forced(r)), "agent"),
                 forceable=True,
             ),
             Route("GET", "/v1/orgs/{org}/agents/{ext}/status", "The agent's chosen status", None, self.get_status),
@@ -232,17 +234,18 @@ class ProvisioningApi:
                 "/v1/orgs/{org}/sessions",
                 "Login sessions of every agent",
                 None,
-                lambda r, p: self.listing(p, lambda o: s.sessions(o), dict),
+                lambda r, p: self.listing(p, lambda o: s.agents.sessions(o), dict),
             ),
             Route(
-                "GET", "/v1/orgs/{org}/services", "List services", None, lambda r, p: self.listing(p, s.list_services)
+                "GET", "/v1/orgs/{org}/services", "List services", None,
+                lambda r, p: self.listing(p, s.directory.list_services),
             ),
             Route(
                 "GET",
                 "/v1/orgs/{org}/services/{ext}",
                 "Get a service",
                 None,
-                lambda r, p: found(s.get_service(p["org"], p["ext"]), "service"),
+                lambda r, p: found(s.directory.get_service(p["org"], p["ext"]), "service"),
             ),
             Route("PUT", "/v1/orgs/{org}/services/{ext}", "Create or replace a service", "Service", self.put_service),
             Route(
@@ -250,17 +253,18 @@ class ProvisioningApi:
                 "/v1/orgs/{org}/services/{ext}",
                 "Delete a service (409 while a DID lands on it)",
                 None,
-                lambda r, p: deleted(s.delete_service(p["org"], p["ext"]), "service"),
+                lambda r, p: deleted(s.directory.delete_service(p["org"], p["ext"]), "service"),
             ),
             Route(
                 "GET",
                 "/v1/gateways",
                 "Carrier gateways in the order they are tried",
                 None,
-                lambda r, p: json_response(200, [asdict(g) for g in s.list_gateways()]),
+                lambda r, p: json_response(200, [asdict(g) for g in s.directory.list_gateways()]),
             ),
             Route(
-                "GET", "/v1/gateways/{gw}", "Get a gateway", None, lambda r, p: found(s.get_gateway(p["gw"]), "gateway")
+                "GET", "/v1/gateways/{gw}", "Get a gateway", None,
+                lambda r, p: found(s.directory.get_gateway(p["gw"]), "gateway"),
             ),
             Route("PUT", "/v1/gateways/{gw}", "Create or replace a gateway", "Gateway", self.put_gateway),
             Route(
@@ -268,23 +272,24 @@ class ProvisioningApi:
                 "/v1/gateways/{gw}",
                 "Delete a gateway",
                 None,
-                lambda r, p: deleted(s.delete_gateway(p["gw"]), "gateway"),
+                lambda r, p: deleted(s.directory.delete_gateway(p["gw"]), "gateway"),
             ),
             Route(
                 "GET",
                 "/v1/dids",
                 "List DIDs",
                 None,
-                lambda r, p: json_response(200, [asdict(d) for d in s.list_dids()]),
+                lambda r, p: json_response(200, [asdict(d) for d in s.directory.list_dids()]),
             ),
-            Route("GET", "/v1/dids/{number}", "Get a DID", None, lambda r, p: found(s.get_did(p["number"]), "DID")),
+            Route("GET", "/v1/dids/{number}", "Get a DID", None,
+                  lambda r, p: found(s.directory.get_did(p["number"]), "DID")),
             Route("PUT", "/v1/dids/{number}", "Create or replace a DID", "Did", self.put_did),
             Route(
                 "DELETE",
                 "/v1/dids/{number}",
                 "Delete a DID",
                 None,
-                lambda r, p: deleted(s.delete_did(p["number"]), "DID"),
+                lambda r, p: deleted(s.directory.delete_did(p["number"]), "DID"),
             ),
             *more,
         ]
@@ -292,7 +297,7 @@ class ProvisioningApi:
             router.add(route.method, route.pattern, guarded(route.handler))
 
     def _org(self, params: Params):
-        org = self.s.get_org(params["org"])
+        org = self.s.directory.get_org(params["org"])
         if org is None:
             raise Missing(f"no such org: {params['org']}")
         return org
@@ -303,38 +308,38 @@ class ProvisioningApi:
 
     def put_org(self, req: HttpRequest, p: Params) -> HttpResponse:
         org = parse_org(p["org"], body_json(req))
-        return saved(self.s.save_org(org), asdict(org))
+        return saved(self.s.directory.save_org(org), asdict(org))
 
     def put_company(self, req: HttpRequest, p: Params) -> HttpResponse:
         company = parse_company(p["company"], body_json(req))
-        return saved(self.s.save_company(p["org"], company), asdict(company))
+        return saved(self.s.directory.save_company(p["org"], company), asdict(company))
 
     def put_agent(self, req: HttpRequest, p: Params) -> HttpResponse:
         org = self._org(p)
-        agent = parse_agent(p["ext"], body_json(req), org.domain, self.s.get_agent(org.id, p["ext"]))
-        return saved(self.s.save_agent(org.id, agent), agent.public())
+        agent = parse_agent(p["ext"], body_json(req), org.domain, self.s.directory.get_agent(org.id, p["ext"]))
+        return saved(self.s.directory.save_agent(org.id, agent), agent.public())
 
     def put_service(self, req: HttpRequest, p: Params) -> HttpResponse:
         service = parse_service(p["ext"], body_json(req))
-        return saved(self.s.save_service(p["org"], service), asdict(service))
+        return saved(self.s.directory.save_service(p["org"], service), asdict(service))
 
     def put_gateway(self, req: HttpRequest, p: Params) -> HttpResponse:
         gateway = parse_gateway(p["gw"], body_json(req))
-        return saved(self.s.save_gateway(gateway), asdict(gateway))
+        return saved(self.s.directory.save_gateway(gateway), asdict(gateway))
 
     def put_did(self, req: HttpRequest, p: Params) -> HttpResponse:
         did = parse_did(p["number"], body_json(req))
-        return saved(self.s.save_did(did), asdict(did))
+        return saved(self.s.directory.save_did(did), asdict(did))
 
     # -- agent state --------------------------------------------------------------
     def _agent(self, p: Params) -> str:
         extension(p["ext"])
-        if self.s.get_agent(self._org(p).id, p["ext"]) is None:
+        if self.s.directory.get_agent(self._org(p).id, p["ext"]) is None:
             raise Missing(f"no such agent: {p['ext']}")
         return p["ext"]
 
     def get_status(self, req: HttpRequest, p: Params) -> HttpResponse:
-        status = self.s.get_status(p["org"], self._agent(p))
+        status = self.s.agents.get_status(p["org"], self._agent(p))
         return json_response(
             200,
             {
@@ -346,22 +351,22 @@ class ProvisioningApi:
 
     def put_status(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = self._agent(p)
-        self.s.set_status(p["org"], ext, parse_status(body_json(req), time.time()))
+        self.s.agents.set_status(p["org"], ext, parse_status(body_json(req), time.time()))
         return self.get_status(req, p)
 
     def put_dnd(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = self._agent(p)
         dnd = parse_dnd(body_json(req))
-        self.s.set_dnd(p["org"], ext, dnd)
+        self.s.directory.set_dnd(p["org"], ext, dnd)
         return json_response(200, {"ext": ext, "dnd": dnd})
 
     def agent_presence(self, req: HttpRequest, p: Params) -> HttpResponse:
-        return json_response(200, self.s.presence(p["org"], [self._agent(p)])[0].to_json())
+        return json_response(200, self.s.agents.presence(p["org"], [self._agent(p)])[0].to_json())
 
     def org_presence(self, req: HttpRequest, p: Params) -> HttpResponse:
         self._org(p)
-        return json_response(200, [item.to_json() for item in self.s.presence(p["org"])])
+        return json_response(200, [item.to_json() for item in self.s.agents.presence(p["org"])])
 
     def agent_session(self, req: HttpRequest, p: Params) -> HttpResponse:
-        session = self.s.get_session(p["org"], self._agent(p))
+        session = self.s.agents.get_session(p["org"], self._agent(p))
         return json_response(200, {"ext": p["ext"], "session": None if session is None else session_json(session)})

@@ -52,7 +52,7 @@ class AdminApp:
     def metrics(self) -> HttpResponse:
         families = [*self.kamailio_families(), *component_families(self.checks())]
         try:
-            counts = self.state.agent_state_counts()
+            counts = self.state.agents.agent_state_counts()
         except Exception:  # Redis down: edge_redis_up says so; the rest of the scrape still helps
             counts = {}
         families.append(metrics.Family(

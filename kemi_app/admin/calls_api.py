@@ -38,10 +38,10 @@ class CallsApi:
         ]
 
     def _record(self, att_id: str) -> dict[str, object] | None:
-        att = self.s.attendance(att_id) if is_attendance_id(att_id) else None
+        att = self.s.history.attendance(att_id) if is_attendance_id(att_id) else None
         if att is None:
             return None
-        return {**asdict(att), "history": [e.to_fields() for e in self.s.attendance_history(att_id)]}
+        return {**asdict(att), "history": [e.to_fields() for e in self.s.history.attendance_history(att_id)]}
 
     def get_attendance(self, req: HttpRequest, p: Params) -> HttpResponse:
         record = self._record(p["attendance"])
@@ -49,17 +49,17 @@ class CallsApi:
 
     def recent_calls(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = extension(p["ext"])
-        if self.s.get_org(p["org"]) is None:
+        if self.s.directory.get_org(p["org"]) is None:
             raise Missing(f"no such org: {p['org']}")
         raw = parse_qs(req.query).get("limit", ["20"])[-1]
         if not raw.isdigit() or not 1 <= int(raw) <= RECENT_MAX:
             raise ValidationError("limit", f"must be an integer from 1 to {RECENT_MAX}")
         calls = []
-        for att_id in self.s.recent_attendances(p["org"], ext, int(raw)):
-            att = self.s.attendance(att_id)
+        for att_id in self.s.history.recent_attendances(p["org"], ext, int(raw)):
+            att = self.s.history.attendance(att_id)
             if att is None:
                 continue  # expired
-            history = self.s.attendance_history(att_id)
+            history = self.s.history.attendance_history(att_id)
             ended = [e.at for e in history if e.event == "end"]
             calls.append({
                 "attendance": att_id, "origin": att.origin, "direction": att.direction, "queue": att.queue,

@@ -75,8 +75,8 @@ def _begin(ctx: Context, org: str, plan: NewAttendance) -> str:
         queue=plan.queue, entered_through_queue=plan.origin == "queue",
         customer_call=call_id if plan.direction == "inbound" else "",
     )
-    ctx.state.create_attendance(att, call_id, Event(att.id, START, now, org, actor=plan.actor, target=plan.target,
-                                                    call_id=call_id, detail=plan.detail))
+    first = Event(att.id, START, now, org, actor=plan.actor, target=plan.target, call_id=call_id, detail=plan.detail)
+    ctx.state.history.create_attendance(att, call_id, first)
     return att.id
 
 
@@ -87,27 +87,27 @@ def refused(ctx: Context, org: str, origin: str, direction: str, actor: str, tar
     now = time.time()
     call_id = pv("$ci")
     att = Attendance(id=new_attendance_id(now), org=org, origin=origin, direction=direction, created_at=now)
-    ctx.state.create_attendance(att, call_id, Event(att.id, START, now, org, actor=actor, target=target,
+    ctx.state.history.create_attendance(att, call_id, Event(att.id, START, now, org, actor=actor, target=target,
                                                     call_id=call_id))
-    ctx.state.record_events(
+    ctx.state.history.record_events(
         Event(att.id, REFUSED, now, org, actor=actor, target=target, result=rule, reason=reason, call_id=call_id),
         Event(att.id, END, now, org, actor=actor, result="refused", call_id=call_id),
     )
 
 
 def _join_conference(ctx: Context, org: str, plan: Conference) -> str:
-    att_id = ctx.state.current_attendance(org, plan.agent)
+    att_id = ctx.state.history.current_attendance(org, plan.agent)
     if not att_id:
         return _begin(ctx, org, NewAttendance("direct", "internal", actor=plan.agent, target=plan.target))
     call_id = pv("$ci")
-    ctx.state.link_leg(att_id, call_id, Event(att_id, CONFERENCE, time.time(), org, actor=plan.agent,
+    ctx.state.history.link_leg(att_id, call_id, Event(att_id, CONFERENCE, time.time(), org, actor=plan.agent,
                                               target=plan.target, call_id=call_id))
     return att_id
 
 
 def event(ctx: Context, att_id: str, name: str, org: str, **fields: str) -> None:
     if att_id:
-        ctx.state.record_events(Event(att_id, name, time.time(), org, call_id=pv("$ci"), **fields))
+        ctx.state.history.record_events(Event(att_id, name, time.time(), org, call_id=pv("$ci"), **fields))
 
 
 def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
@@ -127,8 +127,8 @@ def on_dialog_event(ctx: Context, record: CallRecord, evname: str) -> None:
     now = time.time()
     if evname == "dialog:start":
         who = record.answered_by or pv("$dlg(to_uri)")
-        ctx.state.record_events(Event(record.attendance, ANSWER, now, record.org, target=who, call_id=call_id))
+        ctx.state.history.record_events(Event(record.attendance, ANSWER, now, record.org, target=who, call_id=call_id))
     elif evname in ("dialog:end", "dialog:failed"):
         result = "ended" if evname == "dialog:end" else "not answered"
-        ctx.state.record_events(Event(record.attendance, END, now, record.org, actor=record.answered_by,
+        ctx.state.history.record_events(Event(record.attendance, END, now, record.org, actor=record.answered_by,
                                       result=result, call_id=call_id))

@@ -7,8 +7,9 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy import digest
 from kemi_app.policy.auth_policy import after_failure, counts_per_agent
+from kemi_app.provisioning.org import Org
 from kemi_app.sip.context import Context, pv, reply
-from kemi_app.state import AgentAuth, Org
+from kemi_app.state import AgentAuth
 
 HA1_IS_STORED = 1  # pv_auth_check flag: the "password" given is already HA1
 CHECK_USER_MATCHES = 1  # pv_auth_check check: auth user must equal From (To for REGISTER)
@@ -23,7 +24,7 @@ def authenticate(ctx: Context, org: Org) -> str | None:
     if not has_credentials(org):
         return None
     user = pv("$au")
-    return verify(ctx, org, user, ctx.state.agent_auth(org.id, user, pv("$si"), nonce_use()))
+    return verify(ctx, org, user, ctx.state.registrations.agent_auth(org.id, user, pv("$si"), nonce_use()))
 
 
 def nonce_use() -> str:
@@ -64,7 +65,8 @@ def verify(ctx: Context, org: Org, user: str, agent: AgentAuth) -> str | None:
     if rc in NONCE_STALE:
         KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
         return None
-    failures = ctx.state.record_auth_failure(org.id, user, source, per_agent=counts_per_agent(agent.ha1 is not None))
+    per_agent = counts_per_agent(agent.ha1 is not None)
+    failures = ctx.state.registrations.record_auth_failure(org.id, user, source, per_agent=per_agent)
     with metrics.policy_timer("auth_failure"):
         verdict = after_failure(failures, limit)
     KSR.notice(f"auth failed for {user}@{realm} rc={rc} from {source}\n")

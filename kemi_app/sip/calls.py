@@ -8,16 +8,17 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.pause import pause_refusal
+from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, carriers, queues
 from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse
 from kemi_app.sip.relay import Call, Target, ToAgent, ToGateways, ToQueue, ToUri, relay_call, relay_message
-from kemi_app.state import CallView, Org
+from kemi_app.state import CallView
 
 
 def handle_initial(ctx: Context) -> None:
-    org = ctx.state.org_by_domain(pv("$fd"))
+    org = ctx.state.lookups.org_by_domain(pv("$fd"))
     if org is None:
         refuse("", metrics.UNKNOWN, 403, "Unknown Domain")
         return
@@ -25,13 +26,13 @@ def handle_initial(ctx: Context) -> None:
         return
     user, dialled = pv("$au"), pv("$rU")
     # One round trip: credentials, the caller's state and session, the dialled agent or service.
-    view = ctx.state.call_view(org.id, user, pv("$si"), dialled, nonce_use())
+    view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, nonce_use())
     if verify(ctx, org, user, view.auth) is None:
         return
     if not _target_in_org(ctx, org):
         refuse(org.id, "other_org", 404, "Not Found")
         return
-    company = ctx.state.company_of(org.id, view.caller.company if view.caller else "", view.org_version)
+    company = ctx.state.lookups.company_of(org.id, view.caller.company if view.caller else "", view.org_version)
     with metrics.policy_timer("dialplan"):
         dest = classify(dialled, company)
         # No session yet (the agent never registered): the company's current setting applies.
@@ -90,7 +91,7 @@ def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: Call
 
 
 def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
-    gateways = ctx.state.gateways_cached(view.gateways_version)
+    gateways = ctx.state.lookups.gateways_cached(view.gateways_version)
     if not gateways:
         refuse(org.id, dest.kind.value, 503, "No Carrier Gateway")
         return

@@ -41,8 +41,8 @@ def track_agents(ctx: Context, record: CallRecord, evname: str) -> None:
     # One Call-ID can carry successive dialogs (a transferee re-using it): the tags tell them apart.
     dialog = f"{key}|{pv('$dlg(from_tag)')}|{pv('$dlg(to_tag)')}"
     if evname == "dialog:start":  # confirmed by a 2xx
-        ctx.state.calls_started(record.org, record.agents, key, time.time(), node=ctx.settings.node_uri,
+        ctx.state.agents.calls_started(record.org, record.agents, key, time.time(), node=ctx.settings.node_uri,
                                 dialog=dialog)
     elif evname in ("dialog:end", "dialog:failed"):  # BYE, dialog timeout, or never answered
-        ctx.state.calls_ended(record.org, record.agents, key, time.time(), node=ctx.settings.node_uri,
+        ctx.state.agents.calls_ended(record.org, record.agents, key, time.time(), node=ctx.settings.node_uri,
                               dialog=dialog)

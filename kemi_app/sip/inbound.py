@@ -21,7 +21,7 @@ def did_number(user: str) -> str:
 
 def from_carrier(ctx: Context) -> bool:
     """Handles an initial request if it comes from a carrier gateway; False otherwise."""
-    if ctx.state.gateway_from(pv("$si"), int(pv("$sp") or 0)) is None:
+    if ctx.state.lookups.gateway_from(pv("$si"), int(pv("$sp") or 0)) is None:
         return False
     method = pv("$rm")
     if method == "OPTIONS":
@@ -35,7 +35,7 @@ def from_carrier(ctx: Context) -> bool:
 
 def _inbound_call(ctx: Context) -> None:
     number = did_number(pv("$rU"))
-    route = ctx.state.inbound_route(number) if E164_RE.match(number) else None
+    route = ctx.state.lookups.inbound_route(number) if E164_RE.match(number) else None
     if route is None:
         refuse("", KIND, 404, "Unknown DID")
         return

@@ -44,16 +44,16 @@ def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str) -> None:
 def offer_next(ctx: Context, tx: Transaction, queue: QueueCall) -> bool:
     """Rings the next free member; False when nobody is left."""
     att_id = tx.offer_attendance
-    members, auto_answer = ctx.state.queue_members(queue.org, queue.members)
+    members, auto_answer = ctx.state.queues.queue_members(queue.org, queue.members)
     lock_ms = (queue.ring_seconds + 5) * 1000
     for ext in offer_order(members, frozenset(tx.tried)):
         tx.tried = sorted({*tx.tried, ext})
-        if not ctx.state.reserve_offer(queue.org, ext, att_id, lock_ms):
+        if not ctx.state.queues.reserve_offer(queue.org, ext, att_id, lock_ms):
             metrics.queue_offer(queue.org, "lost-race")
             continue
-        bindings = ctx.state.bindings(queue.org, ext)
+        bindings = ctx.state.registrations.bindings(queue.org, ext)
         if not bindings:
-            ctx.state.release_offer(queue.org, ext, att_id)
+            ctx.state.queues.release_offer(queue.org, ext, att_id)
             continue
         tx.offered, tx.auto_answer = ext, bool(auto_answer.get(ext))
         tx.save()
@@ -65,7 +65,7 @@ def offer_next(ctx: Context, tx: Transaction, queue: QueueCall) -> bool:
         KSR.tm.t_set_fr(queue.ring_seconds * 1000, FIRST_RESPONSE_MS)
         if fork(ctx, bindings):
             return True
-        ctx.state.release_offer(queue.org, ext, att_id)
+        ctx.state.queues.release_offer(queue.org, ext, att_id)
     return False
 
 
@@ -102,7 +102,7 @@ def on_failure(ctx: Context) -> int | None:
         return status
     cancelled = KSR.tm.t_is_canceled() > 0
     if ext:
-        ctx.state.release_offer(queue.org, ext, att_id)
+        ctx.state.queues.release_offer(queue.org, ext, att_id)
         result = "cancelled" if cancelled else "no-answer" if status == 408 else f"refused {status}"
         metrics.queue_offer(queue.org, "no-answer" if status == 408 else "cancelled" if cancelled else "refused")
         attendances.event(ctx, att_id, OFFER, queue.org, target=ext, result=result)
@@ -137,4 +137,4 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         if ext not in record.agents:
             record.agents.append(ext)
         KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))
-        ctx.state.release_offer(queue.org, ext, tx.offer_attendance)
+        ctx.state.queues.release_offer(queue.org, ext, tx.offer_attendance)

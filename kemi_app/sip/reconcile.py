@@ -41,7 +41,7 @@ def reconcile(ctx: Context) -> None:
     # Records and sessions first, dialogs after: anything listed before a dialog vanished
     # from the dialog list had that dialog end (see policy.reconcile).
     try:
-        members = ctx.state.node_call_records(node)
+        members = ctx.state.agents.node_call_records(node)
     except DependencyDown:
         members = None
     sessions = _media_sessions(ctx)
@@ -51,7 +51,7 @@ def reconcile(ctx: Context) -> None:
     if members:
         phantoms = phantom_records(members, dialogs)
         if phantoms:
-            ctx.state.drop_call_records(node, phantoms, time.time())
+            ctx.state.agents.drop_call_records(node, phantoms, time.time())
             KSR.notice(f"reconcile: dropped {len(phantoms)} call record(s) without a dialog: "
                        f"{', '.join(p.member for p in phantoms[:10])}\n")
     for call_id in orphan_sessions(sessions or [], dialogs):

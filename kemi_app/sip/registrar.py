@@ -36,7 +36,7 @@ def _expires_header() -> int | None:
 
 
 def handle_register(ctx: Context) -> None:
-    org = ctx.state.org_by_domain(pv("$td"))
+    org = ctx.state.lookups.org_by_domain(pv("$td"))
     if org is None:
         _answer("", 403, "Unknown Domain")
         return
@@ -51,7 +51,7 @@ def handle_register(ctx: Context) -> None:
         return
     now = time.time()
     if not wildcard and not contacts:
-        _reply_bindings(org.id, ctx.state.bindings(org.id, ext), now)
+        _reply_bindings(org.id, ctx.state.registrations.bindings(org.id, ext), now)
         return
     request = RegisterRequest(
         wildcard=wildcard,
@@ -72,20 +72,20 @@ def handle_register(ctx: Context) -> None:
         before[:] = live(current, now)
         return _timed_register(current, request)
 
-    outcome = ctx.state.update_bindings(org.id, ext, change)
+    outcome = ctx.state.registrations.update_bindings(org.id, ext, change)
     if not outcome.ok:
         extra = (f"Min-Expires: {outcome.min_expires}",) if outcome.min_expires else ()
         _answer(org.id, outcome.status, outcome.reason, extra)
         return
     # A login (no registration before, new client session) snapshots the company's settings.
-    company = ctx.state.company_for_agent(org.id, ext)
-    ctx.state.record_registration(org.id, ext, before, outcome.bindings, company, now)
+    company = ctx.state.lookups.company_for_agent(org.id, ext)
+    ctx.state.agents.record_registration(org.id, ext, before, outcome.bindings, company, now)
     on_conn = [b.ttl(now) for b in outcome.bindings if b.received == request.received]
     if on_conn:
         connections.keep_registered(max(on_conn))
     if KSR.is_WSX() > 0 and on_conn:
         peer = f"{pv('$si')}:{pv('$sp')}"
-        ctx.state.remember_connection(request.node, peer, org.id, ext, max(on_conn))
+        ctx.state.registrations.remember_connection(request.node, peer, org.id, ext, max(on_conn))
     _reply_bindings(org.id, outcome.bindings, now)
 
 

@@ -104,7 +104,7 @@ class EdgeRoutes:
         """Once per start: calls this node tracked before a restart have no dialog any more."""
         ctx = self._ctx()
         try:
-            dropped = ctx.state.forget_node_calls(ctx.settings.node_uri)
+            dropped = ctx.state.agents.forget_node_calls(ctx.settings.node_uri)
         except Exception as e:  # Redis down at start: presence may show stale calls until their TTL
             KSR.err(f"could not forget the calls of a previous run: {e!r}\n")
             return

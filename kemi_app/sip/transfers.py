@@ -28,11 +28,11 @@ KIND = "transfer"
 
 
 def org_facts(state: EdgeState, org: Org) -> OrgFacts:
-    return OrgFacts(org.id, org.interorg_transfer_enabled, frozenset(state.list_links(org.id)), org.ivr_uri)
+    return OrgFacts(org.id, org.interorg_transfer_enabled, frozenset(state.directory.list_links(org.id)), org.ivr_uri)
 
 
 def interorg_verdict(state: EdgeState, att: Attendance, destination: Org | None) -> Verdict:
-    source = state.get_org(att.org)
+    source = state.directory.get_org(att.org)
     assert source is not None
     call = CallFacts(att.direction, att.origin, att.entered_through_queue, att.interorg_transferred)
     dest = org_facts(state, destination) if destination is not None else None
@@ -47,19 +47,19 @@ def edge_hostport(ctx: Context) -> str:
 def refuse_interorg(ctx: Context, att: Attendance, verdict: Verdict, actor: str, target: str) -> None:
     rule = verdict.rule.value if verdict.rule else "unknown"
     metrics.interorg_refusal(att.org, rule)
-    ctx.state.record_events(Event(att.id, REFUSED, time.time(), att.org, actor=actor, target=target, result=rule,
-                                  reason=verdict.reason, detail="inter-org transfer"))
+    ctx.state.history.record_events(Event(att.id, REFUSED, time.time(), att.org, actor=actor, target=target,
+                                          result=rule, reason=verdict.reason, detail="inter-org transfer"))
 
 
 def claim_interorg(ctx: Context, att: Attendance, verdict: Verdict, actor: str, target: str) -> str:
     """Claims the attendance's one inter-org transfer; returns the token for the transferee's
     INVITE, or '' when another transfer won the race (recorded as a refusal)."""
     now = time.time()
-    if not ctx.state.mark_interorg_transferred(att.id, now):
+    if not ctx.state.history.mark_interorg_transferred(att.id, now):
         refuse_interorg(ctx, att, Verdict(False, Rule.ALREADY_TRANSFERRED), actor, target)
         return ""
-    token = ctx.state.announce_transfer(att.id, "interorg", verdict.target_uri, actor)
-    ctx.state.record_events(Event(att.id, TRANSFER, now, att.org, actor=actor, target=target,
+    token = ctx.state.history.announce_transfer(att.id, "interorg", verdict.target_uri, actor)
+    ctx.state.history.record_events(Event(att.id, TRANSFER, now, att.org, actor=actor, target=target,
                                   result="requested", detail="interorg"))
     metrics.transfer(att.org, "interorg", "requested")
     return token
@@ -67,14 +67,14 @@ def claim_interorg(ctx: Context, att: Attendance, verdict: Verdict, actor: str, 
 
 def on_refer(ctx: Context) -> bool:
     """An in-dialog REFER on its way to the other party. True when answered here (refused)."""
-    att = ctx.state.attendance_by_call(pv("$ci"))
+    att = ctx.state.history.attendance_by_call(pv("$ci"))
     target = parse_refer_to(pv("$hdr(Refer-To)"))
     if att is None or target is None:
         return False  # not a call the edge tracks, or a Refer-To it does not understand
     # A REFER from the called side comes From the dialled number: name who answered instead.
     upstream = KSR.rr.is_direction("upstream") > 0
     actor = (CallRecord.load().answered_by if upstream else "") or pv("$fU")
-    destination = ctx.state.org_by_domain(target.host)
+    destination = ctx.state.lookups.org_by_domain(target.host)
     if _elsewhere(ctx, att, target.host, destination):
         verdict = interorg_verdict(ctx.state, att, destination)
         dest_id = destination.id if destination else target.host
@@ -90,8 +90,8 @@ def on_refer(ctx: Context) -> bool:
         user = "ivr"
     else:
         user, kind = target.user, target.kind
-        token = ctx.state.announce_transfer(att.id, kind, target.user, actor, target.replaces)
-        ctx.state.record_events(Event(att.id, TRANSFER, time.time(), att.org, actor=actor, target=target.user,
+        token = ctx.state.history.announce_transfer(att.id, kind, target.user, actor, target.replaces)
+        ctx.state.history.record_events(Event(att.id, TRANSFER, time.time(), att.org, actor=actor, target=target.user,
                                       result="requested", detail=kind, call_id=pv("$ci")))
         metrics.transfer(att.org, kind, "requested")
     KSR.hdr.remove("Refer-To")
@@ -112,21 +112,21 @@ def on_transfer_invite(ctx: Context) -> bool:
     token = token_of(pv("$ru"))
     if not token:
         return False
-    xfer = ctx.state.take_transfer(token)
-    att = ctx.state.attendance(xfer.get("attendance", "")) if xfer else None
+    xfer = ctx.state.history.take_transfer(token)
+    att = ctx.state.history.attendance(xfer.get("attendance", "")) if xfer else None
     if att is None:
         refuse("", KIND, 404, "Transfer Expired")
         return True
     kind, target, call_id = xfer["kind"], xfer["target"], pv("$ci")
-    ctx.state.link_leg(att.id, call_id, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
+    ctx.state.history.link_leg(att.id, call_id, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
                                               target=target, result="connecting", detail=kind, call_id=call_id))
-    ctx.state.set_customer_call(att.id, call_id)
+    ctx.state.history.set_customer_call(att.id, call_id)
     metrics.transfer(att.org, kind, "connecting")
     headers = []
     if xfer.get("replaces"):
         # The consultation call being replaced joins the attendance too.
         consult = xfer["replaces"].split(";", 1)[0]
-        ctx.state.link_leg(att.id, consult, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
+        ctx.state.history.link_leg(att.id, consult, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
                                                   target=target, result="replaces", detail=kind, call_id=consult))
         if KSR.hdr.is_present("Replaces") <= 0:
             headers.append(f"Replaces: {xfer['replaces']}")
@@ -145,8 +145,8 @@ def _destination(ctx: Context, att: Attendance, kind: str, target: str, record: 
     if kind == "interorg":
         return ToUri(target)
     if is_service_ext(target):
-        org = ctx.state.get_org(att.org)
-        service = ctx.state.get_service(att.org, target)
+        org = ctx.state.directory.get_org(att.org)
+        service = ctx.state.directory.get_service(att.org, target)
         if org is None or service is None:
             refuse(att.org, KIND, 404, "Service Not Found")
         elif service.kind == "queue":
@@ -157,7 +157,7 @@ def _destination(ctx: Context, att: Attendance, kind: str, target: str, record: 
         else:
             refuse(att.org, KIND, 480, "Service Not Available")
         return None
-    exists, bindings = ctx.state.agent_bindings(att.org, target)
+    exists, bindings = ctx.state.registrations.agent_bindings(att.org, target)
     if not exists:
         refuse(att.org, KIND, 404, "Extension Not Found")
         return None
@@ -171,10 +171,10 @@ def _destination(ctx: Context, att: Attendance, kind: str, target: str, record: 
 def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferRequest:
     """The API's inter-org transfer: the edge sends the REFER to the customer's leg itself
     (for softphones that cannot), then ends the agent's leg."""
-    att = ctx.state.attendance(att_id)
+    att = ctx.state.history.attendance(att_id)
     if att is None:
         return TransferRequest(Outcome.NO_ATTENDANCE, att_id, org_id)
-    destination = ctx.state.get_org(org_id)
+    destination = ctx.state.directory.get_org(org_id)
     if destination is None:
         return TransferRequest(Outcome.NO_ORG, att_id, org_id)
     verdict = interorg_verdict(ctx.state, att, destination)

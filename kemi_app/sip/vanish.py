@@ -55,7 +55,7 @@ def drain_closed_connections(ctx: Context) -> None:
 
 def on_connection_closed(ctx: Context, peer: str) -> None:
     node = ctx.settings.node_uri
-    owner = ctx.state.connection_owner(node, peer)
+    owner = ctx.state.registrations.connection_owner(node, peer)
     if owner is None:
         return
     org_id, ext = owner
@@ -65,15 +65,15 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
         gone.extend(b for b in current if b.node == node and _peer_of(b) == peer)
         return RegisterOutcome(200, "OK", [b for b in current if b not in gone])
 
-    ctx.state.update_bindings(org_id, ext, drop)
+    ctx.state.registrations.update_bindings(org_id, ext, drop)
     calls = calls_on(agent_key(org_id, ext), gone)
     now = time.time()
     # The history says why before the call's end is recorded.
-    ctx.state.record_events(*(
+    ctx.state.history.record_events(*(
         Event(att.id, AGENT_GONE, now, org_id, actor=ext, result="call ended", reason="websocket closed",
               call_id=dlg["call-id"])
         for dlg in calls
-        if (att := ctx.state.attendance_by_call(dlg["call-id"])) is not None
+        if (att := ctx.state.history.attendance_by_call(dlg["call-id"])) is not None
     ))
     for dlg in calls:
         _hang_up(ctx, dlg, gone)

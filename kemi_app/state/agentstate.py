@@ -21,8 +21,9 @@ from kemi_app.policy.session import LoginSession, starts_session
 from kemi_app.provisioning.company import Company
 from kemi_app.provisioning.errors import Missing
 from kemi_app.state import keys
-from kemi_app.state.base import StoreBase
+from kemi_app.state.base import Store
 from kemi_app.state.codec import decode, encode
+from kemi_app.state.directory import Directory
 
 CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
 CALL_ENDED_MEMORY = 60  # how long an ended call's key is remembered against a late start
@@ -55,7 +56,11 @@ def bindings_from(raw: list[str]) -> list[Binding]:
 
 
 @metrics.timed_state
-class AgentStateStore(StoreBase):
+class AgentStates(Store):
+    def __init__(self, client: redis.Redis, directory: Directory) -> None:
+        super().__init__(client)
+        self.directory = directory
+
     # -- status (pause / available) ----------------------------------------------
     def set_status(self, org_id: str, ext: str, status: AgentStatus) -> None:
         def body(p: Pipeline) -> None:
@@ -65,7 +70,7 @@ class AgentStateStore(StoreBase):
             p.delete(keys.status(org_id, ext))
             p.hset(keys.status(org_id, ext), mapping=encode(status))
 
-        self._atomic([keys.agent(org_id, ext)], body)
+        self._optimistic([keys.agent(org_id, ext)], body)
 
     def get_status(self, org_id: str, ext: str) -> AgentStatus:
         return status_from(self.r.hgetall(keys.status(org_id, ext)))
@@ -83,8 +88,10 @@ class AgentStateStore(StoreBase):
             return None  # an offline agent unregistering again changes nothing
         key = keys.session(org_id, ext)
         online_until = max((b.expires_at for b in after), default=now)
-        with self.r.pipeline(transaction=True) as p:
-            p.watch(key)
+
+        def body(p: Pipeline) -> LoginSession | None:
+            # A concurrent REGISTER of the same agent may start the session first: on a retry
+            # starts_session sees it and this one only extends online_until.
             new = starts_session(before, after, session_from(p.hgetall(key)))
             p.multi()
             started = None
@@ -96,11 +103,9 @@ class AgentStateStore(StoreBase):
                 p.delete(key)
                 p.hset(key, mapping=encode(started))
             p.hset(key, "online_until", json.dumps(online_until))
-            try:
-                p.execute()
-            except redis.WatchError:
-                return None  # a concurrent REGISTER of the same agent decided it
-        return started
+            return started
+
+        return self._optimistic([key], body)
 
     # -- calls in progress (dialog tracking) -----------------------------------------
     def calls_started(
@@ -173,6 +178,15 @@ class AgentStateStore(StoreBase):
                 session_from(session), now,
             ))
         return out
+
+    def agent_state_counts(self) -> dict[tuple[str, str], int]:
+        """(org, state) -> agents, for the edge_agents gauge: the presence states (available,
+        paused, in-call, offline), one pipelined round trip per org. Scrape time only."""
+        counts: dict[tuple[str, str], int] = {}
+        for org in self.directory.list_orgs():
+            for agent in self.presence(org.id):
+                counts[(org.id, agent.state)] = counts.get((org.id, agent.state), 0) + 1
+        return counts
 
     def sessions(self, org_id: str) -> list[dict[str, object]]:
         exts = sorted(self.r.smembers(keys.agents(org_id)))

@@ -15,13 +15,15 @@ import re
 import secrets
 import time
 
+import redis
 from redis.client import Pipeline
 
+from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext
 from kemi_app.policy.attendance import Attendance, Event
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL
-from kemi_app.state.base import StoreBase
+from kemi_app.state.base import Store
 
 RECENT_PER_AGENT = 50
 GLOBAL_STREAM_MAXLEN = 100_000
@@ -60,9 +62,13 @@ return 1
 """
 
 
-class AttendanceStore(StoreBase):
-    retention: int  # seconds
+@metrics.timed_state
+class Attendances(Store):
     history_maxlen: int = GLOBAL_STREAM_MAXLEN  # entries of the global stream, approximately
+
+    def __init__(self, client: redis.Redis, retention_days: int) -> None:
+        super().__init__(client)
+        self.retention = retention_days * 86400  # seconds
 
     def create_attendance(self, att: Attendance, call_id: str, first: Event) -> None:
         """The record, its first leg and its first event, atomically."""

@@ -1,4 +1,5 @@
-"""What every part of EdgeState shares: the client and the optimistic-transaction loop."""
+"""What every store shares: its client, the one retry policy for optimistic transactions,
+and loading a set of records."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ T = TypeVar("T")
 MAX_RETRIES = 50
 
 
-class StoreBase:
-    r: redis.Redis
+class Store:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
 
-    def _atomic(self, watch: list[str], body: Callable[[Pipeline], T]) -> T:
-        """Runs `body` (reads and checks, then p.multi() and queued writes) until none of the
-        watched keys changed under it: checks and writes land together or not at all."""
+    def _optimistic(self, watch: list[str], body: Callable[[Pipeline], T]) -> T:
+        """Runs `body` (reads and checks, then p.multi() and queued writes; or no writes at
+        all) until none of the watched keys changed under it: checks and writes land together
+        or not at all. After MAX_RETRIES lost races the caller gets Conflict."""
         for _ in range(MAX_RETRIES):
             with self.r.pipeline(transaction=True) as p:
                 try:

@@ -1,8 +1,5 @@
-"""Everything the policy needs for an agent's new call, in one pipelined Redis round trip.
-
-Company settings and gateways change rarely: each worker caches them and the same round
-trip fetches their version counters, so a write through the API is seen on the next call.
-"""
+"""Everything the policy needs for an agent's new call, in one pipelined Redis round trip,
+including the version counters of the per-worker caches (state/lookups.py)."""
 
 from __future__ import annotations
 
@@ -13,17 +10,14 @@ from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext, is_service_ext
-from kemi_app.policy.gateway import in_order
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.registration import Binding, live
 from kemi_app.policy.session import LoginSession
 from kemi_app.provisioning.agent import Agent
-from kemi_app.provisioning.company import DEFAULT_COMPANY, Company
-from kemi_app.provisioning.gateway import Gateway
 from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.agentstate import bindings_from, session_from, status_from
-from kemi_app.state.base import StoreBase
+from kemi_app.state.base import Store
 from kemi_app.state.codec import decode
 
 NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remembered while valid
@@ -73,11 +67,7 @@ class CallView:
 
 
 @metrics.timed_state
-class CallViewStore(StoreBase):
-    # Per-worker caches, keyed by the version counters read with every call.
-    _companies: dict[str, tuple[str, dict[str, Company]]]
-    _gateways: tuple[str, list[Gateway]]
-
+class CallViews(Store):
     def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str) -> CallView:
         """Auth data, caller state and session, and the dialled agent or service: one round trip."""
         agent_dialled = is_agent_ext(dialled)
@@ -110,27 +100,3 @@ class CallViewStore(StoreBase):
         if service_dialled:
             return CallView(**{**view.__dict__, "service": decode(Service, rows[8])})
         return view
-
-    def company_of(self, org_id: str, company_id: str, version: str) -> Company:
-        """The agent's company settings from the worker's cache (reloaded when the org's
-        version moved). No company, or a vanished one, means the documented defaults."""
-        cached = self._companies.get(org_id)
-        if cached is None or cached[0] != version:
-            companies = self._load_all(Company, keys.companies(org_id), lambda c: keys.company(org_id, c))
-            cached = (version, {c.id: c for c in companies})
-            self._companies[org_id] = cached
-        return cached[1].get(company_id, DEFAULT_COMPANY) if company_id else DEFAULT_COMPANY
-
-    def company_for_agent(self, org_id: str, ext: str) -> Company:
-        with self.r.pipeline(transaction=False) as p:
-            p.hget(keys.agent(org_id, ext), "company")
-            p.get(keys.org_version(org_id))
-            company_id, version = p.execute()
-        return self.company_of(org_id, company_id or "", version or "0")
-
-    def gateways_cached(self, version: str) -> list[Gateway]:
-        cached = self._gateways
-        if cached[0] != version:
-            cached = (version, in_order(self._load_all(Gateway, keys.GATEWAYS, keys.gateway)))
-            self._gateways = cached
-        return cached[1]

@@ -19,12 +19,12 @@ from kemi_app.provisioning.gateway import Gateway
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
-from kemi_app.state.base import StoreBase
+from kemi_app.state.base import Store
 from kemi_app.state.codec import decode, encode
 
 
 @metrics.timed_state
-class DirectoryStore(StoreBase):
+class Directory(Store):
     def _require_org(self, p: Pipeline | redis.Redis, org_id: str) -> Org:
         org = decode(Org, p.hgetall(keys.org(org_id)))
         if org is None:
@@ -59,7 +59,7 @@ class DirectoryStore(StoreBase):
             p.incr(keys.org_version(org.id))
             return old is None
 
-        return self._atomic([keys.org(org.id), keys.domain(org.domain), keys.agents(org.id)], body)
+        return self._optimistic([keys.org(org.id), keys.domain(org.domain), keys.agents(org.id)], body)
 
     def delete_org(self, org_id: str, force: bool = False) -> bool:
         """Removes the org and everything in it. Refused (409) while one of its agents is in a
@@ -98,7 +98,7 @@ class DirectoryStore(StoreBase):
             p.srem(keys.ORGS, org_id)
             return True
 
-        return self._atomic([keys.org(org_id), *members_keys], body)
+        return self._optimistic([keys.org(org_id), *members_keys], body)
 
     # -- org links ----------------------------------------------------------
     def list_links(self, org_id: str) -> list[str]:
@@ -118,7 +118,7 @@ class DirectoryStore(StoreBase):
             p.incr(keys.org_version(org_id))
             return True
 
-        return self._atomic([keys.org(org_id), keys.org(target)], body)
+        return self._optimistic([keys.org(org_id), keys.org(target)], body)
 
     def delete_link(self, org_id: str, target: str) -> bool:
         return bool(self.r.srem(keys.links(org_id), target))
@@ -143,7 +143,7 @@ class DirectoryStore(StoreBase):
             p.incr(keys.org_version(org_id))
             return created
 
-        return self._atomic([keys.org(org_id), key], body)
+        return self._optimistic([keys.org(org_id), key], body)
 
     def delete_company(self, org_id: str, company_id: str) -> bool:
         """Refused (409) while agents belong to it: they would silently lose their settings."""
@@ -162,7 +162,7 @@ class DirectoryStore(StoreBase):
             p.incr(keys.org_version(org_id))
             return True
 
-        return self._atomic([key, keys.agents(org_id), *(keys.agent(org_id, e) for e in exts)], body)
+        return self._optimistic([key, keys.agents(org_id), *(keys.agent(org_id, e) for e in exts)], body)
 
     # -- agents -------------------------------------------------------------
     def get_agent(self, org_id: str, ext: str) -> Agent | None:
@@ -188,7 +188,7 @@ class DirectoryStore(StoreBase):
             p.sadd(keys.agents(org_id), agent.ext)
             return created
 
-        return self._atomic(watch, body)
+        return self._optimistic(watch, body)
 
     def delete_agent(self, org_id: str, ext: str, force: bool = False) -> bool:
         """Refused (409) while the agent is in a call unless forced. Forced, the call goes on
@@ -205,7 +205,7 @@ class DirectoryStore(StoreBase):
             _queue_agent_delete(p, org_id, ext)
             return True
 
-        return self._atomic([key, keys.calls(org_id, ext)], body)
+        return self._optimistic([key, keys.calls(org_id, ext)], body)
 
     def set_dnd(self, org_id: str, ext: str, dnd: bool) -> None:
         key = keys.agent(org_id, ext)
@@ -216,7 +216,7 @@ class DirectoryStore(StoreBase):
             p.multi()
             p.hset(key, "dnd", "true" if dnd else "false")
 
-        self._atomic([key], body)
+        self._optimistic([key], body)
 
     # -- services -----------------------------------------------------------
     def get_service(self, org_id: str, ext: str) -> Service | None:
@@ -238,7 +238,7 @@ class DirectoryStore(StoreBase):
             p.incr(keys.org_version(org_id))
             return created
 
-        return self._atomic([keys.org(org_id), key], body)
+        return self._optimistic([keys.org(org_id), key], body)
 
     def delete_service(self, org_id: str, ext: str) -> bool:
         """Refused (409) while a DID lands on it: carrier calls would have nowhere to go."""
@@ -256,7 +256,7 @@ class DirectoryStore(StoreBase):
             p.incr(keys.org_version(org_id))
             return True
 
-        return self._atomic([key, keys.DIDS], body)
+        return self._optimistic([key, keys.DIDS], body)
 
     # -- carrier gateways ---------------------------------------------------
     def get_gateway(self, gw_id: str) -> Gateway | None:
@@ -277,7 +277,7 @@ class DirectoryStore(StoreBase):
             p.incr(keys.GATEWAYS_VERSION)
             return created
 
-        return self._atomic([key], body)
+        return self._optimistic([key], body)
 
     def delete_gateway(self, gw_id: str) -> bool:
         with self.r.pipeline(transaction=True) as p:
@@ -310,7 +310,7 @@ class DirectoryStore(StoreBase):
             p.sadd(keys.DIDS, did.number)
             return created
 
-        return self._atomic([key, keys.org(did.org), service_key], body)
+        return self._optimistic([key, keys.org(did.org), service_key], body)
 
     def delete_did(self, number: str) -> bool:
         with self.r.pipeline(transaction=True) as p:

@@ -1,70 +1,29 @@
-"""Carrier calls and queues: who is calling (a gateway), what was dialled (a DID), and which
-queue members may be offered the call, with an offer lock so one free agent never gets two."""
+"""Queues: which members may be offered a call, with an offer lock so one free agent never
+gets two."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+import redis
 
-from kemi_app.policy.presence import Presence
+from kemi_app import metrics
 from kemi_app.policy.queue import QueueMember
-from kemi_app.provisioning.did import Did
-from kemi_app.provisioning.gateway import Gateway
-from kemi_app.provisioning.org import Org
-from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
-from kemi_app.state.base import StoreBase
-from kemi_app.state.codec import decode
-from kemi_app.state.guard import StoreUnavailable
+from kemi_app.state.agentstate import AgentStates
+from kemi_app.state.base import Store
 
 # Deletes the offer lock only if it still belongs to this attendance.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-@dataclass(frozen=True)
-class InboundRoute:
-    did: Did
-    org: Org
-    service: Service | None
-
-
-GATEWAY_VERSION_SECONDS = 2.0  # every initial request asks; a gateway change shows within this
-
-
-class QueueStore(StoreBase):
-    _gateway_version: tuple[float, str] = (0.0, "0")
-    _gateways: tuple[str, list[Gateway]]
-
-    def gateway_from(self, ip: str, port: int) -> Gateway | None:
-        """The carrier gateway a request comes from, matched on address and port. While Redis
-        cannot be reached the worker's last known list answers: carriers stay recognised."""
-        now = time.monotonic()
-        if self._gateway_version[0] < now:
-            try:
-                version = self.r.get(keys.GATEWAYS_VERSION) or "0"
-                self.gateways_cached(version)  # type: ignore[attr-defined]
-                self._gateway_version = (now + GATEWAY_VERSION_SECONDS, version)
-            except StoreUnavailable:
-                self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self._gateway_version[1])
-        for gateway in self._gateways[1]:
-            if gateway.address == f"sip:{ip}:{port}":
-                return gateway
-        return None
-
-    def inbound_route(self, number: str) -> InboundRoute | None:
-        did = decode(Did, self.r.hgetall(keys.did(number)))
-        if did is None:
-            return None
-        with self.r.pipeline(transaction=False) as p:
-            p.hgetall(keys.org(did.org))
-            p.hgetall(keys.service(did.org, did.service))
-            org, service = p.execute()
-        found = decode(Org, org)
-        return InboundRoute(did, found, decode(Service, service)) if found else None
+@metrics.timed_state
+class Queues(Store):
+    def __init__(self, client: redis.Redis, agents: AgentStates) -> None:
+        super().__init__(client)
+        self.agents = agents
 
     def queue_members(self, org_id: str, exts: list[str]) -> tuple[list[QueueMember], dict[str, bool]]:
         """Members as the queue sees them, and who wants auto-answer: two round trips."""
-        presences: list[Presence] = self.presence(org_id, exts)  # type: ignore[attr-defined]
+        presences = self.agents.presence(org_id, exts)
         with self.r.pipeline(transaction=False) as p:
             for ext in exts:
                 p.hget(keys.agent(org_id, ext), "auto_answer")

@@ -176,13 +176,13 @@ def test_closing_the_page_mid_call_ends_it_and_takes_the_agent_offline(
 ) -> None:
     phone, _ = pcmu_phone(peer, browser_state)
     agent = open_agent(client, "1001")
-    assert browser_state.bindings("demo", "1001")
+    assert browser_state.registrations.bindings("demo", "1001")
     agent.run("agent.call(arg)", "1002")
     assert_media(agent, browser_edge)
     agent.page.context.close()
     code, out = finish(phone, timeout=20)  # the sipp phone got a BYE and answered it
     assert code == 0, out
-    assert wait_for(lambda: not browser_state.bindings("demo", "1001"), 10), "agent 1001 still registered"
+    assert wait_for(lambda: not browser_state.registrations.bindings("demo", "1001"), 10), "agent 1001 still registered"
 
 
 def test_closing_the_page_mid_call_sends_the_bye_to_a_tcp_caller(
@@ -198,7 +198,7 @@ def test_closing_the_page_mid_call_sends_the_bye_to_a_tcp_caller(
     agent.page.context.close()
     code, out = finish(caller, timeout=20)  # the sipp caller got a BYE over TCP and answered it
     assert code == 0, out
-    assert wait_for(lambda: not browser_state.bindings("demo", "1001"), 10), "agent 1001 still registered"
+    assert wait_for(lambda: not browser_state.registrations.bindings("demo", "1001"), 10), "agent 1001 still registered"
 
 
 CARRIER = Gateway(id="aa-browser-test", address="", priority=0, codecs=["PCMU"])
@@ -213,7 +213,7 @@ def test_browser_on_opus_calls_a_pcmu_gateway_through_the_transcoder(
 ) -> None:
     port = peer.next_port()
     gateway = replace(CARRIER, address=f"sip:{browser_net.host_ip}:{port}")
-    browser_state.save_gateway(gateway)
+    browser_state.directory.save_gateway(gateway)
     try:
         carrier = pcmu_uas(peer, port, offer_check=PCMU_ONLY)
         time.sleep(0.3)
@@ -226,7 +226,7 @@ def test_browser_on_opus_calls_a_pcmu_gateway_through_the_transcoder(
         code, out = finish(carrier)
         assert code == 0, out
     finally:
-        browser_state.delete_gateway(gateway.id)
+        browser_state.directory.delete_gateway(gateway.id)
 
 
 # -- the softphone page (JsSIP) the edge serves, over wss:// through haproxy -------------------

@@ -17,7 +17,7 @@ from kemi_app.provisioning.gateway import Gateway
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.queues import GATEWAY_VERSION_SECONDS
+from kemi_app.state.lookups import GATEWAY_VERSION_SECONDS
 from tests.integration.helpers import register
 from tests.sipp import Sipp, SippResult
 from tests.state_kit import drop_bindings
@@ -49,23 +49,23 @@ class ContactCentre:
     def reset(self, overflow_ivr: bool = False, interorg: bool = True, linked: bool = True) -> None:
         """Every agent available, idle in the order 3001, 3002, 3003, none registered."""
         ivr = f"sip:ivr@127.0.0.1:{self.ivr_port}" if overflow_ivr else ""
-        self.state.save_org(Org(ORG, DOMAIN, "Contact centre", ivr, interorg))
-        self.state.save_org(Org(DEST, DEST_DOMAIN, "Destination", f"sip:ivr@127.0.0.1:{self.dest_ivr_port}"))
+        self.state.directory.save_org(Org(ORG, DOMAIN, "Contact centre", ivr, interorg))
+        self.state.directory.save_org(Org(DEST, DEST_DOMAIN, "Destination", f"sip:ivr@127.0.0.1:{self.dest_ivr_port}"))
         if linked:
-            self.state.save_link(ORG, DEST)
+            self.state.directory.save_link(ORG, DEST)
         else:
-            self.state.delete_link(ORG, DEST)
+            self.state.directory.delete_link(ORG, DEST)
         now = time.time()
         for i, ext in enumerate(AGENTS):
-            self.state.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD), display_name=f"Agent {ext}"))
-            self.state.set_status(ORG, ext, AgentStatus(False, "", now - 1000))
+            self.state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD), display_name=f"Agent {ext}"))
+            self.state.agents.set_status(ORG, ext, AgentStatus(False, "", now - 1000))
             drop_bindings(self.state, ORG, ext)
             self.state.r.delete(keys.offer(ORG, ext), keys.calls(ORG, ext))
             self.state.r.set(keys.idle(ORG, ext), str(now - 100 + i))
-        self.state.save_service(ORG, Service(QUEUE, "queue", "Sales", members=list(AGENTS), ring_timeout=5))
+        self.state.directory.save_service(ORG, Service(QUEUE, "queue", "Sales", members=list(AGENTS), ring_timeout=5))
         for i, port in enumerate(self.customer_ports):
-            self.state.save_gateway(Gateway(f"carrier{i}", f"sip:127.0.0.1:{port}", 100 + i))
-        self.state.save_did(Did(DID, ORG, QUEUE))
+            self.state.directory.save_gateway(Gateway(f"carrier{i}", f"sip:127.0.0.1:{port}", 100 + i))
+        self.state.directory.save_did(Did(DID, ORG, QUEUE))
 
     def login(self, ext: str) -> int:
         if ext not in self.agent_ports:
@@ -76,7 +76,7 @@ class ContactCentre:
         return port
 
     def pause(self, ext: str, name: str = "Break") -> None:
-        self.state.set_status(ORG, ext, AgentStatus(True, name, time.time()))
+        self.state.agents.set_status(ORG, ext, AgentStatus(True, name, time.time()))
 
     def customer(self, scenario: str = "customer_call.xml", index: int = 0, **values: object) -> SippResult:
         """A customer calling the queue's DID through carrier gateway `index`."""
@@ -95,10 +95,10 @@ class ContactCentre:
                                     values={"target_uri": found.group(1)})
 
     def last_attendance(self, ext: str) -> str:
-        recent = self.state.recent_attendances(ORG, ext)
+        recent = self.state.history.recent_attendances(ORG, ext)
         assert recent, f"agent {ext} has no attendance"
         return recent[0]
 
     def story(self, att_id: str) -> list[tuple[str, str, str]]:
         """(event, target or actor, result) in order: the history as a test reads it."""
-        return [(e.event, e.target or e.actor, e.result) for e in self.state.attendance_history(att_id)]
+        return [(e.event, e.target or e.actor, e.result) for e in self.state.history.attendance_history(att_id)]

@@ -109,17 +109,17 @@ def company(edge, agents):
 @pytest.fixture
 def gateways(edge, state, sipp: Sipp) -> Iterator[list[int]]:
     """Two carrier gateways on fresh loopback ports, tried in this order; nothing else."""
-    saved = state.list_gateways()
+    saved = state.directory.list_gateways()
     for gw in saved:
-        state.delete_gateway(gw.id)
+        state.directory.delete_gateway(gw.id)
     ports = [sipp.next_port(), sipp.next_port()]
     for i, port in enumerate(ports):
-        state.save_gateway(Gateway(id=f"test-gw{i}", address=f"sip:127.0.0.1:{port}", priority=10 * (i + 1)))
+        state.directory.save_gateway(Gateway(id=f"test-gw{i}", address=f"sip:127.0.0.1:{port}", priority=10 * (i + 1)))
     yield ports
     for i in range(len(ports)):
-        state.delete_gateway(f"test-gw{i}")
+        state.directory.delete_gateway(f"test-gw{i}")
     for gw in saved:
-        state.save_gateway(gw)
+        state.directory.save_gateway(gw)
 
 
 def pause(edge, name: str | None) -> None:
@@ -271,14 +271,14 @@ def test_a_busy_callee_is_not_failed_over(edge, sipp: Sipp, agents, gateways) ->
 
 
 def test_no_gateway_gives_503(edge, sipp: Sipp, agents, state) -> None:
-    saved = state.list_gateways()
+    saved = state.directory.list_gateways()
     for gw in saved:
-        state.delete_gateway(gw.id)
+        state.directory.delete_gateway(gw.id)
     try:
         ok(dial(sipp, BR_MOBILE, 503, ("^SIP/2.0 503 No Carrier Gateway",)))
     finally:
         for gw in saved:
-            state.save_gateway(gw)
+            state.directory.save_gateway(gw)
 
 
 # -- services, DND and agent state -----------------------------------------------------------
@@ -410,7 +410,7 @@ def test_a_new_websocket_connection_starts_a_new_session(edge, sipp: Sipp, agent
     before = session(edge, PEER)
     first.ws.close()
     deadline = time.monotonic() + 10
-    while state.bindings("demo", PEER) and time.monotonic() < deadline:
+    while state.registrations.bindings("demo", PEER) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert presence_of(edge, PEER)["state"] == "offline"
     second = WsAgent(url, PEER, DEMO, PEER_PW)

@@ -19,17 +19,17 @@ from tests.sipp import Sipp
 def agent(centre: ContactCentre) -> str:
     """3001 in a company that blocks calls during pause, logged in after the company was set."""
     centre.reset()
-    centre.state.save_company("cc", Company("strict", "Strict", block_calls_during_pause=True))
-    centre.state.save_agent("cc", Agent("3001", ha1("3001", DOMAIN, PASSWORD), company="strict"))
+    centre.state.directory.save_company("cc", Company("strict", "Strict", block_calls_during_pause=True))
+    centre.state.directory.save_agent("cc", Agent("3001", ha1("3001", DOMAIN, PASSWORD), company="strict"))
     centre.login("3001")
     return "3001"
 
 
 def story(centre: ContactCentre, started: float) -> list[tuple[str, str, str]]:
     att = centre.last_attendance("3001")
-    record = centre.state.attendance(att)
+    record = centre.state.history.attendance(att)
     assert record is not None and record.created_at >= started
-    return [(e.event, e.target, e.result) for e in centre.state.attendance_history(att)]
+    return [(e.event, e.target, e.result) for e in centre.state.history.attendance_history(att)]
 
 
 @pytest.mark.parametrize(
@@ -47,4 +47,4 @@ def test_refusal_is_recorded(centre: ContactCentre, sipp: Sipp, agent: str, paus
     result = call(sipp, agent, number, scenario="uac_refused.xml", expect=403, domain=DOMAIN, password=PASSWORD)
     assert result.ok, result.output + result.errors
     assert story(centre, started) == [("start", number, ""), ("refused", number, rule), ("end", "", "refused")]
-    assert centre.state.attendance_history(centre.last_attendance(agent))[1].reason == reason
+    assert centre.state.history.attendance_history(centre.last_attendance(agent))[1].reason == reason

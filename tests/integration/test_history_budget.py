@@ -36,14 +36,14 @@ def stream_bytes(state: EdgeState) -> int:
 
 
 def ended(state: EdgeState, att_ids: list[str]) -> bool:
-    return all(any(e.event == "end" for e in state.attendance_history(a)) for a in att_ids)
+    return all(any(e.event == "end" for e in state.history.attendance_history(a)) for a in att_ids)
 
 
 def test_a_typical_call_stays_within_its_history_budget(state: EdgeState, sipp: Sipp) -> None:
     drop_bindings(state, "demo", "1002")
     port = sipp.next_port()
     assert register(sipp, "1002", port).ok
-    before_recent = set(state.recent_attendances("demo", "1002", 50))
+    before_recent = set(state.history.recent_attendances("demo", "1002", 50))
     before_keys = all_keys(state)
     before_stream = stream_bytes(state)
 
@@ -54,7 +54,7 @@ def test_a_typical_call_stays_within_its_history_budget(state: EdgeState, sipp: 
     phone.communicate(timeout=30)
     assert result.ok, result.output + result.errors
     def new_attendances() -> list[str]:
-        return [a for a in state.recent_attendances("demo", "1002", 50) if a not in before_recent]
+        return [a for a in state.history.recent_attendances("demo", "1002", 50) if a not in before_recent]
 
     assert wait_for(lambda: len(new_attendances()) == CALLS)
     made = new_attendances()
@@ -75,22 +75,24 @@ def test_a_typical_call_stays_within_its_history_budget(state: EdgeState, sipp: 
     assert len(new_keys) <= KEYS_PER_CALL * CALLS + PER_AGENT_KEYS, kinds
     assert grown / CALLS <= BYTES_PER_CALL, grown / CALLS
     # Compact, and still the whole story.
-    assert [e.event for e in state.attendance_history(made[0])] == ["start", "ring", "answer", "end"]
+    assert [e.event for e in state.history.attendance_history(made[0])] == ["start", "ring", "answer", "end"]
 
 
 def test_the_global_stream_is_capped_by_length_and_age(state: EdgeState) -> None:
     capped = EdgeState(state.r)
-    capped.history_maxlen = 300
+    capped.history.history_maxlen = 300
     att = Attendance(new_attendance_id(), "demo", "direct", "internal", time.time())
-    capped.create_attendance(att, "budget-1", Event(att.id, "start", time.time(), "demo", call_id="budget-1"))
+    capped.history.create_attendance(att, "budget-1", Event(att.id, "start", time.time(), "demo", call_id="budget-1"))
     for i in range(2000):
-        capped.record_events(Event(att.id, "ring", time.time(), "demo", target=f"t{i}"))
+        capped.history.record_events(Event(att.id, "ring", time.time(), "demo", target=f"t{i}"))
     # Approximate trimming drops whole stream nodes (100 entries each by default).
     assert 300 <= state.r.xlen(keys.HISTORY) <= 300 + 100
-    assert len(capped.attendance_history(att.id)) == EVENTS_PER_ATTENDANCE  # the attendance keeps its latest events
+    # The attendance keeps its latest events.
+    assert len(capped.history.attendance_history(att.id)) == EVENTS_PER_ATTENDANCE
     # Age: entries older than the retention go when the next attendance starts.
     time.sleep(1.1)
-    capped.retention = 1
+    capped.history.retention = 1
     other = Attendance(new_attendance_id(), "demo", "direct", "internal", time.time())
-    capped.create_attendance(other, "budget-2", Event(other.id, "start", time.time(), "demo", call_id="budget-2"))
+    first = Event(other.id, "start", time.time(), "demo", call_id="budget-2")
+    capped.history.create_attendance(other, "budget-2", first)
     assert state.r.xlen(keys.HISTORY) <= 100

@@ -98,7 +98,7 @@ def test_kamailio_and_component_gauges(edge: Stack, sipp: Sipp, agent: str, stat
     assert value(samples, "edge_agents", org="demo", state="available") >= 1
     # The gauge counts every agent of the org once, whatever its state.
     agents = sum(v for (name, labels), v in samples.items() if name == "edge_agents" and ("org", "demo") in labels)
-    assert agents == len(state.list_agents("demo"))
+    assert agents == len(state.directory.list_agents("demo"))
     total = value(samples, "kamailio_shm_total_bytes")
     assert total == edge.settings.shm_mb * 1024 * 1024
     assert 0 < value(samples, "kamailio_shm_free_bytes") < total

@@ -213,7 +213,7 @@ def test_calls_ended_during_a_redis_stall_free_their_agents(stack: Stack, osipp:
     caller = threading.Thread(target=lambda: ended.setdefault(
         "r", call(osipp, "3002", "3001", domain=DOMAIN, password=PASSWORD, hold_ms=4000)), daemon=True)
     caller.start()
-    assert wait_for(lambda: ostate.presence(ORG, ["3001"])[0].state == "in-call", 5), "the call never started"
+    assert wait_for(lambda: ostate.agents.presence(ORG, ["3001"])[0].state == "in-call", 5), "the call never started"
     log = Path(stack.log_hint("kamailio"))
     logged = log.stat().st_size
     with call_load(stack, osipp), stopped(stack, "redis"):
@@ -224,8 +224,9 @@ def test_calls_ended_during_a_redis_stall_free_their_agents(stack: Stack, osipp:
         f.seek(logged)
         assert b"dialog:end not recorded" in f.read(), "the call's end was written after all: no phantom made"
     # The reconcile finds no dialog behind the records left: both agents are free again...
-    assert wait_for(lambda: {p.state for p in ostate.presence(ORG, ["3001", "3002"])} <= {"available", "offline"},
-                    RECONCILE_SECONDS + 3), ostate.presence(ORG, ["3001", "3002"])
+    assert wait_for(lambda: {p.state for p in ostate.agents.presence(ORG, ["3001", "3002"])}
+                    <= {"available", "offline"},
+                    RECONCILE_SECONDS + 3), ostate.agents.presence(ORG, ["3001", "3002"])
     # ...and a queue call reaches the free agent instead of skipping it (retried like a
     # carrier honouring Retry-After while a worker still waits for its breaker's probe).
     phone = answer_one(osipp, port)

@@ -53,7 +53,7 @@ def test_longest_idle_available_agent_answers_skipping_a_paused_one(cc: ContactC
 def test_any_queue_name_is_answered_and_quoted_in_the_queue_header(
     cc: ContactCentre, sipp: Sipp, name: str, header: str
 ) -> None:
-    cc.state.save_service(ORG, Service(QUEUE, "queue", name, members=list(AGENTS), ring_timeout=5))
+    cc.state.directory.save_service(ORG, Service(QUEUE, "queue", name, members=list(AGENTS), ring_timeout=5))
     cc.login("3001")
     # sipp reads backslash escapes in the attribute once more; XML needs its own for the quotes.
     regexp = escape(header.replace("\\", "\\\\"), {'"': "&quot;"})
@@ -103,8 +103,8 @@ def test_nobody_and_no_ivr_gets_480(cc: ContactCentre) -> None:
 
 
 def test_auto_answer_hint_for_agents_who_want_it(cc: ContactCentre, sipp: Sipp, state) -> None:
-    agent = state.get_agent("cc", "3001")
-    state.save_agent("cc", type(agent)(**{**agent.__dict__, "auto_answer": True}))
+    agent = state.directory.get_agent("cc", "3001")
+    state.directory.save_agent("cc", type(agent)(**{**agent.__dict__, "auto_answer": True}))
     cc.login("3001")
     phone = answer_one(sipp, cc.agent_ports["3001"], "uas_headers.xml",
                        header_regexp="Call-Info: [^\\r\\n]*answer-after=0")
@@ -130,7 +130,8 @@ def test_two_simultaneous_calls_never_ring_the_same_single_free_agent(cc: Contac
         caller.join(30)
     assert [r.ok for r in results.values()] == [True, True], [r.errors for r in results.values()]
     assert finish(phone)[0] == 0
-    atts = [a for a in cc.state.recent_attendances("cc", "3001") if cc.state.attendance(a).created_at >= started]
+    history = cc.state.history
+    atts = [a for a in history.recent_attendances("cc", "3001") if history.attendance(a).created_at >= started]
     offers = [s for att in atts for s in cc.story(att) if s == ("offer", "3001", "")]
     assert len(offers) == 1
 

@@ -15,7 +15,7 @@ RETRY_ON_CHALLENGE = '<recv response="401" auth="true" optional="true" next="ret
 
 
 def bindings(state, ext: str) -> list:
-    return state.bindings("demo", ext)
+    return state.registrations.bindings("demo", ext)
 
 
 def test_register_with_digest_auth_stores_binding(sipp: Sipp, state) -> None:
@@ -60,7 +60,7 @@ def test_wrong_password_is_challenged_then_refused(sipp: Sipp, state) -> None:
     assert result.ok, result.output + result.errors
     # A correct password from the same source is still refused while the window lasts.
     assert register(sipp, "1077", port, password="right", expect=403).ok
-    assert state.bindings("demo", "1077") == []
+    assert state.registrations.bindings("demo", "1077") == []
 
 
 def test_unknown_agent_looks_like_wrong_password(sipp: Sipp) -> None:

@@ -27,9 +27,9 @@ RELAY_METHODS = ("INVITE", "BYE", "MESSAGE", "NOTIFY", "OPTIONS", "REFER", "INFO
 
 @pytest.fixture(scope="module")
 def org(state: EdgeState) -> str:
-    state.save_org(Org(ORG, DOMAIN, "Security tests"))
+    state.directory.save_org(Org(ORG, DOMAIN, "Security tests"))
     for ext in (CALLER, CALLEE, OFFLINE):
-        state.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+        state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
     return ORG
 
 
@@ -118,7 +118,7 @@ def test_replayed_register_is_stale_and_cannot_hijack_the_contact(
     finally:
         attacker.close()
     assert all("127.0.0.7" not in b.contact and "127.0.0.7" not in b.received
-               for b in state.bindings(ORG, CALLEE))
+               for b in state.registrations.bindings(ORG, CALLEE))
 
 
 def test_replayed_invite_with_a_new_call_id_is_stale(client: RawSip, org: str) -> None:

@@ -38,7 +38,7 @@ def cc(centre: ContactCentre) -> ContactCentre:
 
 
 def events(cc: ContactCentre, att: str) -> list[tuple[str, str, str, str]]:
-    return [(e.event, e.target or e.actor, e.result, e.detail) for e in cc.state.attendance_history(att)]
+    return [(e.event, e.target or e.actor, e.result, e.detail) for e in cc.state.history.attendance_history(att)]
 
 
 def api(edge: Stack, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
@@ -63,12 +63,12 @@ def test_blind_transfer_to_another_agent_keeps_the_attendance(cc: ContactCentre,
     att = cc.last_attendance("3001")
     story = events(cc, att)
     assert ("transfer", "3002", "requested", "blind") in story
-    transfer = next(e for e in cc.state.attendance_history(att) if e.event == "transfer")
+    transfer = next(e for e in cc.state.history.attendance_history(att) if e.event == "transfer")
     assert transfer.actor == "3001"
     assert ("transfer", "3002", "connecting", "blind") in story
     assert [e[:2] for e in story if e[0] == "answer"] == [("answer", "3001"), ("answer", "3002")]
     assert [e[0] for e in story].count("end") == 2
-    record = cc.state.attendance(att)
+    record = cc.state.history.attendance(att)
     assert record is not None and len(record.legs) == 2 and not record.interorg_transferred
     assert cc.last_attendance("3002") == att
     # The whole story, in order, as the history stream holds it.
@@ -103,7 +103,7 @@ def test_interorg_transfer_by_refer_lands_at_the_destination_ivr(cc: ContactCent
     assert finish(agent)[0] == 0 and finish(ivr)[0] == 0
     att = cc.last_attendance("3001")
     assert ("transfer", "dest", "requested", "interorg") in events(cc, att)
-    record = cc.state.attendance(att)
+    record = cc.state.history.attendance(att)
     assert record is not None and record.interorg_transferred
 
 
@@ -134,8 +134,8 @@ def test_interorg_by_api_then_a_second_one_is_refused(cc: ContactCentre, sipp: S
     started = time.time()
     customer = threading.Thread(target=lambda: outcome.extend(cc.transferred_customer()))
     customer.start()
-    att = wait_for(lambda: next((a for a in cc.state.recent_attendances("cc", "3001")
-                                 if cc.state.attendance(a).created_at >= started
+    att = wait_for(lambda: next((a for a in cc.state.history.recent_attendances("cc", "3001")
+                                 if cc.state.history.attendance(a).created_at >= started
                                  and ("answer", "3001", "", "") in events(cc, a)), ""))
     assert att, "the queue call was never answered"
     time.sleep(0.5)  # the customer's ACK reaches the agent before the edge ends the agent's leg
@@ -158,7 +158,7 @@ def test_interorg_by_api_then_a_second_one_is_refused(cc: ContactCentre, sipp: S
 
 def test_interorg_transfer_of_an_outbound_call_is_refused(cc: ContactCentre, sipp: Sipp) -> None:
     carrier_port = sipp.next_port()
-    cc.state.save_gateway(Gateway("cc-outbound", f"sip:127.0.0.1:{carrier_port}", 0))
+    cc.state.directory.save_gateway(Gateway("cc-outbound", f"sip:127.0.0.1:{carrier_port}", 0))
     time.sleep(0.1)
     refused = {**REFER_OK, "refer_status": 403}
     carrier = answer_one(sipp, carrier_port, "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **refused)
@@ -167,7 +167,7 @@ def test_interorg_transfer_of_an_outbound_call_is_refused(cc: ContactCentre, sip
         assert result.ok, result.output + result.errors
         assert finish(carrier)[0] == 0
     finally:
-        cc.state.delete_gateway("cc-outbound")
+        cc.state.directory.delete_gateway("cc-outbound")
     story = events(cc, cc.last_attendance("3001"))
     assert ("refused", "dest", "not-inbound", "inter-org transfer") in story
 
@@ -202,7 +202,7 @@ def test_attended_transfer_replaces_the_consultation_call(cc: ContactCentre, sip
     story = events(cc, att)
     assert ("transfer", "3002", "requested", "attended") in story
     assert ("transfer", "3002", "replaces", "attended") in story
-    record = cc.state.attendance(att)
+    record = cc.state.history.attendance(att)
     assert record is not None and f"1-{consult.pid}@127.0.0.1" in record.legs
 
 
@@ -210,7 +210,8 @@ def test_conference_legs_join_the_agents_attendance(cc: ContactCentre, sipp: Sip
     # While 3001 talks to a customer, it dials the conference service, and then 3002 with
     # its client marking the call as a conference leg: both legs join the customer's attendance.
     bridge_port = sipp.next_port()
-    cc.state.save_service("cc", Service("850", "conference", "Bridge", target_uri=f"sip:conf@127.0.0.1:{bridge_port}"))
+    bridge_uri = f"sip:conf@127.0.0.1:{bridge_port}"
+    cc.state.directory.save_service("cc", Service("850", "conference", "Bridge", target_uri=bridge_uri))
     agent = answer_one(sipp, cc.agent_ports["3001"], "uas.xml")
     bridge = answer_one(sipp, bridge_port)
     target = answer_one(sipp, cc.agent_ports["3002"])
@@ -218,8 +219,8 @@ def test_conference_legs_join_the_agents_attendance(cc: ContactCentre, sipp: Sip
     started = time.time()
     customer = threading.Thread(target=lambda: outcome.append(cc.customer(hold_ms=4000)))
     customer.start()
-    att = wait_for(lambda: next((a for a in cc.state.recent_attendances("cc", "3001")
-                                 if cc.state.attendance(a).created_at >= started
+    att = wait_for(lambda: next((a for a in cc.state.history.recent_attendances("cc", "3001")
+                                 if cc.state.history.attendance(a).created_at >= started
                                  and ("answer", "3001", "", "") in events(cc, a)), ""))
     assert att, "the queue call was never answered"
     creds = {"domain": DOMAIN, "password": PASSWORD}
@@ -231,7 +232,7 @@ def test_conference_legs_join_the_agents_attendance(cc: ContactCentre, sipp: Sip
     assert finish(agent)[0] == 0 and finish(bridge)[0] == 0 and finish(target)[0] == 0
     story = events(cc, att)
     assert [e[:2] for e in story if e[0] == "conference"] == [("conference", "850"), ("conference", "3002")]
-    record = cc.state.attendance(att)
+    record = cc.state.history.attendance(att)
     assert record is not None and len(record.legs) == 3
 
 
@@ -248,8 +249,8 @@ def test_refer_to_a_domain_no_org_has_is_refused(cc: ContactCentre, sipp: Sipp) 
 def test_interorg_transfer_of_a_call_not_from_a_queue_is_refused(cc: ContactCentre, sipp: Sipp) -> None:
     # A DID straight to an IVR: inbound, but not through a queue. The IVR tries to pass it on.
     ivr_port = sipp.next_port()
-    cc.state.save_service("cc", Service("900", "ivr", "Menu", target_uri=f"sip:menu@127.0.0.1:{ivr_port}"))
-    cc.state.save_did(Did("+551140000900", "cc", "900"))
+    cc.state.directory.save_service("cc", Service("900", "ivr", "Menu", target_uri=f"sip:menu@127.0.0.1:{ivr_port}"))
+    cc.state.directory.save_did(Did("+551140000900", "cc", "900"))
     refused = {**REFER_OK, "refer_status": 403}
     ivr = answer_one(sipp, ivr_port, "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **refused)
     result = sipp.run("customer_hungup.xml", [["+551140000900"]], port=cc.customer_ports[0])
@@ -259,5 +260,5 @@ def test_interorg_transfer_of_a_call_not_from_a_queue_is_refused(cc: ContactCent
     latest = [fields for _, fields in cc.state.r.xrevrange(keys.HISTORY, count=50)]
     refusal = next(f for f in latest if f["event"] == "refused" and f.get("actor") == "900")
     assert (refusal["result"], refusal["target"]) == ("direct-extension-call", "dest")
-    record = cc.state.attendance(refusal["attendance"])
+    record = cc.state.history.attendance(refusal["attendance"])
     assert record is not None and (record.direction, record.origin) == ("inbound", "direct")

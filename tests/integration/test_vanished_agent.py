@@ -37,13 +37,13 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     assert "r" in result, "the caller was never hung up on"
     assert result["r"].ok, result["r"].output + result["r"].errors
     assert time.monotonic() - started < 5
-    assert state.bindings("demo", "1002") == []
+    assert state.registrations.bindings("demo", "1002") == []
     # The agent is offline and the call's history says why.
-    assert wait_for(lambda: state.presence("demo", ["1002"])[0].state == "offline", timeout=5)
-    attendance = state.recent_attendances("demo", "1002")[0]
+    assert wait_for(lambda: state.agents.presence("demo", ["1002"])[0].state == "offline", timeout=5)
+    attendance = state.history.recent_attendances("demo", "1002")[0]
     # The end is recorded once the caller's 200 to the BYE is in, which may be after sipp exits.
-    history = wait_for(lambda: (h := state.attendance_history(attendance)) and h[-1].event == "end" and h, 5)
-    assert history, state.attendance_history(attendance)
+    history = wait_for(lambda: (h := state.history.attendance_history(attendance)) and h[-1].event == "end" and h, 5)
+    assert history, state.history.attendance_history(attendance)
     gone = [e for e in history if e.event == "agent-gone"]
     assert [(e.actor, e.reason) for e in gone] == [("1002", "websocket closed")]
     assert [e.event for e in history].count("end") == 1, history

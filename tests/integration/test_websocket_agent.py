@@ -19,7 +19,7 @@ def test_ws_agent_registers_and_receives_a_call(edge: Stack, sipp: Sipp, state) 
     drop_bindings(state, "demo", "1002")
     agent = WsAgent(ws_url(edge), "1002", "demo.test", "demo1002")
     assert agent.register() == 200
-    (binding,) = state.bindings("demo", "1002")
+    (binding,) = state.registrations.bindings("demo", "1002")
     assert binding.received.endswith(";transport=ws") and binding.conn_id > 0
     answered: list[str] = []
 

@@ -1,0 +1,103 @@
+"""What SIP requests read from the directory, cached per worker: every request needs it and
+it rarely changes. Version counters (edge:version:*), read by the requests themselves, tell
+when a cache is stale, so a write through the API is seen on the next call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from kemi_app import metrics
+from kemi_app.provisioning.company import DEFAULT_COMPANY, Company
+from kemi_app.provisioning.did import Did
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
+from kemi_app.state import keys
+from kemi_app.state.base import Store
+from kemi_app.state.codec import decode
+from kemi_app.state.directory import Directory
+from kemi_app.state.guard import StoreUnavailable
+
+ORG_CACHE_SECONDS = 5.0
+GATEWAY_VERSION_SECONDS = 2.0  # every initial request asks; a gateway change shows within this
+
+
+@dataclass(frozen=True)
+class InboundRoute:
+    did: Did
+    org: Org
+    service: Service | None
+
+
+@metrics.timed_state
+class Lookups(Store):
+    def __init__(self, client: redis.Redis, directory: Directory) -> None:
+        super().__init__(client)
+        self.directory = directory
+        self._orgs: dict[str, tuple[float, Org | None]] = {}
+        self._companies: dict[str, tuple[str, dict[str, Company]]] = {}
+        self._gateways: tuple[str, list[Gateway]] = ("", [])
+        self._gateway_version: tuple[float, str] = (0.0, "0")
+
+    def org_by_domain(self, domain: str) -> Org | None:
+        """Cached for a few seconds."""
+        domain = domain.lower()
+        now = time.monotonic()
+        hit = self._orgs.get(domain)
+        if hit and hit[0] > now:
+            return hit[1]
+        org_id = self.r.get(keys.domain(domain))
+        org = self.directory.get_org(org_id) if org_id else None
+        self._orgs[domain] = (now + ORG_CACHE_SECONDS, org)
+        return org
+
+    def company_of(self, org_id: str, company_id: str, version: str) -> Company:
+        """The agent's company settings (reloaded when the org's version moved). No company,
+        or a vanished one, means the documented defaults."""
+        cached = self._companies.get(org_id)
+        if cached is None or cached[0] != version:
+            cached = (version, {c.id: c for c in self.directory.list_companies(org_id)})
+            self._companies[org_id] = cached
+        return cached[1].get(company_id, DEFAULT_COMPANY) if company_id else DEFAULT_COMPANY
+
+    def company_for_agent(self, org_id: str, ext: str) -> Company:
+        with self.r.pipeline(transaction=False) as p:
+            p.hget(keys.agent(org_id, ext), "company")
+            p.get(keys.org_version(org_id))
+            company_id, version = p.execute()
+        return self.company_of(org_id, company_id or "", version or "0")
+
+    def gateways_cached(self, version: str) -> list[Gateway]:
+        if self._gateways[0] != version:
+            self._gateways = (version, self.directory.list_gateways())
+        return self._gateways[1]
+
+    def gateway_from(self, ip: str, port: int) -> Gateway | None:
+        """The carrier gateway a request comes from, matched on address and port. While Redis
+        cannot be reached the worker's last known list answers: carriers stay recognised."""
+        now = time.monotonic()
+        if self._gateway_version[0] < now:
+            try:
+                version = self.r.get(keys.GATEWAYS_VERSION) or "0"
+                self.gateways_cached(version)
+                self._gateway_version = (now + GATEWAY_VERSION_SECONDS, version)
+            except StoreUnavailable:
+                self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self._gateway_version[1])
+        for gateway in self._gateways[1]:
+            if gateway.address == f"sip:{ip}:{port}":
+                return gateway
+        return None
+
+    def inbound_route(self, number: str) -> InboundRoute | None:
+        did = decode(Did, self.r.hgetall(keys.did(number)))
+        if did is None:
+            return None
+        with self.r.pipeline(transaction=False) as p:
+            p.hgetall(keys.org(did.org))
+            p.hgetall(keys.service(did.org, did.service))
+            org, service = p.execute()
+        found = decode(Org, org)
+        return InboundRoute(did, found, decode(Service, service)) if found else None
