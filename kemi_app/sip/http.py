@@ -8,7 +8,7 @@ from kemi_app import webpage
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import HttpRequest, HttpResponse, error
 from kemi_app.sip import connections
-from kemi_app.sip.context import Context, pv
+from kemi_app.sip.context import Context, NotUtf8, pv
 
 READ_HEADERS = ("authorization", "content-type")
 
@@ -27,7 +27,7 @@ def _body() -> str | None:
     """The request body, or None when it is not UTF-8 (the binding decodes it strictly)."""
     try:
         return pv("$rb")
-    except UnicodeDecodeError:
+    except NotUtf8:
         return None
 
 
