@@ -12,6 +12,10 @@ APT_PACKAGES=(
   iproute2 procps curl
   chromium haproxy openssl
 )
+# k8s/: kubectl renders the overlays (kustomize) in the tests; the images build with podman
+# from a debootstrap base. A kubectl already installed (another package) is kept.
+APT_PACKAGES+=(podman runc debootstrap)
+if ! command -v kubectl >/dev/null; then APT_PACKAGES+=(kubernetes-client); fi
 APT_PACKAGES+=(${EDGE_EXTRA_APT_PACKAGES:-})
 
 SUDO=""
