@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from edgeops import k8s
+from edgeops import container, k8s
 from kemi_app.settings import DEFAULTS
 
 OVERLAYS = ("dev", "production")
@@ -160,3 +160,16 @@ def test_prometheus_operator_objects(overlay: str) -> None:
         ports = {p["name"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:
             assert endpoint["port"] in ports
+
+
+def test_prestop_counts_calls_and_sessions_in_metrics() -> None:
+    text = "\n".join([
+        "# HELP edge_calls_active answered calls",
+        "edge_calls_active 2.0",
+        "edge_calls_early 1.0",
+        "edge_calls_total{org=\"a\"} 9.0",
+        'rtpengine_sessions{type="own"} 3',
+    ])
+    assert container.in_use(text, container.DRAIN_GAUGES["edge"]) == 3
+    assert container.in_use(text, container.DRAIN_GAUGES["rtpengine"]) == 3
+    assert container.in_use("edge_calls_active 0.0\n", container.DRAIN_GAUGES["edge"]) == 0
