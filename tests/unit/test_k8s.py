@@ -173,3 +173,15 @@ def test_prestop_counts_calls_and_sessions_in_metrics() -> None:
     assert container.in_use(text, container.DRAIN_GAUGES["edge"]) == 3
     assert container.in_use(text, container.DRAIN_GAUGES["rtpengine"]) == 3
     assert container.in_use("edge_calls_active 0.0\n", container.DRAIN_GAUGES["edge"]) == 0
+
+
+@pytest.mark.parametrize("name", ["edge", "rtpengine"])
+def test_containerfiles_use_the_local_debian_base_and_a_non_root_user(name: str) -> None:
+    text = (k8s.K8S / "images" / f"{name}.Containerfile").read_text()
+    instructions = [line.split(None, 1) for line in text.splitlines() if line and line[0] not in "# "]
+    assert [arg for op, arg in instructions if op == "FROM"] == ["${BASE}"]  # no registry
+    (user,) = [arg for op, arg in instructions if op == "USER"]
+    assert not user.startswith("0") and "root" not in user
+    assert "org.agent-edge.packages" in text
+    copied = [arg.split()[0] for op, arg in instructions if op == "COPY"]
+    assert not any(src in (".", "var") or src.startswith("var/") for src in copied), copied
