@@ -29,7 +29,7 @@ SECRET_SETTINGS = ("EDGE_API_TOKEN", "EDGE_AUTH_SECRET", "EDGE_REDIS_PASSWORD", 
 # (EDGE_SIP_ADDR, EDGE_RTP_ADDR, EDGE_RTPENGINE_NG) come from the pod spec (status.hostIP).
 CONTAINER_VALUES: dict[str, str] = {
     "EDGE_ADMIN_ADDR": "0.0.0.0",
-    "EDGE_DATA_DIR": "/var/lib/agent-edge",
+    "EDGE_DATA_DIR": "/var/lib/agent-edge/data",  # made 0700 inside the volume, which may be root's
     "EDGE_DEMO_FILE": "",
     "EDGE_TLS_CERT": "/etc/agent-edge/tls/edge.pem",
 }

@@ -59,8 +59,8 @@ pins() {
 
 edge_packages=$(pins kamailio kamailio-python3-modules kamailio-websocket-modules kamailio-tls-modules \
   kamailio-utils-modules kamailio-extra-modules kamailio-json-modules \
-  python3 python3-redis python3-prometheus-client redis-server redis-tools)
-rtpengine_packages=$(pins rtpengine-daemon python3 python3-redis)
+  python3 python3-redis python3-prometheus-client redis-server redis-tools netbase)
+rtpengine_packages=$(pins rtpengine-daemon python3 python3-redis netbase)
 
 build() {  # name packages
   "${podman[@]}" build --network host --layers --pull=never \
