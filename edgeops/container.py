@@ -11,6 +11,7 @@ the pod's environment (the edge-secrets Secret), never from the image.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -19,17 +20,19 @@ from collections.abc import Callable
 
 from edgeops.stack import Stack, http_get
 
-REDIS_WAIT = 120.0  # seconds: Redis may start after the edge pod
+DEPENDENCY_WAIT = 120.0  # seconds: Redis and the node's rtpengine may start after the edge pod
 
 
 def edge() -> int:
+    """Like `./edge run`: Kamailio starts once Redis and rtpengine answer (else its rtpengine
+    module would start with the relay disabled and answer 503 until it retries)."""
     stack = Stack(log_to_files=False)
     stack.prepare()
-    if stack.settings.demo_file:
-        if not wait_for(stack.redis_ready, REDIS_WAIT):
-            sys.stderr.write("edge: Redis does not answer, cannot load the tenant file\n")
-            return 1
-        stack.provision()
+    for dependency in ("redis", "rtpengine"):
+        if not wait_for(functools.partial(stack.ready, dependency), DEPENDENCY_WAIT):
+            sys.stderr.write(f"edge: {dependency} does not answer after {DEPENDENCY_WAIT:.0f} s\n")
+            return 1  # the pod restarts and waits again
+    stack.provision()
     argv = stack.kamailio_argv()
     os.execvpe(argv[0], argv, stack.kamailio_env())
 
