@@ -171,22 +171,26 @@ class Stack:
             sys.stderr.write(line)
             sys.stderr.flush()
 
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """The data dir and the music on hold (also used by the images' entry point)."""
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)  # secrets, Redis data (HA1) and recordings live below
         for sub in ("redis", "run", "logs", "recordings"):
             (self.data_dir / sub).mkdir(mode=0o700, exist_ok=True)
+        moh.ensure(self.settings.moh_path)
+
+    def start(self) -> None:
+        self.prepare()
         own_redis = not self.settings.redis_url
         if own_redis:
             password = self._secret(self.settings.redis_password, self.redis_password_file)
             self.settings = replace(self.settings, redis_password=password)
-        moh.ensure(self.settings.moh_path)
         self._stopping = False
         try:
             if own_redis:
                 self._launch("redis")
             self._launch("rtpengine")
-            self._provision()
+            self.provision()
             self._launch("kamailio")
             self._wait("kamailio", lambda: self.health()[0] == 200, 30)
             self._launch("haproxy")
@@ -215,21 +219,21 @@ class Stack:
         finally:
             client.close()
 
-    def _spawn_rtpengine(self) -> None:
+    def rtpengine_argv(self) -> list[str]:
         s = self.settings
         interface = s.rtp_addr + (f"!{s.rtp_advertise_addr}" if s.rtp_advertise_addr else "")
-        self._spawn(
-            "rtpengine",
-            [
-                "rtpengine", f"--config-file={PROJECT_ROOT / 'rtpengine' / 'rtpengine.conf'}",
-                f"--interface={interface}", f"--listen-ng={s.rtpengine_ng}", f"--listen-http={s.rtpengine_http}",
-                f"--port-min={s.rtp_port_min}", f"--port-max={s.rtp_port_max}",
-                f"--pidfile={self.data_dir / 'run' / 'rtpengine.pid'}",
-                f"--recording-dir={self.data_dir / 'recordings'}",
-            ],
-        )
+        return [
+            "rtpengine", f"--config-file={PROJECT_ROOT / 'rtpengine' / 'rtpengine.conf'}",
+            f"--interface={interface}", f"--listen-ng={s.rtpengine_ng}", f"--listen-http={s.rtpengine_http}",
+            f"--port-min={s.rtp_port_min}", f"--port-max={s.rtp_port_max}",
+            f"--pidfile={self.data_dir / 'run' / 'rtpengine.pid'}",
+            f"--recording-dir={self.data_dir / 'recordings'}",
+        ]
 
-    def _provision(self) -> None:
+    def _spawn_rtpengine(self) -> None:
+        self._spawn("rtpengine", self.rtpengine_argv())
+
+    def provision(self) -> None:
         from edgeops.provision import load_file
         from kemi_app.state import EdgeState, connect
 
@@ -240,6 +244,10 @@ class Stack:
         self._spawn("haproxy", ["haproxy", "-db", "-f", str(tls.prepare(self.settings))])
 
     def _spawn_kamailio(self) -> None:
+        self._spawn("kamailio", self.kamailio_argv(), env=self.kamailio_env())
+
+    def kamailio_argv(self) -> list[str]:
+        """Kamailio's command line; empties the metrics dir, so call it right before starting."""
         s = self.settings
         # Samples of a previous Kamailio's workers would be summed into the new one's.
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
@@ -251,7 +259,7 @@ class Stack:
         ]
         if s.advertise_addr:
             argv += ["-A", "WITH_ADVERTISE"]
-        self._spawn("kamailio", argv, env=self.kamailio_env())
+        return argv
 
     def health(self) -> tuple[int, dict]:
         try:

@@ -12,6 +12,11 @@ APT_PACKAGES=(
   iproute2 procps curl
   chromium haproxy openssl
 )
+# k8s/: kubectl renders the overlays (kustomize) in the tests; the images build with podman
+# from a debootstrap base (catatonit: podman kube play's pause image). A kubectl already
+# installed by another package is kept (kubernetes-client would collide with it).
+APT_PACKAGES+=(podman runc catatonit debootstrap)
+if ! command -v kubectl >/dev/null; then APT_PACKAGES+=(kubernetes-client); fi
 APT_PACKAGES+=(${EDGE_EXTRA_APT_PACKAGES:-})
 
 SUDO=""
