@@ -17,8 +17,7 @@ from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import Presence, derive
 from kemi_app.policy.reconcile import NodeCall
 from kemi_app.policy.registration import Binding
-from kemi_app.policy.session import LoginSession, starts_session
-from kemi_app.provisioning.company import Company
+from kemi_app.policy.session import LoginSession
 from kemi_app.provisioning.errors import Missing
 from kemi_app.state import keys
 from kemi_app.state.base import Store
@@ -78,34 +77,6 @@ class AgentStates(Store):
     # -- login sessions --------------------------------------------------------------
     def get_session(self, org_id: str, ext: str) -> LoginSession | None:
         return session_from(self.r.hgetall(keys.session(org_id, ext)))
-
-    def record_registration(
-        self, org_id: str, ext: str, before: list[Binding], after: list[Binding], company: Company, now: float
-    ) -> LoginSession | None:
-        """After a successful REGISTER: start a session if this is a new login (snapshotting
-        the company's blocking setting), and remember until when the agent is online."""
-        if not before and not after:
-            return None  # an offline agent unregistering again changes nothing
-        key = keys.session(org_id, ext)
-        online_until = max((b.expires_at for b in after), default=now)
-
-        def body(p: Pipeline) -> LoginSession | None:
-            # A concurrent REGISTER of the same agent may start the session first: on a retry
-            # starts_session sees it and this one only extends online_until.
-            new = starts_session(before, after, session_from(p.hgetall(key)))
-            p.multi()
-            started = None
-            if new is not None:
-                started = LoginSession(
-                    started_at=now, call_id=new.call_id, conn_id=new.conn_id,
-                    block_calls_during_pause=company.block_calls_during_pause, company=company.id,
-                )
-                p.delete(key)
-                p.hset(key, mapping=encode(started))
-            p.hset(key, "online_until", json.dumps(online_until))
-            return started
-
-        return self._optimistic([key], body)
 
     # -- calls in progress (dialog tracking) -----------------------------------------
     def calls_started(
