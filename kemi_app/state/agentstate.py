@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 import redis
 from redis.client import Pipeline
@@ -36,6 +37,40 @@ for i = 3, #KEYS do
 end
 return 1
 """
+
+
+@dataclass(frozen=True)
+class CallsChange:
+    """Agents' calls in progress on a dialog event: a call starts (answered) or ends.
+    `node` (the edge node holding the dialog) lets it forget its calls when it restarts.
+    `dialog` names the dialog itself (Call-ID and tags); `call_key` is the record's field."""
+
+    org_id: str
+    exts: list[str]
+    call_key: str
+    now: float
+    started: bool
+    node: str = ""
+    dialog: str = ""
+
+
+def queue_calls_change(p: Pipeline, c: CallsChange) -> None:
+    """Queues the writes of `c` on `p` (a transaction). A dialog whose end was already recorded
+    (events handled out of order by two workers under load) is not started again: the agent
+    would stay in-call for hours."""
+    ended = keys.call_ended(c.dialog or c.call_key)
+    if c.started:
+        p.eval(CALL_START, 2 + len(c.exts), ended, keys.node_calls(c.node),
+               *(keys.calls(c.org_id, ext) for ext in c.exts),
+               c.call_key, json.dumps(c.now), CALL_RECORD_TTL, "1" if c.node else "0",
+               *(_node_call(c.org_id, ext, c.call_key) for ext in c.exts))
+        return
+    for ext in c.exts:
+        p.hdel(keys.calls(c.org_id, ext), c.call_key)
+        p.set(keys.idle(c.org_id, ext), json.dumps(c.now), ex=CALL_RECORD_TTL)
+        if c.node:
+            p.srem(keys.node_calls(c.node), _node_call(c.org_id, ext, c.call_key))
+    p.set(ended, "1", ex=CALL_ENDED_MEMORY)
 
 
 def _node_call(org_id: str, ext: str, call_key: str) -> str:
@@ -79,32 +114,6 @@ class AgentStates(Store):
         return session_from(self.r.hgetall(keys.session(org_id, ext)))
 
     # -- calls in progress (dialog tracking) -----------------------------------------
-    def calls_started(
-        self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "", dialog: str = ""
-    ) -> None:
-        """`node` (the edge node holding the dialog) lets it forget its calls when it restarts.
-        A dialog whose end was already recorded (events handled out of order by two workers
-        under load) is not started again: the agent would stay in-call for hours. `dialog`
-        names the dialog itself (Call-ID and tags); `call_key` is the record's field."""
-        self.r.eval(
-            CALL_START, 2 + len(exts), keys.call_ended(dialog or call_key), keys.node_calls(node),
-            *(keys.calls(org_id, ext) for ext in exts),
-            call_key, json.dumps(now), CALL_RECORD_TTL, "1" if node else "0",
-            *(_node_call(org_id, ext, call_key) for ext in exts),
-        )
-
-    def calls_ended(
-        self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "", dialog: str = ""
-    ) -> None:
-        with self.r.pipeline(transaction=True) as p:
-            for ext in exts:
-                p.hdel(keys.calls(org_id, ext), call_key)
-                p.set(keys.idle(org_id, ext), json.dumps(now), ex=CALL_RECORD_TTL)
-                if node:
-                    p.srem(keys.node_calls(node), _node_call(org_id, ext, call_key))
-            p.set(keys.call_ended(dialog or call_key), "1", ex=CALL_ENDED_MEMORY)
-            p.execute()
-
     def forget_node_calls(self, node: str) -> int:
         """A restarted node lost its dialogs (no end event will come): drop their call records,
         or their agents would stay in-call. Returns how many were dropped."""
