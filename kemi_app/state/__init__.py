@@ -7,7 +7,7 @@ each given what it depends on:
   agents          status, login sessions, calls in progress, presence (directory)
   call_views      an agent's new call: everything the policy needs in one round trip
   history         attendances, their legs and events, transfers announced in a REFER
-  queues          queue members and offer locks (agents)
+  queues          queue members (presence read with their offer locks) and offer locks
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
@@ -77,7 +77,7 @@ class EdgeState:
         self.agents = AgentStates(client, self.directory)
         self.call_views = CallViews(client)
         self.history = Attendances(client, history_retention_days)
-        self.queues = Queues(client, self.agents)
+        self.queues = Queues(client)
         self.dialog_events = DialogEvents(client, self.history)
 
     def ping(self) -> bool:

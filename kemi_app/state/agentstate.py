@@ -73,6 +73,32 @@ def queue_calls_change(p: Pipeline, c: CallsChange) -> None:
     p.set(ended, "1", ex=CALL_ENDED_MEMORY)
 
 
+PRESENCE_READS = 5  # replies per agent queued by queue_presence
+
+
+def queue_presence(p: Pipeline, org_id: str, exts: list[str]) -> None:
+    """Queues the reads presence_from derives the agents' presence from."""
+    for ext in exts:
+        p.hget(keys.agent(org_id, ext), "dnd")
+        p.hgetall(keys.status(org_id, ext))
+        p.hvals(keys.bindings(org_id, ext))
+        p.hgetall(keys.calls(org_id, ext))
+        p.hgetall(keys.session(org_id, ext))
+
+
+def presence_from(exts: list[str], rows: list) -> list[Presence]:
+    now = time.time()
+    out = []
+    for i, ext in enumerate(exts):
+        dnd, status, bindings, calls, session = rows[PRESENCE_READS * i : PRESENCE_READS * (i + 1)]
+        out.append(derive(
+            ext, status_from(status), dnd == "true", bindings_from(bindings),
+            float(session.get("online_until", 0) or 0), {c: float(t) for c, t in calls.items()},
+            session_from(session), now,
+        ))
+    return out
+
+
 def _node_call(org_id: str, ext: str, call_key: str) -> str:
     return f"{org_id}|{ext}|{call_key}"
 
@@ -141,23 +167,9 @@ class AgentStates(Store):
         if exts is None:
             exts = sorted(self.r.smembers(keys.agents(org_id)))
         with self.r.pipeline(transaction=False) as p:
-            for ext in exts:
-                p.hget(keys.agent(org_id, ext), "dnd")
-                p.hgetall(keys.status(org_id, ext))
-                p.hvals(keys.bindings(org_id, ext))
-                p.hgetall(keys.calls(org_id, ext))
-                p.hgetall(keys.session(org_id, ext))
+            queue_presence(p, org_id, exts)
             rows = p.execute()
-        now = time.time()
-        out = []
-        for i, ext in enumerate(exts):
-            dnd, status, bindings, calls, session = rows[5 * i : 5 * i + 5]
-            out.append(derive(
-                ext, status_from(status), dnd == "true", bindings_from(bindings),
-                float(session.get("online_until", 0) or 0), {c: float(t) for c, t in calls.items()},
-                session_from(session), now,
-            ))
-        return out
+        return presence_from(exts, rows)
 
     def agent_state_counts(self) -> dict[tuple[str, str], int]:
         """(org, state) -> agents, for the edge_agents gauge: the presence states (available,
