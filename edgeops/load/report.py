@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from edgeops.load import soak
+from edgeops.load import redis_stats, soak
 from edgeops.load.ramp import StepResult, sustained
 
 Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
@@ -112,7 +112,7 @@ def markdown(results: Results, meta: dict) -> str:
                     f"{_fmt(best.cpu_per_1000('kamailio'))} | "
                     f"{_fmt(best.cpu_per_1000('redis')) if 'redis' in best.cpu else '-'} | "
                     f"{_fmt(best.cpu_per_1000('rtpengine')) if 'rtpengine' in best.cpu else '-'} | "
-                    f"{_fmt(best.cpu_per_1000('sipp'))} | {best.extra.get('redis_commands_per_call', '-')} | "
+                    f"{_fmt(best.cpu_per_1000('sipp'))} | {best.extra.get(redis_stats.TOTAL, '-')} | "
                     f"{_mb(best.peak_memory.get('kamailio', 0))} | {best.extra.get('other_cores', '-')} | {stop} |"
                 )
         lines += ["", "## Edge / baseline, side by side", "",
@@ -126,6 +126,7 @@ def markdown(results: Results, meta: dict) -> str:
                 f"{r['sustained_edge']} / {r['sustained_baseline']} = {_fmt(r['sustained_ratio'], 2)}x |"
             )
         lines.append("")
+        lines += command_lines(sip)
     lines += redis_lines(meta.get("redis_per_call", {}))
     media = {k: v for k, v in results.items() if k not in SIP_TARGETS}
     if media:
@@ -159,6 +160,20 @@ def markdown(results: Results, meta: dict) -> str:
     if results:
         lines += ["Every step, with its CPU seconds per component, is in `report.json`; the plot is `report.png`.", ""]
     return "\n".join(lines)
+
+
+def command_lines(sip: Results) -> list[str]:
+    """Redis' own count of commands per call at each scenario's sustained step, by command."""
+    rows = [(scenario, best) for scenario, targets in sip.items() if "edge" in targets
+            for best in [sustained(targets["edge"])] if best is not None and redis_stats.TOTAL in best.extra]
+    if not rows:
+        return []
+    lines = ["## Redis commands per call (edge, Redis' `INFO commandstats` before and after the step)", "",
+             "Commands run inside a Lua script or a MULTI block count one each, as Redis counts them; "
+             "EVALSHA and EXEC count too. The runner's own INFO calls are left out.", "",
+             "| scenario | at /s | commands per call: total, then the busiest |", "|---|---|---|"]
+    lines += [f"| {scenario} | {best.rate} | {redis_stats.summary(best.extra)} |" for scenario, best in rows]
+    return [*lines, ""]
 
 
 def redis_lines(per_call: dict[str, dict[str, float]]) -> list[str]:

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from edgeops.load import profile as pyspy
@@ -27,6 +27,7 @@ from edgeops.load import soak
 from edgeops.load.media_load import MediaLoad
 from edgeops.load.procs import Component, cpu_seconds
 from edgeops.load.ramp import StepResult, sustained, verdict
+from edgeops.load.redis_stats import CommandCounts, command_counts
 from edgeops.load.report import write_report
 from edgeops.load.sipp_load import SippJob, SippLoad
 from edgeops.ports import free_port_block
@@ -94,7 +95,7 @@ class Target:
     name: str
     sip: str
     components: list[Component]
-    counters: dict[str, Callable[[], float]] = field(default_factory=dict)
+    commands: Callable[[], CommandCounts] | None = None  # Redis' own count of each command
 
 
 class Baseline:
@@ -222,7 +223,7 @@ class LoadRun:
         edge = Target("edge", f"127.0.0.1:{b}", [Component("kamailio", procs["kamailio"].pid),
                                                   Component("redis", procs["redis"].pid),
                                                   Component("rtpengine", procs["rtpengine"].pid)],
-                      {"redis_commands": lambda: float(state.r.info("stats")["total_commands_processed"])})
+                      lambda: command_counts(state.r.info("commandstats")))
         if not baseline:
             return [edge]
         s = self.edge.settings
@@ -338,7 +339,7 @@ class LoadRun:
 
     def step_once(self, load: SippLoad, job: SippJob, target: Target, rate: int, tag: str) -> StepResult:
         return load.step(job, rate, self.profile.step_seconds, target.components + self.uas_components(), tag,
-                         target.counters)
+                         target.commands)
 
     def run_sip(self, scenario: str, targets: list[Target]) -> dict[str, list[StepResult]]:
         p = self.profile

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeops.load import redis_stats
 from edgeops.load.procs import Component, cpu_seconds, machine_busy_seconds, memory_bytes
 from edgeops.load.ramp import StepResult
+from edgeops.load.redis_stats import CommandCounts
 
 MEMORY_SAMPLE_SECONDS = 0.5
 
@@ -47,9 +49,9 @@ class SippLoad:
         ]
 
     def step(self, job: SippJob, rate: int, seconds: float, components: list[Component], tag: str,
-             counters: dict[str, Callable[[], float]] | None = None) -> StepResult:
-        """`counters` (e.g. Redis commands processed) are read before and after: the report
-        gets each one's increase per call."""
+             commands: Callable[[], CommandCounts] | None = None) -> StepResult:
+        """`commands` (Redis' own count of each command) is read before and after: the step
+        gets each command's increase per call (`redis_commands_per_call`, `redis_cmd_<name>`)."""
         procs_needed = max(1, math.ceil(rate / job.per_process_rate))
         procs_needed = min(procs_needed, len(self.ports))
         per_rate = max(1, round(rate / procs_needed))
@@ -57,7 +59,7 @@ class SippLoad:
         started: list[tuple[subprocess.Popen[bytes], str]] = []
         pids = {c.name: c.pids() for c in components}
         cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
-        counted_before = {name: read() for name, read in (counters or {}).items()}
+        commands_before = commands() if commands else {}
         busy_before = machine_busy_seconds()
         peak = {name: 0 for name in pids}
         done = threading.Event()
@@ -109,8 +111,8 @@ class SippLoad:
                 achieved += (len(samples) - 1) / ((samples[-1][0] - samples[0][0]) / 1000)
             path.rename(kept / f"{tag}-{path.name}")
         window = created / achieved if achieved else max(0.001, elapsed - job.hold_ms / 1000)
-        for name, read in (counters or {}).items():
-            extra[f"{name}_per_call"] = round((read() - counted_before[name]) / created, 2) if created else 0.0
+        if commands:
+            extra.update(redis_stats.as_extra(redis_stats.per_call(commands_before, commands(), created)))
         # Calls that never completed (sipp timed out) count as failures too.
         failed = max(failed, created - succeeded)
         return StepResult(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kemi_app.policy.registration import Binding
+from kemi_app.provisioning.company import Company
 
 
 @dataclass(frozen=True)
@@ -26,3 +27,27 @@ def starts_session(before: list[Binding], after: list[Binding], last: LoginSessi
     if last is not None and newest.call_id == last.call_id and newest.conn_id == last.conn_id:
         return None  # the same client came back after its registration lapsed
     return newest
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    """What a successful REGISTER writes to the agent's session record."""
+
+    online_until: float
+    started: LoginSession | None = None  # a new login: replaces the last session
+
+
+def session_update(
+    before: list[Binding], after: list[Binding], last: LoginSession | None, company: Company, now: float
+) -> SessionUpdate | None:
+    """A new login (policy above) starts a session that snapshots the company's blocking
+    setting; any REGISTER of an agent that was or is registered says until when it is online.
+    None: an offline agent unregistering again changes nothing."""
+    if not before and not after:
+        return None
+    new = starts_session(before, after, last)
+    started = None if new is None else LoginSession(
+        started_at=now, call_id=new.call_id, conn_id=new.conn_id,
+        block_calls_during_pause=company.block_calls_during_pause, company=company.id,
+    )
+    return SessionUpdate(max((b.expires_at for b in after), default=now), started)

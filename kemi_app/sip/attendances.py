@@ -87,9 +87,9 @@ def refused(ctx: Context, org: str, origin: str, direction: str, actor: str, tar
     now = time.time()
     call_id = pv("$ci")
     att = Attendance(id=new_attendance_id(now), org=org, origin=origin, direction=direction, created_at=now)
-    ctx.state.history.create_attendance(att, call_id, Event(att.id, START, now, org, actor=actor, target=target,
-                                                    call_id=call_id))
-    ctx.state.history.record_events(
+    ctx.state.history.create_attendance(
+        att, call_id,
+        Event(att.id, START, now, org, actor=actor, target=target, call_id=call_id),
         Event(att.id, REFUSED, now, org, actor=actor, target=target, result=rule, reason=reason, call_id=call_id),
         Event(att.id, END, now, org, actor=actor, result="refused", call_id=call_id),
     )
@@ -119,16 +119,18 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     event(ctx, record.attendance, RING, record.org, target=ringing)
 
 
-def on_dialog_event(ctx: Context, record: CallRecord, evname: str) -> None:
-    """Answered (dialog:start), over (dialog:end) or never answered (dialog:failed)."""
+def dialog_events(record: CallRecord, evname: str) -> list[Event]:
+    """What the history says on an answer (dialog:start), an end (dialog:end) or a call never
+    answered (dialog:failed); the caller writes it with the agents' calls in progress."""
     if not record.attendance:
-        return
+        return []
     call_id = pv("$dlg(callid)") or pv("$ci")
     now = time.time()
     if evname == "dialog:start":
         who = record.answered_by or pv("$dlg(to_uri)")
-        ctx.state.history.record_events(Event(record.attendance, ANSWER, now, record.org, target=who, call_id=call_id))
-    elif evname in ("dialog:end", "dialog:failed"):
+        return [Event(record.attendance, ANSWER, now, record.org, target=who, call_id=call_id)]
+    if evname in ("dialog:end", "dialog:failed"):
         result = "ended" if evname == "dialog:end" else "not answered"
-        ctx.state.history.record_events(Event(record.attendance, END, now, record.org, actor=record.answered_by,
-                                      result=result, call_id=call_id))
+        return [Event(record.attendance, END, now, record.org, actor=record.answered_by, result=result,
+                      call_id=call_id)]
+    return []

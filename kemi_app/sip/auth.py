@@ -19,14 +19,6 @@ NONCE_STALE = (-4, -6)  # expired or reused nonce: not a wrong password
 UNKNOWN_AGENT_HA1 = "0" * 32  # never matches; unknown users look exactly like wrong passwords
 
 
-def authenticate(ctx: Context, org: Org) -> str | None:
-    """Returns the authenticated extension, or None after answering the request."""
-    if not has_credentials(org):
-        return None
-    user = pv("$au")
-    return verify(ctx, org, user, ctx.state.registrations.agent_auth(org.id, user, pv("$si"), nonce_use()))
-
-
 def nonce_use() -> str:
     """This request's use of its nonce (policy.digest.nonce_use); the header is the one
     auth_challenge asks for: Authorization for REGISTER, Proxy-Authorization otherwise."""

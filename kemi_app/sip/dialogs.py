@@ -12,6 +12,7 @@ from kemi_app.dependency import DependencyDown
 from kemi_app.sip import attendances, media
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, log_ctx, pv
+from kemi_app.state.agentstate import CallsChange
 
 
 def on_event(ctx: Context, evname: str) -> None:
@@ -28,21 +29,20 @@ def on_event(ctx: Context, evname: str) -> None:
         record.save()
         media.end_call(ctx, pv("$dlg(callid)") or pv("$ci"))
     try:
-        track_agents(ctx, record, evname)
-        attendances.on_dialog_event(ctx, record, evname)
+        # The agents' calls in progress and the history's answer or end: one round trip.
+        ctx.state.dialog_events.record(calls_change(ctx, record, evname),
+                                       *attendances.dialog_events(record, evname))
     except DependencyDown as e:  # the periodic reconcile ends the call records later
         KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
 
 
-def track_agents(ctx: Context, record: CallRecord, evname: str) -> None:
-    if not record.org or not record.agents:
-        return
+def calls_change(ctx: Context, record: CallRecord, evname: str) -> CallsChange | None:
+    """The agents on the call are in-call from its answer (dialog:start) to its end (dialog:end
+    after a BYE or timeout, dialog:failed when never answered)."""
+    if not record.org or not record.agents or evname not in ("dialog:start", "dialog:end", "dialog:failed"):
+        return None
     key = pv("$dlg(callid)") or pv("$ci")
     # One Call-ID can carry successive dialogs (a transferee re-using it): the tags tell them apart.
     dialog = f"{key}|{pv('$dlg(from_tag)')}|{pv('$dlg(to_tag)')}"
-    if evname == "dialog:start":  # confirmed by a 2xx
-        ctx.state.agents.calls_started(record.org, record.agents, key, time.time(), node=ctx.settings.node_uri,
-                                dialog=dialog)
-    elif evname in ("dialog:end", "dialog:failed"):  # BYE, dialog timeout, or never answered
-        ctx.state.agents.calls_ended(record.org, record.agents, key, time.time(), node=ctx.settings.node_uri,
-                              dialog=dialog)
+    return CallsChange(record.org, record.agents, key, time.time(), started=evname == "dialog:start",
+                       node=ctx.settings.node_uri, dialog=dialog)

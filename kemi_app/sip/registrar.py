@@ -9,9 +9,11 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.contacts import ContactError, parse_contact_headers
 from kemi_app.policy.registration import Binding, RegisterOutcome, RegisterRequest, apply_register, live
+from kemi_app.policy.session import session_update
 from kemi_app.sip import connections
-from kemi_app.sip.auth import authenticate
+from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.context import Context, header_values, pv, reply
+from kemi_app.state.registrations import RegisterWrite, Registration
 
 
 def source_uri() -> str:
@@ -40,7 +42,12 @@ def handle_register(ctx: Context) -> None:
     if org is None:
         _answer("", 403, "Unknown Domain")
         return
-    ext = authenticate(ctx, org)
+    if not has_credentials(org):
+        return
+    user = pv("$au")
+    # Credentials, the agent's registration and company: one round trip before the decision.
+    view = ctx.state.registrations.register_view(org.id, user, pv("$si"), nonce_use())
+    ext = verify(ctx, org, user, view.auth)
     if ext is None:
         return
     try:
@@ -51,7 +58,7 @@ def handle_register(ctx: Context) -> None:
         return
     now = time.time()
     if not wildcard and not contacts:
-        _reply_bindings(org.id, ctx.state.registrations.bindings(org.id, ext), now)
+        _reply_bindings(org.id, live(view.registration.bindings, now), now)
         return
     request = RegisterRequest(
         wildcard=wildcard,
@@ -66,27 +73,34 @@ def handle_register(ctx: Context) -> None:
         conn_id=int(pv("$conid") or 0),
         now=now,
     )
-    before: list[Binding] = []
+    company = ctx.state.lookups.company_of(org.id, view.company_id, view.org_version)
+    peer = f"{pv('$si')}:{pv('$sp')}" if KSR.is_WSX() > 0 else ""
 
-    def change(current: list[Binding]) -> RegisterOutcome:
-        before[:] = live(current, now)
-        return _timed_register(current, request)
+    def decide(current: Registration) -> RegisterWrite:
+        outcome = _timed_register(current.bindings, request)
+        if not outcome.ok:
+            return RegisterWrite(outcome)
+        # A login (no registration before, new client session) snapshots the company's settings.
+        session = session_update(live(current.bindings, now), outcome.bindings, current.session, company, now)
+        on_conn = _ttl_on_connection(outcome.bindings, request)
+        connection = (request.node, peer, on_conn) if peer and on_conn else None
+        return RegisterWrite(outcome, session, connection)
 
-    outcome = ctx.state.registrations.update_bindings(org.id, ext, change)
+    # Bindings, session and WebSocket connection written together in the second round trip.
+    outcome = ctx.state.registrations.register(org.id, ext, view.registration, decide).outcome
     if not outcome.ok:
         extra = (f"Min-Expires: {outcome.min_expires}",) if outcome.min_expires else ()
         _answer(org.id, outcome.status, outcome.reason, extra)
         return
-    # A login (no registration before, new client session) snapshots the company's settings.
-    company = ctx.state.lookups.company_for_agent(org.id, ext)
-    ctx.state.agents.record_registration(org.id, ext, before, outcome.bindings, company, now)
-    on_conn = [b.ttl(now) for b in outcome.bindings if b.received == request.received]
+    on_conn = _ttl_on_connection(outcome.bindings, request)
     if on_conn:
-        connections.keep_registered(max(on_conn))
-    if KSR.is_WSX() > 0 and on_conn:
-        peer = f"{pv('$si')}:{pv('$sp')}"
-        ctx.state.registrations.remember_connection(request.node, peer, org.id, ext, max(on_conn))
+        connections.keep_registered(on_conn)
     _reply_bindings(org.id, outcome.bindings, now)
+
+
+def _ttl_on_connection(bindings: list[Binding], request: RegisterRequest) -> int:
+    """The longest TTL of the bindings reached over the connection this REGISTER came on."""
+    return max((b.ttl(request.now) for b in bindings if b.received == request.received), default=0)
 
 
 def _timed_register(current: list[Binding], request: RegisterRequest) -> RegisterOutcome:

@@ -7,7 +7,8 @@ each given what it depends on:
   agents          status, login sessions, calls in progress, presence (directory)
   call_views      an agent's new call: everything the policy needs in one round trip
   history         attendances, their legs and events, transfers announced in a REFER
-  queues          queue members and offer locks (agents)
+  queues          queue members (presence read with their offer locks) and offer locks
+  dialog_events   a dialog event's calls in progress and history, in one transaction (history)
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
 share one retry policy (base.Store._optimistic).
@@ -48,6 +49,7 @@ import redis
 from kemi_app.state.agentstate import AgentStates
 from kemi_app.state.attendance import Attendances
 from kemi_app.state.callview import AgentAuth, CallView, CallViews
+from kemi_app.state.dialogevents import DialogEvents
 from kemi_app.state.directory import Directory
 from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.lookups import Lookups
@@ -75,7 +77,8 @@ class EdgeState:
         self.agents = AgentStates(client, self.directory)
         self.call_views = CallViews(client)
         self.history = Attendances(client, history_retention_days)
-        self.queues = Queues(client, self.agents)
+        self.queues = Queues(client)
+        self.dialog_events = DialogEvents(client, self.history)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

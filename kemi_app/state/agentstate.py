@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 import redis
 from redis.client import Pipeline
@@ -17,8 +18,7 @@ from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import Presence, derive
 from kemi_app.policy.reconcile import NodeCall
 from kemi_app.policy.registration import Binding
-from kemi_app.policy.session import LoginSession, starts_session
-from kemi_app.provisioning.company import Company
+from kemi_app.policy.session import LoginSession
 from kemi_app.provisioning.errors import Missing
 from kemi_app.state import keys
 from kemi_app.state.base import Store
@@ -37,6 +37,66 @@ for i = 3, #KEYS do
 end
 return 1
 """
+
+
+@dataclass(frozen=True)
+class CallsChange:
+    """Agents' calls in progress on a dialog event: a call starts (answered) or ends.
+    `node` (the edge node holding the dialog) lets it forget its calls when it restarts.
+    `dialog` names the dialog itself (Call-ID and tags); `call_key` is the record's field."""
+
+    org_id: str
+    exts: list[str]
+    call_key: str
+    now: float
+    started: bool
+    node: str = ""
+    dialog: str = ""
+
+
+def queue_calls_change(p: Pipeline, c: CallsChange) -> None:
+    """Queues the writes of `c` on `p` (a transaction). A dialog whose end was already recorded
+    (events handled out of order by two workers under load) is not started again: the agent
+    would stay in-call for hours."""
+    ended = keys.call_ended(c.dialog or c.call_key)
+    if c.started:
+        p.eval(CALL_START, 2 + len(c.exts), ended, keys.node_calls(c.node),
+               *(keys.calls(c.org_id, ext) for ext in c.exts),
+               c.call_key, json.dumps(c.now), CALL_RECORD_TTL, "1" if c.node else "0",
+               *(_node_call(c.org_id, ext, c.call_key) for ext in c.exts))
+        return
+    for ext in c.exts:
+        p.hdel(keys.calls(c.org_id, ext), c.call_key)
+        p.set(keys.idle(c.org_id, ext), json.dumps(c.now), ex=CALL_RECORD_TTL)
+        if c.node:
+            p.srem(keys.node_calls(c.node), _node_call(c.org_id, ext, c.call_key))
+    p.set(ended, "1", ex=CALL_ENDED_MEMORY)
+
+
+PRESENCE_READS = 5  # replies per agent queued by queue_presence
+
+
+def queue_presence(p: Pipeline, org_id: str, exts: list[str]) -> None:
+    """Queues the reads presence_from derives the agents' presence from."""
+    for ext in exts:
+        p.hget(keys.agent(org_id, ext), "dnd")
+        p.hgetall(keys.status(org_id, ext))
+        p.hvals(keys.bindings(org_id, ext))
+        p.hgetall(keys.calls(org_id, ext))
+        p.hgetall(keys.session(org_id, ext))
+
+
+def presence_from(exts: list[str], rows: list) -> list[Presence]:
+    now = time.time()
+    out = []
+    for i, ext in enumerate(exts):
+        dnd, status, bindings, calls, session = rows[PRESENCE_READS * i : PRESENCE_READS * (i + 1)]
+        out.append(derive(
+            ext, status_from(status), dnd == "true", bindings_from(bindings),
+            float(session.get("online_until", 0) or 0), {c: float(t) for c, t in calls.items()},
+            session_from(session), now,
+        ))
+    return out
 
 
 def _node_call(org_id: str, ext: str, call_key: str) -> str:
@@ -79,61 +139,7 @@ class AgentStates(Store):
     def get_session(self, org_id: str, ext: str) -> LoginSession | None:
         return session_from(self.r.hgetall(keys.session(org_id, ext)))
 
-    def record_registration(
-        self, org_id: str, ext: str, before: list[Binding], after: list[Binding], company: Company, now: float
-    ) -> LoginSession | None:
-        """After a successful REGISTER: start a session if this is a new login (snapshotting
-        the company's blocking setting), and remember until when the agent is online."""
-        if not before and not after:
-            return None  # an offline agent unregistering again changes nothing
-        key = keys.session(org_id, ext)
-        online_until = max((b.expires_at for b in after), default=now)
-
-        def body(p: Pipeline) -> LoginSession | None:
-            # A concurrent REGISTER of the same agent may start the session first: on a retry
-            # starts_session sees it and this one only extends online_until.
-            new = starts_session(before, after, session_from(p.hgetall(key)))
-            p.multi()
-            started = None
-            if new is not None:
-                started = LoginSession(
-                    started_at=now, call_id=new.call_id, conn_id=new.conn_id,
-                    block_calls_during_pause=company.block_calls_during_pause, company=company.id,
-                )
-                p.delete(key)
-                p.hset(key, mapping=encode(started))
-            p.hset(key, "online_until", json.dumps(online_until))
-            return started
-
-        return self._optimistic([key], body)
-
     # -- calls in progress (dialog tracking) -----------------------------------------
-    def calls_started(
-        self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "", dialog: str = ""
-    ) -> None:
-        """`node` (the edge node holding the dialog) lets it forget its calls when it restarts.
-        A dialog whose end was already recorded (events handled out of order by two workers
-        under load) is not started again: the agent would stay in-call for hours. `dialog`
-        names the dialog itself (Call-ID and tags); `call_key` is the record's field."""
-        self.r.eval(
-            CALL_START, 2 + len(exts), keys.call_ended(dialog or call_key), keys.node_calls(node),
-            *(keys.calls(org_id, ext) for ext in exts),
-            call_key, json.dumps(now), CALL_RECORD_TTL, "1" if node else "0",
-            *(_node_call(org_id, ext, call_key) for ext in exts),
-        )
-
-    def calls_ended(
-        self, org_id: str, exts: list[str], call_key: str, now: float, node: str = "", dialog: str = ""
-    ) -> None:
-        with self.r.pipeline(transaction=True) as p:
-            for ext in exts:
-                p.hdel(keys.calls(org_id, ext), call_key)
-                p.set(keys.idle(org_id, ext), json.dumps(now), ex=CALL_RECORD_TTL)
-                if node:
-                    p.srem(keys.node_calls(node), _node_call(org_id, ext, call_key))
-            p.set(keys.call_ended(dialog or call_key), "1", ex=CALL_ENDED_MEMORY)
-            p.execute()
-
     def forget_node_calls(self, node: str) -> int:
         """A restarted node lost its dialogs (no end event will come): drop their call records,
         or their agents would stay in-call. Returns how many were dropped."""
@@ -161,23 +167,9 @@ class AgentStates(Store):
         if exts is None:
             exts = sorted(self.r.smembers(keys.agents(org_id)))
         with self.r.pipeline(transaction=False) as p:
-            for ext in exts:
-                p.hget(keys.agent(org_id, ext), "dnd")
-                p.hgetall(keys.status(org_id, ext))
-                p.hvals(keys.bindings(org_id, ext))
-                p.hgetall(keys.calls(org_id, ext))
-                p.hgetall(keys.session(org_id, ext))
+            queue_presence(p, org_id, exts)
             rows = p.execute()
-        now = time.time()
-        out = []
-        for i, ext in enumerate(exts):
-            dnd, status, bindings, calls, session = rows[5 * i : 5 * i + 5]
-            out.append(derive(
-                ext, status_from(status), dnd == "true", bindings_from(bindings),
-                float(session.get("online_until", 0) or 0), {c: float(t) for c, t in calls.items()},
-                session_from(session), now,
-            ))
-        return out
+        return presence_from(exts, rows)
 
     def agent_state_counts(self) -> dict[tuple[str, str], int]:
         """(org, state) -> agents, for the edge_agents gauge: the presence states (available,

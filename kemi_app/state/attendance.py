@@ -70,11 +70,11 @@ class Attendances(Store):
         super().__init__(client)
         self.retention = retention_days * 86400  # seconds
 
-    def create_attendance(self, att: Attendance, call_id: str, first: Event) -> None:
-        """The record, its first leg and its first event, atomically."""
+    def create_attendance(self, att: Attendance, call_id: str, first: Event, *more: Event) -> None:
+        """The record, its first leg and its first events, atomically in one round trip."""
         with self.r.pipeline(transaction=True) as p:
             p.hset(keys.attendance(att.id), mapping=att.to_record())
-            self._record(p, att.id, call_id, first)
+            self._record(p, att.id, call_id, first, *more)
             # Age trimming once per attendance is enough; whole stream nodes go (approximate).
             p.xtrim(keys.HISTORY, minid=f"{int((time.time() - self.retention) * 1000)}-0", approximate=True)
             p.execute()
@@ -135,9 +135,13 @@ class Attendances(Store):
 
     def record_events(self, *events: Event) -> None:
         with self.r.pipeline(transaction=True) as p:
-            for att_id in dict.fromkeys(e.attendance for e in events):
-                self._record(p, att_id, "", *(e for e in events if e.attendance == att_id))
+            self.queue_events(p, *events)
             p.execute()
+
+    def queue_events(self, p: Pipeline, *events: Event) -> None:
+        """Queues `events` on `p` (a transaction) for the caller to send with its own writes."""
+        for att_id in dict.fromkeys(e.attendance for e in events):
+            self._record(p, att_id, "", *(e for e in events if e.attendance == att_id))
 
     def attendance_history(self, att_id: str) -> list[Event]:
         data = self.r.hgetall(keys.attendance(att_id))

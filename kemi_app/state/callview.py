@@ -39,16 +39,18 @@ class AgentAuth:
 def queue_auth(p: Pipeline, org_id: str, ext: str, source_ip: str, nonce_use: str) -> None:
     """Queues what auth_from reads: failures (the agent's, and those of unknown names) from
     this source, and the claim of this nonce use. The agent's HA1 is read by the caller."""
-    p.get(keys.authfail(org_id, ext, source_ip))
-    p.get(keys.authfail_unknown(org_id, source_ip))
+    p.mget(keys.authfail(org_id, ext, source_ip), keys.authfail_unknown(org_id, source_ip))
     if nonce_use:
         p.eval(CLAIM_NONCE, 2, keys.agent(org_id, ext), keys.nonce_use(nonce_use), NONCE_MEMORY)
     else:
         p.eval("return 1", 0)  # no nonce named: nothing to claim, the digest check fails anyway
 
 
+AUTH_REPLIES = 2  # replies queued by queue_auth
+
+
 def auth_from(ha1: str | None, rows: list) -> AgentAuth:
-    agent_failures, unknown_failures, fresh = rows
+    (agent_failures, unknown_failures), fresh = rows
     failures = agent_failures if ha1 else unknown_failures
     return AgentAuth(ha1=ha1, failures=int(failures or 0), fresh=fresh == 1)
 
@@ -85,7 +87,8 @@ class CallViews(Store):
             if service_dialled:
                 p.hgetall(keys.service(org_id, dialled))
             rows = p.execute()
-        agent, auth_rows, (status, session, org_version, gw_version) = rows[0], rows[1:4], rows[4:8]
+        agent, auth_rows, rest = rows[0], rows[1 : 1 + AUTH_REPLIES], rows[1 + AUTH_REPLIES :]
+        status, session, org_version, gw_version, *target = rest
         view = CallView(
             auth=auth_from(agent.get("ha1"), auth_rows),
             caller=decode(Agent, agent, ext=caller),
@@ -95,8 +98,8 @@ class CallViews(Store):
             gateways_version=gw_version or "0",
         )
         if agent_dialled:
-            return CallView(**{**view.__dict__, "callee": decode(Agent, rows[8], ext=dialled),
-                               "callee_bindings": live(bindings_from(rows[9]), time.time())})
+            return CallView(**{**view.__dict__, "callee": decode(Agent, target[0], ext=dialled),
+                               "callee_bindings": live(bindings_from(target[1]), time.time())})
         if service_dialled:
-            return CallView(**{**view.__dict__, "service": decode(Service, rows[8])})
+            return CallView(**{**view.__dict__, "service": decode(Service, target[0])})
         return view

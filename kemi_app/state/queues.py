@@ -3,12 +3,10 @@ gets two."""
 
 from __future__ import annotations
 
-import redis
-
 from kemi_app import metrics
 from kemi_app.policy.queue import QueueMember
 from kemi_app.state import keys
-from kemi_app.state.agentstate import AgentStates
+from kemi_app.state.agentstate import PRESENCE_READS, presence_from, queue_presence
 from kemi_app.state.base import Store
 
 # Deletes the offer lock only if it still belongs to this attendance.
@@ -17,19 +15,17 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 
 @metrics.timed_state
 class Queues(Store):
-    def __init__(self, client: redis.Redis, agents: AgentStates) -> None:
-        super().__init__(client)
-        self.agents = agents
-
     def queue_members(self, org_id: str, exts: list[str]) -> tuple[list[QueueMember], dict[str, bool]]:
-        """Members as the queue sees them, and who wants auto-answer: two round trips."""
-        presences = self.agents.presence(org_id, exts)
+        """Members as the queue sees them, and who wants auto-answer: one round trip."""
         with self.r.pipeline(transaction=False) as p:
+            queue_presence(p, org_id, exts)
             for ext in exts:
                 p.hget(keys.agent(org_id, ext), "auto_answer")
                 p.exists(keys.offer(org_id, ext))
                 p.get(keys.idle(org_id, ext))
-            rows = p.execute()
+            replies = p.execute()
+        split = PRESENCE_READS * len(exts)
+        presences, rows = presence_from(exts, replies[:split]), replies[split:]
         members, auto_answer = [], {}
         for i, presence in enumerate(presences):
             auto, offered, idle = rows[3 * i : 3 * i + 3]

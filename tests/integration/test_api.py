@@ -32,10 +32,12 @@ def test_org_company_agent_lifecycle(edge, state) -> None:
     assert company["allowed_country_codes"] == ["55"] and company["emergency_numbers"] == ["190", "192", "193"]
     status, agent = api(edge, "PUT", "/v1/orgs/life/agents/2001", {"password": "secret-2001", "company": "c1"})
     assert status == 201 and "ha1" not in agent and "password" not in agent
-    assert state.registrations.agent_auth("life", "2001", "127.0.0.1").ha1 == ha1("2001", "life.test", "secret-2001")
+    assert state.registrations.register_view("life", "2001", "127.0.0.1").auth.ha1 == ha1("2001", "life.test",
+                                                                                          "secret-2001")
     # An update without password keeps the HA1.
     assert api(edge, "PUT", "/v1/orgs/life/agents/2001", {"company": "c1", "display_name": "Ann"})[0] == 200
-    assert state.registrations.agent_auth("life", "2001", "127.0.0.1").ha1 == ha1("2001", "life.test", "secret-2001")
+    assert state.registrations.register_view("life", "2001", "127.0.0.1").auth.ha1 == ha1("2001", "life.test",
+                                                                                          "secret-2001")
     assert [a["ext"] for a in api(edge, "GET", "/v1/orgs/life/agents")[1]] == ["2001"]
     # A company with agents cannot go; the domain cannot change under the agents' HA1.
     assert api(edge, "DELETE", "/v1/orgs/life/companies/c1")[0] == 409

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import derive
 from kemi_app.policy.registration import Binding
-from kemi_app.policy.session import LoginSession, starts_session
+from kemi_app.policy.session import LoginSession, SessionUpdate, session_update, starts_session
+from kemi_app.provisioning.company import DEFAULT_COMPANY, Company
 
 NOW = 1000.0
 
@@ -82,3 +83,17 @@ def test_in_call_wins_and_counts_calls() -> None:
 
 def test_json_shape() -> None:
     assert set(presence(dnd=True).to_json()) == {"ext", "state", "pause", "dnd", "calls", "since", "seconds_in_state"}
+
+
+def test_a_new_login_snapshots_the_company_and_says_until_when_online() -> None:
+    company = Company(id="c1", name="C", block_calls_during_pause=True)
+    update = session_update([], [binding("b")], session("a"), company, NOW)
+    assert update is not None and update.online_until == NOW + 300
+    assert update.started == LoginSession(started_at=NOW, call_id="b", conn_id=0, block_calls_during_pause=True,
+                                          company="c1")
+
+
+def test_a_refresh_or_unregister_only_moves_online_until() -> None:
+    assert session_update([binding()], [binding()], session(), DEFAULT_COMPANY, NOW) == SessionUpdate(NOW + 300)
+    assert session_update([binding()], [], session(), DEFAULT_COMPANY, NOW) == SessionUpdate(NOW)
+    assert session_update([], [], session(), DEFAULT_COMPANY, NOW) is None

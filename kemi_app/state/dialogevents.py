@@ -1,0 +1,28 @@
+"""A dialog event's writes (agents' calls in progress, the attendance's history) in one
+transaction: one round trip per answer or end."""
+
+from __future__ import annotations
+
+import redis
+
+from kemi_app import metrics
+from kemi_app.policy.attendance import Event
+from kemi_app.state.agentstate import CallsChange, queue_calls_change
+from kemi_app.state.attendance import Attendances
+from kemi_app.state.base import Store
+
+
+@metrics.timed_state
+class DialogEvents(Store):
+    def __init__(self, client: redis.Redis, history: Attendances) -> None:
+        super().__init__(client)
+        self.history = history
+
+    def record(self, calls: CallsChange | None, *events: Event) -> None:
+        if calls is None and not events:
+            return
+        with self.r.pipeline(transaction=True) as p:
+            if calls is not None:
+                queue_calls_change(p, calls)
+            self.history.queue_events(p, *events)
+            p.execute()
