@@ -90,6 +90,8 @@ class EdgeRoutes:
         self.ctx: Context | None = None
         self.admin: AdminApp | None = None
         self.next_reconcile = 0.0
+        # Built once: the request route runs for every message.
+        self._request_answering_503 = outage.answering_503(self._request)
 
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
@@ -114,7 +116,7 @@ class EdgeRoutes:
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
         start = time.perf_counter()
-        rc = _guard("request_route", outage.answering_503(self._request), _answer_request_error)
+        rc = _guard("request_route", self._request_answering_503, _answer_request_error)
         metrics.request_seconds(pv_text("$rm"), time.perf_counter() - start)
         return rc
 
