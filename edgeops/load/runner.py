@@ -74,7 +74,8 @@ QUICK = Profile(
 )
 SIP_SCENARIOS = ("register", "call", "queue", "outbound", "pause")
 SCENARIOS = (*SIP_SCENARIOS, "media", "transcode")
-EDGE_ONLY = ("pause", "queue")  # the baseline has no agent state, no queues
+EDGE_ONLY = ("pause", "queue")  # the baselines have no agent state, no queues
+WITH_MEDIA = ("call", "outbound")  # the native baseline differs from the bare one only here
 
 
 def password(ext: str) -> str:
@@ -99,17 +100,21 @@ class Target:
 
 
 class Baseline:
-    """The bare Kamailio: native config, same workers and shared memory as the edge."""
+    """The bare Kamailio: native config, same workers and shared memory as the edge. Given an
+    rtpengine ("host:port" of its ng socket) it anchors media too: the native baseline."""
 
-    def __init__(self, port: int, children: int, shm_mb: int, workdir: Path, gateway: str) -> None:
+    def __init__(self, port: int, children: int, shm_mb: int, workdir: Path, gateway: str,
+                 rtpengine: str = "") -> None:
         self.port = port
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, BASELINE_PORT=str(port), BASELINE_CHILDREN=str(children),
-                   BASELINE_CTL_SOCK=f"unix:{workdir}/ctl", BASELINE_GATEWAY=gateway)
+                   BASELINE_CTL_SOCK=f"unix:{workdir}/ctl", BASELINE_GATEWAY=gateway,
+                   BASELINE_RTPENGINE=f"udp:{rtpengine}")
+        media = ["-A", "WITH_MEDIA"] if rtpengine else []
         self.log = open(workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            ["kamailio", "-f", str(LOAD / "baseline.cfg"), "-DD", "-E", "-m", str(shm_mb), "-M", "16",
+            ["kamailio", "-f", str(LOAD / "baseline.cfg"), *media, "-DD", "-E", "-m", str(shm_mb), "-M", "16",
              "-P", str(workdir / "kamailio.pid"), "-Y", str(workdir)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -152,7 +157,7 @@ class LoadRun:
         self.base = base
         self.log = log
         self.edge: Stack | None = None
-        self.baseline: Baseline | None = None
+        self.baselines: list[Baseline] = []
         self.uas: list[subprocess.Popen[bytes]] = []
         self.profiles: dict[str, dict] = {}
         self.redis_per_call: dict[str, dict[str, float]] = {}
@@ -211,7 +216,7 @@ class LoadRun:
             "EDGE_DEMO_FILE": str(tenant), "EDGE_LOG_LEVEL": "1", "EDGE_AUTH_MAX_FAILURES": "1000000",
             "EDGE_FLOOD_LIMIT": "0",  # all load comes from one address
         })
-        also = f" and the baseline on 127.0.0.1:{b + 10}" if baseline else ""
+        also = f" and the baselines on 127.0.0.1:{b + 10} (bare), {b + 11} (native media)" if baseline else ""
         self.log(f"starting the edge on 127.0.0.1:{b}{also}")
         self.edge = Stack(env, log_to_files=True)
         (self.out / "edge").mkdir(parents=True, exist_ok=True)
@@ -227,9 +232,14 @@ class LoadRun:
         if not baseline:
             return [edge]
         s = self.edge.settings
-        self.baseline = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline",
-                                 f"sip:127.0.0.1:{self.gateway_port}")
-        return [edge, Target("baseline", f"127.0.0.1:{b + 10}", [Component("kamailio", self.baseline.proc.pid)])]
+        gateway = f"sip:127.0.0.1:{self.gateway_port}"
+        bare = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline", gateway)
+        self.baselines.append(bare)
+        native = Baseline(b + 11, s.children, s.shm_mb, self.out / "native", gateway, s.rtpengine_ng)
+        self.baselines.append(native)
+        return [edge, Target("baseline", f"127.0.0.1:{b + 10}", [Component("kamailio", bare.proc.pid)]),
+                Target("native", f"127.0.0.1:{b + 11}", [Component("kamailio", native.proc.pid),
+                                                          Component("rtpengine", procs["rtpengine"].pid)])]
 
     def redis_usage(self) -> tuple[int, int]:
         """(used_memory bytes, keys) of the edge's Redis."""
@@ -238,8 +248,8 @@ class LoadRun:
 
     def stop(self) -> None:
         self.stop_uas()
-        if self.baseline is not None:
-            self.baseline.stop()
+        for baseline in self.baselines:
+            baseline.stop()
         if self.edge is not None:
             self.edge.stop()
 
@@ -346,6 +356,8 @@ class LoadRun:
         results = {}
         for target in targets:
             if target.name != "edge" and scenario in EDGE_ONLY:
+                continue
+            if target.name == "native" and scenario not in WITH_MEDIA:
                 continue
             load = self.sipp(target, scenario)
             job, rates = self.job(scenario)
