@@ -15,6 +15,8 @@ Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
 # The throughput goals per second on the 2-core box.
 SIP_TARGETS = {"register": 3000, "call": 700, "queue": 500, "outbound": 700, "pause": 2000}
 MEDIA_TARGET_CALLS_PER_CORE = 500
+DIRECTORY = "directory"  # register and call again with a large directory: scenario -> steps
+SIP_LIKE = (*SIP_TARGETS, DIRECTORY)
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -144,8 +146,9 @@ def markdown(results: Results, meta: dict) -> str:
                 )
         lines.append("")
         lines += command_lines(sip)
+    lines += directory_lines(results, meta.get("directory", {}))
     lines += redis_lines(meta.get("redis_per_call", {}))
-    media = {k: v for k, v in results.items() if k not in SIP_TARGETS}
+    media = {k: v for k, v in results.items() if k not in SIP_LIKE}
     if media:
         lines += ["## rtpengine media (userspace relay, 50 packets/s per direction)", "",
                   "| scenario | concurrent calls | packet loss | rtpengine cores used | calls per core | "
@@ -193,6 +196,33 @@ def command_lines(sip: Results) -> list[str]:
     return [*lines, ""]
 
 
+def directory_lines(results: Results, stats: dict[str, float]) -> list[str]:
+    """The edge with the run's usual directory against the same edge with a large one."""
+    large = results.get(DIRECTORY)
+    if not large or not stats:
+        return []
+    lines = [f"## Directory scale: {stats['agents']:,} agents provisioned, {stats['registered']:,} more registered",
+             "", "The same REGISTER and agent-call ramps as above, run again on the same edge once the directory "
+             "is large (the extra agents in orgs of 10,000, as tenants).", "",
+             "| scenario | sustained /s, usual directory | sustained /s, large | Kamailio CPU s per 1,000, "
+             "usual / large | change |", "|---|---|---|---|---|"]
+    for scenario, steps in large.items():
+        usual = results.get(scenario, {}).get("edge", [])
+        pair = common_step(usual, steps)
+        best_u, best_l = sustained(usual), sustained(steps)
+        if pair is None:
+            lines.append(f"| {scenario} | {best_u.rate if best_u else 0} | {best_l.rate if best_l else 0} | n/a | |")
+            continue
+        kam_u, kam_l = pair[0].cpu_per_1000("kamailio"), pair[1].cpu_per_1000("kamailio")
+        change = f"{100 * (kam_l / kam_u - 1):+.0f}% at {pair[0].rate}/s" if kam_u else "n/a"
+        lines.append(f"| {scenario} | {best_u.rate if best_u else 0} | {best_l.rate if best_l else 0} | "
+                     f"{_fmt(kam_u)} / {_fmt(kam_l)} | {change} |")
+    lines += ["", f"Redis memory: {stats['bytes_per_provisioned_agent']:.0f} bytes per provisioned agent, "
+              f"{stats['bytes_per_registered_agent']:.0f} bytes per registered agent (binding and session); "
+              "per call record see \"Redis growth per call\" below.", ""]
+    return lines
+
+
 def redis_lines(per_call: dict[str, dict[str, float]]) -> list[str]:
     if not per_call:
         return []
@@ -218,18 +248,18 @@ def plot(results: Results, path: Path) -> None:
     fig, axes = plt.subplots(len(results), 2, figsize=(11, 3.2 * len(results)), squeeze=False)
     for row, (scenario, targets) in enumerate(results.items()):
         left, right = axes[row]
+        sip = scenario in SIP_LIKE
         for name, steps in targets.items():
             rates = [s.rate for s in steps]
             left.plot(rates, [100 * s.failure_ratio for s in steps], marker="o", label=name)
-            if scenario in SIP_TARGETS:
+            if sip:
                 right.plot(rates, [s.percentile(99) for s in steps], marker="o", label=f"{name} p99")
                 right.plot(rates, [s.percentile(50) for s in steps], marker=".", linestyle="--", label=f"{name} p50")
             else:
                 right.plot(rates, [s.extra["rtpengine_cores"] for s in steps], marker="o", label="rtpengine cores")
-        unit = "calls/s" if scenario in SIP_TARGETS else "concurrent calls"
-        left.set(title=f"{scenario}: failures", xlabel=unit, ylabel="% failed" if scenario in SIP_TARGETS else "% lost")
-        right.set(title=f"{scenario}: " + ("latency" if scenario in SIP_TARGETS else "CPU"), xlabel=unit,
-                  ylabel="ms" if scenario in SIP_TARGETS else "cores")
+        unit = "calls/s" if sip else "concurrent calls"
+        left.set(title=f"{scenario}: failures", xlabel=unit, ylabel="% failed" if sip else "% lost")
+        right.set(title=f"{scenario}: " + ("latency" if sip else "CPU"), xlabel=unit, ylabel="ms" if sip else "cores")
         left.legend()
         right.legend()
     fig.tight_layout()

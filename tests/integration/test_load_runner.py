@@ -35,12 +35,17 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     assert "native" not in report["scenarios"]["register"]
     for scenario in ("queue", "outbound", "pause"):
         assert report["scenarios"][scenario]["edge"]["sustained_rate"] > 0, report["scenarios"][scenario]
+    # The directory scenario repeats register and call once the directory is large.
+    assert report["directory"]["agents"] == 600 and report["directory"]["registered"] == 200
+    assert report["directory"]["bytes_per_registered_agent"] > 0
+    for scenario in ("register", "call"):
+        assert report["scenarios"]["directory"][scenario]["sustained_rate"] > 0
     media = report["scenarios"]["media"]["rtpengine"]["steps"][0]
     assert media["created"] > 0 and media["cpu"]["rtpengine"] > 0
     assert report["scenarios"]["transcode"]["rtpengine"]["steps"][0]["succeeded"] > 0
     markdown = (tmp_path / "report.md").read_text()
     assert "## Edge / baselines, side by side" in markdown and "| register | edge |" in markdown
-    assert "## Redis commands per call" in markdown
+    assert "## Redis commands per call" in markdown and "## Directory scale" in markdown
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
 
 
