@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeops.load.ramp import StepResult, percentile, sustained, verdict
-from edgeops.load.report import markdown, ratios
+from edgeops.load.report import at_80_percent, markdown, ratios
 
 
 def step(rate: int, failed: int = 0, latency: float = 1.0, seconds: float = 10.0, cpu: float = 1.0,
@@ -70,6 +70,14 @@ def test_ratios_compare_cpu_per_call_at_the_highest_common_rate() -> None:
     assert "| call | bare proxy | 200 | 2.00x" in text
     assert "| call | native proxy + rtpengine | 200 | 1.33x" in text
     assert "300/s: failures" in text
+
+
+def test_p99_is_judged_at_the_highest_good_step_within_80_percent_of_sustained() -> None:
+    steps = [step(100, latency=3.0), step(300, latency=5.0), step(400, latency=9.0), step(500, failed=200)]
+    for s in steps:
+        s.verdict = verdict(s, None)
+    assert at_80_percent(steps).rate == 300  # sustained 400: 80% is 320
+    assert at_80_percent(steps[2:]) is None  # no step that low
 
 
 def test_profile_ranks_self_and_project_inclusive_time() -> None:
