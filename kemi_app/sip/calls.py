@@ -6,6 +6,7 @@ from __future__ import annotations
 import KSR
 
 from kemi_app import metrics
+from kemi_app.policy import feature_codes
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.provisioning.org import Org
@@ -13,6 +14,7 @@ from kemi_app.sip import attendances, carriers, queues
 from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse
+from kemi_app.sip.features import handle_feature
 from kemi_app.sip.relay import Call, Target, ToAgent, ToGateways, ToQueue, ToUri, relay_call, relay_message
 from kemi_app.state import CallView
 
@@ -31,6 +33,11 @@ def handle_initial(ctx: Context) -> None:
         return
     if not _target_in_org(ctx, org):
         refuse(org.id, "other_org", 404, "Not Found")
+        return
+    # Before the pause rule: a paused agent must be able to unpause.
+    request = feature_codes.parse(dialled)
+    if request is not None:
+        handle_feature(ctx, org, user, request, view)
         return
     company = ctx.state.lookups.company_of(org.id, view.caller.company if view.caller else "", view.org_version)
     with metrics.policy_timer("dialplan"):
@@ -52,7 +59,9 @@ def handle_initial(ctx: Context) -> None:
                                 dest.reason)
         refuse(org.id, kind, dest.status, dest.reason)
         return
-    if dest.kind is DestKind.AGENT:
+    if dest.kind is DestKind.FEATURE:  # no code matched
+        refuse(org.id, kind, 404, "Unknown Feature Code")
+    elif dest.kind is DestKind.AGENT:
         _to_agent(ctx, org, user, dest, view)
     elif dest.kind is DestKind.SERVICE:
         _to_service(ctx, org, user, dest, view)
