@@ -13,6 +13,7 @@ from collections.abc import Callable
 import KSR
 
 from kemi_app import metrics
+from kemi_app.admin.agent_api import AgentApi
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
 from kemi_app.sip import (
@@ -89,6 +90,7 @@ class EdgeRoutes:
     def __init__(self) -> None:
         self.ctx: Context | None = None
         self.admin: AdminApp | None = None
+        self.agent_api: AgentApi | None = None
         self.next_reconcile = 0.0
         # Built once: the request route runs for every message.
         self._request_answering_503 = outage.answering_503(self._request)
@@ -100,6 +102,7 @@ class EdgeRoutes:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org))
+        self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         return 0
 
     def _forget_lost_calls(self) -> None:
@@ -226,8 +229,8 @@ class EdgeRoutes:
     # -- events -------------------------------------------------------------------
     def ksr_xhttp_event(self, msg: object, evname: str) -> int:
         def body() -> None:
-            assert self.ctx is not None and self.admin is not None
-            handle_http(self.ctx, self.admin)
+            assert self.ctx is not None and self.admin is not None and self.agent_api is not None
+            handle_http(self.ctx, self.admin, self.agent_api)
 
         def fail(e: Exception) -> None:
             resp = error(400, "request is not UTF-8") if isinstance(e, NotUtf8) else error(500, "internal error")

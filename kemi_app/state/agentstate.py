@@ -173,6 +173,14 @@ class AgentStates(Store):
         return len(records)
 
     # -- presence ------------------------------------------------------------------------
+    def own_state(self, org_id: str, ext: str) -> tuple[Presence, AgentStatus, LoginSession | None]:
+        """What the agent API shows an agent about itself, in one round trip."""
+        with self.r.pipeline(transaction=False) as p:
+            queue_presence(p, org_id, [ext])
+            rows = p.execute()
+        _dnd, status, _bindings, _calls, session = rows
+        return presence_from([ext], rows)[0], status_from(status), session_from(session)
+
     def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:
         """Every agent of the org (or the ones named), in one pipelined round trip."""
         if exts is None:
