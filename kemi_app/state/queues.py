@@ -3,6 +3,8 @@ gets two."""
 
 from __future__ import annotations
 
+import json
+
 from kemi_app import metrics
 from kemi_app.policy.queue import QueueMember
 from kemi_app.policy.session import auto_answer
@@ -32,7 +34,8 @@ class Queues(Store):
         members, answers = [], {}
         for i, presence in enumerate(presences):
             auto, offered, idle, chosen = rows[4 * i : 4 * i + 4]
-            answers[presence.ext] = auto_answer(auto == "true", None if chosen is None else chosen == "true")
+            # The session stores its choice as JSON: true, false, or null (not chosen).
+            answers[presence.ext] = auto_answer(auto == "true", json.loads(chosen) if chosen else None)
             members.append(QueueMember(
                 ext=presence.ext,
                 registered=presence.state != "offline",
