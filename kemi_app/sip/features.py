@@ -1,6 +1,7 @@
-"""Feature codes dialled by agents (`*40` pause ... `*45`): change the agent's own state and
-answer at once with a final response whose reason phrase says the outcome
-(kemi_app.policy.self_service). Reached before the pause rule: a paused agent can unpause."""
+"""Feature codes dialled by agents: a dict of handlers, one per Feature, each answering the
+request itself. The agent's own codes (`*40` pause ... `*45`) change its state and answer at
+once with a final response whose reason phrase says the outcome (policy.self_service).
+Reached before the pause rule: a paused agent can unpause."""
 
 from __future__ import annotations
 
@@ -16,7 +17,20 @@ from kemi_app.state import CallView
 
 KIND = "feature"
 
-Handler = Callable[[Context, Org, str, FeatureRequest, CallView], answers.Answer]
+Handler = Callable[[Context, Org, str, FeatureRequest, CallView], None]
+# An agent self-service action: the outcome to answer with.
+Action = Callable[[Context, Org, str, FeatureRequest, CallView], answers.Answer]
+
+
+def _answering(action: Action, takes_argument: bool = False) -> Handler:
+    def handle(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> None:
+        if request.argument and not takes_argument:
+            answer = answers.UNKNOWN_CODE
+        else:
+            answer = action(ctx, org, user, request, view)
+        refuse(org.id, KIND, answer.status, answer.reason, answer.headers)
+
+    return handle
 
 
 def _pause(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> answers.Answer:
@@ -33,38 +47,33 @@ def _unpause(ctx: Context, org: Org, user: str, request: FeatureRequest, view: C
     return answers.AVAILABLE
 
 
-def _dnd(on: bool) -> Handler:
-    def handle(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> answers.Answer:
+def _dnd(on: bool) -> Action:
+    def act(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> answers.Answer:
         ctx.state.directory.set_dnd(org.id, user, on)
         return answers.switched("Do Not Disturb", on)
 
-    return handle
+    return act
 
 
-def _auto_answer(on: bool) -> Handler:
-    def handle(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> answers.Answer:
+def _auto_answer(on: bool) -> Action:
+    def act(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> answers.Answer:
         if not ctx.state.agents.set_session_auto_answer(org.id, user, on):
             return answers.NOT_LOGGED_IN
         return answers.switched("Auto-Answer", on)
 
-    return handle
+    return act
 
 
 HANDLERS: dict[Feature, Handler] = {
-    Feature.PAUSE: _pause,
-    Feature.UNPAUSE: _unpause,
-    Feature.DND_ON: _dnd(True),
-    Feature.DND_OFF: _dnd(False),
-    Feature.AUTO_ANSWER_ON: _auto_answer(True),
-    Feature.AUTO_ANSWER_OFF: _auto_answer(False),
+    Feature.PAUSE: _answering(_pause, takes_argument=True),
+    Feature.UNPAUSE: _answering(_unpause),
+    Feature.DND_ON: _answering(_dnd(True)),
+    Feature.DND_OFF: _answering(_dnd(False)),
+    Feature.AUTO_ANSWER_ON: _answering(_auto_answer(True)),
+    Feature.AUTO_ANSWER_OFF: _answering(_auto_answer(False)),
 }
-TAKES_ARGUMENT = frozenset({Feature.PAUSE})
 
 
 def handle_feature(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> None:
-    """Answers the request (authenticated as `user`) with the feature's outcome."""
-    if request.argument and request.feature not in TAKES_ARGUMENT:
-        answer = answers.UNKNOWN_CODE
-    else:
-        answer = HANDLERS[request.feature](ctx, org, user, request, view)
-    refuse(org.id, KIND, answer.status, answer.reason, answer.headers)
+    """Handles a feature request of `user` (authenticated); the handler answers it."""
+    HANDLERS[request.feature](ctx, org, user, request, view)

@@ -11,6 +11,7 @@ from kemi_app.policy.feature_codes import CODES, Feature, FeatureRequest, parse
 from kemi_app.policy.pause import PAUSE_HEADER, PauseType
 from kemi_app.policy.session import auto_answer
 from kemi_app.provisioning.company import DEFAULT_COMPANY
+from tests.unit import fake_ksr
 
 
 @pytest.mark.parametrize(
@@ -64,3 +65,13 @@ def test_auto_answer_for_the_session_wins_over_the_provisioned_setting(
     provisioned: bool, chosen: bool | None, expected: bool
 ) -> None:
     assert auto_answer(provisioned, chosen) is expected
+
+
+def test_every_feature_has_a_handler() -> None:
+    fake_ksr.install()
+    try:
+        from kemi_app.sip.features import HANDLERS
+
+        assert set(HANDLERS) == set(Feature)
+    finally:
+        fake_ksr.uninstall()
