@@ -62,6 +62,8 @@ def test_state_and_session_timers_from_login_on(page: Page) -> None:
     expect(page.locator("#pause-state")).to_have_text("available")
     expect(page.locator("#dnd-state")).to_have_text("off")
     expect(page.locator("#session-timer")).to_have_text(re.compile(r"^00:00:\d\d$"))
+    first = page.locator("#session-timer").text_content() or ""
+    expect(page.locator("#session-timer")).not_to_have_text(first, timeout=3000)  # the timer runs
     expect(page.locator("#pause-type option")).to_have_text(["Lunch", "Break"])
 
 

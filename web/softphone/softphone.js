@@ -8,7 +8,9 @@
   // Browsers offer the microphone to secure pages only (https, or http on localhost).
   const micOk = window.isSecureContext && !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
   const NO_MIC = "microphone unavailable: this page is not a secure context (open it over https or on http://127.0.0.1)";
-  const POLL_MS = 5000;
+  // State changes the page did not make (admin API, a desk phone's feature code) show within
+  // this; the page's own actions and calls refresh at once. Timers tick every second locally.
+  const POLL_MS = 30000;
   let ua = null;
   let session = null;
   let reoffering = false; // a hold or resume re-INVITE is in flight: JsSIP takes no other
@@ -16,6 +18,7 @@
   let api = null; // the logged-in agent's API client; replaced at each login
   let agentState = null; // the last state the API returned, and the clock offset to the server
   let poller = null;
+  setInterval(() => tick(), 1000);
 
   const wsUrl = () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
   const text = (id, value) => { $(id).textContent = value; };
@@ -186,7 +189,7 @@
     on("registered", () => {
       text("reg-state", "registered");
       refreshState();
-      if (poller === null) poller = setInterval(() => { refreshState(); tick(); }, POLL_MS);
+      if (poller === null) poller = setInterval(() => refreshState(), POLL_MS);
       buttons();
     });
     on("unregistered", () => { text("reg-state", "unregistered"); buttons(); });
