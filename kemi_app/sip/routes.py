@@ -98,11 +98,11 @@ class EdgeRoutes:
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
         self.ctx = Context.create()
+        self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         if rank == FIRST_SIP_WORKER:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org))
-        self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         return 0
 
     def _forget_lost_calls(self) -> None:
