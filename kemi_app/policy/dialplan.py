@@ -14,7 +14,7 @@ class DestKind(str, Enum):
     EMERGENCY = "emergency"  # the company's emergency numbers, sent to carriers as dialled
     SERVICE = "service"  # a service extension (kemi_app.extensions)
     AGENT = "agent"  # an agent extension
-    FEATURE = "feature"  # `*` and digits: a feature code (kemi_app.policy.feature_codes)
+    FEATURE = "feature"  # `*` + digits (kemi_app.policy.feature_codes), handled by the edge itself
     EXTERNAL = "external"  # normalised to E.164, country authorised
     INVALID = "invalid"
 

@@ -1,13 +1,14 @@
-"""Feature codes: a dialled `*` and digits asks the edge to do something instead of placing a
-call. The longest code in CODES that starts the digits wins; the digits after it are the
-argument (a pause type's digit, an extension)."""
+"""Feature codes: a dialled `*` + digits asks the edge itself for something.
+
+The code is the digits after `*` that name a feature; the longest code that prefixes the
+dialled digits wins, and the digits after it are the feature's argument (a pause type's
+digit, an extension).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-
-from kemi_app.extensions import FEATURE_PREFIX, Shape, shape
 
 
 class Feature(str, Enum):
@@ -32,14 +33,16 @@ CODES: dict[str, Feature] = {
 @dataclass(frozen=True)
 class FeatureRequest:
     feature: Feature
-    argument: str = ""
+    argument: str
 
 
 def parse(dialled: str) -> FeatureRequest | None:
-    """None when `dialled` is no feature code, or starts with no known code."""
-    if shape(dialled) is not Shape.FEATURE:
+    """`*40` + `2` -> pause with type 2; None when the string is no known feature code."""
+    if not dialled.startswith("*"):
         return None
-    digits = dialled.removeprefix(FEATURE_PREFIX)
+    digits = dialled[1:]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
     for code in sorted(CODES, key=len, reverse=True):
         if digits.startswith(code):
             return FeatureRequest(CODES[code], digits[len(code):])

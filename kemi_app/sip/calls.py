@@ -6,8 +6,9 @@ from __future__ import annotations
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy import feature_codes
+from kemi_app.extensions import Shape, shape
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
+from kemi_app.policy.feature_codes import parse as parse_feature
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, carriers, queues
@@ -34,10 +35,12 @@ def handle_initial(ctx: Context) -> None:
     if not _target_in_org(ctx, org):
         refuse(org.id, "other_org", 404, "Not Found")
         return
-    # Before the pause rule: a paused agent must be able to unpause.
-    request = feature_codes.parse(dialled)
-    if request is not None:
-        handle_feature(ctx, org, user, request, view)
+    if shape(dialled) is Shape.FEATURE:  # before the pause rule: a paused agent can still use them
+        request = parse_feature(dialled)
+        if request is None:
+            refuse(org.id, DestKind.FEATURE.value, 404, "Unknown Feature Code")
+        else:
+            handle_feature(ctx, org, user, request, view)
         return
     company = ctx.state.lookups.company_of(org.id, view.caller.company if view.caller else "", view.org_version)
     with metrics.policy_timer("dialplan"):
@@ -59,9 +62,7 @@ def handle_initial(ctx: Context) -> None:
                                 dest.reason)
         refuse(org.id, kind, dest.status, dest.reason)
         return
-    if dest.kind is DestKind.FEATURE:  # no code matched
-        refuse(org.id, kind, 404, "Unknown Feature Code")
-    elif dest.kind is DestKind.AGENT:
+    if dest.kind is DestKind.AGENT:
         _to_agent(ctx, org, user, dest, view)
     elif dest.kind is DestKind.SERVICE:
         _to_service(ctx, org, user, dest, view)

@@ -1,21 +1,25 @@
-"""Feature codes dialled by agents: a dict of handlers, one per Feature, each answering the
-request itself. The agent's own codes (`*40` pause ... `*45`) change its state and answer at
-once with a final response whose reason phrase says the outcome (policy.self_service).
-Reached before the pause rule: a paused agent can unpause."""
+"""Feature requests (`*` + digits, kemi_app.policy.feature_codes): one handler per feature.
+
+The agent's own codes (`*40` pause ... `*45`) change its state and answer at once with a
+final response whose reason phrase says the outcome (policy.self_service). Reached before
+the pause rule: a paused agent can unpause."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
+import KSR
+
 from kemi_app.policy import self_service as answers
+from kemi_app.policy.dialplan import DestKind
 from kemi_app.policy.feature_codes import Feature, FeatureRequest
 from kemi_app.policy.pause import AgentStatus, paused_as
 from kemi_app.provisioning.org import Org
 from kemi_app.sip.context import Context, refuse
 from kemi_app.state import CallView
 
-KIND = "feature"
+KIND = DestKind.FEATURE.value
 
 Handler = Callable[[Context, Org, str, FeatureRequest, CallView], None]
 # An agent self-service action: the outcome to answer with.
@@ -75,5 +79,8 @@ HANDLERS: dict[Feature, Handler] = {
 
 
 def handle_feature(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> None:
-    """Handles a feature request of `user` (authenticated); the handler answers it."""
+    """`user` (authenticated) asked for `request`; every feature is a call to the edge itself."""
+    if KSR.is_INVITE() <= 0:
+        refuse(org.id, DestKind.FEATURE.value, 405, "Feature Codes Are Dialled")
+        return
     HANDLERS[request.feature](ctx, org, user, request, view)

@@ -1,4 +1,4 @@
-"""Feature codes: parsing the dialled string, and what the agent's own codes answer."""
+"""The agent's own feature codes (*40-*45): parsing, and what they answer."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from tests.unit import fake_ksr
 
 @pytest.mark.parametrize(
     ("dialled", "request_"),
-    [("*40", FeatureRequest(Feature.PAUSE)), ("*402", FeatureRequest(Feature.PAUSE, "2")),
-     ("*41", FeatureRequest(Feature.UNPAUSE)), ("*42", FeatureRequest(Feature.DND_ON)),
-     ("*43", FeatureRequest(Feature.DND_OFF)), ("*44", FeatureRequest(Feature.AUTO_ANSWER_ON)),
-     ("*45", FeatureRequest(Feature.AUTO_ANSWER_OFF)), ("*4123", FeatureRequest(Feature.UNPAUSE, "23")),
+    [("*40", FeatureRequest(Feature.PAUSE, "")), ("*402", FeatureRequest(Feature.PAUSE, "2")),
+     ("*41", FeatureRequest(Feature.UNPAUSE, "")), ("*42", FeatureRequest(Feature.DND_ON, "")),
+     ("*43", FeatureRequest(Feature.DND_OFF, "")), ("*44", FeatureRequest(Feature.AUTO_ANSWER_ON, "")),
+     ("*45", FeatureRequest(Feature.AUTO_ANSWER_OFF, "")), ("*4123", FeatureRequest(Feature.UNPAUSE, "23")),
      ("*4", None), ("*", None), ("*99", None), ("40", None), ("*4a", None), ("**40", None), ("*٤٠", None),
      ("1001", None)],
 )
@@ -29,7 +29,7 @@ def test_parse(dialled: str, request_: FeatureRequest | None) -> None:
 
 def test_the_longest_code_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(CODES, "4", Feature.DND_ON)
-    assert parse("*41") == FeatureRequest(Feature.UNPAUSE)
+    assert parse("*41") == FeatureRequest(Feature.UNPAUSE, "")
     assert parse("*47") == FeatureRequest(Feature.DND_ON, "7")
 
 
