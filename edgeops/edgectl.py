@@ -37,6 +37,18 @@ def csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def pause_types(value: str) -> list[dict[str, object]]:
+    """`1:Lunch:noblock,2:Break` -> the company's pause types (`noblock`: agents may call out)."""
+    out: list[dict[str, object]] = []
+    for item in csv(value):
+        code, _, rest = item.partition(":")
+        name, _, flag = rest.partition(":")
+        if not code or not name or flag not in ("", "noblock"):
+            raise argparse.ArgumentTypeError(f"expected CODE:NAME or CODE:NAME:noblock, not {item!r}")
+        out.append({"code": code, "name": name, "blocks_calls": flag != "noblock"})
+    return out
+
+
 @dataclass(frozen=True)
 class Field:
     option: str  # --block-calls-during-pause -> JSON key block_calls_during_pause
@@ -74,7 +86,9 @@ RESOURCES = (
         Field("--name"), Field("--block-calls-during-pause", on_off, "on|off (applies from each agent's next login)"),
         Field("--allowed-country-codes", csv, "comma-separated, e.g. 55,1"),
         Field("--default-country", help="country code of national numbers, e.g. 55"),
-        Field("--emergency-numbers", csv, "comma-separated, e.g. 190,192,193")), "companies of an org"),
+        Field("--emergency-numbers", csv, "comma-separated, e.g. 190,192,193"),
+        Field("--pause-types", pause_types, "CODE:NAME[:noblock],... e.g. 1:Lunch:noblock,2:Break")),
+        "companies of an org"),
     Resource("agent", "/v1/orgs/{org}/agents", ("org", "ext"), (
         Field("--password", help="stored as HA1 only (see also --password-stdin)"), Field("--company"),
         Field("--display-name"), Field("--auto-answer", on_off, "on|off"), Field("--dnd", on_off, "on|off")),

@@ -54,8 +54,8 @@ class Sipp:
         self, scenario: str, fields: list[list[str]], values: dict[str, object], tag: str
     ) -> tuple[Path, Path | None]:
         text = Template((SCENARIOS / scenario).read_text()).safe_substitute(
-            {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", "delay_ms": 0, "extra_header": "",
-             "steps": "", "audio": sdp_audio("PCMA", "PCMU"), **values}
+            {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", "header_check": "check_it", "delay_ms": 0,
+             "extra_header": "", "steps": "", "audio": sdp_audio("PCMA", "PCMU"), **values}
         )
         # [$name] is sipp's own variable syntax; any other $name left is a missing value.
         missing = re.findall(r"(?<!\[)\$([a-z_]+)", text)

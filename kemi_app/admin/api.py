@@ -351,7 +351,8 @@ class ProvisioningApi:
 
     def put_status(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = self._agent(p)
-        self.s.agents.set_status(p["org"], ext, parse_status(body_json(req), time.time()))
+        company = self.s.lookups.company_for_agent(p["org"], ext)
+        self.s.agents.set_status(p["org"], ext, parse_status(body_json(req), time.time(), company.pause_types))
         return self.get_status(req, p)
 
     def put_dnd(self, req: HttpRequest, p: Params) -> HttpResponse:

@@ -21,6 +21,7 @@ class HttpResponse:
     status: int
     body: str
     content_type: str = "application/json"
+    headers: tuple[str, ...] = ()  # extra header lines, e.g. a WWW-Authenticate challenge
 
     @property
     def reason(self) -> str:

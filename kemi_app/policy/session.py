@@ -15,6 +15,7 @@ class LoginSession:
     conn_id: int  # its TCP/WebSocket connection (0 for UDP)
     block_calls_during_pause: bool  # the company setting at login: later changes wait for the next login
     company: str = ""
+    auto_answer: bool | None = None  # the agent's choice for this session (*44 / *45); None: as provisioned
 
 
 def starts_session(before: list[Binding], after: list[Binding], last: LoginSession | None) -> Binding | None:
@@ -51,3 +52,9 @@ def session_update(
         block_calls_during_pause=company.block_calls_during_pause, company=company.id,
     )
     return SessionUpdate(max((b.expires_at for b in after), default=now), started)
+
+
+def auto_answer(provisioned: bool, chosen: bool | None) -> bool:
+    """Queue offers are answered by the phone itself as the agent chose for this login session
+    (`chosen`, None when it did not choose), else as provisioned on the agent."""
+    return provisioned if chosen is None else chosen

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from kemi_app.policy.pause import PauseType
 from kemi_app.provisioning import fields as f
+from kemi_app.provisioning.agent_state import PAUSE_TYPES
 from kemi_app.provisioning.errors import ValidationError
 
 DEFAULT_COUNTRY = "55"  # Brazil
@@ -27,6 +30,12 @@ class Company:
     allowed_country_codes: list[str] = field(default_factory=lambda: [DEFAULT_COUNTRY])
     default_country: str = DEFAULT_COUNTRY
     emergency_numbers: list[str] = field(default_factory=lambda: list(DEFAULT_EMERGENCY))
+    pause_types: list[PauseType] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Read back from Redis (JSON), pause types arrive as plain objects.
+        types: list[Any] = self.pause_types
+        object.__setattr__(self, "pause_types", [t if isinstance(t, PauseType) else PauseType(**t) for t in types])
 
 
 # What an agent without a company (or whose company vanished) gets: the documented defaults.
@@ -42,6 +51,7 @@ COMPANY = f.Entity("Company", key=f.identifier("id"), fields=(
             description="country of numbers dialled without one"),
     f.items("emergency_numbers", f.digits("emergency", (2, 3, 4, 5, 6)), list(DEFAULT_EMERGENCY), allow_empty=True,
             description="always allowed, even during a blocking pause"),
+    PAUSE_TYPES,
 ))
 
 

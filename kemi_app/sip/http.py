@@ -1,10 +1,13 @@
-"""xhttp events: WebSocket upgrades on the WS listener, the admin app on the admin listener."""
+"""xhttp events: WebSocket upgrades, the softphone page and the agent API on the WS listener,
+the admin app on the admin listener."""
 
 from __future__ import annotations
 
 import KSR
 
 from kemi_app import webpage
+from kemi_app.admin import agent_api
+from kemi_app.admin.agent_api import AgentApi
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import HttpRequest, HttpResponse, error
 from kemi_app.sip import connections
@@ -20,6 +23,8 @@ def _is_websocket_upgrade() -> bool:
 
 
 def _send(resp: HttpResponse) -> None:
+    for header in resp.headers:
+        KSR.hdr.append_to_reply(header + "\r\n")
     KSR.xhttp.xhttp_reply(resp.status, resp.reason, resp.content_type, resp.body)
 
 
@@ -31,7 +36,7 @@ def _body() -> str | None:
         return None
 
 
-def handle_http(ctx: Context, admin: AdminApp) -> None:
+def handle_http(ctx: Context, admin: AdminApp, agents: AgentApi) -> None:
     port = int(pv("$Rp") or 0)
     if port == ctx.settings.ws_port:
         if not connections.admit(ctx):
@@ -39,22 +44,28 @@ def handle_http(ctx: Context, admin: AdminApp) -> None:
         if _is_websocket_upgrade():
             KSR.websocket.handle_handshake()
             return
+        if pv("$hu").startswith(agent_api.PREFIX + "/"):
+            _send(_api_request() or agents.handle(_request(), pv("$si")))
+            return
         _send(webpage.serve(pv("$rm"), pv("$hu")))
         return
     if port != ctx.settings.admin_port:
         _send(error(404, "not found"))
         return
-    body = _body()
-    if body is None:
-        _send(error(400, "body is not valid UTF-8", "body"))
-        return
-    url = pv("$hu")
-    path, _, query = url.partition("?")
-    req = HttpRequest(
+    _send(_api_request() or admin.handle(_request()))
+
+
+def _api_request() -> HttpResponse | None:
+    """400 when the body is not UTF-8; None when the request can be read."""
+    return error(400, "body is not valid UTF-8", "body") if _body() is None else None
+
+
+def _request() -> HttpRequest:
+    path, _, query = pv("$hu").partition("?")
+    return HttpRequest(
         method=pv("$rm"),
         path=path,
         query=query,
         headers={name: pv(f"$hdr({name})") for name in READ_HEADERS},
-        body=body,
+        body=_body() or "",
     )
-    _send(admin.handle(req))

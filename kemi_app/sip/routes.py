@@ -13,6 +13,7 @@ from collections.abc import Callable
 import KSR
 
 from kemi_app import metrics
+from kemi_app.admin.agent_api import AgentApi
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
 from kemi_app.sip import (
@@ -96,6 +97,7 @@ class EdgeRoutes:
     def __init__(self) -> None:
         self.ctx: Context | None = None
         self.admin: AdminApp | None = None
+        self.agent_api: AgentApi | None = None
         self.next_reconcile = 0.0
         # Built once: the request route runs for every message.
         self._request_answering_503 = outage.answering_503(self._request)
@@ -103,6 +105,7 @@ class EdgeRoutes:
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
         self.ctx = Context.create()
+        self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         if rank == FIRST_SIP_WORKER:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
@@ -237,8 +240,8 @@ class EdgeRoutes:
     # -- events -------------------------------------------------------------------
     def ksr_xhttp_event(self, msg: object, evname: str) -> int:
         def body() -> None:
-            assert self.ctx is not None and self.admin is not None
-            handle_http(self.ctx, self.admin)
+            assert self.ctx is not None and self.admin is not None and self.agent_api is not None
+            handle_http(self.ctx, self.admin, self.agent_api)
 
         def fail(e: Exception) -> None:
             resp = error(400, "request is not UTF-8") if isinstance(e, NotUtf8) else error(500, "internal error")

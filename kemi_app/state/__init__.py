@@ -24,8 +24,10 @@ Keys (every edge node shares them; see keys.py):
   edge:dids,            edge:did:{number}           (provisioning.did.Did)
   edge:version:{org}, edge:version:gateways         bumped on writes; workers' caches check them
   edge:bindings:{org}:{ext}        hash: contact URI -> JSON binding (see policy.registration)
-  edge:status:{org}:{ext}          chosen status: available, or paused with a name
-  edge:session:{org}:{ext}         current login session + online_until
+  edge:status:{org}:{ext}          chosen status: available, or paused with a name (and whether
+                                   that pause type blocks calls)
+  edge:session:{org}:{ext}         current login session + online_until (and the session's
+                                   auto-answer choice, *44 / *45)
   edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress
   edge:authfail:{org}:{ext}:{ip}   failed digest attempts of an agent from a source, expiring
   edge:authfail:{org}:?:{ip}       failed attempts from a source with names that are no agent

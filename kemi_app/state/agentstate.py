@@ -27,6 +27,13 @@ from kemi_app.state.directory import Directory
 
 CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
 CALL_ENDED_MEMORY = 60  # how long an ended call's key is remembered against a late start
+# KEYS: session hash. ARGV: field, value. Written only into a live login session: a new login
+# replaces the hash, so the choice lasts exactly one session.
+SET_IN_SESSION = """
+if redis.call('hexists', KEYS[1], 'started_at') == 0 then return 0 end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 # KEYS: ended-marker, node set, calls hash per agent; ARGV: call key, start, TTL, node?, members
 CALL_START = """
 if redis.call('exists', KEYS[1]) == 1 then return 0 end
@@ -139,6 +146,10 @@ class AgentStates(Store):
     def get_session(self, org_id: str, ext: str) -> LoginSession | None:
         return session_from(self.r.hgetall(keys.session(org_id, ext)))
 
+    def set_session_auto_answer(self, org_id: str, ext: str, on: bool) -> bool:
+        """False when the agent has no login session to set it in."""
+        return bool(self.r.eval(SET_IN_SESSION, 1, keys.session(org_id, ext), "auto_answer", json.dumps(on)))
+
     # -- calls in progress (dialog tracking) -----------------------------------------
     def forget_node_calls(self, node: str) -> int:
         """A restarted node lost its dialogs (no end event will come): drop their call records,
@@ -162,6 +173,14 @@ class AgentStates(Store):
         return len(records)
 
     # -- presence ------------------------------------------------------------------------
+    def own_state(self, org_id: str, ext: str) -> tuple[Presence, AgentStatus, LoginSession | None]:
+        """What the agent API shows an agent about itself, in one round trip."""
+        with self.r.pipeline(transaction=False) as p:
+            queue_presence(p, org_id, [ext])
+            rows = p.execute()
+        _dnd, status, _bindings, _calls, session = rows
+        return presence_from([ext], rows)[0], status_from(status), session_from(session)
+
     def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:
         """Every agent of the org (or the ones named), in one pipelined round trip."""
         if exts is None:
@@ -195,4 +214,4 @@ class AgentStates(Store):
 
 def session_json(session: LoginSession) -> dict[str, object]:
     return {"started_at": session.started_at, "block_calls_during_pause": session.block_calls_during_pause,
-            "company": session.company, "call_id": session.call_id}
+            "company": session.company, "call_id": session.call_id, "auto_answer": session.auto_answer}

@@ -4,7 +4,7 @@ values as JSON."""
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import asdict, fields, is_dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -14,8 +14,15 @@ def encode(entity: object) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in fields(entity):  # type: ignore[arg-type]
         value = getattr(entity, f.name)
-        out[f.name] = value if f.type == "str" else json.dumps(value)
+        out[f.name] = value if f.type == "str" else json.dumps(value, default=_plain)
     return out
+
+
+def _plain(value: object) -> object:
+    """Entities nested in a field (a company's pause types) are stored as JSON objects."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"cannot store {type(value).__name__}")
 
 
 def decode(cls: type[T], data: dict[str, str], **keys: Any) -> T | None:

@@ -3,8 +3,11 @@ gets two."""
 
 from __future__ import annotations
 
+import json
+
 from kemi_app import metrics
 from kemi_app.policy.queue import QueueMember
+from kemi_app.policy.session import auto_answer
 from kemi_app.state import keys
 from kemi_app.state.agentstate import PRESENCE_READS, presence_from, queue_presence
 from kemi_app.state.base import Store
@@ -16,20 +19,23 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 @metrics.timed_state
 class Queues(Store):
     def queue_members(self, org_id: str, exts: list[str]) -> tuple[list[QueueMember], dict[str, bool]]:
-        """Members as the queue sees them, and who wants auto-answer: one round trip."""
+        """Members as the queue sees them, and who wants auto-answer (as provisioned, or as
+        chosen for the login session): one round trip."""
         with self.r.pipeline(transaction=False) as p:
             queue_presence(p, org_id, exts)
             for ext in exts:
                 p.hget(keys.agent(org_id, ext), "auto_answer")
                 p.exists(keys.offer(org_id, ext))
                 p.get(keys.idle(org_id, ext))
+                p.hget(keys.session(org_id, ext), "auto_answer")
             replies = p.execute()
         split = PRESENCE_READS * len(exts)
         presences, rows = presence_from(exts, replies[:split]), replies[split:]
-        members, auto_answer = [], {}
+        members, answers = [], {}
         for i, presence in enumerate(presences):
-            auto, offered, idle = rows[3 * i : 3 * i + 3]
-            auto_answer[presence.ext] = auto == "true"
+            auto, offered, idle, chosen = rows[4 * i : 4 * i + 4]
+            # The session stores its choice as JSON: true, false, or null (not chosen).
+            answers[presence.ext] = auto_answer(auto == "true", json.loads(chosen) if chosen else None)
             members.append(QueueMember(
                 ext=presence.ext,
                 registered=presence.state != "offline",
@@ -39,7 +45,7 @@ class Queues(Store):
                 idle_since=max(presence.since or 0.0, float(idle or 0)),
                 reserved=bool(offered),
             ))
-        return members, auto_answer
+        return members, answers
 
     def reserve_offer(self, org_id: str, ext: str, attendance: str, ttl_ms: int) -> bool:
         return bool(self.r.set(keys.offer(org_id, ext), attendance, nx=True, px=ttl_ms))
