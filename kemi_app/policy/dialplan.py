@@ -14,6 +14,7 @@ class DestKind(str, Enum):
     EMERGENCY = "emergency"  # the company's emergency numbers, sent to carriers as dialled
     SERVICE = "service"  # a service extension (kemi_app.extensions)
     AGENT = "agent"  # an agent extension
+    FEATURE = "feature"  # `*` + digits (kemi_app.policy.feature_codes), handled by the edge itself
     EXTERNAL = "external"  # normalised to E.164, country authorised
     INVALID = "invalid"
 
@@ -42,6 +43,8 @@ def classify(dialled: str, company: Company) -> Destination:
         return Destination(DestKind.SERVICE, dialled)
     if kind is Shape.AGENT:
         return Destination(DestKind.AGENT, dialled)
+    if kind is Shape.FEATURE:
+        return Destination(DestKind.FEATURE, dialled)
     number = normalise(dialled, company.default_country)
     if not number.ok:
         return Destination(DestKind.INVALID, dialled, number.status, number.reason)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import KSR
 
 from kemi_app import metrics
+from kemi_app.extensions import Shape, shape
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
+from kemi_app.policy.feature_codes import parse as parse_feature
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, carriers, queues
 from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse
+from kemi_app.sip.features import handle_feature
 from kemi_app.sip.relay import Call, Target, ToAgent, ToGateways, ToQueue, ToUri, relay_call, relay_message
 from kemi_app.state import CallView
 
@@ -31,6 +34,13 @@ def handle_initial(ctx: Context) -> None:
         return
     if not _target_in_org(ctx, org):
         refuse(org.id, "other_org", 404, "Not Found")
+        return
+    if shape(dialled) is Shape.FEATURE:  # before the pause rule: a paused agent can still use them
+        request = parse_feature(dialled)
+        if request is None:
+            refuse(org.id, DestKind.FEATURE.value, 404, "Unknown Feature Code")
+        else:
+            handle_feature(ctx, org, user, request, view)
         return
     company = ctx.state.lookups.company_of(org.id, view.caller.company if view.caller else "", view.org_version)
     with metrics.policy_timer("dialplan"):

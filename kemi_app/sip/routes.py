@@ -26,6 +26,7 @@ from kemi_app.sip import (
     media,
     outage,
     queues,
+    supervision,
     transfers,
 )
 from kemi_app.sip.calls import handle_initial
@@ -209,6 +210,9 @@ class EdgeRoutes:
             reply(405, "Method Not Allowed", (ALLOW,))
 
     def _in_dialog(self) -> None:
+        if supervision.owns_request():  # the edge itself is the supervisor's peer
+            supervision.in_dialog(self._ctx())
+            return
         if not dialog_guard.ours(self._ctx()):
             # Not a dialog this edge made: never relayed (an ACK for a refusal is absorbed).
             if KSR.is_ACK() > 0:

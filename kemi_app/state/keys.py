@@ -134,3 +134,8 @@ def offer(org_id: str, ext: str) -> str:
 def idle(org_id: str, ext: str) -> str:
     """When the agent's last call ended: queues offer to the longest idle first."""
     return k("idle", org_id, ext)
+
+
+def supervision(call_id: str) -> str:
+    """A supervisor's call (by its Call-ID) listening to, whispering to or barging into an agent's."""
+    return k("sup", call_id)

@@ -1,0 +1,58 @@
+"""Supervision sessions: a supervisor's call (by its Call-ID) listening to an agent's call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from kemi_app import metrics
+from kemi_app.provisioning.agent import Agent
+from kemi_app.state import keys
+from kemi_app.state.base import Store
+from kemi_app.state.codec import decode
+
+SESSION_TTL = 13 * 3600  # as long as a call record can last
+
+
+@dataclass(frozen=True)
+class Session:
+    org: str
+    supervisor: str
+    agent: str
+    mode: str
+    call_id: str  # the supervised call (its rtpengine session)
+    attendance: str
+    listen_tag: str  # rtpengine participant subscribed to both parties
+    publish_tag: str  # rtpengine participant carrying the supervisor's audio
+
+
+@dataclass(frozen=True)
+class Target:
+    """The agent to supervise and its calls in progress (Call-ID -> attendance, newest first)."""
+
+    agent: Agent | None
+    calls: list[tuple[str, str]]
+
+
+@metrics.timed_state
+class Supervisions(Store):
+    def supervision_target(self, org_id: str, ext: str) -> Target:
+        with self.r.pipeline(transaction=False) as p:
+            p.hgetall(keys.agent(org_id, ext))
+            p.hgetall(keys.calls(org_id, ext))
+            agent_row, calls = p.execute()
+        newest = sorted(calls, key=lambda c: float(calls[c] or 0), reverse=True)
+        atts = self.r.mget([keys.call_attendance(c) for c in newest]) if newest else []
+        return Target(decode(Agent, agent_row, ext=ext), [(c, a or "") for c, a in zip(newest, atts, strict=False)])
+
+    def save_supervision(self, sup_call_id: str, session: Session) -> None:
+        self.r.set(keys.supervision(sup_call_id), json.dumps(asdict(session)), ex=SESSION_TTL)
+
+    def take_supervision(self, sup_call_id: str) -> Session | None:
+        """The session, removed: its end is handled once."""
+        raw = self.r.getdel(keys.supervision(sup_call_id))
+        return Session(**json.loads(raw)) if raw else None
+
+    def supervision(self, sup_call_id: str) -> Session | None:
+        raw = self.r.get(keys.supervision(sup_call_id))
+        return Session(**json.loads(raw)) if raw else None
