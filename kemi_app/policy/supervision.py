@@ -14,26 +14,43 @@ import re
 from dataclasses import dataclass
 
 from kemi_app.policy.feature_codes import Feature
+from kemi_app.policy.registration import Binding
 from kemi_app.provisioning.agent import Agent
+
+MODES = (Feature.LISTEN, Feature.WHISPER, Feature.BARGE)
 
 
 @dataclass(frozen=True)
 class Refusal:
-    status: int
+    status: int  # SIP
     reason: str
+    about_supervisor: bool = False  # the supervisor's fault, not the agent's (the API names the field)
 
 
 def refusal(supervisor: Agent | None, target: Agent | None, target_ext: str, calls: int) -> Refusal | None:
     """Both are agents of the supervisor's org (looked up in it): another org's agent is not found."""
     if supervisor is None or not supervisor.supervisor:
-        return Refusal(403, "Not A Supervisor")
+        return Refusal(403, "Not A Supervisor", True)
     if not target_ext or target is None:
         return Refusal(404, "Agent Not Found")
     if target.ext == supervisor.ext:
-        return Refusal(403, "Cannot Supervise Yourself")
+        return Refusal(403, "Cannot Supervise Yourself", True)
     if calls == 0:
         return Refusal(480, "Agent Not On A Call")
     return None
+
+
+def callable_binding(bindings: list[Binding]) -> Binding | None:
+    """The edge calls a supervisor's plain SIP client (a browser would need ICE and DTLS in the
+    edge's own offer); the most recently registered one."""
+    plain = [b for b in bindings if not b.on_websocket]
+    return max(plain, key=lambda b: b.expires_at) if plain else None
+
+
+def received_host(received: str) -> str:
+    """`sip:203.0.113.7:5060;transport=udp` -> `203.0.113.7`."""
+    hostport = received.split(":", 1)[-1].split(";", 1)[0]
+    return hostport.rsplit(":", 1)[0].strip("[]")
 
 
 def hears_supervisor(mode: Feature) -> tuple[bool, bool]:
@@ -83,6 +100,11 @@ def parse_offer(sdp: str) -> Offer | None:
     attrs = [line for line in section.split("\n")
              if re.match(r"^a=(rtpmap|fmtp):(\d+) ", line) and line.split(":", 1)[1].split(" ", 1)[0] in wanted]
     return Offer(conn.group(1), int(media.group(1)), media.group(2), media.group(3), "\n".join(attrs))
+
+
+def placeholder(address: str) -> Offer:
+    """The supervisor's stream before its answer names it: rtpengine only receives from it."""
+    return Offer(address, 9, "RTP/AVP", "0 8", "a=rtpmap:0 PCMU/8000\na=rtpmap:8 PCMA/8000")
 
 
 def _session(address: str) -> str:

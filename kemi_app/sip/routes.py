@@ -108,7 +108,8 @@ class EdgeRoutes:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org),
-                              started=_started)
+                              started=_started,
+                              supervise=lambda *request: supervision.call_supervisor(self._ctx(), *request))
         return 0
 
     def _forget_lost_calls(self) -> None:
@@ -138,6 +139,9 @@ class EdgeRoutes:
                 # Not an answer to a request this edge relayed: never sent on by its Via.
                 metrics.sip_refused("stray_response")
                 KSR.set_drop()
+                return
+            if pv("$ci").startswith(supervision.CONTACT_PREFIX):  # the edge called a supervisor
+                supervision.on_reply(self._ctx())
                 return
             if 100 < int(pv("$rs") or 0) < 300:
                 fix_contact()

@@ -1,36 +1,42 @@
-"""Supervision: a supervisor dials `*51`/`*52`/`*53` + an agent's extension to listen to,
-whisper to or barge into the agent's current call (kemi_app.policy.supervision).
+"""Supervision: a supervisor listens to, whispers to or barges into an agent's current call
+(kemi_app.policy.supervision), by dialling `*51`/`*52`/`*53` + the agent's extension, or
+through the API, which makes the edge call the supervisor.
 
-The edge answers the supervisor's INVITE itself (200 OK with rtpengine's SDP) and wires the
-media inside the supervised call's rtpengine session: the supervisor's audio is published,
-the supervisor subscribes to both parties, and for whisper/barge the party who must hear the
-supervisor is subscribed to it as well. The supervisor's ACK and BYE come straight to the
-edge (its Contact names a `sup-` user); the BYE stops the media. Starts and stops go into the
-supervised call's attendance history.
+The media is wired inside the supervised call's rtpengine session: the supervisor's audio is
+published, the supervisor subscribes to both parties, and for whisper/barge the party who must
+hear the supervisor is subscribed to it too. The edge itself is the supervisor's peer: its
+Contact names a `sup-` user, so the supervisor's ACK and BYE come straight here (the BYE stops
+the media). Starts and stops go into the supervised call's attendance history.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 
 import KSR
 
 from kemi_app.policy.attendance import SUPERVISION_START, SUPERVISION_STOP, Event
 from kemi_app.policy.dialplan import DestKind
-from kemi_app.policy.feature_codes import Feature, FeatureRequest
+from kemi_app.policy.feature_codes import CODES, Feature, FeatureRequest
 from kemi_app.policy.supervision import (
     Offer,
+    Refusal,
     Sides,
     answer_to_supervisor,
+    callable_binding,
     count_media,
     hears_supervisor,
     media_toward,
     mirror_to,
     parse_offer,
+    placeholder,
+    received_host,
     refusal,
     sides,
 )
+from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.org import Org
 from kemi_app.rtpengine_ng import command as ng_command
 from kemi_app.sip import rpc
@@ -43,10 +49,155 @@ CONTACT_PREFIX = "sup-"
 NG_TIMEOUT = 0.4
 KIND = DestKind.FEATURE.value
 CONFIRMED = 4  # dialog module state of an answered call
+MEDIA_DOWN = Refusal(503, "Supervision Media Unavailable")
 
 
 class MediaError(RuntimeError):
     pass
+
+
+# -- the supervisor dials a feature code ---------------------------------------------------
+def start(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> None:
+    offer = parse_offer(pv("$rb"))
+    if offer is None:
+        refuse(org.id, KIND, 488, "An Audio Offer Is Needed")
+        return
+    session = _session(ctx, org.id, view.caller, user, request.argument, request.feature)
+    if isinstance(session, Refusal):
+        refuse(org.id, KIND, session.status, session.reason)
+        return
+    try:
+        published = _publish(ctx, session, offer)
+        _subscribe(ctx, session, offer)
+    except MediaError as e:
+        KSR.err(f"supervision: media could not be wired, {e} {log_ctx()}\n")
+        _unwire(ctx, session)
+        refuse(org.id, KIND, MEDIA_DOWN.status, MEDIA_DOWN.reason)
+        return
+    ctx.state.supervisions.save_supervision(pv("$ci"), session)
+    _event(ctx, session, SUPERVISION_START)
+    KSR.textops.set_reply_body(answer_to_supervisor(published, request.feature), "application/sdp")
+    refuse(org.id, KIND, 200, "OK", (f"Contact: {_contact(ctx, session)}",))
+
+
+# -- the API asks the edge to call the supervisor -------------------------------------------
+def call_supervisor(ctx: Context, org_id: str, ext: str, supervisor_ext: str, mode: Feature) -> Refusal | None:
+    """Calls the supervisor's SIP client with an offer for the supervision; the media is
+    completed when it answers (on_reply). None: the call is on its way."""
+    supervisor = ctx.state.directory.get_agent(org_id, supervisor_ext)
+    session = _session(ctx, org_id, supervisor, supervisor_ext, ext, mode)
+    if isinstance(session, Refusal):
+        return session
+    binding = callable_binding(ctx.state.registrations.bindings(org_id, supervisor_ext))
+    if binding is None:
+        return Refusal(480, "Supervisor Not Reachable", True)
+    try:
+        published = _publish(ctx, session, placeholder(received_host(binding.received)))
+    except MediaError as e:
+        KSR.err(f"supervision: could not publish for the supervisor, {e}\n")
+        _unwire(ctx, session)
+        return MEDIA_DOWN
+    session = replace(session, calling=True)
+    call_id = CONTACT_PREFIX + session.token
+    ctx.state.supervisions.save_supervision(call_id, session)
+    org = ctx.state.directory.get_org(org_id)
+    domain = org.domain if org else edge_hostport(ctx)
+    code = next(c for c, f in CODES.items() if f is mode)  # shown as the caller
+    headers = (
+        f"From: <sip:*{code}{ext}@{domain}>;tag={session.token}\r\n"
+        f"To: <sip:{supervisor_ext}@{domain}>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        "CSeq: 1 INVITE\r\n"
+        f"Contact: {_contact(ctx, session)}\r\n"
+        "Content-Type: application/sdp\r\n"
+        "Max-Forwards: 70\r\n"
+    )
+    body = answer_to_supervisor(published, mode)  # rtpengine's side, offered to the supervisor
+    if KSR.tm.t_uac_send("INVITE", binding.contact, binding.received, binding.socket, headers, body) < 0:
+        ctx.state.supervisions.take_supervision(call_id)
+        _unwire(ctx, session)
+        return Refusal(503, "Supervisor Could Not Be Called")
+    return None
+
+
+def on_reply(ctx: Context) -> None:
+    """Reply route: the supervisor answered the edge's INVITE (a 2xx completes the media) or
+    refused it (the published stream is dropped)."""
+    status = int(pv("$rs") or 0)
+    if status < 200:
+        return
+    call_id = pv("$ci")
+    session = ctx.state.supervisions.supervision(call_id)
+    if session is None or not session.calling:
+        return  # not ours, or a retransmitted 2xx already handled
+    offer = parse_offer(pv("$rb")) if status < 300 else None
+    if offer is None:
+        ctx.state.supervisions.take_supervision(call_id)
+        _unwire(ctx, session)
+        return
+    try:
+        _subscribe(ctx, session, offer)
+    except MediaError as e:
+        KSR.err(f"supervision: media could not be wired, {e} {log_ctx()}\n")
+    ctx.state.supervisions.save_supervision(call_id, replace(session, calling=False))
+    _event(ctx, session, SUPERVISION_START)
+
+
+# -- the supervisor's dialog ---------------------------------------------------------------
+def owns_request() -> bool:
+    """An in-dialog request of a supervisor's call: sent to the Contact the edge gave it."""
+    return pv("$rU").startswith(CONTACT_PREFIX) and KSR.is_myself_ruri() > 0
+
+
+def in_dialog(ctx: Context) -> None:
+    method = pv("$rm")
+    if method == "ACK":
+        KSR.tm.t_check_trans()  # stops the 2xx retransmissions
+        return
+    if method == "BYE":
+        session = ctx.state.supervisions.take_supervision(pv("$ci"))
+        if session is None:
+            reply(481, "Call/Transaction Does Not Exist")
+            return
+        _unwire(ctx, session)
+        _event(ctx, session, SUPERVISION_STOP)
+        reply(200, "OK")
+        return
+    if method == "OPTIONS":
+        reply(200, "OK")
+        return
+    reply(488, "Supervision Media Cannot Change")
+
+
+# -- shared --------------------------------------------------------------------------------
+def _session(ctx: Context, org_id: str, supervisor: Agent | None, supervisor_ext: str, ext: str,
+             mode: Feature) -> Session | Refusal:
+    target = ctx.state.supervisions.supervision_target(org_id, ext)
+    refused = refusal(supervisor, target.agent, ext, len(target.calls))
+    if refused is not None:
+        return refused
+    call_id, attendance = target.calls[0]
+    parties = _sides(ext, call_id)
+    if parties is None:
+        return Refusal(480, "Agent Not On A Call")
+    return Session(org_id, supervisor_ext, ext, mode.value, call_id, attendance, secrets.token_hex(6),
+                   parties.agent, parties.other)
+
+
+def _contact(ctx: Context, s: Session) -> str:
+    return f"<sip:{CONTACT_PREFIX}{s.token}@{edge_hostport(ctx)}>"
+
+
+def _sides(ext: str, call_id: str) -> Sides | None:
+    try:
+        found = rpc.call("dlg.dlg_list", call_id)
+    except rpc.RpcError:
+        return None
+    dialogs = found if isinstance(found, list) else [found] if found else []
+    for d in dialogs:
+        if isinstance(d, dict) and d.get("state") == CONFIRMED:
+            return sides(ext, str(d.get("from_uri", "")), str(d["caller"]["tag"]), str(d["callee"]["tag"]))
+    return None
 
 
 def _ng(ctx: Context, cmd: dict[str, object]) -> dict[str, object]:
@@ -63,67 +214,26 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
-def start(ctx: Context, org: Org, user: str, request: FeatureRequest, view: CallView) -> None:
-    ext = request.argument
-    target = ctx.state.supervisions.supervision_target(org.id, ext)
-    refused = refusal(view.caller, target.agent, ext, len(target.calls))
-    if refused is not None:
-        refuse(org.id, KIND, refused.status, refused.reason)
-        return
-    offer = parse_offer(pv("$rb"))
-    if offer is None:
-        refuse(org.id, KIND, 488, "An Audio Offer Is Needed")
-        return
-    call_id, attendance = target.calls[0]
-    parties = _sides(ext, call_id)
-    if parties is None:
-        refuse(org.id, KIND, 480, "Agent Not On A Call")
-        return
-    token = secrets.token_hex(6)
-    session = Session(org.id, user, ext, request.feature.value, call_id, attendance,
-                      listen_tag=f"sup{token}l", publish_tag=f"sup{token}p")
-    try:
-        answer = _wire(ctx, session, parties, offer)
-    except MediaError as e:
-        KSR.err(f"supervision: media could not be wired, {e} {log_ctx()}\n")
-        _unwire(ctx, session)
-        refuse(org.id, KIND, 503, "Supervision Media Unavailable")
-        return
-    ctx.state.supervisions.save_supervision(pv("$ci"), session)
-    _event(ctx, session, SUPERVISION_START)
-    KSR.textops.set_reply_body(answer, "application/sdp")
-    refuse(org.id, KIND, 200, "OK", (f"Contact: <sip:{CONTACT_PREFIX}{token}@{edge_hostport(ctx)}>",))
+def _publish(ctx: Context, s: Session, offer: Offer) -> str:
+    """The supervisor's audio enters the call's session; returns rtpengine's SDP for it."""
+    published = _ng(ctx, {"command": "publish", "call-id": s.call_id, "from-tag": s.publish_tag,
+                          "sdp": media_toward(offer, "sendonly")})
+    return _text(published.get("sdp"))
 
 
-def _sides(ext: str, call_id: str) -> Sides | None:
-    try:
-        found = rpc.call("dlg.dlg_list", call_id)
-    except rpc.RpcError:
-        return None
-    dialogs = found if isinstance(found, list) else [found] if found else []
-    for d in dialogs:
-        if isinstance(d, dict) and d.get("state") == CONFIRMED:
-            return sides(ext, str(d.get("from_uri", "")), str(d["caller"]["tag"]), str(d["callee"]["tag"]))
-    return None
-
-
-def _wire(ctx: Context, s: Session, parties: Sides, offer: Offer) -> str:
-    """rtpengine: the supervisor hears both parties, and is heard as the mode says. Returns
-    the SDP answer for the supervisor."""
+def _subscribe(ctx: Context, s: Session, offer: Offer) -> None:
+    """The supervisor (at `offer`'s address) hears both parties; who hears it, the mode says."""
     listen = _ng(ctx, {"command": "subscribe request", "call-id": s.call_id, "to-tag": s.listen_tag,
-                       "from-tags": [parties.other, parties.agent], "transport-protocol": "RTP/AVP",
+                       "from-tags": [s.other_tag, s.agent_tag], "transport-protocol": "RTP/AVP",
                        "ICE": "remove"})
     _ng(ctx, {"command": "subscribe answer", "call-id": s.call_id, "to-tag": s.listen_tag,
               "sdp": media_toward(offer, "recvonly", count_media(_text(listen.get("sdp")))),
               "flags": ["allow transcoding"]})
-    published = _ng(ctx, {"command": "publish", "call-id": s.call_id, "from-tag": s.publish_tag,
-                          "sdp": media_toward(offer, "sendonly")})
     agent_hears, other_hears = hears_supervisor(Feature(s.mode))
     if agent_hears:
-        _add_supervisor_to(ctx, s, hearer=parties.agent, party=parties.other)
+        _add_supervisor_to(ctx, s, hearer=s.agent_tag, party=s.other_tag)
     if other_hears:
-        _add_supervisor_to(ctx, s, hearer=parties.other, party=parties.agent)
-    return answer_to_supervisor(_text(published.get("sdp")), Feature(s.mode))
+        _add_supervisor_to(ctx, s, hearer=s.other_tag, party=s.agent_tag)
 
 
 def _add_supervisor_to(ctx: Context, s: Session, hearer: str, party: str) -> None:
@@ -165,28 +275,3 @@ def _event(ctx: Context, s: Session, name: str) -> None:
     if s.attendance:
         ctx.state.history.record_events(Event(s.attendance, name, time.time(), s.org, actor=s.supervisor,
                                               target=s.agent, detail=s.mode, call_id=pv("$ci")))
-
-
-def owns_request() -> bool:
-    """An in-dialog request of a supervisor's call: sent to the Contact the edge gave it."""
-    return pv("$rU").startswith(CONTACT_PREFIX) and KSR.is_myself_ruri() > 0
-
-
-def in_dialog(ctx: Context) -> None:
-    method = pv("$rm")
-    if method == "ACK":
-        KSR.tm.t_check_trans()
-        return
-    if method == "BYE":
-        session = ctx.state.supervisions.take_supervision(pv("$ci"))
-        if session is None:
-            reply(481, "Call/Transaction Does Not Exist")
-            return
-        _unwire(ctx, session)
-        _event(ctx, session, SUPERVISION_STOP)
-        reply(200, "OK")
-        return
-    if method == "OPTIONS":
-        reply(200, "OK")
-        return
-    reply(488, "Supervision Media Cannot Change")

@@ -22,8 +22,20 @@ class Session:
     mode: str
     call_id: str  # the supervised call (its rtpengine session)
     attendance: str
-    listen_tag: str  # rtpengine participant subscribed to both parties
-    publish_tag: str  # rtpengine participant carrying the supervisor's audio
+    token: str  # names the supervisor's dialog at the edge and its rtpengine participants
+    agent_tag: str  # the supervised call's tags (SIP dialog = rtpengine participants)
+    other_tag: str
+    calling: bool = False  # the edge called the supervisor (API) and awaits its answer
+
+    @property
+    def listen_tag(self) -> str:
+        """The rtpengine participant subscribed to both parties (what the supervisor hears)."""
+        return f"sup{self.token}l"
+
+    @property
+    def publish_tag(self) -> str:
+        """The rtpengine participant carrying the supervisor's audio."""
+        return f"sup{self.token}p"
 
 
 @dataclass(frozen=True)

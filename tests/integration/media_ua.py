@@ -182,11 +182,14 @@ class Phone:
             + f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
         )
 
-    def answer(self, timeout: float = 5.0) -> None:
+    def answer(self, timeout: float = 5.0) -> Dialog:
         """Answers the next INVITE with 200 OK and our SDP."""
         msg = self._next_request("INVITE", timeout)
         self.peer = media_address(_body(msg))
-        self._ok(msg, uuid.uuid4().hex[:8], self.sdp())
+        tag = uuid.uuid4().hex[:8]
+        self._ok(msg, tag, self.sdp())
+        return Dialog(_header(msg, "Call-ID"), f"{_header(msg, 'To')};tag={tag}", _header(msg, "From"),
+                      _uri(_header(msg, "Contact")), _headers(msg, "Record-Route"), 1, _body(msg))
 
     def accept_bye(self, timeout: float = 5.0) -> None:
         self._ok(self._next_request("BYE", timeout))

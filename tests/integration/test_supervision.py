@@ -24,6 +24,7 @@ PLAIN, PLAIN_PASSWORD = "1091", "plainagent1091"
 SECONDS = 1.5
 ENOUGH = 40  # of the ~75 packets a party sends in SECONDS
 CUSTOMER_MARK, AGENT_MARK, SUPERVISOR_MARK = 0x11, 0x22, 0x33
+MODES = {"51": "listen", "52": "whisper", "53": "barge"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -114,7 +115,7 @@ def test_supervisor_hears_both_parties_and_is_heard_as_the_mode_says(
     assert SUPERVISOR_MARK not in after["1001"] and SUPERVISOR_MARK not in after["1002"], after
     assert after["1001"].get(AGENT_MARK, 0) >= ENOUGH and after["1002"].get(CUSTOMER_MARK, 0) >= ENOUGH, after
 
-    mode = {"51": "listen", "52": "whisper", "53": "barge"}[code]
+    mode = MODES[code]
     assert _history(state, dialog.call_id) == [(SUPERVISION_START, SUPERVISOR, target, mode),
                                                (SUPERVISION_STOP, SUPERVISOR, target, mode)]
     _hang_up(phones, dialog)
@@ -133,5 +134,52 @@ def test_only_supervisors_supervise_and_only_agents_on_a_call(phones: dict[str, 
     assert supervisor.call(f"*51{SUPERVISOR}").status == 403
     unknown = supervisor.call("*991002")
     assert (unknown.status, unknown.reason) == (404, "Unknown Feature Code")
+    assert _history(state, dialog.call_id) == []
+    _hang_up(phones, dialog)
+
+
+@pytest.mark.parametrize(("mode", "agent_hears", "customer_hears"), [
+    ("listen", False, False), ("whisper", True, False), ("barge", True, True),
+])
+def test_the_api_calls_the_supervisor_into_the_call(
+        edge: Stack, phones: dict[str, Phone], state: EdgeState, mode: str, agent_hears: bool,
+        customer_hears: bool) -> None:
+    customer, agent, supervisor = phones["customer"], phones["agent"], phones["supervisor"]
+    supervisor.register()
+    dialog = _connected(phones, state)
+    status, body = api(edge, "POST", "/v1/orgs/demo/agents/1002/supervision", {"supervisor": SUPERVISOR, "mode": mode})
+    assert status == 202, body
+    supervising = supervisor.answer()
+    code = next(c for c, m in MODES.items() if m == mode)
+    assert supervising.remote.startswith(f"<sip:*{code}1002@"), supervising  # the caller names what it is
+    assert wait_for(lambda: _history(state, dialog.call_id), 5)
+
+    heard = talk([customer, agent, supervisor], SECONDS)
+    assert heard[SUPERVISOR].get(CUSTOMER_MARK, 0) >= ENOUGH and heard[SUPERVISOR].get(AGENT_MARK, 0) >= ENOUGH, heard
+    assert (heard["1002"].get(SUPERVISOR_MARK, 0) >= ENOUGH) is agent_hears, heard
+    assert (heard["1001"].get(SUPERVISOR_MARK, 0) >= ENOUGH) is customer_hears, heard
+    assert agent_hears or SUPERVISOR_MARK not in heard["1002"], heard
+    assert customer_hears or SUPERVISOR_MARK not in heard["1001"], heard
+
+    assert supervisor.hang_up(supervising) == 200
+    assert _history(state, dialog.call_id) == [(SUPERVISION_START, SUPERVISOR, "1002", mode),
+                                               (SUPERVISION_STOP, SUPERVISOR, "1002", mode)]
+    _hang_up(phones, dialog)
+
+
+def test_the_api_names_what_stops_a_supervision(edge: Stack, phones: dict[str, Phone], state: EdgeState) -> None:
+    def ask(body: dict[str, str]) -> tuple[int, object]:
+        return api(edge, "POST", "/v1/orgs/demo/agents/1002/supervision", body)
+
+    state.r.delete(f"edge:bindings:demo:{SUPERVISOR}")
+    assert ask({"supervisor": SUPERVISOR, "mode": "listen"}) == (409, {"error": "Agent Not On A Call"})
+    dialog = _connected(phones, state)
+    assert ask({"supervisor": SUPERVISOR, "mode": "listen"}) == (
+        409, {"error": "Supervisor Not Reachable", "field": "supervisor"})
+    assert ask({"supervisor": PLAIN, "mode": "listen"}) == (403, {"error": "Not A Supervisor", "field": "supervisor"})
+    status, body = ask({"supervisor": SUPERVISOR, "mode": "spy"})
+    assert (status, body["field"]) == (400, "mode"), body
+    assert api(edge, "POST", "/v1/orgs/demo/agents/1095/supervision",
+               {"supervisor": SUPERVISOR, "mode": "listen"})[0] == 404
     assert _history(state, dialog.call_id) == []
     _hang_up(phones, dialog)

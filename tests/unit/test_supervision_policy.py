@@ -24,11 +24,11 @@ AGENT = Agent(ext="1002", ha1="0" * 32)
 
 @pytest.mark.parametrize(("supervisor", "target", "ext", "calls", "expected"), [
     (BOSS, AGENT, "1002", 1, None),
-    (AGENT, BOSS, "1090", 1, Refusal(403, "Not A Supervisor")),
-    (None, AGENT, "1002", 1, Refusal(403, "Not A Supervisor")),
+    (AGENT, BOSS, "1090", 1, Refusal(403, "Not A Supervisor", True)),
+    (None, AGENT, "1002", 1, Refusal(403, "Not A Supervisor", True)),
     (BOSS, None, "1003", 1, Refusal(404, "Agent Not Found")),
     (BOSS, None, "", 0, Refusal(404, "Agent Not Found")),
-    (BOSS, BOSS, "1090", 1, Refusal(403, "Cannot Supervise Yourself")),
+    (BOSS, BOSS, "1090", 1, Refusal(403, "Cannot Supervise Yourself", True)),
     (BOSS, AGENT, "1002", 0, Refusal(480, "Agent Not On A Call")),
 ])
 def test_refusal(supervisor: Agent | None, target: Agent | None, ext: str, calls: int,
