@@ -47,6 +47,12 @@ def callable_binding(bindings: list[Binding]) -> Binding | None:
     return max(plain, key=lambda b: b.expires_at) if plain else None
 
 
+def contact_uri(value: str) -> str:
+    """`"Name" <sip:u@h:p;transport=udp>;expires=60` -> `sip:u@h:p;transport=udp`."""
+    inner = re.search(r"<([^>]*)>", value)
+    return inner.group(1) if inner else value.split(";", 1)[0].strip()
+
+
 def received_host(received: str) -> str:
     """`sip:203.0.113.7:5060;transport=udp` -> `203.0.113.7`."""
     hostport = received.split(":", 1)[-1].split(";", 1)[0]

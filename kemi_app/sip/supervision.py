@@ -23,9 +23,9 @@ from kemi_app.policy.feature_codes import CODES, Feature, FeatureRequest
 from kemi_app.policy.supervision import (
     Offer,
     Refusal,
-    Sides,
     answer_to_supervisor,
     callable_binding,
+    contact_uri,
     count_media,
     hears_supervisor,
     media_toward,
@@ -48,7 +48,7 @@ from kemi_app.state.supervision import Session
 CONTACT_PREFIX = "sup-"
 NG_TIMEOUT = 0.4
 KIND = DestKind.FEATURE.value
-CONFIRMED = 4  # dialog module state of an answered call
+ANSWERED = (3, 4)  # dialog module states of an answered call: its ACK not yet seen, or seen
 MEDIA_DOWN = Refusal(503, "Supervision Media Unavailable")
 
 
@@ -74,10 +74,14 @@ def start(ctx: Context, org: Org, user: str, request: FeatureRequest, view: Call
         _unwire(ctx, session)
         refuse(org.id, KIND, MEDIA_DOWN.status, MEDIA_DOWN.reason)
         return
-    ctx.state.supervisions.save_supervision(pv("$ci"), session)
-    _event(ctx, session, SUPERVISION_START)
     KSR.textops.set_reply_body(answer_to_supervisor(published, request.feature), "application/sdp")
     refuse(org.id, KIND, 200, "OK", (f"Contact: {_contact(ctx, session)}",))
+    session = replace(session, peer_contact=contact_uri(pv("$ct")),
+                      peer_nexthop=f"sip:{pv('$si')}:{pv('$sp')};transport={pv('$pr')}",
+                      peer_socket=f"{pv('$pr')}:{pv('$Ri')}:{pv('$Rp')}",
+                      local=f"<{pv('$tu')}>;tag={pv('$ltt')}", remote=f"<{pv('$fu')}>;tag={pv('$ft')}")
+    ctx.state.supervisions.save_supervision(pv("$ci"), session)
+    _event(ctx, session, SUPERVISION_START, pv("$ci"))
 
 
 # -- the API asks the edge to call the supervisor -------------------------------------------
@@ -97,14 +101,15 @@ def call_supervisor(ctx: Context, org_id: str, ext: str, supervisor_ext: str, mo
         KSR.err(f"supervision: could not publish for the supervisor, {e}\n")
         _unwire(ctx, session)
         return MEDIA_DOWN
-    session = replace(session, calling=True)
-    call_id = CONTACT_PREFIX + session.token
-    ctx.state.supervisions.save_supervision(call_id, session)
     org = ctx.state.directory.get_org(org_id)
     domain = org.domain if org else edge_hostport(ctx)
     code = next(c for c, f in CODES.items() if f is mode)  # shown as the caller
+    session = replace(session, calling=True, peer_nexthop=binding.received, peer_socket=binding.socket,
+                      local=f"<sip:*{code}{ext}@{domain}>;tag={session.token}")
+    call_id = CONTACT_PREFIX + session.token
+    ctx.state.supervisions.save_supervision(call_id, session)
     headers = (
-        f"From: <sip:*{code}{ext}@{domain}>;tag={session.token}\r\n"
+        f"From: {session.local}\r\n"
         f"To: <sip:{supervisor_ext}@{domain}>\r\n"
         f"Call-ID: {call_id}\r\n"
         "CSeq: 1 INVITE\r\n"
@@ -139,8 +144,21 @@ def on_reply(ctx: Context) -> None:
         _subscribe(ctx, session, offer)
     except MediaError as e:
         KSR.err(f"supervision: media could not be wired, {e} {log_ctx()}\n")
-    ctx.state.supervisions.save_supervision(call_id, replace(session, calling=False))
-    _event(ctx, session, SUPERVISION_START)
+    ctx.state.supervisions.save_supervision(call_id, replace(
+        session, calling=False, peer_contact=contact_uri(pv("$ct")), remote=f"<{pv('$tu')}>;tag={pv('$tt')}"))
+    _event(ctx, session, SUPERVISION_START, pv("$ci"))
+
+
+def call_ended(ctx: Context, sup_calls: list[str]) -> None:
+    """Dialog event of a supervised call's end (`sup_calls`: its supervisors' Call-IDs): they
+    are hung up, rtpengine dropped the media with the call."""
+    for sup_call_id, session in ctx.state.supervisions.take_supervisions(sup_calls):
+        _event(ctx, session, SUPERVISION_STOP, sup_call_id, "call ended")
+        headers = (f"From: {session.local}\r\nTo: {session.remote}\r\nCall-ID: {sup_call_id}\r\n"
+                   "CSeq: 2 BYE\r\nMax-Forwards: 70\r\n")
+        if KSR.tm.t_uac_send("BYE", session.peer_contact, session.peer_nexthop, session.peer_socket,
+                             headers, "") < 0:
+            KSR.err(f"supervision: could not hang up supervisor {session.supervisor} call-id={sup_call_id}\n")
 
 
 # -- the supervisor's dialog ---------------------------------------------------------------
@@ -160,7 +178,7 @@ def in_dialog(ctx: Context) -> None:
             reply(481, "Call/Transaction Does Not Exist")
             return
         _unwire(ctx, session)
-        _event(ctx, session, SUPERVISION_STOP)
+        _event(ctx, session, SUPERVISION_STOP, pv("$ci"), "supervisor hung up")
         reply(200, "OK")
         return
     if method == "OPTIONS":
@@ -177,9 +195,10 @@ def _session(ctx: Context, org_id: str, supervisor: Agent | None, supervisor_ext
     if refused is not None:
         return refused
     call_id, attendance = target.calls[0]
-    parties = _sides(ext, call_id)
-    if parties is None:
+    dialog = _dialog(call_id)
+    if dialog is None:
         return Refusal(480, "Agent Not On A Call")
+    parties = sides(ext, str(dialog.get("from_uri", "")), str(dialog["caller"]["tag"]), str(dialog["callee"]["tag"]))
     return Session(org_id, supervisor_ext, ext, mode.value, call_id, attendance, secrets.token_hex(6),
                    parties.agent, parties.other)
 
@@ -188,16 +207,15 @@ def _contact(ctx: Context, s: Session) -> str:
     return f"<sip:{CONTACT_PREFIX}{s.token}@{edge_hostport(ctx)}>"
 
 
-def _sides(ext: str, call_id: str) -> Sides | None:
+def _dialog(call_id: str) -> dict | None:
+    """The supervised call's answered dialog, as the dialog module lists it."""
     try:
         found = rpc.call("dlg.dlg_list", call_id)
     except rpc.RpcError:
         return None
     dialogs = found if isinstance(found, list) else [found] if found else []
-    for d in dialogs:
-        if isinstance(d, dict) and d.get("state") == CONFIRMED:
-            return sides(ext, str(d.get("from_uri", "")), str(d["caller"]["tag"]), str(d["callee"]["tag"]))
-    return None
+    confirmed = [d for d in dialogs if isinstance(d, dict) and d.get("state") in ANSWERED]
+    return confirmed[0] if confirmed else None
 
 
 def _ng(ctx: Context, cmd: dict[str, object]) -> dict[str, object]:
@@ -271,7 +289,8 @@ def _unwire(ctx: Context, s: Session) -> None:
             KSR.info(f"supervision: {e} call-id={s.call_id}\n")
 
 
-def _event(ctx: Context, s: Session, name: str) -> None:
+def _event(ctx: Context, s: Session, name: str, sup_call_id: str, reason: str = "") -> None:
     if s.attendance:
         ctx.state.history.record_events(Event(s.attendance, name, time.time(), s.org, actor=s.supervisor,
-                                              target=s.agent, detail=s.mode, call_id=pv("$ci")))
+                                              target=s.agent, detail=s.mode, reason=reason,
+                                              call_id=sup_call_id))

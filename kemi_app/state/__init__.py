@@ -41,6 +41,7 @@ Keys (every edge node shares them; see keys.py):
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
   edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
   edge:sup:{call-id}               a supervisor's call: whose call it supervises, how (JSON)
+  edge:supcalls:{call-id}          set: the supervisors' Call-IDs on that agent's call
 """
 
 

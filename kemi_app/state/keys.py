@@ -139,3 +139,8 @@ def idle(org_id: str, ext: str) -> str:
 def supervision(call_id: str) -> str:
     """A supervisor's call (by its Call-ID) listening to, whispering to or barging into an agent's."""
     return k("sup", call_id)
+
+
+def supervised_call(call_id: str) -> str:
+    """Supervisors' Call-IDs on an agent's call (its Call-ID): its end ends them."""
+    return k("supcalls", call_id)

@@ -26,6 +26,12 @@ class Session:
     agent_tag: str  # the supervised call's tags (SIP dialog = rtpengine participants)
     other_tag: str
     calling: bool = False  # the edge called the supervisor (API) and awaits its answer
+    # The supervisor's dialog, for the BYE the edge sends when the supervised call ends.
+    peer_contact: str = ""  # the supervisor's Contact URI
+    peer_nexthop: str = ""  # where its requests came from (sip:ip:port;transport=x)
+    peer_socket: str = ""  # the edge's socket toward it (proto:ip:port)
+    local: str = ""  # the edge's side of the dialog: From of the BYE (URI with tag)
+    remote: str = ""  # the supervisor's side: To of the BYE
 
     @property
     def listen_tag(self) -> str:
@@ -58,12 +64,31 @@ class Supervisions(Store):
         return Target(decode(Agent, agent_row, ext=ext), [(c, a or "") for c, a in zip(newest, atts, strict=False)])
 
     def save_supervision(self, sup_call_id: str, session: Session) -> None:
-        self.r.set(keys.supervision(sup_call_id), json.dumps(asdict(session)), ex=SESSION_TTL)
+        """Also indexed by the supervised call, whose end ends its supervisions."""
+        index = keys.supervised_call(session.call_id)
+        with self.r.pipeline(transaction=True) as p:
+            p.set(keys.supervision(sup_call_id), json.dumps(asdict(session)), ex=SESSION_TTL)
+            p.sadd(index, sup_call_id)
+            p.expire(index, SESSION_TTL)
+            p.execute()
 
     def take_supervision(self, sup_call_id: str) -> Session | None:
         """The session, removed: its end is handled once."""
         raw = self.r.getdel(keys.supervision(sup_call_id))
-        return Session(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        session = Session(**json.loads(raw))
+        self.r.srem(keys.supervised_call(session.call_id), sup_call_id)
+        return session
+
+    def take_supervisions(self, sup_calls: list[str]) -> list[tuple[str, Session]]:
+        """The supervised call ended (its index went with the dialog event, state.dialogevents):
+        its supervisions, by the supervisor's Call-ID, removed."""
+        with self.r.pipeline(transaction=False) as p:
+            for sup_call_id in sup_calls:
+                p.getdel(keys.supervision(sup_call_id))
+            raws = p.execute()
+        return [(c, Session(**json.loads(raw))) for c, raw in zip(sup_calls, raws, strict=True) if raw]
 
     def supervision(self, sup_call_id: str) -> Session | None:
         raw = self.r.get(keys.supervision(sup_call_id))

@@ -191,8 +191,10 @@ class Phone:
         return Dialog(_header(msg, "Call-ID"), f"{_header(msg, 'To')};tag={tag}", _header(msg, "From"),
                       _uri(_header(msg, "Contact")), _headers(msg, "Record-Route"), 1, _body(msg))
 
-    def accept_bye(self, timeout: float = 5.0) -> None:
-        self._ok(self._next_request("BYE", timeout))
+    def accept_bye(self, timeout: float = 5.0) -> str:
+        bye = self._next_request("BYE", timeout)
+        self._ok(bye)
+        return bye
 
     # -- RTP ----------------------------------------------------------------------------
     def tick(self, talking: bool = True) -> None:

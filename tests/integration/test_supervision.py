@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from edgeops.stack import Stack
-from kemi_app.policy.attendance import SUPERVISION_START, SUPERVISION_STOP
+from kemi_app.policy.attendance import SUPERVISION_START, SUPERVISION_STOP, Event
 from kemi_app.provisioning.agent import Agent
 from kemi_app.state import EdgeState
 from tests.integration.api_client import api
@@ -78,11 +78,14 @@ def _hang_up(phones: dict[str, Phone], dialog: Dialog) -> None:
     closing.join()
 
 
-def _history(state: EdgeState, call_id: str) -> list[tuple[str, str, str, str]]:
+def _events(state: EdgeState, call_id: str) -> list[Event]:
     att = state.history.attendance_by_call(call_id)
     assert att is not None
-    return [(e.event, e.actor, e.target, e.detail) for e in state.history.attendance_history(att.id)
-            if e.event in (SUPERVISION_START, SUPERVISION_STOP)]
+    return [e for e in state.history.attendance_history(att.id) if e.event in (SUPERVISION_START, SUPERVISION_STOP)]
+
+
+def _history(state: EdgeState, call_id: str) -> list[tuple[str, str, str, str]]:
+    return [(e.event, e.actor, e.target, e.detail) for e in _events(state, call_id)]
 
 
 @pytest.mark.parametrize(("code", "target", "agent_hears", "customer_hears"), [
@@ -183,3 +186,26 @@ def test_the_api_names_what_stops_a_supervision(edge: Stack, phones: dict[str, P
                {"supervisor": SUPERVISOR, "mode": "listen"})[0] == 404
     assert _history(state, dialog.call_id) == []
     _hang_up(phones, dialog)
+
+
+@pytest.mark.parametrize("by_api", [False, True])
+def test_the_end_of_the_call_hangs_up_the_supervisor(
+        edge: Stack, phones: dict[str, Phone], state: EdgeState, by_api: bool) -> None:
+    supervisor = phones["supervisor"]
+    supervisor.register()
+    dialog = _connected(phones, state)
+    if by_api:
+        assert api(edge, "POST", "/v1/orgs/demo/agents/1002/supervision",
+                   {"supervisor": SUPERVISOR, "mode": "barge"})[0] == 202
+        supervising = supervisor.answer()
+        assert wait_for(lambda: _history(state, dialog.call_id), 5)
+    else:
+        supervising = supervisor.call("*531002")
+        assert supervising.status == 200, supervising
+    _hang_up(phones, dialog)
+    bye = supervisor.accept_bye()
+    assert f"Call-ID: {supervising.call_id}" in bye, bye
+    assert supervising.local.split("tag=")[1] in bye.split("To:")[1].split("\r\n")[0], bye  # its own dialog
+    stop = _events(state, dialog.call_id)[-1]
+    assert (stop.event, stop.reason, stop.call_id) == (SUPERVISION_STOP, "call ended", supervising.call_id)
+    assert not state.r.exists(f"edge:sup:{supervising.call_id}", f"edge:supcalls:{dialog.call_id}")
