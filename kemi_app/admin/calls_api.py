@@ -23,8 +23,9 @@ from kemi_app.state import EdgeState
 TransferOrg = Callable[[str, str], TransferRequest]
 # (org, agent ext, supervisor ext, mode) -> None when the edge is calling the supervisor.
 Supervise = Callable[[str, str, str, Feature], Refusal | None]
-# The SIP status of a refused supervision -> HTTP: no agent, no call / unreachable, no media.
-SUPERVISION_HTTP = {403: 403, 404: 404, 480: 409, 503: 503}
+# The SIP status of a refused supervision -> HTTP: no agent, no call / unreachable / a browser
+# leg for whisper or barge, no media.
+SUPERVISION_HTTP = {403: 403, 404: 404, 480: 409, 488: 409, 503: 503}
 RECENT_MAX = 50
 
 

@@ -50,6 +50,7 @@ NG_TIMEOUT = 0.4
 KIND = DestKind.FEATURE.value
 ANSWERED = (3, 4)  # dialog module states of an answered call: its ACK not yet seen, or seen
 MEDIA_DOWN = Refusal(503, "Supervision Media Unavailable")
+NOT_PLAIN = Refusal(488, "Whisper And Barge Need Plain RTP Legs")
 
 
 class MediaError(RuntimeError):
@@ -199,8 +200,13 @@ def _session(ctx: Context, org_id: str, supervisor: Agent | None, supervisor_ext
     if dialog is None:
         return Refusal(480, "Agent Not On A Call")
     parties = sides(ext, str(dialog.get("from_uri", "")), str(dialog["caller"]["tag"]), str(dialog["callee"]["tag"]))
-    return Session(org_id, supervisor_ext, ext, mode.value, call_id, attendance, secrets.token_hex(6),
-                   parties.agent, parties.other)
+    session = Session(org_id, supervisor_ext, ext, mode.value, call_id, attendance, secrets.token_hex(6),
+                      parties.agent, parties.other)
+    try:
+        plain = all(_protocol(ctx, call_id, tag) == "RTP/AVP" for tag in _hearers(session))
+    except MediaError:
+        return MEDIA_DOWN
+    return session if plain else NOT_PLAIN
 
 
 def _contact(ctx: Context, s: Session) -> str:
@@ -247,11 +253,14 @@ def _subscribe(ctx: Context, s: Session, offer: Offer) -> None:
     _ng(ctx, {"command": "subscribe answer", "call-id": s.call_id, "to-tag": s.listen_tag,
               "sdp": media_toward(offer, "recvonly", count_media(_text(listen.get("sdp")))),
               "flags": ["allow transcoding"]})
+    for hearer in _hearers(s):
+        _add_supervisor_to(ctx, s, hearer, party=s.other_tag if hearer == s.agent_tag else s.agent_tag)
+
+
+def _hearers(s: Session) -> list[str]:
+    """The parties' tags that hear the supervisor in its mode."""
     agent_hears, other_hears = hears_supervisor(Feature(s.mode))
-    if agent_hears:
-        _add_supervisor_to(ctx, s, hearer=s.agent_tag, party=s.other_tag)
-    if other_hears:
-        _add_supervisor_to(ctx, s, hearer=s.other_tag, party=s.agent_tag)
+    return [tag for tag, hears in ((s.agent_tag, agent_hears), (s.other_tag, other_hears)) if hears]
 
 
 def _add_supervisor_to(ctx: Context, s: Session, hearer: str, party: str) -> None:
@@ -264,13 +273,28 @@ def _add_supervisor_to(ctx: Context, s: Session, hearer: str, party: str) -> Non
               "sdp": mirror_to(_text(sub.get("sdp")), *endpoint), "flags": ["allow transcoding"]})
 
 
-def _endpoint(ctx: Context, call_id: str, tag: str) -> tuple[str, int]:
-    """Where the party receives its RTP now (rtpengine's view of its first stream)."""
+def _first_media(ctx: Context, call_id: str, tag: str) -> dict:
+    """rtpengine's view of a party's first media (protocol, streams and their endpoints)."""
     answer = _ng(ctx, {"command": "query", "call-id": call_id})
     tags = answer.get("tags")
-    info = tags.get(tag) if isinstance(tags, dict) else None
     try:
-        endpoint = info["medias"][0]["streams"][0]["endpoint"]  # type: ignore[index]
+        media = tags[tag]["medias"][0]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        raise MediaError(f"no media for tag {tag}") from None
+    if not isinstance(media, dict):
+        raise MediaError(f"no media for tag {tag}")
+    return media
+
+
+def _protocol(ctx: Context, call_id: str, tag: str) -> str:
+    """RTP/AVP for a plain RTP leg; UDP/TLS/RTP/SAVPF for a browser's."""
+    return _text(_first_media(ctx, call_id, tag).get("protocol"))
+
+
+def _endpoint(ctx: Context, call_id: str, tag: str) -> tuple[str, int]:
+    """Where the party receives its RTP now."""
+    try:
+        endpoint = _first_media(ctx, call_id, tag)["streams"][0]["endpoint"]
         return _text(endpoint["address"]), int(endpoint["port"])
     except (KeyError, IndexError, TypeError):
         raise MediaError(f"no media endpoint for tag {tag}") from None
