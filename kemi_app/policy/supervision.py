@@ -108,6 +108,20 @@ def parse_offer(sdp: str) -> Offer | None:
     return Offer(conn.group(1), int(media.group(1)), media.group(2), media.group(3), "\n".join(attrs))
 
 
+STATIC_PAYLOADS = {"0": "PCMU", "8": "PCMA", "9": "G722", "18": "G729"}
+
+
+def codec_names(offer: Offer) -> list[str]:
+    """The codecs the supervisor offered, by name, in its order (no telephone-event)."""
+    mapped = dict(STATIC_PAYLOADS)
+    for line in offer.attributes.split("\n"):
+        found = re.match(r"^a=rtpmap:(\d+) ([^/\s]+)", line)
+        if found:
+            mapped[found.group(1)] = found.group(2)
+    names = [mapped[pt] for pt in offer.payloads.split() if pt in mapped]
+    return [n for n in names if n.lower() not in ("telephone-event", "cn")]
+
+
 def placeholder(address: str) -> Offer:
     """The supervisor's stream before its answer names it: rtpengine only receives from it."""
     return Offer(address, 9, "RTP/AVP", "0 8", "a=rtpmap:0 PCMU/8000\na=rtpmap:8 PCMA/8000")

@@ -25,6 +25,7 @@ from kemi_app.policy.supervision import (
     Refusal,
     answer_to_supervisor,
     callable_binding,
+    codec_names,
     contact_uri,
     count_media,
     hears_supervisor,
@@ -249,7 +250,7 @@ def _subscribe(ctx: Context, s: Session, offer: Offer) -> None:
     """The supervisor (at `offer`'s address) hears both parties; who hears it, the mode says."""
     listen = _ng(ctx, {"command": "subscribe request", "call-id": s.call_id, "to-tag": s.listen_tag,
                        "from-tags": [s.other_tag, s.agent_tag], "transport-protocol": "RTP/AVP",
-                       "ICE": "remove"})
+                       "ICE": "remove", "codec": {"mask": ["all"], "transcode": codec_names(offer)}})
     _ng(ctx, {"command": "subscribe answer", "call-id": s.call_id, "to-tag": s.listen_tag,
               "sdp": media_toward(offer, "recvonly", count_media(_text(listen.get("sdp")))),
               "flags": ["allow transcoding"]})

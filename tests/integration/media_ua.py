@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from tests.integration.raw_sip import authorization
 
 PAYLOAD = 160  # 20 ms of PCMU
+LOUD = 1000  # peak of a packet carrying audio rather than silence (16-bit scale)
 
 
 def _header(msg: str, name: str) -> str:
@@ -67,6 +68,7 @@ class Phone:
     sip: socket.socket = field(init=False)
     rtp: socket.socket = field(init=False)
     heard: dict[int, int] = field(default_factory=dict)
+    loud: dict[int, int] = field(default_factory=dict)  # per source port: PCMU packets that are not silence
     peer: tuple[str, int] | None = None  # where our RTP goes
 
     def __post_init__(self) -> None:
@@ -205,11 +207,20 @@ class Phone:
             self.rtp.sendto(header + bytes([self.marker]) * PAYLOAD, self.peer)
         while True:
             try:
-                data = self.rtp.recv(2048)
+                data, (_, port) = self.rtp.recvfrom(2048)
             except BlockingIOError:
                 return
             if len(data) > 12:
                 self.heard[data[12]] = self.heard.get(data[12], 0) + 1
+                if data[1] & 0x7F == 0 and max(abs(ulaw_sample(b)) for b in data[12:]) > LOUD:
+                    self.loud[port] = self.loud.get(port, 0) + 1
+
+
+def ulaw_sample(code: int) -> int:
+    """G.711 mu-law byte -> 14-bit linear sample."""
+    code = ~code & 0xFF
+    magnitude = (((code & 0x0F) << 3) + 0x84) << ((code >> 4) & 0x07)
+    return -(magnitude - 0x84) if code & 0x80 else magnitude - 0x84
 
 
 def talk(phones: list[Phone], seconds: float) -> dict[str, dict[int, int]]:
@@ -217,6 +228,7 @@ def talk(phones: list[Phone], seconds: float) -> dict[str, dict[int, int]]:
     for p in phones:
         p.tick(talking=False)
         p.heard.clear()
+        p.loud.clear()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         for p in phones:

@@ -8,6 +8,7 @@ from kemi_app.policy.supervision import (
     Refusal,
     Sides,
     answer_to_supervisor,
+    codec_names,
     count_media,
     hears_supervisor,
     media_toward,
@@ -96,3 +97,10 @@ def test_answer_to_supervisor_direction(mode: Feature, direction: str) -> None:
     sdp = answer_to_supervisor(published, mode)
     assert sdp.count("a=s") + sdp.count("a=recvonly") == 1 and direction + "\r\n" in sdp
     assert sdp.endswith("\r\n") and "\n" not in sdp.replace("\r\n", "")
+
+
+def test_codec_names_follow_the_offer_without_events() -> None:
+    offer = parse_offer(PHONE)
+    assert offer is not None and codec_names(offer) == ["PCMU", "PCMA"]
+    bare = Offer("10.0.0.9", 4000, "RTP/AVP", "8 0 18", "")
+    assert codec_names(bare) == ["PCMA", "PCMU", "G729"]
