@@ -68,6 +68,9 @@ def start(ctx: Context, org: Org, user: str, request: FeatureRequest, view: Call
     if isinstance(session, Refusal):
         refuse(org.id, KIND, session.status, session.reason)
         return
+    # Stateful from here: a retransmitted INVITE is absorbed (not wired twice), and the 200 OK
+    # is retransmitted until the supervisor's ACK.
+    KSR.tm.t_newtran()
     try:
         published = _publish(ctx, session, offer)
         _subscribe(ctx, session, offer)
