@@ -8,10 +8,12 @@ from collections.abc import Callable
 
 from kemi_app import metrics, rtpengine_ng
 from kemi_app.admin.api import ProvisioningApi
-from kemi_app.admin.calls_api import CallsApi, TransferOrg
+from kemi_app.admin.calls_api import CallsApi, Supervise, TransferOrg
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, unsupported_media
+from kemi_app.policy.feature_codes import Feature
 from kemi_app.policy.interorg import Outcome, TransferRequest
+from kemi_app.policy.supervision import Refusal
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState
 
@@ -30,6 +32,7 @@ class AdminApp:
         kamailio_families: Callable[[], list[metrics.Family]] = list,
         transfer_org: TransferOrg | None = None,
         started: Callable[[], bool] = lambda: True,
+        supervise: Supervise | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -39,7 +42,7 @@ class AdminApp:
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
-        calls = CallsApi(state, transfer_org or _no_sip)
+        calls = CallsApi(state, transfer_org or _no_sip, supervise or _no_supervision)
         ProvisioningApi(state).register(self.api, calls.routes())
 
     def checks(self) -> dict[str, Callable[[], bool]]:
@@ -73,6 +76,10 @@ class AdminApp:
 
 def _no_sip(att_id: str, org: str) -> TransferRequest:
     return TransferRequest(Outcome.UNAVAILABLE, att_id, org)
+
+
+def _no_supervision(org: str, ext: str, supervisor: str, mode: Feature) -> Refusal:
+    return Refusal(503, "calls can only be placed from inside the edge")
 
 
 def component_families(checks: dict[str, Callable[[], bool]]) -> list[metrics.Family]:

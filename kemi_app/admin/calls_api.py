@@ -10,21 +10,30 @@ from urllib.parse import parse_qs
 from kemi_app.admin.api import Params, Route, body_json
 from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
 from kemi_app.policy.attendance import is_attendance_id
+from kemi_app.policy.feature_codes import Feature
 from kemi_app.policy.interorg import Outcome, TransferRequest
+from kemi_app.policy.supervision import Refusal
 from kemi_app.provisioning.agent import extension
 from kemi_app.provisioning.errors import Missing, ValidationError
+from kemi_app.provisioning.supervision import parse_supervise
 from kemi_app.provisioning.transfer import parse_transfer_org
 from kemi_app.state import EdgeState
 
 # (attendance id, destination org) -> what became of it; sends SIP, so it lives in sip/.
 TransferOrg = Callable[[str, str], TransferRequest]
+# (org, agent ext, supervisor ext, mode) -> None when the edge is calling the supervisor.
+Supervise = Callable[[str, str, str, Feature], Refusal | None]
+# The SIP status of a refused supervision -> HTTP: no agent, no call / unreachable / a browser
+# leg for whisper or barge, no media.
+SUPERVISION_HTTP = {403: 403, 404: 404, 480: 409, 488: 409, 503: 503}
 RECENT_MAX = 50
 
 
 class CallsApi:
-    def __init__(self, state: EdgeState, transfer_org: TransferOrg) -> None:
+    def __init__(self, state: EdgeState, transfer_org: TransferOrg, supervise: Supervise) -> None:
         self.s = state
         self.transfer_org = transfer_org
+        self.supervise = supervise
 
     def routes(self) -> list[Route]:
         return [
@@ -35,6 +44,10 @@ class CallsApi:
             Route("POST", "/v1/calls/{attendance}/transfer-org",
                   "Transfer the customer to another org's IVR (202), or 403 naming the rule that refused",
                   "TransferOrg", self.post_transfer_org),
+            Route("POST", "/v1/orgs/{org}/agents/{ext}/supervision",
+                  "The edge calls the supervisor, who then listens to, whispers to or barges into the agent's "
+                  "current call (202); 403 not a supervisor, 404 no such agent, 409 no call or supervisor "
+                  "not reachable", "Supervise", self.post_supervision),
         ]
 
     def _record(self, att_id: str) -> dict[str, object] | None:
@@ -72,6 +85,19 @@ class CallsApi:
             return error(404, f"no such attendance: {p['attendance']}")
         org = parse_transfer_org(body_json(req))
         return transfer_answer(self.transfer_org(p["attendance"], org))
+
+
+    def post_supervision(self, req: HttpRequest, p: Params) -> HttpResponse:
+        ext = extension(p["ext"])
+        if self.s.directory.get_org(p["org"]) is None:
+            raise Missing(f"no such org: {p['org']}")
+        supervisor, mode = parse_supervise(body_json(req))
+        refused = self.supervise(p["org"], ext, supervisor, mode)
+        if refused is None:
+            return json_response(202, {"agent": ext, "supervisor": supervisor, "mode": mode.value,
+                                       "status": "calling the supervisor"})
+        status = SUPERVISION_HTTP.get(refused.status, 409)
+        return error(status, refused.reason, "supervisor" if refused.about_supervisor else None)
 
 
 def transfer_answer(req: TransferRequest) -> HttpResponse:

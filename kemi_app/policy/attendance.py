@@ -18,6 +18,7 @@ DIRECTIONS = ("inbound", "outbound", "internal")
 START, RING, ANSWER, END = "start", "ring", "answer", "end"
 TRANSFER, CONFERENCE, REFUSED, OFFER, OVERFLOW = "transfer", "conference", "refused", "offer", "overflow"
 AGENT_GONE = "agent-gone"
+SUPERVISION_START, SUPERVISION_STOP = "supervision-start", "supervision-stop"
 
 
 def new_attendance_id(now: float | None = None) -> str:

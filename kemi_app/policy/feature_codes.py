@@ -18,6 +18,9 @@ class Feature(str, Enum):
     DND_OFF = "dnd-off"
     AUTO_ANSWER_ON = "auto-answer-on"
     AUTO_ANSWER_OFF = "auto-answer-off"
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
 
 
 CODES: dict[str, Feature] = {
@@ -27,6 +30,9 @@ CODES: dict[str, Feature] = {
     "43": Feature.DND_OFF,
     "44": Feature.AUTO_ANSWER_ON,
     "45": Feature.AUTO_ANSWER_OFF,
+    "51": Feature.LISTEN,  # *51<ext>: listen to the agent's call
+    "52": Feature.WHISPER,
+    "53": Feature.BARGE,
 }
 
 
@@ -37,7 +43,8 @@ class FeatureRequest:
 
 
 def parse(dialled: str) -> FeatureRequest | None:
-    """`*40` + `2` -> pause with type 2; None when the string is no known feature code."""
+    """`*40` + `2` -> pause with type 2, `*51` + `1002` -> listen to 1002; None when the string
+    is no known feature code."""
     if not dialled.startswith("*"):
         return None
     digits = dialled[1:]

@@ -9,7 +9,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.dependency import DependencyDown
-from kemi_app.sip import attendances, media
+from kemi_app.sip import attendances, media, supervision
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, log_ctx, pv
 from kemi_app.state.agentstate import CallsChange
@@ -30,8 +30,11 @@ def on_event(ctx: Context, evname: str) -> None:
         media.end_call(ctx, pv("$dlg(callid)") or pv("$ci"))
     try:
         # The agents' calls in progress and the history's answer or end: one round trip.
-        ctx.state.dialog_events.record(calls_change(ctx, record, evname),
-                                       *attendances.dialog_events(record, evname))
+        ended = (pv("$dlg(callid)") or pv("$ci")) if evname in ("dialog:end", "dialog:failed") else ""
+        supervisors = ctx.state.dialog_events.record(calls_change(ctx, record, evname),
+                                                     *attendances.dialog_events(record, evname), ended_call=ended)
+        if supervisors:
+            supervision.call_ended(ctx, supervisors)
     except DependencyDown as e:  # the periodic reconcile ends the call records later
         KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
 

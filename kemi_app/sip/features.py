@@ -2,7 +2,8 @@
 
 The agent's own codes (`*40` pause ... `*45`) change its state and answer at once with a
 final response whose reason phrase says the outcome (policy.self_service). Reached before
-the pause rule: a paused agent can unpause."""
+the pause rule: a paused agent can unpause. Supervisors' codes (`*51` listen ... `*53`
+barge) start supervision (kemi_app.sip.supervision)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from kemi_app.policy.dialplan import DestKind
 from kemi_app.policy.feature_codes import Feature, FeatureRequest
 from kemi_app.policy.pause import AgentStatus, paused_as
 from kemi_app.provisioning.org import Org
+from kemi_app.sip import supervision
 from kemi_app.sip.context import Context, refuse
 from kemi_app.state import CallView
 
@@ -75,6 +77,9 @@ HANDLERS: dict[Feature, Handler] = {
     Feature.DND_OFF: _answering(_dnd(False)),
     Feature.AUTO_ANSWER_ON: _answering(_auto_answer(True)),
     Feature.AUTO_ANSWER_OFF: _answering(_auto_answer(False)),
+    Feature.LISTEN: supervision.start,
+    Feature.WHISPER: supervision.start,
+    Feature.BARGE: supervision.start,
 }
 
 

@@ -27,6 +27,7 @@ from kemi_app.sip import (
     media,
     outage,
     queues,
+    supervision,
     transfers,
 )
 from kemi_app.sip.calls import handle_initial
@@ -110,7 +111,8 @@ class EdgeRoutes:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org),
-                              started=_started)
+                              started=_started,
+                              supervise=lambda *request: supervision.call_supervisor(self._ctx(), *request))
         return 0
 
     def _forget_lost_calls(self) -> None:
@@ -140,6 +142,9 @@ class EdgeRoutes:
                 # Not an answer to a request this edge relayed: never sent on by its Via.
                 metrics.sip_refused("stray_response")
                 KSR.set_drop()
+                return
+            if pv("$ci").startswith(supervision.CONTACT_PREFIX):  # the edge called a supervisor
+                supervision.on_reply(self._ctx())
                 return
             if 100 < int(pv("$rs") or 0) < 300:
                 fix_contact()
@@ -212,6 +217,9 @@ class EdgeRoutes:
             reply(405, "Method Not Allowed", (ALLOW,))
 
     def _in_dialog(self) -> None:
+        if supervision.owns_request():  # the edge itself is the supervisor's peer
+            supervision.in_dialog(self._ctx())
+            return
         if not dialog_guard.ours(self._ctx()):
             # Not a dialog this edge made: never relayed (an ACK for a refusal is absorbed).
             if KSR.is_ACK() > 0:

@@ -8,6 +8,7 @@ each given what it depends on:
   call_views      an agent's new call: everything the policy needs in one round trip
   history         attendances, their legs and events, transfers announced in a REFER
   queues          queue members (presence read with their offer locks) and offer locks
+  supervisions    supervisors' sessions on agents' calls, and the agent a supervisor targets
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
@@ -41,6 +42,8 @@ Keys (every edge node shares them; see keys.py):
   edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
   edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
+  edge:sup:{call-id}               a supervisor's call: whose call it supervises, how (JSON)
+  edge:supcalls:{call-id}          set: the supervisors' Call-IDs on that agent's call
 """
 
 
@@ -57,6 +60,7 @@ from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.lookups import Lookups
 from kemi_app.state.queues import Queues
 from kemi_app.state.registrations import Registrations
+from kemi_app.state.supervision import Supervisions
 
 __all__ = ["AgentAuth", "CallView", "EdgeState", "connect"]
 
@@ -81,6 +85,7 @@ class EdgeState:
         self.history = Attendances(client, history_retention_days)
         self.queues = Queues(client)
         self.dialog_events = DialogEvents(client, self.history)
+        self.supervisions = Supervisions(client)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

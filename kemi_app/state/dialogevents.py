@@ -1,5 +1,5 @@
 """A dialog event's writes (agents' calls in progress, the attendance's history) in one
-transaction: one round trip per answer or end."""
+transaction: one round trip per answer or end. An end also takes the call's supervisors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import redis
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import Event
+from kemi_app.state import keys
 from kemi_app.state.agentstate import CallsChange, queue_calls_change
 from kemi_app.state.attendance import Attendances
 from kemi_app.state.base import Store
@@ -18,11 +19,16 @@ class DialogEvents(Store):
         super().__init__(client)
         self.history = history
 
-    def record(self, calls: CallsChange | None, *events: Event) -> None:
-        if calls is None and not events:
-            return
+    def record(self, calls: CallsChange | None, *events: Event, ended_call: str = "") -> list[str]:
+        """Returns the Call-IDs of the supervisors on `ended_call` (state.supervision), unindexed."""
+        if calls is None and not events and not ended_call:
+            return []
         with self.r.pipeline(transaction=True) as p:
             if calls is not None:
                 queue_calls_change(p, calls)
             self.history.queue_events(p, *events)
-            p.execute()
+            if ended_call:
+                p.smembers(keys.supervised_call(ended_call))
+                p.delete(keys.supervised_call(ended_call))
+            results = p.execute()
+        return sorted(results[-2]) if ended_call else []

@@ -134,3 +134,13 @@ def offer(org_id: str, ext: str) -> str:
 def idle(org_id: str, ext: str) -> str:
     """When the agent's last call ended: queues offer to the longest idle first."""
     return k("idle", org_id, ext)
+
+
+def supervision(call_id: str) -> str:
+    """A supervisor's call (by its Call-ID) listening to, whispering to or barging into an agent's."""
+    return k("sup", call_id)
+
+
+def supervised_call(call_id: str) -> str:
+    """Supervisors' Call-IDs on an agent's call (its Call-ID): its end ends them."""
+    return k("supcalls", call_id)

@@ -16,6 +16,8 @@ US_AND_BR = Company(id="x", name="x", allowed_country_codes=["55", "1"], default
         ("100", BR, DestKind.SERVICE, "100"),
         ("1001", BR, DestKind.AGENT, "1001"),
         ("12345", BR, DestKind.AGENT, "12345"),
+        ("*511002", BR, DestKind.FEATURE, "*511002"),
+        ("*9", BR, DestKind.FEATURE, "*9"),
         ("190", BR, DestKind.EMERGENCY, "190"),
         ("192", BR, DestKind.EMERGENCY, "192"),
         ("193", BR, DestKind.EMERGENCY, "193"),

@@ -20,6 +20,7 @@ MINIMAL = {
     "Status": ("", {"status": "available"}),
     "Dnd": ("", {"dnd": True}),
     "TransferOrg": ("", {"org": "acme"}),
+    "Supervise": ("", {"supervisor": "1090", "mode": "listen"}),
 }
 
 
