@@ -21,11 +21,12 @@ class Agent:
     display_name: str = ""
     auto_answer: bool = False
     dnd: bool = False
+    record_calls: bool = False  # automatic recording rule (policy/recording.py)
 
     def public(self) -> dict[str, object]:
         """What the API shows: everything but the digest."""
         return {"ext": self.ext, "company": self.company, "display_name": self.display_name,
-                "auto_answer": self.auto_answer, "dnd": self.dnd}
+                "auto_answer": self.auto_answer, "dnd": self.dnd, "record_calls": self.record_calls}
 
 
 def extension(value: object, field: str = "ext") -> str:
@@ -53,6 +54,7 @@ AGENT = f.Entity("Agent", key=f.digits("ext", AGENT_LENGTHS), fields=(
     f.text("display_name", derived=lambda key, _: key, description="defaults to the extension"),
     f.flag("auto_answer", False),
     f.flag("dnd", False),
+    f.flag("record_calls", False, description="record every call the agent places or is called on directly"),
 ))
 
 

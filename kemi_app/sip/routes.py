@@ -26,6 +26,7 @@ from kemi_app.sip import (
     media,
     outage,
     queues,
+    recordings,
     transfers,
 )
 from kemi_app.sip.calls import handle_initial
@@ -209,7 +210,11 @@ class EdgeRoutes:
                 reply(404, "Not Here")
             return
         if KSR.rr.loose_route() > 0:
-            if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
+            if pv("$rm") == "REFER":
+                if transfers.on_refer(self._ctx()):
+                    return
+                recordings.on_transfer(self._ctx(), pv("$ci"))
+            if recordings.on_info(self._ctx()):
                 return
             route_by_alias()
             if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
@@ -301,10 +306,12 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): reconcile every EDGE_RECONCILE_SECONDS."""
+        """rtimer tick (every second, one process): recordings' audio files and retention;
+        reconcile every EDGE_RECONCILE_SECONDS."""
 
         def body() -> None:
             ctx = self._ctx()
+            recordings.housekeeping(ctx)
             now = time.monotonic()
             if now < self.next_reconcile:
                 return

@@ -9,6 +9,7 @@ each given what it depends on:
   history         attendances, their legs and events, transfers announced in a REFER
   queues          queue members (presence read with their offer locks) and offer locks
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
+  recordings      call recordings of attendances: start, stop, files written, retention
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
 share one retry policy (base.Store._optimistic).
@@ -39,6 +40,11 @@ Keys (every edge node shares them; see keys.py):
   edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
   edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
+  edge:att:{id} fields r1, r2      the attendance's recordings (policy.recording.Recording, JSON)
+  edge:recactive                   set of recordings running now ("{attendance}|{n}")
+  edge:reccall:{call-id}           -> attendance, while that call is being recorded
+  edge:rectodo:{node}              recordings stopped on a node, audio files still to write
+  edge:reckept:{node}              recordings whose files a node keeps, by stop time (retention)
 """
 
 
@@ -54,6 +60,7 @@ from kemi_app.state.directory import Directory
 from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.lookups import Lookups
 from kemi_app.state.queues import Queues
+from kemi_app.state.recordings import Recordings
 from kemi_app.state.registrations import Registrations
 
 __all__ = ["AgentAuth", "CallView", "EdgeState", "connect"]
@@ -69,7 +76,8 @@ def connect(url: str, timeout: float = 1.0) -> redis.Redis:
 
 
 class EdgeState:
-    def __init__(self, client: redis.Redis, history_retention_days: int = 30) -> None:
+    def __init__(self, client: redis.Redis, history_retention_days: int = 30,
+                 recording_retention_days: int = 30) -> None:
         self.r = client
         self.directory = Directory(client)
         self.lookups = Lookups(client, self.directory)
@@ -79,6 +87,7 @@ class EdgeState:
         self.history = Attendances(client, history_retention_days)
         self.queues = Queues(client)
         self.dialog_events = DialogEvents(client, self.history)
+        self.recordings = Recordings(client, self.history, recording_retention_days)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

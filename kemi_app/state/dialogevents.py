@@ -1,5 +1,6 @@
 """A dialog event's writes (agents' calls in progress, the attendance's history) in one
-transaction: one round trip per answer or end."""
+transaction: one round trip per answer or end. The end of a call also clears its
+"being recorded" mark, and says whether there was one (then its recordings are stopped)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import redis
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import Event
+from kemi_app.state import keys
 from kemi_app.state.agentstate import CallsChange, queue_calls_change
 from kemi_app.state.attendance import Attendances
 from kemi_app.state.base import Store
@@ -18,11 +20,15 @@ class DialogEvents(Store):
         super().__init__(client)
         self.history = history
 
-    def record(self, calls: CallsChange | None, *events: Event) -> None:
-        if calls is None and not events:
-            return
+    def record(self, calls: CallsChange | None, *events: Event, ended_call: str = "") -> str:
+        """The attendance whose recording of `ended_call` must stop ('' : none)."""
+        if calls is None and not events and not ended_call:
+            return ""
         with self.r.pipeline(transaction=True) as p:
             if calls is not None:
                 queue_calls_change(p, calls)
             self.history.queue_events(p, *events)
-            p.execute()
+            if ended_call:
+                p.getdel(keys.recording_call(ended_call))
+            results = p.execute()
+        return (results[-1] or "") if ended_call else ""

@@ -134,3 +134,21 @@ def offer(org_id: str, ext: str) -> str:
 def idle(org_id: str, ext: str) -> str:
     """When the agent's last call ended: queues offer to the longest idle first."""
     return k("idle", org_id, ext)
+
+
+RECORDINGS_ACTIVE = k("recactive")  # set of "{attendance}|{n}" being recorded now (any node)
+
+
+def recording_call(call_id: str) -> str:
+    """Set while the call is recorded (value: attendance): its end stops the recording."""
+    return k("reccall", call_id)
+
+
+def recordings_todo(node: str) -> str:
+    """List of "{attendance}|{n}" stopped on this node whose audio files are still to write."""
+    return k("rectodo", node)
+
+
+def recordings_kept(node: str) -> str:
+    """Sorted set of the recordings whose files this node keeps (score: when they stopped)."""
+    return k("reckept", node)
