@@ -20,6 +20,7 @@ MINIMAL = {
     "Status": ("", {"status": "available"}),
     "Dnd": ("", {"dnd": True}),
     "TransferOrg": ("", {"org": "acme"}),
+    "RecordingRequest": ("", {"action": "start"}),
 }
 
 
