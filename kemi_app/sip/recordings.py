@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import unquote
 
 import KSR
 
@@ -41,6 +42,7 @@ NG_TIMEOUT = 0.4  # like the module's own commands: a stalled rtpengine must not
 MEDIA_DOWN = Refusal(503, "Media Relay Unavailable")
 NOT_AN_AGENT = Refusal(403, "Only Agents On The Call Record It")
 METADATA_WAIT = 30.0  # seconds after its stop that a recording's pcap may still be being closed
+META_PREFIX = "rtpengine-meta-"
 HOUSEKEEPING_BUDGET = 2.0  # seconds of audio conversion per timer tick, so reconcile still runs
 
 
@@ -158,10 +160,12 @@ def by_api(ctx: Context, att_id: str, action: Action) -> Recording | list[Record
 
 # -- the timer process: audio files and retention ---------------------------------------
 def _metadata_of(meta_dir: Path, call_id: str) -> Path | None:
-    """rtpengine's oldest metadata file for the call (one per start/stop, written at the stop)."""
-    prefix = f"rtpengine-meta-{call_id}-"
+    """rtpengine's oldest metadata file for the call (one per start/stop, written at the stop):
+    rtpengine-meta-{Call-ID, %-escaped}-{random hex}.txt."""
     try:
-        names = [n for n in os.listdir(meta_dir) if n.startswith(prefix) and n.endswith(".txt")]
+        names = [n for n in os.listdir(meta_dir)
+                 if n.startswith(META_PREFIX) and n.endswith(".txt")
+                 and unquote(n[len(META_PREFIX):-len(".txt")].rpartition("-")[0]) == call_id]
     except FileNotFoundError:
         return None
     found = [meta_dir / n for n in names]
