@@ -21,6 +21,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.pcap_audio import convert
 from kemi_app.policy.attendance import Attendance
+from kemi_app.policy.interorg import Outcome, TransferRequest
 from kemi_app.policy.recording import (
     CALL_ENDED,
     FAILED,
@@ -100,6 +101,13 @@ def on_transfer(ctx: Context, call_id: str) -> None:
     record = CallRecord.load()
     if record.attendance:
         stop(ctx, record.attendance, call_id, _sender(record), TRANSFERRED)
+
+
+def after_api_transfer(ctx: Context, req: TransferRequest) -> TransferRequest:
+    """The API transferred the customer (the edge sent the REFER): recordings stop as well."""
+    if req.outcome is Outcome.STARTED:
+        stop(ctx, req.attendance, "", "api", TRANSFERRED)
+    return req
 
 
 def _sender(record: CallRecord) -> str:

@@ -100,7 +100,8 @@ class EdgeRoutes:
         if rank == FIRST_SIP_WORKER:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
-                              lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org),
+                              lambda att, org: recordings.after_api_transfer(
+                                  self._ctx(), transfers.transfer_org_by_api(self._ctx(), att, org)),
                               lambda att, action: recordings.by_api(self._ctx(), att, action))
         return 0
 

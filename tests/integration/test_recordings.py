@@ -21,7 +21,7 @@ from tests.g711 import tone_pcap
 from tests.integration.api_client import api
 from tests.integration.contact_centre import DID, DOMAIN, QUEUE, ContactCentre
 from tests.integration.helpers import answer_one, finish
-from tests.integration.rtp import wait_for
+from tests.integration.rtp import pause, play, wait_for
 from tests.sipp import Sipp
 
 CUSTOMER_HZ, AGENT_HZ = 440.0, 1000.0
@@ -68,10 +68,6 @@ def record(cseq: int, word: str, expect: int = 200) -> str:
     return in_dialog(cseq, "INFO", f"Record: {word}", expect)
 
 
-def pause(ms: int) -> str:
-    return f'  <pause milliseconds="{ms}"/>\n'
-
-
 def transfer(cseq: int, target: str) -> str:
     bye = in_dialog(cseq + 1, "BYE", "", 200)
     return in_dialog(cseq, "REFER", f"Refer-To: <sip:{target}@{DOMAIN}>", 202) + bye
@@ -105,8 +101,8 @@ def agent_phone(cc: ContactCentre, sipp: Sipp, tones: dict[str, str], steps: str
 
 
 def customer(cc: ContactCentre, sipp: Sipp, tones: dict[str, str], hold_ms: int):
-    return cc.sipp.start("customer_talks.xml", [[DID]], port=cc.customer_ports[0],
-                         values={"pcap": tones["customer"], "hold_ms": hold_ms})
+    return cc.sipp.start("customer_call.xml", [[DID]], port=cc.customer_ports[0],
+                         values={"steps": play(tones["customer"]), "hold_ms": hold_ms})
 
 
 def all_ok(*procs: subprocess.Popen[str]) -> None:
