@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from edgeops.stack import Stack
 from kemi_app.policy.recording import READY, Recording
+from kemi_app.state import keys
 from tests.g711 import tone_pcap
 from tests.integration.api_client import api
 from tests.integration.contact_centre import DID, DOMAIN, QUEUE, ContactCentre
@@ -218,3 +220,27 @@ def test_the_api_starts_and_stops_a_recording(edge: Stack, cc: ContactCentre, si
     assert base64.b64decode(audio["data"]) == Path(rec.file).read_bytes()
     assert api(edge, "GET", f"/v1/attendances/{att}/recordings/3")[0] == 404
     assert api(edge, "POST", path, {"action": "stop"}) == (404, {"error": "No Call In Progress"})
+    scrape = urllib.request.urlopen(edge.admin_url + "/metrics", timeout=5).read().decode()
+    assert 'edge_recordings_started_total{org="cc",trigger="api"}' in scrape
+    assert re.search(r"^edge_recording_bytes_total [1-9]", scrape, re.M), scrape
+    assert re.search(r"^edge_recording_disk_free_ratio 0\.\d+", scrape, re.M)
+
+
+def test_retention_deletes_files_and_records_together(edge: Stack, cc: ContactCentre, sipp: Sipp,
+                                                      tones: dict[str, str]) -> None:
+    queue_records(cc, True)
+    phone = agent_phone(cc, sipp, tones, "")
+    all_ok(customer(cc, sipp, tones, 1500), phone)
+    att = cc.last_attendance("3001")
+    (rec,) = settled(cc, att, 1)
+    files = [Path(p) for p in (rec.file, *rec.parties)]
+    assert all(p.exists() for p in files)
+    # Stopped longer ago than EDGE_RECORDING_RETENTION_DAYS: the node's timer sweeps it.
+    kept = keys.recordings_kept(edge.settings.node_uri)
+    for entry in cc.state.r.zrange(kept, 0, -1):
+        if att in entry:
+            cc.state.r.zadd(kept, {entry: rec.stopped_at - 31 * 86400})
+    assert wait_for(lambda: not cc.state.recordings.of(att), 5), cc.state.recordings.of(att)
+    assert not any(p.exists() for p in files)
+    assert [e.result for e in cc.state.history.attendance_history(att) if e.event == "recording"] == [
+        "started", "stopped"]
