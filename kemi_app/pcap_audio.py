@@ -130,17 +130,20 @@ def rtp_streams(data: bytes) -> list[Stream]:
     return list(streams.values())
 
 
+def decodable(pt: int) -> bool:
+    """G.711, and dynamic types taken as Opus, the codec browsers send (rtpengine's recordings
+    carry no SDP to say otherwise). Other static types (G.722, G.729) are left out."""
+    return pt in (PCMU, PCMA) or pt >= 96
+
+
 def _decoder(pt: int) -> tuple[Callable[[bytes], list[int]], int, Callable[[], None]]:
-    """(decode, RTP clock rate, close) for a payload type; dynamic types are taken as Opus,
-    the codec browsers send (rtpengine's recordings carry no SDP to say otherwise)."""
+    """(decode, RTP clock rate, close) for a decodable payload type."""
     if pt == PCMU:
         return (lambda p: [ULAW[b] for b in p]), RATE, lambda: None
     if pt == PCMA:
         return (lambda p: [ALAW[b] for b in p]), RATE, lambda: None
-    if pt >= 96:
-        opus = OpusDecoder()
-        return opus.decode, OPUS_CLOCK, opus.close
-    raise ValueError(f"payload type {pt} cannot be decoded")
+    opus = OpusDecoder()
+    return opus.decode, OPUS_CLOCK, opus.close
 
 
 def decode(stream: Stream, t0: float) -> array:
@@ -195,10 +198,10 @@ class Converted:
 
 def convert(pcaps: list[Path], out_base: Path) -> Converted:
     """`out_base`.wav (both parties) and `out_base`-1.wav, -2.wav ... (one per party, in
-    order of their first packet). Raises ValueError when the pcaps hold no audio."""
-    streams = [s for s in rtp_streams(b"".join(_bodies(pcaps))) if s.packets]
+    order of their first packet). Raises ValueError when the pcaps hold no audio it decodes."""
+    streams = [s for s in rtp_streams(b"".join(_bodies(pcaps))) if s.packets and decodable(s.payload_type())]
     if not streams:
-        raise ValueError("no RTP in the recording")
+        raise ValueError("no decodable RTP in the recording")
     streams.sort(key=lambda s: s.packets[0][0])
     t0 = streams[0].packets[0][0]
     tracks = [decode(s, t0) for s in streams]

@@ -9,6 +9,8 @@ import wave
 from array import array
 from pathlib import Path
 
+import pytest
+
 from kemi_app.pcap_audio import ALAW, RATE, ULAW, OpusDecoder, convert, mix
 from tests.g711 import alaw, ulaw
 
@@ -85,3 +87,14 @@ def test_opus_is_decoded_at_8_khz() -> None:
     decoder.close()
     assert len(decoded) == 20 * 160
     assert max(abs(s) for s in decoded[1600:]) > 3000
+
+
+def test_streams_it_cannot_decode_are_left_out(tmp_path: Path) -> None:
+    g722 = [(1000.0 + i * 0.02, raw_ip(5000, rtp(9, i, i * 160, 1, b"\x11" * 160))) for i in range(10)]
+    pcmu = [(1000.0 + i * 0.02, raw_ip(6000, rtp(0, i, i * 160, 2, bytes(ulaw(s) for s in tone(400, 160)))))
+            for i in range(10)]
+    (tmp_path / "g722.pcap").write_bytes(pcap(g722))
+    with pytest.raises(ValueError):
+        convert([tmp_path / "g722.pcap"], tmp_path / "x")
+    (tmp_path / "both.pcap").write_bytes(pcap(g722 + pcmu))
+    assert len(convert([tmp_path / "both.pcap"], tmp_path / "y").parties) == 1
