@@ -18,11 +18,12 @@ import pytest
 
 from edgeops.stack import Stack
 from kemi_app.policy.recording import READY, Recording
+from kemi_app.provisioning.gateway import Gateway
 from kemi_app.state import keys
 from tests.g711 import tone_pcap
 from tests.integration.api_client import api
-from tests.integration.contact_centre import DID, DOMAIN, QUEUE, ContactCentre
-from tests.integration.helpers import answer_one, finish
+from tests.integration.contact_centre import DID, DOMAIN, PASSWORD, QUEUE, ContactCentre
+from tests.integration.helpers import answer_one, call, finish
 from tests.integration.rtp import pause, play, wait_for
 from tests.sipp import Sipp
 
@@ -152,6 +153,21 @@ def test_a_queue_rule_records_the_whole_call(cc: ContactCentre, sipp: Sipp, tone
     assert_plays(rec)
     assert [(e.result, e.actor, e.reason) for e in history if e.event == "recording"] == [
         ("started", "rule", f"queue {QUEUE}"), ("stopped", "edge", "call ended")]
+
+
+def test_a_gateway_rule_records_outbound_calls(cc: ContactCentre, sipp: Sipp, tones: dict[str, str]) -> None:
+    port = sipp.next_port()
+    cc.state.directory.save_gateway(Gateway("cc-recorded", f"sip:127.0.0.1:{port}", 0, record_calls=True))
+    try:
+        carrier = answer_one(sipp, port, "agent_record.xml", pcap=tones["agent"], steps="", ending=WAIT_BYE)
+        result = call(sipp, "3001", "+5511988887777", domain=DOMAIN, password=PASSWORD, hold_ms=2000)
+        assert result.ok, result.output + result.errors
+        all_ok(carrier)
+    finally:
+        cc.state.directory.delete_gateway("cc-recorded")
+    (rec,) = settled(cc, cc.last_attendance("3001"), 1)
+    assert (rec.started_by, rec.start_reason, rec.state) == ("rule", "gateway cc-recorded", READY)
+    assert abs(rec.duration - 2.0) < 0.5, rec
 
 
 def test_the_agent_records_twice_and_a_third_is_refused(cc: ContactCentre, sipp: Sipp,
