@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from edgeops.stack import Stack
-from kemi_app.policy.recording import READY, Recording
+from kemi_app.policy.recording import FAILED, READY, Recording
 from kemi_app.provisioning.gateway import Gateway
-from kemi_app.state import keys
+from kemi_app.state import EdgeState, keys
 from tests.g711 import tone_pcap
 from tests.integration.api_client import api
 from tests.integration.contact_centre import DID, DOMAIN, PASSWORD, QUEUE, ContactCentre
@@ -114,11 +114,15 @@ def all_ok(*procs: subprocess.Popen[str]) -> None:
         assert code == 0, out[-3000:]
 
 
-def settled(cc: ContactCentre, att: str, count: int) -> list[Recording]:
-    """The attendance's recordings once every one has its files (or failed)."""
-    done = wait_for(lambda: [r for r in cc.state.recordings.of(att) if r.state in (READY, "failed")], 40)
-    recs = cc.state.recordings.of(att)
-    assert len(done) == count == len(recs), recs
+def settled(state: EdgeState, att: str, count: int) -> list[Recording]:
+    """The attendance's `count` recordings once every one has its files (or failed)."""
+
+    def done() -> list[Recording]:
+        recs = state.recordings.of(att)
+        return recs if len(recs) == count and all(r.state in (READY, FAILED) for r in recs) else []
+
+    recs = wait_for(done, 40)
+    assert recs, state.recordings.of(att)
     return recs
 
 
@@ -144,7 +148,7 @@ def test_a_queue_rule_records_the_whole_call(cc: ContactCentre, sipp: Sipp, tone
     caller = customer(cc, sipp, tones, 4000)
     all_ok(caller, phone)
     att = cc.last_attendance("3001")
-    (rec,) = settled(cc, att, 1)
+    (rec,) = settled(cc.state, att, 1)
     assert (rec.started_by, rec.start_reason, rec.stop_reason) == ("rule", f"queue {QUEUE}", "call ended")
     history = cc.state.history.attendance_history(att)
     answered = next(e.at for e in history if e.event == "answer")
@@ -165,7 +169,7 @@ def test_a_gateway_rule_records_outbound_calls(cc: ContactCentre, sipp: Sipp, to
         all_ok(carrier)
     finally:
         cc.state.directory.delete_gateway("cc-recorded")
-    (rec,) = settled(cc, cc.last_attendance("3001"), 1)
+    (rec,) = settled(cc.state, cc.last_attendance("3001"), 1)
     assert (rec.started_by, rec.start_reason, rec.state) == ("rule", "gateway cc-recorded", READY)
     assert abs(rec.duration - 2.0) < 0.5, rec
 
@@ -180,7 +184,7 @@ def test_the_agent_records_twice_and_a_third_is_refused(cc: ContactCentre, sipp:
     caller = customer(cc, sipp, tones, 6500)
     all_ok(phone, caller)
     att = cc.last_attendance("3001")
-    first, second = settled(cc, att, 2)
+    first, second = settled(cc.state, att, 2)
     for rec in (first, second):
         assert (rec.started_by, rec.stopped_by, rec.stop_reason) == ("3001", "3001", "agent request")
         assert abs(rec.duration - (rec.stopped_at - rec.started_at)) < 0.5, rec
@@ -203,7 +207,7 @@ def test_a_transfer_stops_the_recording(cc: ContactCentre, sipp: Sipp, tones: di
     assert referred.ok, referred.output + referred.errors
     all_ok(phone, target)
     att = cc.last_attendance("3001")
-    (rec,) = settled(cc, att, 1)
+    (rec,) = settled(cc.state, att, 1)
     assert (rec.stopped_by, rec.stop_reason) == ("3001", "transfer")
     assert rec.state == READY and rec.duration > 1.0
 
@@ -227,7 +231,7 @@ def test_the_api_starts_and_stops_a_recording(edge: Stack, cc: ContactCentre, si
     status, stopped = api(edge, "POST", path, {"action": "stop"})
     assert status == 200 and [r["n"] for r in stopped["stopped"]] == [1], stopped
     all_ok(caller, phone)
-    (rec,) = settled(cc, att, 1)
+    (rec,) = settled(cc.state, att, 1)
     assert_plays(rec)
     status, record = api(edge, "GET", f"/v1/attendances/{att}")
     assert status == 200 and [r["file"] for r in record["recordings"]] == [rec.file]
@@ -248,7 +252,7 @@ def test_retention_deletes_files_and_records_together(edge: Stack, cc: ContactCe
     phone = agent_phone(cc, sipp, tones, "")
     all_ok(customer(cc, sipp, tones, 1500), phone)
     att = cc.last_attendance("3001")
-    (rec,) = settled(cc, att, 1)
+    (rec,) = settled(cc.state, att, 1)
     files = [Path(p) for p in (rec.file, *rec.parties)]
     assert all(p.exists() for p in files)
     # Stopped longer ago than EDGE_RECORDING_RETENTION_DAYS: the node's timer sweeps it.
