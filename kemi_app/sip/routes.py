@@ -42,7 +42,7 @@ from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connectio
 MAX_FORWARDS = 70
 FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
 INITIAL_METHODS = ("INVITE", "MESSAGE")
-ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE"
+ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
 def _guard(name: str, body: Callable[[], None], on_error: Callable[[Exception], None] = lambda e: None) -> int:
