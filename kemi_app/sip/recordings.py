@@ -66,7 +66,7 @@ def start(ctx: Context, org: str, att_id: str, call_id: str, by: str, trigger: s
     if isinstance(outcome, Refusal):
         return outcome
     if not _ng(ctx, "start recording", call_id):
-        ctx.state.recordings.forget_start(att_id, outcome, MEDIA_DOWN.reason)
+        ctx.state.recordings.forget_start(att_id, org, outcome, MEDIA_DOWN.reason)
         metrics.recording_failed("start")
         return MEDIA_DOWN
     metrics.recording_started(org, trigger)

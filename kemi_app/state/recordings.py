@@ -93,19 +93,15 @@ class Recordings(Store):
 
         return self._optimistic([key], body)
 
-    def forget_start(self, att_id: str, rec: Recording, why: str) -> None:
-        """rtpengine did not start it: it never happened, and does not count."""
-        key = keys.attendance(att_id)
+    def forget_start(self, att_id: str, org: str, rec: Recording, why: str) -> None:
+        """rtpengine did not start it: it does not count, and the history says it failed."""
         with self.r.pipeline(transaction=True) as p:
-            p.hdel(key, f"r{rec.n}")
+            p.hdel(keys.attendance(att_id), f"r{rec.n}")
             p.srem(keys.RECORDINGS_ACTIVE, _member(att_id, rec.n))
             p.delete(keys.recording_call(rec.call_id))
+            self._event(p, {"id": att_id, "org": org}, time.time(), rec.started_by, "failed", why, rec.call_id,
+                        f"r{rec.n}")
             p.execute()
-        data = self.r.hgetall(key)
-        if "id" in data:
-            with self.r.pipeline(transaction=True) as p:
-                self._event(p, data, time.time(), rec.started_by, "failed", why, rec.call_id, f"r{rec.n}")
-                p.execute()
 
     def next_todo(self, node: str) -> tuple[str, Recording] | None:
         """The oldest stopped recording whose files this node still has to write."""
