@@ -174,6 +174,20 @@ def test_a_gateway_rule_records_outbound_calls(cc: ContactCentre, sipp: Sipp, to
     assert abs(rec.duration - 2.0) < 0.5, rec
 
 
+def test_an_agent_rule_records_the_agents_direct_calls(cc: ContactCentre, sipp: Sipp,
+                                                       tones: dict[str, str]) -> None:
+    agent = cc.state.directory.get_agent("cc", "3001")
+    assert agent is not None
+    cc.state.directory.save_agent("cc", replace(agent, record_calls=True))
+    callee = cc.login("3002")
+    phone = answer_one(sipp, callee, "agent_record.xml", pcap=tones["agent"], steps="", ending=WAIT_BYE)
+    result = call(sipp, "3001", "3002", domain=DOMAIN, password=PASSWORD, hold_ms=2000)
+    assert result.ok, result.output + result.errors
+    all_ok(phone)
+    (rec,) = settled(cc.state, cc.last_attendance("3001"), 1)
+    assert (rec.started_by, rec.start_reason, rec.state) == ("rule", "agent 3001", READY)
+
+
 def test_the_agent_records_twice_and_a_third_is_refused(cc: ContactCentre, sipp: Sipp,
                                                         tones: dict[str, str]) -> None:
     queue_records(cc, False)
