@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import KSR
 
 from kemi_app import metrics
+from kemi_app.dependency import DependencyDown
 from kemi_app.pcap_audio import convert
 from kemi_app.policy.attendance import Attendance
 from kemi_app.policy.interorg import Outcome, TransferRequest
@@ -206,7 +207,15 @@ def write_audio(ctx: Context, att_id: str, rec: Recording) -> Recording | None:
 
 
 def housekeeping(ctx: Context) -> None:
-    """rtimer tick: audio files for stopped recordings (within a time budget), then retention."""
+    """rtimer tick: audio files for stopped recordings, then retention. With Redis down it
+    waits for the next tick (the to-do list and the kept set are in Redis)."""
+    try:
+        _housekeeping(ctx)
+    except DependencyDown:
+        return
+
+
+def _housekeeping(ctx: Context) -> None:
     node, store = ctx.settings.node_uri, ctx.state.recordings
     deadline = time.monotonic() + HOUSEKEEPING_BUDGET
     waiting = []
