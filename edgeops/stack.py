@@ -227,7 +227,7 @@ class Stack:
             f"--interface={interface}", f"--listen-ng={s.rtpengine_ng}", f"--listen-http={s.rtpengine_http}",
             f"--port-min={s.rtp_port_min}", f"--port-max={s.rtp_port_max}",
             f"--pidfile={self.data_dir / 'run' / 'rtpengine.pid'}",
-            f"--recording-dir={self.data_dir / 'recordings'}",
+            f"--recording-dir={s.recordings_dir}",
         ]
 
     def _spawn_rtpengine(self) -> None:

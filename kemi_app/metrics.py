@@ -63,6 +63,11 @@ QUEUE_OVERFLOWS = _counter("edge_queue_overflows", "Queue calls that overflowed"
 TRANSFERS = _counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
 SIP_REFUSED = _counter("edge_sip_refused", "Requests and responses refused before routing (flood, foreign dialog, "
                        "stray response, replayed credentials)", ["reason"])
+RECORDINGS_STARTED = _counter("edge_recordings_started", "Call recordings started, by trigger (api, agent, rule)",
+                              ["org", "trigger"])
+RECORDINGS_FAILED = _counter("edge_recordings_failed", "Call recordings that failed, by stage (start, media, audio)",
+                             ["reason"])
+RECORDING_BYTES = _counter("edge_recording_bytes", "Bytes of recording audio files written", [])
 INTERORG_REFUSALS = _counter("edge_interorg_refusals", "Calls between orgs refused, by rule", ["org", "rule"])
 
 # -- errors and latency ----------------------------------------------------------------
@@ -117,6 +122,18 @@ def transfer(org: str, kind: str, result: str) -> None:
 
 def interorg_refusal(org: str, rule: str) -> None:
     INTERORG_REFUSALS.labels(org or UNKNOWN, rule).inc()
+
+
+def recording_started(org: str, trigger: str) -> None:
+    RECORDINGS_STARTED.labels(org or UNKNOWN, trigger).inc()
+
+
+def recording_failed(reason: str) -> None:
+    RECORDINGS_FAILED.labels(reason).inc()
+
+
+def recording_bytes(size: int) -> None:
+    RECORDING_BYTES.inc(size)
 
 
 def sip_refused(reason: str) -> None:

@@ -50,6 +50,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_REDIS_TIMEOUT_MS": ("250", "SIP workers wait this long for Redis; after a few timeouts in a row: 503"),
     "EDGE_RECONCILE_SECONDS": ("30", "How often call records and rtpengine sessions are checked against live dialogs"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
+    "EDGE_RECORDING_RETENTION_DAYS": ("30", "How long call recordings are kept: their files and records go together"),
 }
 
 
@@ -96,6 +97,7 @@ class Settings:
     redis_timeout_ms: int
     reconcile_seconds: int
     history_retention_days: int
+    recording_retention_days: int
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -124,6 +126,11 @@ class Settings:
     @property
     def moh_path(self) -> Path:
         return Path(self.moh_file) if self.moh_file else self.data_dir / "moh.wav"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """rtpengine's recording-dir (pcaps/, metadata/) and the audio files (audio/)."""
+        return self.data_dir / "recordings"
 
     @property
     def node_uri(self) -> str:

@@ -4,16 +4,20 @@ everything under /v1 needs the bearer token from EDGE_API_TOKEN."""
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from kemi_app import metrics, rtpengine_ng
 from kemi_app.admin.api import ProvisioningApi
-from kemi_app.admin.calls_api import CallsApi, Supervise, TransferOrg
+from kemi_app.admin.calls_api import CallsApi, RecordCall, Supervise, TransferOrg
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, unsupported_media
 from kemi_app.policy.feature_codes import Feature
 from kemi_app.policy.interorg import Outcome, TransferRequest
-from kemi_app.policy.supervision import Refusal
+from kemi_app.policy.recording import Action
+from kemi_app.policy.recording import Refusal as RecordingRefusal
+from kemi_app.policy.supervision import Refusal as SupervisionRefusal
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState
 
@@ -31,6 +35,7 @@ class AdminApp:
         self, settings: Settings, state: EdgeState,
         kamailio_families: Callable[[], list[metrics.Family]] = list,
         transfer_org: TransferOrg | None = None,
+        record_call: RecordCall | None = None,
         started: Callable[[], bool] = lambda: True,
         supervise: Supervise | None = None,
     ) -> None:
@@ -42,7 +47,7 @@ class AdminApp:
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
-        calls = CallsApi(state, transfer_org or _no_sip, supervise or _no_supervision)
+        calls = CallsApi(state, transfer_org or _no_sip, supervise or _no_supervision, record_call or _no_media)
         ProvisioningApi(state).register(self.api, calls.routes())
 
     def checks(self) -> dict[str, Callable[[], bool]]:
@@ -58,12 +63,16 @@ class AdminApp:
         families = [*self.kamailio_families(), *component_families(self.checks())]
         try:
             counts = self.state.agents.agent_state_counts()
+            recording = [((), float(self.state.recordings.active_count()))]
         except Exception:  # Redis down: edge_redis_up says so; the rest of the scrape still helps
-            counts = {}
+            counts, recording = {}, []
         families.append(metrics.Family(
             "edge_agents", "Agents by state per org", "gauge", ("org", "state"),
             tuple(((org, st), float(n)) for (org, st), n in sorted(counts.items())),
         ))
+        families.append(metrics.Family("edge_recordings_active", "Call recordings running now (every node)",
+                                       samples=tuple(recording)))
+        families.append(recording_disk(self.settings.recordings_dir))
         return HttpResponse(200, metrics.render(families).decode(), metrics.CONTENT_TYPE)
 
     def handle(self, req: HttpRequest) -> HttpResponse:
@@ -78,8 +87,23 @@ def _no_sip(att_id: str, org: str) -> TransferRequest:
     return TransferRequest(Outcome.UNAVAILABLE, att_id, org)
 
 
-def _no_supervision(org: str, ext: str, supervisor: str, mode: Feature) -> Refusal:
-    return Refusal(503, "calls can only be placed from inside the edge")
+def _no_supervision(org: str, ext: str, supervisor: str, mode: Feature) -> SupervisionRefusal:
+    return SupervisionRefusal(503, "calls can only be placed from inside the edge")
+
+
+def _no_media(att_id: str, action: Action) -> RecordingRefusal:
+    return RecordingRefusal(503, "calls can only be recorded from inside the edge")
+
+
+def recording_disk(path: Path) -> metrics.Family:
+    """edge_recording_disk_free_ratio: the share of the recordings' file system still free."""
+    try:
+        fs = os.statvfs(path)
+        samples: tuple[tuple[tuple[str, ...], float], ...] = (((), fs.f_bavail / fs.f_blocks if fs.f_blocks else 0.0),)
+    except OSError:  # no recordings directory yet: nothing to report
+        samples = ()
+    return metrics.Family("edge_recording_disk_free_ratio", "Free share of the recordings' file system (0 to 1)",
+                          samples=samples)
 
 
 def component_families(checks: dict[str, Callable[[], bool]]) -> list[metrics.Family]:

@@ -1,10 +1,12 @@
-"""/v1 call records: an attendance's history, an agent's recent calls, and the inter-org
-transfer for platforms whose softphones cannot send REFER."""
+"""/v1 call records: an attendance's history and recordings, an agent's recent calls, the
+inter-org transfer for platforms whose softphones cannot send REFER, and recording a call."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from kemi_app.admin.api import Params, Route, body_json
@@ -12,9 +14,12 @@ from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_respons
 from kemi_app.policy.attendance import is_attendance_id
 from kemi_app.policy.feature_codes import Feature
 from kemi_app.policy.interorg import Outcome, TransferRequest
-from kemi_app.policy.supervision import Refusal
+from kemi_app.policy.recording import READY, Action, Recording
+from kemi_app.policy.recording import Refusal as RecordingRefusal
+from kemi_app.policy.supervision import Refusal as SupervisionRefusal
 from kemi_app.provisioning.agent import extension
 from kemi_app.provisioning.errors import Missing, ValidationError
+from kemi_app.provisioning.recording import parse_recording_request
 from kemi_app.provisioning.supervision import parse_supervise
 from kemi_app.provisioning.transfer import parse_transfer_org
 from kemi_app.state import EdgeState
@@ -22,18 +27,25 @@ from kemi_app.state import EdgeState
 # (attendance id, destination org) -> what became of it; sends SIP, so it lives in sip/.
 TransferOrg = Callable[[str, str], TransferRequest]
 # (org, agent ext, supervisor ext, mode) -> None when the edge is calling the supervisor.
-Supervise = Callable[[str, str, str, Feature], Refusal | None]
+Supervise = Callable[[str, str, str, Feature], SupervisionRefusal | None]
 # The SIP status of a refused supervision -> HTTP: no agent, no call / unreachable / a browser
 # leg for whisper or barge, no media.
 SUPERVISION_HTTP = {403: 403, 404: 404, 480: 409, 488: 409, 503: 503}
+# (attendance id, start or stop) -> the recording started, those stopped, or why not; sip/ too.
+RecordCall = Callable[[str, Action], Recording | list[Recording] | RecordingRefusal]
 RECENT_MAX = 50
+# Kamailio's xhttp takes the reply body from Python as text: audio goes base64 in JSON, and a
+# reply is built in one worker's memory, so larger files are named, not sent.
+MAX_AUDIO_BYTES = 4 * 1024 * 1024
 
 
 class CallsApi:
-    def __init__(self, state: EdgeState, transfer_org: TransferOrg, supervise: Supervise) -> None:
+    def __init__(self, state: EdgeState, transfer_org: TransferOrg, supervise: Supervise,
+                 record_call: RecordCall) -> None:
         self.s = state
         self.transfer_org = transfer_org
         self.supervise = supervise
+        self.record_call = record_call
 
     def routes(self) -> list[Route]:
         return [
@@ -48,13 +60,24 @@ class CallsApi:
                   "The edge calls the supervisor, who then listens to, whispers to or barges into the agent's "
                   "current call (202); 403 not a supervisor, 404 no such agent, 409 no call or supervisor "
                   "not reachable", "Supervise", self.post_supervision),
+            Route("POST", "/v1/calls/{attendance}/recordings",
+                  "Start (201) or stop (200) recording the attendance's call in progress; 409 past two "
+                  "recordings or when already (not) recording, 404 without a call", "RecordingRequest",
+                  self.post_recording),
+            Route("GET", "/v1/attendances/{attendance}/recordings/{n}",
+                  "One recording: state, who started and stopped it and why, files, duration, size", None,
+                  self.get_recording),
+            Route("GET", "/v1/attendances/{attendance}/recordings/{n}/audio",
+                  "The recording's mixed WAV file, base64 in JSON (413 above 4 MB: the file is named)", None,
+                  self.get_recording_audio),
         ]
 
     def _record(self, att_id: str) -> dict[str, object] | None:
         att = self.s.history.attendance(att_id) if is_attendance_id(att_id) else None
         if att is None:
             return None
-        return {**asdict(att), "history": [e.to_fields() for e in self.s.history.attendance_history(att_id)]}
+        return {**asdict(att), "history": [e.to_fields() for e in self.s.history.attendance_history(att_id)],
+                "recordings": [asdict(r) for r in self.s.recordings.of(att_id)]}
 
     def get_attendance(self, req: HttpRequest, p: Params) -> HttpResponse:
         record = self._record(p["attendance"])
@@ -98,6 +121,42 @@ class CallsApi:
                                        "status": "calling the supervisor"})
         status = SUPERVISION_HTTP.get(refused.status, 409)
         return error(status, refused.reason, "supervisor" if refused.about_supervisor else None)
+
+    def post_recording(self, req: HttpRequest, p: Params) -> HttpResponse:
+        if not is_attendance_id(p["attendance"]):
+            return error(404, f"no such attendance: {p['attendance']}")
+        action = parse_recording_request(body_json(req))
+        outcome = self.record_call(p["attendance"], action)
+        if isinstance(outcome, RecordingRefusal):
+            return error(outcome.status, outcome.reason)
+        if isinstance(outcome, Recording):
+            return json_response(201, asdict(outcome))
+        return json_response(200, {"stopped": [asdict(r) for r in outcome]})
+
+    def _recording(self, p: Params) -> Recording:
+        n = p["n"]
+        found = [r for r in self.s.recordings.of(p["attendance"]) if str(r.n) == n] \
+            if is_attendance_id(p["attendance"]) else []
+        if not found:
+            raise Missing(f"no recording {n} of attendance {p['attendance']}")
+        return found[0]
+
+    def get_recording(self, req: HttpRequest, p: Params) -> HttpResponse:
+        return json_response(200, asdict(self._recording(p)))
+
+    def get_recording_audio(self, req: HttpRequest, p: Params) -> HttpResponse:
+        rec = self._recording(p)
+        if rec.state != READY:
+            return error(409, f"recording {rec.n} is {rec.state}, not ready")
+        path = Path(rec.file)
+        size = path.stat().st_size if path.exists() else 0
+        if size == 0:
+            return error(404, f"the file of recording {rec.n} is gone: {rec.file}")
+        if size > MAX_AUDIO_BYTES:
+            return json_response(413, {"error": f"larger than {MAX_AUDIO_BYTES} bytes: fetch the file itself",
+                                       "file": rec.file, "size": size})
+        return json_response(200, {"file": rec.file, "content_type": "audio/wav", "encoding": "base64",
+                                   "data": base64.b64encode(path.read_bytes()).decode()})
 
 
 def transfer_answer(req: TransferRequest) -> HttpResponse:

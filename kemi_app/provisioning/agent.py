@@ -22,11 +22,13 @@ class Agent:
     auto_answer: bool = False
     dnd: bool = False
     supervisor: bool = False  # may listen to, whisper to and barge into other agents' calls
+    record_calls: bool = False  # automatic recording rule (policy/recording.py)
 
     def public(self) -> dict[str, object]:
         """What the API shows: everything but the digest."""
         return {"ext": self.ext, "company": self.company, "display_name": self.display_name,
-                "auto_answer": self.auto_answer, "dnd": self.dnd, "supervisor": self.supervisor}
+                "auto_answer": self.auto_answer, "dnd": self.dnd, "supervisor": self.supervisor,
+                "record_calls": self.record_calls}
 
 
 def extension(value: object, field: str = "ext") -> str:
@@ -55,6 +57,7 @@ AGENT = f.Entity("Agent", key=f.digits("ext", AGENT_LENGTHS), fields=(
     f.flag("auto_answer", False),
     f.flag("dnd", False),
     f.flag("supervisor", False, description="supervisor role: listen / whisper / barge on the org's agents"),
+    f.flag("record_calls", False, description="record every call the agent places or is called on directly"),
 ))
 
 

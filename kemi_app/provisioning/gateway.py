@@ -19,6 +19,7 @@ class Gateway:
     address: str  # sip:host:port
     priority: int = 10
     codecs: list[str] = field(default_factory=lambda: list(DEFAULT_CODECS))
+    record_calls: bool = False  # automatic recording rule of an outbound route (policy/recording.py)
 
     def uri_for(self, number: str) -> str:
         return f"sip:{number}@{self.address.removeprefix('sip:')}"
@@ -43,6 +44,7 @@ GATEWAY = f.Entity("Gateway", key=f.identifier("id"), fields=(
     f.integer("priority", 10, 0, 1000, description="lowest is tried first"),
     f.items("codecs", f.Field("codec", _codec, {"enum": list(CODECS)}), DEFAULT_CODECS,
             description="the only codecs offered to this gateway"),
+    f.flag("record_calls", False, description="record every outbound call that starts on this gateway"),
 ))
 
 

@@ -10,11 +10,12 @@ from kemi_app.provisioning.company import COMPANY
 from kemi_app.provisioning.did import DID
 from kemi_app.provisioning.gateway import GATEWAY
 from kemi_app.provisioning.org import ORG
+from kemi_app.provisioning.recording import RECORDING_REQUEST
 from kemi_app.provisioning.service import SERVICE
 from kemi_app.provisioning.supervision import SUPERVISE
 from kemi_app.provisioning.transfer import TRANSFER_ORG
 
-ENTITIES = (ORG, COMPANY, AGENT, SERVICE, GATEWAY, DID, STATUS, DND, TRANSFER_ORG, SUPERVISE)
+ENTITIES = (ORG, COMPANY, AGENT, SERVICE, GATEWAY, DID, STATUS, DND, TRANSFER_ORG, SUPERVISE, RECORDING_REQUEST)
 ERROR = {
     "type": "object",
     "required": ["error"],

@@ -19,6 +19,7 @@ class Service:
     target_uri: str = ""
     members: list[str] = field(default_factory=list)
     ring_timeout: int = 20
+    record_calls: bool = False  # automatic recording rule of a queue (policy/recording.py)
 
 
 SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
@@ -28,6 +29,7 @@ SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
     f.items("members", f.digits("member", AGENT_LENGTHS), [], allow_empty=True,
             description="queue members (agent extensions)"),
     f.integer("ring_timeout", 20, 5, 600, description="seconds a queue rings one member"),
+    f.flag("record_calls", False, description="queues: record every call from its answer"),
 ))
 
 
@@ -38,4 +40,6 @@ def parse_service(ext: str, payload: object) -> Service:
         f.check_sip_uri(None, "target_uri")
     if service.kind != "queue" and service.members:
         raise ValidationError("members", f"only queues have members, not a {service.kind}")
+    if service.kind != "queue" and service.record_calls:
+        raise ValidationError("record_calls", f"only queues have a recording rule, not a {service.kind}")
     return service

@@ -10,6 +10,7 @@ from kemi_app.extensions import Shape, shape
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.feature_codes import parse as parse_feature
 from kemi_app.policy.pause import pause_refusal
+from kemi_app.policy.recording import automatic_reason
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, carriers, queues
 from kemi_app.sip.auth import has_credentials, nonce_use, verify
@@ -94,7 +95,8 @@ def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: Call
             attendances.Conference(caller, callee) if attendances.conference_marked()
             else attendances.NewAttendance("direct", "internal", actor=caller, target=callee)
         )
-        record = CallRecord(org=org.id, kind=kind, agents=[caller, callee], answered_by=callee)
+        record = CallRecord(org=org.id, kind=kind, agents=[caller, callee], answered_by=callee,
+                            record_rule=automatic_reason((view.caller, view.callee)))
         relay_call(ctx, Call(record, ToAgent(view.callee_bindings), plan))
     else:
         relay_message(ctx, view.callee_bindings)
@@ -105,7 +107,8 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if not gateways:
         refuse(org.id, dest.kind.value, 503, "No Carrier Gateway")
         return
-    record = CallRecord(org=org.id, kind=dest.kind.value, agents=[caller], answered_by=dest.number)
+    record = CallRecord(org=org.id, kind=dest.kind.value, agents=[caller], answered_by=dest.number,
+                        record_rule=automatic_reason((view.caller,), gateway=gateways[0]))
     plan = attendances.NewAttendance("outbound", "outbound", actor=caller, target=dest.number)
     relay_call(ctx, Call(record, ToGateways(carriers.attempts(gateways, dest.number)), plan,
                          callee_codecs=tuple(gateways[0].codecs)))
@@ -124,7 +127,7 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if service.kind != "queue" and not service.target_uri:
         refuse(org.id, kind, 480, "Service Not Available")
         return
-    record = CallRecord(org=org.id, kind=kind, agents=[caller])
+    record = CallRecord(org=org.id, kind=kind, agents=[caller], record_rule=automatic_reason((view.caller,), service))
     plan: attendances.Plan
     if service.kind == "queue":
         target: Target = ToQueue(queues.queue_call(org, service))

@@ -33,7 +33,8 @@ class Context:
     def create(cls) -> Context:
         settings = Settings.from_env()
         client = connect(settings.effective_redis_url, settings.redis_timeout_ms / 1000)
-        return cls(settings=settings, state=EdgeState(client, settings.history_retention_days))
+        return cls(settings=settings, state=EdgeState(client, settings.history_retention_days,
+                                                      settings.recording_retention_days))
 
 
 class NotUtf8(ValueError):

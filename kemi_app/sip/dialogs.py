@@ -9,7 +9,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.dependency import DependencyDown
-from kemi_app.sip import attendances, media, supervision
+from kemi_app.sip import attendances, media, recordings, supervision
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, log_ctx, pv
 from kemi_app.state.agentstate import CallsChange
@@ -20,21 +20,26 @@ def on_event(ctx: Context, evname: str) -> None:
     handled once: a vanished agent's call is ended before its BYE leaves (sip/vanish.py), and
     the dialog module may still raise dialog:end after that BYE."""
     record = CallRecord.load()
+    call_id = pv("$dlg(callid)") or pv("$ci")
+    ended = evname in ("dialog:end", "dialog:failed")
     if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
         metrics.call_final(record.org, record.kind, 200)
-    if evname in ("dialog:end", "dialog:failed"):
+        recordings.on_answer(ctx, record, call_id)
+    if ended:
         if record.over:
             return
         record.over = True
         record.save()
-        media.end_call(ctx, pv("$dlg(callid)") or pv("$ci"))
+        media.end_call(ctx, call_id)
     try:
         # The agents' calls in progress and the history's answer or end: one round trip.
-        ended = (pv("$dlg(callid)") or pv("$ci")) if evname in ("dialog:end", "dialog:failed") else ""
-        supervisors = ctx.state.dialog_events.record(calls_change(ctx, record, evname),
-                                                     *attendances.dialog_events(record, evname), ended_call=ended)
-        if supervisors:
-            supervision.call_ended(ctx, supervisors)
+        end = ctx.state.dialog_events.record(calls_change(ctx, record, evname),
+                                             *attendances.dialog_events(record, evname),
+                                             ended_call=call_id if ended else "")
+        if end.supervisors:
+            supervision.call_ended(ctx, end.supervisors)
+        if end.recorded:
+            recordings.on_call_end(ctx, end.recorded, call_id)
     except DependencyDown as e:  # the periodic reconcile ends the call records later
         KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
 

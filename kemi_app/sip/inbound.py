@@ -4,6 +4,7 @@ conference is relayed to its URI. Nothing from a gateway is ever relayed back ou
 
 from __future__ import annotations
 
+from kemi_app.policy.recording import automatic_reason
 from kemi_app.provisioning.did import E164_RE
 from kemi_app.sip import attendances, queues
 from kemi_app.sip.callstate import CallRecord
@@ -51,7 +52,8 @@ def _inbound_call(ctx: Context) -> None:
     plan = attendances.NewAttendance("queue" if queued else "direct", "inbound", actor=customer, target=service.ext,
                                      queue=service.ext if queued else "", detail=f"did {number}")
     if queued:
-        relay_call(ctx, Call(CallRecord(org=org.id, kind=KIND), ToQueue(queues.queue_call(org, service)), plan))
+        record = CallRecord(org=org.id, kind=KIND, record_rule=automatic_reason((), service))
+        relay_call(ctx, Call(record, ToQueue(queues.queue_call(org, service)), plan))
     else:
         record = CallRecord(org=org.id, kind=KIND, answered_by=service.ext)
         relay_call(ctx, Call(record, ToUri(service.target_uri), plan, announce_attendance=True))

@@ -27,6 +27,7 @@ from kemi_app.sip import (
     media,
     outage,
     queues,
+    recordings,
     supervision,
     transfers,
 )
@@ -43,7 +44,7 @@ from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connectio
 MAX_FORWARDS = 70
 FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
 INITIAL_METHODS = ("INVITE", "MESSAGE")
-ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE"
+ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
 def _guard(name: str, body: Callable[[], None], on_error: Callable[[Exception], None] = lambda e: None) -> int:
@@ -110,7 +111,9 @@ class EdgeRoutes:
         if rank == FIRST_SIP_WORKER:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
-                              lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org),
+                              lambda att, org: recordings.after_api_transfer(
+                                  self._ctx(), transfers.transfer_org_by_api(self._ctx(), att, org)),
+                              lambda att, action: recordings.by_api(self._ctx(), att, action),
                               started=_started,
                               supervise=lambda *request: supervision.call_supervisor(self._ctx(), *request))
         return 0
@@ -231,7 +234,11 @@ class EdgeRoutes:
                 reply(404, "Not Here")
             return
         if KSR.rr.loose_route() > 0:
-            if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
+            if pv("$rm") == "REFER":
+                if transfers.on_refer(self._ctx()):
+                    return
+                recordings.on_transfer(self._ctx(), pv("$ci"))
+            if recordings.on_info(self._ctx()):
                 return
             route_by_alias()
             if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
@@ -323,10 +330,12 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): reconcile every EDGE_RECONCILE_SECONDS."""
+        """rtimer tick (every second, one process): recordings' audio files and retention;
+        reconcile every EDGE_RECONCILE_SECONDS."""
 
         def body() -> None:
             ctx = self._ctx()
+            recordings.housekeeping(ctx)
             now = time.monotonic()
             if now < self.next_reconcile:
                 return

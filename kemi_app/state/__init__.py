@@ -10,6 +10,7 @@ each given what it depends on:
   queues          queue members (presence read with their offer locks) and offer locks
   supervisions    supervisors' sessions on agents' calls, and the agent a supervisor targets
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
+  recordings      call recordings of attendances: start, stop, files written, retention
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
 share one retry policy (base.Store._optimistic).
@@ -44,6 +45,11 @@ Keys (every edge node shares them; see keys.py):
   edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
   edge:sup:{call-id}               a supervisor's call: whose call it supervises, how (JSON)
   edge:supcalls:{call-id}          set: the supervisors' Call-IDs on that agent's call
+  edge:att:{id} fields r1, r2      the attendance's recordings (policy.recording.Recording, JSON)
+  edge:recactive                   set of recordings running now ("{attendance}|{n}")
+  edge:reccall:{call-id}           -> attendance, while that call is being recorded
+  edge:rectodo:{node}              recordings stopped on a node, audio files still to write
+  edge:reckept:{node}              recordings whose files a node keeps, by stop time (retention)
 """
 
 
@@ -59,6 +65,7 @@ from kemi_app.state.directory import Directory
 from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.lookups import Lookups
 from kemi_app.state.queues import Queues
+from kemi_app.state.recordings import Recordings
 from kemi_app.state.registrations import Registrations
 from kemi_app.state.supervision import Supervisions
 
@@ -75,7 +82,8 @@ def connect(url: str, timeout: float = 1.0) -> redis.Redis:
 
 
 class EdgeState:
-    def __init__(self, client: redis.Redis, history_retention_days: int = 30) -> None:
+    def __init__(self, client: redis.Redis, history_retention_days: int = 30,
+                 recording_retention_days: int = 30) -> None:
         self.r = client
         self.directory = Directory(client)
         self.lookups = Lookups(client, self.directory)
@@ -86,6 +94,7 @@ class EdgeState:
         self.queues = Queues(client)
         self.dialog_events = DialogEvents(client, self.history)
         self.supervisions = Supervisions(client)
+        self.recordings = Recordings(client, self.history, recording_retention_days)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

@@ -144,3 +144,19 @@ def supervision(call_id: str) -> str:
 def supervised_call(call_id: str) -> str:
     """Supervisors' Call-IDs on an agent's call (its Call-ID): its end ends them."""
     return k("supcalls", call_id)
+RECORDINGS_ACTIVE = k("recactive")  # set of "{attendance}|{n}" being recorded now (any node)
+
+
+def recording_call(call_id: str) -> str:
+    """Set while the call is recorded (value: attendance): its end stops the recording."""
+    return k("reccall", call_id)
+
+
+def recordings_todo(node: str) -> str:
+    """List of "{attendance}|{n}" stopped on this node whose audio files are still to write."""
+    return k("rectodo", node)
+
+
+def recordings_kept(node: str) -> str:
+    """Sorted set of the recordings whose files this node keeps (score: when they stopped)."""
+    return k("reckept", node)

@@ -21,6 +21,7 @@ MINIMAL = {
     "Dnd": ("", {"dnd": True}),
     "TransferOrg": ("", {"org": "acme"}),
     "Supervise": ("", {"supervisor": "1090", "mode": "listen"}),
+    "RecordingRequest": ("", {"action": "start"}),
 }
 
 

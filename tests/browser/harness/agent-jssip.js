@@ -60,6 +60,20 @@
         if (!session.unhold({}, () => resolve("resumed"))) reject(new Error("unhold refused"));
       });
     },
+    record(word) {
+      // The agent's record key: an INFO with a Record header, answered by the edge itself.
+      // JsSIP reports the answer on the Info object it announces in "newInfo".
+      return new Promise((resolve) => {
+        const announced = (e) => {
+          if (e.originator !== "local") return;
+          session.removeListener("newInfo", announced);
+          e.info.on("succeeded", (r) => resolve(r.response.status_code));
+          e.info.on("failed", (r) => resolve(r.response.status_code));
+        };
+        session.on("newInfo", announced);
+        session.sendInfo("application/x-edge-record", word, { extraHeaders: [`Record: ${word}`] });
+      });
+    },
     hangup() {
       session.terminate();
     },

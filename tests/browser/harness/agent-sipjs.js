@@ -80,6 +80,18 @@
     unhold() {
       return reinvite(false);
     },
+    record(word) {
+      // The agent's record key: an INFO with a Record header, answered by the edge itself.
+      return new Promise((resolve) => {
+        session.info({
+          requestDelegate: {
+            onAccept: (r) => resolve(r.message.statusCode),
+            onReject: (r) => resolve(r.message.statusCode),
+          },
+          requestOptions: { extraHeaders: [`Record: ${word}`] },
+        });
+      });
+    },
     hangup() {
       if (session.state === SessionState.Established) session.bye();
       else if (session instanceof Inviter) session.cancel();
