@@ -25,6 +25,11 @@ def drop_bindings(state: EdgeState, org_id: str, ext: str) -> None:
     state.r.delete(keys.bindings(org_id, ext))
 
 
+def log_out(state: EdgeState, org_id: str, ext: str) -> None:
+    """No bindings and no login session: as if the agent had never registered."""
+    state.r.delete(keys.bindings(org_id, ext), keys.session(org_id, ext))
+
+
 def calls_of(state: EdgeState, org_id: str, ext: str) -> int:
     """How many calls the agent is in, as presence counts them."""
     return int(state.r.hlen(keys.calls(org_id, ext)))

@@ -15,7 +15,7 @@ from tests.integration.contact_centre import ContactCentre
 from tests.integration.helpers import DEMO, answer_one, finish, register
 from tests.integration.test_agent_calls import checks
 from tests.sipp import Sipp, SippResult
-from tests.state_kit import drop_bindings
+from tests.state_kit import drop_bindings, log_out
 
 COMPANY = "selfserve"
 AGENT, PASSWORD = "1401", "agent-1401-pw"
@@ -123,6 +123,7 @@ def cc_dial(sipp: Sipp, dialled: str, expect: int, *must_match: str) -> None:
 
 
 def test_auto_answer_codes_last_one_login_session(cc: ContactCentre, sipp: Sipp, state) -> None:
+    log_out(state, CC_ORG, "3001")  # other tests' logins share this Redis
     cc_dial(sipp, "*44", 403, "SIP/2.0 403 Not Logged In")  # no session to set it in
     cc.login("3001")
     cc_dial(sipp, "*44", 603, "SIP/2.0 603 Auto-Answer On")
