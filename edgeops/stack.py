@@ -28,13 +28,10 @@ from typing import IO
 
 import redis
 
-from edgeops import moh, tls
+from edgeops import moh, redisha, tls
 from edgeops.supervise import Phase, Watch
 from kemi_app.rtpengine_ng import ping as rtpengine_ping
 from kemi_app.settings import DEFAULTS, PROJECT_ROOT, Settings, env_value
-
-# Order of start; stop goes the other way.
-ORDER = ("redis", "rtpengine", "kamailio", "haproxy")
 
 
 class StackError(RuntimeError):
@@ -60,6 +57,7 @@ class Stack:
         self._watches: dict[str, Watch] = {}
         self._lock = threading.RLock()  # poll() from a supervising thread vs. stop()/restart_kamailio()
         self._stopping = False
+        self._first_spawn: set[str] = set()  # Redis HA nodes not spawned yet in this run
 
     # -- environment ----------------------------------------------------------
     def _secret(self, configured: str, path: Path) -> str:
@@ -118,8 +116,17 @@ class Stack:
     def _components(self) -> dict[str, tuple[Callable[[], None], Callable[[], bool], float]]:
         """name -> (spawn it, is it ready, seconds it may take to get ready)."""
         s = self.settings
+        redis_nodes: dict[str, tuple[Callable[[], None], Callable[[], bool], float]]
+        if s.redis_ha:
+            data = {name: (lambda n=name: self._spawn_data_node(n), lambda n=name: redisha.data_node_ready(s, n), 15.0)
+                    for name in redisha.node_names(s)[:2]}
+            sentinels = {name: (lambda i=i: self._spawn_sentinel(i), lambda i=i: redisha.sentinel_ready(s, i), 20.0)
+                         for i, name in enumerate(redisha.node_names(s)[2:])}
+            redis_nodes = {**data, **sentinels}
+        else:
+            redis_nodes = {"redis": (self._spawn_redis, self.redis_ready, 15)}
         return {
-            "redis": (self._spawn_redis, self.redis_ready, 15),
+            **redis_nodes,
             "rtpengine": (self._spawn_rtpengine, lambda: rtpengine_ping(s.rtpengine_ng, 0.3), 15),
             "kamailio": (self._spawn_kamailio, self.kamailio_answers, 30),
             "haproxy": (self._spawn_haproxy, lambda: tcp_open(s.sip_addr, s.wss_port), 15),
@@ -152,11 +159,16 @@ class Stack:
             time.sleep(0.1)
         raise StackError(f"{name} not ready after {timeout:.0f}s; see {self.log_hint(name)}")
 
-    def _launch(self, name: str) -> None:
-        spawn, ready, timeout = self._components()[name]
-        spawn()
-        self._wait(name, ready, timeout)
-        self._watches[name] = Watch(since=time.monotonic())
+    def _launch(self, *names: str) -> None:
+        """Spawns `names` together, then waits for each (sentinels are ready only once they
+        have found each other)."""
+        components = self._components()
+        for name in names:
+            components[name][0]()
+        for name in names:
+            _, ready, timeout = components[name]
+            self._wait(name, ready, timeout)
+            self._watches[name] = Watch(since=time.monotonic())
 
     def log_hint(self, name: str) -> str:
         return str(self.data_dir / "logs" / f"{name}.log") if self.log_to_files else "the output above"
@@ -181,14 +193,15 @@ class Stack:
 
     def start(self) -> None:
         self.prepare()
-        own_redis = not self.settings.redis_url
+        own_redis = not self.settings.redis_url and (self.settings.redis_ha or not self.settings.redis_sentinels)
         if own_redis:
             password = self._secret(self.settings.redis_password, self.redis_password_file)
             self.settings = replace(self.settings, redis_password=password)
         self._stopping = False
         try:
             if own_redis:
-                self._launch("redis")
+                self._first_spawn = set(self.redis_nodes())
+                self._launch(*self.redis_nodes())
             self._launch("rtpengine")
             self.provision()
             self._launch("kamailio")
@@ -204,8 +217,43 @@ class Stack:
         private_tree(redis_dir)  # files of an older run may predate these modes
         conf = self.data_dir / "run" / "redis.conf"
         # The password goes in a 0600 file, never on a command line that `ps` shows.
-        write_private(conf, redis_config(s.redis_port, redis_dir, s.redis_password))
+        write_private(conf, redisha.data_node_config(s.redis_port, redis_dir, s.redis_password))
         self._spawn("redis", ["redis-server", str(conf)])
+
+    def redis_nodes(self) -> list[str]:
+        """The Redis components this stack runs, in start order."""
+        return redisha.node_names(self.settings) if self.settings.redis_ha else ["redis"]
+
+    def _spawn_data_node(self, name: str) -> None:
+        """A primary or replica of the HA group. At the first start the replica follows the
+        primary; a restart follows whichever node the sentinels name as primary now."""
+        s = self.settings
+        port = redisha.data_port(s, name)
+        first = name in self._first_spawn
+        self._first_spawn.discard(name)
+        primary = None if name == "redis" else ("127.0.0.1", s.redis_port)
+        if not first:
+            now = redisha.current_primary(s)
+            primary = primary if now is None else (None if now[1] == port else now)
+        node_dir = self.data_dir / name
+        node_dir.mkdir(mode=0o700, exist_ok=True)
+        private_tree(node_dir)
+        conf = self.data_dir / "run" / f"{name}.conf"
+        write_private(conf, redisha.data_node_config(port, node_dir, s.redis_password, primary))
+        self._spawn(name, ["redis-server", str(conf)])
+
+    def _spawn_sentinel(self, index: int) -> None:
+        """A sentinel: its config written fresh at the stack's start, kept (as the sentinel
+        rewrote it) when the supervisor restarts it."""
+        s = self.settings
+        name = redisha.node_names(s)[2 + index]
+        conf = self.data_dir / "run" / f"{name}.conf"
+        if name in self._first_spawn or not conf.exists():
+            self._first_spawn.discard(name)
+            _, port = s.sentinel_addresses[index]
+            write_private(conf, redisha.sentinel_config(port, self.data_dir / "run", s.redis_master,
+                                                        ("127.0.0.1", s.redis_port), s.redis_password))
+        self._spawn(name, ["redis-sentinel", str(conf)])
 
     def redis_ready(self) -> bool:
         """Answers PING with the password and has finished loading its AOF/RDB."""
@@ -345,7 +393,7 @@ class Stack:
         with self._lock:
             self._stopping = True
             self._watches.clear()
-            for name in reversed(ORDER):
+            for name in reversed(list(self.procs)):  # the reverse of the start order
                 proc = self.procs.pop(name, None)
                 if proc is None or proc.poll() is not None:
                     continue
@@ -366,21 +414,6 @@ class Stack:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
             self._launch("kamailio")
-
-
-def redis_config(port: int, data_dir: Path, password: str) -> str:
-    return "\n".join([
-        "# Generated by edgeops/stack.py at every start of the edge's own Redis.",
-        "bind 127.0.0.1", f"port {port}", f"dir {_redis_quote(str(data_dir))}", "daemonize no",
-        "protected-mode yes", "appendonly yes", "save 60 1", "loglevel warning",
-        f"requirepass {_redis_quote(password)}", "",
-    ])
-
-
-def _redis_quote(value: str) -> str:
-    """A double-quoted Redis config argument that holds any byte (\\xHH escapes)."""
-    return '"' + "".join(chr(b) if b < 128 and (chr(b).isalnum() or chr(b) in "/._-") else f"\\x{b:02x}"
-                         for b in value.encode()) + '"'
 
 
 def write_private(path: Path, text: str) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote
 
+from kemi_app.state.locator import SentinelLocator, address
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # name -> (default, description); the README's configuration table lists the same (tests/unit/test_settings.py).
@@ -27,6 +29,9 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "REDIS_URL": ("", "External Redis; empty: the edge starts its own on EDGE_REDIS_PORT"),
     "EDGE_REDIS_PORT": ("6390", "Port of the edge's own Redis when REDIS_URL is empty"),
     "EDGE_REDIS_PASSWORD": ("", "Password of the edge's own Redis (empty: generated once in the data dir)"),
+    "EDGE_REDIS_SENTINELS": ("", "Redis Sentinels (host:port,...) that find the primary; empty: one instance"),
+    "EDGE_REDIS_MASTER": ("edge", "Name of the primary the sentinels watch"),
+    "EDGE_REDIS_HA": ("0", "1: the launcher starts a primary, a replica and a sentinel on each EDGE_REDIS_SENTINELS"),
     "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address"),
     "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping)"),
     "EDGE_RTP_ADDR": ("127.0.0.1", "Address rtpengine relays media on"),
@@ -73,6 +78,9 @@ class Settings:
     redis_url: str
     redis_port: int
     redis_password: str
+    redis_sentinels: str
+    redis_master: str
+    redis_ha: bool
     rtpengine_ng: str
     rtpengine_http: str
     rtp_addr: str
@@ -115,11 +123,18 @@ class Settings:
 
     @property
     def effective_redis_url(self) -> str:
-        """REDIS_URL as given (it carries its own password), else the edge's own instance."""
+        """REDIS_URL as given (it carries its own password), else the primary the sentinels
+        name, else the edge's own instance."""
         if self.redis_url:
             return self.redis_url
+        if self.redis_sentinels:
+            return SentinelLocator(self.sentinel_addresses, self.redis_master, self.redis_password).url
         auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
         return f"redis://{auth}127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:
+        return tuple(address(a) for a in self.redis_sentinels.split(",") if a.strip())
 
     @property
     def moh_path(self) -> Path:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeops.redisha import data_node_config, sentinel_config
 from edgeops.run import redacted
-from edgeops.stack import redis_config
+from kemi_app.settings import Settings
+from kemi_app.state.locator import SentinelLocator, parse
 
 
 def test_redis_config_quotes_any_password_and_path() -> None:
-    text = redis_config(6390, Path("/var/edge data"), 'a"b\\c d\né')
+    text = data_node_config(6390, Path("/var/edge data"), 'a"b\\c d\né')
     assert 'dir "/var/edge\\x20data"' in text
     assert 'requirepass "a\\x22b\\x5cc\\x20d\\x0a\\xc3\\xa9"' in text
     assert "appendonly yes" in text and "bind 127.0.0.1" in text
@@ -19,3 +21,27 @@ def test_banner_never_shows_a_redis_password() -> None:
     assert redacted("redis://:s3cret@10.0.0.1:6379/0") == "redis://:***@10.0.0.1:6379/0"
     assert redacted("rediss://edge:s3cret@redis.example:6380/2") == "rediss://edge:***@redis.example:6380/2"
     assert redacted("redis://10.0.0.1:6379/0") == "redis://10.0.0.1:6379/0"
+
+
+def test_a_replica_follows_its_primary_and_every_node_can_become_one() -> None:
+    text = data_node_config(6391, Path("/d"), "pw", primary=("127.0.0.1", 6390))
+    assert "replicaof 127.0.0.1 6390" in text and 'masterauth "pw"' in text
+    assert "replicaof" not in data_node_config(6390, Path("/d"), "pw")
+
+
+def test_sentinels_are_password_protected_and_watch_the_primary() -> None:
+    text = sentinel_config(26379, Path("/d"), "edge", ("127.0.0.1", 6390), "pw")
+    assert 'requirepass "pw"' in text and 'sentinel sentinel-pass "pw"' in text
+    assert 'sentinel monitor "edge" 127.0.0.1 6390 2' in text and 'sentinel auth-pass "edge" "pw"' in text
+
+
+def test_sentinels_setting_makes_a_sentinel_url_with_the_password() -> None:
+    s = Settings.from_env({"EDGE_REDIS_SENTINELS": "127.0.0.1:26379, 127.0.0.1:26380",
+                           "EDGE_REDIS_PASSWORD": "p@ss:w/rd", "EDGE_REDIS_MASTER": "edge"})
+    assert s.effective_redis_url == "redis-sentinel://:p%40ss%3Aw%2Frd@127.0.0.1:26379,127.0.0.1:26380/edge"
+    assert parse(s.effective_redis_url) == SentinelLocator((("127.0.0.1", 26379), ("127.0.0.1", 26380)),
+                                                           "edge", "p@ss:w/rd")
+    assert parse("redis://:x@127.0.0.1:6390/0") is None
+    # REDIS_URL, when given, wins (it may itself name sentinels).
+    assert Settings.from_env({"REDIS_URL": "redis://h:1/0", "EDGE_REDIS_SENTINELS": "h:2"}).effective_redis_url \
+        == "redis://h:1/0"

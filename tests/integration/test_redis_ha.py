@@ -1,0 +1,101 @@
+"""Redis behind Sentinel (EDGE_REDIS_HA=1: primary, replica, three sentinels started by the
+launcher): the Redis primary is killed (SIGKILL, by the PID this test's stack started) during a
+steady call load. The sentinels promote the replica, the edge serves new calls again within
+10 s of the promotion, and registrations made before the kill are still there.
+
+The stack runs unsupervised here: a supervisor would restart the dead primary within a second,
+before the sentinels declare it down, and no failover would be tested."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from edgeops.stack import Stack
+from kemi_app.state import EdgeState, connect
+from tests.conftest import edge_environment, pick_port_base
+from tests.integration.contact_centre import ORG, ContactCentre
+from tests.integration.helpers import register
+from tests.integration.test_outages import call_load, recovery_seconds
+from tests.sipp import Sipp
+
+SERVE_AGAIN_SECONDS = 10
+PROMOTION_SECONDS = 15
+
+
+@pytest.fixture(scope="module")
+def ha_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = pick_port_base()
+    env = edge_environment(base, tmp_path_factory.mktemp("redis-ha"), EDGE_REDIS_HA="1",
+                           EDGE_REDIS_PORT=str(base + 7),  # the replica takes base + 8
+                           EDGE_REDIS_SENTINELS=",".join(f"127.0.0.1:{base + p}" for p in (9, 10, 11)))
+    stack = Stack(env, log_to_files=True)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def ha_sipp(ha_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
+    s = Sipp(f"127.0.0.1:{ha_stack.settings.sip_port}", tmp_path_factory.mktemp("redis-ha-sipp"),
+             port_base=ha_stack.settings.sip_port + 20)
+    yield s
+    s.stop_all()
+
+
+@pytest.fixture(scope="module")
+def ha_state(ha_stack: Stack) -> EdgeState:
+    return EdgeState(connect(ha_stack.settings.effective_redis_url))
+
+
+def role(stack: Stack, port: int) -> str:
+    client = redis.Redis("127.0.0.1", port, password=stack.settings.redis_password, socket_timeout=0.5)
+    try:
+        return str(client.info("replication").get("role", ""))
+    except redis.RedisError:
+        return "down"
+    finally:
+        client.close()
+
+
+def test_configs_are_private_and_the_edge_goes_through_the_sentinels(ha_stack: Stack) -> None:
+    run = ha_stack.data_dir / "run"
+    for name in ("redis", "redis-replica", "sentinel1", "sentinel2", "sentinel3"):
+        assert stat.S_IMODE((run / f"{name}.conf").stat().st_mode) == 0o600, name
+    assert ha_stack.settings.effective_redis_url.startswith("redis-sentinel://")
+    # Password protected: neither a data node nor a sentinel answers without it.
+    for port in (ha_stack.settings.redis_port, ha_stack.settings.sentinel_addresses[0][1]):
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis("127.0.0.1", port, socket_timeout=0.5).ping()
+
+
+def test_primary_killed_under_load_new_calls_within_10s_and_registrations_kept(
+        ha_stack: Stack, ha_sipp: Sipp, ha_state: EdgeState) -> None:
+    s = ha_stack.settings
+    cc = ContactCentre.provision(ha_state, ha_sipp)
+    port = cc.login("3001")  # registered before the kill: must survive it
+    early = ha_sipp.next_port()
+    assert register(ha_sipp, "1001", early).ok
+    replica = s.redis_port + 1
+    assert (role(ha_stack, s.redis_port), role(ha_stack, replica)) == ("master", "slave")
+    with call_load(ha_stack, ha_sipp, seconds=30):
+        time.sleep(2)
+        os.kill(ha_stack.procs["redis"].pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while role(ha_stack, replica) != "master" and time.monotonic() - killed < PROMOTION_SECONDS:
+            time.sleep(0.1)
+        promoted = time.monotonic()
+        assert role(ha_stack, replica) == "master", "the sentinels never promoted the replica"
+        took = recovery_seconds(ha_sipp, port, promoted)
+        assert took < SERVE_AGAIN_SECONDS, f"no call went through within {SERVE_AGAIN_SECONDS}s of the promotion"
+    assert ha_state.registrations.bindings(ORG, "3001"), "3001's registration was lost"
+    assert ha_state.registrations.bindings("demo", "1001"), "1001's registration was lost"
+    assert ha_state.directory.get_agent(ORG, "3003") is not None, "provisioning was lost"
