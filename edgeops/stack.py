@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -94,7 +95,10 @@ class Stack:
         env["EDGE_API_TOKEN"] = self.api_token()
         run = self.data_dir / "run"
         env["EDGE_KAMAILIO_CTL_SOCK"] = f"unix:{run}/kamailio_ctl"
-        env["EDGE_KAMAILIO_RTPENGINE_SOCK"] = f"udp:{self.settings.rtpengine_ng}"
+        # One rtpengine set per pool member, numbered in pool order (kemi_app/sip/media.py
+        # selects the call's set; kamailio.cfg declares sets 1.. under WITH_RTPENGINE_SETn).
+        for i, instance in enumerate(self.settings.media_pool):
+            env[f"EDGE_KAMAILIO_RTPENGINE_SOCK{i or ''}"] = f"{i} == udp:{instance.ng}"
         env["EDGE_KAMAILIO_KEMI_SCRIPT"] = str(PROJECT_ROOT / "kamailio" / "kemi.py")
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         return env
@@ -116,18 +120,20 @@ class Stack:
     def _components(self) -> dict[str, tuple[Callable[[], None], Callable[[], bool], float]]:
         """name -> (spawn it, is it ready, seconds it may take to get ready)."""
         s = self.settings
-        redis_nodes: dict[str, tuple[Callable[[], None], Callable[[], bool], float]]
+        components: dict[str, tuple[Callable[[], None], Callable[[], bool], float]] = {}
         if s.redis_ha:
-            data = {name: (lambda n=name: self._spawn_data_node(n), lambda n=name: redisha.data_node_ready(s, n), 15.0)
-                    for name in redisha.node_names(s)[:2]}
-            sentinels = {name: (lambda i=i: self._spawn_sentinel(i), lambda i=i: redisha.sentinel_ready(s, i), 20.0)
-                         for i, name in enumerate(redisha.node_names(s)[2:])}
-            redis_nodes = {**data, **sentinels}
+            names = redisha.node_names(s)
+            for name in names[:2]:
+                components[name] = (partial(self._spawn_data_node, name), partial(redisha.data_node_ready, s, name), 15)
+            for i, name in enumerate(names[2:]):
+                components[name] = (partial(self._spawn_sentinel, i), partial(redisha.sentinel_ready, s, i), 20)
         else:
-            redis_nodes = {"redis": (self._spawn_redis, self.redis_ready, 15)}
+            components["redis"] = (self._spawn_redis, self.redis_ready, 15)
+        for i, member in enumerate(s.media_pool):
+            components[rtpengine_name(i)] = (partial(self._spawn_rtpengine, i),
+                                             partial(rtpengine_ping, member.ng, 0.3), 15)
         return {
-            **redis_nodes,
-            "rtpengine": (self._spawn_rtpengine, lambda: rtpengine_ping(s.rtpengine_ng, 0.3), 15),
+            **components,
             "kamailio": (self._spawn_kamailio, self.kamailio_answers, 30),
             "haproxy": (self._spawn_haproxy, lambda: tcp_open(s.sip_addr, s.wss_port), 15),
         }
@@ -202,7 +208,7 @@ class Stack:
             if own_redis:
                 self._first_spawn = set(self.redis_nodes())
                 self._launch(*self.redis_nodes())
-            self._launch("rtpengine")
+            self._launch(*self.rtpengine_names())
             self.provision()
             self._launch("kamailio")
             self._wait("kamailio", lambda: self.health()[0] == 200, 30)
@@ -267,19 +273,24 @@ class Stack:
         finally:
             client.close()
 
-    def rtpengine_argv(self) -> list[str]:
+    def rtpengine_names(self) -> list[str]:
+        return [rtpengine_name(i) for i in range(len(self.settings.media_pool))]
+
+    def rtpengine_argv(self, index: int = 0) -> list[str]:
+        """Pool member `index`: its own ng and HTTP listeners and its share of the RTP ports."""
         s = self.settings
         interface = s.rtp_addr + (f"!{s.rtp_advertise_addr}" if s.rtp_advertise_addr else "")
+        low, high = port_share(s.rtp_port_min, s.rtp_port_max, len(s.media_pool), index)
         return [
             "rtpengine", f"--config-file={PROJECT_ROOT / 'rtpengine' / 'rtpengine.conf'}",
-            f"--interface={interface}", f"--listen-ng={s.rtpengine_ng}", f"--listen-http={s.rtpengine_http}",
-            f"--port-min={s.rtp_port_min}", f"--port-max={s.rtp_port_max}",
-            f"--pidfile={self.data_dir / 'run' / 'rtpengine.pid'}",
+            f"--interface={interface}", f"--listen-ng={s.media_pool[index].ng}",
+            f"--listen-http={s.rtpengine_http_addresses[index]}", f"--port-min={low}", f"--port-max={high}",
+            f"--pidfile={self.data_dir / 'run' / rtpengine_name(index)}.pid",
             f"--recording-dir={self.data_dir / 'recordings'}",
         ]
 
-    def _spawn_rtpengine(self) -> None:
-        self._spawn("rtpengine", self.rtpengine_argv())
+    def _spawn_rtpengine(self, index: int) -> None:
+        self._spawn(rtpengine_name(index), self.rtpengine_argv(index))
 
     def provision(self) -> None:
         from edgeops.provision import load_file
@@ -307,6 +318,8 @@ class Stack:
         ]
         if s.advertise_addr:
             argv += ["-A", "WITH_ADVERTISE"]
+        for i in range(1, len(s.media_pool)):
+            argv += ["-A", f"WITH_RTPENGINE_SET{i}"]
         return argv
 
     def health(self) -> tuple[int, dict]:
@@ -350,7 +363,7 @@ class Stack:
                               f"the other components keep running")
                 elif watch.phase is Phase.STARTING and ready():
                     self._log(f"{name} is back (pid {proc.pid}), {watch.ready(now):.1f}s after it died")
-                    if name == "rtpengine" and "kamailio" in self._watches:
+                    if name.startswith("rtpengine") and "kamailio" in self._watches:
                         self._reenable_rtpengine()
 
     def _restart(self, name: str, spawn: Callable[[], None], watch: Watch, now: float) -> None:
@@ -414,6 +427,18 @@ class Stack:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
             self._launch("kamailio")
+
+
+def rtpengine_name(index: int) -> str:
+    """Component name of pool member `index`: rtpengine, rtpengine2, ..."""
+    return f"rtpengine{index + 1}" if index else "rtpengine"
+
+
+def port_share(low: int, high: int, members: int, index: int) -> tuple[int, int]:
+    """Member `index`'s slice of the RTP port range [low, high], split evenly."""
+    size = (high - low + 1) // members
+    start = low + index * size
+    return start, (high if index == members - 1 else start + size - 1)
 
 
 def write_private(path: Path, text: str) -> None:

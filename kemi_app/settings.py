@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote
 
+from kemi_app.policy.media_pool import MediaInstance, PoolError, parse_pool
 from kemi_app.state.locator import SentinelLocator, address
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +33,8 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_REDIS_SENTINELS": ("", "Redis Sentinels (host:port,...) that find the primary; empty: one instance"),
     "EDGE_REDIS_MASTER": ("edge", "Name of the primary the sentinels watch"),
     "EDGE_REDIS_HA": ("0", "1: the launcher starts a primary, a replica and a sentinel on each EDGE_REDIS_SENTINELS"),
-    "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address"),
-    "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping)"),
+    "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address; a pool: host:port=weight,..."),
+    "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping); one per pool member"),
     "EDGE_RTP_ADDR": ("127.0.0.1", "Address rtpengine relays media on"),
     "EDGE_RTP_ADVERTISE_ADDR": ("", "Public media address put in SDP (empty: EDGE_RTP_ADDR)"),
     "EDGE_RTP_PORT_MIN": ("30000", "Lowest RTP port"),
@@ -131,6 +132,18 @@ class Settings:
             return SentinelLocator(self.sentinel_addresses, self.redis_master, self.redis_password).url
         auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
         return f"redis://{auth}127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def media_pool(self) -> tuple[MediaInstance, ...]:
+        return parse_pool(self.rtpengine_ng)
+
+    @property
+    def rtpengine_http_addresses(self) -> tuple[str, ...]:
+        """The HTTP listener of each pool member the launcher starts, in pool order."""
+        listed = tuple(a.strip() for a in self.rtpengine_http.split(",") if a.strip())
+        if len(listed) != len(self.media_pool):
+            raise PoolError("EDGE_RTPENGINE_HTTP needs one address per EDGE_RTPENGINE_NG instance")
+        return listed
 
     @property
     def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:

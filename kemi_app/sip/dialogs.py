@@ -27,7 +27,7 @@ def on_event(ctx: Context, evname: str) -> None:
             return
         record.over = True
         record.save()
-        media.end_call(ctx, pv("$dlg(callid)") or pv("$ci"))
+        media.end_call(ctx, pv("$dlg(callid)") or pv("$ci"), record.media_set)
     try:
         # The agents' calls in progress and the history's answer or end: one round trip.
         ctx.state.dialog_events.record(calls_change(ctx, record, evname),

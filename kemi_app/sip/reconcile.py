@@ -26,11 +26,11 @@ def live_dialogs() -> list[Dialog]:
     return [Dialog(str(r.get("call-id", "")), int(r.get("state", 0))) for r in listed if isinstance(r, dict)]
 
 
-def _media_sessions(ctx: Context) -> list[str] | None:
+def _media_sessions(ng: str) -> list[str] | None:
     try:
-        answer = ng_command(ctx.settings.rtpengine_ng, {"command": "list", "limit": MAX_SESSIONS}, NG_TIMEOUT)
+        answer = ng_command(ng, {"command": "list", "limit": MAX_SESSIONS}, NG_TIMEOUT)
     except (OSError, ValueError) as e:
-        KSR.info(f"reconcile: rtpengine not listed: {e}\n")
+        KSR.info(f"reconcile: rtpengine {ng} not listed: {e}\n")
         return None
     calls = answer.get("calls", [])
     return [c.decode() if isinstance(c, bytes) else str(c) for c in calls] if isinstance(calls, list) else []
@@ -44,8 +44,8 @@ def reconcile(ctx: Context) -> None:
         members = ctx.state.agents.node_call_records(node)
     except DependencyDown:
         members = None
-    sessions = _media_sessions(ctx)
-    if members is None and sessions is None:
+    sessions = {m.ng: _media_sessions(m.ng) for m in ctx.settings.media_pool}
+    if members is None and all(s is None for s in sessions.values()):
         return
     dialogs = live_dialogs()
     if members:
@@ -54,6 +54,7 @@ def reconcile(ctx: Context) -> None:
             ctx.state.agents.drop_call_records(node, phantoms, time.time())
             KSR.notice(f"reconcile: dropped {len(phantoms)} call record(s) without a dialog: "
                        f"{', '.join(p.member for p in phantoms[:10])}\n")
-    for call_id in orphan_sessions(sessions or [], dialogs):
-        ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
-        KSR.notice(f"reconcile: deleted rtpengine session without a dialog: call-id={call_id}\n")
+    for ng, call_ids in sessions.items():
+        for call_id in orphan_sessions(call_ids or [], dialogs):
+            ng_command(ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
+            KSR.notice(f"reconcile: deleted rtpengine session without a dialog: call-id={call_id} on {ng}\n")

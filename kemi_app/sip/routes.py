@@ -24,6 +24,7 @@ from kemi_app.sip import (
     flood,
     inbound,
     media,
+    mediapool,
     outage,
     queues,
     transfers,
@@ -301,10 +302,12 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): reconcile every EDGE_RECONCILE_SECONDS."""
+        """rtimer tick (every second, one process): the rtpengine pool's health every tick,
+        the reconcile every EDGE_RECONCILE_SECONDS."""
 
         def body() -> None:
             ctx = self._ctx()
+            mediapool.check(ctx)
             now = time.monotonic()
             if now < self.next_reconcile:
                 return

@@ -1,0 +1,82 @@
+"""The rtpengine pool's health, checked every second by the reconcile timer (one process).
+
+Each member is pinged over the ng protocol. A missed ping takes it out at once for every
+worker (the rtpengine module's disabled flag lives in shared memory, and new calls pick among
+the members not disabled); a member that answers again is put back. After DEAD_AFTER_MISSES
+missed pings in a row its calls' media is gone: each such call is ended (BYE to both sides,
+its end recorded like any other), with a `media-lost` event in its history, a log line and
+edge_media_calls_lost_total. With a single rtpengine nothing is done here: there is nowhere
+else for calls to go, and the module and the breaker already handle its outages.
+"""
+
+from __future__ import annotations
+
+import time
+
+import KSR
+
+from kemi_app import metrics
+from kemi_app.policy.attendance import MEDIA_LOST, Event
+from kemi_app.policy.media_pool import Health, after_ping
+from kemi_app.rtpengine_ng import ping
+from kemi_app.sip import dialogs, rpc
+from kemi_app.sip.callstate import MEDIA_PROFILE
+from kemi_app.sip.context import Context
+
+PING_TIMEOUT = 0.3
+SIDES = ("caller", "callee")  # of a dialog, as dlg.profile_list names them
+
+_health: dict[int, Health] = {}
+
+
+def check(ctx: Context) -> None:
+    pool = ctx.settings.media_pool
+    if len(pool) < 2:
+        return
+    for index, member in enumerate(pool):
+        change = after_ping(_health.get(index, Health()), ping(member.ng, PING_TIMEOUT))
+        _health[index] = change.health
+        url = f"udp:{member.ng}"
+        if change.take_out:
+            KSR.warn(f"media: rtpengine {member.ng} missed a ping: no new calls on it\n")
+            _enable(url, False)
+        if change.put_back:
+            KSR.notice(f"media: rtpengine {member.ng} answers again: it takes new calls\n")
+            _enable(url, True)
+        if change.dead:
+            end_lost_calls(ctx, index, member.ng)
+
+
+def _enable(url: str, on: bool) -> None:
+    try:
+        rpc.call("rtpengine.enable", url, 1 if on else 0)
+    except rpc.RpcError as e:  # enabling pings it first: it may have died again meanwhile
+        KSR.info(f"media: rtpengine.enable {url} {int(on)}: {e}\n")
+
+
+def end_lost_calls(ctx: Context, index: int, ng: str) -> None:
+    listed = rpc.call("dlg.profile_list", MEDIA_PROFILE, str(index)) or []
+    calls: list[dict] = listed if isinstance(listed, list) else [listed]
+    if not calls:
+        return
+    metrics.media_calls_lost(ng, len(calls))
+    KSR.err(f"media: rtpengine {ng} is dead; ending the {len(calls)} call(s) whose media it held: "
+            f"{', '.join(str(c.get('call-id', '')) for c in calls[:10])}\n")
+    now = time.time()
+    try:
+        ctx.state.history.record_events(*(
+            Event(att.id, MEDIA_LOST, now, att.org, result="call ended", reason=f"rtpengine {ng} stopped answering",
+                  call_id=dlg.get("call-id", ""))
+            for dlg in calls
+            if (att := ctx.state.history.attendance_by_call(dlg.get("call-id", ""))) is not None
+        ))
+    except Exception as e:  # Redis down: the calls are still ended, the log line above says why
+        KSR.err(f"media: media-lost events not recorded: {e!r}\n")
+    for dlg in calls:
+        call_id = str(dlg.get("call-id", ""))
+        tags = [dlg.get(s, {}).get("tag", "") for s in SIDES]
+        if KSR.dialog.dlg_get(call_id, *tags) <= 0:
+            continue
+        dialogs.on_event(ctx, "dialog:end")
+        if KSR.dialog.dlg_bye("all") <= 0:
+            KSR.err(f"media: BYE for call-id={call_id} failed\n")

@@ -1,0 +1,135 @@
+"""A pool of two rtpengines (EDGE_RTPENGINE_NG lists both): a call's media stays on one
+instance through hold and resume; one instance killed (SIGKILL, by the PID this test's stack
+started) takes no new calls, the calls it held are ended and reported (history event, metric),
+and new calls get media through the other.
+
+The stack runs unsupervised: a supervisor would restart the killed instance at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from edgeops.stack import Stack, http_get
+from kemi_app.policy.attendance import MEDIA_LOST
+from kemi_app.state import EdgeState, connect
+from tests.conftest import edge_environment, pick_port_base
+from tests.integration.helpers import call, finish, register
+from tests.integration.rtp import call_ids, packets_from, pause, play, reinvite, wait_for
+from tests.integration.test_media import MEDIA_PORT_OFFSET, echo_phone, media_call
+from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
+
+# The pool's health tick runs every second; an instance is out after one missed ping and
+# dead after three.
+TAKEN_OUT_SECONDS = 3
+CALLS_ENDED_SECONDS = 8
+
+
+@pytest.fixture(scope="module")
+def pool_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = pick_port_base()
+    env = edge_environment(base, tmp_path_factory.mktemp("media-pool"), EDGE_RECONCILE_SECONDS="2",
+                           EDGE_RTPENGINE_NG=f"127.0.0.1:{base + 4}=1,127.0.0.1:{base + 7}=1",
+                           EDGE_RTPENGINE_HTTP=f"127.0.0.1:{base + 5},127.0.0.1:{base + 8}")
+    stack = Stack(env, log_to_files=True)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def pool_sipp(pool_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
+    s = Sipp(f"127.0.0.1:{pool_stack.settings.sip_port}", tmp_path_factory.mktemp("media-pool-sipp"),
+             port_base=pool_stack.settings.sip_port + 20)
+    yield s
+    s.stop_all()
+
+
+@pytest.fixture(scope="module")
+def pool_state(pool_stack: Stack) -> EdgeState:
+    return EdgeState(connect(pool_stack.settings.effective_redis_url))
+
+
+def pool(stack: Stack) -> list[str]:
+    return [m.ng for m in stack.settings.media_pool]
+
+
+def holders(stack: Stack, alive: list[str] | None = None) -> dict[str, list[str]]:
+    """Call-IDs each (live) instance holds a session for."""
+    return {ng: call_ids(ng) for ng in (alive or pool(stack))}
+
+
+def phone(sipp: Sipp, state: EdgeState) -> int:
+    drop_bindings(state, "demo", "1002")
+    port = sipp.next_port()
+    assert register(sipp, "1002", port).ok
+    return port
+
+
+def test_a_call_stays_on_one_instance_through_hold_and_resume(pool_stack: Stack, pool_sipp: Sipp,
+                                                              pool_state: EdgeState) -> None:
+    callee = phone(pool_sipp, pool_state)
+    uas = echo_phone(pool_sipp, callee)
+    steps = pause(1500) + reinvite(3, "sendonly") + pause(1500) + reinvite(4, "sendrecv") + pause(1500)
+    caller, _ = media_call(pool_sipp, steps, bye_cseq=5)
+    seen: list[dict[str, list[str]]] = []
+    deadline = time.monotonic() + 4.2
+    while time.monotonic() < deadline:
+        seen.append(holders(pool_stack))
+        time.sleep(0.3)
+    code, out = finish(caller)
+    assert code == 0, out
+    assert finish(uas)[0] == 0
+    used = {ng for snapshot in seen for ng, ids in snapshot.items() if ids}
+    assert len(used) == 1, f"the call's media moved between instances: {seen}"
+    assert wait_for(lambda: not any(holders(pool_stack).values()), 5), holders(pool_stack)
+
+
+def test_killed_instance_takes_no_new_calls_and_its_calls_are_ended_and_reported(
+        pool_stack: Stack, pool_sipp: Sipp, pool_state: EdgeState) -> None:
+    callee = phone(pool_sipp, pool_state)
+    uas = echo_phone(pool_sipp, callee)
+    caller, _ = media_call(pool_sipp, pause(30000))
+    assert wait_for(lambda: any(holders(pool_stack).values()), 5), "the call was never anchored"
+    (victim,) = [ng for ng, ids in holders(pool_stack).items() if ids]
+    (call_id,) = call_ids(victim)
+    (survivor,) = [ng for ng in pool(pool_stack) if ng != victim]
+    name = "rtpengine" if victim == pool(pool_stack)[0] else "rtpengine2"
+    os.kill(pool_stack.procs[name].pid, signal.SIGKILL)
+    killed = time.monotonic()
+
+    # The call whose media died is ended (both sides get a BYE) and reported.
+    caller.wait(CALLS_ENDED_SECONDS)
+    uas.wait(5)
+    ended = time.monotonic() - killed
+    assert ended < CALLS_ENDED_SECONDS, f"the call was kept for {ended:.1f}s after its media died"
+    att = pool_state.history.attendance_by_call(call_id)
+    assert att is not None
+    events = pool_state.history.attendance_history(att.id)
+    assert MEDIA_LOST in [e.event for e in events], [e.event for e in events]
+    assert wait_for(lambda: pool_state.agents.presence("demo", ["1001", "1002"])[0].state != "in-call", 5)
+    status, body = http_get(pool_stack.admin_url + "/metrics")
+    assert status == 200 and f'edge_media_calls_lost_total{{instance="{victim}"}} 1.0' in body.decode()
+
+    # New calls: every one gets through, on the survivor, with media both ways.
+    time.sleep(max(0.0, killed + TAKEN_OUT_SECONDS - time.monotonic()))
+    for _ in range(4):
+        uas = echo_phone(pool_sipp, callee)
+        result = call(pool_sipp, "1001", "1002", hold_ms=200)
+        assert result.ok, result.output + result.errors
+        assert finish(uas)[0] == 0
+    uas = echo_phone(pool_sipp, callee)
+    caller, caller_media = media_call(pool_sipp, play() + pause(3000))
+    both_ways = wait_for(lambda: min(packets_from(survivor).get(caller_media, 0),
+                                     packets_from(survivor).get(callee + MEDIA_PORT_OFFSET, 0)) >= 25, 6)
+    code, out = finish(caller)
+    assert code == 0, out
+    assert finish(uas)[0] == 0
+    assert both_ways, "no media through the surviving rtpengine"
