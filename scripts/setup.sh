@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   kamailio kamailio-python3-modules kamailio-websocket-modules kamailio-tls-modules
   kamailio-utils-modules kamailio-extra-modules kamailio-json-modules
-  rtpengine-daemon sip-tester redis-server
+  rtpengine-daemon sip-tester redis-server redis-sentinel
   python3 python3-venv python3-redis python3-prometheus-client python3-yaml python3-matplotlib prometheus
   iproute2 procps curl
   chromium haproxy openssl

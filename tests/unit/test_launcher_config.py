@@ -6,6 +6,7 @@ from pathlib import Path
 
 from edgeops.redisha import data_node_config, sentinel_config
 from edgeops.run import redacted
+from edgeops.stack import Stack
 from kemi_app.settings import Settings
 from kemi_app.state.locator import SentinelLocator, parse
 
@@ -45,3 +46,22 @@ def test_sentinels_setting_makes_a_sentinel_url_with_the_password() -> None:
     # REDIS_URL, when given, wins (it may itself name sentinels).
     assert Settings.from_env({"REDIS_URL": "redis://h:1/0", "EDGE_REDIS_SENTINELS": "h:2"}).effective_redis_url \
         == "redis://h:1/0"
+
+
+def test_banner_masks_the_password_of_a_sentinel_url() -> None:
+    assert redacted("redis-sentinel://:s3cret@127.0.0.1:26379,127.0.0.1:26380/edge") \
+        == "redis-sentinel://:***@127.0.0.1:26379,127.0.0.1:26380/edge"
+
+
+def test_each_pool_member_is_its_own_rtpengine_set_and_process(tmp_path: Path) -> None:
+    stack = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_RTPENGINE_NG": "127.0.0.1:2223=1,127.0.0.1:2233=2",
+                   "EDGE_RTPENGINE_HTTP": "127.0.0.1:2225,127.0.0.1:2235"})
+    (tmp_path / "run").mkdir()
+    env = stack.kamailio_env()
+    assert env["EDGE_KAMAILIO_RTPENGINE_SOCK"] == "0 == udp:127.0.0.1:2223"
+    assert env["EDGE_KAMAILIO_RTPENGINE_SOCK1"] == "1 == udp:127.0.0.1:2233"
+    assert "WITH_RTPENGINE_SET1" in stack.kamailio_argv() and "WITH_RTPENGINE_SET2" not in stack.kamailio_argv()
+    assert stack.rtpengine_names() == ["rtpengine", "rtpengine2"]
+    second = stack.rtpengine_argv(1)
+    assert "--listen-ng=127.0.0.1:2233" in second and "--listen-http=127.0.0.1:2235" in second
+    assert "--port-min=32500" in second and "--port-max=34999" in second

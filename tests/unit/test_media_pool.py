@@ -1,0 +1,69 @@
+"""The rtpengine pool: parsing EDGE_RTPENGINE_NG, choosing a call's instance, and the health
+transitions of the pool's tick."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgeops.stack import port_share
+from kemi_app.policy.media_pool import (
+    DEAD_AFTER_MISSES,
+    Health,
+    MediaInstance,
+    PoolError,
+    after_ping,
+    choose,
+    parse_pool,
+    preference,
+)
+
+A, B, C = MediaInstance("10.0.0.1:2223"), MediaInstance("10.0.0.2:2223", 3), MediaInstance("10.0.0.3:2223")
+
+
+def test_pool_parses_addresses_and_weights_in_order() -> None:
+    assert parse_pool("10.0.0.1:2223, 10.0.0.2:2223=3") == (A, B)
+    assert parse_pool("127.0.0.1:2223") == (MediaInstance("127.0.0.1:2223"),)
+
+
+@pytest.mark.parametrize("text", ["", "nohost", "10.0.0.1:2223=0", "10.0.0.1:2223=x",
+                                  "10.0.0.1:2223,10.0.0.1:2223", ",".join(f"h:{p}" for p in range(5))])
+def test_bad_pools_are_refused(text: str) -> None:
+    with pytest.raises(PoolError):
+        parse_pool(text)
+
+
+def test_calls_spread_by_weight() -> None:
+    pool = (A, B)
+    on_b = sum(choose(f"call-{n}@example", pool, ()) == 1 for n in range(4000))
+    assert 0.70 < on_b / 4000 < 0.80  # weight 3 of 4
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_every_node_picks_the_same_instance_and_only_a_dead_choice_moves_a_call(call_id: str) -> None:
+    pool = (A, B, C)
+    first = choose(call_id, pool, ())
+    assert first == preference(call_id, pool)[0] == choose(call_id, (A, B, C), ())
+    others = [i for i in range(3) if i != first]
+    assert choose(call_id, pool, others) == first  # others going down does not move it
+    assert choose(call_id, pool, [first]) == preference(call_id, pool)[1]
+    assert choose(call_id, pool, range(3)) is None
+
+
+def test_a_missed_ping_takes_an_instance_out_and_three_make_it_dead_once() -> None:
+    health, changes = Health(), []
+    for _ in range(DEAD_AFTER_MISSES + 2):
+        change = after_ping(health, answered=False)
+        health = change.health
+        changes.append((change.take_out, change.dead))
+    assert changes == [(True, False), (False, False), (False, True), (False, False), (False, False)]
+    back = after_ping(health, answered=True)
+    assert back.put_back and back.health == Health()
+    assert not after_ping(Health(), answered=True).put_back
+
+
+def test_rtp_ports_are_shared_out_without_overlap() -> None:
+    assert [port_share(30000, 34999, 2, i) for i in range(2)] == [(30000, 32499), (32500, 34999)]
+    assert [port_share(30000, 30010, 3, i) for i in range(3)] == [(30000, 30002), (30003, 30005), (30006, 30010)]
+    assert port_share(30000, 34999, 1, 0) == (30000, 34999)
