@@ -208,7 +208,8 @@ class Stack:
             if own_redis:
                 self._first_spawn = set(self.redis_nodes())
                 self._launch(*self.redis_nodes())
-            self._launch(*self.rtpengine_names())
+            for name in self.rtpengine_names():  # one by one: each sets up the recording spool if missing
+                self._launch(name)
             self.provision()
             self._launch("kamailio")
             self._wait("kamailio", lambda: self.health()[0] == 200, 30)

@@ -90,3 +90,19 @@ def after_ping(before: Health, answered: bool) -> HealthChange:
         return HealthChange(Health(), put_back=before.misses > 0)
     misses = before.misses + 1
     return HealthChange(Health(misses), take_out=misses == 1, dead=misses == DEAD_AFTER_MISSES)
+
+
+# Every initial offer labels the caller's side with the node that made it, so that one node's
+# reconcile deletes only its own orphan sessions from an rtpengine the nodes share.
+LABEL_PREFIX = "edge-"
+
+
+def node_label(node_uri: str) -> str:
+    return LABEL_PREFIX + node_uri.removeprefix("sip:")
+
+
+def made_here(labels: Collection[str], mine: str) -> bool:
+    """A session (its monologues' labels) is this node's: labelled so, or by no node at all
+    (made before labels were set)."""
+    nodes = {label for label in labels if label.startswith(LABEL_PREFIX)}
+    return not nodes or mine in nodes

@@ -30,7 +30,7 @@ from kemi_app.policy.media import (
     leg_kind,
     offer_flags,
 )
-from kemi_app.policy.media_pool import choose, preference
+from kemi_app.policy.media_pool import choose, node_label, preference
 from kemi_app.rtpengine_ng import command as ng_command
 from kemi_app.sip import rpc
 from kemi_app.sip.callstate import EXTRA_ID, MEDIA_PROFILE, NO_MEDIA, CallRecord, Transaction
@@ -98,6 +98,10 @@ def disabled_sets() -> set[int]:
     return {int(n.get("set", 0)) for n in listed if isinstance(n, dict) and str(n.get("disabled", "0")) != "0"}
 
 
+def _label(ctx: Context) -> str:
+    return node_label(ctx.settings.node_uri)
+
+
 def _use(media_set: int) -> None:
     KSR.rtpengine.set_rtpengine_set(max(media_set, 0))
 
@@ -120,7 +124,7 @@ def on_branch(ctx: Context, tx: Transaction) -> None:
     if not engaged(caller, callee, settings):
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
-    flags = offer_flags(caller, callee, settings, tuple(tx.callee_codecs)) + PER_BRANCH
+    flags = f"{offer_flags(caller, callee, settings, tuple(tx.callee_codecs))}{PER_BRANCH} label={_label(ctx)}"
     _use(tx.media_set)
     if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")

@@ -97,7 +97,8 @@ def test_killed_instance_takes_no_new_calls_and_its_calls_are_ended_and_reported
     callee = phone(pool_sipp, pool_state)
     uas = echo_phone(pool_sipp, callee)
     caller, _ = media_call(pool_sipp, pause(30000))
-    assert wait_for(lambda: any(holders(pool_stack).values()), 5), "the call was never anchored"
+    assert wait_for(lambda: pool_state.agents.presence("demo", ["1002"])[0].state == "in-call", 5), \
+        "the call was never answered"
     (victim,) = [ng for ng, ids in holders(pool_stack).items() if ids]
     (call_id,) = call_ids(victim)
     (survivor,) = [ng for ng in pool(pool_stack) if ng != victim]

@@ -15,6 +15,8 @@ from kemi_app.policy.media_pool import (
     PoolError,
     after_ping,
     choose,
+    made_here,
+    node_label,
     parse_pool,
     preference,
 )
@@ -67,3 +69,10 @@ def test_rtp_ports_are_shared_out_without_overlap() -> None:
     assert [port_share(30000, 34999, 2, i) for i in range(2)] == [(30000, 32499), (32500, 34999)]
     assert [port_share(30000, 30010, 3, i) for i in range(3)] == [(30000, 30002), (30003, 30005), (30006, 30010)]
     assert port_share(30000, 34999, 1, 0) == (30000, 34999)
+
+
+def test_a_node_reconciles_only_sessions_it_made() -> None:
+    mine = node_label("sip:127.0.0.11:5060")
+    assert mine == "edge-127.0.0.11:5060"
+    assert made_here([mine], mine) and made_here([], mine) and made_here(["supervisor"], mine)
+    assert not made_here([node_label("sip:127.0.0.12:5060")], mine)
