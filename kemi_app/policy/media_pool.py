@@ -69,12 +69,15 @@ def choose(call_id: str, pool: tuple[MediaInstance, ...], down: Collection[int])
 
 # An instance that missed this many pings in a row (one a second) is dead: the calls whose
 # media it held are ended and reported. One missed ping already keeps new calls off it.
+# An instance that answers with a lower uptime than before was restarted in between (by a
+# supervisor, faster than the misses add up): its sessions are gone all the same.
 DEAD_AFTER_MISSES = 3
 
 
 @dataclass(frozen=True)
 class Health:
     misses: int = 0  # pings missed in a row
+    uptime: int = -1  # seconds, at its last answer (-1: never answered)
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,13 @@ class HealthChange:
     dead: bool = False  # its calls' media is gone: end and report them (once per outage)
 
 
-def after_ping(before: Health, answered: bool) -> HealthChange:
-    if answered:
-        return HealthChange(Health(), put_back=before.misses > 0)
+def after_ping(before: Health, uptime: int | None) -> HealthChange:
+    """The change a ping makes: `uptime` is the instance's answer, None when it missed."""
+    if uptime is not None:
+        restarted = 0 <= uptime < before.uptime and before.misses < DEAD_AFTER_MISSES
+        return HealthChange(Health(0, uptime), put_back=before.misses > 0, dead=restarted)
     misses = before.misses + 1
-    return HealthChange(Health(misses), take_out=misses == 1, dead=misses == DEAD_AFTER_MISSES)
+    return HealthChange(Health(misses, before.uptime), take_out=misses == 1, dead=misses == DEAD_AFTER_MISSES)
 
 
 # Every initial offer labels the caller's side with the node that made it, so that one node's

@@ -1,9 +1,10 @@
 """The rtpengine pool's health, checked every second by the reconcile timer (one process).
 
-Each member is pinged over the ng protocol. A missed ping takes it out at once for every
+Each member is asked for its uptime over the ng protocol (the ping). A missed ping takes it out at once for every
 worker (the rtpengine module's disabled flag lives in shared memory, and new calls pick among
 the members not disabled); a member that answers again is put back. After DEAD_AFTER_MISSES
-missed pings in a row its calls' media is gone: each such call is ended (BYE to both sides,
+missed pings in a row, or when its uptime went back (restarted in between), its calls'
+media is gone: each such call is ended (BYE to both sides,
 its end recorded like any other), with a `media-lost` event in its history, a log line and
 edge_media_calls_lost_total. With a single rtpengine nothing is done here: there is nowhere
 else for calls to go, and the module and the breaker already handle its outages.
@@ -18,7 +19,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.attendance import MEDIA_LOST, Event
 from kemi_app.policy.media_pool import Health, after_ping
-from kemi_app.rtpengine_ng import ping
+from kemi_app.rtpengine_ng import command as ng_command
 from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import MEDIA_PROFILE
 from kemi_app.sip.context import Context
@@ -34,7 +35,7 @@ def check(ctx: Context) -> None:
     if len(pool) < 2:
         return
     for index, member in enumerate(pool):
-        change = after_ping(_health.get(index, Health()), ping(member.ng, PING_TIMEOUT))
+        change = after_ping(_health.get(index, Health()), uptime(member.ng))
         _health[index] = change.health
         url = f"udp:{member.ng}"
         if change.take_out:
@@ -45,6 +46,15 @@ def check(ctx: Context) -> None:
             _enable(url, True)
         if change.dead:
             end_lost_calls(ctx, index, member.ng)
+
+
+def uptime(ng: str) -> int | None:
+    """The instance's uptime in seconds, or None when it does not answer."""
+    try:
+        stats = ng_command(ng, {"command": "statistics"}, PING_TIMEOUT).get("statistics")
+        return int(stats["totalstatistics"]["uptime"])  # type: ignore[index]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _enable(url: str, on: bool) -> None:

@@ -8,9 +8,11 @@ The stack runs unsupervised: a supervisor would restart the killed instance at o
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
+from subprocess import Popen
 
 import pytest
 
@@ -92,32 +94,64 @@ def test_a_call_stays_on_one_instance_through_hold_and_resume(pool_stack: Stack,
     assert wait_for(lambda: not any(holders(pool_stack).values()), 5), holders(pool_stack)
 
 
-def test_killed_instance_takes_no_new_calls_and_its_calls_are_ended_and_reported(
-        pool_stack: Stack, pool_sipp: Sipp, pool_state: EdgeState) -> None:
-    callee = phone(pool_sipp, pool_state)
-    uas = echo_phone(pool_sipp, callee)
-    caller, _ = media_call(pool_sipp, pause(30000))
-    assert wait_for(lambda: pool_state.agents.presence("demo", ["1002"])[0].state == "in-call", 5), \
+def answered_call(stack: Stack, sipp: Sipp, state: EdgeState) -> tuple[Popen[str], Popen[str], int, str, str]:
+    """A long call, answered: (caller, callee's phone, its port, the instance holding its
+    media, its Call-ID)."""
+    callee = phone(sipp, state)
+    uas = echo_phone(sipp, callee)
+    caller, _ = media_call(sipp, pause(30000))
+    assert wait_for(lambda: state.agents.presence("demo", ["1002"])[0].state == "in-call", 5), \
         "the call was never answered"
-    (victim,) = [ng for ng, ids in holders(pool_stack).items() if ids]
-    (call_id,) = call_ids(victim)
-    (survivor,) = [ng for ng in pool(pool_stack) if ng != victim]
-    name = "rtpengine" if victim == pool(pool_stack)[0] else "rtpengine2"
-    os.kill(pool_stack.procs[name].pid, signal.SIGKILL)
-    killed = time.monotonic()
+    (holder,) = [ng for ng, ids in holders(stack).items() if ids]
+    (call_id,) = call_ids(holder)
+    return caller, uas, callee, holder, call_id
 
-    # The call whose media died is ended (both sides get a BYE) and reported.
+
+def kill(stack: Stack, ng: str) -> tuple[str, float]:
+    name = "rtpengine" if ng == pool(stack)[0] else "rtpengine2"
+    os.kill(stack.procs[name].pid, signal.SIGKILL)
+    stack.procs[name].wait(5)
+    return name, time.monotonic()
+
+
+def lost_calls(stack: Stack, ng: str) -> float:
+    status, body = http_get(stack.admin_url + "/metrics")
+    assert status == 200
+    found = re.search(rf'^edge_media_calls_lost_total{{instance="{re.escape(ng)}"}} (\S+)$', body.decode(), re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def assert_ended_and_reported(stack: Stack, state: EdgeState, caller: Popen[str], uas: Popen[str],
+                              holder: str, call_id: str, since: float, lost_before: float) -> None:
+    """Both sides got a BYE, the history says why, the agents are free, the metric counts it."""
     caller.wait(CALLS_ENDED_SECONDS)
     uas.wait(5)
-    ended = time.monotonic() - killed
+    ended = time.monotonic() - since
     assert ended < CALLS_ENDED_SECONDS, f"the call was kept for {ended:.1f}s after its media died"
-    att = pool_state.history.attendance_by_call(call_id)
+    att = state.history.attendance_by_call(call_id)
     assert att is not None
-    events = pool_state.history.attendance_history(att.id)
+    events = state.history.attendance_history(att.id)
     assert MEDIA_LOST in [e.event for e in events], [e.event for e in events]
-    assert wait_for(lambda: pool_state.agents.presence("demo", ["1001", "1002"])[0].state != "in-call", 5)
-    status, body = http_get(pool_stack.admin_url + "/metrics")
-    assert status == 200 and f'edge_media_calls_lost_total{{instance="{victim}"}} 1.0' in body.decode()
+    assert wait_for(lambda: state.agents.presence("demo", ["1001", "1002"])[0].state != "in-call", 5)
+    assert lost_calls(stack, holder) == lost_before + 1
+
+
+def test_calls_of_an_instance_restarted_between_two_pings_are_ended_and_reported(
+        pool_stack: Stack, pool_sipp: Sipp, pool_state: EdgeState) -> None:
+    caller, uas, _, holder, call_id = answered_call(pool_stack, pool_sipp, pool_state)
+    lost_before = lost_calls(pool_stack, holder)
+    name, killed = kill(pool_stack, holder)
+    pool_stack._launch(name)  # what the supervisor does, within a second: no ping is missed
+    assert_ended_and_reported(pool_stack, pool_state, caller, uas, holder, call_id, killed, lost_before)
+
+
+def test_killed_instance_takes_no_new_calls_and_its_calls_are_ended_and_reported(
+        pool_stack: Stack, pool_sipp: Sipp, pool_state: EdgeState) -> None:
+    caller, uas, callee, holder, call_id = answered_call(pool_stack, pool_sipp, pool_state)
+    (survivor,) = [ng for ng in pool(pool_stack) if ng != holder]
+    lost_before = lost_calls(pool_stack, holder)
+    _, killed = kill(pool_stack, holder)
+    assert_ended_and_reported(pool_stack, pool_state, caller, uas, holder, call_id, killed, lost_before)
 
     # New calls: every one gets through, on the survivor, with media both ways.
     time.sleep(max(0.0, killed + TAKEN_OUT_SECONDS - time.monotonic()))
