@@ -19,7 +19,7 @@ import pytest
 from edgeops.stack import Stack, http_get
 from kemi_app.policy.attendance import MEDIA_LOST
 from kemi_app.state import EdgeState, connect
-from tests.conftest import edge_environment, pick_port_base
+from tests.conftest import edge_environment, pick_port_base, sipp_peers, unsupervised
 from tests.integration.helpers import call, finish, register
 from tests.integration.rtp import call_ids, packets_from, pause, play, reinvite, wait_for
 from tests.integration.test_media import MEDIA_PORT_OFFSET, echo_phone, media_call
@@ -38,20 +38,14 @@ def pool_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = edge_environment(base, tmp_path_factory.mktemp("media-pool"), EDGE_RECONCILE_SECONDS="2",
                            EDGE_RTPENGINE_NG=f"127.0.0.1:{base + 4}=1,127.0.0.1:{base + 7}=1",
                            EDGE_RTPENGINE_HTTP=f"127.0.0.1:{base + 5},127.0.0.1:{base + 8}")
-    stack = Stack(env, log_to_files=True)
-    stack.start()
-    try:
+    with unsupervised(env) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")
 def pool_sipp(pool_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
-    s = Sipp(f"127.0.0.1:{pool_stack.settings.sip_port}", tmp_path_factory.mktemp("media-pool-sipp"),
-             port_base=pool_stack.settings.sip_port + 20)
-    yield s
-    s.stop_all()
+    with sipp_peers(pool_stack, tmp_path_factory.mktemp("media-pool-sipp")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

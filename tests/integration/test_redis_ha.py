@@ -19,7 +19,7 @@ import redis
 
 from edgeops.stack import Stack
 from kemi_app.state import EdgeState, connect
-from tests.conftest import edge_environment, pick_port_base
+from tests.conftest import edge_environment, pick_port_base, sipp_peers, unsupervised
 from tests.integration.contact_centre import ORG, ContactCentre
 from tests.integration.helpers import register
 from tests.integration.test_outages import call_load, recovery_seconds
@@ -35,20 +35,14 @@ def ha_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = edge_environment(base, tmp_path_factory.mktemp("redis-ha"), EDGE_REDIS_HA="1",
                            EDGE_REDIS_PORT=str(base + 7),  # the replica takes base + 8
                            EDGE_REDIS_SENTINELS=",".join(f"127.0.0.1:{base + p}" for p in (9, 10, 11)))
-    stack = Stack(env, log_to_files=True)
-    stack.start()
-    try:
+    with unsupervised(env) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")
 def ha_sipp(ha_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
-    s = Sipp(f"127.0.0.1:{ha_stack.settings.sip_port}", tmp_path_factory.mktemp("redis-ha-sipp"),
-             port_base=ha_stack.settings.sip_port + 20)
-    yield s
-    s.stop_all()
+    with sipp_peers(ha_stack, tmp_path_factory.mktemp("redis-ha-sipp")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
