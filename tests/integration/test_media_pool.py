@@ -111,7 +111,7 @@ def kill(stack: Stack, ng: str) -> tuple[str, float]:
 def lost_calls(stack: Stack, ng: str) -> float:
     status, body = http_get(stack.admin_url + "/metrics")
     assert status == 200
-    found = re.search(rf'^edge_media_calls_lost_total{{instance="{re.escape(ng)}"}} (\S+)$', body.decode(), re.M)
+    found = re.search(rf'^edge_media_calls_lost_total{{rtpengine="{re.escape(ng)}"}} (\S+)$', body.decode(), re.M)
     return float(found.group(1)) if found else 0.0
 
 
