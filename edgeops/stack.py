@@ -209,7 +209,11 @@ class Stack:
                 self._first_spawn = set(self.redis_nodes())
                 self._launch(*self.redis_nodes())
             for name in self.rtpengine_names():  # one by one: each sets up the recording spool if missing
-                self._launch(name)
+                if self.settings.rtpengine_own:
+                    self._launch(name)
+                else:  # another launcher runs it (nodes sharing a pool): wait for it to answer
+                    _, ready, timeout = self._components()[name]
+                    self._wait(name, ready, timeout)
             self.provision()
             self._launch("kamailio")
             self._wait("kamailio", lambda: self.health()[0] == 200, 30)

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_REDIS_HA": ("0", "1: the launcher starts a primary, a replica and a sentinel on each EDGE_REDIS_SENTINELS"),
     "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address; a pool: host:port=weight,..."),
     "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping); one per pool member"),
+    "EDGE_RTPENGINE_OWN": ("1", "1: the launcher starts every EDGE_RTPENGINE_NG member; 0: they run elsewhere"),
     "EDGE_RTP_ADDR": ("127.0.0.1", "Address rtpengine relays media on"),
     "EDGE_RTP_ADVERTISE_ADDR": ("", "Public media address put in SDP (empty: EDGE_RTP_ADDR)"),
     "EDGE_RTP_PORT_MIN": ("30000", "Lowest RTP port"),
@@ -84,6 +85,7 @@ class Settings:
     redis_ha: bool
     rtpengine_ng: str
     rtpengine_http: str
+    rtpengine_own: bool
     rtp_addr: str
     rtp_advertise_addr: str
     rtp_port_min: int

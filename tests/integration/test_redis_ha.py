@@ -1,7 +1,8 @@
 """Redis behind Sentinel (EDGE_REDIS_HA=1: primary, replica, three sentinels started by the
 launcher): the Redis primary is killed (SIGKILL, by the PID this test's stack started) during a
 steady call load. The sentinels promote the replica, the edge serves new calls again within
-10 s of the promotion, and registrations made before the kill are still there.
+10 s of the promotion, a call in progress goes on to its BYE, and registrations made before
+the kill are still there.
 
 The stack runs unsupervised here: a supervisor would restart the dead primary within a second,
 before the sentinels declare it down, and no failover would be tested."""
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import threading
 import time
 from collections.abc import Iterator
 
@@ -21,9 +23,9 @@ from edgeops.stack import Stack
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base, sipp_peers, unsupervised
 from tests.integration.contact_centre import ORG, ContactCentre
-from tests.integration.helpers import register
+from tests.integration.helpers import answer_one, call, finish, register
 from tests.integration.test_outages import call_load, recovery_seconds
-from tests.sipp import Sipp
+from tests.sipp import Sipp, SippResult
 
 SERVE_AGAIN_SECONDS = 10
 PROMOTION_SECONDS = 15
@@ -80,7 +82,13 @@ def test_primary_killed_under_load_new_calls_within_10s_and_registrations_kept(
     assert register(ha_sipp, "1001", early).ok
     replica = s.redis_port + 1
     assert (role(ha_stack, s.redis_port), role(ha_stack, replica)) == ("master", "slave")
+    # A call in progress across the failover: its BYE comes about 5 s after the kill.
+    phone = answer_one(ha_sipp, early)
+    ongoing: dict[str, SippResult] = {}
+    caller = threading.Thread(target=lambda: ongoing.setdefault(
+        "r", call(ha_sipp, "1002", "1001", hold_ms=6000)), daemon=True)
     with call_load(ha_stack, ha_sipp, seconds=30):
+        caller.start()
         time.sleep(2)
         os.kill(ha_stack.procs["redis"].pid, signal.SIGKILL)
         killed = time.monotonic()
@@ -90,6 +98,9 @@ def test_primary_killed_under_load_new_calls_within_10s_and_registrations_kept(
         assert role(ha_stack, replica) == "master", "the sentinels never promoted the replica"
         took = recovery_seconds(ha_sipp, port, promoted)
         assert took < SERVE_AGAIN_SECONDS, f"no call went through within {SERVE_AGAIN_SECONDS}s of the promotion"
+        caller.join(15)
+    assert "r" in ongoing and ongoing["r"].ok, ongoing
+    assert finish(phone)[0] == 0
     assert ha_state.registrations.bindings(ORG, "3001"), "3001's registration was lost"
     assert ha_state.registrations.bindings("demo", "1001"), "1001's registration was lost"
     assert ha_state.directory.get_agent(ORG, "3003") is not None, "provisioning was lost"
