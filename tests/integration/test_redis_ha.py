@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from edgeops import redisha
 from edgeops.stack import Stack
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base, sipp_peers, unsupervised
@@ -104,3 +105,14 @@ def test_primary_killed_under_load_new_calls_within_10s_and_registrations_kept(
     assert ha_state.registrations.bindings(ORG, "3001"), "3001's registration was lost"
     assert ha_state.registrations.bindings("demo", "1001"), "1001's registration was lost"
     assert ha_state.directory.get_agent(ORG, "3003") is not None, "provisioning was lost"
+
+
+def test_the_old_primary_restarted_comes_back_as_the_new_primarys_replica(ha_stack: Stack, ha_state: EdgeState) -> None:
+    """What the supervisor does after the failover above: the restarted node asks the
+    sentinels who the primary is now, instead of starting as a second primary."""
+    s = ha_stack.settings
+    assert role(ha_stack, s.redis_port + 1) == "master", "run after the failover test"
+    ha_stack._launch("redis")  # spawned and waited for, as Stack.poll restarts a dead component
+    assert role(ha_stack, s.redis_port) == "slave"
+    assert redisha.current_primary(s) == ("127.0.0.1", s.redis_port + 1)
+    assert ha_state.registrations.bindings(ORG, "3001"), "the resync lost data"
