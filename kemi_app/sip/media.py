@@ -102,7 +102,9 @@ def _label(ctx: Context) -> str:
     return node_label(ctx.settings.node_uri)
 
 
-def _use(media_set: int) -> None:
+def select_set(media_set: int) -> None:
+    """Before any rtpengine module command about a call (recording, subscriptions too): the
+    set of the instance holding its media (CallRecord.media_set)."""
     KSR.rtpengine.set_rtpengine_set(max(media_set, 0))
 
 
@@ -125,7 +127,7 @@ def on_branch(ctx: Context, tx: Transaction) -> None:
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
     flags = f"{offer_flags(caller, callee, settings, tuple(tx.callee_codecs))}{PER_BRANCH} label={_label(ctx)}"
-    _use(tx.media_set)
+    select_set(tx.media_set)
     if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
         ctx.media_refused = True
@@ -178,7 +180,7 @@ def offer_in_dialog(ctx: Context) -> None:
     if not ctx.rtpengine.usable():
         KSR.notice(f"media: rtpengine down, relayed without re-anchoring {log_ctx()}\n")
         return
-    _use(record.media_set)
+    select_set(record.media_set)
     if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), tuple(codecs)))):
         KSR.err(f"media: rtpengine re-offer failed {log_ctx()}\n")
         return
@@ -196,7 +198,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         return
     status = int(pv("$rs") or 0)
     initial = tx.initial
-    _use(tx.media_set)
+    select_set(tx.media_set)
     if initial:
         answerer = leg_kind(pv("$pr"), pv("$rb"))
         if not engaged(offerer, answerer, _settings(ctx)):
@@ -221,7 +223,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
 def _music(ctx: Context, record: CallRecord, action: str, listener: str, holder: str) -> None:
     """Music to `listener`; the holder's own audio is blocked meanwhile, so the listener hears
     one clean stream rather than music interleaved with the holder's (muted) stream."""
-    _use(record.media_set)
+    select_set(record.media_set)
     if action == "play":
         KSR.rtpengine.block_media(f"from-tag={holder}")
         played = KSR.rtpengine.play_media(f"from-tag={listener} file={ctx.settings.moh_path} repeat-times=10000")
