@@ -243,9 +243,9 @@ class Stack:
         first = name in self._first_spawn
         self._first_spawn.discard(name)
         primary = None if name == "redis" else ("127.0.0.1", s.redis_port)
-        if not first:
-            now = redisha.current_primary(s)
-            primary = primary if now is None else (None if now[1] == port else now)
+        named = None if first else redisha.current_primary(s)
+        if named is not None:  # None: no sentinel answers, so the first start's roles hold
+            primary = None if named[1] == port else named
         node_dir = self.data_dir / name
         node_dir.mkdir(mode=0o700, exist_ok=True)
         private_tree(node_dir)
