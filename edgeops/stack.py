@@ -198,6 +198,9 @@ class Stack:
         moh.ensure(self.settings.moh_path)
 
     def start(self) -> None:
+        sentinels = self.settings.sentinel_addresses
+        if self.settings.redis_ha and not (sentinels and all(host == "127.0.0.1" for host, _ in sentinels)):
+            raise StackError("EDGE_REDIS_HA=1 needs EDGE_REDIS_SENTINELS: 127.0.0.1:port addresses for its sentinels")
         self.prepare()
         own_redis = not self.settings.redis_url and (self.settings.redis_ha or not self.settings.redis_sentinels)
         if own_redis:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edgeops.redisha import data_node_config, sentinel_config
 from edgeops.run import redacted
-from edgeops.stack import Stack
+from edgeops.stack import Stack, StackError
 from kemi_app.settings import Settings
 from kemi_app.state.locator import SentinelLocator, parse
 
@@ -65,3 +67,10 @@ def test_each_pool_member_is_its_own_rtpengine_set_and_process(tmp_path: Path) -
     second = stack.rtpengine_argv(1)
     assert "--listen-ng=127.0.0.1:2233" in second and "--listen-http=127.0.0.1:2235" in second
     assert "--port-min=32500" in second and "--port-max=34999" in second
+
+
+@pytest.mark.parametrize("sentinels", ["", "10.0.0.5:26379,127.0.0.1:26380"])
+def test_own_sentinels_must_be_given_and_on_loopback(tmp_path: Path, sentinels: str) -> None:
+    stack = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_REDIS_HA": "1", "EDGE_REDIS_SENTINELS": sentinels})
+    with pytest.raises(StackError, match="EDGE_REDIS_SENTINELS"):
+        stack.start()
