@@ -69,15 +69,17 @@ def choose(call_id: str, pool: tuple[MediaInstance, ...], down: Collection[int])
 
 # An instance that missed this many pings in a row (one a second) is dead: the calls whose
 # media it held are ended and reported. One missed ping already keeps new calls off it.
-# An instance that answers with a lower uptime than before was restarted in between (by a
-# supervisor, faster than the misses add up): its sessions are gone all the same.
+# An instance that started later than it did before was restarted in between (by a
+# supervisor, faster than the misses add up): its sessions are gone all the same. Its start
+# time is now - uptime, uptime in whole seconds: one process's estimates differ by under 1 s.
 DEAD_AFTER_MISSES = 3
+RESTART_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class Health:
     misses: int = 0  # pings missed in a row
-    uptime: int = -1  # seconds, at its last answer (-1: never answered)
+    started: float | None = None  # when it started (epoch seconds), as of its last answer
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,17 @@ class HealthChange:
     dead: bool = False  # its calls' media is gone: end and report them (once per outage)
 
 
-def after_ping(before: Health, uptime: int | None) -> HealthChange:
-    """The change a ping makes: `uptime` is the instance's answer, None when it missed."""
-    if uptime is not None:
-        restarted = 0 <= uptime < before.uptime and before.misses < DEAD_AFTER_MISSES
-        return HealthChange(Health(0, uptime), put_back=before.misses > 0, dead=restarted)
+def after_ping(before: Health, started: float | None) -> HealthChange:
+    """The change a ping makes: `started` is the instance's start time as its answer gives
+    it, None when it missed."""
+    if started is not None:
+        restarted = before.started is not None and started - before.started >= RESTART_SECONDS
+        kept = started if restarted or before.started is None else min(started, before.started)
+        # A death already reported (three misses) is not reported again when it comes back.
+        return HealthChange(Health(0, kept), put_back=before.misses > 0,
+                            dead=restarted and before.misses < DEAD_AFTER_MISSES)
     misses = before.misses + 1
-    return HealthChange(Health(misses, before.uptime), take_out=misses == 1, dead=misses == DEAD_AFTER_MISSES)
+    return HealthChange(Health(misses, before.started), take_out=misses == 1, dead=misses == DEAD_AFTER_MISSES)
 
 
 # Every initial offer labels the caller's side with the node that made it, so that one node's

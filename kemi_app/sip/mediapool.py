@@ -1,13 +1,14 @@
 """The rtpengine pool's health, checked every second by the reconcile timer (one process).
 
-Each member is asked for its uptime over the ng protocol (the ping). A missed ping takes it out at once for every
-worker (the rtpengine module's disabled flag lives in shared memory, and new calls pick among
-the members not disabled); a member that answers again is put back. After DEAD_AFTER_MISSES
-missed pings in a row, or when its uptime went back (restarted in between), its calls'
-media is gone: each such call is ended (BYE to both sides,
-its end recorded like any other), with a `media-lost` event in its history, a log line and
-edge_media_calls_lost_total. With a single rtpengine nothing is done here: there is nowhere
-else for calls to go, and the module and the breaker already handle its outages.
+Each member is asked for its uptime over the ng protocol (the ping). A missed ping takes it
+out at once for every worker (the rtpengine module's disabled flag lives in shared memory,
+and new calls pick among the members not disabled); a member that answers again is put back.
+After DEAD_AFTER_MISSES missed pings in a row, or when its uptime shows it started again
+since the last answer (restarted in between), its calls' media is gone: each such call is
+ended (BYE to both sides, its end recorded like any other), with a `media-lost` event in its
+history, a log line and edge_media_calls_lost_total. With a single rtpengine nothing is done
+here: there is nowhere else for calls to go, and the module and the breaker already handle
+its outages.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def check(ctx: Context) -> None:
     if len(pool) < 2:
         return
     for index, member in enumerate(pool):
-        change = after_ping(_health.get(index, Health()), uptime(member.ng))
+        change = after_ping(_health.get(index, Health()), started_at(member.ng))
         _health[index] = change.health
         url = f"udp:{member.ng}"
         if change.take_out:
@@ -48,11 +49,11 @@ def check(ctx: Context) -> None:
             end_lost_calls(ctx, index, member.ng)
 
 
-def uptime(ng: str) -> int | None:
-    """The instance's uptime in seconds, or None when it does not answer."""
+def started_at(ng: str) -> float | None:
+    """When the instance started (now - its uptime), or None when it does not answer."""
     try:
         stats = ng_command(ng, {"command": "statistics"}, PING_TIMEOUT).get("statistics")
-        return int(stats["totalstatistics"]["uptime"])  # type: ignore[index]
+        return time.time() - int(stats["totalstatistics"]["uptime"])  # type: ignore[index]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -88,5 +89,21 @@ def end_lost_calls(ctx: Context, index: int, ng: str) -> None:
         if KSR.dialog.dlg_get(call_id, *tags) <= 0:
             continue
         dialogs.on_event(ctx, "dialog:end")
-        if KSR.dialog.dlg_bye("all") <= 0:
-            KSR.err(f"media: BYE for call-id={call_id} failed\n")
+        for side in SIDES:
+            if KSR.dialog.dlg_bye(side) <= 0:
+                _bye_through_tm(dlg, side)
+
+
+def _bye_through_tm(dlg: dict, side: str) -> None:
+    """The dialog module sends no BYE once the other side's BYE was answered (that reply,
+    handled by another worker, can end the dialog first): that side's BYE goes through tm,
+    built from the dialog as dlg.profile_list gives it."""
+    this, other = dlg.get(side, {}), dlg.get(SIDES[1] if side == SIDES[0] else SIDES[0], {})
+    ours, theirs = (dlg.get("to_uri"), dlg.get("from_uri")) if side == "caller" else (dlg.get("from_uri"),
+                                                                                      dlg.get("to_uri"))
+    route = f"Route: {this['route_set']}\r\n" if this.get("route_set") else ""
+    headers = (f"From: <{ours}>;tag={other.get('tag', '')}\r\nTo: <{theirs}>;tag={this.get('tag', '')}\r\n"
+               f"Call-ID: {dlg.get('call-id', '')}\r\nCSeq: {int(other.get('cseq') or 0) + 1} BYE\r\n"
+               f"{route}Max-Forwards: 70\r\n")
+    if KSR.tm.t_uac_send("BYE", this.get("contact", ""), "", this.get("socket", ""), headers, "") < 0:
+        KSR.err(f"media: BYE to the {side} of call-id={dlg.get('call-id', '')} failed\n")

@@ -18,6 +18,7 @@ import pytest
 
 from edgeops.stack import Stack, http_get
 from kemi_app.policy.attendance import MEDIA_LOST
+from kemi_app.rtpengine_ng import command
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base, sipp_peers, unsupervised
 from tests.integration.helpers import call, finish, register
@@ -134,6 +135,9 @@ def test_calls_of_an_instance_restarted_between_two_pings_are_ended_and_reported
         pool_stack: Stack, pool_sipp: Sipp, pool_state: EdgeState) -> None:
     caller, uas, _, holder, call_id = answered_call(pool_stack, pool_sipp, pool_state)
     lost_before = lost_calls(pool_stack, holder)
+    # Uptime is in whole seconds: a restart is told apart from the first start after 2 s.
+    assert wait_for(lambda: int(command(holder, {"command": "statistics"})["statistics"]  # type: ignore[index]
+                                ["totalstatistics"]["uptime"]) >= 3, 5)
     name, killed = kill(pool_stack, holder)
     pool_stack._launch(name)  # what the supervisor does, within a second: no ping is missed
     assert_ended_and_reported(pool_stack, pool_state, caller, uas, holder, call_id, killed, lost_before)

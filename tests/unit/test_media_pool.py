@@ -54,22 +54,24 @@ def test_every_node_picks_the_same_instance_and_only_a_dead_choice_moves_a_call(
 
 
 def test_a_missed_ping_takes_an_instance_out_and_three_make_it_dead_once() -> None:
-    health, changes = Health(0, 100), []
+    health, changes = Health(0, 1000.0), []
     for _ in range(DEAD_AFTER_MISSES + 2):
         change = after_ping(health, None)
         health = change.health
         changes.append((change.take_out, change.dead))
     assert changes == [(True, False), (False, False), (False, True), (False, False), (False, False)]
-    back = after_ping(health, 0)  # restarted, but its calls were already ended and reported
-    assert back.put_back and not back.dead and back.health == Health(0, 0)
-    assert not after_ping(Health(0, 5), 6).put_back
+    back = after_ping(health, 1010.0)  # restarted, but its calls were already ended and reported
+    assert back.put_back and not back.dead and back.health == Health(0, 1010.0)
+    assert not after_ping(Health(0, 1000.0), 1000.5).put_back
 
 
 def test_a_restart_between_pings_is_a_death_of_its_calls() -> None:
-    assert after_ping(Health(0, 100), 1).dead
-    assert after_ping(Health(1, 100), 0).dead  # died and came back before three misses
-    assert not after_ping(Health(0, 100), 101).dead
-    assert not after_ping(Health(), 0).dead  # first answer ever
+    assert after_ping(Health(0, 1000.0), 1002.0).dead
+    assert after_ping(Health(1, 1000.0), 1001.5).dead  # died and came back before three misses
+    # The same process: its estimated start moves by under a second from answer to answer.
+    same = after_ping(Health(0, 1000.3), 1000.9)
+    assert not same.dead and same.health.started == 1000.3
+    assert not after_ping(Health(), 1000.0).dead  # first answer ever
 
 
 def test_rtp_ports_are_shared_out_without_overlap() -> None:
