@@ -24,9 +24,9 @@ from kemi_app.rtpengine_ng import command as ng_command
 from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import MEDIA_PROFILE
 from kemi_app.sip.context import Context
+from kemi_app.sip.vanish import SIDES
 
 PING_TIMEOUT = 0.3
-SIDES = ("caller", "callee")  # of a dialog, as dlg.profile_list names them
 
 _health: dict[int, Health] = {}
 
