@@ -116,17 +116,19 @@ def call_load(stack: Stack, osipp: Sipp, seconds: int = 25, rate: int = 4) -> It
 
 
 @contextmanager
-def stopped(stack: Stack, name: str) -> Iterator[float]:
-    """SIGSTOP the component this stack started, SIGCONT it after STALL_SECONDS (counted from
-    the stop, whatever the block took); yields the stop's monotonic time."""
-    pid = stack.procs[name].pid
-    os.kill(pid, signal.SIGSTOP)
+def stopped(stack: Stack, *names: str) -> Iterator[float]:
+    """SIGSTOP the components this stack started, SIGCONT them after STALL_SECONDS (counted
+    from the stop, whatever the block took); yields the stop's monotonic time."""
+    pids = [stack.procs[name].pid for name in names]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
     start = time.monotonic()
     try:
         yield start
         time.sleep(max(0.0, start + STALL_SECONDS - time.monotonic()))
     finally:
-        os.kill(pid, signal.SIGCONT)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def agent_call_works(osipp: Sipp, phone_port: int) -> bool:

@@ -23,9 +23,10 @@ from edgeops import redisha
 from edgeops.stack import Stack
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base, sipp_peers, unsupervised
-from tests.integration.contact_centre import ORG, ContactCentre
+from tests.integration import sip_probe
+from tests.integration.contact_centre import DID, ORG, ContactCentre
 from tests.integration.helpers import answer_one, call, finish, register
-from tests.integration.test_outages import call_load, recovery_seconds
+from tests.integration.test_outages import call_load, recovery_seconds, stopped, target
 from tests.sipp import Sipp, SippResult
 
 SERVE_AGAIN_SECONDS = 10
@@ -116,3 +117,23 @@ def test_the_old_primary_restarted_comes_back_as_the_new_primarys_replica(ha_sta
     assert role(ha_stack, s.redis_port) == "slave"
     assert redisha.current_primary(s) == ("127.0.0.1", s.redis_port + 1)
     assert ha_state.registrations.bindings(ORG, "3001"), "the resync lost data"
+
+
+def test_the_breaker_still_answers_503_fast_when_the_whole_group_stalls(ha_stack: Stack, ha_sipp: Sipp,
+                                                                         ha_state: EdgeState) -> None:
+    """Behind Sentinel the workers' breaker works as with one Redis (test_outages.py): every
+    data node and sentinel stopped (SIGSTOP) under load, a carrier call is refused at once
+    with 503 and Retry-After, and calls work again once the group is back."""
+    cc = ContactCentre.provision(ha_state, ha_sipp)
+    port = cc.login("3001")
+    with call_load(ha_stack, ha_sipp):
+        time.sleep(1)
+        with stopped(ha_stack, *ha_stack.redis_nodes()):
+            time.sleep(1.5)  # the load has opened the workers' breakers by now
+            probe = sip_probe.carrier_invite(target(ha_stack), cc.customer_ports[0], DID)
+        resumed = time.monotonic()
+        assert (probe.status, probe.reason) == (503, "State Store Unavailable"), probe
+        assert probe.seconds < 1.0, probe
+        assert 1 <= int(probe.header("Retry-After") or 0) <= 5, probe
+        # The sentinels may fail over once they run again: allow for a promotion.
+        assert recovery_seconds(ha_sipp, port, resumed) < SERVE_AGAIN_SECONDS
