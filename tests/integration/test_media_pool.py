@@ -18,7 +18,8 @@ import pytest
 
 from edgeops.stack import Stack, http_get
 from kemi_app.policy.attendance import MEDIA_LOST
-from kemi_app.rtpengine_ng import command
+from kemi_app.policy.media_pool import node_label
+from kemi_app.rtpengine_ng import command, ping
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base, sipp_peers, unsupervised
 from tests.integration.helpers import call, finish, register
@@ -77,16 +78,25 @@ def test_a_call_stays_on_one_instance_through_hold_and_resume(pool_stack: Stack,
     steps = pause(1500) + reinvite(3, "sendonly") + pause(1500) + reinvite(4, "sendrecv") + pause(1500)
     caller, _ = media_call(pool_sipp, steps, bye_cseq=5)
     seen: list[dict[str, list[str]]] = []
+    labels: set[str] = set()
     deadline = time.monotonic() + 4.2
     while time.monotonic() < deadline:
         seen.append(holders(pool_stack))
+        labels |= {label for ng, ids in seen[-1].items() for call_id in ids for label in monologue_labels(ng, call_id)}
         time.sleep(0.3)
     code, out = finish(caller)
     assert code == 0, out
     assert finish(uas)[0] == 0
     used = {ng for snapshot in seen for ng, ids in snapshot.items() if ids}
     assert len(used) == 1, f"the call's media moved between instances: {seen}"
+    # Labelled with the node that made it: another node's reconcile leaves it alone.
+    assert node_label(pool_stack.settings.node_uri) in labels, labels
     assert wait_for(lambda: not any(holders(pool_stack).values()), 5), holders(pool_stack)
+
+
+def monologue_labels(ng: str, call_id: str) -> list[str]:
+    tags = command(ng, {"command": "query", "call-id": call_id}).get("tags") or {}
+    return [t["label"].decode() for t in tags.values() if isinstance(t, dict) and t.get("label")]  # type: ignore[union-attr]
 
 
 def answered_call(stack: Stack, sipp: Sipp, state: EdgeState) -> tuple[Popen[str], Popen[str], int, str, str]:
@@ -166,3 +176,19 @@ def test_killed_instance_takes_no_new_calls_and_its_calls_are_ended_and_reported
     assert code == 0, out
     assert finish(uas)[0] == 0
     assert both_ways, "no media through the surviving rtpengine"
+
+
+def test_the_reconcile_deletes_only_orphan_sessions_this_node_made(pool_stack: Stack) -> None:
+    """Several nodes may share the pool: a session labelled by another node is that node's
+    to reconcile; one labelled by this node (or by none) with no dialog here goes."""
+    ng = next(ng for ng in pool(pool_stack) if ping(ng))  # the test above killed one
+    sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+    labels = {"orphan-mine": node_label(pool_stack.settings.node_uri), "orphan-unlabelled": "",
+              "orphan-elsewhere": node_label("sip:127.0.0.99:5060")}
+    for call_id, label in labels.items():
+        offer = {"command": "offer", "call-id": call_id, "from-tag": "a", "sdp": sdp}
+        assert command(ng, {**offer, **({"label": label} if label else {})})["result"] == b"ok"
+    try:
+        assert wait_for(lambda: set(call_ids(ng)) == {"orphan-elsewhere"}, 10), call_ids(ng)
+    finally:
+        command(ng, {"command": "delete", "call-id": "orphan-elsewhere"})
