@@ -71,7 +71,8 @@ def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_co
     tx.offerer, tx.initial, tx.callee_codecs = caller.value, True, list(callee_codecs)
     record.caller_leg, record.callee_codecs = caller.value, list(callee_codecs)
     tx.media_set = record.media_set = _pick(ctx, pv("$ci"))
-    KSR.dialog.set_dlg_profile(MEDIA_PROFILE, str(record.media_set))
+    if len(ctx.settings.media_pool) > 1:  # found by sip/mediapool.py should its rtpengine die
+        KSR.dialog.set_dlg_profile(MEDIA_PROFILE, str(record.media_set))
     KSR.tm.t_on_branch(BRANCH_ROUTE)
     KSR.tm.t_on_reply(REPLY_ROUTE)
 
