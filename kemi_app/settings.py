@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
 
@@ -135,8 +136,9 @@ class Settings:
         auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
         return f"redis://{auth}127.0.0.1:{self.redis_port}/0"
 
-    @property
+    @cached_property
     def media_pool(self) -> tuple[MediaInstance, ...]:
+        """Parsed once: the SIP path reads it for every call with media."""
         return parse_pool(self.rtpengine_ng)
 
     @property
