@@ -25,12 +25,17 @@ def banner(stack: Stack) -> str:
         ]
         demo = "\n  Demo agents (register with digest auth):\n" + "\n".join(lines)
     token = "from EDGE_API_TOKEN" if s.api_token else f"in {stack.api_token_file} (edgectl reads it there)"
-    if s.redis_url:
-        redis = redacted(s.redis_url)
+    if s.redis_url or (s.redis_sentinels and not s.redis_ha):
+        redis = redacted(s.effective_redis_url)
+    elif s.redis_ha:
+        redis = (f"primary 127.0.0.1:{s.redis_port}, replica 127.0.0.1:{s.redis_port + 1}, sentinels "
+                 f"{s.redis_sentinels} watching {s.redis_master!r} (own, data in {s.data_dir})")
     else:
         password = "from EDGE_REDIS_PASSWORD" if stack.environ.get("EDGE_REDIS_PASSWORD") else \
             f"in {stack.redis_password_file}"
         redis = f"redis://127.0.0.1:{s.redis_port} (own instance, data in {s.data_dir}/redis, password {password})"
+    rtpengines = ", ".join(f"ng {m.ng} (weight {m.weight}) metrics http://{http}/metrics"
+                           for m, http in zip(s.media_pool, s.rtpengine_http_addresses, strict=True))
     return f"""
   Agent Edge is up.
     SIP UDP/TCP   {s.sip_addr}:{s.sip_port}
@@ -38,7 +43,7 @@ def banner(stack: Stack) -> str:
     Softphone     https://{s.sip_addr}:{s.wss_port}/  (or http://{s.sip_addr}:{s.ws_port}/ from this host)
     Admin HTTP    {stack.admin_url}  (/health, /metrics, /v1 API: ./edgectl --help)
     API token     {token}
-    rtpengine     ng {s.rtpengine_ng}, metrics http://{s.rtpengine_http}/metrics
+    rtpengine     {rtpengines}
     Redis         {redis}{demo}
   A component that dies is restarted; Ctrl-C stops everything.
 """

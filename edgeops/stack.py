@@ -23,18 +23,16 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 import redis
 
-from edgeops import moh, tls
+from edgeops import moh, redisha, tls
 from edgeops.supervise import Phase, Watch
 from kemi_app.rtpengine_ng import ping as rtpengine_ping
 from kemi_app.settings import DEFAULTS, PROJECT_ROOT, Settings, env_value
-
-# Order of start; stop goes the other way.
-ORDER = ("redis", "rtpengine", "kamailio", "haproxy")
 
 
 class StackError(RuntimeError):
@@ -60,6 +58,7 @@ class Stack:
         self._watches: dict[str, Watch] = {}
         self._lock = threading.RLock()  # poll() from a supervising thread vs. stop()/restart_kamailio()
         self._stopping = False
+        self._first_spawn: set[str] = set()  # Redis HA nodes not spawned yet in this run
 
     # -- environment ----------------------------------------------------------
     def _secret(self, configured: str, path: Path) -> str:
@@ -96,7 +95,10 @@ class Stack:
         env["EDGE_API_TOKEN"] = self.api_token()
         run = self.data_dir / "run"
         env["EDGE_KAMAILIO_CTL_SOCK"] = f"unix:{run}/kamailio_ctl"
-        env["EDGE_KAMAILIO_RTPENGINE_SOCK"] = f"udp:{self.settings.rtpengine_ng}"
+        # One rtpengine set per pool member, numbered in pool order (kemi_app/sip/media.py
+        # selects the call's set; kamailio.cfg declares sets 1.. under WITH_RTPENGINE_SETn).
+        for i, instance in enumerate(self.settings.media_pool):
+            env[f"EDGE_KAMAILIO_RTPENGINE_SOCK{i or ''}"] = f"{i} == udp:{instance.ng}"
         env["EDGE_KAMAILIO_KEMI_SCRIPT"] = str(PROJECT_ROOT / "kamailio" / "kemi.py")
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         return env
@@ -118,9 +120,20 @@ class Stack:
     def _components(self) -> dict[str, tuple[Callable[[], None], Callable[[], bool], float]]:
         """name -> (spawn it, is it ready, seconds it may take to get ready)."""
         s = self.settings
+        components: dict[str, tuple[Callable[[], None], Callable[[], bool], float]] = {}
+        if s.redis_ha:
+            names = redisha.node_names(s)
+            for name in names[:2]:
+                components[name] = (partial(self._spawn_data_node, name), partial(redisha.data_node_ready, s, name), 15)
+            for i, name in enumerate(names[2:]):
+                components[name] = (partial(self._spawn_sentinel, i), partial(redisha.sentinel_ready, s, i), 20)
+        else:
+            components["redis"] = (self._spawn_redis, self.redis_ready, 15)
+        for i, member in enumerate(s.media_pool):
+            components[rtpengine_name(i)] = (partial(self._spawn_rtpengine, i),
+                                             partial(rtpengine_ping, member.ng, 0.3), 15)
         return {
-            "redis": (self._spawn_redis, self.redis_ready, 15),
-            "rtpengine": (self._spawn_rtpengine, lambda: rtpengine_ping(s.rtpengine_ng, 0.3), 15),
+            **components,
             "kamailio": (self._spawn_kamailio, self.kamailio_answers, 30),
             "haproxy": (self._spawn_haproxy, lambda: tcp_open(s.sip_addr, s.wss_port), 15),
         }
@@ -152,11 +165,16 @@ class Stack:
             time.sleep(0.1)
         raise StackError(f"{name} not ready after {timeout:.0f}s; see {self.log_hint(name)}")
 
-    def _launch(self, name: str) -> None:
-        spawn, ready, timeout = self._components()[name]
-        spawn()
-        self._wait(name, ready, timeout)
-        self._watches[name] = Watch(since=time.monotonic())
+    def _launch(self, *names: str) -> None:
+        """Spawns `names` together, then waits for each (sentinels are ready only once they
+        have found each other)."""
+        components = self._components()
+        for name in names:
+            components[name][0]()
+        for name in names:
+            _, ready, timeout = components[name]
+            self._wait(name, ready, timeout)
+            self._watches[name] = Watch(since=time.monotonic())
 
     def log_hint(self, name: str) -> str:
         return str(self.data_dir / "logs" / f"{name}.log") if self.log_to_files else "the output above"
@@ -180,16 +198,25 @@ class Stack:
         moh.ensure(self.settings.moh_path)
 
     def start(self) -> None:
+        sentinels = self.settings.sentinel_addresses
+        if self.settings.redis_ha and not (sentinels and all(host == "127.0.0.1" for host, _ in sentinels)):
+            raise StackError("EDGE_REDIS_HA=1 needs EDGE_REDIS_SENTINELS: 127.0.0.1:port addresses for its sentinels")
         self.prepare()
-        own_redis = not self.settings.redis_url
+        own_redis = not self.settings.redis_url and (self.settings.redis_ha or not self.settings.redis_sentinels)
         if own_redis:
             password = self._secret(self.settings.redis_password, self.redis_password_file)
             self.settings = replace(self.settings, redis_password=password)
         self._stopping = False
         try:
             if own_redis:
-                self._launch("redis")
-            self._launch("rtpengine")
+                self._first_spawn = set(self.redis_nodes())
+                self._launch(*self.redis_nodes())
+            for name in self.rtpengine_names():  # one by one: each sets up the recording spool if missing
+                if self.settings.rtpengine_own:
+                    self._launch(name)
+                else:  # another launcher runs it (nodes sharing a pool): wait for it to answer
+                    _, ready, timeout = self._components()[name]
+                    self._wait(name, ready, timeout)
             self.provision()
             self._launch("kamailio")
             self._wait("kamailio", lambda: self.health()[0] == 200, 30)
@@ -204,8 +231,43 @@ class Stack:
         private_tree(redis_dir)  # files of an older run may predate these modes
         conf = self.data_dir / "run" / "redis.conf"
         # The password goes in a 0600 file, never on a command line that `ps` shows.
-        write_private(conf, redis_config(s.redis_port, redis_dir, s.redis_password))
+        write_private(conf, redisha.data_node_config(s.redis_port, redis_dir, s.redis_password))
         self._spawn("redis", ["redis-server", str(conf)])
+
+    def redis_nodes(self) -> list[str]:
+        """The Redis components this stack runs, in start order."""
+        return redisha.node_names(self.settings) if self.settings.redis_ha else ["redis"]
+
+    def _spawn_data_node(self, name: str) -> None:
+        """A primary or replica of the HA group. At the first start the replica follows the
+        primary; a restart follows whichever node the sentinels name as primary now."""
+        s = self.settings
+        port = redisha.data_port(s, name)
+        first = name in self._first_spawn
+        self._first_spawn.discard(name)
+        primary = None if name == "redis" else ("127.0.0.1", s.redis_port)
+        named = None if first else redisha.current_primary(s)
+        if named is not None:  # None: no sentinel answers, so the first start's roles hold
+            primary = None if named[1] == port else named
+        node_dir = self.data_dir / name
+        node_dir.mkdir(mode=0o700, exist_ok=True)
+        private_tree(node_dir)
+        conf = self.data_dir / "run" / f"{name}.conf"
+        write_private(conf, redisha.data_node_config(port, node_dir, s.redis_password, primary))
+        self._spawn(name, ["redis-server", str(conf)])
+
+    def _spawn_sentinel(self, index: int) -> None:
+        """A sentinel: its config written fresh at the stack's start, kept (as the sentinel
+        rewrote it) when the supervisor restarts it."""
+        s = self.settings
+        name = redisha.node_names(s)[2 + index]
+        conf = self.data_dir / "run" / f"{name}.conf"
+        if name in self._first_spawn or not conf.exists():
+            self._first_spawn.discard(name)
+            _, port = s.sentinel_addresses[index]
+            write_private(conf, redisha.sentinel_config(port, self.data_dir / "run", s.redis_master,
+                                                        ("127.0.0.1", s.redis_port), s.redis_password))
+        self._spawn(name, ["redis-sentinel", str(conf)])
 
     def redis_ready(self) -> bool:
         """Answers PING with the password and has finished loading its AOF/RDB."""
@@ -219,19 +281,24 @@ class Stack:
         finally:
             client.close()
 
-    def rtpengine_argv(self) -> list[str]:
+    def rtpengine_names(self) -> list[str]:
+        return [rtpengine_name(i) for i in range(len(self.settings.media_pool))]
+
+    def rtpengine_argv(self, index: int = 0) -> list[str]:
+        """Pool member `index`: its own ng and HTTP listeners and its share of the RTP ports."""
         s = self.settings
         interface = s.rtp_addr + (f"!{s.rtp_advertise_addr}" if s.rtp_advertise_addr else "")
+        low, high = port_share(s.rtp_port_min, s.rtp_port_max, len(s.media_pool), index)
         return [
             "rtpengine", f"--config-file={PROJECT_ROOT / 'rtpengine' / 'rtpengine.conf'}",
-            f"--interface={interface}", f"--listen-ng={s.rtpengine_ng}", f"--listen-http={s.rtpengine_http}",
-            f"--port-min={s.rtp_port_min}", f"--port-max={s.rtp_port_max}",
-            f"--pidfile={self.data_dir / 'run' / 'rtpengine.pid'}",
+            f"--interface={interface}", f"--listen-ng={s.media_pool[index].ng}",
+            f"--listen-http={s.rtpengine_http_addresses[index]}", f"--port-min={low}", f"--port-max={high}",
+            f"--pidfile={self.data_dir / 'run' / rtpengine_name(index)}.pid",
             f"--recording-dir={s.recordings_dir}",
         ]
 
-    def _spawn_rtpengine(self) -> None:
-        self._spawn("rtpengine", self.rtpengine_argv())
+    def _spawn_rtpengine(self, index: int) -> None:
+        self._spawn(rtpengine_name(index), self.rtpengine_argv(index))
 
     def provision(self) -> None:
         from edgeops.provision import load_file
@@ -259,6 +326,8 @@ class Stack:
         ]
         if s.advertise_addr:
             argv += ["-A", "WITH_ADVERTISE"]
+        for i in range(1, len(s.media_pool)):
+            argv += ["-A", f"WITH_RTPENGINE_SET{i}"]
         return argv
 
     def health(self) -> tuple[int, dict]:
@@ -302,7 +371,7 @@ class Stack:
                               f"the other components keep running")
                 elif watch.phase is Phase.STARTING and ready():
                     self._log(f"{name} is back (pid {proc.pid}), {watch.ready(now):.1f}s after it died")
-                    if name == "rtpengine" and "kamailio" in self._watches:
+                    if name.startswith("rtpengine") and "kamailio" in self._watches:
                         self._reenable_rtpengine()
 
     def _restart(self, name: str, spawn: Callable[[], None], watch: Watch, now: float) -> None:
@@ -345,7 +414,7 @@ class Stack:
         with self._lock:
             self._stopping = True
             self._watches.clear()
-            for name in reversed(ORDER):
+            for name in reversed(list(self.procs)):  # the reverse of the start order
                 proc = self.procs.pop(name, None)
                 if proc is None or proc.poll() is not None:
                     continue
@@ -368,19 +437,16 @@ class Stack:
             self._launch("kamailio")
 
 
-def redis_config(port: int, data_dir: Path, password: str) -> str:
-    return "\n".join([
-        "# Generated by edgeops/stack.py at every start of the edge's own Redis.",
-        "bind 127.0.0.1", f"port {port}", f"dir {_redis_quote(str(data_dir))}", "daemonize no",
-        "protected-mode yes", "appendonly yes", "save 60 1", "loglevel warning",
-        f"requirepass {_redis_quote(password)}", "",
-    ])
+def rtpengine_name(index: int) -> str:
+    """Component name of pool member `index`: rtpengine, rtpengine2, ..."""
+    return f"rtpengine{index + 1}" if index else "rtpengine"
 
 
-def _redis_quote(value: str) -> str:
-    """A double-quoted Redis config argument that holds any byte (\\xHH escapes)."""
-    return '"' + "".join(chr(b) if b < 128 and (chr(b).isalnum() or chr(b) in "/._-") else f"\\x{b:02x}"
-                         for b in value.encode()) + '"'
+def port_share(low: int, high: int, members: int, index: int) -> tuple[int, int]:
+    """Member `index`'s slice of the RTP port range [low, high], split evenly."""
+    size = (high - low + 1) // members
+    start = low + index * size
+    return start, (high if index == members - 1 else start + size - 1)
 
 
 def write_private(path: Path, text: str) -> None:

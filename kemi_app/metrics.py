@@ -8,7 +8,7 @@ Why not xhttp_prom: its metrics must be declared in kamailio.cfg, unused label s
 and it cannot include what only Python knows at scrape time (agents per state in Redis).
 
 Labels are bounded: org (tenants), method, kind, status code, result, reason, rule, op,
-dependency.
+dependency, store, rtpengine (a configured pool member).
 Never a label per call, per number or per agent. Callers pass constants, not user input.
 
 Gauges that describe shared state (agents by state, active calls, Kamailio's own
@@ -75,6 +75,10 @@ ROUTE_EXCEPTIONS = _counter("edge_route_exceptions", "Exceptions caught at the t
 REDIS_ERRORS = _counter("edge_redis_errors", "Redis operations that raised", ["op"])
 BREAKER_OPENS = _counter("edge_breaker_opens", "Circuit breakers opened: a worker stopped waiting on a dependency",
                          ["dependency"])
+UNREPLICATED = _counter("edge_redis_unreplicated_writes", "Acknowledged writes no replica confirmed within the "
+                        "wait (behind Sentinel): lost if the primary dies before it catches up", ["store"])
+MEDIA_CALLS_LOST = _counter("edge_media_calls_lost", "Calls ended because the rtpengine holding their media "
+                            "stopped answering", ["rtpengine"])
 REDIS_SECONDS = _histogram("edge_redis_seconds", "Latency of state operations (Redis round trips)", ["op"])
 POLICY_SECONDS = _histogram("edge_policy_seconds", "Latency of pure policy decisions", ["decision"])
 REQUEST_SECONDS = _histogram("edge_request_seconds", "Python time spent routing one SIP request", ["method"])
@@ -146,6 +150,14 @@ def route_exception(route: str) -> None:
 
 def breaker_open(dependency: str) -> None:
     BREAKER_OPENS.labels(dependency).inc()
+
+
+def unreplicated_write(store: str) -> None:
+    UNREPLICATED.labels(store).inc()
+
+
+def media_calls_lost(rtpengine: str, count: int) -> None:
+    MEDIA_CALLS_LOST.labels(rtpengine).inc(count)
 
 
 def request_seconds(method: str, seconds: float) -> None:

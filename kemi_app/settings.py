@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
+
+from kemi_app.policy.media_pool import MediaInstance, PoolError, parse_pool
+from kemi_app.state.locator import SentinelLocator, address
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +31,12 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "REDIS_URL": ("", "External Redis; empty: the edge starts its own on EDGE_REDIS_PORT"),
     "EDGE_REDIS_PORT": ("6390", "Port of the edge's own Redis when REDIS_URL is empty"),
     "EDGE_REDIS_PASSWORD": ("", "Password of the edge's own Redis (empty: generated once in the data dir)"),
-    "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address"),
-    "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping)"),
+    "EDGE_REDIS_SENTINELS": ("", "Redis Sentinels (host:port,...) that find the primary; empty: one instance"),
+    "EDGE_REDIS_MASTER": ("edge", "Name of the primary the sentinels watch"),
+    "EDGE_REDIS_HA": ("0", "1: the launcher starts a primary, a replica and a sentinel on each EDGE_REDIS_SENTINELS"),
+    "EDGE_RTPENGINE_NG": ("127.0.0.1:2223", "rtpengine control (ng protocol) address; a pool: host:port=weight,..."),
+    "EDGE_RTPENGINE_HTTP": ("127.0.0.1:2225", "rtpengine HTTP listener (/metrics, /ping); one per pool member"),
+    "EDGE_RTPENGINE_OWN": ("1", "1: the launcher starts every EDGE_RTPENGINE_NG member; 0: they run elsewhere"),
     "EDGE_RTP_ADDR": ("127.0.0.1", "Address rtpengine relays media on"),
     "EDGE_RTP_ADVERTISE_ADDR": ("", "Public media address put in SDP (empty: EDGE_RTP_ADDR)"),
     "EDGE_RTP_PORT_MIN": ("30000", "Lowest RTP port"),
@@ -74,8 +82,12 @@ class Settings:
     redis_url: str
     redis_port: int
     redis_password: str
+    redis_sentinels: str
+    redis_master: str
+    redis_ha: bool
     rtpengine_ng: str
     rtpengine_http: str
+    rtpengine_own: bool
     rtp_addr: str
     rtp_advertise_addr: str
     rtp_port_min: int
@@ -117,11 +129,31 @@ class Settings:
 
     @property
     def effective_redis_url(self) -> str:
-        """REDIS_URL as given (it carries its own password), else the edge's own instance."""
+        """REDIS_URL as given (it carries its own password), else the primary the sentinels
+        name, else the edge's own instance."""
         if self.redis_url:
             return self.redis_url
+        if self.redis_sentinels:
+            return SentinelLocator(self.sentinel_addresses, self.redis_master, self.redis_password).url
         auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
         return f"redis://{auth}127.0.0.1:{self.redis_port}/0"
+
+    @cached_property
+    def media_pool(self) -> tuple[MediaInstance, ...]:
+        """Parsed once: the SIP path reads it for every call with media."""
+        return parse_pool(self.rtpengine_ng)
+
+    @property
+    def rtpengine_http_addresses(self) -> tuple[str, ...]:
+        """The HTTP listener of each pool member the launcher starts, in pool order."""
+        listed = tuple(a.strip() for a in self.rtpengine_http.split(",") if a.strip())
+        if len(listed) != len(self.media_pool):
+            raise PoolError("EDGE_RTPENGINE_HTTP needs one address per EDGE_RTPENGINE_NG instance")
+        return listed
+
+    @property
+    def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:
+        return tuple(address(a) for a in self.redis_sentinels.split(",") if a.strip())
 
     @property
     def moh_path(self) -> Path:

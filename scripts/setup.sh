@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   kamailio kamailio-python3-modules kamailio-websocket-modules kamailio-tls-modules
   kamailio-utils-modules kamailio-extra-modules kamailio-json-modules
-  rtpengine-daemon sip-tester redis-server sox
+  rtpengine-daemon sip-tester redis-server redis-sentinel sox
   python3 python3-venv python3-redis python3-prometheus-client python3-yaml python3-matplotlib prometheus
   python3-hiredis  # redis-py parses replies in C with it: less CPU per Redis round trip in every worker
   iproute2 procps curl

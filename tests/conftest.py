@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,32 @@ def edge_environment(base: int, data: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def unsupervised(env: dict[str, str]) -> Iterator[Stack]:
+    """A stack nobody restarts: a test that kills a component by its PID sees it stay dead."""
+    stack = Stack(env, log_to_files=True)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def sipp_for(stack: Stack, workdir: Path) -> Sipp:
+    """sipp aimed at `stack`, on ports just above its own block."""
+    return Sipp(f"127.0.0.1:{stack.settings.sip_port}", workdir, port_base=stack.settings.sip_port + 20)
+
+
+@contextmanager
+def sipp_peers(stack: Stack, workdir: Path) -> Iterator[Sipp]:
+    """sipp_for, and every sipp it started stopped at the end."""
+    s = sipp_for(stack, workdir)
+    try:
+        yield s
+    finally:
+        s.stop_all()
+
+
 @pytest.fixture(scope="session")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Supervised like `./edge run`: a component that dies is restarted (logs/supervisor.log)."""
@@ -76,5 +103,4 @@ def _no_stray_sipp(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def sipp(edge: Stack, tmp_path_factory: pytest.TempPathFactory) -> Sipp:
-    target = f"127.0.0.1:{edge.settings.sip_port}"
-    return Sipp(target, tmp_path_factory.mktemp("sipp"), port_base=edge.settings.sip_port + 20)
+    return sipp_for(edge, tmp_path_factory.mktemp("sipp"))

@@ -53,7 +53,8 @@ class AdminApp:
     def checks(self) -> dict[str, Callable[[], bool]]:
         return {
             "redis": self.state.ping,
-            "rtpengine": lambda: rtpengine_ng.ping(self.settings.rtpengine_ng, 0.5),
+            # A pool serves calls while any member answers (sip/mediapool.py takes out the others).
+            "rtpengine": lambda: any(rtpengine_ng.ping(m.ng, 0.5) for m in self.settings.media_pool),
         }
 
     def health(self) -> HttpResponse:

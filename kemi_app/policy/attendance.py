@@ -19,6 +19,7 @@ START, RING, ANSWER, END = "start", "ring", "answer", "end"
 TRANSFER, CONFERENCE, REFUSED, OFFER, OVERFLOW = "transfer", "conference", "refused", "offer", "overflow"
 AGENT_GONE = "agent-gone"
 SUPERVISION_START, SUPERVISION_STOP = "supervision-start", "supervision-stop"
+MEDIA_LOST = "media-lost"  # the rtpengine holding the call's media died; the call was ended
 
 
 def new_attendance_id(now: float | None = None) -> str:

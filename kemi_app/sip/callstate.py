@@ -7,8 +7,9 @@ Two scopes, one typed record each, stored as JSON (safe for any provisioned text
 - `Transaction`, one AVP (`$avp(edge_tx)`): what the branch, reply and failure routes of one
   INVITE transaction need (queue offers, gateway failover, the media offer being answered).
 
-rtpengine reads the branch key from its own AVP (`EXTRA_ID`, named in kamailio.cfg), and
-agents on a call join the dialog profile `AGENT_PROFILE`. No other module names a dialog
+rtpengine reads the branch key from its own AVP (`EXTRA_ID`, named in kamailio.cfg), agents
+on a call join the dialog profile `AGENT_PROFILE`, and a call with media joins
+`MEDIA_PROFILE` with the pool index of its rtpengine. No other module names a dialog
 variable, AVP or profile.
 """
 
@@ -27,6 +28,8 @@ CALL_VAR = "$dlg_var(call)"
 TX_AVP = "$avp(edge_tx)"
 EXTRA_ID = "$avp(extra_id)"  # kamailio.cfg: modparam rtpengine extra_id_pv, one session per branch
 AGENT_PROFILE = "agent"  # kamailio.cfg: dialog profiles_with_value; value org:ext (see agent_key)
+MEDIA_PROFILE = "media"  # kamailio.cfg: dialog profiles_with_value; value the rtpengine's pool index
+NO_MEDIA = -1  # media_set of a call whose rtpengine is not known (no SDP, or an older record)
 
 def agent_key(org_id: str, ext: str) -> str:
     return f"{org_id}:{ext}"
@@ -65,6 +68,7 @@ class CallRecord:
     callee_codecs: list[str] = field(default_factory=list)
     moh_listener: str = ""  # tag of the party hearing music on hold
     record_rule: str = ""  # an automatic rule records the call from its answer (policy/recording)
+    media_set: int = NO_MEDIA  # pool index of the rtpengine holding its media, for its whole life
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
 
     @classmethod
@@ -98,6 +102,7 @@ class Transaction:
     initial: bool = False  # the initial INVITE (per-branch sessions) rather than a re-offer
     callee_codecs: list[str] = field(default_factory=list)  # codecs allowed toward the callee
     moh: str = ""  # "play" or "stop" when the re-INVITE is answered
+    media_set: int = NO_MEDIA  # pool index of the rtpengine this offer goes to
     # history
     rang: str = ""  # who was last recorded ringing
     # queues

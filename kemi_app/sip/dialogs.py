@@ -30,7 +30,7 @@ def on_event(ctx: Context, evname: str) -> None:
             return
         record.over = True
         record.save()
-        media.end_call(ctx, call_id)
+        media.end_call(ctx, call_id, record.media_set)
     try:
         # The agents' calls in progress and the history's answer or end: one round trip.
         end = ctx.state.dialog_events.record(calls_change(ctx, record, evname),

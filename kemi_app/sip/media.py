@@ -8,6 +8,12 @@ when the dialog ends or fails (dialog events), whatever ended it.
 
 What the branch and reply routes of one transaction need lives in its Transaction record;
 what later requests need, in the CallRecord (sip/callstate.py).
+
+With a pool of rtpengines (EDGE_RTPENGINE_NG lists several) the initial INVITE picks the
+call's instance (policy/media_pool.py: by Call-ID, skipping those the module has disabled),
+and every later command of the call (re-offer, answer, music, delete) selects that
+instance's set again: a call's media never moves. Each worker's module keeps the last set
+selected, so every command here selects its set first.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from kemi_app.policy.media import (
     leg_kind,
     offer_flags,
 )
+from kemi_app.policy.media_pool import choose, node_label, preference
 from kemi_app.rtpengine_ng import command as ng_command
 from kemi_app.sip import rpc
-from kemi_app.sip.callstate import EXTRA_ID, CallRecord, Transaction
+from kemi_app.sip.callstate import EXTRA_ID, MEDIA_PROFILE, NO_MEDIA, CallRecord, Transaction
 from kemi_app.sip.context import Context, log_ctx, pv
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, REPLY_ROUTE
 
@@ -63,8 +70,50 @@ def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_co
         raise ctx.rtpengine.down()
     tx.offerer, tx.initial, tx.callee_codecs = caller.value, True, list(callee_codecs)
     record.caller_leg, record.callee_codecs = caller.value, list(callee_codecs)
+    tx.media_set = record.media_set = _pick(ctx, pv("$ci"))
+    if len(ctx.settings.media_pool) > 1:  # found by sip/mediapool.py should its rtpengine die
+        KSR.dialog.set_dlg_profile(MEDIA_PROFILE, str(record.media_set))
     KSR.tm.t_on_branch(BRANCH_ROUTE)
     KSR.tm.t_on_reply(REPLY_ROUTE)
+
+
+def _pick(ctx: Context, call_id: str) -> int:
+    """The call's rtpengine: the best one for its Call-ID among those up; all down: the best
+    one anyway (its failure then feeds the breaker and the caller gets the 503)."""
+    pool = ctx.settings.media_pool
+    if len(pool) == 1:
+        return 0
+    try:
+        down = disabled_sets()
+    except rpc.RpcError:
+        down = set()
+    chosen = choose(call_id, pool, down)
+    return preference(call_id, pool)[0] if chosen is None else chosen
+
+
+def ng_for(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> str:
+    """The ng address of the rtpengine holding the call's media, for commands sent straight
+    from Python (recording, supervision): its recorded set, else the one its Call-ID picks."""
+    pool = ctx.settings.media_pool
+    return pool[media_set if 0 <= media_set < len(pool) else _pick(ctx, call_id)].ng
+
+
+def disabled_sets() -> set[int]:
+    """Pool members (set numbers) the rtpengine module has disabled, in shared memory: one that
+    timed out, or that the media tick (sip/mediapool.py) took out after a missed ping."""
+    nodes = rpc.call("rtpengine.show", "all")
+    listed = nodes if isinstance(nodes, list) else [nodes]
+    return {int(n.get("set", 0)) for n in listed if isinstance(n, dict) and str(n.get("disabled", "0")) != "0"}
+
+
+def _label(ctx: Context) -> str:
+    return node_label(ctx.settings.node_uri)
+
+
+def select_set(media_set: int) -> None:
+    """Before any rtpengine module command about a call (recording, subscriptions too): the
+    set of the instance holding its media (CallRecord.media_set)."""
+    KSR.rtpengine.set_rtpengine_set(max(media_set, 0))
 
 
 def _branch_kind() -> LegKind:
@@ -85,7 +134,8 @@ def on_branch(ctx: Context, tx: Transaction) -> None:
     if not engaged(caller, callee, settings):
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
-    flags = offer_flags(caller, callee, settings, tuple(tx.callee_codecs)) + PER_BRANCH
+    flags = f"{offer_flags(caller, callee, settings, tuple(tx.callee_codecs))}{PER_BRANCH} label={_label(ctx)}"
+    select_set(tx.media_set)
     if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
         ctx.media_refused = True
@@ -99,18 +149,17 @@ def _done(ctx: Context, rc: int) -> bool:
     if rc > 0:
         ctx.rtpengine.succeeded()
         return True
-    if _unreachable():
+    if _unreachable(ctx):
         ctx.rtpengine.failed()
     return False
 
 
-def _unreachable() -> bool:
+def _unreachable(ctx: Context) -> bool:
+    """Every rtpengine of the pool is disabled: the edge has no media relay at all."""
     try:
-        nodes = rpc.call("rtpengine.show", "all")
+        return len(disabled_sets()) >= len(ctx.settings.media_pool)
     except rpc.RpcError:
         return True
-    listed = nodes if isinstance(nodes, list) else [nodes]
-    return all(isinstance(n, dict) and str(n.get("disabled", "0")) != "0" for n in listed)
 
 
 def relay(ctx: Context) -> bool:
@@ -139,13 +188,14 @@ def offer_in_dialog(ctx: Context) -> None:
     if not ctx.rtpengine.usable():
         KSR.notice(f"media: rtpengine down, relayed without re-anchoring {log_ctx()}\n")
         return
+    select_set(record.media_set)
     if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), tuple(codecs)))):
         KSR.err(f"media: rtpengine re-offer failed {log_ctx()}\n")
         return
     # The party on the other end of this offer is the one who hears the music.
     change = hold_change(pv("$rb"), on_hold=record.moh_listener == pv("$tt"))
     moh = {HoldChange.HOLD: "play", HoldChange.RESUME: "stop"}.get(change, "")
-    Transaction(offerer=sender.value, initial=False, moh=moh).save()
+    Transaction(offerer=sender.value, initial=False, moh=moh, media_set=record.media_set).save()
     KSR.tm.t_on_reply(REPLY_ROUTE)
 
 
@@ -156,6 +206,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         return
     status = int(pv("$rs") or 0)
     initial = tx.initial
+    select_set(tx.media_set)
     if initial:
         answerer = leg_kind(pv("$pr"), pv("$rb"))
         if not engaged(offerer, answerer, _settings(ctx)):
@@ -180,6 +231,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
 def _music(ctx: Context, record: CallRecord, action: str, listener: str, holder: str) -> None:
     """Music to `listener`; the holder's own audio is blocked meanwhile, so the listener hears
     one clean stream rather than music interleaved with the holder's (muted) stream."""
+    select_set(record.media_set)
     if action == "play":
         KSR.rtpengine.block_media(f"from-tag={holder}")
         played = KSR.rtpengine.play_media(f"from-tag={listener} file={ctx.settings.moh_path} repeat-times=10000")
@@ -192,8 +244,9 @@ def _music(ctx: Context, record: CallRecord, action: str, listener: str, holder:
         record.moh_listener = ""
 
 
-def end_call(ctx: Context, call_id: str) -> None:
-    """Dialog over (BYE, timeout, failure, CANCEL): free every session of the call.
+def end_call(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> None:
+    """Dialog over (BYE, timeout, failure, CANCEL): free every session of the call on the
+    rtpengine holding it (on every one of the pool when that is not known).
 
     Straight over the ng protocol: dialog events may run without a SIP message to read.
     With rtpengine down the session is left to the periodic reconcile (sip/reconcile.py)."""
@@ -202,14 +255,23 @@ def end_call(ctx: Context, call_id: str) -> None:
     if not ctx.rtpengine.usable():
         KSR.notice(f"media: rtpengine down, delete of call-id={call_id} left to the reconcile\n")
         return
+    pool = ctx.settings.media_pool
     try:
-        ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
-    except (OSError, ValueError) as e:
-        if isinstance(e, OSError):
-            ctx.rtpengine.failed()
-        KSR.err(f"media: rtpengine delete failed for call-id={call_id}: {e}\n")
-        return
-    ctx.rtpengine.succeeded()
+        down = disabled_sets() if len(pool) > 1 else set()
+    except rpc.RpcError:
+        down = set()
+    for index in [media_set] if 0 <= media_set < len(pool) else range(len(pool)):
+        if index in down:
+            KSR.notice(f"media: rtpengine {pool[index].ng} down, delete of call-id={call_id} left to the reconcile\n")
+            continue
+        try:
+            ng_command(pool[index].ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
+        except (OSError, ValueError) as e:
+            if isinstance(e, OSError) and len(pool) == 1:
+                ctx.rtpengine.failed()
+            KSR.err(f"media: rtpengine {pool[index].ng} delete failed for call-id={call_id}: {e}\n")
+            continue
+        ctx.rtpengine.succeeded()
 
 
 def prepare_failover(record: CallRecord, tx: Transaction, callee_codecs: list[str]) -> None:

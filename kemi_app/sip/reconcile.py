@@ -2,7 +2,9 @@
 are checked against the dialog module's live dialogs, and what outlived its dialog goes.
 
 This is how a dialog end that could not be written (Redis down) or a media delete that could
-not be sent (rtpengine down) is made good once the dependency is back."""
+not be sent (rtpengine down) is made good once the dependency is back. Every rtpengine of the
+pool is listed; a session is deleted only if this node made it (its label, sip/media.py),
+since several nodes may share the pool."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 import KSR
 
 from kemi_app.dependency import DependencyDown
+from kemi_app.policy.media_pool import LABEL_PREFIX, made_here, node_label
 from kemi_app.policy.reconcile import Dialog, orphan_sessions, phantom_records
 from kemi_app.rtpengine_ng import command as ng_command
 from kemi_app.sip import rpc
@@ -26,11 +29,11 @@ def live_dialogs() -> list[Dialog]:
     return [Dialog(str(r.get("call-id", "")), int(r.get("state", 0))) for r in listed if isinstance(r, dict)]
 
 
-def _media_sessions(ctx: Context) -> list[str] | None:
+def _media_sessions(ng: str) -> list[str] | None:
     try:
-        answer = ng_command(ctx.settings.rtpengine_ng, {"command": "list", "limit": MAX_SESSIONS}, NG_TIMEOUT)
+        answer = ng_command(ng, {"command": "list", "limit": MAX_SESSIONS}, NG_TIMEOUT)
     except (OSError, ValueError) as e:
-        KSR.info(f"reconcile: rtpengine not listed: {e}\n")
+        KSR.info(f"reconcile: rtpengine {ng} not listed: {e}\n")
         return None
     calls = answer.get("calls", [])
     return [c.decode() if isinstance(c, bytes) else str(c) for c in calls] if isinstance(calls, list) else []
@@ -44,8 +47,8 @@ def reconcile(ctx: Context) -> None:
         members = ctx.state.agents.node_call_records(node)
     except DependencyDown:
         members = None
-    sessions = _media_sessions(ctx)
-    if members is None and sessions is None:
+    sessions = {m.ng: _media_sessions(m.ng) for m in ctx.settings.media_pool}
+    if members is None and all(s is None for s in sessions.values()):
         return
     dialogs = live_dialogs()
     if members:
@@ -54,6 +57,22 @@ def reconcile(ctx: Context) -> None:
             ctx.state.agents.drop_call_records(node, phantoms, time.time())
             KSR.notice(f"reconcile: dropped {len(phantoms)} call record(s) without a dialog: "
                        f"{', '.join(p.member for p in phantoms[:10])}\n")
-    for call_id in orphan_sessions(sessions or [], dialogs):
-        ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
-        KSR.notice(f"reconcile: deleted rtpengine session without a dialog: call-id={call_id}\n")
+    mine = node_label(node)
+    for ng, call_ids in sessions.items():
+        for call_id in orphan_sessions(call_ids or [], dialogs):
+            if not made_here(_labels(ng, call_id), mine):
+                continue  # another node's call, on an rtpengine the nodes share
+            ng_command(ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
+            KSR.notice(f"reconcile: deleted rtpengine session without a dialog: call-id={call_id} on {ng}\n")
+
+
+def _labels(ng: str, call_id: str) -> list[str]:
+    """The labels of a session's monologues (sip/media.py labels the caller's with its node);
+    a session that cannot be queried counts as another node's, left for a later round."""
+    try:
+        answer = ng_command(ng, {"command": "query", "call-id": call_id}, NG_TIMEOUT)
+    except (OSError, ValueError):
+        return [LABEL_PREFIX + "?"]
+    tags = answer.get("tags")
+    monologues = tags.values() if isinstance(tags, dict) else []
+    return [m["label"].decode() for m in monologues if isinstance(m, dict) and isinstance(m.get("label"), bytes)]

@@ -36,6 +36,7 @@ from kemi_app.policy.recording import (
     parse_action,
 )
 from kemi_app.rtpengine_ng import command as ng_command
+from kemi_app.sip import media
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 
@@ -52,7 +53,7 @@ def _ng(ctx: Context, command: str, call_id: str) -> bool:
     if not ctx.rtpengine.usable():
         return False
     try:
-        answer = ng_command(ctx.settings.rtpengine_ng, {"command": command, "call-id": call_id}, NG_TIMEOUT)
+        answer = ng_command(media.ng_for(ctx, call_id), {"command": command, "call-id": call_id}, NG_TIMEOUT)
     except (OSError, ValueError) as e:
         if isinstance(e, OSError):
             ctx.rtpengine.failed()
@@ -149,7 +150,8 @@ def live_call(ctx: Context, att: Attendance) -> str:
     """The attendance's call in progress: its newest leg rtpengine still relays ('' : none)."""
     for call_id in reversed(att.legs):
         try:
-            answer = ng_command(ctx.settings.rtpengine_ng, {"command": "query", "call-id": call_id}, NG_TIMEOUT)
+            answer = ng_command(media.ng_for(ctx, call_id), {"command": "query", "call-id": call_id},
+                                NG_TIMEOUT)
         except (OSError, ValueError):
             return ""
         if answer.get("result") == b"ok":

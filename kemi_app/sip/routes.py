@@ -25,6 +25,7 @@ from kemi_app.sip import (
     flood,
     inbound,
     media,
+    mediapool,
     outage,
     queues,
     recordings,
@@ -330,11 +331,12 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): recordings' audio files and retention;
-        reconcile every EDGE_RECONCILE_SECONDS."""
+        """rtimer tick (every second, one process): the rtpengine pool's health, recordings'
+        audio files and retention every tick; the reconcile every EDGE_RECONCILE_SECONDS."""
 
         def body() -> None:
             ctx = self._ctx()
+            mediapool.check(ctx)
             recordings.housekeeping(ctx)
             now = time.monotonic()
             if now < self.next_reconcile:

@@ -40,7 +40,7 @@ from kemi_app.policy.supervision import (
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.org import Org
 from kemi_app.rtpengine_ng import command as ng_command
-from kemi_app.sip import rpc
+from kemi_app.sip import media, rpc
 from kemi_app.sip.context import Context, log_ctx, pv, refuse, reply
 from kemi_app.sip.transfers import edge_hostport
 from kemi_app.state import CallView
@@ -230,7 +230,7 @@ def _dialog(call_id: str) -> dict | None:
 
 def _ng(ctx: Context, cmd: dict[str, object]) -> dict[str, object]:
     try:
-        answer = ng_command(ctx.settings.rtpengine_ng, cmd, NG_TIMEOUT)
+        answer = ng_command(media.ng_for(ctx, str(cmd["call-id"])), cmd, NG_TIMEOUT)
     except (OSError, ValueError) as e:
         raise MediaError(f"{cmd['command']}: {e}") from None
     if answer.get("result") != b"ok":

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import redis
 
+from kemi_app.state import locator
 from kemi_app.state.agentstate import AgentStates
 from kemi_app.state.attendance import Attendances
 from kemi_app.state.callview import AgentAuth, CallView, CallViews
@@ -74,11 +75,10 @@ __all__ = ["AgentAuth", "CallView", "EdgeState", "connect"]
 
 def connect(url: str, timeout: float = 1.0) -> redis.Redis:
     """A client whose connections share one circuit breaker (see guard.py): SIP workers pass a
-    short timeout, so a stalled Redis costs a few of them before requests get a fast 503."""
-    return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
-        health_check_interval=30, connection_class=guarded(redis_dependency()),
-    )
+    short timeout, so a stalled Redis costs a few of them before requests get a fast 503.
+    `url` is a single instance or a Sentinel-watched primary (locator.py)."""
+    return locator.client(url, timeout, guarded(redis_dependency(), locator.base_connection(url)),
+                          decode_responses=True, health_check_interval=30)
 
 
 class EdgeState:

@@ -1,10 +1,13 @@
 """Provisioning data: orgs, org links, companies, agents, services, gateways and DIDs.
 
 Every write is one MULTI/EXEC; the ones that check other records first WATCH them, so a
-concurrent change makes the write retry instead of landing half-checked.
+concurrent change makes the write retry instead of landing half-checked. Behind Sentinel a
+write returns once the replica holds it (Store._replicated).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import redis
 from redis.client import Pipeline
@@ -19,12 +22,17 @@ from kemi_app.provisioning.gateway import Gateway
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
-from kemi_app.state.base import Store
+from kemi_app.state.base import Store, T
 from kemi_app.state.codec import decode, encode
 
 
 @metrics.timed_state
 class Directory(Store):
+    def _optimistic(self, watch: list[str], body: Callable[[Pipeline], T]) -> T:
+        result = super()._optimistic(watch, body)
+        self._replicated()
+        return result
+
     def _require_org(self, p: Pipeline | redis.Redis, org_id: str) -> Org:
         org = decode(Org, p.hgetall(keys.org(org_id)))
         if org is None:
@@ -121,7 +129,9 @@ class Directory(Store):
         return self._optimistic([keys.org(org_id), keys.org(target)], body)
 
     def delete_link(self, org_id: str, target: str) -> bool:
-        return bool(self.r.srem(keys.links(org_id), target))
+        removed = bool(self.r.srem(keys.links(org_id), target))
+        self._replicated()
+        return removed
 
     # -- companies ----------------------------------------------------------
     def get_company(self, org_id: str, company_id: str) -> Company | None:
@@ -285,6 +295,7 @@ class Directory(Store):
             p.srem(keys.GATEWAYS, gw_id)
             p.incr(keys.GATEWAYS_VERSION)
             deleted, _, _ = p.execute()
+        self._replicated()
         return bool(deleted)
 
     # -- DIDs ---------------------------------------------------------------
@@ -317,6 +328,7 @@ class Directory(Store):
             p.delete(keys.did(number))
             p.srem(keys.DIDS, number)
             deleted, _ = p.execute()
+        self._replicated()
         return bool(deleted)
 
 

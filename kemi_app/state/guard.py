@@ -31,10 +31,11 @@ def redis_dependency() -> Dependency:
     return Dependency("redis", REASON, Breaker(threshold=FAILURES_TO_OPEN, cooldown=COOLDOWN_SECONDS))
 
 
-def guarded(dependency: Dependency) -> type[Connection]:
-    """A connection class whose instances report to (and are refused by) `dependency`."""
+def guarded(dependency: Dependency, base: type[Connection] = Connection) -> type[Connection]:
+    """A connection class whose instances report to (and are refused by) `dependency`; `base`
+    is SentinelManagedConnection behind Sentinel (locator.base_connection)."""
 
-    class GuardedConnection(Connection):
+    class GuardedConnection(base):
         def connect(self) -> None:
             # The pool calls this each time it hands the connection out: once per command.
             if not dependency.admit():

@@ -149,7 +149,10 @@ class Registrations(Store):
             change.update(conn=f"{org_id}:{ext}", conn_ttl=max(1, ttl))
         expected = {"bindings": current.bindings_raw, "session": current.session_raw}
         keys_ = [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key]
-        return self._commit(keys_, [json.dumps(expected), json.dumps(change)]) == 1
+        if self._commit(keys_, [json.dumps(expected), json.dumps(change)]) != 1:
+            return False
+        self._replicated()  # the 200 OK goes out once a failover cannot lose the binding
+        return True
 
     def record_auth_failure(self, org_id: str, ext: str, source_ip: str, per_agent: bool) -> int:
         """Counts a failure from a source against the agent, or (policy.auth_policy) against the
@@ -194,7 +197,10 @@ class Registrations(Store):
                 p.hset(keys.session(org_id, ext), "online_until", json.dumps(now))
             return outcome
 
-        return self._optimistic([key], body)
+        outcome = self._optimistic([key], body)
+        if outcome.ok:
+            self._replicated()
+        return outcome
 
     def remember_connection(self, node: str, peer: str, org_id: str, ext: str, ttl: int) -> None:
         """Which agent registered over the WebSocket from `peer` (ip:port), for when it closes."""

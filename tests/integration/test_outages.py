@@ -18,7 +18,7 @@ import pytest
 
 from edgeops.stack import Stack
 from kemi_app.state import EdgeState, connect
-from tests.conftest import edge_environment, pick_port_base
+from tests.conftest import edge_environment, pick_port_base, sipp_peers
 from tests.integration import sip_probe
 from tests.integration.contact_centre import AGENTS, DID, DOMAIN, ORG, PASSWORD, ContactCentre
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
@@ -50,10 +50,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def osipp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
-    s = Sipp(f"127.0.0.1:{stack.settings.sip_port}", tmp_path_factory.mktemp("outage-sipp"),
-             port_base=stack.settings.sip_port + 20)
-    yield s
-    s.stop_all()
+    with sipp_peers(stack, tmp_path_factory.mktemp("outage-sipp")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -118,17 +116,19 @@ def call_load(stack: Stack, osipp: Sipp, seconds: int = 25, rate: int = 4) -> It
 
 
 @contextmanager
-def stopped(stack: Stack, name: str) -> Iterator[float]:
-    """SIGSTOP the component this stack started, SIGCONT it after STALL_SECONDS (counted from
-    the stop, whatever the block took); yields the stop's monotonic time."""
-    pid = stack.procs[name].pid
-    os.kill(pid, signal.SIGSTOP)
+def stopped(stack: Stack, *names: str) -> Iterator[float]:
+    """SIGSTOP the components this stack started, SIGCONT them after STALL_SECONDS (counted
+    from the stop, whatever the block took); yields the stop's monotonic time."""
+    pids = [stack.procs[name].pid for name in names]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
     start = time.monotonic()
     try:
         yield start
         time.sleep(max(0.0, start + STALL_SECONDS - time.monotonic()))
     finally:
-        os.kill(pid, signal.SIGCONT)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def agent_call_works(osipp: Sipp, phone_port: int) -> bool:
