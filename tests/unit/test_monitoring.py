@@ -25,7 +25,7 @@ def dashboard_queries() -> list[str]:
 
 
 def test_alert_rules_are_valid() -> None:
-    assert "SUCCESS: 15 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 17 rules found" in promtool("check", "rules", "alerts.yml")
 
 
 def test_alert_rule_unit_tests_pass() -> None:
