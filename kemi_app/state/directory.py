@@ -21,6 +21,7 @@ from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.base import Store
 from kemi_app.state.codec import decode, encode
+from kemi_app.state.queues import queue_agent_changed, queue_membership
 
 
 @metrics.timed_state
@@ -215,6 +216,7 @@ class Directory(Store):
                 raise Missing(f"no such agent: {ext}")
             p.multi()
             p.hset(key, "dnd", "true" if dnd else "false")
+            queue_agent_changed(p, org_id, ext)
 
         self._optimistic([key], body)
 
@@ -230,13 +232,14 @@ class Directory(Store):
 
         def body(p: Pipeline) -> bool:
             self._require_org(p, org_id)
-            created = not p.exists(key)
+            before = decode(Service, p.hgetall(key))
             p.multi()
             p.delete(key)
             p.hset(key, mapping=encode(service))
             p.sadd(keys.services(org_id), service.ext)
             p.incr(keys.org_version(org_id))
-            return created
+            queue_membership(p, org_id, before, service)
+            return before is None
 
         return self._optimistic([keys.org(org_id), key], body)
 
@@ -250,7 +253,9 @@ class Directory(Store):
             dids = sorted(n for n in p.smembers(keys.DIDS) if p.hmget(keys.did(n), "org", "service") == [org_id, ext])
             if dids:
                 raise Conflict(f"DIDs still land on service {ext}: {', '.join(dids)}")
+            before = decode(Service, p.hgetall(key))
             p.multi()
+            queue_membership(p, org_id, before, None)
             p.delete(key)
             p.srem(keys.services(org_id), ext)
             p.incr(keys.org_version(org_id))
@@ -326,3 +331,4 @@ def _queue_agent_delete(p: Pipeline, org_id: str, ext: str) -> None:
     p.delete(keys.agent(org_id, ext), keys.bindings(org_id, ext), keys.status(org_id, ext),
              keys.session(org_id, ext), keys.offer(org_id, ext), keys.idle(org_id, ext))
     p.srem(keys.agents(org_id), ext)
+    queue_agent_changed(p, org_id, ext)  # out of its queues' free sets

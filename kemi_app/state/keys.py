@@ -134,3 +134,33 @@ def offer(org_id: str, ext: str) -> str:
 def idle(org_id: str, ext: str) -> str:
     """When the agent's last call ended: queues offer to the longest idle first."""
     return k("idle", org_id, ext)
+
+
+def queue_members(org_id: str, queue: str) -> str:
+    """Set of the queue's member extensions (kept with the service)."""
+    return k("qmembers", org_id, queue)
+
+
+def member_of(org_id: str, ext: str) -> str:
+    """Set of the queues an agent is a member of (kept with the services)."""
+    return k("memberof", org_id, ext)
+
+
+def queue_free(org_id: str, queue: str) -> str:
+    """Sorted set of the queue's offerable members, scored by when they became free."""
+    return k("qfree", org_id, queue)
+
+
+def queue_waiting(org_id: str, queue: str) -> str:
+    """Sorted set of the calls waiting in the queue (attendance ids), scored by arrival."""
+    return k("qwait", org_id, queue)
+
+
+def queue_waiters(org_id: str, queue: str) -> str:
+    """Hash: attendance id of a waiting call -> where it waits (policy.queue.Waiter)."""
+    return k("qwaiters", org_id, queue)
+
+
+def wakes(node: str) -> str:
+    """List of waiting calls held by `node` that a member just became free for."""
+    return k("wake", node)
