@@ -36,7 +36,9 @@ from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, QueueCall, Transac
 from kemi_app.sip.context import Context, pv, refuse
 from kemi_app.sip.forking import fork
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, CALL_FAILURE_ROUTE, QUEUE_FAILURE_ROUTE, QUEUE_RESUME_ROUTE, REPLY_ROUTE
+from kemi_app.state import waiting_store
 from kemi_app.state.agentstate import bindings_from
+from kemi_app.state.queues import Queues
 
 FIRST_RESPONSE_MS = 5000  # a member's phone that does not even say 100 Trying within this is skipped
 AUTO_ANSWER_HEADERS = (
@@ -168,12 +170,15 @@ def _member_free(ext: str) -> None:
 
 
 _handing: list[str] = []  # the member being handed over while the resume route runs (one process)
+_wake_store: list[Queues] = []  # the wake timer process's own client
 
 
 def drain_wakes(ctx: Context) -> None:
     """Wake timer (its own process): resume the parking requests of this node that a member
     was handed to; a call gone meanwhile gives its member back."""
-    for waiter, ext in ctx.state.queues.next_wakes(ctx.settings.node_uri, WAKE_BLOCK_SECONDS, WAKE_BATCH):
+    if not _wake_store:
+        _wake_store.append(waiting_store(ctx.settings.effective_redis_url, WAKE_BLOCK_SECONDS))
+    for waiter, ext in _wake_store[0].next_wakes(ctx.settings.node_uri, WAKE_BLOCK_SECONDS, WAKE_BATCH):
         _handing[:] = [ext]
         KSR.tmx.t_continue(waiter.tindex, waiter.tlabel, QUEUE_RESUME_ROUTE)
         if _handing:  # not resumed: the call ended while the member was on its way

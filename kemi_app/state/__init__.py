@@ -68,6 +68,12 @@ def connect(url: str, timeout: float = 1.0) -> redis.Redis:
     )
 
 
+def waiting_store(url: str, block_seconds: float) -> Queues:
+    """Queues on a client of its own that may wait `block_seconds` on Redis for the next wake
+    (the wake timer process); the SIP workers' short timeout would read that as an outage."""
+    return Queues(connect(url, block_seconds + 1.0))
+
+
 class EdgeState:
     def __init__(self, client: redis.Redis, history_retention_days: int = 30) -> None:
         self.r = client

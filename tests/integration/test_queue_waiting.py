@@ -1,0 +1,144 @@
+"""Callers wait in a queue when no member is free: early media with music from rtpengine,
+offered in arrival order the moment a member becomes free, out at once when they hang up,
+overflow after max_wait. Real Kamailio, Redis, rtpengine; customers and agents are sipp."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from kemi_app.policy.pause import AgentStatus
+from kemi_app.provisioning.service import Service
+from tests.integration.contact_centre import AGENTS, ORG, QUEUE, ContactCentre
+from tests.integration.helpers import answer_one, finish
+from tests.sipp import Sipp, SippResult
+
+
+@pytest.fixture
+def cc(centre: ContactCentre) -> ContactCentre:
+    centre.reset()
+    return centre
+
+
+def _waiting_queue(cc: ContactCentre, max_wait: int) -> None:
+    cc.state.directory.save_service(ORG, Service(QUEUE, "queue", "Sales", members=list(AGENTS), ring_timeout=5,
+                                                 max_wait=max_wait))
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 8.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def _waiting(cc: ContactCentre) -> int:
+    return cc.state.queues.waiting(ORG, QUEUE)[0]
+
+
+@contextmanager
+def _media_socket() -> Iterator[socket.socket]:
+    """Where a waiting customer takes its audio (the SDP it offers points here)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(3.0)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _in_background(call: Callable[[], SippResult]) -> tuple[threading.Thread, dict[str, SippResult]]:
+    out: dict[str, SippResult] = {}
+    thread = threading.Thread(target=lambda: out.setdefault("result", call()))
+    thread.start()
+    return thread, out
+
+
+def _free(cc: ContactCentre, ext: str) -> None:
+    cc.state.agents.set_status(ORG, ext, AgentStatus(False, "", time.time()))
+
+
+def test_caller_hears_music_while_waiting_and_the_member_who_unpauses_gets_the_call(
+    cc: ContactCentre, sipp: Sipp
+) -> None:
+    _waiting_queue(cc, max_wait=20)
+    cc.login("3001")
+    cc.pause("3001")
+    phone = answer_one(sipp, cc.agent_ports["3001"], "uas.xml")
+    with _media_socket() as media:
+        thread, out = _in_background(lambda: cc.customer(
+            "customer_wait.xml", rtp_port=media.getsockname()[1], hold_ms=300))
+        assert _eventually(lambda: _waiting(cc) == 1), "the call never joined the waiting calls"
+        packet, source = media.recvfrom(2048)  # music: RTP from rtpengine to the waiting caller
+        assert len(packet) > 12 and packet[0] >> 6 == 2, packet[:4]
+        _free(cc, "3001")  # the unpause hands the member to the waiting call at once
+        thread.join(30)
+    result = out["result"]
+    assert result.ok, result.output + result.errors
+    assert finish(phone)[0] == 0
+    assert _waiting(cc) == 0
+    story = cc.story(cc.last_attendance("3001"))
+    assert ("offer", "3001", "") in story and ("answer", "3001", "") in story
+
+
+def test_a_login_ends_the_wait_too(cc: ContactCentre, sipp: Sipp) -> None:
+    _waiting_queue(cc, max_wait=20)
+    with _media_socket() as media:
+        thread, out = _in_background(lambda: cc.customer("customer_wait.xml", rtp_port=media.getsockname()[1]))
+        assert _eventually(lambda: _waiting(cc) == 1)
+        port = cc.login("3002")  # the phone takes the call on the port it registered from:
+        phone = answer_one(sipp, port, "uas.xml")  # the INVITE's retransmission reaches it
+        thread.join(30)
+    assert out["result"].ok, out["result"].output + out["result"].errors
+    assert finish(phone)[0] == 0
+
+
+def test_caller_who_hangs_up_while_waiting_leaves_the_queue_at_once(cc: ContactCentre) -> None:
+    _waiting_queue(cc, max_wait=20)
+    with _media_socket() as media:
+        thread, out = _in_background(lambda: cc.customer(
+            "customer_wait_cancel.xml", rtp_port=media.getsockname()[1], wait_ms=1500))
+        assert _eventually(lambda: _waiting(cc) == 1)
+        thread.join(30)
+    assert out["result"].ok, out["result"].output + out["result"].errors
+    assert _waiting(cc) == 0
+
+
+def test_nobody_within_max_wait_overflows(cc: ContactCentre) -> None:
+    _waiting_queue(cc, max_wait=2)
+    started = time.monotonic()
+    result = cc.customer("customer_refused.xml", expect=480)
+    assert result.ok, result.output + result.errors
+    assert time.monotonic() - started >= 1.5  # it waited before the overflow
+    assert _waiting(cc) == 0
+
+
+def test_waiting_calls_are_offered_in_arrival_order(cc: ContactCentre, sipp: Sipp) -> None:
+    # Two callers wait, the first one a second longer; one member comes free: the first
+    # caller gets it, the second keeps waiting (and then hangs up).
+    _waiting_queue(cc, max_wait=20)
+    cc.login("3001")
+    cc.pause("3001")
+    phone = answer_one(sipp, cc.agent_ports["3001"], "uas.xml")
+    with _media_socket() as first_media, _media_socket() as second_media:
+        first, first_out = _in_background(lambda: cc.customer(
+            "customer_wait.xml", 0, rtp_port=first_media.getsockname()[1]))
+        assert _eventually(lambda: _waiting(cc) == 1)
+        time.sleep(1.0)
+        second, second_out = _in_background(lambda: cc.customer(
+            "customer_wait_cancel.xml", 1, rtp_port=second_media.getsockname()[1], wait_ms=4000))
+        assert _eventually(lambda: _waiting(cc) == 2)
+        _free(cc, "3001")
+        first.join(30)
+        second.join(30)
+    assert first_out["result"].ok, first_out["result"].output + first_out["result"].errors
+    assert second_out["result"].ok, second_out["result"].output + second_out["result"].errors
+    assert finish(phone)[0] == 0
