@@ -18,6 +18,7 @@ DIRECTIONS = ("inbound", "outbound", "internal")
 START, RING, ANSWER, END = "start", "ring", "answer", "end"
 TRANSFER, CONFERENCE, REFUSED, OFFER, OVERFLOW = "transfer", "conference", "refused", "offer", "overflow"
 AGENT_GONE = "agent-gone"
+WAIT = "wait"  # a queue call waits for a free member; result abandoned or timeout when it ends so
 
 
 def new_attendance_id(now: float | None = None) -> str:

@@ -25,7 +25,7 @@ import time
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.attendance import OFFER, OVERFLOW
+from kemi_app.policy.attendance import OFFER, OVERFLOW, WAIT
 from kemi_app.policy.queue import Waiter, answered_outcome, try_next_agent, wait_left, when_nobody_left
 from kemi_app.policy.registration import live
 from kemi_app.policy.sip_text import quoted_string
@@ -48,6 +48,7 @@ AUTO_ANSWER_HEADERS = (
 PARK_USER = "park"
 PARK_HEADER = "X-Edge-Park"
 MEMBER_HEADER = "X-Edge-Member"
+WOKEN = ";woken"  # the member was handed over by a change of its state, not found free at once
 MEMBER_FREE = (480, "Queue Member Free")  # the parking request's answer when a member is handed over
 PARK_MARGIN_S = 30  # the parking request outlives its branch: the call's timer ends it first
 WAKE_BLOCK_SECONDS = 0.5  # the wake timer process waits on Redis this long per run
@@ -117,7 +118,8 @@ def _park(ctx: Context, tx: Transaction, queue: QueueCall, left: float) -> bool:
         KSR.tm.t_reply(183, "Session Progress")
         tx.waiting_since, tx.music = time.time(), pv("$ft")
         metrics.queue_wait(queue.org, "waiting")
-    tx.offered, tx.parked, tx.tried = "", True, []
+        attendances.event(ctx, tx.offer_attendance, WAIT, queue.org, target=queue.ext, detail=f"queue {queue.ext}")
+    tx.offered, tx.parked = "", True
     tx.save()
     KSR.seturi(f"sip:{PARK_USER}@{ctx.settings.sip_addr}:{ctx.settings.sip_port}")
     KSR.pv.sets("$du", "")
@@ -131,7 +133,7 @@ def _park(ctx: Context, tx: Transaction, queue: QueueCall, left: float) -> bool:
 
 def _park_header(tx: Transaction, queue: QueueCall) -> str:
     data = {"org": queue.org, "queue": queue.ext, "att": tx.offer_attendance, "lock": _lock_ms(queue),
-            "since": tx.waiting_since, "wait": queue.max_wait}
+            "since": tx.waiting_since, "wait": queue.max_wait, "tried": tx.tried}
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
 
 
@@ -146,11 +148,13 @@ def park(ctx: Context) -> None:
     try:
         data = json.loads(base64.urlsafe_b64decode(pv(f"$hdr({PARK_HEADER})")))
         org, queue, att, lock = str(data["org"]), str(data["queue"]), str(data["att"]), int(data["lock"])
-        since = float(data["since"])
+        since, tried = float(data["since"]), [str(e) for e in data["tried"]]
     except (ValueError, KeyError, TypeError):
         KSR.sl.sl_send_reply(400, "Bad Park Header")
         return
-    picked = ctx.state.queues.pick(queue, org, att, lock, [])
+    # Members who just failed this call are not handed straight back (they would ring again
+    # at once); a later change of their state hands them over like any member.
+    picked = ctx.state.queues.pick(queue, org, att, lock, tried)
     if picked is not None:
         _member_free(picked[0])
         return
@@ -159,13 +163,13 @@ def park(ctx: Context) -> None:
         return
     KSR.tm.t_set_max_lifetime((int(data.get("wait", 0)) + PARK_MARGIN_S) * 1000, 0)
     waiter = Waiter(ctx.settings.node_uri, org, queue, int(pv("$T(id_index)")), int(pv("$T(id_label)")), att, lock)
-    picked = ctx.state.queues.pick(queue, org, att, lock, [], waiter=waiter, waiter_arrived=since)
+    picked = ctx.state.queues.pick(queue, org, att, lock, tried, waiter=waiter, waiter_arrived=since)
     if picked is not None:  # a member came free meanwhile: wake ourselves
         ctx.state.queues.wake(ctx.settings.node_uri, waiter, picked[0])
 
 
-def _member_free(ext: str) -> None:
-    KSR.hdr.append_to_reply(f"{MEMBER_HEADER}: {ext}\r\n")
+def _member_free(ext: str, woken: bool = False) -> None:
+    KSR.hdr.append_to_reply(f"{MEMBER_HEADER}: {ext}{WOKEN if woken else ''}\r\n")
     KSR.tm.t_reply(*MEMBER_FREE)
 
 
@@ -189,7 +193,7 @@ def drain_wakes(ctx: Context) -> None:
 def on_resume() -> None:
     """Resume route of a parking request: answer its call's branch with the member."""
     if _handing:
-        _member_free(_handing.pop())
+        _member_free(_handing.pop(), woken=True)
 
 
 def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
@@ -234,7 +238,7 @@ def on_failure(ctx: Context) -> int | None:
         metrics.queue_offer(queue.org, "no-answer" if status == 408 else "cancelled" if cancelled else "refused")
         attendances.event(ctx, att_id, OFFER, queue.org, target=ext, result=result)
     if cancelled and tx.waiting_since:
-        metrics.queue_wait(queue.org, "abandoned")
+        _wait_over(ctx, tx, queue, "abandoned")
     if not try_next_agent(status, cancelled):
         return status
     if not offer_next(ctx, tx, queue):
@@ -245,20 +249,28 @@ def on_failure(ctx: Context) -> int | None:
 def _wait_ended(ctx: Context, tx: Transaction, queue: QueueCall, status: int, cancelled: bool) -> int | None:
     """The parking branch answered: a member was handed over, the caller hung up, or max_wait."""
     member = pv(f"$T_rpl($hdr({MEMBER_HEADER}))") if status == MEMBER_FREE[0] else ""
+    if member.endswith(WOKEN):  # its state changed since it failed this call: it may ring again
+        member, tx.tried = member.removesuffix(WOKEN), []
     if not member:
         ctx.state.queues.leave(queue.org, queue.ext, tx.offer_attendance)
     if cancelled:
-        metrics.queue_wait(queue.org, "abandoned")
+        _wait_over(ctx, tx, queue, "abandoned")
         return status
     tx.parked = False
     if member and offer_next(ctx, tx, queue, preferred=member):
         return None
     if not member:
-        metrics.queue_wait(queue.org, "timeout")
+        _wait_over(ctx, tx, queue, "timeout")
         overflow(ctx, tx, queue)
         return None
     wait_or_overflow(ctx, tx, queue)
     return None
+
+
+def _wait_over(ctx: Context, tx: Transaction, queue: QueueCall, result: str) -> None:
+    metrics.queue_wait(queue.org, result)
+    attendances.event(ctx, tx.offer_attendance, WAIT, queue.org, target=queue.ext, result=result,
+                      detail=f"queue {queue.ext}")
 
 
 def on_branch(tx: Transaction) -> bool:

@@ -86,7 +86,8 @@ def test_caller_hears_music_while_waiting_and_the_member_who_unpauses_gets_the_c
     assert finish(phone)[0] == 0
     assert _waiting(cc) == 0
     story = cc.story(cc.last_attendance("3001"))
-    assert ("offer", "3001", "") in story and ("answer", "3001", "") in story
+    assert [s for s in story if s[0] in ("wait", "offer", "answer")] == [
+        ("wait", QUEUE, ""), ("offer", "3001", ""), ("answer", "3001", "")]
 
 
 def test_a_login_ends_the_wait_too(cc: ContactCentre, sipp: Sipp) -> None:
@@ -112,13 +113,47 @@ def test_caller_who_hangs_up_while_waiting_leaves_the_queue_at_once(cc: ContactC
     assert _waiting(cc) == 0
 
 
-def test_nobody_within_max_wait_overflows(cc: ContactCentre) -> None:
+def test_nobody_within_max_wait_gets_480(cc: ContactCentre) -> None:
     _waiting_queue(cc, max_wait=2)
     started = time.monotonic()
     result = cc.customer("customer_refused.xml", expect=480)
     assert result.ok, result.output + result.errors
     assert time.monotonic() - started >= 1.5  # it waited before the overflow
     assert _waiting(cc) == 0
+
+
+def test_nobody_within_max_wait_overflows_to_the_org_ivr(cc: ContactCentre, sipp: Sipp) -> None:
+    cc.reset(overflow_ivr=True)
+    _waiting_queue(cc, max_wait=2)
+    ivr = answer_one(sipp, cc.ivr_port)
+    with _media_socket() as media:
+        result = cc.customer("customer_wait.xml", rtp_port=media.getsockname()[1])
+    assert result.ok, result.output + result.errors
+    assert finish(ivr)[0] == 0
+    assert _waiting(cc) == 0
+
+
+def test_a_member_who_refuses_after_the_wait_is_not_rung_again_at_once(cc: ContactCentre, sipp: Sipp) -> None:
+    # 3001 comes free but its phone is busy: the call waits again (no ringing loop) until
+    # 3002 logs in and answers.
+    _waiting_queue(cc, max_wait=20)
+    cc.login("3001")
+    cc.pause("3001")
+    busy = answer_one(sipp, cc.agent_ports["3001"], "uas_busy.xml")
+    with _media_socket() as media:
+        thread, out = _in_background(lambda: cc.customer("customer_wait.xml", rtp_port=media.getsockname()[1]))
+        assert _eventually(lambda: _waiting(cc) == 1)
+        _free(cc, "3001")
+        assert finish(busy)[0] == 0
+        assert _eventually(lambda: _waiting(cc) == 1)  # waiting again
+        time.sleep(1.0)
+        port = cc.login("3002")
+        phone = answer_one(sipp, port, "uas.xml")
+        thread.join(30)
+    assert out["result"].ok, out["result"].output + out["result"].errors
+    assert finish(phone)[0] == 0
+    story = cc.story(cc.last_attendance("3002"))
+    assert [s[:2] for s in story if s[0] == "offer" and not s[2]] == [("offer", "3001"), ("offer", "3002")]
 
 
 def test_waiting_calls_are_offered_in_arrival_order(cc: ContactCentre, sipp: Sipp) -> None:
