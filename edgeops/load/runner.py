@@ -56,8 +56,9 @@ class Profile:
     media_seconds: float
     pause_rates: tuple[int, ...] = ()
     pause_agents: int = 100
-    queues: int = 10  # each on its own DID, answered by its own group of agents
-    agents_per_queue: int = 50
+    queues: int = 100  # each on its own DID, answered by its own group of agents
+    agents_per_queue: int = 5
+    big_queue_members: int = 500  # queue500: one queue this big (the same agents' count as queue's)
     profile_seconds: int = 0  # py-spy the busiest edge worker this long (0: no profile)
 
 
@@ -72,9 +73,10 @@ QUICK = Profile(
     callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2, pause_rates=(20,),
     pause_agents=10, queues=2, agents_per_queue=5,
 )
-SIP_SCENARIOS = ("register", "call", "queue", "outbound", "pause")
+SIP_SCENARIOS = ("register", "call", "queue", "queue500", "outbound", "pause")
 SCENARIOS = (*SIP_SCENARIOS, "media", "transcode")
-EDGE_ONLY = ("pause", "queue")  # the baseline has no agent state, no queues
+EDGE_ONLY = ("pause", "queue", "queue500")  # the baseline has no agent state, no queues
+BIG_QUEUE = "600"  # queue500's service; the small queues are 700 and up
 
 
 def password(ext: str) -> str:
@@ -164,6 +166,7 @@ class LoadRun:
         # Queue agents answer on the UAS ports like the callees; queue q listens on DID +55114000070q.
         self.queue_agents = [[str(40000 + q * 100 + i) for i in range(profile.agents_per_queue)]
                              for q in range(profile.queues)]
+        self.big_queue = [str(60000 + i) for i in range(profile.big_queue_members)]
 
     # -- targets --------------------------------------------------------------
     @property
@@ -178,15 +181,20 @@ class LoadRun:
 
     @staticmethod
     def did(q: int) -> str:
-        return f"+55114000{700 + q}"
+        return f"+5511400{700 + q:04d}"
+
+    BIG_DID = f"+5511400{BIG_QUEUE:>04}"
 
     def tenant(self) -> dict:
         agents = [{"ext": ext, "password": password(ext)}
                   for ext in [*self.reg_agents, *(c for group in self.callees for c in group)]]
         agents += [{"ext": ext, "password": password(ext), "company": "paused"} for ext in self.paused]
-        agents += [{"ext": ext, "password": password(ext)} for group in self.queue_agents for ext in group]
+        agents += [{"ext": ext, "password": password(ext)}
+                   for ext in [*(e for group in self.queue_agents for e in group), *self.big_queue]]
         services = [{"ext": str(700 + q), "kind": "queue", "name": f"queue{q}", "members": group, "ring_timeout": 5}
                     for q, group in enumerate(self.queue_agents)]
+        services.append({"ext": BIG_QUEUE, "kind": "queue", "name": "big", "members": self.big_queue,
+                         "ring_timeout": 5})
         carriers = [{"id": f"carrier{i}", "address": f"sip:127.0.0.1:{port}", "priority": 1000}
                     for i, port in enumerate(self.carrier_ports)]
         return {
@@ -194,8 +202,9 @@ class LoadRun:
                       "companies": [{"id": "paused", "block_calls_during_pause": True}]}],
             "gateways": [{"id": "load-gw", "address": f"sip:127.0.0.1:{self.gateway_port}", "codecs": ["PCMU"]},
                          *carriers],
-            "dids": [{"number": self.did(q), "org": "load", "service": str(700 + q)}
-                     for q in range(len(self.queue_agents))],
+            "dids": [*({"number": self.did(q), "org": "load", "service": str(700 + q)}
+                       for q in range(len(self.queue_agents))),
+                     {"number": self.BIG_DID, "org": "load", "service": BIG_QUEUE}],
         }
 
     def start(self, baseline: bool = True) -> list[Target]:
@@ -322,8 +331,8 @@ class LoadRun:
         if scenario == "register":
             rows = [[ext, DOMAIN, auth_field(ext)] for ext in self.reg_agents]
             return SippJob(sipp / "register.xml", rows, per_process_rate=1000), p.register_rates
-        if scenario == "queue":
-            dids = [[self.did(q)] for q in range(len(self.queue_agents))]
+        if scenario in ("queue", "queue500"):
+            dids = [[self.did(q)] for q in range(len(self.queue_agents))] if scenario == "queue" else [[self.BIG_DID]]
             return SippJob(sipp / "queue_call.xml", dids, per_process_rate=600, hold_ms=p.hold_ms), p.call_rates
         if scenario == "pause":
             callee = self.callees[0][0]
@@ -351,11 +360,10 @@ class LoadRun:
             job, rates = self.job(scenario)
             if scenario == "call":
                 self.start_uas(target, self.callees)
-            elif scenario == "queue":
+            elif scenario in ("queue", "queue500"):
                 load.ports = self.carrier_ports
-                groups = [[ext for group in self.queue_agents[u::UAS_PROCESSES] for ext in group]
-                          for u in range(UAS_PROCESSES)]
-                self.start_uas(target, groups)
+                members = [e for group in self.queue_agents for e in group] if scenario == "queue" else self.big_queue
+                self.start_uas(target, [members[u::UAS_PROCESSES] for u in range(UAS_PROCESSES)])
             elif scenario == "outbound":
                 self.answer_on(target, self.gateway_port, f"gateway-{target.name}")
                 time.sleep(0.5)

@@ -106,6 +106,7 @@ class Transaction:
     offered: str = ""  # the member ringing now
     tried: list[str] = field(default_factory=list)
     auto_answer: bool = False  # the member ringing now wants auto-answer
+    queued_at: float = 0.0  # when the call entered the queue (service level)
     waiting_since: float = 0.0  # when the call started waiting (0: never waited)
     parked: bool = False  # the branch out now is the parking one (sip/queues.py)
     music: str = ""  # tag of the caller hearing waiting music

@@ -66,7 +66,7 @@ def _lock_ms(queue: QueueCall) -> int:
 
 def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str) -> None:
     """Request route of a call entering a queue (already dialog-tracked)."""
-    tx.queue, tx.offer_attendance, tx.tried = queue, att_id, []
+    tx.queue, tx.offer_attendance, tx.tried, tx.queued_at = queue, att_id, [], time.time()
     if not offer_next(ctx, tx, queue):
         wait_or_overflow(ctx, tx, queue)
 
@@ -117,7 +117,7 @@ def _park(ctx: Context, tx: Transaction, queue: QueueCall, left: float) -> bool:
         KSR.textops.set_reply_body(sdp, "application/sdp")
         KSR.tm.t_reply(183, "Session Progress")
         tx.waiting_since, tx.music = time.time(), pv("$ft")
-        metrics.queue_wait(queue.org, "waiting")
+        metrics.queue_call(queue.org, "waited")
         attendances.event(ctx, tx.offer_attendance, WAIT, queue.org, target=queue.ext, detail=f"queue {queue.ext}")
     tx.offered, tx.parked = "", True
     tx.save()
@@ -237,8 +237,8 @@ def on_failure(ctx: Context) -> int | None:
         result = "cancelled" if cancelled else "no-answer" if status == 408 else f"refused {status}"
         metrics.queue_offer(queue.org, "no-answer" if status == 408 else "cancelled" if cancelled else "refused")
         attendances.event(ctx, att_id, OFFER, queue.org, target=ext, result=result)
-    if cancelled and tx.waiting_since:
-        _wait_over(ctx, tx, queue, "abandoned")
+    if cancelled:
+        metrics.queue_call(queue.org, "abandoned")
     if not try_next_agent(status, cancelled):
         return status
     if not offer_next(ctx, tx, queue):
@@ -254,6 +254,8 @@ def _wait_ended(ctx: Context, tx: Transaction, queue: QueueCall, status: int, ca
     if not member:
         ctx.state.queues.leave(queue.org, queue.ext, tx.offer_attendance)
     if cancelled:
+        if member:  # handed over just as the caller hung up: the member is free for others
+            ctx.state.queues.release_offer(queue.org, member, tx.offer_attendance)
         _wait_over(ctx, tx, queue, "abandoned")
         return status
     tx.parked = False
@@ -268,7 +270,7 @@ def _wait_ended(ctx: Context, tx: Transaction, queue: QueueCall, status: int, ca
 
 
 def _wait_over(ctx: Context, tx: Transaction, queue: QueueCall, result: str) -> None:
-    metrics.queue_wait(queue.org, result)
+    metrics.queue_call(queue.org, result)
     attendances.event(ctx, tx.offer_attendance, WAIT, queue.org, target=queue.ext, result=result,
                       detail=f"queue {queue.ext}")
 
@@ -304,7 +306,9 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
             record.agents.append(ext)
         KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))
         ctx.state.queues.release_offer(queue.org, ext, tx.offer_attendance, offer_again=False)
-        if tx.waiting_since and tx.music:
+        if tx.queued_at:  # once: a retransmitted 2xx comes through here again
+            metrics.queue_call(queue.org, answered_outcome(time.time() - tx.queued_at, queue.service_level))
+            tx.queued_at = 0.0
+        if tx.music:
             media.stop_waiting_music(tx.music)
-            metrics.queue_wait(queue.org, answered_outcome(time.time() - tx.waiting_since, queue.service_level))
             tx.music = ""

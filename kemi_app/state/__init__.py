@@ -7,7 +7,7 @@ each given what it depends on:
   agents          status, login sessions, calls in progress, presence (directory)
   call_views      an agent's new call: everything the policy needs in one round trip
   history         attendances, their legs and events, transfers announced in a REFER
-  queues          queue members (presence read with their offer locks) and offer locks
+  queues          per-queue state: free members by idle time, waiting calls, offer locks
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
@@ -39,6 +39,11 @@ Keys (every edge node shares them; see keys.py):
   edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
   edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
+  edge:qmembers:{org}:{queue}      set of the queue's members; edge:memberof:{org}:{ext} its queues
+  edge:qfree:{org}:{queue}         sorted set: offerable members by when they became free
+  edge:qwait:{org}:{queue}         sorted set: waiting calls (attendance ids) by arrival;
+  edge:qwaiters:{org}:{queue}      hash: attendance id -> where the call is parked
+  edge:wake:{node}                 list: parked calls of a node that a member was handed to
 """
 
 
