@@ -34,6 +34,7 @@ from kemi_app.provisioning.service import Service
 from kemi_app.sip import attendances, media
 from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, QueueCall, Transaction, agent_key
 from kemi_app.sip.context import Context, pv, refuse
+from kemi_app.sip.flood import from_itself
 from kemi_app.sip.forking import fork
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, CALL_FAILURE_ROUTE, QUEUE_FAILURE_ROUTE, QUEUE_RESUME_ROUTE, REPLY_ROUTE
 from kemi_app.state import waiting_store
@@ -139,8 +140,7 @@ def _park_header(tx: Transaction, queue: QueueCall) -> str:
 
 def is_parking(ctx: Context) -> bool:
     """A parking request: this node's own INVITE to park@ itself."""
-    return (pv("$rU") == PARK_USER and KSR.is_myself_srcip() > 0 and int(pv("$sp") or 0) == ctx.settings.sip_port
-            and bool(pv(f"$hdr({PARK_HEADER})")))
+    return pv("$rU") == PARK_USER and from_itself(ctx) and bool(pv(f"$hdr({PARK_HEADER})"))
 
 
 def park(ctx: Context) -> None:
@@ -182,7 +182,13 @@ def drain_wakes(ctx: Context) -> None:
     was handed to; a call gone meanwhile gives its member back."""
     if not _wake_store:
         _wake_store.append(waiting_store(ctx.settings.effective_redis_url, WAKE_BLOCK_SECONDS))
-    for waiter, ext in _wake_store[0].next_wakes(ctx.settings.node_uri, WAKE_BLOCK_SECONDS, WAKE_BATCH):
+    try:
+        wakes = _wake_store[0].next_wakes(ctx.settings.node_uri, WAKE_BLOCK_SECONDS, WAKE_BATCH)
+    except Exception as e:  # Redis down: say so once a second, not at every timer tick
+        KSR.err(f"queue wakes not read: {e!r}\n")
+        time.sleep(1.0)  # the timer process's own: no SIP waits on it
+        return
+    for waiter, ext in wakes:
         _handing[:] = [ext]
         KSR.tmx.t_continue(waiter.tindex, waiter.tlabel, QUEUE_RESUME_ROUTE)
         if _handing:  # not resumed: the call ended while the member was on its way

@@ -31,6 +31,7 @@ from kemi_app.sip import (
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, NotUtf8, log_ctx, pv, pv_text, reply
+from kemi_app.sip.flood import from_itself
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.reconcile import reconcile
@@ -282,7 +283,7 @@ class EdgeRoutes:
             ctx, record, tx = self._ctx(), CallRecord.load(), Transaction.load()
             attendances.on_reply(ctx, record, tx)
             queues.on_reply(ctx, record, tx)
-            if not tx.parked:  # the parking branch has no media
+            if not from_itself(ctx):  # the parking branch's answers (sip/queues.py) have no media
                 media.on_reply(ctx, record, tx)
             record.save()
             tx.save()
