@@ -12,10 +12,12 @@ from contextlib import contextmanager
 
 import pytest
 
+from edgeops.stack import Stack
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.provisioning.service import Service
-from tests.integration.contact_centre import AGENTS, ORG, QUEUE, ContactCentre
-from tests.integration.helpers import answer_one, finish
+from tests.conftest import edge_environment, pick_port_base
+from tests.integration.contact_centre import AGENTS, DID, DOMAIN, ORG, PASSWORD, QUEUE, ContactCentre
+from tests.integration.helpers import answer_one, finish, register
 from tests.sipp import Sipp, SippResult
 
 
@@ -164,10 +166,47 @@ def test_waiting_calls_are_offered_in_arrival_order(cc: ContactCentre, sipp: Sip
     cc.pause("3001")
     phone = answer_one(sipp, cc.agent_ports["3001"], "uas.xml")
     with _media_socket() as first_media, _media_socket() as second_media:
-        first, first_out = _in_background(lambda: cc.customer(
-            "customer_wait.xml", 0, rtp_port=first_media.getsockname()[1]))
+        first, first_out = _in_background(lambda: cc.customer(  # talks until the second hangs up
+            "customer_wait.xml", 0, rtp_port=first_media.getsockname()[1], hold_ms=6000))
         assert _eventually(lambda: _waiting(cc) == 1)
         time.sleep(1.0)
+        second, second_out = _in_background(lambda: cc.customer(
+            "customer_wait_cancel.xml", 1, rtp_port=second_media.getsockname()[1], wait_ms=4000))
+        assert _eventually(lambda: _waiting(cc) == 2)
+        _free(cc, "3001")
+        first.join(30)
+        second.join(30)
+    assert first_out["result"].ok, first_out["result"].output + first_out["result"].errors
+    assert second_out["result"].ok, second_out["result"].output + second_out["result"].errors
+    assert finish(phone)[0] == 0
+
+
+@pytest.fixture(scope="module")
+def second_node(edge: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
+    """Another edge node on the same Redis, and a sipp that talks to it."""
+    env = edge_environment(pick_port_base(), tmp_path_factory.mktemp("node2"),
+                           REDIS_URL=edge.settings.effective_redis_url)
+    with Stack(env, log_to_files=True).running() as node:
+        yield Sipp(f"127.0.0.1:{node.settings.sip_port}", tmp_path_factory.mktemp("sipp2"),
+                   port_base=node.settings.sip_port + 20)
+
+
+def test_arrival_order_holds_across_nodes(cc: ContactCentre, sipp: Sipp, second_node: Sipp) -> None:
+    # The first caller waits on the second node, the next one on the first node; the member
+    # (registered on the second node) comes free: the first caller gets it, wherever the
+    # state change happened; the other keeps waiting until it hangs up.
+    _waiting_queue(cc, max_wait=20)
+    port = sipp.next_port()
+    reg = register(second_node, "3001", port, password=PASSWORD, domain=DOMAIN)
+    assert reg.ok, reg.output + reg.errors
+    cc.pause("3001")
+    phone = answer_one(second_node, port, "uas.xml")
+    with _media_socket() as first_media, _media_socket() as second_media:
+        first, first_out = _in_background(lambda: second_node.run(
+            "customer_wait.xml", [[DID]], port=cc.customer_ports[0],
+            values={"rtp_port": first_media.getsockname()[1], "hold_ms": 6000}))
+        assert _eventually(lambda: _waiting(cc) == 1)
+        time.sleep(0.5)
         second, second_out = _in_background(lambda: cc.customer(
             "customer_wait_cancel.xml", 1, rtp_port=second_media.getsockname()[1], wait_ms=4000))
         assert _eventually(lambda: _waiting(cc) == 2)
