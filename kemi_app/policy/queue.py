@@ -42,6 +42,7 @@ class Waiter:
     tlabel: int
     attendance: str
     lock_ms: int  # how long a member handed to it stays reserved (its ring time and a margin)
+    expires: float  # past this it surely waits no more (its node may be gone): skipped
 
     def encode(self) -> str:
         """Always the same text for the same waiter: it is a sorted-set member."""

@@ -98,6 +98,8 @@ def _ring(ctx: Context, tx: Transaction, queue: QueueCall, ext: str, auto_answer
     KSR.tm.t_on_branch(BRANCH_ROUTE)
     KSR.tm.t_on_reply(REPLY_ROUTE)
     KSR.tm.t_set_fr(queue.ring_seconds * 1000, FIRST_RESPONSE_MS)
+    if tx.waiting_since:  # a call that waited outlives the default INVITE lifetime
+        KSR.tm.t_set_max_lifetime((queue.ring_seconds + PARK_MARGIN_S) * 1000, 0)
     return fork(ctx, bindings)
 
 
@@ -162,7 +164,8 @@ def park(ctx: Context) -> None:
         KSR.sl.sl_send_reply(500, "Cannot Park")
         return
     KSR.tm.t_set_max_lifetime((int(data.get("wait", 0)) + PARK_MARGIN_S) * 1000, 0)
-    waiter = Waiter(ctx.settings.node_uri, org, queue, int(pv("$T(id_index)")), int(pv("$T(id_label)")), att, lock)
+    waiter = Waiter(ctx.settings.node_uri, org, queue, int(pv("$T(id_index)")), int(pv("$T(id_label)")), att, lock,
+                    since + int(data.get("wait", 0)) + PARK_MARGIN_S)
     picked = ctx.state.queues.pick(queue, org, att, lock, tried, waiter=waiter, waiter_arrived=since)
     if picked is not None:  # a member came free meanwhile: wake ourselves
         ctx.state.queues.wake(ctx.settings.node_uri, waiter, picked[0])

@@ -52,18 +52,25 @@ local since = math.max(tonumber(redis.call('hget', key('status', ext), 'since') 
   tonumber(redis.call('get', key('idle', ext)) or '0') or 0)
 for _, q in ipairs(queues) do redis.call('zadd', key('qfree', q), since, ext) end
 if redis.call('exists', key('offer', ext)) == 1 then return 1 end
-local best, best_q, best_at
-for _, q in ipairs(queues) do
-  local head = redis.call('zrange', key('qwait', q), 0, 0, 'WITHSCORES')
-  if head[1] and (best_at == nil or tonumber(head[2]) < best_at) then
-    best, best_q, best_at = head[1], q, tonumber(head[2])
+local now = tonumber(redis.call('time')[1])
+local function head(q)  -- the queue's longest-waiting call still alive (a node may be gone)
+  while true do
+    local h = redis.call('zrange', key('qwait', q), 0, 0, 'WITHSCORES')
+    if not h[1] then return nil end
+    local raw = redis.call('hget', key('qwaiters', q), h[1])
+    if raw and cjson.decode(raw).expires > now then return h[1], tonumber(h[2]), raw end
+    redis.call('zrem', key('qwait', q), h[1])
+    redis.call('hdel', key('qwaiters', q), h[1])
   end
+end
+local best, best_q, best_at, raw
+for _, q in ipairs(queues) do
+  local att, at, w = head(q)
+  if att and (best_at == nil or at < best_at) then best, best_q, best_at, raw = att, q, at, w end
 end
 if best == nil then return 1 end
 redis.call('zrem', key('qwait', best_q), best)
-local raw = redis.call('hget', key('qwaiters', best_q), best)
 redis.call('hdel', key('qwaiters', best_q), best)
-if not raw then return 1 end
 local w = cjson.decode(raw)
 redis.call('set', key('offer', ext), w.attendance, 'PX', w.lock_ms)
 local wakes = P .. 'wake:' .. w.node

@@ -105,10 +105,12 @@ def test_one_free_agent_is_never_offered_two_calls(state: EdgeState, queue_of) -
 def test_a_member_coming_free_is_handed_to_the_longest_waiting_call(state: EdgeState, queue_of) -> None:
     (a,) = queue_of(1)
     state.r.delete(keys.wakes(NODE))
-    first, second = (Waiter(NODE, ORG, QUEUE, i, i, f"att-{i}", 25000) for i in (1, 2))
+    gone = Waiter(NODE, ORG, QUEUE, 0, 0, "att-0", 25000, time.time() - 1)  # its node died long ago
+    assert state.queues.pick(QUEUE, ORG, gone.attendance, 25000, [], waiter=gone, waiter_arrived=50.0) is None
+    first, second = (Waiter(NODE, ORG, QUEUE, i, i, f"att-{i}", 25000, time.time() + 60) for i in (1, 2))
     assert state.queues.pick(QUEUE, ORG, first.attendance, 25000, [], waiter=first, waiter_arrived=100.0) is None
     assert state.queues.pick(QUEUE, ORG, second.attendance, 25000, [], waiter=second, waiter_arrived=200.0) is None
-    assert state.queues.waiting(ORG, QUEUE)[0] == 2
+    assert state.queues.waiting(ORG, QUEUE)[0] == 3
     _register(state, a)  # the state change that frees the member hands it over at once
     assert state.queues.next_wakes(NODE, 0.1, 10) == [(first, a)]
     assert state.r.get(keys.offer(ORG, a)) == first.attendance

@@ -50,7 +50,7 @@ def test_service_level_counts_answers_within_the_threshold() -> None:
 
 
 def test_a_waiter_encodes_to_the_same_text_and_back() -> None:
-    w = Waiter("sip:127.0.0.1:5060", "acme", "800", 123, 456, "att-1", 25000)
+    w = Waiter("sip:127.0.0.1:5060", "acme", "800", 123, 456, "att-1", 25000, 1e9)
     assert Waiter.decode(w.encode()) == w
     assert w.encode() == Waiter(**{**w.__dict__}).encode()
 
