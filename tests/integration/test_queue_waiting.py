@@ -5,6 +5,7 @@ overflow after max_wait. Real Kamailio, Redis, rtpengine; customers and agents a
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -158,51 +159,11 @@ def test_a_member_who_refuses_after_the_wait_is_not_rung_again_at_once(cc: Conta
     assert [s[:2] for s in story if s[0] == "offer" and not s[2]] == [("offer", "3001"), ("offer", "3002")]
 
 
-def test_waiting_calls_are_offered_in_arrival_order(cc: ContactCentre, sipp: Sipp) -> None:
-    # Two callers wait, the first one a second longer; one member comes free: the first
-    # caller gets it, the second keeps waiting (and then hangs up).
-    _waiting_queue(cc, max_wait=20)
-    cc.login("3001")
-    cc.pause("3001")
-    phone = answer_one(sipp, cc.agent_ports["3001"], "uas.xml")
+def _first_come_first_served(cc: ContactCentre, first_via: Sipp, phone: subprocess.Popen[str]) -> None:
+    """Two callers wait, the first (through `first_via`'s node) a little longer; 3001 comes
+    free: the first caller gets it and talks on, the second keeps waiting until it hangs up."""
     with _media_socket() as first_media, _media_socket() as second_media:
-        first, first_out = _in_background(lambda: cc.customer(  # talks until the second hangs up
-            "customer_wait.xml", 0, rtp_port=first_media.getsockname()[1], hold_ms=6000))
-        assert _eventually(lambda: _waiting(cc) == 1)
-        time.sleep(1.0)
-        second, second_out = _in_background(lambda: cc.customer(
-            "customer_wait_cancel.xml", 1, rtp_port=second_media.getsockname()[1], wait_ms=4000))
-        assert _eventually(lambda: _waiting(cc) == 2)
-        _free(cc, "3001")
-        first.join(30)
-        second.join(30)
-    assert first_out["result"].ok, first_out["result"].output + first_out["result"].errors
-    assert second_out["result"].ok, second_out["result"].output + second_out["result"].errors
-    assert finish(phone)[0] == 0
-
-
-@pytest.fixture(scope="module")
-def second_node(edge: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
-    """Another edge node on the same Redis, and a sipp that talks to it."""
-    env = edge_environment(pick_port_base(), tmp_path_factory.mktemp("node2"),
-                           REDIS_URL=edge.settings.effective_redis_url)
-    with Stack(env, log_to_files=True).running() as node:
-        yield Sipp(f"127.0.0.1:{node.settings.sip_port}", tmp_path_factory.mktemp("sipp2"),
-                   port_base=node.settings.sip_port + 20)
-
-
-def test_arrival_order_holds_across_nodes(cc: ContactCentre, sipp: Sipp, second_node: Sipp) -> None:
-    # The first caller waits on the second node, the next one on the first node; the member
-    # (registered on the second node) comes free: the first caller gets it, wherever the
-    # state change happened; the other keeps waiting until it hangs up.
-    _waiting_queue(cc, max_wait=20)
-    port = sipp.next_port()
-    reg = register(second_node, "3001", port, password=PASSWORD, domain=DOMAIN)
-    assert reg.ok, reg.output + reg.errors
-    cc.pause("3001")
-    phone = answer_one(second_node, port, "uas.xml")
-    with _media_socket() as first_media, _media_socket() as second_media:
-        first, first_out = _in_background(lambda: second_node.run(
+        first, first_out = _in_background(lambda: first_via.run(
             "customer_wait.xml", [[DID]], port=cc.customer_ports[0],
             values={"rtp_port": first_media.getsockname()[1], "hold_ms": 6000}))
         assert _eventually(lambda: _waiting(cc) == 1)
@@ -216,3 +177,31 @@ def test_arrival_order_holds_across_nodes(cc: ContactCentre, sipp: Sipp, second_
     assert first_out["result"].ok, first_out["result"].output + first_out["result"].errors
     assert second_out["result"].ok, second_out["result"].output + second_out["result"].errors
     assert finish(phone)[0] == 0
+
+
+def test_waiting_calls_are_offered_in_arrival_order(cc: ContactCentre, sipp: Sipp) -> None:
+    _waiting_queue(cc, max_wait=20)
+    cc.login("3001")
+    cc.pause("3001")
+    _first_come_first_served(cc, sipp, answer_one(sipp, cc.agent_ports["3001"], "uas.xml"))
+
+
+@pytest.fixture(scope="module")
+def second_node(edge: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipp]:
+    """Another edge node on the same Redis, and a sipp that talks to it."""
+    env = edge_environment(pick_port_base(), tmp_path_factory.mktemp("node2"),
+                           REDIS_URL=edge.settings.effective_redis_url)
+    with Stack(env, log_to_files=True).running() as node:
+        yield Sipp(f"127.0.0.1:{node.settings.sip_port}", tmp_path_factory.mktemp("sipp2"),
+                   port_base=node.settings.sip_port + 20)
+
+
+def test_arrival_order_holds_across_nodes(cc: ContactCentre, sipp: Sipp, second_node: Sipp) -> None:
+    # The first caller waits on the second node, where the member registered; the state
+    # change happens elsewhere (Redis), the next caller waits on the first node.
+    _waiting_queue(cc, max_wait=20)
+    port = sipp.next_port()
+    reg = register(second_node, "3001", port, password=PASSWORD, domain=DOMAIN)
+    assert reg.ok, reg.output + reg.errors
+    cc.pause("3001")
+    _first_come_first_served(cc, second_node, answer_one(second_node, port, "uas.xml"))
