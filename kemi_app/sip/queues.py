@@ -150,10 +150,11 @@ def park(ctx: Context) -> None:
     try:
         data = json.loads(base64.urlsafe_b64decode(pv(f"$hdr({PARK_HEADER})")))
         org, queue, att, lock = str(data["org"]), str(data["queue"]), str(data["att"]), int(data["lock"])
-        since, tried = float(data["since"]), [str(e) for e in data["tried"]]
+        since, wait, tried = float(data["since"]), int(data["wait"]), [str(e) for e in data["tried"]]
     except (ValueError, KeyError, TypeError):
         KSR.sl.sl_send_reply(400, "Bad Park Header")
         return
+    KSR.tm.t_newtran()  # every answer below is the transaction's
     # Members who just failed this call are not handed straight back (they would ring again
     # at once); a later change of their state hands them over like any member.
     picked = ctx.state.queues.pick(queue, org, att, lock, tried)
@@ -161,11 +162,11 @@ def park(ctx: Context) -> None:
         _member_free(picked[0])
         return
     if KSR.tmx.t_suspend() <= 0:
-        KSR.sl.sl_send_reply(500, "Cannot Park")
+        KSR.tm.t_reply(500, "Cannot Park")
         return
-    KSR.tm.t_set_max_lifetime((int(data.get("wait", 0)) + PARK_MARGIN_S) * 1000, 0)
+    KSR.tm.t_set_max_lifetime((wait + PARK_MARGIN_S) * 1000, 0)
     waiter = Waiter(ctx.settings.node_uri, org, queue, int(pv("$T(id_index)")), int(pv("$T(id_label)")), att, lock,
-                    since + int(data.get("wait", 0)) + PARK_MARGIN_S)
+                    since + wait + PARK_MARGIN_S)
     picked = ctx.state.queues.pick(queue, org, att, lock, tried, waiter=waiter, waiter_arrived=since)
     if picked is not None:  # a member came free meanwhile: wake ourselves
         ctx.state.queues.wake(ctx.settings.node_uri, waiter, picked[0])
