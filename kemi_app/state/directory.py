@@ -85,7 +85,10 @@ class Directory(Store):
             for c in companies:
                 p.delete(keys.company(org_id, c))
             for s in services:
-                p.delete(keys.service(org_id, s))
+                p.delete(keys.service(org_id, s), keys.queue_members(org_id, s), keys.queue_free(org_id, s),
+                         keys.queue_waiting(org_id, s), keys.queue_waiters(org_id, s))
+            for ext in exts:
+                p.delete(keys.member_of(org_id, ext))
             for n in dids:
                 p.delete(keys.did(n))
                 p.srem(keys.DIDS, n)
@@ -187,6 +190,7 @@ class Directory(Store):
             p.delete(key)
             p.hset(key, mapping=encode(agent))
             p.sadd(keys.agents(org_id), agent.ext)
+            queue_agent_changed(p, org_id, agent.ext)  # DND may have changed
             return created
 
         return self._optimistic(watch, body)

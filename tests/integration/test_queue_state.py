@@ -68,6 +68,10 @@ def test_every_state_change_keeps_the_free_set_exact(state: EdgeState, queue_of)
     state.directory.set_dnd(ORG, b, True)
     assert _free(state) == [a]
     state.directory.set_dnd(ORG, b, False)
+    agent = state.directory.get_agent(ORG, b)
+    state.directory.save_agent(ORG, type(agent)(**{**agent.__dict__, "dnd": True}))  # DND through the API
+    assert _free(state) == [a]
+    state.directory.set_dnd(ORG, b, False)
     state.dialog_events.record(CallsChange(ORG, [a], "call-1", time.time(), started=True, dialog="d1"))
     assert _free(state) == [b]
     state.dialog_events.record(CallsChange(ORG, [a], "call-1", time.time(), started=False, dialog="d1"))
