@@ -28,7 +28,7 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
             assert step["p99_ms"] >= step["p50_ms"] >= 0
         assert report["ratios"][scenario]["kamailio_cpu_ratio"] > 0
         assert report["scenarios"][scenario]["edge"]["sustained_step"]["extra"]["redis_commands_per_call"] > 0
-    for scenario in ("queue", "outbound", "pause"):
+    for scenario in ("queue", "queue500", "outbound", "pause"):
         assert report["scenarios"][scenario]["edge"]["sustained_rate"] > 0, report["scenarios"][scenario]
     media = report["scenarios"]["media"]["rtpengine"]["steps"][0]
     assert media["created"] > 0 and media["cpu"]["rtpengine"] > 0
@@ -36,6 +36,7 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     markdown = (tmp_path / "report.md").read_text()
     assert "## Edge / baseline, side by side" in markdown and "| register | edge |" in markdown
     assert "## Redis commands per call" in markdown
+    assert "## Queue calls against queue size" in markdown and "| queue500 | 500 |" in markdown
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
 
 

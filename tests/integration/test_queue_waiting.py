@@ -19,7 +19,10 @@ from kemi_app.provisioning.service import Service
 from tests.conftest import edge_environment, pick_port_base
 from tests.integration.contact_centre import AGENTS, DID, DOMAIN, ORG, PASSWORD, QUEUE, ContactCentre
 from tests.integration.helpers import answer_one, finish, register
+from tests.integration.rtp import PCAP
 from tests.sipp import Sipp, SippResult
+
+PCMU, PCMA = 0, 8
 
 
 @pytest.fixture
@@ -91,6 +94,43 @@ def test_caller_hears_music_while_waiting_and_the_member_who_unpauses_gets_the_c
     story = cc.story(cc.last_attendance("3001"))
     assert [s for s in story if s[0] in ("wait", "offer", "answer")] == [
         ("wait", QUEUE, ""), ("offer", "3001", ""), ("answer", "3001", "")]
+
+
+def _payload_types(media: socket.socket, seconds: float) -> list[tuple[float, int]]:
+    """(arrival, RTP payload type) of what the waiting customer receives for `seconds`."""
+    out: list[tuple[float, int]] = []
+    deadline = time.monotonic() + seconds
+    media.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            packet = media.recv(2048)
+        except TimeoutError:
+            continue
+        out.append((time.monotonic(), packet[1] & 0x7F))
+    return out
+
+
+def test_after_the_wait_the_member_is_heard_and_the_music_stops(cc: ContactCentre, sipp: Sipp) -> None:
+    # Music is PCMU (the first codec the customer offers); the member plays PCMA.
+    _waiting_queue(cc, max_wait=20)
+    cc.login("3001")
+    cc.pause("3001")
+    steps = f'  <nop><action><exec play_pcap_audio="{PCAP}"/></action></nop>\n  <pause milliseconds="3000"/>\n'
+    phone = sipp.start("uas_echo.xml", [], port=cc.agent_ports["3001"],
+                       values={"ring_ms": 0, "offer_check": "", "steps": steps})
+    with _media_socket() as media:
+        thread, out = _in_background(lambda: cc.customer(
+            "customer_wait.xml", rtp_port=media.getsockname()[1], hold_ms=3000))
+        assert _eventually(lambda: _waiting(cc) == 1)
+        _free(cc, "3001")
+        heard = _payload_types(media, 3.0)
+        thread.join(30)
+    assert out["result"].ok, out["result"].output + out["result"].errors
+    assert finish(phone)[0] == 0
+    member = [t for t, pt in heard if pt == PCMA]
+    assert len(member) > 20, heard[:5]
+    music_after = [t for t, pt in heard if pt == PCMU and t > member[0] + 0.5]
+    assert not music_after, f"{len(music_after)} music packets after the member was heard"
 
 
 def test_a_login_ends_the_wait_too(cc: ContactCentre, sipp: Sipp) -> None:
