@@ -314,8 +314,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         record.answered_by = ext
         if ext not in record.agents:
             record.agents.append(ext)
-        KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))
-        ctx.state.queues.release_offer(queue.org, ext, tx.offer_attendance, offer_again=False)
+        KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))  # its call start ends the lock
         if tx.queued_at:  # once: a retransmitted 2xx comes through here again
             metrics.queue_call(queue.org, answered_outcome(time.time() - tx.queued_at, queue.service_level))
             tx.queued_at = 0.0

@@ -65,6 +65,10 @@ def queue_calls_change(p: Pipeline, c: CallsChange) -> None:
                *(keys.calls(c.org_id, ext) for ext in c.exts),
                c.call_key, json.dumps(c.now), CALL_RECORD_TTL, "1" if c.node else "0",
                *(_node_call(c.org_id, ext, c.call_key) for ext in c.exts))
+        # A queue member's offer lock ends here, not at its answer: in between, the member
+        # would look free to another queue call.
+        if c.exts:
+            p.delete(*(keys.offer(c.org_id, ext) for ext in c.exts))
     else:
         for ext in c.exts:
             p.hdel(keys.calls(c.org_id, ext), c.call_key)

@@ -102,8 +102,14 @@ def test_one_free_agent_is_never_offered_two_calls(state: EdgeState, queue_of) -
     _register(state, a)
     assert state.queues.pick(QUEUE, ORG, "att-1", 25000, []) is not None
     assert state.queues.pick(QUEUE, ORG, "att-2", 25000, []) is None
-    state.queues.release_offer(ORG, a, "att-1", offer_again=False)
+    state.queues.release_offer(ORG, a, "att-1", offer_again=False)  # it did not answer
     assert state.queues.pick(QUEUE, ORG, "att-2", 25000, [])[0] == a
+    # It answers: locked until its call is recorded, then busy; free again when it ends.
+    state.dialog_events.record(CallsChange(ORG, [a], "call-2", time.time(), started=True, dialog="d2"))
+    assert state.r.get(keys.offer(ORG, a)) is None
+    assert state.queues.pick(QUEUE, ORG, "att-3", 25000, []) is None
+    state.dialog_events.record(CallsChange(ORG, [a], "call-2", time.time(), started=False, dialog="d2"))
+    assert state.queues.pick(QUEUE, ORG, "att-3", 25000, [])[0] == a
 
 
 def test_a_member_coming_free_is_handed_to_the_longest_waiting_call(state: EdgeState, queue_of) -> None:
