@@ -210,7 +210,7 @@ def waiting_music(ctx: Context) -> str:
         offer = ng_command(addr, {"command": "offer", "sdp": pv("$rb"), **session}, NG_TIMEOUT)
         answer = ng_command(addr, {"command": "answer", "to-tag": WAIT_TAG, **session,
                                    "sdp": black_hole_answer(_text(offer.get("sdp")))}, NG_TIMEOUT)
-        played = ng_command(addr, {"command": "play media", **call, "file": str(ctx.settings.moh_path),
+        played = ng_command(addr, {"command": "play media", **call, "file": str(ctx.settings.queue_wait_path),
                                    "repeat-times": 10000}, NG_TIMEOUT)
     except (OSError, ValueError) as e:
         KSR.err(f"media: waiting music failed: {e} {log_ctx()}\n")
