@@ -74,7 +74,7 @@ FULL = Profile(
 QUICK = Profile(
     step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
     callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2, pause_rates=(20,),
-    pause_agents=10, queues=2, agents_per_queue=5, directory_agents=600, directory_registered=200,
+    pause_agents=10, queues=2, agents_per_queue=5, directory_agents=1000, directory_registered=200,
 )
 SIP_SCENARIOS = ("register", "call", "queue", "queue500", "outbound", "pause")
 # "directory" runs register and call again once the directory is large: keep it after them.

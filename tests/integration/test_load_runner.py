@@ -36,7 +36,7 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     for scenario in ("queue", "queue500", "outbound", "pause"):
         assert report["scenarios"][scenario]["edge"]["sustained_rate"] > 0, report["scenarios"][scenario]
     # The directory scenario repeats register and call once the directory is large.
-    assert report["directory"]["agents"] == 600 and report["directory"]["registered"] == 200
+    assert report["directory"]["agents"] == 1000 and report["directory"]["registered"] == 200
     assert report["directory"]["bytes_per_registered_agent"] > 0
     for scenario in ("register", "call"):
         assert report["scenarios"]["directory"][scenario]["sustained_rate"] > 0
