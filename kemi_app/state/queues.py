@@ -29,7 +29,7 @@ WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at
 # Deletes the offer lock only if it still belongs to this attendance.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
-# KEYS: none (org-local keys are built from ARGV). ARGV: prefix, org, ext.
+# KEYS: none (org-local keys are built from ARGV). ARGV: prefix, org, ext, wake list TTL.
 # Offerable: provisioned, registered (a bindings hash: it expires with its last binding),
 # not paused, no DND, no call in progress. Free since: the latest of status change, login
 # and last call end. Returns 0 not offerable, 1 offerable, 2 handed to a waiting call.
