@@ -28,11 +28,34 @@ def ensure(path: Path) -> Path:
     """Writes the tune to `path` unless a file is already there (an operator's own music)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(RATE)
-            w.writeframes(render())
-        tmp.replace(path)
+        _write(path, RATE, render())
     return path
+
+
+def _write(path: Path, rate: int, frames: bytes) -> None:
+    """16-bit mono, in place at once (rtpengine may be reading the old one)."""
+    tmp = path.with_suffix(".tmp")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    tmp.replace(path)
+
+
+def waiting_track(music: Path, announcement: Path, music_seconds: int, out: Path) -> Path:
+    """Music for `music_seconds` (looped or cut), then the announcement: played in a loop it
+    is music with a periodic announcement, no timer needed. Both WAVs must be 16-bit mono
+    at the same rate."""
+    with wave.open(str(music), "rb") as m, wave.open(str(announcement), "rb") as a:
+        for track, name in ((m, music), (a, announcement)):
+            if track.getnchannels() != 1 or track.getsampwidth() != 2:
+                raise ValueError(f"{name}: 16-bit mono WAV expected")
+        if m.getframerate() != a.getframerate():
+            raise ValueError(f"{announcement}: {a.getframerate()} Hz, the music is {m.getframerate()} Hz")
+        rate = m.getframerate()
+        tune, spoken = m.readframes(m.getnframes()), a.readframes(a.getnframes())
+    wanted = music_seconds * rate * 2
+    looped = (tune * (wanted // max(1, len(tune)) + 1))[:wanted]
+    _write(out, rate, looped + spoken)
+    return out

@@ -196,6 +196,9 @@ class Stack:
         for sub in ("redis", "run", "logs", "recordings"):
             (self.data_dir / sub).mkdir(mode=0o700, exist_ok=True)
         moh.ensure(self.settings.moh_path)
+        if self.settings.queue_announcement_file:
+            moh.waiting_track(self.settings.moh_path, Path(self.settings.queue_announcement_file),
+                              self.settings.queue_announce_seconds, self.settings.queue_wait_path)
 
     def start(self) -> None:
         sentinels = self.settings.sentinel_addresses

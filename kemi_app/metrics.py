@@ -59,6 +59,9 @@ CALLS = _counter("edge_calls", "Calls (initial INVITEs) by route kind and final 
 PAUSE_BLOCKS = _counter("edge_pause_blocks", "Calls refused because the agent is paused", ["org", "reason"])
 COUNTRY_BLOCKS = _counter("edge_country_blocks", "Outbound calls refused by country policy", ["org", "reason"])
 QUEUE_OFFERS = _counter("edge_queue_offers", "Queue calls offered to an agent, by result", ["org", "result"])
+QUEUE_CALLS = _counter("edge_queue_calls", "Queue calls by outcome: waited (had to wait for a member), answered-in-sl "
+                       "(answered within the queue's service level from entering it), answered-late, abandoned "
+                       "(the caller hung up first), timeout (max_wait reached)", ["org", "result"])
 QUEUE_OVERFLOWS = _counter("edge_queue_overflows", "Queue calls that overflowed", ["org", "reason"])
 TRANSFERS = _counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
 SIP_REFUSED = _counter("edge_sip_refused", "Requests and responses refused before routing (flood, foreign dialog, "
@@ -114,6 +117,10 @@ def country_block(org: str, reason: str) -> None:
 
 def queue_offer(org: str, result: str) -> None:
     QUEUE_OFFERS.labels(org or UNKNOWN, result).inc()
+
+
+def queue_call(org: str, result: str) -> None:
+    QUEUE_CALLS.labels(org, result).inc()
 
 
 def queue_overflow(org: str, reason: str) -> None:

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_MEDIA_ANCHOR_RTP": ("1", "Relay plain RTP <-> RTP calls through rtpengine too (0: endpoints talk directly)"),
     "EDGE_MEDIA_FORCE_OPUS": ("0", "1: browsers always get Opus, transcoded when the other side lacks it"),
     "EDGE_MOH_FILE": ("", "Music on hold played by rtpengine (empty: a tune generated in the data dir)"),
+    "EDGE_QUEUE_ANNOUNCEMENT_FILE": ("", "WAV played to callers waiting in a queue between stretches of music "
+                                     "(empty: music only)"),
+    "EDGE_QUEUE_ANNOUNCE_SECONDS": ("30", "Seconds of music between two queue announcements"),
     "EDGE_DATA_DIR": (str(PROJECT_ROOT / "var"), "Runtime files: Redis data, pid files, logs, secrets"),
     "EDGE_DEMO_FILE": (str(PROJECT_ROOT / "provisioning" / "demo.json"), "Tenant file loaded at start (empty: none)"),
     "EDGE_AUTH_SECRET": ("", "Nonce secret shared by all edge nodes (empty: generated once in the data dir)"),
@@ -95,6 +98,8 @@ class Settings:
     media_anchor_rtp: bool
     media_force_opus: bool
     moh_file: str
+    queue_announcement_file: str
+    queue_announce_seconds: int
     data_dir: Path
     demo_file: str
     auth_secret: str
@@ -163,6 +168,12 @@ class Settings:
     def recordings_dir(self) -> Path:
         """rtpengine's recording-dir (pcaps/, metadata/) and the audio files (audio/)."""
         return self.data_dir / "recordings"
+
+    @property
+    def queue_wait_path(self) -> Path:
+        """What callers waiting in a queue hear: the music, with the announcement after every
+        EDGE_QUEUE_ANNOUNCE_SECONDS when there is one (one track, played in a loop)."""
+        return self.data_dir / "queue-wait.wav" if self.queue_announcement_file else self.moh_path
 
     @property
     def node_uri(self) -> str:

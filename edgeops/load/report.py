@@ -13,7 +13,8 @@ from edgeops.load.ramp import StepResult, sustained
 Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
 
 # The throughput goals per second on the 2-core box.
-SIP_TARGETS = {"register": 3000, "call": 700, "queue": 500, "outbound": 700, "pause": 2000}
+SIP_TARGETS = {"register": 3000, "call": 700, "queue": 500, "queue500": 500, "outbound": 700, "pause": 2000}
+QUEUE_SIZE_GOAL = 1.2  # a 500-member queue's call costs at most this times a 5-member queue's
 MEDIA_TARGET_CALLS_PER_CORE = 500
 DIRECTORY = "directory"  # register and call again with a large directory: scenario -> steps
 SIP_LIKE = (*SIP_TARGETS, DIRECTORY)
@@ -157,6 +158,7 @@ def markdown(results: Results, meta: dict) -> str:
                 )
         lines.append("")
         lines += command_lines(sip)
+        lines += queue_size_lines(sip, meta.get("profile", {}))
     lines += directory_lines(results, meta.get("directory", {}))
     lines += redis_lines(meta.get("redis_per_call", {}))
     media = {k: v for k, v in results.items() if k not in SIP_LIKE}
@@ -205,6 +207,27 @@ def command_lines(sip: Results) -> list[str]:
              "| scenario | at /s | commands per call: total, then the busiest |", "|---|---|---|"]
     lines += [f"| {scenario} | {best.rate} | {redis_stats.summary(best.extra)} |" for scenario, best in rows]
     return [*lines, ""]
+
+
+def queue_size_lines(sip: Results, profile: dict) -> list[str]:
+    """queue (many small queues) against queue500 (one queue with as many agents): an offer
+    must not cost more as the queue grows."""
+    best = {name: sustained(sip[name]["edge"]) for name in ("queue", "queue500") if "edge" in sip.get(name, {})}
+    small, big = best.get("queue"), best.get("queue500")
+    if small is None or big is None:
+        return []
+    sizes = {"queue": profile.get("agents_per_queue", "?"), "queue500": profile.get("big_queue_members", "?")}
+    lines = ["## Queue calls against queue size (edge)", "",
+             f"Goal: a call into the big queue costs at most {QUEUE_SIZE_GOAL:g}x one into a small queue.", "",
+             "| scenario | members per queue | sustained /s | Kamailio CPU s per 1,000 | incl. Redis | "
+             "Redis commands per call |", "|---|---|---|---|---|---|"]
+    for name, step in (("queue", small), ("queue500", big)):
+        total = step.cpu_per_1000("kamailio") + (step.cpu_per_1000("redis") if "redis" in step.cpu else 0.0)
+        lines.append(f"| {name} | {sizes[name]} | {step.rate} | {_fmt(step.cpu_per_1000('kamailio'))} | "
+                     f"{_fmt(total)} | {step.extra.get(redis_stats.TOTAL, '-')} |")
+    kam_s, kam_b = small.cpu_per_1000("kamailio"), big.cpu_per_1000("kamailio")
+    lines += ["", f"Kamailio CPU per call, 500 / 5 members: {_fmt(kam_b / kam_s if kam_s else math.nan, 2)}x.", ""]
+    return lines
 
 
 def directory_lines(results: Results, stats: dict[str, float]) -> list[str]:

@@ -57,8 +57,9 @@ class Profile:
     media_seconds: float
     pause_rates: tuple[int, ...] = ()
     pause_agents: int = 100
-    queues: int = 10  # each on its own DID, answered by its own group of agents
-    agents_per_queue: int = 50
+    queues: int = 100  # each on its own DID, answered by its own group of agents
+    agents_per_queue: int = 5
+    big_queue_members: int = 500  # queue500: one queue this big (the same agents' count as queue's)
     directory_agents: int = 100_000  # the directory scenario: agents provisioned in all ...
     directory_registered: int = 50_000  # ... and how many of them it registers
     profile_seconds: int = 0  # py-spy the busiest edge worker this long (0: no profile)
@@ -73,14 +74,15 @@ FULL = Profile(
 QUICK = Profile(
     step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
     callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2, pause_rates=(20,),
-    pause_agents=10, queues=2, agents_per_queue=5, directory_agents=600, directory_registered=200,
+    pause_agents=10, queues=2, agents_per_queue=5, directory_agents=1000, directory_registered=200,
 )
-SIP_SCENARIOS = ("register", "call", "queue", "outbound", "pause")
+SIP_SCENARIOS = ("register", "call", "queue", "queue500", "outbound", "pause")
 # "directory" runs register and call again once the directory is large: keep it after them.
 SCENARIOS = (*SIP_SCENARIOS, "media", "transcode", "directory")
 SCALE_ORG_AGENTS = 10_000  # the directory scenario's agents come in orgs of this size, like tenants
-EDGE_ONLY = ("pause", "queue")  # the baselines have no agent state, no queues
+EDGE_ONLY = ("pause", "queue", "queue500")  # the baselines have no agent state, no queues
 WITH_MEDIA = ("call", "outbound")  # the native baseline differs from the bare one only here
+BIG_QUEUE = "600"  # queue500's service; the small queues are 700 and up
 
 
 def password(ext: str) -> str:
@@ -174,6 +176,7 @@ class LoadRun:
         # Queue agents answer on the UAS ports like the callees; queue q listens on DID +55114000070q.
         self.queue_agents = [[str(40000 + q * 100 + i) for i in range(profile.agents_per_queue)]
                              for q in range(profile.queues)]
+        self.big_queue = [str(60000 + i) for i in range(profile.big_queue_members)]
 
     # -- targets --------------------------------------------------------------
     @property
@@ -188,15 +191,20 @@ class LoadRun:
 
     @staticmethod
     def did(q: int) -> str:
-        return f"+55114000{700 + q}"
+        return f"+5511400{700 + q:04d}"
+
+    BIG_DID = f"+5511400{BIG_QUEUE:>04}"
 
     def tenant(self) -> dict:
         agents = [{"ext": ext, "password": password(ext)}
                   for ext in [*self.reg_agents, *(c for group in self.callees for c in group)]]
         agents += [{"ext": ext, "password": password(ext), "company": "paused"} for ext in self.paused]
-        agents += [{"ext": ext, "password": password(ext)} for group in self.queue_agents for ext in group]
+        agents += [{"ext": ext, "password": password(ext)}
+                   for ext in [*(e for group in self.queue_agents for e in group), *self.big_queue]]
         services = [{"ext": str(700 + q), "kind": "queue", "name": f"queue{q}", "members": group, "ring_timeout": 5}
                     for q, group in enumerate(self.queue_agents)]
+        services.append({"ext": BIG_QUEUE, "kind": "queue", "name": "big", "members": self.big_queue,
+                         "ring_timeout": 5})
         carriers = [{"id": f"carrier{i}", "address": f"sip:127.0.0.1:{port}", "priority": 1000}
                     for i, port in enumerate(self.carrier_ports)]
         return {
@@ -204,8 +212,9 @@ class LoadRun:
                       "companies": [{"id": "paused", "block_calls_during_pause": True}]}],
             "gateways": [{"id": "load-gw", "address": f"sip:127.0.0.1:{self.gateway_port}", "codecs": ["PCMU"]},
                          *carriers],
-            "dids": [{"number": self.did(q), "org": "load", "service": str(700 + q)}
-                     for q in range(len(self.queue_agents))],
+            "dids": [*({"number": self.did(q), "org": "load", "service": str(700 + q)}
+                       for q in range(len(self.queue_agents))),
+                     {"number": self.BIG_DID, "org": "load", "service": BIG_QUEUE}],
         }
 
     def start(self, baseline: bool = True) -> list[Target]:
@@ -337,8 +346,8 @@ class LoadRun:
         if scenario == "register":
             rows = [[ext, DOMAIN, auth_field(ext)] for ext in self.reg_agents]
             return SippJob(sipp / "register.xml", rows, per_process_rate=1000), p.register_rates
-        if scenario == "queue":
-            dids = [[self.did(q)] for q in range(len(self.queue_agents))]
+        if scenario in ("queue", "queue500"):
+            dids = [[self.did(q)] for q in range(len(self.queue_agents))] if scenario == "queue" else [[self.BIG_DID]]
             return SippJob(sipp / "queue_call.xml", dids, per_process_rate=600, hold_ms=p.hold_ms), p.call_rates
         if scenario == "pause":
             callee = self.callees[0][0]
@@ -369,11 +378,10 @@ class LoadRun:
             job, rates = self.job(scenario)
             if scenario == "call":
                 self.start_uas(target, self.callees)
-            elif scenario == "queue":
+            elif scenario in ("queue", "queue500"):
                 load.ports = self.carrier_ports
-                groups = [[ext for group in self.queue_agents[u::UAS_PROCESSES] for ext in group]
-                          for u in range(UAS_PROCESSES)]
-                self.start_uas(target, groups)
+                members = [e for group in self.queue_agents for e in group] if scenario == "queue" else self.big_queue
+                self.start_uas(target, [members[u::UAS_PROCESSES] for u in range(UAS_PROCESSES)])
             elif scenario == "outbound":
                 self.answer_on(target, self.gateway_port, f"gateway-{target.name}")
                 time.sleep(0.5)

@@ -14,6 +14,7 @@ from kemi_app.admin.calls_api import CallsApi, RecordCall, Supervise, TransferOr
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, unsupported_media
 from kemi_app.policy.feature_codes import Feature
+from kemi_app.metrics import Family
 from kemi_app.policy.interorg import Outcome, TransferRequest
 from kemi_app.policy.recording import Action
 from kemi_app.policy.recording import Refusal as RecordingRefusal
@@ -74,7 +75,28 @@ class AdminApp:
         families.append(metrics.Family("edge_recordings_active", "Call recordings running now (every node)",
                                        samples=tuple(recording)))
         families.append(recording_disk(self.settings.recordings_dir))
+        families += self.queue_families()
         return HttpResponse(200, metrics.render(families).decode(), metrics.CONTENT_TYPE)
+
+    def queue_families(self) -> list[Family]:
+        """Calls waiting per queue and the longest wait so far (shared state: scrape time)."""
+        waiting: list[tuple[tuple[str, ...], float]] = []
+        longest: list[tuple[tuple[str, ...], float]] = []
+        try:
+            for org in self.state.directory.list_orgs():
+                for service in self.state.directory.list_services(org.id):
+                    if service.kind == "queue":
+                        count, seconds = self.state.queues.waiting(org.id, service.ext)
+                        waiting.append(((org.id, service.ext), float(count)))
+                        longest.append(((org.id, service.ext), round(seconds, 3)))
+        except Exception:  # Redis down: edge_redis_up says so
+            waiting, longest = [], []
+        return [
+            Family("edge_queue_waiting", "Calls waiting in a queue for a free member", "gauge",
+                           ("org", "queue"), tuple(waiting)),
+            Family("edge_queue_longest_wait_seconds", "How long the longest-waiting call of a queue "
+                           "has waited", "gauge", ("org", "queue"), tuple(longest)),
+        ]
 
     def handle(self, req: HttpRequest) -> HttpResponse:
         if req.path.startswith("/v1/") or req.path == "/v1":

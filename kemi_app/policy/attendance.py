@@ -20,6 +20,7 @@ TRANSFER, CONFERENCE, REFUSED, OFFER, OVERFLOW = "transfer", "conference", "refu
 AGENT_GONE = "agent-gone"
 SUPERVISION_START, SUPERVISION_STOP = "supervision-start", "supervision-stop"
 MEDIA_LOST = "media-lost"  # the rtpengine holding the call's media died; the call was ended
+WAIT = "wait"  # a queue call waits for a free member; result abandoned or timeout when it ends so
 
 
 def new_attendance_id(now: float | None = None) -> str:

@@ -143,3 +143,20 @@ def hold_change(offer_sdp: str, on_hold: bool) -> HoldChange:
     if not holding and on_hold:
         return HoldChange.RESUME
     return HoldChange.NONE
+
+
+_PAYLOADS = re.compile(r"^m=audio \d+ \S+ ([\d ]+)", re.MULTILINE)
+
+
+def black_hole_answer(offer_sdp: str) -> str:
+    """An SDP answer from a party that only sends and sits nowhere (the discard port of
+    loopback): rtpengine then answers the caller itself, for music played to it while it
+    waits. It accepts the offer's first codec."""
+    found = _PAYLOADS.search(offer_sdp)
+    if not found:
+        raise ValueError("no audio stream in the offer")
+    pt = found.group(1).split()[0]
+    lines = ["v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0", f"m=audio 9 RTP/AVP {pt}"]
+    lines += [ln.rstrip("\r") for ln in offer_sdp.splitlines() if ln.startswith((f"a=rtpmap:{pt} ", f"a=fmtp:{pt} "))]
+    lines.append("a=sendonly")
+    return "\r\n".join(lines) + "\r\n"

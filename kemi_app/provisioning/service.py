@@ -20,6 +20,8 @@ class Service:
     members: list[str] = field(default_factory=list)
     ring_timeout: int = 20
     record_calls: bool = False  # automatic recording rule of a queue (policy/recording.py)
+    max_wait: int = 0
+    service_level: int = 20
 
 
 SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
@@ -30,6 +32,10 @@ SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
             description="queue members (agent extensions)"),
     f.integer("ring_timeout", 20, 5, 600, description="seconds a queue rings one member"),
     f.flag("record_calls", False, description="queues: record every call from its answer"),
+    f.integer("max_wait", 0, 0, 3600,
+              description="seconds a caller waits with music for a free member before the overflow (0: no waiting)"),
+    f.integer("service_level", 20, 1, 3600,
+              description="a waiting call answered within this many seconds counts for the service level"),
 ))
 
 

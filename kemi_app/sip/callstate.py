@@ -86,7 +86,8 @@ class QueueCall:
     name: str
     ring_seconds: int
     overflow_uri: str
-    members: list[str]
+    max_wait: int = 0
+    service_level: int = 20
 
 
 @dataclass
@@ -111,6 +112,10 @@ class Transaction:
     offered: str = ""  # the member ringing now
     tried: list[str] = field(default_factory=list)
     auto_answer: bool = False  # the member ringing now wants auto-answer
+    queued_at: float = 0.0  # when the call entered the queue (service level)
+    waiting_since: float = 0.0  # when the call started waiting (0: never waited)
+    parked: bool = False  # the branch out now is the parking one (sip/queues.py)
+    music: str = ""  # tag of the caller hearing waiting music
     # carriers: the gateways still to try
     gateways: list[GatewayAttempt] = field(default_factory=list)
 

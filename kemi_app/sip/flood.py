@@ -18,9 +18,15 @@ def from_tls_terminator(ctx: Context) -> bool:
     return pv("$si") == ctx.settings.sip_addr and int(pv("$Rp") or 0) == ctx.settings.ws_port
 
 
+def from_itself(ctx: Context) -> bool:
+    """The node's own requests (a waiting call's parking INVITE, sip/queues.py) are as many
+    as calls wait: never a flood."""
+    return pv("$si") == ctx.settings.sip_addr and int(pv("$sp") or 0) == ctx.settings.sip_port
+
+
 def throttled(ctx: Context) -> bool:
     """True when the request must be dropped: its source floods or is banned."""
-    if ctx.settings.flood_limit <= 0 or from_tls_terminator(ctx):
+    if ctx.settings.flood_limit <= 0 or from_tls_terminator(ctx) or from_itself(ctx):
         return False
     source = pv("$si")
     if KSR.htable.sht_get(BANS, source) is not None:

@@ -25,6 +25,7 @@ from kemi_app.policy.media import (
     LegKind,
     MediaSettings,
     answer_flags,
+    black_hole_answer,
     engaged,
     hold_change,
     leg_kind,
@@ -242,6 +243,44 @@ def _music(ctx: Context, record: CallRecord, action: str, listener: str, holder:
         KSR.rtpengine.stop_media(f"from-tag={listener}")
         KSR.rtpengine.unblock_media(f"from-tag={holder}")
         record.moh_listener = ""
+
+
+WAIT_BRANCH = "edge-wait"  # rtpengine branch of the waiting music, apart from the members' branches
+WAIT_TAG = "edge-wait"
+
+
+def waiting_music(ctx: Context) -> str:
+    """A caller about to wait in a queue: rtpengine answers its offer itself (the answerer a
+    black hole that only sends) and plays the music to it. Returns the SDP for the 183, or ''
+    when the caller cannot wait with music (no SDP, a WebRTC caller, rtpengine down)."""
+    if not has_sdp() or leg_kind(pv("$pr"), pv("$rb")) is not LegKind.RTP or not ctx.rtpengine.usable():
+        return ""
+    call = {"call-id": pv("$ci"), "from-tag": pv("$ft"), "via-branch": WAIT_BRANCH}
+    session = {**call, "flags": ["trust-address"], "replace": ["origin", "session-connection"], "ICE": "remove"}
+    addr = ng_for(ctx, pv("$ci"))
+    try:
+        offer = ng_command(addr, {"command": "offer", "sdp": pv("$rb"), **session}, NG_TIMEOUT)
+        answer = ng_command(addr, {"command": "answer", "to-tag": WAIT_TAG, **session,
+                                   "sdp": black_hole_answer(_text(offer.get("sdp")))}, NG_TIMEOUT)
+        played = ng_command(addr, {"command": "play media", **call, "file": str(ctx.settings.queue_wait_path),
+                                   "repeat-times": 10000}, NG_TIMEOUT)
+    except (OSError, ValueError) as e:
+        KSR.err(f"media: waiting music failed: {e} {log_ctx()}\n")
+        return ""
+    if played.get("result") != b"ok" or answer.get("result") != b"ok":
+        KSR.err(f"media: waiting music refused: {played.get('error-reason') or answer.get('error-reason')!r} "
+                f"{log_ctx()}\n")
+        return ""
+    return _text(answer.get("sdp"))
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else ""
+
+
+def stop_waiting_music(listener: str) -> None:
+    if listener:
+        KSR.rtpengine.stop_media(f"from-tag={listener}")
 
 
 def end_call(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> None:

@@ -1,77 +1,214 @@
 """Queues: a call is offered to one available member at a time, longest idle first, each for
-the queue's ring timeout; no answer, busy or decline moves on to the next member; when nobody
-is left the call overflows to the org's IVR, or gets 480.
+the queue's ring timeout; no answer, busy or decline moves on to the next member. When nobody
+is free the caller waits, hearing music, up to the queue's max_wait; then the call overflows
+to the org's IVR, or gets 480.
 
-What the failure route needs rides with the transaction (sip/callstate.Transaction). An
-offer lock in Redis (reserve_offer) makes sure two queue calls racing for one free agent
-never both ring it.
+Waiting: a proxy cannot hold a request without a branch, so the call gets one more branch,
+to this very node (`sip:park@node`, X-Edge-Park). That looped INVITE, the parking request, is
+suspended (tm t_suspend) and joins the queue's waiting calls in Redis. A member becoming free
+on any node hands itself to the longest-waiting call (state/queues.AGENT_CHANGED) and pushes
+a wake to the node parking it; that node's wake timer resumes the parking request
+(t_continue), which answers 480 naming the member; the call's failure route then rings that
+member. The caller hanging up CANCELs the parking branch too (it leaves the queue at once),
+and max_wait is the parking branch's own timeout.
+
+What the failure route needs rides with the transaction (sip/callstate.Transaction). The
+offer lock in Redis makes sure two queue calls racing for one free agent never both ring it.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.attendance import OFFER, OVERFLOW
-from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
+from kemi_app.policy.attendance import OFFER, OVERFLOW, WAIT
+from kemi_app.policy.queue import Waiter, answered_outcome, try_next_agent, wait_left, when_nobody_left
+from kemi_app.policy.registration import live
 from kemi_app.policy.sip_text import quoted_string
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.sip import attendances, media
 from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, QueueCall, Transaction, agent_key
 from kemi_app.sip.context import Context, pv, refuse
+from kemi_app.sip.flood import from_itself
 from kemi_app.sip.forking import fork
-from kemi_app.sip.tmroutes import BRANCH_ROUTE, CALL_FAILURE_ROUTE, QUEUE_FAILURE_ROUTE, REPLY_ROUTE
+from kemi_app.sip.tmroutes import BRANCH_ROUTE, CALL_FAILURE_ROUTE, QUEUE_FAILURE_ROUTE, QUEUE_RESUME_ROUTE, REPLY_ROUTE
+from kemi_app.state import waiting_store
+from kemi_app.state.agentstate import bindings_from
+from kemi_app.state.queues import Queues
 
 FIRST_RESPONSE_MS = 5000  # a member's phone that does not even say 100 Trying within this is skipped
 AUTO_ANSWER_HEADERS = (
     "Call-Info: <sip:edge.invalid>;answer-after=0",
     "Alert-Info: <http://edge.invalid/auto-answer>;info=alert-autoanswer;delay=0",
 )
+PARK_USER = "park"
+PARK_HEADER = "X-Edge-Park"
+MEMBER_HEADER = "X-Edge-Member"
+WOKEN = ";woken"  # the member was handed over by a change of its state, not found free at once
+MEMBER_FREE = (480, "Queue Member Free")  # the parking request's answer when a member is handed over
+PARK_MARGIN_S = 30  # the parking request outlives its branch: the call's timer ends it first
+WAKE_BLOCK_SECONDS = 0.5  # the wake timer process waits on Redis this long per run
+WAKE_BATCH = 100
 
 
 def queue_call(org: Org, service: Service) -> QueueCall:
-    return QueueCall(org.id, service.ext, service.name, service.ring_timeout, org.ivr_uri, list(service.members))
+    return QueueCall(org.id, service.ext, service.name, service.ring_timeout, org.ivr_uri,
+                     service.max_wait, service.service_level)
+
+
+def _lock_ms(queue: QueueCall) -> int:
+    return (queue.ring_seconds + 5) * 1000
 
 
 def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str) -> None:
     """Request route of a call entering a queue (already dialog-tracked)."""
-    tx.queue, tx.offer_attendance, tx.tried = queue, att_id, []
+    tx.queue, tx.offer_attendance, tx.tried, tx.queued_at = queue, att_id, [], time.time()
     if not offer_next(ctx, tx, queue):
+        wait_or_overflow(ctx, tx, queue)
+
+
+def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str = "") -> bool:
+    """Rings the next free member (`preferred` first: handed to this call while it waited);
+    False when nobody is free."""
+    att_id = tx.offer_attendance
+    while True:
+        picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tx.tried, preferred)
+        preferred = ""
+        if picked is None:
+            return False
+        ext, auto_answer, raw = picked
+        tx.tried = sorted({*tx.tried, ext})
+        bindings = live(bindings_from(raw), time.time())
+        if bindings and _ring(ctx, tx, queue, ext, auto_answer, bindings):
+            return True
+        ctx.state.queues.release_offer(queue.org, ext, att_id, offer_again=False)
+
+
+def _ring(ctx: Context, tx: Transaction, queue: QueueCall, ext: str, auto_answer: bool, bindings: list) -> bool:
+    tx.offered, tx.auto_answer, tx.parked = ext, auto_answer, False
+    tx.save()
+    attendances.event(ctx, tx.offer_attendance, OFFER, queue.org, target=ext, detail=f"queue {queue.ext}")
+    metrics.queue_offer(queue.org, "offered")
+    KSR.tm.t_on_failure(QUEUE_FAILURE_ROUTE)
+    KSR.tm.t_on_branch(BRANCH_ROUTE)
+    KSR.tm.t_on_reply(REPLY_ROUTE)
+    KSR.tm.t_set_fr(queue.ring_seconds * 1000, FIRST_RESPONSE_MS)
+    if tx.waiting_since:  # a call that waited outlives the default INVITE lifetime
+        KSR.tm.t_set_max_lifetime((queue.ring_seconds + PARK_MARGIN_S) * 1000, 0)
+    return fork(ctx, bindings)
+
+
+def wait_or_overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
+    """Nobody free: wait (music, parked) while max_wait allows, else the overflow."""
+    left = wait_left(queue.max_wait, tx.waiting_since, time.time())
+    if left <= 0 or not _park(ctx, tx, queue, left):
         overflow(ctx, tx, queue)
 
 
-def offer_next(ctx: Context, tx: Transaction, queue: QueueCall) -> bool:
-    """Rings the next free member; False when nobody is left."""
-    att_id = tx.offer_attendance
-    members, auto_answer = ctx.state.queues.queue_members(queue.org, queue.members)
-    lock_ms = (queue.ring_seconds + 5) * 1000
-    for ext in offer_order(members, frozenset(tx.tried)):
-        tx.tried = sorted({*tx.tried, ext})
-        if not ctx.state.queues.reserve_offer(queue.org, ext, att_id, lock_ms):
-            metrics.queue_offer(queue.org, "lost-race")
-            continue
-        bindings = ctx.state.registrations.bindings(queue.org, ext)
-        if not bindings:
-            ctx.state.queues.release_offer(queue.org, ext, att_id)
-            continue
-        tx.offered, tx.auto_answer = ext, bool(auto_answer.get(ext))
-        tx.save()
-        attendances.event(ctx, att_id, OFFER, queue.org, target=ext, detail=f"queue {queue.ext}")
-        metrics.queue_offer(queue.org, "offered")
-        KSR.tm.t_on_failure(QUEUE_FAILURE_ROUTE)
-        KSR.tm.t_on_branch(BRANCH_ROUTE)
-        KSR.tm.t_on_reply(REPLY_ROUTE)
-        KSR.tm.t_set_fr(queue.ring_seconds * 1000, FIRST_RESPONSE_MS)
-        if fork(ctx, bindings):
-            return True
-        ctx.state.queues.release_offer(queue.org, ext, att_id)
-    return False
+def _park(ctx: Context, tx: Transaction, queue: QueueCall, left: float) -> bool:
+    if not tx.waiting_since:
+        sdp = media.waiting_music(ctx)
+        if not sdp:
+            return False  # no music possible (WebRTC caller, no SDP, rtpengine down): no waiting
+        if KSR.tmx.t_is_request_route() > 0:
+            KSR.tm.t_newtran()
+        KSR.textops.set_reply_body(sdp, "application/sdp")
+        KSR.tm.t_reply(183, "Session Progress")
+        tx.waiting_since, tx.music = time.time(), pv("$ft")
+        metrics.queue_call(queue.org, "waited")
+        attendances.event(ctx, tx.offer_attendance, WAIT, queue.org, target=queue.ext, detail=f"queue {queue.ext}")
+    tx.offered, tx.parked = "", True
+    tx.save()
+    KSR.seturi(f"sip:{PARK_USER}@{ctx.settings.sip_addr}:{ctx.settings.sip_port}")
+    KSR.pv.sets("$du", "")
+    KSR.tm.t_on_failure(QUEUE_FAILURE_ROUTE)
+    KSR.tm.t_on_branch(BRANCH_ROUTE)
+    ms = int(left * 1000)
+    KSR.tm.t_set_fr(ms, ms)
+    KSR.tm.t_set_max_lifetime(ms + (queue.ring_seconds + PARK_MARGIN_S) * 1000, 0)
+    return KSR.tm.t_relay() > 0
+
+
+def _park_header(tx: Transaction, queue: QueueCall) -> str:
+    data = {"org": queue.org, "queue": queue.ext, "att": tx.offer_attendance, "lock": _lock_ms(queue),
+            "since": tx.waiting_since, "wait": queue.max_wait, "tried": tx.tried}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def is_parking(ctx: Context) -> bool:
+    """A parking request: this node's own INVITE to park@ itself."""
+    return pv("$rU") == PARK_USER and from_itself(ctx) and bool(pv(f"$hdr({PARK_HEADER})"))
+
+
+def park(ctx: Context) -> None:
+    """Request route of a parking request: suspended until a member is handed to its call."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(pv(f"$hdr({PARK_HEADER})")))
+        org, queue, att, lock = str(data["org"]), str(data["queue"]), str(data["att"]), int(data["lock"])
+        since, wait, tried = float(data["since"]), int(data["wait"]), [str(e) for e in data["tried"]]
+    except (ValueError, KeyError, TypeError):
+        KSR.sl.sl_send_reply(400, "Bad Park Header")
+        return
+    KSR.tm.t_newtran()  # every answer below is the transaction's
+    # Members who just failed this call are not handed straight back (they would ring again
+    # at once); a later change of their state hands them over like any member.
+    picked = ctx.state.queues.pick(queue, org, att, lock, tried)
+    if picked is not None:
+        _member_free(picked[0])
+        return
+    if KSR.tmx.t_suspend() <= 0:
+        KSR.tm.t_reply(500, "Cannot Park")
+        return
+    KSR.tm.t_set_max_lifetime((wait + PARK_MARGIN_S) * 1000, 0)
+    waiter = Waiter(ctx.settings.node_uri, org, queue, int(pv("$T(id_index)")), int(pv("$T(id_label)")), att, lock,
+                    since + wait + PARK_MARGIN_S)
+    picked = ctx.state.queues.pick(queue, org, att, lock, tried, waiter=waiter, waiter_arrived=since)
+    if picked is not None:  # a member came free meanwhile: wake ourselves
+        ctx.state.queues.wake(ctx.settings.node_uri, waiter, picked[0])
+
+
+def _member_free(ext: str, woken: bool = False) -> None:
+    KSR.hdr.append_to_reply(f"{MEMBER_HEADER}: {ext}{WOKEN if woken else ''}\r\n")
+    KSR.tm.t_reply(*MEMBER_FREE)
+
+
+_handing: list[str] = []  # the member being handed over while the resume route runs (one process)
+_wake_store: list[Queues] = []  # the wake timer process's own client
+
+
+def drain_wakes(ctx: Context) -> None:
+    """Wake timer (its own process): resume the parking requests of this node that a member
+    was handed to; a call gone meanwhile gives its member back."""
+    if not _wake_store:
+        _wake_store.append(waiting_store(ctx.settings.effective_redis_url, WAKE_BLOCK_SECONDS))
+    try:
+        wakes = _wake_store[0].next_wakes(ctx.settings.node_uri, WAKE_BLOCK_SECONDS, WAKE_BATCH)
+    except Exception as e:  # Redis down: say so once a second, not at every timer tick
+        KSR.err(f"queue wakes not read: {e!r}\n")
+        time.sleep(1.0)  # the timer process's own: no SIP waits on it
+        return
+    for waiter, ext in wakes:
+        _handing[:] = [ext]
+        KSR.tmx.t_continue(waiter.tindex, waiter.tlabel, QUEUE_RESUME_ROUTE)
+        if _handing:  # not resumed: the call ended while the member was on its way
+            _handing.clear()
+            ctx.state.queues.release_offer(waiter.org, ext, waiter.attendance)
+
+
+def on_resume() -> None:
+    """Resume route of a parking request: answer its call's branch with the member."""
+    if _handing:
+        _member_free(_handing.pop(), woken=True)
 
 
 def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
     """Nobody (left) to offer the call to: the org's IVR, or 480."""
-    tx.offered = ""
+    tx.offered, tx.parked = "", False
     tx.save()
     decision = when_nobody_left(queue.overflow_uri)
     reason = "ivr" if decision.target_uri else "no-agent"
@@ -79,6 +216,7 @@ def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
     attendances.event(ctx, tx.offer_attendance, OVERFLOW, queue.org, target=decision.target_uri or "none",
                       result=reason, detail=f"queue {queue.ext}")
     if decision.target_uri:
+        media.stop_waiting_music(tx.music)
         KSR.seturi(decision.target_uri)
         KSR.pv.sets("$du", "")
         KSR.tm.t_on_branch(BRANCH_ROUTE)
@@ -93,37 +231,77 @@ def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
 
 
 def on_failure(ctx: Context) -> int | None:
-    """Failure route: the member did not take the call. Next member, overflow, or the final
-    status to count (the caller hung up, or an answer that must not be retried)."""
+    """Failure route: the member did not take the call, or its wait ended. Next member, wait,
+    overflow, or the final status to count (the caller hung up, or an answer that must not be
+    retried)."""
     tx = Transaction.load()
     queue, att_id, ext = tx.queue, tx.offer_attendance, tx.offered
     status = int(pv("$T_reply_code") or 0)
     if queue is None:
         return status
     cancelled = KSR.tm.t_is_canceled() > 0
+    if tx.parked:
+        return _wait_ended(ctx, tx, queue, status, cancelled)
     if ext:
-        ctx.state.queues.release_offer(queue.org, ext, att_id)
+        ctx.state.queues.release_offer(queue.org, ext, att_id, offer_again=False)
         result = "cancelled" if cancelled else "no-answer" if status == 408 else f"refused {status}"
         metrics.queue_offer(queue.org, "no-answer" if status == 408 else "cancelled" if cancelled else "refused")
         attendances.event(ctx, att_id, OFFER, queue.org, target=ext, result=result)
+    if cancelled:
+        metrics.queue_call(queue.org, "abandoned")
     if not try_next_agent(status, cancelled):
         return status
-    if offer_next(ctx, tx, queue):
-        return None
-    overflow(ctx, tx, queue)
+    if not offer_next(ctx, tx, queue):
+        wait_or_overflow(ctx, tx, queue)
     return None
 
 
-def on_branch(tx: Transaction) -> None:
+def _wait_ended(ctx: Context, tx: Transaction, queue: QueueCall, status: int, cancelled: bool) -> int | None:
+    """The parking branch answered: a member was handed over, the caller hung up, or max_wait."""
+    member = pv(f"$T_rpl($hdr({MEMBER_HEADER}))") if status == MEMBER_FREE[0] else ""
+    if member.endswith(WOKEN):  # its state changed since it failed this call: it may ring again
+        member, tx.tried = member.removesuffix(WOKEN), []
+    if not member:
+        ctx.state.queues.leave(queue.org, queue.ext, tx.offer_attendance)
+    if cancelled:
+        if member:  # handed over just as the caller hung up: the member is free for others
+            ctx.state.queues.release_offer(queue.org, member, tx.offer_attendance)
+        _wait_over(ctx, tx, queue, "abandoned")
+        return status
+    tx.parked = False
+    if member and offer_next(ctx, tx, queue, preferred=member):
+        return None
+    if not member:
+        _wait_over(ctx, tx, queue, "timeout")
+        overflow(ctx, tx, queue)
+        return None
+    wait_or_overflow(ctx, tx, queue)
+    return None
+
+
+def _wait_over(ctx: Context, tx: Transaction, queue: QueueCall, result: str) -> None:
+    metrics.queue_call(queue.org, result)
+    attendances.event(ctx, tx.offer_attendance, WAIT, queue.org, target=queue.ext, result=result,
+                      detail=f"queue {queue.ext}")
+
+
+def on_branch(tx: Transaction) -> bool:
     """Branch route: tell the member's phone which attendance and queue this is, and to
-    answer by itself when the agent asked for auto-answer."""
-    if tx.queue is None or not tx.offer_attendance or not tx.offered:
-        return
+    answer by itself when the agent asked for auto-answer. A parking branch gets its header
+    instead; True: it needs no media."""
+    if tx.queue is None or not tx.offer_attendance:
+        return False
+    if tx.parked:
+        KSR.hdr.append(f"{PARK_HEADER}: {_park_header(tx, tx.queue)}\r\n")
+        return True
+    if not tx.offered:
+        return False
     KSR.hdr.append(f"X-Edge-Attendance: {tx.offer_attendance}\r\n")
     KSR.hdr.append(f"X-Edge-Queue: {tx.queue.ext};name={quoted_string(tx.queue.name)}\r\n")
     if tx.auto_answer:
         for header in AUTO_ANSWER_HEADERS:
             KSR.hdr.append(header + "\r\n")
+    return False
 
 
 def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
@@ -136,5 +314,10 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         record.answered_by = ext
         if ext not in record.agents:
             record.agents.append(ext)
-        KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))
-        ctx.state.queues.release_offer(queue.org, ext, tx.offer_attendance)
+        KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))  # its call start ends the lock
+        if tx.queued_at:  # once: a retransmitted 2xx comes through here again
+            metrics.queue_call(queue.org, answered_outcome(time.time() - tx.queued_at, queue.service_level))
+            tx.queued_at = 0.0
+        if tx.music:
+            media.stop_waiting_music(tx.music)
+            tx.music = ""

@@ -35,6 +35,7 @@ from kemi_app.sip import (
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
 from kemi_app.sip.context import Context, NotUtf8, log_ctx, pv, pv_text, reply
+from kemi_app.sip.flood import from_itself
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.reconcile import reconcile
@@ -209,6 +210,9 @@ class EdgeRoutes:
         if method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
             reply(200, "OK", (ALLOW,))  # keepalives to the edge itself: never wait on Redis
             return
+        if method == "INVITE" and queues.is_parking(ctx):
+            queues.park(ctx)
+            return
         if method == "INVITE" and transfers.on_transfer_invite(ctx):
             return
         if method != "REGISTER" and inbound.from_carrier(ctx):
@@ -297,8 +301,8 @@ class EdgeRoutes:
     def ksr_branch_media(self, msg: object) -> int:
         def body() -> None:
             tx = Transaction.load()
-            queues.on_branch(tx)
-            media.on_branch(self._ctx(), tx)
+            if not queues.on_branch(tx):
+                media.on_branch(self._ctx(), tx)
 
         return _guard("branch_media", body, lambda e: KSR.set_drop())
 
@@ -309,7 +313,8 @@ class EdgeRoutes:
             ctx, record, tx = self._ctx(), CallRecord.load(), Transaction.load()
             attendances.on_reply(ctx, record, tx)
             queues.on_reply(ctx, record, tx)
-            media.on_reply(ctx, record, tx)
+            if not from_itself(ctx):  # the parking branch's answers (sip/queues.py) have no media
+                media.on_reply(ctx, record, tx)
             record.save()
             tx.save()
 
@@ -324,6 +329,15 @@ class EdgeRoutes:
                 _count_final(final)
 
         return _guard("queue_failure", outage.answering_503(body), _answer_tm_error)
+
+    def ksr_queue_resume(self, msg: object) -> int:
+        """A parking request resumed by the wake timer (tm t_continue)."""
+        return _guard("queue_resume", queues.on_resume, _answer_tm_error)
+
+    def ksr_queue_wake_timer(self, msg: object, evname: str = "") -> int:
+        """rtimer process of its own: resume this node's waiting calls a member was handed to
+        (it waits on Redis for the next one, so a hand-over is resumed at once)."""
+        return _guard("queue_wake", lambda: queues.drain_wakes(self._ctx()))
 
     def _ctx(self) -> Context:
         if self.ctx is None:  # a process child_init never ran in (the rtimer process)

@@ -9,6 +9,7 @@ each given what it depends on:
   history         attendances, their legs and events, transfers announced in a REFER
   queues          queue members (presence read with their offer locks) and offer locks
   supervisions    supervisors' sessions on agents' calls, and the agent a supervisor targets
+  queues          per-queue state: free members by idle time, waiting calls, offer locks
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
   recordings      call recordings of attendances: start, stop, files written, retention
 
@@ -50,6 +51,11 @@ Keys (every edge node shares them; see keys.py):
   edge:reccall:{call-id}           -> attendance, while that call is being recorded
   edge:rectodo:{node}              recordings stopped on a node, audio files still to write
   edge:reckept:{node}              recordings whose files a node keeps, by stop time (retention)
+  edge:qmembers:{org}:{queue}      set of the queue's members; edge:memberof:{org}:{ext} its queues
+  edge:qfree:{org}:{queue}         sorted set: offerable members by when they became free
+  edge:qwait:{org}:{queue}         sorted set: waiting calls (attendance ids) by arrival;
+  edge:qwaiters:{org}:{queue}      hash: attendance id -> where the call is parked
+  edge:wake:{node}                 list: parked calls of a node that a member was handed to
 """
 
 
@@ -79,6 +85,12 @@ def connect(url: str, timeout: float = 1.0) -> redis.Redis:
     `url` is a single instance or a Sentinel-watched primary (locator.py)."""
     return locator.client(url, timeout, guarded(redis_dependency(), locator.base_connection(url)),
                           decode_responses=True, health_check_interval=30)
+
+
+def waiting_store(url: str, block_seconds: float) -> Queues:
+    """Queues on a client of its own that may wait `block_seconds` on Redis for the next wake
+    (the wake timer process); the SIP workers' short timeout would read that as an outage."""
+    return Queues(connect(url, block_seconds + 1.0))
 
 
 class EdgeState:

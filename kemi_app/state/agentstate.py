@@ -24,6 +24,7 @@ from kemi_app.state import keys
 from kemi_app.state.base import Store
 from kemi_app.state.codec import decode, encode
 from kemi_app.state.directory import Directory
+from kemi_app.state.queues import queue_agent_changed
 
 CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
 CALL_ENDED_MEMORY = 60  # how long an ended call's key is remembered against a late start
@@ -71,13 +72,19 @@ def queue_calls_change(p: Pipeline, c: CallsChange) -> None:
                *(keys.calls(c.org_id, ext) for ext in c.exts),
                c.call_key, json.dumps(c.now), CALL_RECORD_TTL, "1" if c.node else "0",
                *(_node_call(c.org_id, ext, c.call_key) for ext in c.exts))
-        return
+        # A queue member's offer lock ends here, not at its answer: in between, the member
+        # would look free to another queue call.
+        if c.exts:
+            p.delete(*(keys.offer(c.org_id, ext) for ext in c.exts))
+    else:
+        for ext in c.exts:
+            p.hdel(keys.calls(c.org_id, ext), c.call_key)
+            p.set(keys.idle(c.org_id, ext), json.dumps(c.now), ex=CALL_RECORD_TTL)
+            if c.node:
+                p.srem(keys.node_calls(c.node), _node_call(c.org_id, ext, c.call_key))
+        p.set(ended, "1", ex=CALL_ENDED_MEMORY)
     for ext in c.exts:
-        p.hdel(keys.calls(c.org_id, ext), c.call_key)
-        p.set(keys.idle(c.org_id, ext), json.dumps(c.now), ex=CALL_RECORD_TTL)
-        if c.node:
-            p.srem(keys.node_calls(c.node), _node_call(c.org_id, ext, c.call_key))
-    p.set(ended, "1", ex=CALL_ENDED_MEMORY)
+        queue_agent_changed(p, c.org_id, ext)
 
 
 PRESENCE_READS = 5  # replies per agent queued by queue_presence
@@ -136,6 +143,7 @@ class AgentStates(Store):
             p.multi()
             p.delete(keys.status(org_id, ext))
             p.hset(keys.status(org_id, ext), mapping=encode(status))
+            queue_agent_changed(p, org_id, ext)
 
         self._optimistic([keys.agent(org_id, ext)], body)
 
@@ -169,6 +177,7 @@ class AgentStates(Store):
                 if record.org:
                     p.hdel(keys.calls(record.org, record.ext), record.call_id)
                     p.set(keys.idle(record.org, record.ext), json.dumps(now), ex=CALL_RECORD_TTL)
+                    queue_agent_changed(p, record.org, record.ext)
             p.execute()
         return len(records)
 

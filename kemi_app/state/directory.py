@@ -24,6 +24,7 @@ from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.base import Store, T
 from kemi_app.state.codec import decode, encode
+from kemi_app.state.queues import queue_agent_changed, queue_membership
 
 
 @metrics.timed_state
@@ -92,7 +93,10 @@ class Directory(Store):
             for c in companies:
                 p.delete(keys.company(org_id, c))
             for s in services:
-                p.delete(keys.service(org_id, s))
+                p.delete(keys.service(org_id, s), keys.queue_members(org_id, s), keys.queue_free(org_id, s),
+                         keys.queue_waiting(org_id, s), keys.queue_waiters(org_id, s))
+            for ext in exts:
+                p.delete(keys.member_of(org_id, ext))
             for n in dids:
                 p.delete(keys.did(n))
                 p.srem(keys.DIDS, n)
@@ -196,6 +200,7 @@ class Directory(Store):
             p.delete(key)
             p.hset(key, mapping=encode(agent))
             p.sadd(keys.agents(org_id), agent.ext)
+            queue_agent_changed(p, org_id, agent.ext)  # DND may have changed
             return created
 
         return self._optimistic(watch, body)
@@ -225,6 +230,7 @@ class Directory(Store):
                 raise Missing(f"no such agent: {ext}")
             p.multi()
             p.hset(key, "dnd", "true" if dnd else "false")
+            queue_agent_changed(p, org_id, ext)
 
         self._optimistic([key], body)
 
@@ -240,13 +246,14 @@ class Directory(Store):
 
         def body(p: Pipeline) -> bool:
             self._require_org(p, org_id)
-            created = not p.exists(key)
+            before = decode(Service, p.hgetall(key))
             p.multi()
             p.delete(key)
             p.hset(key, mapping=encode(service))
             p.sadd(keys.services(org_id), service.ext)
             p.incr(keys.org_version(org_id))
-            return created
+            queue_membership(p, org_id, before, service)
+            return before is None
 
         return self._optimistic([keys.org(org_id), key], body)
 
@@ -260,7 +267,9 @@ class Directory(Store):
             dids = sorted(n for n in p.smembers(keys.DIDS) if p.hmget(keys.did(n), "org", "service") == [org_id, ext])
             if dids:
                 raise Conflict(f"DIDs still land on service {ext}: {', '.join(dids)}")
+            before = decode(Service, p.hgetall(key))
             p.multi()
+            queue_membership(p, org_id, before, None)
             p.delete(key)
             p.srem(keys.services(org_id), ext)
             p.incr(keys.org_version(org_id))
@@ -338,3 +347,4 @@ def _queue_agent_delete(p: Pipeline, org_id: str, ext: str) -> None:
     p.delete(keys.agent(org_id, ext), keys.bindings(org_id, ext), keys.status(org_id, ext),
              keys.session(org_id, ext), keys.offer(org_id, ext), keys.idle(org_id, ext))
     p.srem(keys.agents(org_id), ext)
+    queue_agent_changed(p, org_id, ext)  # out of its queues' free sets

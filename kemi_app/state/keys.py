@@ -144,6 +144,8 @@ def supervision(call_id: str) -> str:
 def supervised_call(call_id: str) -> str:
     """Supervisors' Call-IDs on an agent's call (its Call-ID): its end ends them."""
     return k("supcalls", call_id)
+
+
 RECORDINGS_ACTIVE = k("recactive")  # set of "{attendance}|{n}" being recorded now (any node)
 
 
@@ -160,3 +162,33 @@ def recordings_todo(node: str) -> str:
 def recordings_kept(node: str) -> str:
     """Sorted set of the recordings whose files this node keeps (score: when they stopped)."""
     return k("reckept", node)
+
+
+def queue_members(org_id: str, queue: str) -> str:
+    """Set of the queue's member extensions (kept with the service)."""
+    return k("qmembers", org_id, queue)
+
+
+def member_of(org_id: str, ext: str) -> str:
+    """Set of the queues an agent is a member of (kept with the services)."""
+    return k("memberof", org_id, ext)
+
+
+def queue_free(org_id: str, queue: str) -> str:
+    """Sorted set of the queue's offerable members, scored by when they became free."""
+    return k("qfree", org_id, queue)
+
+
+def queue_waiting(org_id: str, queue: str) -> str:
+    """Sorted set of the calls waiting in the queue (attendance ids), scored by arrival."""
+    return k("qwait", org_id, queue)
+
+
+def queue_waiters(org_id: str, queue: str) -> str:
+    """Hash: attendance id of a waiting call -> where it waits (policy.queue.Waiter)."""
+    return k("qwaiters", org_id, queue)
+
+
+def wakes(node: str) -> str:
+    """List of waiting calls held by `node` that a member just became free for."""
+    return k("wake", node)

@@ -1,54 +1,226 @@
-"""Queues: which members may be offered a call, with an offer lock so one free agent never
-gets two."""
+"""Queues: a compact per-queue state, so an offer is one script call whatever the queue's size.
+
+Per queue: the set of members (`qmembers`), a sorted set of the members that may be offered a
+call, scored by when they became free (`qfree`, longest idle first), and a sorted set of the
+calls waiting, scored by arrival (`qwait`). Every change of an agent's state (register,
+unregister, pause, DND, call start and end, reconcile) runs AGENT_CHANGED in the same round
+trip as the change itself: it puts the agent in or out of its queues' free sets and, when it
+became free while calls wait, hands it to the longest-waiting call at once (offer lock plus a
+wake entry for the node holding that call). The offer lock (`offer`) still makes sure one free
+agent is never offered two calls, on any node.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+
+from redis.client import Pipeline
 
 from kemi_app import metrics
-from kemi_app.policy.queue import QueueMember
-from kemi_app.policy.session import auto_answer
+from kemi_app.policy.queue import Waiter
+from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
-from kemi_app.state.agentstate import PRESENCE_READS, presence_from, queue_presence
 from kemi_app.state.base import Store
+
+PREFIX = keys.k("")  # Lua builds the per-member and per-queue keys of the org from it
+WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at most
 
 # Deletes the offer lock only if it still belongs to this attendance.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
+# KEYS: none (org-local keys are built from ARGV). ARGV: prefix, org, ext, wake list TTL.
+# Offerable: provisioned, registered (a bindings hash: it expires with its last binding),
+# not paused, no DND, no call in progress. Free since: the latest of status change, login
+# and last call end. Returns 0 not offerable, 1 offerable, 2 handed to a waiting call.
+AGENT_CHANGED = """
+local P, org, ext = ARGV[1], ARGV[2], ARGV[3]
+local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
+local queues = redis.call('smembers', key('memberof', ext))
+if #queues == 0 then return 0 end
+local free = redis.call('exists', key('agent', ext)) == 1
+  and redis.call('hget', key('agent', ext), 'dnd') ~= 'true'
+  and redis.call('hget', key('status', ext), 'paused') ~= 'true'
+  and redis.call('exists', key('bindings', ext)) == 1
+  and redis.call('hlen', key('calls', ext)) == 0
+if not free then
+  for _, q in ipairs(queues) do redis.call('zrem', key('qfree', q), ext) end
+  return 0
+end
+local since = math.max(tonumber(redis.call('hget', key('status', ext), 'since') or '0') or 0,
+  tonumber(redis.call('hget', key('session', ext), 'started_at') or '0') or 0,
+  tonumber(redis.call('get', key('idle', ext)) or '0') or 0)
+for _, q in ipairs(queues) do redis.call('zadd', key('qfree', q), since, ext) end
+if redis.call('exists', key('offer', ext)) == 1 then return 1 end
+local now = tonumber(redis.call('time')[1])
+local function head(q)  -- the queue's longest-waiting call still alive (a node may be gone)
+  while true do
+    local h = redis.call('zrange', key('qwait', q), 0, 0, 'WITHSCORES')
+    if not h[1] then return nil end
+    local raw = redis.call('hget', key('qwaiters', q), h[1])
+    if raw and cjson.decode(raw).expires > now then return h[1], tonumber(h[2]), raw end
+    redis.call('zrem', key('qwait', q), h[1])
+    redis.call('hdel', key('qwaiters', q), h[1])
+  end
+end
+local best, best_q, best_at, raw
+for _, q in ipairs(queues) do
+  local att, at, w = head(q)
+  if att and (best_at == nil or at < best_at) then best, best_q, best_at, raw = att, q, at, w end
+end
+if best == nil then return 1 end
+redis.call('zrem', key('qwait', best_q), best)
+redis.call('hdel', key('qwaiters', best_q), best)
+local w = cjson.decode(raw)
+redis.call('set', key('offer', ext), w.attendance, 'PX', w.lock_ms)
+local wakes = P .. 'wake:' .. w.node
+redis.call('rpush', wakes, cjson.encode({waiter = raw, ext = ext}))
+redis.call('expire', wakes, ARGV[4])
+return 2
+"""
+
+# KEYS: free set, waiting set (attendance ids), waiters (attendance -> Waiter) of the queue.
+# ARGV: prefix, org, attendance, lock ms, tried (JSON list), preferred member (already
+# locked for this call by AGENT_CHANGED, or ''), waiter to queue when nobody is free ('' = do
+# not wait), its arrival time. A preferred member not taken gets its lock released.
+# Returns {ext, auto_answer, bindings...} with the member's offer lock taken, or false.
+PICK = """
+local P, org, att, lock = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
+local tried = {}
+for _, e in ipairs(cjson.decode(ARGV[5])) do tried[e] = true end
+local preferred = ARGV[6]
+local function take(ext)
+  if tried[ext] or redis.call('exists', key('bindings', ext)) == 0 then return nil end
+  local holder = redis.call('get', key('offer', ext))
+  if holder and holder ~= att then return nil end
+  redis.call('set', key('offer', ext), att, 'PX', lock)
+  -- The login session's choice (*44 / *45: JSON true, false or null) wins over the provisioned one.
+  local auto = redis.call('hget', key('session', ext), 'auto_answer')
+  if auto ~= 'true' and auto ~= 'false' then auto = redis.call('hget', key('agent', ext), 'auto_answer') or '' end
+  local out = {ext, auto}
+  for _, b in ipairs(redis.call('hvals', key('bindings', ext))) do out[#out + 1] = b end
+  return out
+end
+local chosen = nil
+if preferred ~= '' and redis.call('get', key('offer', preferred)) == att then chosen = take(preferred) end
+local start = 0
+while chosen == nil do
+  local batch = redis.call('zrange', KEYS[1], start, start + 49)
+  if #batch == 0 then break end
+  for _, ext in ipairs(batch) do
+    chosen = take(ext)
+    if chosen then break end
+  end
+  start = start + 50
+end
+if preferred ~= '' and (chosen == nil or chosen[1] ~= preferred)
+    and redis.call('get', key('offer', preferred)) == att then
+  redis.call('del', key('offer', preferred))
+end
+if chosen then return chosen end
+if ARGV[7] ~= '' then
+  local w = cjson.decode(ARGV[7])
+  redis.call('zadd', KEYS[2], 'NX', ARGV[8], w.attendance)
+  redis.call('hset', KEYS[3], w.attendance, ARGV[7])
+end
+return false
+"""
+
+
+def queue_agent_changed(p: Pipeline, org_id: str, ext: str) -> None:
+    """Queues AGENT_CHANGED on `p`, after the writes that changed the agent's state."""
+    p.eval(AGENT_CHANGED, 0, PREFIX, org_id, ext, WAKE_MEMORY)
+
+
+def queue_membership(p: Pipeline, org_id: str, before: Service | None, after: Service | None) -> None:
+    """Queues the membership sets of a queue being saved (`after`) or deleted, and the free set
+    of its members rebuilt. `before`: the service as it was."""
+    old = set(before.members) if before and before.kind == "queue" else set()
+    new = set(after.members) if after and after.kind == "queue" else set()
+    service = after or before
+    if service is None:
+        return
+    ext = service.ext
+    for member in old - new:
+        p.srem(keys.member_of(org_id, member), ext)
+    p.delete(keys.queue_members(org_id, ext), keys.queue_free(org_id, ext))
+    if after is None:
+        p.delete(keys.queue_waiting(org_id, ext), keys.queue_waiters(org_id, ext))
+    if new:
+        p.sadd(keys.queue_members(org_id, ext), *sorted(new))
+    for member in sorted(new):
+        p.sadd(keys.member_of(org_id, member), ext)
+    for member in sorted(old | new):
+        queue_agent_changed(p, org_id, member)
+
 
 @metrics.timed_state
 class Queues(Store):
-    def queue_members(self, org_id: str, exts: list[str]) -> tuple[list[QueueMember], dict[str, bool]]:
-        """Members as the queue sees them, and who wants auto-answer (as provisioned, or as
-        chosen for the login session): one round trip."""
+    def pick(self, queue: str, org_id: str, attendance: str, lock_ms: int, tried: list[str],
+             preferred: str = "", waiter: Waiter | None = None, waiter_arrived: float = 0.0,
+             ) -> tuple[str, bool, list[str]] | None:
+        """One call: the longest idle free member not tried yet, its offer lock taken for
+        `attendance` (member, auto-answer, raw bindings). None when nobody is free; then
+        `waiter`, if given, joins the queue's waiting calls (keeping its first arrival)."""
+        row = self.r.eval(PICK, 3, keys.queue_free(org_id, queue), keys.queue_waiting(org_id, queue),
+                          keys.queue_waiters(org_id, queue),
+                          PREFIX, org_id, attendance, lock_ms, json.dumps(tried), preferred,
+                          waiter.encode() if waiter else "", waiter_arrived)
+        if preferred and (not row or row[0] != preferred):
+            self.agent_changed(org_id, preferred)  # its lock was let go: free for another call
+        if not row:
+            return None
+        ext, auto, *bindings = row
+        return ext, auto == "true", bindings
+
+    def release_offer(self, org_id: str, ext: str, attendance: str, offer_again: bool = True) -> None:
+        """Drops the offer lock; `offer_again`: the member is free for waiting calls again
+        (not when it just answered: its call start follows)."""
         with self.r.pipeline(transaction=False) as p:
-            queue_presence(p, org_id, exts)
-            for ext in exts:
-                p.hget(keys.agent(org_id, ext), "auto_answer")
-                p.exists(keys.offer(org_id, ext))
-                p.get(keys.idle(org_id, ext))
-                p.hget(keys.session(org_id, ext), "auto_answer")
-            replies = p.execute()
-        split = PRESENCE_READS * len(exts)
-        presences, rows = presence_from(exts, replies[:split]), replies[split:]
-        members, answers = [], {}
-        for i, presence in enumerate(presences):
-            auto, offered, idle, chosen = rows[4 * i : 4 * i + 4]
-            # The session stores its choice as JSON: true, false, or null (not chosen).
-            answers[presence.ext] = auto_answer(auto == "true", json.loads(chosen) if chosen else None)
-            members.append(QueueMember(
-                ext=presence.ext,
-                registered=presence.state != "offline",
-                state=presence.state,
-                dnd=presence.dnd,
-                active_calls=presence.calls,
-                idle_since=max(presence.since or 0.0, float(idle or 0)),
-                reserved=bool(offered),
-            ))
-        return members, answers
+            p.eval(_RELEASE, 1, keys.offer(org_id, ext), attendance)
+            if offer_again:
+                queue_agent_changed(p, org_id, ext)
+            p.execute()
 
-    def reserve_offer(self, org_id: str, ext: str, attendance: str, ttl_ms: int) -> bool:
-        return bool(self.r.set(keys.offer(org_id, ext), attendance, nx=True, px=ttl_ms))
+    def agent_changed(self, org_id: str, ext: str) -> None:
+        with self.r.pipeline(transaction=False) as p:
+            queue_agent_changed(p, org_id, ext)
+            p.execute()
 
-    def release_offer(self, org_id: str, ext: str, attendance: str) -> None:
-        self.r.eval(_RELEASE, 1, keys.offer(org_id, ext), attendance)
+    def leave(self, org_id: str, queue: str, attendance: str) -> bool:
+        """The call no longer waits (caller hung up, max wait reached). False: it was not
+        waiting (already handed a member: the wake will find the call gone)."""
+        with self.r.pipeline(transaction=True) as p:
+            p.zrem(keys.queue_waiting(org_id, queue), attendance)
+            p.hdel(keys.queue_waiters(org_id, queue), attendance)
+            left, _ = p.execute()
+        return bool(left)
+
+    def wake(self, node: str, waiter: Waiter, ext: str) -> None:
+        """Hands `ext` (its lock already taken for the waiter) to a waiting call of `node`."""
+        self.r.rpush(keys.wakes(node), json.dumps({"waiter": waiter.encode(), "ext": ext}))
+
+    def next_wakes(self, node: str, block_seconds: float, limit: int) -> list[tuple[Waiter, str]]:
+        """Waiting calls of `node` handed a member, oldest first; waits up to `block_seconds`
+        for the first one (the timer process that calls it does nothing else)."""
+        first = self.r.blpop([keys.wakes(node)], timeout=block_seconds)
+        if not first:
+            return []
+        with self.r.pipeline(transaction=True) as p:
+            p.lrange(keys.wakes(node), 0, limit - 2)
+            p.ltrim(keys.wakes(node), limit - 1, -1)
+            rest, _ = p.execute()
+        out = []
+        for raw in [first[1], *rest]:
+            entry = json.loads(raw)
+            out.append((Waiter.decode(entry["waiter"]), entry["ext"]))
+        return out
+
+    def waiting(self, org_id: str, queue: str) -> tuple[int, float]:
+        """Calls waiting in the queue, and the longest wait so far in seconds."""
+        with self.r.pipeline(transaction=False) as p:
+            p.zcard(keys.queue_waiting(org_id, queue))
+            p.zrange(keys.queue_waiting(org_id, queue), 0, 0, withscores=True)
+            count, head = p.execute()
+        return int(count), (max(0.0, time.time() - head[0][1]) if head else 0.0)

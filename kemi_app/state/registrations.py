@@ -20,6 +20,7 @@ from kemi_app.state.agentstate import bindings_from, session_from
 from kemi_app.state.base import MAX_RETRIES, Store
 from kemi_app.state.callview import AgentAuth, auth_from, queue_auth
 from kemi_app.state.codec import encode
+from kemi_app.state.queues import AGENT_CHANGED, PREFIX, WAKE_MEMORY, queue_agent_changed
 
 AUTH_FAILURE_WINDOW = 300
 # A REGISTER's writes in one round trip, if the bindings and session are still what the
@@ -149,7 +150,15 @@ class Registrations(Store):
             change.update(conn=f"{org_id}:{ext}", conn_ttl=max(1, ttl))
         expected = {"bindings": current.bindings_raw, "session": current.session_raw}
         keys_ = [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key]
-        if self._commit(keys_, [json.dumps(expected), json.dumps(change)]) != 1:
+        with self.r.pipeline(transaction=False) as p:
+            p.evalsha(self._commit.sha, len(keys_), *keys_, json.dumps(expected), json.dumps(change))
+            queue_agent_changed(p, org_id, ext)  # harmless when the commit found a change
+            try:
+                committed, _ = p.execute()
+            except redis.exceptions.NoScriptError:  # a restarted Redis: load it, go again
+                committed = self._commit(keys_, [json.dumps(expected), json.dumps(change)])
+                self.r.eval(AGENT_CHANGED, 0, PREFIX, org_id, ext, WAKE_MEMORY)
+        if committed != 1:
             return False
         self._replicated()  # the 200 OK goes out once a failover cannot lose the binding
         return True
@@ -195,6 +204,7 @@ class Registrations(Store):
             elif live(current, now):
                 # The last binding went (unregister, vanished connection): offline from now.
                 p.hset(keys.session(org_id, ext), "online_until", json.dumps(now))
+            queue_agent_changed(p, org_id, ext)
             return outcome
 
         outcome = self._optimistic([key], body)

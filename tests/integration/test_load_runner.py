@@ -33,10 +33,10 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     assert native["failed"] == 0 and native["succeeded"] > 0 and native["cpu"]["rtpengine"] > 0
     assert report["ratios"]["call"]["native"]["all_components_cpu_ratio"] > 0
     assert "native" not in report["scenarios"]["register"]
-    for scenario in ("queue", "outbound", "pause"):
+    for scenario in ("queue", "queue500", "outbound", "pause"):
         assert report["scenarios"][scenario]["edge"]["sustained_rate"] > 0, report["scenarios"][scenario]
     # The directory scenario repeats register and call once the directory is large.
-    assert report["directory"]["agents"] == 600 and report["directory"]["registered"] == 200
+    assert report["directory"]["agents"] == 1000 and report["directory"]["registered"] == 200
     assert report["directory"]["bytes_per_registered_agent"] > 0
     for scenario in ("register", "call"):
         assert report["scenarios"]["directory"][scenario]["sustained_rate"] > 0
@@ -46,6 +46,7 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     markdown = (tmp_path / "report.md").read_text()
     assert "## Edge / baselines, side by side" in markdown and "| register | edge |" in markdown
     assert "## Redis commands per call" in markdown and "## Directory scale" in markdown
+    assert "## Queue calls against queue size" in markdown and "| queue500 | 500 |" in markdown
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -1,56 +1,17 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kemi_app.policy.queue import QueueMember, offer_order, offerable, try_next_agent, when_nobody_left
-
-FREE = QueueMember("1001", registered=True, state="available", dnd=False, active_calls=0, idle_since=100.0)
-
-
-def test_only_registered_available_free_agents_are_offered() -> None:
-    assert offerable(FREE)
-    for blocked in (
-        replace(FREE, registered=False),
-        replace(FREE, state="paused"),
-        replace(FREE, state="in-call"),
-        replace(FREE, state="offline"),
-        replace(FREE, dnd=True),
-        replace(FREE, active_calls=1),
-        replace(FREE, reserved=True),
-    ):
-        assert not offerable(blocked), blocked
-
-
-def test_longest_idle_first_and_tried_agents_skipped() -> None:
-    members = [replace(FREE, ext="1003", idle_since=50.0), FREE, replace(FREE, ext="1002", idle_since=10.0),
-               replace(FREE, ext="1004", idle_since=1.0, state="paused")]
-    assert offer_order(members) == ["1002", "1003", "1001"]
-    assert offer_order(members, frozenset({"1002"})) == ["1003", "1001"]
-
-
-member = st.builds(
-    QueueMember,
-    ext=st.from_regex(r"[1-9][0-9]{3}", fullmatch=True),
-    registered=st.booleans(),
-    state=st.sampled_from(["available", "paused", "in-call", "offline"]),
-    dnd=st.booleans(),
-    active_calls=st.integers(0, 3),
-    idle_since=st.floats(0, 1e9),
-    reserved=st.booleans(),
+from kemi_app.policy.media import black_hole_answer
+from kemi_app.policy.queue import (
+    MIN_WAIT_LEFT,
+    Waiter,
+    answered_outcome,
+    try_next_agent,
+    wait_left,
+    when_nobody_left,
 )
-
-
-@given(st.lists(member, max_size=12, unique_by=lambda m: m.ext),
-       st.frozensets(st.from_regex(r"[1-9][0-9]{3}", fullmatch=True), max_size=4))
-def test_offer_order_properties(members: list[QueueMember], tried: frozenset[str]) -> None:
-    order = offer_order(members, tried)
-    by_ext = {m.ext: m for m in members}
-    assert set(order) == {m.ext for m in members if offerable(m) and m.ext not in tried}
-    idles = [by_ext[ext].idle_since for ext in order]
-    assert idles == sorted(idles)
 
 
 def test_overflow_goes_to_ivr_or_480() -> None:
@@ -64,3 +25,40 @@ def test_next_agent_on_no_answer_busy_decline_but_not_after_caller_cancel() -> N
         assert try_next_agent(status, caller_cancelled=False)
     assert not try_next_agent(487, caller_cancelled=True)
     assert not try_next_agent(404, caller_cancelled=False)
+
+
+def test_no_waiting_without_max_wait() -> None:
+    assert wait_left(0, 0.0, 1000.0) == 0.0
+
+
+def test_first_wait_gets_the_whole_max_wait_and_later_waits_what_is_left() -> None:
+    assert wait_left(60, 0.0, 1000.0) == 60
+    assert wait_left(60, 1000.0, 1045.0) == 15
+    assert wait_left(60, 1000.0, 1060.0 - MIN_WAIT_LEFT / 2) == 0.0  # too little left to wait again
+
+
+@given(st.integers(0, 3600), st.floats(0, 1e6), st.floats(0, 7200))
+def test_wait_left_never_exceeds_max_wait_nor_goes_negative(max_wait: int, since: float, waited: float) -> None:
+    left = wait_left(max_wait, since, since + waited)
+    assert 0 <= left <= max_wait
+    assert left == 0 or left >= MIN_WAIT_LEFT
+
+
+def test_service_level_counts_answers_within_the_threshold() -> None:
+    assert answered_outcome(20.0, 20) == "answered-in-sl"
+    assert answered_outcome(20.5, 20) == "answered-late"
+
+
+def test_a_waiter_encodes_to_the_same_text_and_back() -> None:
+    w = Waiter("sip:127.0.0.1:5060", "acme", "800", 123, 456, "att-1", 25000, 1e9)
+    assert Waiter.decode(w.encode()) == w
+    assert w.encode() == Waiter(**{**w.__dict__}).encode()
+
+
+def test_black_hole_answer_accepts_the_first_codec_and_only_sends() -> None:
+    offer = ("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+             "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+    answer = black_hole_answer(offer)
+    assert "m=audio 9 RTP/AVP 8\r\n" in answer
+    assert "a=rtpmap:8 PCMA/8000" in answer and "telephone-event" not in answer
+    assert answer.endswith("a=sendonly\r\n")
