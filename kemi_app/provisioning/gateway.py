@@ -19,6 +19,16 @@ class Gateway:
     address: str  # sip:host:port
     priority: int = 10
     codecs: list[str] = field(default_factory=lambda: list(DEFAULT_CODECS))
+    # Digest credentials for carriers that challenge outbound calls; the password is a secret:
+    # stored, never shown by the API, never logged.
+    auth_username: str = ""
+    auth_password: str = ""
+    auth_realm: str = ""  # "": whatever realm the challenge names
+
+    def public(self) -> dict[str, object]:
+        """What the API shows: everything but the password."""
+        return {"id": self.id, "address": self.address, "priority": self.priority, "codecs": list(self.codecs),
+                "auth_username": self.auth_username, "auth_realm": self.auth_realm}
 
     def uri_for(self, number: str) -> str:
         return f"sip:{number}@{self.address.removeprefix('sip:')}"
@@ -38,13 +48,27 @@ def _codec(value: object, name: str) -> str:
     raise ValidationError(name, "must be one of " + ", ".join(CODECS))
 
 
+def _optional_text(value: object, name: str) -> str:
+    return "" if value == "" else f.check_text(value, name)
+
+
 GATEWAY = f.Entity("Gateway", key=f.identifier("id"), fields=(
     f.Field("address", _address, {"type": "string", "examples": ["sip:203.0.113.5:5060"]}),
     f.integer("priority", 10, 0, 1000, description="lowest is tried first"),
     f.items("codecs", f.Field("codec", _codec, {"enum": list(CODECS)}), DEFAULT_CODECS,
             description="the only codecs offered to this gateway"),
+    f.Field("auth_username", _optional_text, {"type": "string", "maxLength": f.NAME_MAX}, "",
+            description="digest user for carriers that challenge outbound calls"),
+    f.Field("auth_password", _optional_text, {"type": "string", "maxLength": f.NAME_MAX}, "",
+            description="digest password (stored, never shown)", write_only=True),
+    f.Field("auth_realm", _optional_text, {"type": "string", "maxLength": f.NAME_MAX}, "",
+            description="only answer challenges of this realm; empty: any"),
 ))
 
 
 def parse_gateway(gw_id: str, payload: object) -> Gateway:
-    return Gateway(**GATEWAY.parse(payload, gw_id))
+    gateway = Gateway(**GATEWAY.parse(payload, gw_id))
+    if bool(gateway.auth_username) != bool(gateway.auth_password):
+        raise ValidationError("auth_password" if gateway.auth_username else "auth_username",
+                              "auth_username and auth_password go together")
+    return gateway

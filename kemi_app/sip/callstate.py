@@ -27,6 +27,8 @@ CALL_VAR = "$dlg_var(call)"
 TX_AVP = "$avp(edge_tx)"
 EXTRA_ID = "$avp(extra_id)"  # kamailio.cfg: modparam rtpengine extra_id_pv, one session per branch
 AGENT_PROFILE = "agent"  # kamailio.cfg: dialog profiles_with_value; value org:ext (see agent_key)
+# kamailio.cfg: modparam uac auth_*_avp, set only for the uac_auth call that answers a challenge
+UAC_AUTH_USER, UAC_AUTH_PASSWORD, UAC_AUTH_REALM = "$avp(uac_user)", "$avp(uac_password)", "$avp(uac_realm)"
 
 def agent_key(org_id: str, ext: str) -> str:
     return f"{org_id}:{ext}"
@@ -64,6 +66,7 @@ class CallRecord:
     caller_codecs: list[str] = field(default_factory=list)
     callee_codecs: list[str] = field(default_factory=list)
     moh_listener: str = ""  # tag of the party hearing music on hold
+    carrier_side: str = ""  # "caller" or "callee": the leg that is a carrier (topology hiding, masking)
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
 
     @classmethod
@@ -88,6 +91,7 @@ class QueueCall:
 class GatewayAttempt:
     uri: str
     codecs: list[str]
+    gateway: str = ""  # its id: credentials are looked up when it challenges
 
 
 @dataclass
@@ -105,14 +109,18 @@ class Transaction:
     offered: str = ""  # the member ringing now
     tried: list[str] = field(default_factory=list)
     auto_answer: bool = False  # the member ringing now wants auto-answer
-    # carriers: the gateways still to try
+    # carriers: the gateways still to try, the one being tried and whether it got credentials
     gateways: list[GatewayAttempt] = field(default_factory=list)
+    trying: GatewayAttempt | None = None
+    authenticated: bool = False
 
     def __post_init__(self) -> None:
         # Nested records come back from JSON as dictionaries.
         if isinstance(self.queue, dict):
             self.queue = QueueCall(**self.queue)
         self.gateways = [GatewayAttempt(**g) if isinstance(g, dict) else g for g in self.gateways]
+        if isinstance(self.trying, dict):
+            self.trying = GatewayAttempt(**self.trying)
 
     @classmethod
     def load(cls) -> Transaction:

@@ -17,6 +17,7 @@ from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
 from kemi_app.sip import (
     attendances,
+    callerid,
     carriers,
     connections,
     dialog_guard,
@@ -212,6 +213,7 @@ class EdgeRoutes:
             if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
                 return
             route_by_alias()
+            callerid.in_dialog()
             if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
                 # A dialog lost in a Kamailio restart: no dialog event will free its media.
                 media.end_call(self._ctx(), pv("$ci"))
@@ -266,9 +268,10 @@ class EdgeRoutes:
     # -- tm routes armed by the relay path (names in kemi_app.sip.tmroutes) -----------------
     def ksr_branch_media(self, msg: object) -> int:
         def body() -> None:
-            tx = Transaction.load()
+            ctx, tx = self._ctx(), Transaction.load()
             queues.on_branch(tx)
-            media.on_branch(self._ctx(), tx)
+            callerid.on_branch(ctx, CallRecord.load(), tx)
+            media.on_branch(ctx, tx)
 
         return _guard("branch_media", body, lambda e: KSR.set_drop())
 
@@ -280,6 +283,7 @@ class EdgeRoutes:
             attendances.on_reply(ctx, record, tx)
             queues.on_reply(ctx, record, tx)
             media.on_reply(ctx, record, tx)
+            callerid.on_reply(record)
             record.save()
             tx.save()
 
