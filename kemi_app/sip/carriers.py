@@ -26,6 +26,7 @@ from kemi_app.sip.tmroutes import GATEWAY_FAILURE_ROUTE
 RINGING_LIMIT_MS = 120000  # once a gateway answers provisionally, the callee has this long
 ALL_FAILED = (503, "All Gateways Failed")
 CHALLENGES = (401, 407)
+QUIET_LOG_LEVEL = 1  # notice: Kamailio's level while a gateway's password is handled
 
 
 def attempts(gateways: list[Gateway], number: str) -> list[GatewayAttempt]:
@@ -79,12 +80,17 @@ def _authenticate(ctx: Context, tx: Transaction, attempt: GatewayAttempt, status
     gateway = ctx.state.directory.get_gateway(attempt.gateway)
     if gateway is None or not gateway.auth_username:
         return status
-    KSR.pv.sets(UAC_AUTH_USER, gateway.auth_username)
-    KSR.pv.sets(UAC_AUTH_PASSWORD, gateway.auth_password)
-    KSR.pv.sets(UAC_AUTH_REALM, gateway.auth_realm)
-    answered = KSR.uac.uac_auth() > 0
-    for name in (UAC_AUTH_USER, UAC_AUTH_PASSWORD, UAC_AUTH_REALM):
-        KSR.pv.unset(name)  # the password lives no longer than the call that needs it
+    # At debug level app_python3 logs every KSR argument: this worker logs less meanwhile.
+    KSR.kex.setdebug(QUIET_LOG_LEVEL)
+    try:
+        KSR.pv.sets(UAC_AUTH_USER, gateway.auth_username)
+        KSR.pv.sets(UAC_AUTH_PASSWORD, gateway.auth_password)
+        KSR.pv.sets(UAC_AUTH_REALM, gateway.auth_realm)
+        answered = KSR.uac.uac_auth() > 0
+        for name in (UAC_AUTH_USER, UAC_AUTH_PASSWORD, UAC_AUTH_REALM):
+            KSR.pv.unset(name)  # the password lives no longer than the call that needs it
+    finally:
+        KSR.kex.resetdebug()
     if not answered:
         KSR.notice(f"gateway {gateway.id} challenged with {status}, no matching credentials call-id={pv('$ci')}\n")
         return status

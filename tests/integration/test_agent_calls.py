@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from kemi_app.provisioning.gateway import Gateway
 from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, finish, register
@@ -104,22 +103,6 @@ def company(edge, agents):
     yield put
     put()
     api(edge, "PUT", f"/v1/orgs/demo/agents/{CALLER}/status", {"status": "available"})
-
-
-@pytest.fixture
-def gateways(edge, state, sipp: Sipp) -> Iterator[list[int]]:
-    """Two carrier gateways on fresh loopback ports, tried in this order; nothing else."""
-    saved = state.directory.list_gateways()
-    for gw in saved:
-        state.directory.delete_gateway(gw.id)
-    ports = [sipp.next_port(), sipp.next_port()]
-    for i, port in enumerate(ports):
-        state.directory.save_gateway(Gateway(id=f"test-gw{i}", address=f"sip:127.0.0.1:{port}", priority=10 * (i + 1)))
-    yield ports
-    for i in range(len(ports)):
-        state.directory.delete_gateway(f"test-gw{i}")
-    for gw in saved:
-        state.directory.save_gateway(gw)
 
 
 def pause(edge, name: str | None) -> None:

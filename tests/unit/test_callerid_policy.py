@@ -82,8 +82,8 @@ def test_inside_details_never_reach_carriers(name: str) -> None:
     assert re.match(TOWARD_CARRIER_STRIPPED, name, re.IGNORECASE)
 
 
-@pytest.mark.parametrize("name", ["Via", "Contact", "Record-Route", "Content-Type", "Allow", "Supported", "Max-Forwards",
-                                  "Xyz"])
+@pytest.mark.parametrize("name", ["Via", "Contact", "Record-Route", "Content-Type", "Allow", "Supported",
+                                  "Max-Forwards", "Xyz"])
 def test_what_sip_needs_passes(name: str) -> None:
     assert not re.match(TOWARD_CARRIER_STRIPPED, name, re.IGNORECASE)
 

@@ -1,0 +1,131 @@
+"""Caller ID toward carriers, carriers that want digest credentials, and what never reaches a
+carrier: real Kamailio, Redis, rtpengine and sipp on both sides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from edgeops.stack import Stack
+from kemi_app.provisioning.gateway import Gateway
+from kemi_app.state import EdgeState
+from tests.integration.api_client import api
+from tests.integration.helpers import DEMO, call, finish
+from tests.integration.sip_trace import header, received, traced_peer
+from tests.sipp import Sipp
+
+COMPANY = "callerid"
+AGENT, PASSWORD = "1401", "agent-1401-pw"
+DID = "+551140000900"
+NUMBER = "+5511987654321"
+# What an agent's phone adds that says something about the inside.
+PHONE_HEADERS = "\n".join(["User-Agent: DeskPhone/9.1 (ext 1401)", "X-Internal-Queue: sales-team",
+                           "P-Asserted-Identity: <sip:1401@demo.test>"])
+
+
+@pytest.fixture(scope="module")
+def agent(edge: Stack) -> Iterator[None]:
+    assert api(edge, "PUT", f"/v1/orgs/demo/companies/{COMPANY}", {"name": "Sells Ltd"})[0] in (200, 201)
+    body = {"password": PASSWORD, "company": COMPANY}
+    assert api(edge, "PUT", f"/v1/orgs/demo/agents/{AGENT}", body)[0] in (200, 201)
+    yield
+    api(edge, "DELETE", f"/v1/orgs/demo/agents/{AGENT}?force=true")
+    api(edge, "DELETE", f"/v1/orgs/demo/companies/{COMPANY}")
+
+
+def company(edge: Stack, **settings: object) -> None:
+    assert api(edge, "PUT", f"/v1/orgs/demo/companies/{COMPANY}", {"name": "Sells Ltd", **settings})[0] == 200
+
+
+def outbound_call(sipp: Sipp, gateway_port: int, extra_header: str = PHONE_HEADERS,
+                  scenario: str = "uas.xml", **values: object) -> tuple[str, str]:
+    """The agent calls NUMBER; returns the INVITE and the BYE the carrier gateway received."""
+    gw, log = traced_peer(sipp, gateway_port, scenario, **values)
+    result = call(sipp, AGENT, NUMBER, password=PASSWORD, domain=DEMO, extra_header=extra_header)
+    code, out = finish(gw)
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    assert code == 0, out[-3000:]
+    invites, byes = received(log, "INVITE "), received(log, "BYE ")
+    assert invites and byes, log.read_text()[-3000:]
+    return invites[-1], byes[-1]
+
+
+def inside_details(message: str) -> list[str]:
+    """Whatever in a message toward a carrier names the agent or its phone."""
+    head = message.split("\n\n", 1)[0]
+    found = [line for line in head.splitlines() if line.lower().startswith(("x-", "user-agent:"))]
+    found += [line for line in head.splitlines()
+              if line.lower().startswith(("from:", "p-asserted-identity:")) and AGENT in line]
+    return found
+
+
+def test_outbound_calls_present_the_company_did_never_the_extension(edge: Stack, sipp: Sipp, agent,
+                                                                    gateways) -> None:
+    company(edge, caller_id=DID)
+    invite, bye = outbound_call(sipp, gateways[0])
+    assert header(invite, "From")[0].startswith(f'"Sells Ltd" <sip:{DID}@'), invite
+    assert header(invite, "P-Asserted-Identity") == [f"<sip:{DID}@127.0.0.1>"], invite
+    assert not header(invite, "Privacy"), invite
+    assert inside_details(invite) == [], invite
+    # The agent's BYE carries its own From; the carrier sees the dialog as it started it.
+    assert header(bye, "From")[0].startswith(f'"Sells Ltd" <sip:{DID}@'), bye
+    assert inside_details(bye) == [], bye
+
+
+@pytest.mark.parametrize(("settings", "phone_asks"), [({"hide_caller_id": True}, False), ({}, True)])
+def test_privacy_withholds_the_did_from_the_callee_but_asserts_it_to_the_carrier(
+    edge: Stack, sipp: Sipp, agent, gateways, settings: dict, phone_asks: bool
+) -> None:
+    company(edge, caller_id=DID, **settings)
+    invite, _ = outbound_call(sipp, gateways[0], PHONE_HEADERS + ("\nPrivacy: id" if phone_asks else ""))
+    assert header(invite, "From")[0].startswith('"Anonymous" <sip:anonymous@anonymous.invalid>'), invite
+    assert header(invite, "P-Asserted-Identity") == [f"<sip:{DID}@127.0.0.1>"], invite
+    assert header(invite, "Privacy") == ["id"], invite
+
+
+def test_a_company_without_a_did_calls_anonymously(edge: Stack, sipp: Sipp, agent, gateways) -> None:
+    company(edge)
+    invite, bye = outbound_call(sipp, gateways[0])
+    assert header(invite, "From")[0].startswith('"Anonymous" <sip:anonymous@anonymous.invalid>'), invite
+    assert not header(invite, "P-Asserted-Identity"), invite
+    assert inside_details(invite) == [] and inside_details(bye) == []
+
+
+def trunk(state: EdgeState, port: int, password: str) -> None:
+    """Credentials provisioned straight into Redis: at debug level Kamailio logs every HTTP
+    body it receives, so one sent through the API would be in the log the test reads."""
+    state.directory.save_gateway(Gateway("test-gw0", f"sip:127.0.0.1:{port}", 10, auth_username="trunk-demo",
+                                         auth_password=password))
+
+
+def test_a_carrier_that_challenges_gets_the_gateways_credentials(edge: Stack, state: EdgeState, sipp: Sipp, agent,
+                                                                 gateways) -> None:
+    company(edge, caller_id=DID)
+    secret = "trunk-Secret-7731"
+    trunk(state, gateways[0], secret)
+    invite, _ = outbound_call(sipp, gateways[0], scenario="gateway_auth.xml", user="trunk-demo", password=secret)
+    # The answer to the challenge is a new request of the dialog: the next CSeq.
+    assert header(invite, "CSeq") == ["3 INVITE"], invite
+    assert header(invite, "Authorization")[0].startswith('Digest username="trunk-demo"'), invite
+    assert secret not in str(api(edge, "GET", "/v1/gateways")[1])
+    assert secret not in str(api(edge, "GET", "/v1/gateways/test-gw0")[1])
+    assert secret not in (edge.data_dir / "logs" / "kamailio.log").read_text(errors="replace")
+
+
+def test_the_api_takes_gateway_credentials_and_never_shows_the_password(edge: Stack, gateways) -> None:
+    body = {"address": f"sip:127.0.0.1:{gateways[0]}", "auth_username": "trunk-demo", "auth_password": "pw-via-api"}
+    status, shown = api(edge, "PUT", "/v1/gateways/test-gw0", body)
+    assert status == 200 and shown["auth_username"] == "trunk-demo" and "auth_password" not in shown
+    assert "pw-via-api" not in str(api(edge, "GET", "/v1/gateways/test-gw0")[1])
+    status, error = api(edge, "PUT", "/v1/gateways/test-gw0", {**body, "auth_username": ""})
+    assert status == 400 and "auth_username" in str(error)
+
+
+def test_wrong_gateway_credentials_end_the_call_after_one_try(edge: Stack, state: EdgeState, sipp: Sipp, agent,
+                                                              gateways) -> None:
+    trunk(state, gateways[0], "not-the-one")
+    gw, _ = traced_peer(sipp, gateways[0], "gateway_auth.xml", user="trunk-demo", password="the-real-one")
+    result = call(sipp, AGENT, NUMBER, scenario="uac_refused.xml", password=PASSWORD, domain=DEMO, expect=403)
+    assert finish(gw)[0] != 0  # the gateway saw wrong credentials once, and no second try
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
