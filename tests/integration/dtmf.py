@@ -76,3 +76,30 @@ def events_received(sock: socket.socket, seconds: float) -> list[Event]:
         if len(data) == 16 and data[12] < len(DIGITS):
             out.append(Event(data[1] & 0x7F, DIGITS[data[12]], bool(data[13] & 0x80)))
     return out
+
+
+def info_step(cseq: int, digit: str) -> str:
+    """A step for tests/sipp/uac_media.xml: the agent's phone sends `digit` as SIP INFO
+    (application/dtmf-relay, the form most phones use) and expects 200."""
+    return f"""  <send retrans="500">
+    <![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
+      User-Agent: DeskPhone/9.1
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+
+    ]]>
+  </send>
+  <recv response="200"/>
+"""

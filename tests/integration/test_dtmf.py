@@ -14,10 +14,17 @@ import pytest
 
 from kemi_app.provisioning.gateway import Gateway
 from kemi_app.state import EdgeState
-from tests.integration.dtmf import event_payload_type, events_received, media_address, sdp_audio, send_digit
+from tests.integration.dtmf import (
+    event_payload_type,
+    events_received,
+    info_step,
+    media_address,
+    sdp_audio,
+    send_digit,
+)
 from tests.integration.helpers import DEMO, PASSWORDS, finish
 from tests.integration.rtp import pause, wait_for
-from tests.integration.sip_trace import received, traced_peer
+from tests.integration.sip_trace import header, received, traced_peer
 from tests.sipp import Sipp
 
 AGENT = "1001"
@@ -41,11 +48,12 @@ def sdp_of(log: Path, first_line: str) -> str:
     return found[-1].split("\n\n", 1)[1]
 
 
-def agent_call(sipp: Sipp, sock: socket.socket, codec: str) -> tuple[subprocess.Popen[str], Path]:
+def agent_call(sipp: Sipp, sock: socket.socket, codec: str, steps: str = pause(4000),
+               bye_cseq: int = 3) -> tuple[subprocess.Popen[str], Path]:
     """The agent's phone calls NUMBER offering `codec` and telephone-event, media to `sock`;
-    it stays in the call for a few seconds, then hangs up."""
+    it stays in the call for a few seconds (the test's `steps`), then hangs up."""
     log = sipp.workdir / f"agent-{sock.getsockname()[1]}.log"
-    values = {"audio": sdp_audio(sock.getsockname()[1], codec, CODECS[codec]), "steps": pause(4000), "bye_cseq": 3}
+    values = {"audio": sdp_audio(sock.getsockname()[1], codec, CODECS[codec]), "steps": steps, "bye_cseq": bye_cseq}
     proc = sipp.start("uac_media.xml", [[AGENT, DEMO, PASSWORDS[AGENT], NUMBER]], port=sipp.next_port(),
                       values=values, extra=["-au", AGENT, "-ap", PASSWORDS[AGENT], "-trace_msg", "-message_file",
                                             str(log)])
@@ -76,3 +84,17 @@ def test_dtmf_passes_between_agent_and_carrier_both_ways(sipp: Sipp, state: Edge
         assert {e.digit for e in heard} == {"9"} and any(e.end for e in heard), heard
         assert {e.payload_type for e in heard} == {event_payload_type(answer)}
         assert finish(agent)[0] == 0 and finish(gw)[0] == 0
+
+
+def test_sip_info_dtmf_from_an_agent_is_passed_to_the_carrier(sipp: Sipp, gateways) -> None:
+    """SIP INFO is passed as it is (not turned into RTP events): a carrier that takes INFO
+    gets it in the dialog, without the phone's inside details."""
+    with rtp_socket() as phone, rtp_socket() as carrier:
+        audio = sdp_audio(carrier.getsockname()[1], "PCMU", 0)
+        gw, gw_log = traced_peer(sipp, gateways[0], "uas_echo.xml", audio=audio, ring_ms=0, offer_check="")
+        agent, _ = agent_call(sipp, phone, "PCMU", steps=pause(300) + info_step(3, "7") + pause(300), bye_cseq=4)
+        assert finish(agent)[0] == 0 and finish(gw)[0] == 0
+    infos = received(gw_log, "INFO ")
+    assert infos and "Signal=7" in infos[-1], gw_log.read_text()[-3000:]
+    assert "application/dtmf-relay" in header(infos[-1], "Content-Type")[0]
+    assert not header(infos[-1], "User-Agent"), infos[-1]
