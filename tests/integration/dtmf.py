@@ -34,7 +34,16 @@ def event_payload_type(sdp: str, rate: int = 8000) -> int:
     return int(found.group(1))
 
 
-def sdp_audio(port: int, codec: str, codec_pt: int, event_pt: int = 101) -> str:
+# A carrier's sipp answers telephone-event with the payload type it was offered (RFC 3264
+# section 6.1): OFFERED_EVENT_PT in its $audio, filled in by this action ($offer_check).
+OFFERED_EVENT_PT = "[$event_pt]"
+TAKE_OFFERED_EVENT_PT = (
+    '<action><ereg regexp="a=rtpmap:([0-9]+) telephone-event/8000" search_in="body" check_it="true" '
+    'assign_to="event_line,event_pt"/><log message="offered [$event_line]"/></action>'
+)
+
+
+def sdp_audio(port: int, codec: str, codec_pt: int, event_pt: int | str = 101) -> str:
     """An m=audio line (for a sipp scenario's $audio) that sends the media to `port`."""
     return (f"m=audio {port} RTP/AVP {codec_pt} {event_pt}\na=rtpmap:{codec_pt} {codec}/8000"
             f"\na=rtpmap:{event_pt} telephone-event/8000\na=fmtp:{event_pt} 0-16")

@@ -19,7 +19,7 @@ def traced_peer(sipp: Sipp, port: int, scenario: str, **values: object) -> tuple
     log = sipp.workdir / f"trace-{port}-{time.monotonic_ns()}.log"
     proc = sipp.start(scenario, [], port=port, values={"checks": "", **values},
                       extra=["-trace_msg", "-message_file", str(log)])
-    wait_bound(proc, port)
+    wait_bound(proc, port, ip=sipp.local_ip)
     return proc, log
 
 

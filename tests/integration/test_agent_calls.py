@@ -53,7 +53,7 @@ def peer(sipp: Sipp, port: int, scenario: str = "uas.xml", calls: int = 1, must_
     return proc
 
 
-def wait_bound(proc: subprocess.Popen[str], port: int, timeout: float = 10.0) -> None:
+def wait_bound(proc: subprocess.Popen[str], port: int, timeout: float = 10.0, ip: str = "127.0.0.1") -> None:
     """Until sipp holds its UDP port: a call sent earlier would meet a closed port (and time
     out on the edge's short gateway timer when the machine is busy)."""
     deadline = time.monotonic() + timeout
@@ -62,7 +62,7 @@ def wait_bound(proc: subprocess.Popen[str], port: int, timeout: float = 10.0) ->
             raise AssertionError(f"sipp on port {port} exited at start: {proc.communicate()[0][-2000:]}")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
-                probe.bind(("127.0.0.1", port))
+                probe.bind((ip, port))
             except OSError:
                 return
         time.sleep(0.05)

@@ -15,6 +15,8 @@ import pytest
 from kemi_app.provisioning.gateway import Gateway
 from kemi_app.state import EdgeState
 from tests.integration.dtmf import (
+    OFFERED_EVENT_PT,
+    TAKE_OFFERED_EVENT_PT,
     event_payload_type,
     events_received,
     info_step,
@@ -68,8 +70,9 @@ def test_dtmf_passes_between_agent_and_carrier_both_ways(sipp: Sipp, state: Edge
                                                          gateway_codecs: list[str]) -> None:
     state.directory.save_gateway(Gateway("test-gw0", f"sip:127.0.0.1:{gateways[0]}", 10, codecs=gateway_codecs))
     with rtp_socket() as phone, rtp_socket() as carrier:
-        audio = sdp_audio(carrier.getsockname()[1], "PCMU", 0)
-        gw, gw_log = traced_peer(sipp, gateways[0], "uas_echo.xml", audio=audio, ring_ms=0, offer_check="")
+        audio = sdp_audio(carrier.getsockname()[1], "PCMU", 0, OFFERED_EVENT_PT)
+        gw, gw_log = traced_peer(sipp, gateways[0], "uas_echo.xml", audio=audio, ring_ms=0,
+                                 offer_check=TAKE_OFFERED_EVENT_PT)
         agent, agent_log = agent_call(sipp, phone, agent_codec)
         offer, answer = sdp_of(gw_log, "INVITE "), sdp_of(agent_log, "SIP/2.0 200")
         # Toward the carrier: the gateway's codecs, and telephone-event kept (at 8 kHz, next to G.711).
@@ -79,7 +82,7 @@ def test_dtmf_passes_between_agent_and_carrier_both_ways(sipp: Sipp, state: Edge
         assert {e.digit for e in heard} == {"5"} and any(e.end for e in heard), heard
         assert {e.payload_type for e in heard} == {toward_carrier}
         # And back: the carrier's IVR hears nothing, the agent's phone gets the carrier's digit.
-        send_digit(carrier, media_address(offer), "9", 0, 101)
+        send_digit(carrier, media_address(offer), "9", 0, toward_carrier)
         heard = events_received(phone, 1.5)
         assert {e.digit for e in heard} == {"9"} and any(e.end for e in heard), heard
         assert {e.payload_type for e in heard} == {event_payload_type(answer)}
