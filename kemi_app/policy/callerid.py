@@ -8,10 +8,14 @@ from dataclasses import dataclass
 
 from kemi_app.policy.sip_text import quoted_string
 from kemi_app.provisioning.company import Company
+from kemi_app.provisioning.service import Service
 
 ANONYMOUS_URI = "sip:anonymous@anonymous.invalid"  # RFC 3323 section 4.1.1.3
 ANONYMOUS_DISPLAY = '"Anonymous"'
 MASK_CHAR = "*"
+# An agent's phone asks for a queue's DID with this header naming the queue's extension.
+CALLER_ID_HEADER = "X-Edge-Caller-Id"
+NOT_ALLOWED = (403, "Caller ID Not Allowed")
 
 # Headers an agent's phone (or the edge itself) writes that say something about the inside:
 # extensions, phone models and versions, internal routing marks, identities the carrier must
@@ -39,14 +43,24 @@ class Identity:
         return out + (("Privacy: id",) if self.private else ())
 
 
-def outbound_identity(company: Company, host: str, privacy_asked: bool, emergency: bool) -> Identity:
-    """The company's DID, never the agent's extension. Privacy (the company's setting, or
-    `Privacy: id` from the agent's phone) hides it from the callee, but the carrier still gets
-    it asserted; emergency calls always show it. A company without a DID calls anonymously."""
+def presented_did(company: Company, caller: str, asked_queue: str, queue: Service | None) -> str | None:
+    """The DID an agent's outbound call presents: its company's, or the DID of a queue it
+    asked for (CALLER_ID_HEADER) and is a member of. None: it asked for one it may not use."""
+    if not asked_queue:
+        return company.caller_id
+    if queue is None or queue.kind != "queue" or not queue.caller_id or caller not in queue.members:
+        return None
+    return queue.caller_id
+
+
+def outbound_identity(company: Company, did: str, host: str, privacy_asked: bool, emergency: bool) -> Identity:
+    """`did`, never the agent's extension. Privacy (the company's setting, or `Privacy: id`
+    from the agent's phone) hides it from the callee, but the carrier still gets it
+    asserted; emergency calls always show it. Without a DID the call is anonymous."""
     private = (company.hide_caller_id or privacy_asked) and not emergency
-    if not company.caller_id:
+    if not did:
         return Identity(ANONYMOUS_DISPLAY, ANONYMOUS_URI, private=True)
-    asserted = f"sip:{company.caller_id}@{host}"
+    asserted = f"sip:{did}@{host}"
     if private:
         return Identity(ANONYMOUS_DISPLAY, ANONYMOUS_URI, asserted, private=True)
     return Identity(quoted_string(company.name) if company.name else "", asserted, asserted)

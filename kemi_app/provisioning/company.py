@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kemi_app.provisioning import fields as f
-from kemi_app.provisioning.did import E164_RE, e164
+from kemi_app.provisioning.did import E164_RE, optional_e164
 from kemi_app.provisioning.errors import ValidationError
 
 DEFAULT_COUNTRY = "55"  # Brazil
@@ -18,10 +18,6 @@ def country_code(value: object, name: str) -> str:
     if value.startswith("0"):
         raise ValidationError(name, "a country calling code never starts with 0")
     return value
-
-
-def _caller_id(value: object, name: str) -> str:
-    return "" if value == "" else e164(value, name)
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ COMPANY = f.Entity("Company", key=f.identifier("id"), fields=(
             description="country of numbers dialled without one"),
     f.items("emergency_numbers", f.digits("emergency", (2, 3, 4, 5, 6)), list(DEFAULT_EMERGENCY), allow_empty=True,
             description="always allowed, even during a blocking pause"),
-    f.Field("caller_id", _caller_id, {"type": "string", "pattern": E164_RE.pattern}, "",
+    f.Field("caller_id", optional_e164, {"type": "string", "pattern": E164_RE.pattern}, "",
             description="E.164 DID presented to carriers on outbound calls; none: anonymous"),
     f.flag("hide_caller_id", False, description="outbound calls ask the carrier to withhold it (Privacy: id)"),
     f.flag("mask_customer_numbers", False, description="agents see customers' numbers masked"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from kemi_app.extensions import AGENT_LENGTHS, SERVICE_LENGTHS
 from kemi_app.provisioning import fields as f
+from kemi_app.provisioning.did import E164_RE, optional_e164
 from kemi_app.provisioning.errors import ValidationError
 
 KINDS = ("queue", "ivr", "conference")
@@ -19,6 +20,7 @@ class Service:
     target_uri: str = ""
     members: list[str] = field(default_factory=list)
     ring_timeout: int = 20
+    caller_id: str = ""  # a queue's DID, which its members may present on outbound calls
 
 
 SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
@@ -28,6 +30,8 @@ SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
     f.items("members", f.digits("member", AGENT_LENGTHS), [], allow_empty=True,
             description="queue members (agent extensions)"),
     f.integer("ring_timeout", 20, 5, 600, description="seconds a queue rings one member"),
+    f.Field("caller_id", optional_e164, {"type": "string", "pattern": E164_RE.pattern}, "",
+            description="a queue's DID its members may present (X-Edge-Caller-Id: <queue ext>)"),
 ))
 
 
@@ -38,4 +42,6 @@ def parse_service(ext: str, payload: object) -> Service:
         f.check_sip_uri(None, "target_uri")
     if service.kind != "queue" and service.members:
         raise ValidationError("members", f"only queues have members, not a {service.kind}")
+    if service.kind != "queue" and service.caller_id:
+        raise ValidationError("caller_id", f"only queues present a caller ID, not a {service.kind}")
     return service

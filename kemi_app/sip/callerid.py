@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import KSR
 
+from kemi_app.extensions import is_service_ext
 from kemi_app.policy.callerid import (
+    CALLER_ID_HEADER,
     CUSTOMER_IDENTITY_HEADERS,
     TOWARD_CARRIER_STRIPPED,
     Identity,
     masked_identity,
     outbound_identity,
+    presented_did,
     privacy_asked,
 )
 from kemi_app.provisioning.company import Company
@@ -29,9 +32,15 @@ def _host(ctx: Context) -> str:
     return ctx.settings.advertise_addr or ctx.settings.sip_addr
 
 
-def outbound(ctx: Context, company: Company, emergency: bool) -> Identity:
-    """Request route of an agent's call to the carriers: what it presents."""
-    return outbound_identity(company, _host(ctx), privacy_asked(pv("$hdr(Privacy)")), emergency)
+def outbound(ctx: Context, org_id: str, caller: str, company: Company, emergency: bool) -> Identity | None:
+    """Request route of an agent's call to the carriers: what it presents; None when the
+    phone asked for a queue's DID it may not use. The queue is read only when asked for."""
+    asked = pv(f"$hdr({CALLER_ID_HEADER})").strip()
+    queue = ctx.state.directory.get_service(org_id, asked) if is_service_ext(asked) else None
+    did = presented_did(company, caller, asked, queue)
+    if did is None:
+        return None
+    return outbound_identity(company, did, _host(ctx), privacy_asked(pv("$hdr(Privacy)")), emergency)
 
 
 def carrier_side(ctx: Context, to_carrier: bool) -> str:

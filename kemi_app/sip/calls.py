@@ -6,6 +6,7 @@ from __future__ import annotations
 import KSR
 
 from kemi_app import metrics
+from kemi_app.policy.callerid import NOT_ALLOWED
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.provisioning.company import Company
@@ -98,7 +99,10 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
         return
     record = CallRecord(org=org.id, kind=dest.kind.value, agents=[caller], answered_by=dest.number)
     plan = attendances.NewAttendance("outbound", "outbound", actor=caller, target=dest.number)
-    identity = callerid.outbound(ctx, company, dest.kind is DestKind.EMERGENCY)
+    identity = callerid.outbound(ctx, org.id, caller, company, dest.kind is DestKind.EMERGENCY)
+    if identity is None:
+        refuse(org.id, dest.kind.value, *NOT_ALLOWED)
+        return
     relay_call(ctx, Call(record, ToGateways(carriers.attempts(gateways, dest.number), identity), plan,
                          callee_codecs=tuple(gateways[0].codecs)))
 

@@ -129,3 +129,30 @@ def test_wrong_gateway_credentials_end_the_call_after_one_try(edge: Stack, state
     result = call(sipp, AGENT, NUMBER, scenario="uac_refused.xml", password=PASSWORD, domain=DEMO, expect=403)
     assert finish(gw)[0] != 0  # the gateway saw wrong credentials once, and no second try
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
+
+
+QUEUE_DID = "+551140000901"
+
+
+@pytest.fixture
+def callback_queue(edge: Stack, agent) -> Iterator[str]:
+    body = {"kind": "queue", "name": "Callbacks", "members": [AGENT], "caller_id": QUEUE_DID}
+    assert api(edge, "PUT", "/v1/orgs/demo/services/801", body)[0] in (200, 201)
+    yield "801"
+    api(edge, "DELETE", "/v1/orgs/demo/services/801")
+
+
+def test_a_queue_member_may_present_the_queues_did(edge: Stack, sipp: Sipp, gateways, callback_queue: str) -> None:
+    company(edge, caller_id=DID)
+    invite, _ = outbound_call(sipp, gateways[0], f"{PHONE_HEADERS}\nX-Edge-Caller-Id: {callback_queue}")
+    assert header(invite, "From")[0].startswith(f'"Sells Ltd" <sip:{QUEUE_DID}@'), invite
+    assert header(invite, "P-Asserted-Identity") == [f"<sip:{QUEUE_DID}@127.0.0.1>"], invite
+    assert inside_details(invite) == [], invite
+
+
+@pytest.mark.parametrize("asked", ["802", "not-a-queue"])
+def test_a_did_the_agent_may_not_use_is_refused(edge: Stack, sipp: Sipp, gateways, callback_queue: str,
+                                                asked: str) -> None:
+    result = call(sipp, AGENT, NUMBER, scenario="uac_refused.xml", password=PASSWORD, domain=DEMO, expect=403,
+                  extra_header=f"X-Edge-Caller-Id: {asked}")
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]

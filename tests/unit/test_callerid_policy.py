@@ -12,18 +12,20 @@ from kemi_app.policy.callerid import (
     mask,
     masked_identity,
     outbound_identity,
+    presented_did,
     privacy_asked,
 )
 from kemi_app.provisioning.company import Company, parse_company
 from kemi_app.provisioning.errors import ValidationError
 from kemi_app.provisioning.gateway import parse_gateway
+from kemi_app.provisioning.service import Service, parse_service
 
 DID = "+551140000800"
 SELLS = Company(id="sells", name="Sells Ltd", caller_id=DID)
 
 
-def test_outbound_calls_present_the_company_did() -> None:
-    identity = outbound_identity(SELLS, "edge.example", privacy_asked=False, emergency=False)
+def test_outbound_calls_present_the_did() -> None:
+    identity = outbound_identity(SELLS, DID, "edge.example", privacy_asked=False, emergency=False)
     assert identity.uri == f"sip:{DID}@edge.example"
     assert identity.display == '"Sells Ltd"'
     assert identity.headers() == (f"P-Asserted-Identity: <sip:{DID}@edge.example>",)
@@ -32,20 +34,20 @@ def test_outbound_calls_present_the_company_did() -> None:
 @pytest.mark.parametrize("company, asked", [(Company("c", "C", caller_id=DID, hide_caller_id=True), False),
                                             (SELLS, True)])
 def test_privacy_hides_the_number_from_the_callee_but_asserts_it_to_the_carrier(company, asked) -> None:
-    identity = outbound_identity(company, "edge.example", privacy_asked=asked, emergency=False)
+    identity = outbound_identity(company, DID, "edge.example", privacy_asked=asked, emergency=False)
     assert identity.uri == ANONYMOUS_URI
     assert identity.headers() == (f"P-Asserted-Identity: <sip:{DID}@edge.example>", "Privacy: id")
 
 
 def test_emergency_calls_always_show_the_number() -> None:
     company = Company("c", "C", caller_id=DID, hide_caller_id=True)
-    identity = outbound_identity(company, "edge.example", privacy_asked=True, emergency=True)
+    identity = outbound_identity(company, DID, "edge.example", privacy_asked=True, emergency=True)
     assert identity.uri == f"sip:{DID}@edge.example"
     assert "Privacy: id" not in identity.headers()
 
 
 def test_a_company_without_a_did_calls_anonymously_never_with_the_extension() -> None:
-    identity = outbound_identity(Company("c", "C"), "edge.example", privacy_asked=False, emergency=False)
+    identity = outbound_identity(Company("c", "C"), "", "edge.example", privacy_asked=False, emergency=False)
     assert identity.uri == ANONYMOUS_URI
     assert identity.headers() == ("Privacy: id",)
 
@@ -102,3 +104,28 @@ def test_gateway_password_is_never_shown_and_needs_a_username() -> None:
     with pytest.raises(ValidationError) as e:
         parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "auth_password": "s3cret!"})
     assert e.value.field == "auth_username"
+
+
+QUEUE_DID = "+551140000801"
+QUEUE = Service("801", "queue", "Callbacks", members=["1401"], caller_id=QUEUE_DID)
+
+
+@pytest.mark.parametrize(("caller", "asked", "queue", "did"), [
+    ("1401", "", None, DID),  # not asked: the company's
+    ("1401", "801", QUEUE, QUEUE_DID),  # a member asks for its queue's
+    ("1402", "801", QUEUE, None),  # not a member
+    ("1401", "802", None, None),  # no such queue
+    ("1401", "801", Service("801", "queue", "Q", members=["1401"]), None),  # a queue without a DID
+    ("1401", "801", Service("801", "ivr", "IVR", target_uri="sip:ivr@x"), None),
+])
+def test_a_queue_did_only_for_its_members(caller: str, asked: str, queue: Service | None, did: str | None) -> None:
+    assert presented_did(SELLS, caller, asked, queue) == did
+
+
+def test_only_queues_have_a_caller_id() -> None:
+    assert parse_service("801", {"kind": "queue", "caller_id": QUEUE_DID}).caller_id == QUEUE_DID
+    with pytest.raises(ValidationError) as e:
+        parse_service("700", {"kind": "ivr", "target_uri": "sip:ivr@10.0.0.1", "caller_id": QUEUE_DID})
+    assert e.value.field == "caller_id"
+    with pytest.raises(ValidationError):
+        parse_service("801", {"kind": "queue", "caller_id": "801"})
