@@ -73,6 +73,15 @@ def test_outbound_calls_present_the_company_did_never_the_extension(edge: Stack,
     assert inside_details(bye) == [], bye
 
 
+def test_the_next_gateway_after_a_failure_gets_the_same_identity(edge: Stack, sipp: Sipp, agent, gateways) -> None:
+    company(edge, caller_id=DID)
+    failing, _ = traced_peer(sipp, gateways[0], "gateway_refuse.xml", status=503, reason="Service Unavailable")
+    invite, bye = outbound_call(sipp, gateways[1])
+    finish(failing)
+    assert header(invite, "From")[0].startswith(f'"Sells Ltd" <sip:{DID}@'), invite
+    assert inside_details(invite) == [] and inside_details(bye) == []
+
+
 @pytest.mark.parametrize(("settings", "phone_asks"), [({"hide_caller_id": True}, False), ({}, True)])
 def test_privacy_withholds_the_did_from_the_callee_but_asserts_it_to_the_carrier(
     edge: Stack, sipp: Sipp, agent, gateways, settings: dict, phone_asks: bool

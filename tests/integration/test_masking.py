@@ -87,3 +87,21 @@ def test_a_transferred_customer_stays_masked(cc: ContactCentre, sipp: Sipp) -> N
     invite = received(log, "INVITE ")[-1]
     assert header(invite, "From")[0].startswith(f'"{MASKED}" <sip:{MASKED}@'), invite
     assert CUSTOMER[1:] not in invite, invite
+
+
+def test_the_mask_holds_when_the_queue_offers_the_call_twice(cc: ContactCentre, sipp: Sipp) -> None:
+    """3001 lets it ring, 3002 answers: each offer is masked on its own branch, and the
+    answering agent's REFER and BYE still reach the customer with the real number."""
+    cc.reset(linked=False)
+    masked = Company("masked", "Masked", mask_customer_numbers=True)
+    join_company(cc, "3001", masked)
+    join_company(cc, "3002", masked)
+    ringing, ring_log = traced_peer(sipp, cc.login("3001"), "uas_ring.xml")
+    cc.login("3002")
+    agent = answer_one(sipp, cc.agent_ports["3002"], "agent_refer.xml", refer_to="sip:ivr@dest.test",
+                       refer_status=403, hold_ms=300)
+    result = cc.customer("customer_hungup.xml", checks=checks(r"To: .Customer. .sip:\+5511999990000@"))
+    assert finish(agent)[0] == 0
+    finish(ringing)
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    assert header(received(ring_log, "INVITE ")[-1], "From")[0].startswith(f'"{MASKED}" <sip:{MASKED}@')
