@@ -273,6 +273,28 @@ def test_browser_dtmf_reaches_a_pcmu_carrier_as_telephone_events(
         browser_state.directory.delete_gateway(gateway.id)
 
 
+def test_browser_answering_a_pcmu_phone_sends_dtmf_as_telephone_events(
+    client, open_agent, browser_edge, peer, browser_net
+) -> None:
+    """The other media path: the G.711 phone offers, the browser (Opus) answers, and its
+    digit reaches the phone as telephone-event with the phone's own payload type."""
+    agent = open_agent(client, "1001")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        media.bind((browser_net.host_ip, 0))
+        audio = dtmf.sdp_audio(media.getsockname()[1], "PCMU", 0, event_pt=101)
+        caller = peer.start("uac_media.xml", [["1002", "demo.test", PASSWORDS["1002"], "1001"]],
+                            port=peer.next_port(), values={"steps": pause(4000), "bye_cseq": 3, "audio": audio},
+                            extra=["-au", "1002", "-ap", PASSWORDS["1002"]])
+        agent.run("agent.answer(10000)")
+        offer = str(agent.page.evaluate(INSERT_DTMF, "7"))
+        heard = dtmf.events_received(media, 5)
+    assert "opus/48000" in offer and "telephone-event/48000" in offer, offer
+    assert {e.digit for e in heard} == {"7"} and any(e.end for e in heard), heard
+    assert {e.payload_type for e in heard} == {101}
+    code, out = finish(caller)
+    assert code == 0, out
+
+
 # -- the softphone page (JsSIP) the edge serves, over wss:// through haproxy -------------------
 SALES = {"name": "Demo Sales", "allowed_country_codes": ["55"], "default_country": "55",
          "emergency_numbers": ["190", "192", "193"]}
