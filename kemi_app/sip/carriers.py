@@ -26,7 +26,7 @@ from kemi_app.sip.tmroutes import GATEWAY_FAILURE_ROUTE
 RINGING_LIMIT_MS = 120000  # once a gateway answers provisionally, the callee has this long
 ALL_FAILED = (503, "All Gateways Failed")
 CHALLENGES = (401, 407)
-QUIET_LOG_LEVEL = 1  # notice: Kamailio's level while a gateway's password is handled
+QUIET_LOG_LEVEL = 1  # notice at most: Kamailio's level while a gateway's password is handled
 
 
 def attempts(gateways: list[Gateway], number: str) -> list[GatewayAttempt]:
@@ -81,7 +81,7 @@ def _authenticate(ctx: Context, tx: Transaction, attempt: GatewayAttempt, status
     if gateway is None or not gateway.auth_username:
         return status
     # At debug level app_python3 logs every KSR argument: this worker logs less meanwhile.
-    KSR.kex.setdebug(QUIET_LOG_LEVEL)
+    KSR.kex.setdebug(min(KSR.get_debug(), QUIET_LOG_LEVEL))
     try:
         KSR.pv.sets(UAC_AUTH_USER, gateway.auth_username)
         KSR.pv.sets(UAC_AUTH_PASSWORD, gateway.auth_password)
