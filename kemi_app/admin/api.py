@@ -324,7 +324,7 @@ class ProvisioningApi:
         return saved(self.s.directory.save_service(p["org"], service), asdict(service))
 
     def put_gateway(self, req: HttpRequest, p: Params) -> HttpResponse:
-        gateway = parse_gateway(p["gw"], body_json(req))
+        gateway = parse_gateway(p["gw"], body_json(req), self.s.directory.get_gateway(p["gw"]))
         return saved(self.s.directory.save_gateway(gateway), gateway.public())
 
     def put_did(self, req: HttpRequest, p: Params) -> HttpResponse:

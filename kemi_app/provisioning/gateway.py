@@ -66,8 +66,13 @@ GATEWAY = f.Entity("Gateway", key=f.identifier("id"), fields=(
 ))
 
 
-def parse_gateway(gw_id: str, payload: object) -> Gateway:
-    gateway = Gateway(**GATEWAY.parse(payload, gw_id))
+def parse_gateway(gw_id: str, payload: object, current: Gateway | None = None) -> Gateway:
+    """A full gateway from a JSON body. `current` lets an update keep the stored password
+    (never shown, so never sent back) while the user stays the same."""
+    values = GATEWAY.parse(payload, gw_id)
+    if current is not None and not values["auth_password"] and values["auth_username"] == current.auth_username:
+        values["auth_password"] = current.auth_password
+    gateway = Gateway(**values)
     if bool(gateway.auth_username) != bool(gateway.auth_password):
         raise ValidationError("auth_password" if gateway.auth_username else "auth_username",
                               "auth_username and auth_password go together")

@@ -13,6 +13,7 @@ from kemi_app.state import EdgeState
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, call, finish
 from tests.integration.sip_trace import header, received, traced_peer
+from tests.integration.test_edgectl import edgectl, out
 from tests.sipp import Sipp
 
 COMPANY = "callerid"
@@ -165,3 +166,17 @@ def test_a_did_the_agent_may_not_use_is_refused(edge: Stack, sipp: Sipp, gateway
     result = call(sipp, AGENT, NUMBER, scenario="uac_refused.xml", password=PASSWORD, domain=DEMO, expect=403,
                   extra_header=f"X-Edge-Caller-Id: {asked}")
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
+
+
+def test_edgectl_sets_caller_id_masking_and_carrier_credentials(edge: Stack, state: EdgeState, agent,
+                                                               gateways) -> None:
+    company = out(edgectl(edge, "company", "set", "demo", COMPANY, "--caller-id", DID, "--mask-customer-numbers",
+                          "on", "--mask-visible-digits", "3"))
+    assert (company["caller_id"], company["mask_customer_numbers"], company["mask_visible_digits"]) == (DID, True, 3)
+    shown = out(edgectl(edge, "gateway", "set", "test-gw0", "--auth-username", "trunk-demo", "--password-stdin",
+                        stdin="from-stdin-secret\n"))
+    assert shown["auth_username"] == "trunk-demo" and "from-stdin-secret" not in str(shown)
+    # Changing something else keeps the password the API never shows.
+    assert out(edgectl(edge, "gateway", "set", "test-gw0", "--priority", "7"))["priority"] == 7
+    stored = state.directory.get_gateway("test-gw0")
+    assert stored is not None and stored.auth_password == "from-stdin-secret"
