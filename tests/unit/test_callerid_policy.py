@@ -129,3 +129,13 @@ def test_only_queues_have_a_caller_id() -> None:
     assert e.value.field == "caller_id"
     with pytest.raises(ValidationError):
         parse_service("801", {"kind": "queue", "caller_id": "801"})
+
+
+def test_an_update_without_the_password_keeps_it_for_the_same_user() -> None:
+    current = parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "auth_username": "trunk", "auth_password": "pw-1"})
+    kept = parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "priority": 5, "auth_username": "trunk"}, current)
+    assert kept.auth_password == "pw-1" and kept.priority == 5
+    with pytest.raises(ValidationError):  # another user needs its own password
+        parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "auth_username": "other"}, current)
+    cleared = parse_gateway("gw", {"address": "sip:10.0.0.5:5060"}, current)
+    assert (cleared.auth_username, cleared.auth_password) == ("", "")
