@@ -68,7 +68,7 @@ def on_branch(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     """Branch route: a customer's call reaching an agent shows the number as the agent's
     company wants it (queue offers and transferred customers alike)."""
     agent = tx.offered or (record.agents[0] if record.agents else "")
-    if record.carrier_side != CALLER or not agent:
+    if record.carrier_side != CALLER or not agent or not ctx.state.lookups.org_masks(record.org):
         return
     company = ctx.state.lookups.company_for_agent(record.org, agent)
     identity = masked_identity(pv("$fU"), _host(ctx), company)

@@ -4,11 +4,15 @@ rtpengine; customers (through a carrier gateway) and agents are sipp."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import pytest
 
 from kemi_app.policy.digest import ha1
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.company import Company
+from kemi_app.state.lookups import ORG_CACHE_SECONDS
 from tests.integration.contact_centre import DOMAIN, ORG, PASSWORD, ContactCentre
 from tests.integration.helpers import answer_one, finish
 from tests.integration.sip_trace import header, received, traced_peer
@@ -27,15 +31,31 @@ def join_company(cc: ContactCentre, ext: str, company: Company) -> None:
                                              display_name=f"Agent {ext}"))
 
 
+MASKED_CO = Company("masked", "Masked", mask_customer_numbers=True)
+
+
+@pytest.fixture(scope="module")
+def masking_org(centre: ContactCentre) -> Iterator[None]:
+    """The org has a masking company from the start: workers learn that an org masks within
+    ORG_CACHE_SECONDS (kemi_app/state/lookups.py)."""
+    centre.state.directory.save_company(ORG, MASKED_CO)
+    time.sleep(ORG_CACHE_SECONDS + 0.2)
+    yield
+    for ext in ("3001", "3002"):
+        centre.state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD), display_name=f"Agent {ext}"))
+    for company in ("masked", "open"):
+        centre.state.directory.delete_company(ORG, company)
+
+
 @pytest.fixture
-def cc(centre: ContactCentre) -> ContactCentre:
+def cc(centre: ContactCentre, masking_org: None) -> ContactCentre:
     centre.reset()
     return centre
 
 
 def test_agents_of_a_masking_company_see_the_customer_masked_history_keeps_it(cc: ContactCentre,
                                                                               sipp: Sipp) -> None:
-    join_company(cc, "3001", Company("masked", "Masked", mask_customer_numbers=True))
+    join_company(cc, "3001", MASKED_CO)
     phone, log = traced_peer(sipp, cc.login("3001"), "uas.xml")
     result = cc.customer(checks=OWN_FROM)
     code, out = finish(phone)
@@ -54,7 +74,7 @@ def test_the_agents_requests_reach_the_customer_with_its_real_number(cc: Contact
     """The agent's phone knows the customer only masked; the edge restores the real number in
     the REFER and BYE it sends (here a REFER the edge refuses, then the agent hangs up)."""
     cc.reset(linked=False)
-    join_company(cc, "3001", Company("masked", "Masked", mask_customer_numbers=True))
+    join_company(cc, "3001", MASKED_CO)
     cc.login("3001")
     agent = answer_one(sipp, cc.agent_ports["3001"], "agent_refer.xml", refer_to="sip:ivr@dest.test",
                        refer_status=403, hold_ms=300)
@@ -72,9 +92,8 @@ def test_agents_of_other_companies_see_the_real_number(cc: ContactCentre, sipp: 
 
 
 def test_a_transferred_customer_stays_masked(cc: ContactCentre, sipp: Sipp) -> None:
-    masked = Company("masked", "Masked", mask_customer_numbers=True)
-    join_company(cc, "3001", masked)
-    join_company(cc, "3002", masked)
+    join_company(cc, "3001", MASKED_CO)
+    join_company(cc, "3002", MASKED_CO)
     cc.login("3001")
     cc.pause("3002")  # queue calls go to 3001; 3002 only takes the transfer
     agent = answer_one(sipp, cc.agent_ports["3001"], "agent_refer.xml", refer_to=f"sip:3002@{DOMAIN}",
@@ -93,9 +112,8 @@ def test_the_mask_holds_when_the_queue_offers_the_call_twice(cc: ContactCentre, 
     """3001 lets it ring, 3002 answers: each offer is masked on its own branch, and the
     answering agent's REFER and BYE still reach the customer with the real number."""
     cc.reset(linked=False)
-    masked = Company("masked", "Masked", mask_customer_numbers=True)
-    join_company(cc, "3001", masked)
-    join_company(cc, "3002", masked)
+    join_company(cc, "3001", MASKED_CO)
+    join_company(cc, "3002", MASKED_CO)
     ringing, ring_log = traced_peer(sipp, cc.login("3001"), "uas_ring.xml")
     cc.login("3002")
     agent = answer_one(sipp, cc.agent_ports["3002"], "agent_refer.xml", refer_to="sip:ivr@dest.test",
