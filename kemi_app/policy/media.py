@@ -31,10 +31,12 @@ PLAIN_RTP_CODECS = ("PCMU", "PCMA")
 
 # RFC 4733 DTMF survives every codec filter: masking all codecs would strip telephone-event
 # too. It is offered to the callee at the clock rate of the codecs it gets (8000 next to
-# G.711, 48000 next to Opus), and accepted in the answer even when the callee picked another
-# payload type, so rtpengine maps (and, when transcoding, converts) the events both ways.
+# G.711, 48000 next to Opus); rtpengine converts the events when it transcodes. Not
+# `codec-accept`: it would promise the caller events that rtpengine drops when the callee
+# answers them under a payload type it was not offered; without it such a caller falls
+# back to SIP INFO or in-band tones.
 DTMF = "telephone-event"
-_KEEP_DTMF = (f"codec-transcode-{DTMF}", f"codec-accept-{DTMF}")
+_KEEP_DTMF = (f"codec-transcode-{DTMF}",)
 
 # rtpengine keeps one session per branch (via-branch=extra, the branch index), so forked
 # and serial attempts are independent and a failed branch is deleted alone.

@@ -94,7 +94,7 @@ def test_every_codec_filter_keeps_rfc4733_dtmf(caller: LegKind, callee: LegKind,
                                                gateway: tuple[str, ...]) -> None:
     flags = offer_flags(caller, callee, settings, gateway).split()
     assert "codec-mask-all" in flags
-    assert flags.count("codec-transcode-telephone-event") == 1 and "codec-accept-telephone-event" in flags
+    assert flags.count("codec-transcode-telephone-event") == 1
 
 
 @pytest.mark.parametrize(("caller", "callee"), itertools.product(LegKind, repeat=2))
