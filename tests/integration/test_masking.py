@@ -83,6 +83,21 @@ def test_the_agents_requests_reach_the_customer_with_its_real_number(cc: Contact
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
 
 
+# The customer's sipp fails the call if the agent's answer reaches it with its phone's details.
+NO_PHONE_DETAILS = (
+    '<action><ereg regexp="User-Agent|Server|X-Agent" search_in="msg" check_it_inverse="true" assign_to="leak"/>'
+    '<log message="leaked [$leak]"/></action>'
+)
+
+
+def test_an_agents_answer_reaches_the_carrier_without_its_phones_details(cc: ContactCentre, sipp: Sipp) -> None:
+    phone = answer_one(sipp, cc.login("3001"), "uas.xml",
+                       extra_header="\nUser-Agent: DeskPhone/9.1\nServer: DeskPhone\nX-Agent-Ext: 3001")
+    result = cc.customer(checks=NO_PHONE_DETAILS)
+    assert finish(phone)[0] == 0
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+
+
 def test_agents_of_other_companies_see_the_real_number(cc: ContactCentre, sipp: Sipp) -> None:
     join_company(cc, "3001", Company("open", "Open"))
     phone, log = traced_peer(sipp, cc.login("3001"), "uas.xml")
