@@ -58,8 +58,8 @@ def outbound_identity(company: Company, did: str, host: str, privacy_asked: bool
     from the agent's phone) hides it from the callee, but the carrier still gets it
     asserted; emergency calls always show it. Without a DID the call is anonymous."""
     private = (company.hide_caller_id or privacy_asked) and not emergency
-    if not did:
-        return Identity(ANONYMOUS_DISPLAY, ANONYMOUS_URI, private=True)
+    if not did:  # nothing to show; an emergency call does not ask to withhold the trunk's own
+        return Identity(ANONYMOUS_DISPLAY, ANONYMOUS_URI, private=not emergency)
     asserted = f"sip:{did}@{host}"
     if private:
         return Identity(ANONYMOUS_DISPLAY, ANONYMOUS_URI, asserted, private=True)

@@ -50,6 +50,8 @@ def test_a_company_without_a_did_calls_anonymously_never_with_the_extension() ->
     identity = outbound_identity(Company("c", "C"), "", "edge.example", privacy_asked=False, emergency=False)
     assert identity.uri == ANONYMOUS_URI
     assert identity.headers() == ("Privacy: id",)
+    emergency = outbound_identity(Company("c", "C"), "", "edge.example", privacy_asked=True, emergency=True)
+    assert emergency.uri == ANONYMOUS_URI and emergency.headers() == ()
 
 
 @pytest.mark.parametrize("header, asked", [("id", True), ("none", False), ("", False), ("header;id", True),
