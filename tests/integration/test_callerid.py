@@ -180,3 +180,14 @@ def test_edgectl_sets_caller_id_masking_and_carrier_credentials(edge: Stack, sta
     assert out(edgectl(edge, "gateway", "set", "test-gw0", "--priority", "7"))["priority"] == 7
     stored = state.directory.get_gateway("test-gw0")
     assert stored is not None and stored.auth_password == "from-stdin-secret"
+
+
+def test_a_cancelled_outbound_call_cancels_with_the_presented_identity(edge: Stack, sipp: Sipp, agent,
+                                                                      gateways) -> None:
+    company(edge, caller_id=DID)
+    gw, log = traced_peer(sipp, gateways[0], "uas_ring.xml")
+    result = call(sipp, AGENT, NUMBER, scenario="uac_cancel.xml", password=PASSWORD, domain=DEMO)
+    assert finish(gw)[0] == 0
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    cancel = received(log, "CANCEL ")[-1]
+    assert header(cancel, "From")[0].startswith(f'"Sells Ltd" <sip:{DID}@'), cancel
