@@ -13,6 +13,7 @@ from kemi_app.state import EdgeState
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, call, finish
 from tests.integration.sip_trace import header, received, traced_peer
+from tests.integration.test_agent_calls import checks
 from tests.integration.test_edgectl import edgectl, out
 from tests.sipp import Sipp
 
@@ -191,3 +192,15 @@ def test_a_cancelled_outbound_call_cancels_with_the_presented_identity(edge: Sta
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
     cancel = received(log, "CANCEL ")[-1]
     assert header(cancel, "From")[0].startswith(f'"Sells Ltd" <sip:{DID}@'), cancel
+
+
+def test_the_carriers_bye_reaches_the_agent_as_its_own_dialog(edge: Stack, sipp: Sipp, agent, gateways) -> None:
+    """The carrier knows the caller as the DID; the agent's phone gets its own identity back
+    in the To of the carrier's BYE."""
+    company(edge, caller_id=DID)
+    gw, _ = traced_peer(sipp, gateways[0], "gateway_hangs_up.xml", hold_ms=300)
+    own = checks(f"To: .Agent {AGENT}. .sip:{AGENT}@{DEMO}")
+    result = sipp.run("uac_hungup.xml", [[AGENT, DEMO, PASSWORD, NUMBER]], values={"checks": own},
+                      extra=["-au", AGENT, "-ap", PASSWORD])
+    assert finish(gw)[0] == 0
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
