@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.integration.test_agent_calls import wait_bound
+from tests.integration.helpers import wait_bound
 from tests.sipp import Sipp
 
 _START = re.compile(r"^\S+ message received \[\d+\] bytes :\n\n", re.MULTILINE)

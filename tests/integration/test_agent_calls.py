@@ -4,7 +4,6 @@ real Kamailio, Redis and sipp on every side (agents, services and carrier gatewa
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import pytest
 
 from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
-from tests.integration.helpers import DEMO, finish, register
+from tests.integration.helpers import DEMO, checks, finish, register, wait_bound
 from tests.integration.rtp import pause as pause_ms
 from tests.integration.rtp import reinvite
 from tests.sipp import Sipp, SippResult
@@ -24,16 +23,6 @@ COMPANY = "pausing"
 CALLER, CALLER_PW = "1301", "agent-1301-pw"
 PEER, PEER_PW = "1302", "agent-1302-pw"
 BR_MOBILE = "+5511987654321"
-
-
-def checks(*patterns: str) -> str:
-    """sipp actions failing the call unless each regexp matches the received message."""
-    eregs = "".join(
-        f'<ereg regexp="{p}" search_in="msg" check_it="true" assign_to="check{i}"/>' for i, p in enumerate(patterns)
-    )
-    # sipp refuses a variable referenced only once: the log line is its second use.
-    used = " ".join(f"[$check{i}]" for i in range(len(patterns)))
-    return f'<action>{eregs}<log message="checked {used}"/></action>'
 
 
 def dial(sipp: Sipp, number: str, expect: int = 200, must_match: tuple[str, ...] = (), caller: str = CALLER,
@@ -51,22 +40,6 @@ def peer(sipp: Sipp, port: int, scenario: str = "uas.xml", calls: int = 1, must_
                       values={"checks": checks(*must_match) if must_match else "", **values})
     wait_bound(proc, port)
     return proc
-
-
-def wait_bound(proc: subprocess.Popen[str], port: int, timeout: float = 10.0, ip: str = "127.0.0.1") -> None:
-    """Until sipp holds its UDP port: a call sent earlier would meet a closed port (and time
-    out on the edge's short gateway timer when the machine is busy)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"sipp on port {port} exited at start: {proc.communicate()[0][-2000:]}")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((ip, port))
-            except OSError:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"sipp did not bind 127.0.0.1:{port}")
 
 
 def ok(result: SippResult) -> None:

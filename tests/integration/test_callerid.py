@@ -11,9 +11,8 @@ from edgeops.stack import Stack
 from kemi_app.provisioning.gateway import Gateway
 from kemi_app.state import EdgeState
 from tests.integration.api_client import api
-from tests.integration.helpers import DEMO, call, finish
+from tests.integration.helpers import DEMO, call, checks, finish
 from tests.integration.sip_trace import header, received, traced_peer
-from tests.integration.test_agent_calls import checks
 from tests.integration.test_edgectl import edgectl, out
 from tests.sipp import Sipp
 

@@ -14,9 +14,8 @@ from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.company import Company
 from kemi_app.state.lookups import ORG_CACHE_SECONDS
 from tests.integration.contact_centre import DOMAIN, ORG, PASSWORD, ContactCentre
-from tests.integration.helpers import answer_one, finish
+from tests.integration.helpers import answer_one, checks, finish
 from tests.integration.sip_trace import header, received, traced_peer
-from tests.integration.test_agent_calls import checks
 from tests.sipp import Sipp
 
 CUSTOMER = "+5511999990000"  # the number tests/sipp/customer_*.xml call from
