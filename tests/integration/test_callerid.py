@@ -21,7 +21,7 @@ AGENT, PASSWORD = "1401", "agent-1401-pw"
 DID = "+551140000900"
 NUMBER = "+5511987654321"
 # What an agent's phone adds that says something about the inside.
-PHONE_HEADERS = "\n".join(["User-Agent: DeskPhone/9.1 (ext 1401)", "X-Internal-Queue: sales-team",
+PHONE_HEADERS = "\n".join(["User-Agent: DeskPhone/9.1 (ext 1401)", "x-internal-queue: sales-team",  # any case
                            "P-Asserted-Identity: <sip:1401@demo.test>"])
 
 
