@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kemi_app.policy.digest import ha1
 from kemi_app.provisioning import fields as f
 from kemi_app.provisioning.errors import ValidationError
 
@@ -19,11 +20,12 @@ class Gateway:
     address: str  # sip:host:port
     priority: int = 10
     codecs: list[str] = field(default_factory=lambda: list(DEFAULT_CODECS))
-    # Digest credentials for carriers that challenge outbound calls; the password is a secret:
-    # stored, never shown by the API, never logged.
+    # Digest credentials for carriers that challenge outbound calls. The secret is never shown
+    # by the API nor logged; with a realm it is stored as HA1 only, like agents' passwords.
     auth_username: str = ""
-    auth_password: str = ""
     auth_realm: str = ""  # "": whatever realm the challenge names
+    auth_secret: str = ""  # HA1 = MD5(user:realm:password) when the realm is known, else the password
+    auth_secret_is_ha1: bool = False
 
     def public(self) -> dict[str, object]:
         """What the API shows: everything but the password."""
@@ -60,20 +62,25 @@ GATEWAY = f.Entity("Gateway", key=f.identifier("id"), fields=(
     f.Field("auth_username", _optional_text, {"type": "string", "maxLength": f.NAME_MAX}, "",
             description="digest user for carriers that challenge outbound calls"),
     f.Field("auth_password", _optional_text, {"type": "string", "maxLength": f.NAME_MAX}, "",
-            description="digest password (stored, never shown)", write_only=True),
+            description="digest password (stored as HA1 when auth_realm is set; never shown)", write_only=True),
     f.Field("auth_realm", _optional_text, {"type": "string", "maxLength": f.NAME_MAX}, "",
             description="only answer challenges of this realm; empty: any"),
 ))
 
 
 def parse_gateway(gw_id: str, payload: object, current: Gateway | None = None) -> Gateway:
-    """A full gateway from a JSON body. `current` lets an update keep the stored password
-    (never shown, so never sent back) while the user stays the same."""
+    """A full gateway from a JSON body. `current` lets an update keep the stored secret
+    (never shown, so never sent back) while user and realm stay the same."""
     values = GATEWAY.parse(payload, gw_id)
-    if current is not None and not values["auth_password"] and values["auth_username"] == current.auth_username:
-        values["auth_password"] = current.auth_password
-    gateway = Gateway(**values)
-    if bool(gateway.auth_username) != bool(gateway.auth_password):
+    password, user, realm = values.pop("auth_password"), values["auth_username"], values["auth_realm"]
+    if password:
+        secret, is_ha1 = (ha1(user, realm, password), True) if realm else (password, False)
+    elif current is not None and (user, realm) == (current.auth_username, current.auth_realm):
+        secret, is_ha1 = current.auth_secret, current.auth_secret_is_ha1
+    else:
+        secret, is_ha1 = "", False
+    gateway = Gateway(**values, auth_secret=secret, auth_secret_is_ha1=is_ha1)
+    if bool(gateway.auth_username) != bool(gateway.auth_secret):
         raise ValidationError("auth_password" if gateway.auth_username else "auth_username",
                               "auth_username and auth_password go together")
     return gateway

@@ -84,9 +84,9 @@ def _authenticate(ctx: Context, tx: Transaction, attempt: GatewayAttempt, status
     KSR.kex.setdebug(min(KSR.get_debug(), QUIET_LOG_LEVEL))
     try:
         KSR.pv.sets(UAC_AUTH_USER, gateway.auth_username)
-        KSR.pv.sets(UAC_AUTH_PASSWORD, gateway.auth_password)
+        KSR.pv.sets(UAC_AUTH_PASSWORD, gateway.auth_secret)
         KSR.pv.sets(UAC_AUTH_REALM, gateway.auth_realm)
-        answered = KSR.uac.uac_auth() > 0
+        answered = KSR.uac.uac_auth_mode(1 if gateway.auth_secret_is_ha1 else 0) > 0
         for name in (UAC_AUTH_USER, UAC_AUTH_PASSWORD, UAC_AUTH_REALM):
             KSR.pv.unset(name)  # the password lives no longer than the call that needs it
     finally:

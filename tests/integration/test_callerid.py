@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from edgeops.stack import Stack
-from kemi_app.provisioning.gateway import Gateway
-from kemi_app.state import EdgeState
+from kemi_app.provisioning.gateway import parse_gateway
+from kemi_app.state import EdgeState, keys
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, call, checks, finish
 from tests.integration.sip_trace import header, received, traced_peer
@@ -102,18 +102,21 @@ def test_a_company_without_a_did_calls_anonymously(edge: Stack, sipp: Sipp, agen
     assert inside_details(invite) == [] and inside_details(bye) == []
 
 
-def trunk(state: EdgeState, port: int, password: str) -> None:
+def trunk(state: EdgeState, port: int, password: str, realm: str = "") -> None:
     """Credentials provisioned straight into Redis: at debug level Kamailio logs every HTTP
     body it receives, so one sent through the API would be in the log the test reads."""
-    state.directory.save_gateway(Gateway("test-gw0", f"sip:127.0.0.1:{port}", 10, auth_username="trunk-demo",
-                                         auth_password=password))
+    body = {"address": f"sip:127.0.0.1:{port}", "auth_username": "trunk-demo", "auth_password": password,
+            "auth_realm": realm}
+    state.directory.save_gateway(parse_gateway("test-gw0", body))
 
 
+@pytest.mark.parametrize("realm", ["", "carrier.test"])  # a known realm: HA1 stored, never the password
 def test_a_carrier_that_challenges_gets_the_gateways_credentials(edge: Stack, state: EdgeState, sipp: Sipp, agent,
-                                                                 gateways) -> None:
+                                                                 gateways, realm: str) -> None:
     company(edge, caller_id=DID)
     secret = "trunk-Secret-7731"
-    trunk(state, gateways[0], secret)
+    trunk(state, gateways[0], secret, realm)
+    assert (secret in str(state.r.hgetall(keys.gateway("test-gw0")))) is not bool(realm)
     invite, _ = outbound_call(sipp, gateways[0], scenario="gateway_auth.xml", user="trunk-demo", password=secret)
     # The answer to the challenge is a new request of the dialog: the next CSeq.
     assert header(invite, "CSeq") == ["3 INVITE"], invite
@@ -179,7 +182,7 @@ def test_edgectl_sets_caller_id_masking_and_carrier_credentials(edge: Stack, sta
     # Changing something else keeps the password the API never shows.
     assert out(edgectl(edge, "gateway", "set", "test-gw0", "--priority", "7"))["priority"] == 7
     stored = state.directory.get_gateway("test-gw0")
-    assert stored is not None and stored.auth_password == "from-stdin-secret"
+    assert stored is not None and stored.auth_secret == "from-stdin-secret"
 
 
 def test_a_cancelled_outbound_call_cancels_with_the_presented_identity(edge: Stack, sipp: Sipp, agent,

@@ -15,6 +15,7 @@ from kemi_app.policy.callerid import (
     presented_did,
     privacy_asked,
 )
+from kemi_app.policy.digest import ha1
 from kemi_app.provisioning.company import Company, parse_company
 from kemi_app.provisioning.errors import ValidationError
 from kemi_app.provisioning.gateway import parse_gateway
@@ -101,7 +102,7 @@ def test_company_caller_id_must_be_e164() -> None:
 
 def test_gateway_password_is_never_shown_and_needs_a_username() -> None:
     gw = parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "auth_username": "trunk", "auth_password": "s3cret!"})
-    assert gw.auth_password == "s3cret!"
+    assert (gw.auth_secret, gw.auth_secret_is_ha1) == ("s3cret!", False)
     assert "s3cret!" not in str(gw.public())
     with pytest.raises(ValidationError) as e:
         parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "auth_password": "s3cret!"})
@@ -136,8 +137,17 @@ def test_only_queues_have_a_caller_id() -> None:
 def test_an_update_without_the_password_keeps_it_for_the_same_user() -> None:
     current = parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "auth_username": "trunk", "auth_password": "pw-1"})
     kept = parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "priority": 5, "auth_username": "trunk"}, current)
-    assert kept.auth_password == "pw-1" and kept.priority == 5
+    assert kept.auth_secret == "pw-1" and kept.priority == 5
     with pytest.raises(ValidationError):  # another user needs its own password
         parse_gateway("gw", {"address": "sip:10.0.0.5:5060", "auth_username": "other"}, current)
     cleared = parse_gateway("gw", {"address": "sip:10.0.0.5:5060"}, current)
-    assert (cleared.auth_username, cleared.auth_password) == ("", "")
+    assert (cleared.auth_username, cleared.auth_secret) == ("", "")
+
+
+def test_with_a_realm_only_ha1_is_kept() -> None:
+    body = {"address": "sip:10.0.0.5:5060", "auth_username": "trunk", "auth_password": "pw-1", "auth_realm": "c.test"}
+    gw = parse_gateway("gw", body)
+    assert (gw.auth_secret, gw.auth_secret_is_ha1) == (ha1("trunk", "c.test", "pw-1"), True)
+    assert "pw-1" not in str(gw)
+    with pytest.raises(ValidationError):  # HA1 is bound to its realm: another needs the password again
+        parse_gateway("gw", {**body, "auth_password": None, "auth_realm": "other.test"}, gw)
