@@ -87,8 +87,11 @@ RESOURCES = (
         Field("--allowed-country-codes", csv, "comma-separated, e.g. 55,1"),
         Field("--default-country", help="country code of national numbers, e.g. 55"),
         Field("--emergency-numbers", csv, "comma-separated, e.g. 190,192,193"),
-        Field("--pause-types", pause_types, "CODE:NAME[:noblock],... e.g. 1:Lunch:noblock,2:Break")),
-        "companies of an org"),
+        Field("--pause-types", pause_types, "CODE:NAME[:noblock],... e.g. 1:Lunch:noblock,2:Break"),
+        Field("--caller-id", help="E.164 DID carriers see on outbound calls"),
+        Field("--hide-caller-id", on_off, "on|off (Privacy: id)"),
+        Field("--mask-customer-numbers", on_off, "on|off"),
+        Field("--mask-visible-digits", int, "last digits left visible")), "companies of an org"),
     Resource("agent", "/v1/orgs/{org}/agents", ("org", "ext"), (
         Field("--password", help="stored as HA1 only (see also --password-stdin)"), Field("--company"),
         Field("--display-name"), Field("--auto-answer", on_off, "on|off"), Field("--dnd", on_off, "on|off")),
@@ -96,13 +99,21 @@ RESOURCES = (
     Resource("service", "/v1/orgs/{org}/services", ("org", "ext"), (
         Field("--kind", help="queue, ivr or conference"), Field("--name"), Field("--target-uri"),
         Field("--members", csv, "queue members, comma-separated extensions"),
-        Field("--ring-timeout", int, "seconds (queues)")), "services (3-digit extensions) of an org"),
+        Field("--ring-timeout", int, "seconds (queues)"),
+        Field("--caller-id", help="E.164 DID its members may present (queues)")),
+        "services (3-digit extensions) of an org"),
     Resource("gateway", "/v1/gateways", ("gateway",), (
         Field("--address", help="sip:host:port"), Field("--priority", int, "lowest is tried first"),
-        Field("--codecs", csv, "comma-separated, e.g. PCMU,PCMA")), "carrier gateways"),
+        Field("--codecs", csv, "comma-separated, e.g. PCMU,PCMA"),
+        Field("--auth-username", help="digest user for a carrier that challenges (password: --password-stdin)"),
+        Field("--auth-realm", help="only this realm's challenges")), "carrier gateways"),
     Resource("did", "/v1/dids", ("number",), (
         Field("--org"), Field("--service", help="3-digit service extension")), "DIDs (E.164 numbers)"),
 )
+
+
+# The write-only field a resource's --password-stdin fills (never on a command line).
+SECRETS = {"agent": "password", "gateway": "auth_password"}
 
 
 class Client:
@@ -164,7 +175,7 @@ def cmd_set(client: Client, res: Resource, args: argparse.Namespace) -> Any:
         if value is not None:
             body[f.key] = value
     if getattr(args, "password_stdin", False):
-        body["password"] = sys.stdin.readline().rstrip("\n")
+        body[SECRETS[res.name]] = sys.stdin.readline().rstrip("\n")
     return client.ok("PUT", path, body)
 
 
@@ -243,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
             if verb == "set":
                 for f in res.fields:
                     vp.add_argument(f.option, type=f.kind, help=f.help)
-                if res.name == "agent":
+                if res.name in SECRETS:
                     vp.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
             if verb == "delete":
                 vp.add_argument("--force", action="store_true", help="even while agents are in a call")

@@ -260,11 +260,11 @@ class ProvisioningApi:
                 "/v1/gateways",
                 "Carrier gateways in the order they are tried",
                 None,
-                lambda r, p: json_response(200, [asdict(g) for g in s.directory.list_gateways()]),
+                lambda r, p: json_response(200, [g.public() for g in s.directory.list_gateways()]),
             ),
             Route(
                 "GET", "/v1/gateways/{gw}", "Get a gateway", None,
-                lambda r, p: found(s.directory.get_gateway(p["gw"]), "gateway"),
+                lambda r, p: found(s.directory.get_gateway(p["gw"]), "gateway", lambda g: g.public()),
             ),
             Route("PUT", "/v1/gateways/{gw}", "Create or replace a gateway", "Gateway", self.put_gateway),
             Route(
@@ -324,8 +324,8 @@ class ProvisioningApi:
         return saved(self.s.directory.save_service(p["org"], service), asdict(service))
 
     def put_gateway(self, req: HttpRequest, p: Params) -> HttpResponse:
-        gateway = parse_gateway(p["gw"], body_json(req))
-        return saved(self.s.directory.save_gateway(gateway), asdict(gateway))
+        gateway = parse_gateway(p["gw"], body_json(req), self.s.directory.get_gateway(p["gw"]))
+        return saved(self.s.directory.save_gateway(gateway), gateway.public())
 
     def put_did(self, req: HttpRequest, p: Params) -> HttpResponse:
         did = parse_did(p["number"], body_json(req))

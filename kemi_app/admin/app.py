@@ -13,8 +13,8 @@ from kemi_app.admin.api import ProvisioningApi
 from kemi_app.admin.calls_api import CallsApi, RecordCall, Supervise, TransferOrg
 from kemi_app.admin.health import health
 from kemi_app.admin.router import HttpRequest, HttpResponse, Router, error, unsupported_media
-from kemi_app.policy.feature_codes import Feature
 from kemi_app.metrics import Family
+from kemi_app.policy.feature_codes import Feature
 from kemi_app.policy.interorg import Outcome, TransferRequest
 from kemi_app.policy.recording import Action
 from kemi_app.policy.recording import Refusal as RecordingRefusal

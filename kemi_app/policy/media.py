@@ -25,9 +25,18 @@ class HoldChange(Enum):
 
 # Codecs rtpengine can offer (and transcode to) toward a gateway; others in its settings
 # (G.729: no codec here) are ignored, and a gateway left with none takes what the caller sends.
-GATEWAY_CODECS = ("PCMU", "PCMA", "G722", "opus", "telephone-event")
+GATEWAY_CODECS = ("PCMU", "PCMA", "G722", "opus", "telephone-event")  # telephone-event: always offered
 # What a plain SIP/RTP leg without a codec setting gets when browsers are kept on Opus.
 PLAIN_RTP_CODECS = ("PCMU", "PCMA")
+
+# RFC 4733 DTMF survives every codec filter: masking all codecs would strip telephone-event
+# too. It is offered to the callee at the clock rate of the codecs it gets (8000 next to
+# G.711, 48000 next to Opus); rtpengine converts the events when it transcodes. Not
+# `codec-accept`: it would promise the caller events that rtpengine drops when the callee
+# answers them under a payload type it was not offered; without it such a caller falls
+# back to SIP INFO or in-band tones.
+DTMF = "telephone-event"
+_KEEP_DTMF = (f"codec-transcode-{DTMF}",)
 
 # rtpengine keeps one session per branch (via-branch=extra, the branch index), so forked
 # and serial attempts are independent and a failed branch is deleted alone.
@@ -99,13 +108,13 @@ def _codec_flags(
     if callee_codecs:
         # Only the callee's codecs go out; masked ones stay usable on the caller's side, so
         # rtpengine transcodes only when the caller offered none of them (or Opus is forced).
-        flags = ["codec-mask-all"] + [f"codec-transcode-{c}" for c in callee_codecs]
+        flags = ["codec-mask-all"] + [f"codec-transcode-{c}" for c in callee_codecs if c != DTMF]
         if forced and "opus" not in callee_codecs and callee is LegKind.RTP:
             flags.append("always-transcode")
-        return flags
+        return flags + list(_KEEP_DTMF)
     if forced:
         # The browser gets Opus only; its answer is transcoded back to the caller's codec.
-        return ["codec-mask-all", "codec-transcode-opus"]
+        return ["codec-mask-all", "codec-transcode-opus", *_KEEP_DTMF]
     return []
 
 

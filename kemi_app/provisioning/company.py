@@ -8,6 +8,7 @@ from typing import Any
 from kemi_app.policy.pause import PauseType
 from kemi_app.provisioning import fields as f
 from kemi_app.provisioning.agent_state import PAUSE_TYPES
+from kemi_app.provisioning.did import E164_RE, optional_e164
 from kemi_app.provisioning.errors import ValidationError
 
 DEFAULT_COUNTRY = "55"  # Brazil
@@ -30,6 +31,10 @@ class Company:
     allowed_country_codes: list[str] = field(default_factory=lambda: [DEFAULT_COUNTRY])
     default_country: str = DEFAULT_COUNTRY
     emergency_numbers: list[str] = field(default_factory=lambda: list(DEFAULT_EMERGENCY))
+    caller_id: str = ""  # the DID carriers see on its agents' outbound calls
+    hide_caller_id: bool = False
+    mask_customer_numbers: bool = False
+    mask_visible_digits: int = 4
     pause_types: list[PauseType] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -51,6 +56,11 @@ COMPANY = f.Entity("Company", key=f.identifier("id"), fields=(
             description="country of numbers dialled without one"),
     f.items("emergency_numbers", f.digits("emergency", (2, 3, 4, 5, 6)), list(DEFAULT_EMERGENCY), allow_empty=True,
             description="always allowed, even during a blocking pause"),
+    f.Field("caller_id", optional_e164, {"type": "string", "pattern": E164_RE.pattern}, "",
+            description="E.164 DID presented to carriers on outbound calls; none: anonymous"),
+    f.flag("hide_caller_id", False, description="outbound calls ask the carrier to withhold it (Privacy: id)"),
+    f.flag("mask_customer_numbers", False, description="agents see customers' numbers masked"),
+    f.integer("mask_visible_digits", 4, 0, 8, description="last digits left visible when masking"),
     PAUSE_TYPES,
 ))
 

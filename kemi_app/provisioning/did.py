@@ -25,6 +25,10 @@ def e164(value: object, field_name: str = "number") -> str:
     return value
 
 
+def optional_e164(value: object, field_name: str) -> str:
+    return "" if value == "" else e164(value, field_name)
+
+
 DID = f.Entity("Did", key=f.Field("number", e164, {"type": "string", "pattern": E164_RE.pattern}), fields=(
     f.identifier("org"),
     f.digits("service", SERVICE_LENGTHS, description="3-digit service extension"),

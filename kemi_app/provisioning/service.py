@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from kemi_app.extensions import AGENT_LENGTHS, SERVICE_LENGTHS
 from kemi_app.provisioning import fields as f
+from kemi_app.provisioning.did import E164_RE, optional_e164
 from kemi_app.provisioning.errors import ValidationError
 
 KINDS = ("queue", "ivr", "conference")
@@ -22,6 +23,7 @@ class Service:
     record_calls: bool = False  # automatic recording rule of a queue (policy/recording.py)
     max_wait: int = 0
     service_level: int = 20
+    caller_id: str = ""  # a queue's DID, which its members may present on outbound calls
 
 
 SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
@@ -36,6 +38,8 @@ SERVICE = f.Entity("Service", key=f.digits("ext", SERVICE_LENGTHS), fields=(
               description="seconds a caller waits with music for a free member before the overflow (0: no waiting)"),
     f.integer("service_level", 20, 1, 3600,
               description="a waiting call answered within this many seconds counts for the service level"),
+    f.Field("caller_id", optional_e164, {"type": "string", "pattern": E164_RE.pattern}, "",
+            description="a queue's DID its members may present (X-Edge-Caller-Id: <queue ext>)"),
 ))
 
 
@@ -48,4 +52,6 @@ def parse_service(ext: str, payload: object) -> Service:
         raise ValidationError("members", f"only queues have members, not a {service.kind}")
     if service.kind != "queue" and service.record_calls:
         raise ValidationError("record_calls", f"only queues have a recording rule, not a {service.kind}")
+    if service.kind != "queue" and service.caller_id:
+        raise ValidationError("caller_id", f"only queues present a caller ID, not a {service.kind}")
     return service

@@ -7,12 +7,14 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.extensions import Shape, shape
+from kemi_app.policy.callerid import NOT_ALLOWED
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.feature_codes import parse as parse_feature
 from kemi_app.policy.pause import pause_refusal
 from kemi_app.policy.recording import automatic_reason
+from kemi_app.provisioning.company import Company
 from kemi_app.provisioning.org import Org
-from kemi_app.sip import attendances, carriers, queues
+from kemi_app.sip import attendances, callerid, carriers, queues
 from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse
@@ -68,7 +70,7 @@ def handle_initial(ctx: Context) -> None:
     elif dest.kind is DestKind.SERVICE:
         _to_service(ctx, org, user, dest, view)
     elif dest.to_carrier and KSR.is_INVITE() > 0:
-        _to_carrier(ctx, org, user, dest, view)
+        _to_carrier(ctx, org, user, dest, view, company)
     else:
         refuse(org.id, kind, 403, "Only Calls Go To Carriers")
 
@@ -102,7 +104,7 @@ def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: Call
         relay_message(ctx, view.callee_bindings)
 
 
-def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
+def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView, company: Company) -> None:
     gateways = ctx.state.lookups.gateways_cached(view.gateways_version)
     if not gateways:
         refuse(org.id, dest.kind.value, 503, "No Carrier Gateway")
@@ -110,7 +112,11 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     record = CallRecord(org=org.id, kind=dest.kind.value, agents=[caller], answered_by=dest.number,
                         record_rule=automatic_reason((view.caller,), gateway=gateways[0]))
     plan = attendances.NewAttendance("outbound", "outbound", actor=caller, target=dest.number)
-    relay_call(ctx, Call(record, ToGateways(carriers.attempts(gateways, dest.number)), plan,
+    identity = callerid.outbound(ctx, org.id, caller, company, dest.kind is DestKind.EMERGENCY)
+    if identity is None:
+        refuse(org.id, dest.kind.value, *NOT_ALLOWED)
+        return
+    relay_call(ctx, Call(record, ToGateways(carriers.attempts(gateways, dest.number), identity), plan,
                          callee_codecs=tuple(gateways[0].codecs)))
 
 

@@ -30,6 +30,8 @@ EXTRA_ID = "$avp(extra_id)"  # kamailio.cfg: modparam rtpengine extra_id_pv, one
 AGENT_PROFILE = "agent"  # kamailio.cfg: dialog profiles_with_value; value org:ext (see agent_key)
 MEDIA_PROFILE = "media"  # kamailio.cfg: dialog profiles_with_value; value the rtpengine's pool index
 NO_MEDIA = -1  # media_set of a call whose rtpengine is not known (no SDP, or an older record)
+# kamailio.cfg: modparam uac auth_*_avp, set only for the uac_auth call that answers a challenge
+UAC_AUTH_USER, UAC_AUTH_PASSWORD, UAC_AUTH_REALM = "$avp(uac_user)", "$avp(uac_password)", "$avp(uac_realm)"
 
 def agent_key(org_id: str, ext: str) -> str:
     return f"{org_id}:{ext}"
@@ -69,6 +71,7 @@ class CallRecord:
     moh_listener: str = ""  # tag of the party hearing music on hold
     record_rule: str = ""  # an automatic rule records the call from its answer (policy/recording)
     media_set: int = NO_MEDIA  # pool index of the rtpengine holding its media, for its whole life
+    carrier_side: str = ""  # "caller" or "callee": the leg that is a carrier (topology hiding, masking)
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
 
     @classmethod
@@ -94,6 +97,7 @@ class QueueCall:
 class GatewayAttempt:
     uri: str
     codecs: list[str]
+    gateway: str = ""  # its id: credentials are looked up when it challenges
 
 
 @dataclass
@@ -116,14 +120,18 @@ class Transaction:
     waiting_since: float = 0.0  # when the call started waiting (0: never waited)
     parked: bool = False  # the branch out now is the parking one (sip/queues.py)
     music: str = ""  # tag of the caller hearing waiting music
-    # carriers: the gateways still to try
+    # carriers: the gateways still to try, the one being tried and whether it got credentials
     gateways: list[GatewayAttempt] = field(default_factory=list)
+    trying: GatewayAttempt | None = None
+    authenticated: bool = False
 
     def __post_init__(self) -> None:
         # Nested records come back from JSON as dictionaries.
         if isinstance(self.queue, dict):
             self.queue = QueueCall(**self.queue)
         self.gateways = [GatewayAttempt(**g) if isinstance(g, dict) else g for g in self.gateways]
+        if isinstance(self.trying, dict):
+            self.trying = GatewayAttempt(**self.trying)
 
     @classmethod
     def load(cls) -> Transaction:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import KSR
 
+from kemi_app.policy.callerid import Identity
 from kemi_app.policy.registration import Binding
-from kemi_app.sip import attendances, carriers, dialog_guard, media, queues
+from kemi_app.sip import attendances, callerid, carriers, dialog_guard, media, queues
 from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, GatewayAttempt, QueueCall, Transaction, agent_key
 from kemi_app.sip.context import Context
 from kemi_app.sip.forking import fork
@@ -34,6 +35,7 @@ class ToUri:
 @dataclass(frozen=True)
 class ToGateways:
     attempts: list[GatewayAttempt]  # carrier gateways in the order they are tried
+    identity: Identity  # what the call presents to them (the company's DID, never the extension)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def relay_call(ctx: Context, call: Call) -> None:
         KSR.hdr.append(header + "\r\n")
     if call.announce_attendance:
         KSR.hdr.append(f"X-Edge-Attendance: {record.attendance}\r\n")
+    record.carrier_side = callerid.carrier_side(ctx, isinstance(call.target, ToGateways))
     record.save()
     if not _dispatch(ctx, call.target, record, tx):
         KSR.sl.sl_reply_error()
@@ -103,6 +106,7 @@ def _dispatch(ctx: Context, target: Target, record: CallRecord, tx: Transaction)
         KSR.seturi(target.uri)
         return media.relay(ctx)
     if isinstance(target, ToGateways):
+        callerid.present(target.identity)
         return carriers.relay(ctx, tx, target.attempts)
     queues.start(ctx, tx, target.queue, record.attendance)
     return True  # the queue answers the caller itself when nobody can be offered the call

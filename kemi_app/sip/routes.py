@@ -18,6 +18,7 @@ from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
 from kemi_app.sip import (
     attendances,
+    callerid,
     carriers,
     connections,
     dialog_guard,
@@ -246,6 +247,7 @@ class EdgeRoutes:
             if recordings.on_info(self._ctx()):
                 return
             route_by_alias()
+            callerid.in_dialog()
             if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
                 # A dialog lost in a Kamailio restart: no dialog event will free its media.
                 media.end_call(self._ctx(), pv("$ci"))
@@ -300,9 +302,10 @@ class EdgeRoutes:
     # -- tm routes armed by the relay path (names in kemi_app.sip.tmroutes) -----------------
     def ksr_branch_media(self, msg: object) -> int:
         def body() -> None:
-            tx = Transaction.load()
-            if not queues.on_branch(tx):
-                media.on_branch(self._ctx(), tx)
+            ctx, tx = self._ctx(), Transaction.load()
+            if not queues.on_branch(tx):  # the parking branch (sip/queues.py) has no media
+                callerid.on_branch(ctx, CallRecord.load(), tx)
+                media.on_branch(ctx, tx)
 
         return _guard("branch_media", body, lambda e: KSR.set_drop())
 
@@ -315,6 +318,7 @@ class EdgeRoutes:
             queues.on_reply(ctx, record, tx)
             if not from_itself(ctx):  # the parking branch's answers (sip/queues.py) have no media
                 media.on_reply(ctx, record, tx)
+            callerid.on_reply(record)
             record.save()
             tx.save()
 

@@ -41,6 +41,7 @@ class Lookups(Store):
         self._companies: dict[str, tuple[str, dict[str, Company]]] = {}
         self._gateways: tuple[str, list[Gateway]] = ("", [])
         self._gateway_version: tuple[float, str] = (0.0, "0")
+        self._masking: dict[str, tuple[float, bool]] = {}
 
     def org_by_domain(self, domain: str) -> Org | None:
         """Cached for a few seconds."""
@@ -62,6 +63,17 @@ class Lookups(Store):
             cached = (version, {c.id: c for c in self.directory.list_companies(org_id)})
             self._companies[org_id] = cached
         return cached[1].get(company_id, DEFAULT_COMPANY) if company_id else DEFAULT_COMPANY
+
+    def org_masks(self, org_id: str) -> bool:
+        """Does any company of the org mask customers' numbers? Cached for a few seconds, so
+        customer calls of orgs that never mask cost no Redis round trip per branch."""
+        now = time.monotonic()
+        hit = self._masking.get(org_id)
+        if hit and hit[0] > now:
+            return hit[1]
+        masks = any(c.mask_customer_numbers for c in self.directory.list_companies(org_id))
+        self._masking[org_id] = (now + ORG_CACHE_SECONDS, masks)
+        return masks
 
     def company_for_agent(self, org_id: str, ext: str) -> Company:
         with self.r.pipeline(transaction=False) as p:

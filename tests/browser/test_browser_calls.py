@@ -6,6 +6,7 @@ audible echo proves both directions)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from dataclasses import replace
@@ -17,9 +18,11 @@ from edgeops.stack import Stack
 from kemi_app.provisioning.gateway import Gateway
 from tests.browser.conftest import HARNESS, PASSWORDS, AgentPage
 from tests.g711 import sdp_audio, tone_pcap
+from tests.integration import dtmf
 from tests.integration.api_client import api
 from tests.integration.helpers import finish, register
 from tests.integration.rtp import packets_by_tag, packets_from, pause, play, transcoded, wait_for
+from tests.integration.sip_trace import received, traced_peer
 from tests.sipp import Sipp
 from tests.state_kit import drop_bindings
 
@@ -202,9 +205,10 @@ def test_closing_the_page_mid_call_sends_the_bye_to_a_tcp_caller(
 
 
 CARRIER = Gateway(id="aa-browser-test", address="", priority=0, codecs=["PCMU"])
-PCMU_ONLY = (  # the carrier's sipp fails the call unless the offer carries PCMU alone
-    '<action><ereg regexp="m=audio [0-9]+ RTP/AVP 0[^ 0-9]" search_in="body" check_it="true" '
-    'assign_to="offer"/><log message="offer [$offer]"/></action>'  # sipp wants variables used twice
+PCMU_ONLY = (  # the carrier's sipp fails the call unless the offer carries PCMU alone (and DTMF events)
+    '<action><ereg regexp="m=audio [0-9]+ RTP/AVP 0 [0-9]+[^ 0-9]" search_in="body" check_it="true" '
+    'assign_to="offer"/><ereg regexp="telephone-event/8000" search_in="body" check_it="true" assign_to="dtmf"/>'
+    '<log message="offer [$offer] [$dtmf]"/></action>'  # sipp wants variables used twice
 )
 
 
@@ -227,6 +231,68 @@ def test_browser_on_opus_calls_a_pcmu_gateway_through_the_transcoder(
         assert code == 0, out
     finally:
         browser_state.directory.delete_gateway(gateway.id)
+
+
+INSERT_DTMF = """async digit => {
+  const sender = agent.peer().getSenders().find((s) => s.track && s.track.kind === "audio");
+  // True once media flows and the answer carried telephone-event.
+  for (let i = 0; i < 100 && !sender.dtmf.canInsertDTMF; i++) await new Promise((r) => setTimeout(r, 50));
+  if (!sender.dtmf.canInsertDTMF) throw new Error("no telephone-event to send with");
+  sender.dtmf.insertDTMF(digit, 200, 70);
+  return agent.peer().currentRemoteDescription.sdp;
+}"""
+
+
+def test_browser_dtmf_reaches_a_pcmu_carrier_as_telephone_events(
+    client, open_agent, browser_edge, browser_state, peer, browser_net
+) -> None:
+    """The browser (Opus, RFC 4733 at 48 kHz) sends a digit; the G.711 carrier gets it as
+    telephone-event at 8 kHz, converted by rtpengine's transcoder."""
+    port = peer.next_port()
+    gateway = replace(CARRIER, address=f"sip:{browser_net.host_ip}:{port}")
+    browser_state.directory.save_gateway(gateway)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+            media.bind((browser_net.host_ip, 0))
+            audio = dtmf.sdp_audio(media.getsockname()[1], "PCMU", 0, dtmf.OFFERED_EVENT_PT)
+            carrier, log = traced_peer(peer, port, "uas_echo.xml", audio=audio, ring_ms=200,
+                                       offer_check=dtmf.TAKE_OFFERED_EVENT_PT)
+            agent = open_agent(client, "1001")
+            agent.run("agent.call(arg)", "+5511999990001")
+            answer = str(agent.page.evaluate(INSERT_DTMF, "5"))
+            heard = dtmf.events_received(media, 5)
+            offer = received(log, "INVITE ")[-1].split("\n\n", 1)[1]
+            assert {e.digit for e in heard} == {"5"} and any(e.end for e in heard), heard
+            assert {e.payload_type for e in heard} == {dtmf.event_payload_type(offer)}
+            # The browser is on Opus, its events at Opus's rate; the carrier on G.711 at 8 kHz.
+            assert "opus/48000" in answer and "telephone-event/48000" in answer, answer
+            agent.run("agent.hangup()")
+            code, out = finish(carrier)
+            assert code == 0, out
+    finally:
+        browser_state.directory.delete_gateway(gateway.id)
+
+
+def test_browser_answering_a_pcmu_phone_sends_dtmf_as_telephone_events(
+    client, open_agent, browser_edge, peer, browser_net
+) -> None:
+    """The other media path: the G.711 phone offers, the browser (Opus) answers, and its
+    digit reaches the phone as telephone-event with the phone's own payload type."""
+    agent = open_agent(client, "1001")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        media.bind((browser_net.host_ip, 0))
+        audio = dtmf.sdp_audio(media.getsockname()[1], "PCMU", 0, event_pt=101)
+        caller = peer.start("uac_media.xml", [["1002", "demo.test", PASSWORDS["1002"], "1001"]],
+                            port=peer.next_port(), values={"steps": pause(4000), "bye_cseq": 3, "audio": audio},
+                            extra=["-au", "1002", "-ap", PASSWORDS["1002"]])
+        agent.run("agent.answer(10000)")
+        offer = str(agent.page.evaluate(INSERT_DTMF, "7"))
+        heard = dtmf.events_received(media, 5)
+    assert "opus/48000" in offer and "telephone-event/48000" in offer, offer
+    assert {e.digit for e in heard} == {"7"} and any(e.end for e in heard), heard
+    assert {e.payload_type for e in heard} == {101}
+    code, out = finish(caller)
+    assert code == 0, out
 
 
 # -- the softphone page (JsSIP) the edge serves, over wss:// through haproxy -------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 
@@ -38,3 +39,28 @@ def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=timeout)
     return proc.returncode, out
 
+
+def checks(*patterns: str) -> str:
+    """sipp actions failing the call unless each regexp matches the received message."""
+    eregs = "".join(
+        f'<ereg regexp="{p}" search_in="msg" check_it="true" assign_to="check{i}"/>' for i, p in enumerate(patterns)
+    )
+    # sipp refuses a variable referenced only once: the log line is its second use.
+    used = " ".join(f"[$check{i}]" for i in range(len(patterns)))
+    return f'<action>{eregs}<log message="checked {used}"/></action>'
+
+
+def wait_bound(proc: subprocess.Popen[str], port: int, timeout: float = 10.0, ip: str = "127.0.0.1") -> None:
+    """Until sipp holds its UDP port: a call sent earlier would meet a closed port (and time
+    out on the edge's short gateway timer when the machine is busy)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"sipp on port {port} exited at start: {proc.communicate()[0][-2000:]}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((ip, port))
+            except OSError:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"sipp did not bind 127.0.0.1:{port}")

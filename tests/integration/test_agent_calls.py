@@ -4,17 +4,15 @@ real Kamailio, Redis and sipp on every side (agents, services and carrier gatewa
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from kemi_app.provisioning.gateway import Gateway
 from kemi_app.rtpengine_ng import command as ng_command
 from tests.integration.api_client import api
-from tests.integration.helpers import DEMO, finish, register
+from tests.integration.helpers import DEMO, checks, finish, register, wait_bound
 from tests.integration.rtp import pause as pause_ms
 from tests.integration.rtp import reinvite
 from tests.sipp import Sipp, SippResult
@@ -25,16 +23,6 @@ COMPANY = "pausing"
 CALLER, CALLER_PW = "1301", "agent-1301-pw"
 PEER, PEER_PW = "1302", "agent-1302-pw"
 BR_MOBILE = "+5511987654321"
-
-
-def checks(*patterns: str) -> str:
-    """sipp actions failing the call unless each regexp matches the received message."""
-    eregs = "".join(
-        f'<ereg regexp="{p}" search_in="msg" check_it="true" assign_to="check{i}"/>' for i, p in enumerate(patterns)
-    )
-    # sipp refuses a variable referenced only once: the log line is its second use.
-    used = " ".join(f"[$check{i}]" for i in range(len(patterns)))
-    return f'<action>{eregs}<log message="checked {used}"/></action>'
 
 
 def dial(sipp: Sipp, number: str, expect: int = 200, must_match: tuple[str, ...] = (), caller: str = CALLER,
@@ -52,22 +40,6 @@ def peer(sipp: Sipp, port: int, scenario: str = "uas.xml", calls: int = 1, must_
                       values={"checks": checks(*must_match) if must_match else "", **values})
     wait_bound(proc, port)
     return proc
-
-
-def wait_bound(proc: subprocess.Popen[str], port: int, timeout: float = 10.0) -> None:
-    """Until sipp holds its UDP port: a call sent earlier would meet a closed port (and time
-    out on the edge's short gateway timer when the machine is busy)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"sipp on port {port} exited at start: {proc.communicate()[0][-2000:]}")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"sipp did not bind 127.0.0.1:{port}")
 
 
 def ok(result: SippResult) -> None:
@@ -104,22 +76,6 @@ def company(edge, agents):
     yield put
     put()
     api(edge, "PUT", f"/v1/orgs/demo/agents/{CALLER}/status", {"status": "available"})
-
-
-@pytest.fixture
-def gateways(edge, state, sipp: Sipp) -> Iterator[list[int]]:
-    """Two carrier gateways on fresh loopback ports, tried in this order; nothing else."""
-    saved = state.directory.list_gateways()
-    for gw in saved:
-        state.directory.delete_gateway(gw.id)
-    ports = [sipp.next_port(), sipp.next_port()]
-    for i, port in enumerate(ports):
-        state.directory.save_gateway(Gateway(id=f"test-gw{i}", address=f"sip:127.0.0.1:{port}", priority=10 * (i + 1)))
-    yield ports
-    for i in range(len(ports)):
-        state.directory.delete_gateway(f"test-gw{i}")
-    for gw in saved:
-        state.directory.save_gateway(gw)
 
 
 def pause(edge, name: str | None) -> None:

@@ -81,24 +81,40 @@ def test_answer_is_shaped_for_the_caller(caller: LegKind) -> None:
 
 
 # -- codecs ----------------------------------------------------------------------------
+def codecs(flags: str) -> list[str]:
+    """The codec flags but those that keep DTMF (tested on their own below)."""
+    return [f for f in flags.split() if not f.endswith("-telephone-event")]
+
+
+@pytest.mark.parametrize(("caller", "callee", "settings", "gateway"), [
+    (W, R, PLAIN, ("PCMA", "PCMU")), (R, R, PLAIN, ("PCMU",)), (W, R, OPUS, ("PCMU",)), (R, W, OPUS, ()),
+    (W, R, OPUS, ()), (R, R, PLAIN, ("PCMU", "telephone-event")),
+])
+def test_every_codec_filter_keeps_rfc4733_dtmf(caller: LegKind, callee: LegKind, settings: MediaSettings,
+                                               gateway: tuple[str, ...]) -> None:
+    flags = offer_flags(caller, callee, settings, gateway).split()
+    assert "codec-mask-all" in flags
+    assert flags.count("codec-transcode-telephone-event") == 1
+
+
 @pytest.mark.parametrize(("caller", "callee"), itertools.product(LegKind, repeat=2))
 def test_no_codec_changes_without_gateway_codecs_or_forced_opus(caller: LegKind, callee: LegKind) -> None:
     assert not [f for f in offer_flags(caller, callee, PLAIN).split() if "codec" in f or "transcode" in f]
 
 
 def test_browser_to_gateway_offers_only_the_gateway_codecs() -> None:
-    flags = offer_flags(W, R, PLAIN, ("PCMA", "PCMU")).split()
+    flags = codecs(offer_flags(W, R, PLAIN, ("PCMA", "PCMU")))
     assert flags[-3:] == ["codec-mask-all", "codec-transcode-PCMA", "codec-transcode-PCMU"]
     assert "always-transcode" not in flags  # the browser also offers G.711: pass it through
 
 
 def test_forced_opus_browser_to_gateway_always_transcodes() -> None:
-    flags = offer_flags(W, R, OPUS, ("PCMU",)).split()
+    flags = codecs(offer_flags(W, R, OPUS, ("PCMU",)))
     assert flags[-3:] == ["codec-mask-all", "codec-transcode-PCMU", "always-transcode"]
 
 
 def test_unknown_gateway_codecs_are_not_offered() -> None:
-    assert offer_flags(W, R, PLAIN, ("G729", "PCMA")).split()[-2:] == ["codec-mask-all", "codec-transcode-PCMA"]
+    assert codecs(offer_flags(W, R, PLAIN, ("G729", "PCMA")))[-2:] == ["codec-mask-all", "codec-transcode-PCMA"]
     assert offer_flags(W, R, PLAIN, ("G729",)) == offer_flags(W, R, PLAIN)
 
 
@@ -107,19 +123,19 @@ def test_forced_opus_to_an_opus_gateway_needs_no_transcoding() -> None:
 
 
 def test_forced_opus_plain_caller_to_browser_gets_opus_only() -> None:
-    flags = offer_flags(R, W, OPUS).split()
+    flags = codecs(offer_flags(R, W, OPUS))
     assert flags[-2:] == ["codec-mask-all", "codec-transcode-opus"]
 
 
 def test_forced_opus_browser_to_plain_rtp_offers_g711_transcoded_from_opus() -> None:
-    flags = offer_flags(W, R, OPUS).split()
+    flags = codecs(offer_flags(W, R, OPUS))
     assert flags[-4:] == ["codec-mask-all", "codec-transcode-PCMU", "codec-transcode-PCMA", "always-transcode"]
 
 
 @pytest.mark.parametrize(("caller", "callee"), [(W, W), (R, R)])
 def test_forced_opus_changes_nothing_without_a_browser_rtp_pair(caller: LegKind, callee: LegKind) -> None:
     assert offer_flags(caller, callee, OPUS) == offer_flags(caller, callee, PLAIN)
-    assert offer_flags(caller, callee, OPUS, ("PCMA",)).split()[-2:] == ["codec-mask-all", "codec-transcode-PCMA"]
+    assert codecs(offer_flags(caller, callee, OPUS, ("PCMA",)))[-2:] == ["codec-mask-all", "codec-transcode-PCMA"]
 
 
 @pytest.mark.parametrize(

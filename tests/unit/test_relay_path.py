@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -39,7 +40,9 @@ def test_steps_run_in_one_fixed_order(ksr) -> None:
     record = CallRecord(org="demo", kind="agent", agents=["1001", "1002"], answered_by="1002")
     call = relay.Call(record, relay.ToAgent([binding]), Existing("att-1"), headers=("X-Test: 1",),
                       announce_attendance=True)
-    relay.relay_call(Context(settings, state=cast(Any, None)), call)
+    # Not a carrier's address: the call has no carrier side (sip/callerid.carrier_side).
+    state = SimpleNamespace(lookups=SimpleNamespace(gateway_from=lambda ip, port: None))
+    relay.relay_call(Context(settings, state=cast(Any, state)), call)
 
     names = ksr.names()
     steps = ["rr.record_route_params", "dialog.dlg_manage", "dialog.set_dlg_profile", "tm.t_on_failure",
