@@ -3,6 +3,7 @@ transfer for platforms whose softphones cannot send REFER."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from urllib.parse import parse_qs
@@ -11,6 +12,7 @@ from kemi_app.admin.api import Params, Route, body_json
 from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
 from kemi_app.policy.attendance import is_attendance_id
 from kemi_app.policy.interorg import Outcome, TransferRequest
+from kemi_app.policy.transfer import Progress, progress_now
 from kemi_app.provisioning.agent import extension
 from kemi_app.provisioning.errors import Missing, ValidationError
 from kemi_app.provisioning.transfer import parse_transfer_org
@@ -33,8 +35,11 @@ class CallsApi:
             Route("GET", "/v1/orgs/{org}/agents/{ext}/calls", "An agent's recent calls, newest first (?limit=N)",
                   None, self.recent_calls),
             Route("POST", "/v1/calls/{attendance}/transfer-org",
-                  "Transfer the customer to another org's IVR (202), or 403 naming the rule that refused",
-                  "TransferOrg", self.post_transfer_org),
+                  "Transfer the customer to another org's IVR: 202 once the REFER is sent (the outcome at "
+                  "GET), or 403 naming the rule that refused", "TransferOrg", self.post_transfer_org),
+            Route("GET", "/v1/calls/{attendance}/transfer-org",
+                  "How the attendance's inter-org transfer asked for here went: pending, succeeded, failed",
+                  None, self.get_transfer_org),
         ]
 
     def _record(self, att_id: str) -> dict[str, object] | None:
@@ -73,13 +78,33 @@ class CallsApi:
         org = parse_transfer_org(body_json(req))
         return transfer_answer(self.transfer_org(p["attendance"], org))
 
+    def get_transfer_org(self, req: HttpRequest, p: Params) -> HttpResponse:
+        att_id = p["attendance"]
+        stored = self.s.history.org_transfer(att_id) if is_attendance_id(att_id) else {}
+        if not stored:
+            return error(404, f"no inter-org transfer asked for attendance: {att_id}")
+        return json_response(200, transfer_status(att_id, stored, time.time()))
+
+
+def transfer_status(att_id: str, stored: dict[str, str], now: float) -> dict[str, object]:
+    started = float(stored.get("started") or 0)
+    progress = progress_now(Progress(stored.get("status", Progress.PENDING.value)), started, now)
+    timed_out = progress.value != stored.get("status")
+    reason = "no word from the customer's phone" if timed_out else stored.get("reason", "")
+    return {
+        "attendance": att_id, "org": stored.get("org", ""), "target": stored.get("target", ""),
+        "status": progress.value, "reason": reason,
+        "started_at": started, "ended_at": float(stored["ended"]) if stored.get("ended") else None,
+    }
+
 
 def transfer_answer(req: TransferRequest) -> HttpResponse:
     """The HTTP answer to an inter-org transfer request."""
     verdict = req.verdict
     if req.outcome is Outcome.STARTED and verdict is not None:
         return json_response(202, {"attendance": req.attendance, "org": req.org, "target": verdict.target_uri,
-                                   "status": "transferring"})
+                                   "status": Progress.PENDING.value,
+                                   "status_url": f"/v1/calls/{req.attendance}/transfer-org"})
     if req.outcome is Outcome.REFUSED and verdict is not None:
         return json_response(403, {"error": verdict.reason, "rule": verdict.rule.value if verdict.rule else "unknown"})
     if req.outcome is Outcome.NO_ORG:

@@ -47,7 +47,10 @@ class Attendance:
     queue: str = ""
     entered_through_queue: bool = False
     interorg_transferred: bool = False
+    transferred: bool = False  # an agent transferred it before (inside the org too)
     customer_call: str = ""  # Call-ID of the customer's current leg (inter-org transfer by API)
+    transferred_from: str = ""  # the other org's attendance this one continues (inter-org transfer)
+    transferred_to: str = ""  # the other org's attendance that continues this one
     legs: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, str]:
@@ -63,7 +66,9 @@ class Attendance:
             created_at=float(data["created_at"]), queue=data.get("queue", ""),
             entered_through_queue=data.get("entered_through_queue") == "1",
             interorg_transferred=data.get("interorg_transferred") == "1",
+            transferred=data.get("transferred") == "1",
             customer_call=data.get("customer_call", ""),
+            transferred_from=data.get("transferred_from", ""), transferred_to=data.get("transferred_to", ""),
             legs=sorted(legs),
         )
 

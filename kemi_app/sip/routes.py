@@ -24,6 +24,7 @@ from kemi_app.sip import (
     flood,
     inbound,
     media,
+    orgtransfer,
     outage,
     queues,
     transfers,
@@ -99,7 +100,7 @@ class EdgeRoutes:
         if rank == FIRST_SIP_WORKER:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
-                              lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org))
+                              lambda att, org: orgtransfer.transfer_org_by_api(self._ctx(), att, org))
         return 0
 
     def _forget_lost_calls(self) -> None:
@@ -210,6 +211,8 @@ class EdgeRoutes:
             return
         if KSR.rr.loose_route() > 0:
             if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
+                return
+            if pv("$rm") == "NOTIFY" and orgtransfer.on_notify(self._ctx()):
                 return
             route_by_alias()
             if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
