@@ -13,6 +13,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import OFFER, OVERFLOW
+from kemi_app.policy.keepalive import TO_CALLEE
 from kemi_app.policy.queue import offer_order, try_next_agent, when_nobody_left
 from kemi_app.policy.sip_text import quoted_string
 from kemi_app.provisioning.org import Org
@@ -79,6 +80,7 @@ def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
     attendances.event(ctx, tx.offer_attendance, OVERFLOW, queue.org, target=decision.target_uri or "none",
                       result=reason, detail=f"queue {queue.ext}")
     if decision.target_uri:
+        KSR.dialog.dlg_set_property(TO_CALLEE)  # the IVR: never a WebSocket
         KSR.seturi(decision.target_uri)
         KSR.pv.sets("$du", "")
         KSR.tm.t_on_branch(BRANCH_ROUTE)
@@ -137,4 +139,6 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         if ext not in record.agents:
             record.agents.append(ext)
         KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))
+        if KSR.is_WSX() <= 0:  # a phone the dialog module can reach with keepalives (policy/keepalive)
+            KSR.dialog.dlg_set_property(TO_CALLEE)
         ctx.state.queues.release_offer(queue.org, ext, tx.offer_attendance)

@@ -10,7 +10,9 @@ import time
 import pytest
 
 from edgeops.stack import Stack
-from tests.integration.helpers import PASSWORDS, call
+from kemi_app.state import keys
+from tests.integration.contact_centre import DOMAIN, PASSWORD, ContactCentre
+from tests.integration.helpers import PASSWORDS, call, finish
 from tests.integration.rtp import wait_for
 from tests.sipp import Sipp
 from tests.state_kit import drop_bindings
@@ -47,3 +49,45 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     gone = [e for e in history if e.event == "agent-gone"]
     assert [(e.actor, e.reason) for e in gone] == [("1002", "websocket closed")]
     assert [e.event for e in history].count("end") == 1, history
+
+
+def test_closed_websocket_ends_a_queue_call_from_a_carrier(centre: ContactCentre, sipp: Sipp, edge: Stack) -> None:
+    # The agent answers a customer's call offered by a queue (it joins the call in the reply
+    # route, not when the call is relayed): its vanishing ends that call too.
+    centre.reset()
+    agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "3001", DOMAIN, PASSWORD)
+    assert agent.register() == 200
+    result = {}
+    customer = threading.Thread(target=lambda: result.setdefault("r", centre.customer("customer_hungup.xml")),
+                                daemon=True)
+    customer.start()
+    agent.answer_next_invite()
+    assert wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "in-call", timeout=5)
+    started = time.monotonic()
+    agent.vanish()
+    customer.join(15)
+    assert "r" in result, "the customer was never hung up on"
+    assert result["r"].ok, result["r"].output + result["r"].errors
+    assert time.monotonic() - started < 5
+    assert wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "offline", timeout=5)
+    assert centre.state.r.hlen(keys.calls("cc", "3001")) == 0
+
+
+def test_a_queue_call_whose_phone_lost_it_is_ended_by_keepalives(centre: ContactCentre, sipp: Sipp) -> None:
+    # A UDP phone that restarted mid-call (no BYE, no WebSocket to close): the edge's in-dialog
+    # OPTIONS get 481 and the call ends on both sides; its agent is in-call no more. Keepalives
+    # go every 30 s at the earliest (the dialog module's floor), so this takes about a minute.
+    centre.reset()
+    port = centre.login("3001")
+    patient = ["-timeout", "100s", "-recv_timeout", "100000"]
+    phone = sipp.start("uas_forgets.xml", [], port=port, extra=patient)
+    time.sleep(0.3)
+    # -aa: the customer's phone answers the keepalives the edge sends it too.
+    customer = sipp.start("customer_hungup.xml", [], port=centre.customer_ports[0],
+                          values={"target_uri": centre.did_uri()}, extra=[*patient, "-aa"])
+    assert wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "in-call", timeout=5)
+    for side in (phone, customer):  # the phone answered a keepalive 481; the customer got a BYE
+        code, out = finish(side, timeout=100)
+        assert code == 0, out
+    assert wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "available", timeout=5)
+    assert centre.state.r.hlen(keys.calls("cc", "3001")) == 0

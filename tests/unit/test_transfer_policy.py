@@ -76,3 +76,4 @@ def test_a_transfer_to_an_agent_follows_the_direct_call_rule() -> None:
     assert callee_refusal(True, True, True) is not None and callee_refusal(True, True, True).status == 486
     assert callee_refusal(True, False, False) is not None and callee_refusal(True, False, False).status == 480
     assert callee_refusal(True, False, True) is None
+
