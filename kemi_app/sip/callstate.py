@@ -64,6 +64,7 @@ class CallRecord:
     caller_codecs: list[str] = field(default_factory=list)
     callee_codecs: list[str] = field(default_factory=list)
     moh_listener: str = ""  # tag of the party hearing music on hold
+    answer_in_ack: bool = False  # late offer: the callee's 2xx offered, the caller's ACK answers
     org_transfer: str = ""  # this leg completes the API's inter-org transfer of that attendance
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
 
@@ -98,6 +99,7 @@ class Transaction:
     initial: bool = False  # the initial INVITE (per-branch sessions) rather than a re-offer
     callee_codecs: list[str] = field(default_factory=list)  # codecs allowed toward the callee
     moh: str = ""  # "play" or "stop" when the re-INVITE is answered
+    late_offer: bool = False  # an initial INVITE without SDP: its 2xx carries the offer
     # history
     rang: str = ""  # who was last recorded ringing
     # queues

@@ -214,6 +214,8 @@ class EdgeRoutes:
                 return
             if pv("$rm") == "NOTIFY" and orgtransfer.on_notify(self._ctx()):
                 return
+            if KSR.is_ACK() > 0:
+                media.answer_in_ack(self._ctx())
             route_by_alias()
             if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
                 # A dialog lost in a Kamailio restart: no dialog event will free its media.
