@@ -80,8 +80,7 @@ class ContactCentre:
 
     def customer(self, scenario: str = "customer_call.xml", index: int = 0, **values: object) -> SippResult:
         """A customer calling the queue's DID through carrier gateway `index`."""
-        return self.sipp.run(scenario, [[DID]], port=self.customer_ports[index],
-                             values={"target_uri": self.did_uri(), **values})
+        return self.sipp.run(scenario, [[DID]], port=self.customer_ports[index], values=values)
 
     def did_uri(self, number: str = DID) -> str:
         """What a carrier's INVITE to a DID asks for (sipp fills in the edge's address)."""
