@@ -12,7 +12,7 @@ from kemi_app.admin.api import Params, Route, body_json
 from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
 from kemi_app.policy.attendance import is_attendance_id
 from kemi_app.policy.interorg import Outcome, TransferRequest
-from kemi_app.policy.transfer import Progress, progress_now
+from kemi_app.policy.transfer import NO_WORD, Progress, progress_now
 from kemi_app.provisioning.agent import extension
 from kemi_app.provisioning.errors import Missing, ValidationError
 from kemi_app.provisioning.transfer import parse_transfer_org
@@ -90,7 +90,7 @@ def transfer_status(att_id: str, stored: dict[str, str], now: float) -> dict[str
     started = float(stored.get("started") or 0)
     progress = progress_now(Progress(stored.get("status", Progress.PENDING.value)), started, now)
     timed_out = progress.value != stored.get("status")
-    reason = "no word from the customer's phone" if timed_out else stored.get("reason", "")
+    reason = NO_WORD if timed_out else stored.get("reason", "")
     return {
         "attendance": att_id, "org": stored.get("org", ""), "target": stored.get("target", ""),
         "status": progress.value, "reason": reason,

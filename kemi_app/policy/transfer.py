@@ -81,6 +81,7 @@ class Progress(str, Enum):
 
 
 PENDING_SECONDS = 120  # no word from the customer's phone in this long: failed (as the token expires)
+NO_WORD = "no word from the customer's phone"  # why such a transfer failed
 
 
 def sipfrag_status(body: str) -> int:
@@ -102,7 +103,8 @@ def notify_progress(status: int) -> Progress:
 
 
 def progress_now(stored: Progress, started: float, now: float) -> Progress:
-    """A transfer still pending after PENDING_SECONDS will not complete: its token is gone."""
+    """A transfer still pending after PENDING_SECONDS will not complete: its token is gone
+    (the customer's phone refused the REFER, or never acted on it)."""
     if stored is Progress.PENDING and now - started > PENDING_SECONDS:
         return Progress.FAILED
     return stored

@@ -8,7 +8,8 @@ sipfrag, or the answer of the customer's new call to the destination IVR, is suc
 agent's leg ends. A refusal (sipfrag >= 300, or the new call failing) leaves the customer's
 call as it was. Either way the history and the API's status say what happened; the API
 answers 202 at once and `GET /v1/calls/{id}/transfer-org` tells the outcome (an HTTP worker
-is a SIP worker: it must not wait for the customer's phone).
+is a SIP worker: it must not wait for the customer's phone). No word at all within
+PENDING_SECONDS (the phone refused the REFER or ignored it) is a failure too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy.attendance import TRANSFER, Attendance, Event
 from kemi_app.policy.interorg import Outcome, Rule, TransferRequest, Verdict
-from kemi_app.policy.transfer import API_ACTOR, Progress, edge_refer_to, notify_progress, sipfrag_status
+from kemi_app.policy.transfer import (
+    API_ACTOR,
+    NO_WORD,
+    Progress,
+    edge_refer_to,
+    notify_progress,
+    progress_now,
+    sipfrag_status,
+)
 from kemi_app.sip import rpc
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.transfers import claim_interorg, edge_hostport, interorg_verdict, refuse_interorg
@@ -32,6 +41,9 @@ def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferReque
     """Checks the rules, claims the attendance's one inter-org transfer and sends the REFER;
     what becomes of it is recorded as the customer's phone reports it (on_notify, finished)."""
     att = ctx.state.history.attendance(att_id)
+    if att is not None and _timed_out(ctx, att_id):
+        finished(ctx, att_id, Progress.FAILED, NO_WORD)
+        att = ctx.state.history.attendance(att_id)  # its inter-org transfer given back
     if att is None:
         return TransferRequest(Outcome.NO_ATTENDANCE, att_id, org_id)
     destination = ctx.state.directory.get_org(org_id)
@@ -56,14 +68,23 @@ def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferReque
     return TransferRequest(Outcome.STARTED, att_id, org_id, verdict)
 
 
+def _timed_out(ctx: Context, att_id: str) -> bool:
+    """An earlier transfer asked for here that the customer's phone never reported on."""
+    stored = ctx.state.history.org_transfer(att_id)
+    if stored.get("status") != Progress.PENDING.value:
+        return False
+    return progress_now(Progress.PENDING, float(stored.get("started") or 0), time.time()) is Progress.FAILED
+
+
 def on_notify(ctx: Context) -> bool:
-    """An in-dialog NOTIFY: True when it reports on a transfer the API asked for (answered
-    here), False for any other (relayed as usual)."""
+    """An in-dialog NOTIFY: True when it reports on a pending transfer the API asked for
+    (answered here), False for any other (relayed as usual: an agent's own REFER)."""
     if not pv("$hdr(Event)").strip().lower().startswith("refer"):
         return False
     call_id = pv("$ci")
     att = ctx.state.history.attendance_by_call(call_id)
-    if att is None or ctx.state.history.org_transfer(att.id).get("call_id") != call_id:
+    stored = ctx.state.history.org_transfer(att.id) if att is not None else {}
+    if att is None or stored.get("call_id") != call_id or stored.get("status") != Progress.PENDING.value:
         return False
     reply(200, "OK")
     status = sipfrag_status(pv("$rb"))
