@@ -182,6 +182,8 @@ def test_interorg_by_api_ends_the_agent_leg_once_the_phone_reports_success(
         code, out = finish(phone)
         assert code == 0, out
     assert transfer_status(edge, att)["status"] == "succeeded"
+    printed = edgectl(edge, "transfer-status", att)
+    assert printed.returncode == 0 and '"succeeded"' in printed.stdout, printed.stdout + printed.stderr
     status, body = api(edge, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
     assert (status, body["rule"]) == (403, "already-transferred")
     status, record = api(edge, "GET", f"/v1/attendances/{att}")
