@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -14,9 +15,24 @@ from kemi_app.state import keys
 from tests.integration.contact_centre import DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import PASSWORDS, call, finish
 from tests.integration.rtp import wait_for
-from tests.sipp import Sipp
+from tests.sipp import Sipp, SippResult
 from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
+
+
+def vanish_mid_call(agent: WsAgent, place_call: Callable[[], SippResult]) -> None:
+    """The call is placed, the agent answers and vanishes: the other side gets its BYE within 5 s."""
+    result: dict[str, SippResult] = {}
+    other = threading.Thread(target=lambda: result.setdefault("r", place_call()), daemon=True)
+    other.start()
+    agent.answer_next_invite()
+    time.sleep(0.5)
+    started = time.monotonic()
+    agent.vanish()
+    other.join(15)
+    assert "r" in result, "the other side was never hung up on"
+    assert result["r"].ok, result["r"].output + result["r"].errors
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp-caller", "tcp-caller"])
@@ -24,21 +40,8 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     drop_bindings(state, "demo", "1002")
     agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "1002", "demo.test", PASSWORDS["1002"])
     assert agent.register() == 200
-    result = {}
     # The caller would talk for 20 s; it must instead receive a BYE once the agent vanishes.
-    caller = threading.Thread(
-        target=lambda: result.setdefault(
-            "r", call(sipp, "1001", "1002", scenario="uac_hungup.xml", transport=transport)), daemon=True,
-    )
-    caller.start()
-    agent.answer_next_invite()
-    time.sleep(0.5)
-    started = time.monotonic()
-    agent.vanish()
-    caller.join(15)
-    assert "r" in result, "the caller was never hung up on"
-    assert result["r"].ok, result["r"].output + result["r"].errors
-    assert time.monotonic() - started < 5
+    vanish_mid_call(agent, lambda: call(sipp, "1001", "1002", scenario="uac_hungup.xml", transport=transport))
     assert state.registrations.bindings("demo", "1002") == []
     # The agent is offline and the call's history says why.
     assert wait_for(lambda: state.agents.presence("demo", ["1002"])[0].state == "offline", timeout=5)
@@ -57,18 +60,7 @@ def test_closed_websocket_ends_a_queue_call_from_a_carrier(centre: ContactCentre
     centre.reset()
     agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "3001", DOMAIN, PASSWORD)
     assert agent.register() == 200
-    result = {}
-    customer = threading.Thread(target=lambda: result.setdefault("r", centre.customer("customer_hungup.xml")),
-                                daemon=True)
-    customer.start()
-    agent.answer_next_invite()
-    assert wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "in-call", timeout=5)
-    started = time.monotonic()
-    agent.vanish()
-    customer.join(15)
-    assert "r" in result, "the customer was never hung up on"
-    assert result["r"].ok, result["r"].output + result["r"].errors
-    assert time.monotonic() - started < 5
+    vanish_mid_call(agent, lambda: centre.customer("customer_hungup.xml"))
     assert wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "offline", timeout=5)
     assert centre.state.r.hlen(keys.calls("cc", "3001")) == 0
 
