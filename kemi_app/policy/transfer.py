@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
-from kemi_app.extensions import is_service_ext
+from kemi_app.extensions import is_agent_ext
 
 TOKEN_PARAM = "xfer"
 API_ACTOR = "api"  # who asked, in the history, for a transfer asked for through the API
@@ -67,9 +67,10 @@ def edge_refer_to(user: str, edge_hostport: str, token: str) -> str:
 
 def counts_as_transfer(actor: str) -> bool:
     """Does this REFER make the call "already transferred" for the inter-org rule? An agent's
-    (or the API's) does; an IVR sending the caller on to a queue is routing, not a transfer:
-    an IVR is a service, and services are named by their extension."""
-    return not is_service_ext(actor)
+    (or the API's, on an agent's behalf) does. An IVR sending the caller on to a queue is
+    routing, not a transfer: its REFER is named after the IVR service, or the overflow IVR's
+    own user, never an agent extension."""
+    return is_agent_ext(actor) or actor == API_ACTOR
 
 
 class Progress(str, Enum):

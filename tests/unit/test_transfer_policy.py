@@ -52,8 +52,9 @@ def test_malformed_tokens_are_ignored() -> None:
 
 
 def test_an_agent_or_the_api_transfers_an_ivr_only_routes() -> None:
-    assert counts_as_transfer("3001") and counts_as_transfer("api")
-    assert not counts_as_transfer("900")  # an IVR (a service) sending the caller to a queue
+    assert counts_as_transfer("3001") and counts_as_transfer("30012") and counts_as_transfer("api")
+    assert not counts_as_transfer("900")  # an IVR service sending the caller to a queue
+    assert not counts_as_transfer("ivr")  # the org's overflow IVR, by the user its REFER names
 
 
 def test_sipfrag_says_how_the_new_call_went() -> None:
