@@ -64,7 +64,7 @@ class CallRecord:
     caller_codecs: list[str] = field(default_factory=list)
     callee_codecs: list[str] = field(default_factory=list)
     moh_listener: str = ""  # tag of the party hearing music on hold
-    answer_in_ack: bool = False  # late offer: the callee's 2xx offered, the caller's ACK answers
+    answer_in_ack: bool = False  # late offer: the callee's 2xx offered, the caller's ACKs answer
     org_transfer: str = ""  # this leg completes the API's inter-org transfer of that attendance
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
 

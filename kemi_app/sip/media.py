@@ -103,10 +103,9 @@ def answer_in_ack(ctx: Context) -> None:
     callee = _kind(record.callee_leg)
     if not record.answer_in_ack or callee is None:
         return
+    # Kept for the ACKs that answer a retransmitted 2xx: each got rtpengine's offer again.
     if not _done(ctx, KSR.rtpengine.rtpengine_answer(answer_flags(callee))):
         KSR.err(f"media: rtpengine answer in a late-offer ACK failed {log_ctx()}\n")
-    record.answer_in_ack = False
-    record.save()
 
 
 def _branch_kind() -> LegKind:

@@ -104,8 +104,7 @@ def test_interorg_transfer_by_refer_lands_at_the_destination_ivr(cc: ContactCent
     assert finish(agent)[0] == 0 and finish(ivr)[0] == 0
     att = cc.last_attendance("3001")
     assert ("transfer", "dest", "requested", "interorg") in events(cc, att)
-    record = cc.state.history.attendance(att)
-    assert record is not None and record.interorg_transferred
+    destination_attendance(cc, att)
 
 
 @pytest.mark.parametrize(
