@@ -2,7 +2,11 @@
 // answer, hang up, hold, blind transfer, and why the edge refused a call (pause state).
 (() => {
   const $ = (id) => document.getElementById(id);
-  const media = { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } };
+  // rtcOfferConstraints: answering an INVITE without SDP (late offer), JsSIP offers audio only if told to.
+  const media = {
+    mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] },
+    rtcOfferConstraints: { offerToReceiveAudio: true },
+  };
   let ua = null;
   let session = null;
   let reoffering = false; // a hold or resume re-INVITE is in flight: JsSIP takes no other
