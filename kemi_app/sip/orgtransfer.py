@@ -19,8 +19,9 @@ import time
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.attendance import TRANSFER, Attendance, Event
+from kemi_app.policy.attendance import TRANSFER, Event
 from kemi_app.policy.interorg import Outcome, Rule, TransferRequest, Verdict
+from kemi_app.policy.reconcile import CONFIRMED
 from kemi_app.policy.transfer import (
     API_ACTOR,
     NO_WORD,
@@ -33,8 +34,6 @@ from kemi_app.policy.transfer import (
 from kemi_app.sip import rpc
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.transfers import claim_interorg, edge_hostport, interorg_verdict, refuse_interorg
-
-CONFIRMED = 4  # dialog module state of an answered call
 
 
 def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferRequest:
@@ -53,17 +52,20 @@ def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferReque
     if not verdict.allowed:
         refuse_interorg(ctx, att, verdict, API_ACTOR, org_id)
         return TransferRequest(Outcome.REFUSED, att_id, org_id, verdict)
-    dialog = _customer_dialog(att)
+    dialog = _confirmed(att.customer_call)
     if dialog is None:
         return TransferRequest(Outcome.NO_CALL, att_id, org_id)
     token = claim_interorg(ctx, att, verdict, API_ACTOR, org_id)
     if not token:
         return TransferRequest(Outcome.REFUSED, att_id, org_id, Verdict(False, Rule.ALREADY_TRANSFERRED))
+    cseq = int(dialog["callee"].get("cseq") or 0) + 1
     ctx.state.history.start_org_transfer(att.id, {
         "source_org": att.org, "org": org_id, "target": verdict.target_uri, "started": str(time.time()),
-        "call_id": dialog["call-id"], "h_entry": str(dialog["h_entry"]), "h_id": str(dialog["h_id"]),
+        "call_id": dialog["call-id"], "refer_cseq": str(cseq),
     })
-    if not _send_refer(ctx, dialog, edge_refer_to("ivr", edge_hostport(ctx), token)):
+    refer = (f"Refer-To: {edge_refer_to('ivr', edge_hostport(ctx), token)}\r\n"
+             f"Referred-By: <sip:{API_ACTOR}@{edge_hostport(ctx)}>\r\n")
+    if not _send_as_agent(ctx, dialog, "REFER", cseq, refer):
         finished(ctx, att.id, Progress.FAILED, "REFER not sent")
     return TransferRequest(Outcome.STARTED, att_id, org_id, verdict)
 
@@ -105,12 +107,26 @@ def finished(ctx: Context, att_id: str, progress: Progress, reason: str) -> None
                                           target=transfer.get("org", ""), result=result, reason=reason,
                                           detail="interorg"))
     metrics.transfer(org, "interorg", result)
-    if progress is not Progress.SUCCEEDED:
+    if progress is Progress.SUCCEEDED:
+        _end_old_call(ctx, transfer)
+
+
+def _end_old_call(ctx: Context, transfer: dict[str, str]) -> None:
+    """The transfer succeeded: the edge, as the agent's side, says BYE to the customer's old
+    call (as it sent the REFER), and the dialog module ends the agent's leg (its BYE, then the
+    dialog's end events). One BYE from the dialog module only: its BYE to both sides gives up
+    on the second when the first one's 200 has ended the dialog in between."""
+    call_id = transfer.get("call_id", "")
+    dialog = _confirmed(call_id)
+    if dialog is None:
+        KSR.info(f"transfer-org: call-id={call_id} already ended {log_ctx()}\n")
         return
-    try:
-        rpc.call("dlg.end_dlg", int(transfer["h_entry"]), int(transfer["h_id"]))
-    except (rpc.RpcError, KeyError, ValueError) as e:  # the customer's phone hung up first
-        KSR.info(f"transfer-org {att_id}: agent's leg already gone: {e} {log_ctx()}\n")
+    cseq = max(int(transfer.get("refer_cseq") or 0), int(dialog["callee"].get("cseq") or 0)) + 1
+    _send_as_agent(ctx, dialog, "BYE", cseq)
+    if KSR.dialog.dlg_get(call_id, dialog["caller"]["tag"], dialog["callee"]["tag"]) <= 0:
+        KSR.err(f"transfer-org: call-id={call_id} not found to end the agent's leg {log_ctx()}\n")
+    elif KSR.dialog.dlg_bye("callee") <= 0:
+        KSR.err(f"transfer-org: call-id={call_id} BYE to the agent failed {log_ctx()}\n")
 
 
 def on_new_call(ctx: Context, source_att: str, evname: str) -> None:
@@ -122,11 +138,12 @@ def on_new_call(ctx: Context, source_att: str, evname: str) -> None:
         finished(ctx, source_att, Progress.FAILED, "new call not answered")
 
 
-def _customer_dialog(att: Attendance) -> dict | None:
-    if not att.customer_call:
+def _confirmed(call_id: str) -> dict | None:
+    """The answered dialog of a Call-ID, as the dialog module lists it."""
+    if not call_id:
         return None
     try:
-        found = rpc.call("dlg.dlg_list", att.customer_call)
+        found = rpc.call("dlg.dlg_list", call_id)
     except rpc.RpcError:
         return None
     dialogs = found if isinstance(found, list) else [found] if found else []
@@ -134,21 +151,19 @@ def _customer_dialog(att: Attendance) -> dict | None:
     return confirmed[0] if confirmed else None
 
 
-def _send_refer(ctx: Context, dialog: dict, refer_to: str) -> bool:
-    """A REFER inside the customer's dialog, as if from the agent's side of it."""
+def _send_as_agent(ctx: Context, dialog: dict, method: str, cseq: int, headers: str = "") -> bool:
+    """A request inside the customer's dialog, as if from the agent's side of it."""
     caller, callee = dialog["caller"], dialog["callee"]
-    cseq = int(callee.get("cseq") or 0) + 1
     headers = (
         f"From: <{dialog['to_uri']}>;tag={callee['tag']}\r\n"
         f"To: <{dialog['from_uri']}>;tag={caller['tag']}\r\n"
         f"Call-ID: {dialog['call-id']}\r\n"
-        f"CSeq: {cseq} REFER\r\n"
+        f"CSeq: {cseq} {method}\r\n"
         f"Contact: <sip:{edge_hostport(ctx)}>\r\n"
-        f"Refer-To: {refer_to}\r\n"
-        f"Referred-By: <sip:{API_ACTOR}@{edge_hostport(ctx)}>\r\n"
+        f"{headers}"
         "Max-Forwards: 70\r\n"
     )
-    if KSR.tm.t_uac_send("REFER", caller["contact"], "", caller.get("socket", ""), headers, "") < 0:
-        KSR.err(f"transfer: could not send REFER to {caller['contact']} {log_ctx()}\n")
+    if KSR.tm.t_uac_send(method, caller["contact"], "", caller.get("socket", ""), headers, "") < 0:
+        KSR.err(f"transfer: could not send {method} to {caller['contact']} {log_ctx()}\n")
         return False
     return True

@@ -15,6 +15,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import AGENT_GONE, Event
+from kemi_app.policy.reconcile import CONFIRMED
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
@@ -81,8 +82,13 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
                f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended\n")
 
 
+def _contact(dlg: dict, side: str) -> str:
+    """A side's contact as dlg.profile_list has it: null for a callee still ringing."""
+    return str((dlg.get(side) or {}).get("contact") or "")
+
+
 def _vanished_sides(dlg: dict, gone: list[Binding]) -> list[str]:
-    return [side for side in SIDES if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for b in gone)]
+    return [side for side in SIDES if any(_same_contact(_contact(dlg, side), b) for b in gone)]
 
 
 def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
@@ -93,7 +99,7 @@ def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
     vanished = _vanished_sides(dlg, gone)
     side = "all" if len(vanished) == len(SIDES) else next(s for s in SIDES if s not in vanished)
     call_id = dlg.get("call-id", "")
-    tags = [dlg.get(s, {}).get("tag", "") for s in SIDES]
+    tags = [str((dlg.get(s) or {}).get("tag") or "") for s in SIDES]
     if KSR.dialog.dlg_get(call_id, *tags) <= 0:
         KSR.err(f"vanished agent's call-id={call_id}: dialog not found\n")
         return
@@ -103,12 +109,14 @@ def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
 
 
 def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
-    """The agent's dialogs that ran over the vanished bindings (as dlg.profile_list has them)."""
+    """The agent's answered dialogs that ran over the vanished bindings (as dlg.profile_list
+    has them). A call still ringing has no BYE to send: its ring timeout ends it, or moves a
+    queue call on to the next member, and it never made the agent in-call."""
     if not gone:
         return []
     listed = rpc.call("dlg.profile_list", AGENT_PROFILE, profile_value) or []
     dialogs: list[dict] = listed if isinstance(listed, list) else [listed]
     return [
         dlg for dlg in dialogs
-        if _vanished_sides(dlg, gone)
+        if isinstance(dlg, dict) and dlg.get("state") == CONFIRMED and _vanished_sides(dlg, gone)
     ]

@@ -149,6 +149,12 @@ def transfer_status(edge: Stack, att: str, final: bool = True) -> dict:
     return found
 
 
+def agent_leg_ended(cc: ContactCentre, att: str) -> None:
+    """The agent's leg of `att` ended: its history says so, and 3001 is in-call no more."""
+    assert wait_for(lambda: [e[0] for e in events(cc, att)].count("end") == 1), events(cc, att)
+    assert wait_for(lambda: cc.state.r.hlen(keys.calls("cc", "3001")) == 0)
+
+
 def destination_attendance(cc: ContactCentre, att: str) -> str:
     """The destination org's own attendance for an inter-org transfer of `att`, checked."""
     record = cc.state.history.attendance(att)
@@ -190,6 +196,7 @@ def test_interorg_by_api_ends_the_agent_leg_once_the_phone_reports_success(
     story = events(cc, att)
     assert ("transfer", "dest", "requested", "interorg") in story
     assert ("transfer", "dest", "succeeded", "interorg") in story
+    agent_leg_ended(cc, att)
     dest = destination_attendance(cc, att)
     assert [e[0] for e in events(cc, dest)] == ["start", "ring", "answer", "end"]
 
@@ -214,11 +221,12 @@ def test_interorg_by_api_succeeds_on_the_new_calls_answer(cc: ContactCentre, sip
     assert refer_to is not None
     dialled = sipp.run("customer_dial.xml", [], port=cc.customer_ports[1], values={"target_uri": refer_to.group(1)})
     assert dialled.ok, dialled.output + dialled.errors
-    for phone in (first, ivr, agent):
+    for name, phone in (("customer", first), ("ivr", ivr), ("agent", agent)):
         code, out = finish(phone)
-        assert code == 0, out
+        assert code == 0, name + out
     status = transfer_status(edge, att)
     assert (status["status"], status["reason"]) == ("succeeded", "new call answered")
+    agent_leg_ended(cc, att)
     destination_attendance(cc, att)
 
 
