@@ -54,10 +54,11 @@ class Attendance:
     legs: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, str]:
-        """Flat strings for a Redis hash (legs are stored apart)."""
+        """Flat strings for a Redis hash (legs are stored apart); empty ones are left out,
+        as every attendance keeps its hash for the retention period."""
         data = asdict(self)
         data.pop("legs")
-        return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in data.items()}
+        return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in data.items() if v != ""}
 
     @classmethod
     def from_record(cls, data: dict[str, str], legs: list[str]) -> Attendance:
