@@ -51,18 +51,20 @@ def _kind(value: str) -> LegKind | None:
         return None
 
 
-def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_codecs: tuple[str, ...]) -> None:
+def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_codecs: tuple[str, ...],
+                    callee_webrtc: bool = False) -> None:
     """Before relaying an initial INVITE: arm the branch and reply routes that do the media.
 
-    `callee_codecs` is the callee leg's allowed codecs (empty for agents)."""
+    `callee_codecs` is the callee leg's allowed codecs (empty for agents); `callee_webrtc`:
+    every device of the called agent is a browser."""
+    caller = leg_kind(pv("$pr"), pv("$rb"))
+    # Refused before anything is relayed when rtpengine is surely needed and known down.
+    needed = _settings(ctx).anchor_rtp or LegKind.WEBRTC in (caller, LegKind.WEBRTC if callee_webrtc else caller)
+    if needed and not ctx.rtpengine.usable():
+        raise ctx.rtpengine.down()
     if not has_sdp():
         _prepare_late_offer(record, tx, callee_codecs)
         return
-    caller = leg_kind(pv("$pr"), pv("$rb"))
-    settings = _settings(ctx)
-    # Refused before anything is relayed when rtpengine is surely needed and known down.
-    if (settings.anchor_rtp or caller is LegKind.WEBRTC) and not ctx.rtpengine.usable():
-        raise ctx.rtpengine.down()
     tx.offerer, tx.initial, tx.callee_codecs = caller.value, True, list(callee_codecs)
     record.caller_leg, record.callee_codecs = caller.value, list(callee_codecs)
     KSR.tm.t_on_branch(BRANCH_ROUTE)

@@ -60,8 +60,9 @@ def relay_call(ctx: Context, call: Call) -> None:
     attendance recorded before the INVITE leaves, so no reply can beat them."""
     record, tx = call.record, Transaction()
     _track(ctx, record)
-    media.prepare_initial(ctx, record, tx, call.callee_codecs)
-    keepalive(KSR.is_WSX() > 0, _callee_on_websocket(call.target))
+    callee_ws = _callee_on_websocket(call.target)
+    media.prepare_initial(ctx, record, tx, call.callee_codecs, callee_ws is True)
+    keepalive(KSR.is_WSX() > 0, callee_ws)
     fix_contact()
     record.attendance = attendances.open_for(ctx, record.org, call.attendance)
     for header in call.headers:
