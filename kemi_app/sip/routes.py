@@ -86,6 +86,13 @@ def _answer_tm_error(e: Exception) -> None:
     KSR.tm.t_reply(500, "Internal Server Error")
 
 
+NODE = "node"  # htable (shared memory) of this node's process-wide flags
+
+
+def _started() -> bool:
+    return KSR.htable.sht_get(NODE, "started") is not None
+
+
 class EdgeRoutes:
     def __init__(self) -> None:
         self.ctx: Context | None = None
@@ -100,7 +107,8 @@ class EdgeRoutes:
         if rank == FIRST_SIP_WORKER:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
-                              lambda att, org: orgtransfer.transfer_org_by_api(self._ctx(), att, org))
+                              lambda att, org: orgtransfer.transfer_org_by_api(self._ctx(), att, org),
+                              started=_started)
         return 0
 
     def _forget_lost_calls(self) -> None:
@@ -110,9 +118,12 @@ class EdgeRoutes:
             dropped = ctx.state.agents.forget_node_calls(ctx.settings.node_uri)
         except Exception as e:  # Redis down at start: presence may show stale calls until their TTL
             KSR.err(f"could not forget the calls of a previous run: {e!r}\n")
-            return
-        if dropped:
-            KSR.notice(f"forgot {dropped} call record(s) of dialogs lost in a restart\n")
+        else:
+            if dropped:
+                KSR.notice(f"forgot {dropped} call record(s) of dialogs lost in a restart\n")
+        finally:
+            # /health reports Kamailio ready only now: nobody sees a previous run's calls as live.
+            KSR.htable.sht_seti(NODE, "started", 1)
 
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
