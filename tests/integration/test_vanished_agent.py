@@ -54,6 +54,27 @@ def test_closed_websocket_ends_the_call_and_removes_bindings(edge: Stack, sipp: 
     assert [e.event for e in history].count("end") == 1, history
 
 
+def test_closed_websocket_while_ringing_answers_the_caller_at_once(edge: Stack, sipp: Sipp, state) -> None:
+    # The agent's only device vanishes while a call rings it: the caller hears 480 now, not
+    # ringing until the INVITE times out (the edge cannot reach a closed WebSocket).
+    drop_bindings(state, "demo", "1002")
+    agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "1002", "demo.test", PASSWORDS["1002"])
+    assert agent.register() == 200
+    result: dict[str, SippResult] = {}
+    caller = threading.Thread(target=lambda: result.setdefault(
+        "r", call(sipp, "1001", "1002", scenario="uac_refused.xml", expect=480)), daemon=True)
+    caller.start()
+    agent.next_request("INVITE")
+    started = time.monotonic()
+    agent.vanish()
+    caller.join(15)
+    assert "r" in result and result["r"].ok, result["r"].output + result["r"].errors if result else "no answer"
+    assert time.monotonic() - started < 5
+    attendance = state.history.recent_attendances("demo", "1002")[0]
+    history = wait_for(lambda: (h := state.history.attendance_history(attendance)) and h[-1].event == "end" and h, 5)
+    assert history and history[-1].result == "not answered", state.history.attendance_history(attendance)
+
+
 def test_closed_websocket_ends_a_queue_call_from_a_carrier(centre: ContactCentre, sipp: Sipp, edge: Stack) -> None:
     # The agent answers a customer's call offered by a queue (it joins the call in the reply
     # route, not when the call is relayed): its vanishing ends that call too.

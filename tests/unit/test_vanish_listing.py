@@ -1,5 +1,5 @@
-"""Which of a vanished agent's dialogs are ended (sip/vanish.calls_on), as dlg.profile_list
-lists them: a call still ringing has no callee contact yet and no BYE to send."""
+"""Which of a vanished agent's dialogs are ended with a BYE (sip/vanish.answered_over), as
+dlg.profile_list lists them: a call still ringing has no callee contact yet and no BYE to send."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def listed(*dialogs: dict) -> list[dict]:
     fake_ksr.install({"$jsonrpl(body)": json.dumps({"result": list(dialogs)})})
     try:
         vanish = importlib.import_module("kemi_app.sip.vanish")
-        return vanish.calls_on("demo:1002", [GONE])
+        return vanish.answered_over(vanish.agent_dialogs("demo:1002"), [GONE])
     finally:
         fake_ksr.uninstall()
 
