@@ -214,7 +214,9 @@ def presence_table(rows: list[dict[str, Any]]) -> str:
 def history_table(record: dict[str, Any]) -> str:
     head = (f"{record['id']}  org {record['org']}  {record['direction']} via {record['origin']}"
             f"{'  queue ' + record['queue'] if record['queue'] else ''}"
-            f"{'  (transferred between orgs)' if record['interorg_transferred'] else ''}")
+            f"{'  (transferred between orgs)' if record['interorg_transferred'] else ''}"
+            f"{'  from ' + record['transferred_from'] if record.get('transferred_from') else ''}"
+            f"{'  to ' + record['transferred_to'] if record.get('transferred_to') else ''}")
     lines = [head, f"{'TIME':<12} {'EVENT':<11} {'ACTOR':<16} {'TARGET':<28} {'RESULT':<22} DETAIL"]
     for e in record["history"]:
         at = time.strftime("%H:%M:%S", time.localtime(float(e["at"]))) + f".{int(float(e['at']) * 1000) % 1000:03d}"
@@ -298,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("org", help="destination org")
     tp.set_defaults(run=lambda c, a: c.ok("POST", f"/v1/calls/{quote(a.attendance, safe='')}/transfer-org",
                                           {"org": a.org}))
+    ts = sub.add_parser("transfer-status", help="how an inter-org transfer asked for with transfer-org went")
+    ts.add_argument("attendance")
+    ts.set_defaults(run=lambda c, a: c.ok("GET", f"/v1/calls/{quote(a.attendance, safe='')}/transfer-org"))
     op = sub.add_parser("openapi", help="print the API's OpenAPI document")
     op.set_defaults(run=lambda c, a: c.ok("GET", "/v1/openapi.json"))
     return parser

@@ -55,7 +55,9 @@ class Sipp:
     ) -> tuple[Path, Path | None]:
         text = Template((SCENARIOS / scenario).read_text()).safe_substitute(
             {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", "header_check": "check_it", "delay_ms": 0,
-             "extra_header": "", "steps": "", "audio": sdp_audio("PCMA", "PCMU"), **values}
+             "extra_header": "", "steps": "", "audio": sdp_audio("PCMA", "PCMU"),
+             "target_uri": "sip:[field0]@[remote_ip]:[remote_port]",  # a number from the -inf file
+             **values}
         )
         # [$name] is sipp's own variable syntax; any other $name left is a missing value.
         missing = re.findall(r"(?<!\[)\$([a-z_]+)", text)

@@ -66,14 +66,18 @@ class WsAgent:
         self.ws.send(self._request("REGISTER", authorization))
         return status_of(self.recv())
 
-    def answer_next_invite(self) -> str:
-        """Waits for an INVITE and answers it 200 with PCMU SDP; returns its Call-ID."""
+    def next_request(self, method: str) -> str:
+        """Waits for a request of `method`; others are absorbed."""
         while True:
             message = self.recv()
-            if message.startswith("INVITE "):
-                break
-        sdp = "v=0\r\no=agent 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" \
-              "m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            if message.startswith(f"{method} "):
+                return message
+
+    def answer_next_invite(self, sdp: str = "") -> str:
+        """Waits for an INVITE and answers it 200 with `sdp` (PCMU by default); returns its Call-ID."""
+        message = self.next_request("INVITE")
+        sdp = sdp or "v=0\r\no=agent 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" \
+            "m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
         self.respond(message, "200 OK", f";tag={secrets.token_hex(4)}", sdp)
         return _header(message, "Call-ID")
 

@@ -4,6 +4,7 @@ inter-org transfer for platforms whose softphones cannot send REFER, and recordi
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +18,7 @@ from kemi_app.policy.interorg import Outcome, TransferRequest
 from kemi_app.policy.recording import READY, Action, Recording
 from kemi_app.policy.recording import Refusal as RecordingRefusal
 from kemi_app.policy.supervision import Refusal as SupervisionRefusal
+from kemi_app.policy.transfer import NO_WORD, Progress, progress_now
 from kemi_app.provisioning.agent import extension
 from kemi_app.provisioning.errors import Missing, ValidationError
 from kemi_app.provisioning.recording import parse_recording_request
@@ -54,8 +56,11 @@ class CallsApi:
             Route("GET", "/v1/orgs/{org}/agents/{ext}/calls", "An agent's recent calls, newest first (?limit=N)",
                   None, self.recent_calls),
             Route("POST", "/v1/calls/{attendance}/transfer-org",
-                  "Transfer the customer to another org's IVR (202), or 403 naming the rule that refused",
-                  "TransferOrg", self.post_transfer_org),
+                  "Transfer the customer to another org's IVR: 202 once the REFER is sent (the outcome at "
+                  "GET), or 403 naming the rule that refused", "TransferOrg", self.post_transfer_org),
+            Route("GET", "/v1/calls/{attendance}/transfer-org",
+                  "How the attendance's inter-org transfer asked for here went: pending, succeeded, failed",
+                  None, self.get_transfer_org),
             Route("POST", "/v1/orgs/{org}/agents/{ext}/supervision",
                   "The edge calls the supervisor, who then listens to, whispers to or barges into the agent's "
                   "current call (202); 403 not a supervisor, 404 no such agent, 409 no call or supervisor "
@@ -108,6 +113,25 @@ class CallsApi:
             return error(404, f"no such attendance: {p['attendance']}")
         org = parse_transfer_org(body_json(req))
         return transfer_answer(self.transfer_org(p["attendance"], org))
+
+    def get_transfer_org(self, req: HttpRequest, p: Params) -> HttpResponse:
+        att_id = p["attendance"]
+        stored = self.s.history.org_transfer(att_id) if is_attendance_id(att_id) else {}
+        if not stored:
+            return error(404, f"no inter-org transfer asked for attendance: {att_id}")
+        return json_response(200, transfer_status(att_id, stored, time.time()))
+
+
+def transfer_status(att_id: str, stored: dict[str, str], now: float) -> dict[str, object]:
+    started = float(stored.get("started") or 0)
+    progress = progress_now(Progress(stored.get("status", Progress.PENDING.value)), started, now)
+    timed_out = progress.value != stored.get("status")
+    reason = NO_WORD if timed_out else stored.get("reason", "")
+    return {
+        "attendance": att_id, "org": stored.get("org", ""), "target": stored.get("target", ""),
+        "status": progress.value, "reason": reason,
+        "started_at": started, "ended_at": float(stored["ended"]) if stored.get("ended") else None,
+    }
 
 
     def post_supervision(self, req: HttpRequest, p: Params) -> HttpResponse:
@@ -164,7 +188,8 @@ def transfer_answer(req: TransferRequest) -> HttpResponse:
     verdict = req.verdict
     if req.outcome is Outcome.STARTED and verdict is not None:
         return json_response(202, {"attendance": req.attendance, "org": req.org, "target": verdict.target_uri,
-                                   "status": "transferring"})
+                                   "status": Progress.PENDING.value,
+                                   "status_url": f"/v1/calls/{req.attendance}/transfer-org"})
     if req.outcome is Outcome.REFUSED and verdict is not None:
         return json_response(403, {"error": verdict.reason, "rule": verdict.rule.value if verdict.rule else "unknown"})
     if req.outcome is Outcome.NO_ORG:

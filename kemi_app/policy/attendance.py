@@ -50,14 +50,18 @@ class Attendance:
     queue: str = ""
     entered_through_queue: bool = False
     interorg_transferred: bool = False
+    transferred: bool = False  # an agent transferred it before (inside the org too)
     customer_call: str = ""  # Call-ID of the customer's current leg (inter-org transfer by API)
+    transferred_from: str = ""  # the other org's attendance this one continues (inter-org transfer)
+    transferred_to: str = ""  # the other org's attendance that continues this one
     legs: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, str]:
-        """Flat strings for a Redis hash (legs are stored apart)."""
+        """Flat strings for a Redis hash (legs are stored apart); empty ones are left out,
+        as every attendance keeps its hash for the retention period."""
         data = asdict(self)
         data.pop("legs")
-        return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in data.items()}
+        return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in data.items() if v != ""}
 
     @classmethod
     def from_record(cls, data: dict[str, str], legs: list[str]) -> Attendance:
@@ -66,7 +70,9 @@ class Attendance:
             created_at=float(data["created_at"]), queue=data.get("queue", ""),
             entered_through_queue=data.get("entered_through_queue") == "1",
             interorg_transferred=data.get("interorg_transferred") == "1",
+            transferred=data.get("transferred") == "1",
             customer_call=data.get("customer_call", ""),
+            transferred_from=data.get("transferred_from", ""), transferred_to=data.get("transferred_to", ""),
             legs=sorted(legs),
         )
 

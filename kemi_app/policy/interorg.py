@@ -25,7 +25,7 @@ REASONS = {
     Rule.NOT_INBOUND: "Only Inbound Calls Can Be Transferred Between Orgs",
     Rule.NOT_FROM_QUEUE: "Only Calls That Entered Through A Queue Can Be Transferred Between Orgs",
     Rule.DIRECT_EXTENSION: "Direct Extension Calls Cannot Be Transferred Between Orgs",
-    Rule.ALREADY_TRANSFERRED: "Call Already Transferred Between Orgs",
+    Rule.ALREADY_TRANSFERRED: "Call Already Transferred",
 }
 
 
@@ -41,8 +41,9 @@ class OrgFacts:
 class CallFacts:
     direction: str  # inbound | outbound | internal
     origin: str  # queue | direct | outbound | transfer
-    entered_through_queue: bool
+    entered_through_queue: bool  # set when the call enters a queue, even after an IVR sent it there
     interorg_transferred: bool
+    transferred: bool = False  # any earlier transfer by an agent, inside the org too
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class TransferRequest:
 
 
 def decide(source: OrgFacts, destination: OrgFacts | None, call: CallFacts) -> Verdict:
-    """All three conditions are required: source enabled, destination linked, call eligible."""
+    """All three conditions are required: source enabled, destination linked, call eligible
+    (inbound, entered through a queue at some point, never transferred before)."""
     if not source.interorg_transfer_enabled:
         return Verdict(False, Rule.SOURCE_DISABLED)
     if destination is None:
@@ -85,11 +87,11 @@ def decide(source: OrgFacts, destination: OrgFacts | None, call: CallFacts) -> V
         return Verdict(False, Rule.NOT_LINKED)
     if call.direction != "inbound":
         return Verdict(False, Rule.NOT_INBOUND)
-    if call.origin == "direct":
-        return Verdict(False, Rule.DIRECT_EXTENSION)
     if not call.entered_through_queue:
-        return Verdict(False, Rule.NOT_FROM_QUEUE)
-    if call.interorg_transferred:
+        # A call that reached a queue later (DID -> IVR -> queue) is as eligible as one
+        # dialled to the queue's DID; one that never did names why.
+        return Verdict(False, Rule.DIRECT_EXTENSION if call.origin == "direct" else Rule.NOT_FROM_QUEUE)
+    if call.interorg_transferred or call.transferred:
         return Verdict(False, Rule.ALREADY_TRANSFERRED)
     if not destination.ivr_uri:
         return Verdict(False, Rule.NO_IVR)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+CONFIRMED = 4  # dialog module state: answered
 DELETED = 5  # dialog module state: terminated, only waiting to be freed
 
 

@@ -7,6 +7,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.extensions import Shape, shape
+from kemi_app.policy.callee import callee_refusal
 from kemi_app.policy.callerid import NOT_ALLOWED
 from kemi_app.policy.dialplan import NOT_AUTHORISED, Destination, DestKind, classify
 from kemi_app.policy.feature_codes import parse as parse_feature
@@ -85,12 +86,10 @@ def _direction(dest: Destination) -> str:
 
 def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: CallView) -> None:
     kind = dest.kind.value
-    if view.callee is None:
-        refuse(org.id, kind, 404, "Extension Not Found")
-    elif view.callee.dnd:
-        refuse(org.id, kind, 486, "Do Not Disturb")
-    elif not view.callee_bindings:
-        refuse(org.id, kind, 480, "Agent Not Registered")
+    refusal = callee_refusal(view.callee is not None, bool(view.callee and view.callee.dnd),
+                             bool(view.callee_bindings))
+    if refusal is not None:
+        refuse(org.id, kind, refusal.status, refusal.reason)
     elif KSR.is_INVITE() > 0:
         callee = dest.number
         plan: attendances.Plan = (

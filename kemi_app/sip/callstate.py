@@ -72,6 +72,8 @@ class CallRecord:
     record_rule: str = ""  # an automatic rule records the call from its answer (policy/recording)
     media_set: int = NO_MEDIA  # pool index of the rtpengine holding its media, for its whole life
     carrier_side: str = ""  # "caller" or "callee": the leg that is a carrier (topology hiding, masking)
+    answer_in_ack: bool = False  # late offer: the callee's 2xx offered, the caller's ACKs answer
+    org_transfer: str = ""  # this leg completes the API's inter-org transfer of that attendance
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
 
     @classmethod
@@ -108,6 +110,7 @@ class Transaction:
     callee_codecs: list[str] = field(default_factory=list)  # codecs allowed toward the callee
     moh: str = ""  # "play" or "stop" when the re-INVITE is answered
     media_set: int = NO_MEDIA  # pool index of the rtpengine this offer goes to
+    late_offer: bool = False  # an initial INVITE without SDP: its 2xx carries the offer
     # history
     rang: str = ""  # who was last recorded ringing
     # queues

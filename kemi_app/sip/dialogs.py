@@ -9,7 +9,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.dependency import DependencyDown
-from kemi_app.sip import attendances, media, recordings, supervision
+from kemi_app.sip import attendances, media, orgtransfer, recordings, supervision
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, log_ctx, pv
 from kemi_app.state.agentstate import CallsChange
@@ -42,6 +42,8 @@ def on_event(ctx: Context, evname: str) -> None:
             recordings.on_call_end(ctx, end.recorded, call_id)
     except DependencyDown as e:  # the periodic reconcile ends the call records later
         KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
+    if record.org_transfer:
+        orgtransfer.on_new_call(ctx, record.org_transfer, evname)
 
 
 def calls_change(ctx: Context, record: CallRecord, evname: str) -> CallsChange | None:

@@ -1,8 +1,9 @@
 """rtpengine for every call with SDP: offer per branch, answer per branch, delete when over.
 
-Initial INVITE: the offer is made in the branch route, one rtpengine session per tm branch
+Initial INVITE with SDP: the offer is made in the branch route, one rtpengine session per tm branch
 (via-branch=extra with the branch index), so forked and serial attempts stay independent;
-a branch that fails is deleted alone. re-INVITE/UPDATE: offer on the request, answer on its
+a branch that fails is deleted alone. Initial INVITE without SDP (late offer): offer on the
+callee's 2xx, answer on the caller's ACK. re-INVITE/UPDATE: offer on the request, answer on its
 2xx, music on hold started or stopped once the hold is answered. The whole call is deleted
 when the dialog ends or fails (dialog events), whatever ended it.
 
@@ -58,17 +59,20 @@ def _kind(value: str) -> LegKind | None:
         return None
 
 
-def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_codecs: tuple[str, ...]) -> None:
+def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_codecs: tuple[str, ...],
+                    callee_webrtc: bool = False) -> None:
     """Before relaying an initial INVITE: arm the branch and reply routes that do the media.
 
-    `callee_codecs` is the callee leg's allowed codecs (empty for agents)."""
-    if not has_sdp():
-        return  # late offer: not supported yet, signalling passes untouched
+    `callee_codecs` is the callee leg's allowed codecs (empty for agents); `callee_webrtc`:
+    every device of the called agent is a browser."""
     caller = leg_kind(pv("$pr"), pv("$rb"))
-    settings = _settings(ctx)
     # Refused before anything is relayed when rtpengine is surely needed and known down.
-    if (settings.anchor_rtp or caller is LegKind.WEBRTC) and not ctx.rtpengine.usable():
+    needed = _settings(ctx).anchor_rtp or LegKind.WEBRTC in (caller, LegKind.WEBRTC if callee_webrtc else caller)
+    if needed and not ctx.rtpengine.usable():
         raise ctx.rtpengine.down()
+    if not has_sdp():
+        _prepare_late_offer(ctx, record, tx, callee_codecs)
+        return
     tx.offerer, tx.initial, tx.callee_codecs = caller.value, True, list(callee_codecs)
     record.caller_leg, record.callee_codecs = caller.value, list(callee_codecs)
     tx.media_set = record.media_set = _pick(ctx, pv("$ci"))
@@ -115,6 +119,50 @@ def select_set(media_set: int) -> None:
     """Before any rtpengine module command about a call (recording, subscriptions too): the
     set of the instance holding its media (CallRecord.media_set)."""
     KSR.rtpengine.set_rtpengine_set(max(media_set, 0))
+
+
+def _prepare_late_offer(
+    ctx: Context, record: CallRecord, tx: Transaction, callee_codecs: tuple[str, ...]
+) -> None:
+    """An INVITE without SDP (late offer): the callee offers in its 2xx and the caller answers
+    in the ACK, so rtpengine takes the offer on the reply (late_offer_reply) and the answer
+    on the ACK (answer_in_ack). The callee's kind is known only from its reply."""
+    record.caller_leg, record.callee_codecs = leg_kind(pv("$pr")).value, list(callee_codecs)
+    tx.late_offer = True
+    tx.media_set = record.media_set = _pick(ctx, pv("$ci"))
+    KSR.tm.t_on_reply(REPLY_ROUTE)
+
+
+def _late_offer_reply(ctx: Context, record: CallRecord) -> None:
+    """The callee's 2xx carries the offer: shaped for the caller, who answers in its ACK."""
+    caller = _kind(record.caller_leg)
+    status = int(pv("$rs") or 0)
+    if caller is None or not 200 <= status < 300 or not has_sdp():
+        return
+    callee = leg_kind(pv("$pr"), pv("$rb"))
+    settings = _settings(ctx)
+    if not engaged(callee, caller, settings):
+        return
+    select_set(record.media_set)
+    if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(
+            offer_flags(callee, caller, settings))):
+        KSR.err(f"media: rtpengine offer in a late-offer answer failed {log_ctx()}\n")
+        return
+    record.anchored, record.callee_leg, record.answer_in_ack = True, callee.value, True
+
+
+def answer_in_ack(ctx: Context) -> None:
+    """The ACK of a late-offer call carries the caller's answer: shaped for the callee."""
+    if not has_sdp():
+        return
+    record = CallRecord.load()
+    callee = _kind(record.callee_leg)
+    if not record.answer_in_ack or callee is None:
+        return
+    # Kept for the ACKs that answer a retransmitted 2xx: each got rtpengine's offer again.
+    select_set(record.media_set)
+    if not _done(ctx, KSR.rtpengine.rtpengine_answer(answer_flags(callee))):
+        KSR.err(f"media: rtpengine answer in a late-offer ACK failed {log_ctx()}\n")
 
 
 def _branch_kind() -> LegKind:
@@ -201,7 +249,11 @@ def offer_in_dialog(ctx: Context) -> None:
 
 
 def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
-    """tm reply route: answer 183/2xx SDP per branch, drop failed branches, start/stop music."""
+    """tm reply route: answer 183/2xx SDP per branch, drop failed branches, start/stop music;
+    the offer a late-offer call's 2xx carries."""
+    if tx.late_offer:
+        _late_offer_reply(ctx, record)
+        return
     offerer = _kind(tx.offerer)
     if offerer is None:
         return

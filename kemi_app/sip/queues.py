@@ -26,6 +26,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import OFFER, OVERFLOW, WAIT
+from kemi_app.policy.keepalive import TO_CALLEE
 from kemi_app.policy.queue import Waiter, answered_outcome, try_next_agent, wait_left, when_nobody_left
 from kemi_app.policy.registration import live
 from kemi_app.policy.sip_text import quoted_string
@@ -217,6 +218,7 @@ def overflow(ctx: Context, tx: Transaction, queue: QueueCall) -> None:
                       result=reason, detail=f"queue {queue.ext}")
     if decision.target_uri:
         media.stop_waiting_music(tx.music)
+        KSR.dialog.dlg_set_property(TO_CALLEE)  # the IVR: never a WebSocket
         KSR.seturi(decision.target_uri)
         KSR.pv.sets("$du", "")
         KSR.tm.t_on_branch(BRANCH_ROUTE)
@@ -315,6 +317,8 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         if ext not in record.agents:
             record.agents.append(ext)
         KSR.dialog.set_dlg_profile(AGENT_PROFILE, agent_key(queue.org, ext))  # its call start ends the lock
+        if KSR.is_WSX() <= 0:  # a phone the dialog module can reach with keepalives (policy/keepalive)
+            KSR.dialog.dlg_set_property(TO_CALLEE)
         if tx.queued_at:  # once: a retransmitted 2xx comes through here again
             metrics.queue_call(queue.org, answered_outcome(time.time() - tx.queued_at, queue.service_level))
             tx.queued_at = 0.0

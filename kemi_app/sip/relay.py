@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import KSR
 
 from kemi_app.policy.callerid import Identity
+from kemi_app.policy.keepalive import keepalives
 from kemi_app.policy.registration import Binding
 from kemi_app.sip import attendances, callerid, carriers, dialog_guard, media, queues
 from kemi_app.sip.callstate import AGENT_PROFILE, CallRecord, GatewayAttempt, QueueCall, Transaction, agent_key
@@ -61,9 +62,9 @@ def relay_call(ctx: Context, call: Call) -> None:
     attendance recorded before the INVITE leaves, so no reply can beat them."""
     record, tx = call.record, Transaction()
     _track(ctx, record)
-    media.prepare_initial(ctx, record, tx, call.callee_codecs)
-    if isinstance(call.target, ToAgent):
-        _keepalive(caller_ws=KSR.is_WSX() > 0, callee_ws=any(b.on_websocket for b in call.target.bindings))
+    callee_ws = _callee_on_websocket(call.target)
+    media.prepare_initial(ctx, record, tx, call.callee_codecs, callee_ws is True)
+    keepalive(KSR.is_WSX() > 0, callee_ws)
     fix_contact()
     record.attendance = attendances.open_for(ctx, record.org, call.attendance)
     for header in call.headers:
@@ -88,13 +89,16 @@ def _track(ctx: Context, record: CallRecord) -> None:
     KSR.tm.t_on_failure(CALL_FAILURE_ROUTE)
 
 
-def _keepalive(caller_ws: bool, callee_ws: bool) -> None:
-    """In-dialog OPTIONS end a call whose side vanished without a BYE. The dialog module cannot
-    reach WebSocket contacts (*.invalid), so those legs rely on the connection event instead."""
-    if not caller_ws:
-        KSR.dialog.dlg_set_property("ka-src")
-    if not callee_ws:
-        KSR.dialog.dlg_set_property("ka-dst")
+def keepalive(caller_ws: bool, callee_ws: bool | None) -> None:
+    """In-dialog OPTIONS end a call whose side vanished without a BYE (policy/keepalive.py)."""
+    for side in keepalives(caller_ws, callee_ws):
+        KSR.dialog.dlg_set_property(side)
+
+
+def _callee_on_websocket(target: Target) -> bool | None:
+    if isinstance(target, ToAgent):
+        return any(b.on_websocket for b in target.bindings)
+    return None if isinstance(target, ToQueue) else False  # a queue's member is known on its answer
 
 
 def _dispatch(ctx: Context, target: Target, record: CallRecord, tx: Transaction) -> bool:

@@ -27,6 +27,7 @@ from kemi_app.sip import (
     inbound,
     media,
     mediapool,
+    orgtransfer,
     outage,
     queues,
     recordings,
@@ -115,7 +116,7 @@ class EdgeRoutes:
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: recordings.after_api_transfer(
-                                  self._ctx(), transfers.transfer_org_by_api(self._ctx(), att, org)),
+                                  self._ctx(), orgtransfer.transfer_org_by_api(self._ctx(), att, org)),
                               lambda att, action: recordings.by_api(self._ctx(), att, action),
                               started=_started,
                               supervise=lambda *request: supervision.call_supervisor(self._ctx(), *request))
@@ -246,6 +247,10 @@ class EdgeRoutes:
                 recordings.on_transfer(self._ctx(), pv("$ci"))
             if recordings.on_info(self._ctx()):
                 return
+            if pv("$rm") == "NOTIFY" and orgtransfer.on_notify(self._ctx()):
+                return
+            if KSR.is_ACK() > 0:
+                media.answer_in_ack(self._ctx())
             route_by_alias()
             callerid.in_dialog()
             if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:

@@ -14,13 +14,15 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.extensions import is_service_ext
-from kemi_app.policy.attendance import REFUSED, TRANSFER, Attendance, Event
-from kemi_app.policy.interorg import CallFacts, OrgFacts, Outcome, Rule, TransferRequest, Verdict, decide
-from kemi_app.policy.transfer import edge_refer_to, parse_refer_to, token_of
+from kemi_app.policy.attendance import REFUSED, START, TRANSFER, Attendance, Event, new_attendance_id
+from kemi_app.policy.callee import callee_refusal
+from kemi_app.policy.interorg import CallFacts, OrgFacts, Rule, Verdict, decide
+from kemi_app.policy.pause import Refusal
+from kemi_app.policy.transfer import API_ACTOR, counts_as_transfer, edge_refer_to, parse_refer_to, token_of
 from kemi_app.provisioning.org import Org
-from kemi_app.sip import attendances, queues, rpc
+from kemi_app.sip import attendances, queues
 from kemi_app.sip.callstate import CallRecord
-from kemi_app.sip.context import Context, log_ctx, pv, refuse, reply
+from kemi_app.sip.context import Context, pv, refuse, reply
 from kemi_app.sip.relay import Call, Target, ToAgent, ToQueue, ToUri, relay_call
 from kemi_app.state import EdgeState
 
@@ -34,7 +36,7 @@ def org_facts(state: EdgeState, org: Org) -> OrgFacts:
 def interorg_verdict(state: EdgeState, att: Attendance, destination: Org | None) -> Verdict:
     source = state.directory.get_org(att.org)
     assert source is not None
-    call = CallFacts(att.direction, att.origin, att.entered_through_queue, att.interorg_transferred)
+    call = CallFacts(att.direction, att.origin, att.entered_through_queue, att.interorg_transferred, att.transferred)
     dest = org_facts(state, destination) if destination is not None else None
     return decide(org_facts(state, source), dest, call)
 
@@ -58,7 +60,7 @@ def claim_interorg(ctx: Context, att: Attendance, verdict: Verdict, actor: str, 
     if not ctx.state.history.mark_interorg_transferred(att.id, now):
         refuse_interorg(ctx, att, Verdict(False, Rule.ALREADY_TRANSFERRED), actor, target)
         return ""
-    token = ctx.state.history.announce_transfer(att.id, "interorg", verdict.target_uri, actor)
+    token = ctx.state.history.announce_transfer(att.id, "interorg", verdict.target_uri, actor, org=target)
     ctx.state.history.record_events(Event(att.id, TRANSFER, now, att.org, actor=actor, target=target,
                                   result="requested", detail="interorg"))
     metrics.transfer(att.org, "interorg", "requested")
@@ -117,106 +119,77 @@ def on_transfer_invite(ctx: Context) -> bool:
     if att is None:
         refuse("", KIND, 404, "Transfer Expired")
         return True
-    kind, target, call_id = xfer["kind"], xfer["target"], pv("$ci")
-    ctx.state.history.link_leg(att.id, call_id, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
-                                              target=target, result="connecting", detail=kind, call_id=call_id))
-    ctx.state.history.set_customer_call(att.id, call_id)
+    if xfer["kind"] == "interorg":
+        _to_other_org(ctx, att, xfer)
+        return True
+    kind, target, actor, call_id = xfer["kind"], xfer["target"], xfer["actor"], pv("$ci")
+    record = CallRecord(org=att.org, kind=KIND, answered_by=target)
+    destination = _destination(ctx, att, target, record)
+    if isinstance(destination, Refusal):
+        ctx.state.history.record_events(Event(att.id, TRANSFER, time.time(), att.org, actor=actor, target=target,
+                                              result=f"refused {destination.status}", reason=destination.reason,
+                                              detail=kind, call_id=call_id))
+        metrics.transfer(att.org, kind, "refused")
+        refuse(att.org, KIND, destination.status, destination.reason)
+        return True
+    queue = destination.queue.ext if isinstance(destination, ToQueue) else ""
+    ctx.state.history.link_transfer(att.id, call_id, Event(att.id, TRANSFER, time.time(), att.org, actor=actor,
+                                                           target=target, result="connecting", detail=kind,
+                                                           call_id=call_id),
+                                    transferred=counts_as_transfer(actor), queue=queue)
     metrics.transfer(att.org, kind, "connecting")
     headers = []
     if xfer.get("replaces"):
         # The consultation call being replaced joins the attendance too.
         consult = xfer["replaces"].split(";", 1)[0]
-        ctx.state.history.link_leg(att.id, consult, Event(att.id, TRANSFER, time.time(), att.org, actor=xfer["actor"],
-                                                  target=target, result="replaces", detail=kind, call_id=consult))
+        ctx.state.history.link_leg(att.id, consult, Event(att.id, TRANSFER, time.time(), att.org, actor=actor,
+                                                          target=target, result="replaces", detail=kind,
+                                                          call_id=consult))
         if KSR.hdr.is_present("Replaces") <= 0:
             headers.append(f"Replaces: {xfer['replaces']}")
-    if kind == "interorg":
-        headers.append(f"X-Edge-Transferred-From: {att.org}")
-    record = CallRecord(org=att.org, kind=KIND, answered_by=target)
-    destination = _destination(ctx, att, kind, target, record)
-    if destination is not None:
-        relay_call(ctx, Call(record, destination, attendances.Existing(att.id), headers=tuple(headers),
-                             announce_attendance=True))
+    relay_call(ctx, Call(record, destination, attendances.Existing(att.id), headers=tuple(headers),
+                         announce_attendance=True))
     return True
 
 
-def _destination(ctx: Context, att: Attendance, kind: str, target: str, record: CallRecord) -> Target | None:
-    """Where a transferred call goes; None after refusing it."""
-    if kind == "interorg":
-        return ToUri(target)
+def _to_other_org(ctx: Context, att: Attendance, xfer: dict[str, str]) -> None:
+    """The customer's new call to the destination org's IVR: that org's own attendance (its
+    company keeps the call's flow too), linked to the source's; already transferred between
+    orgs, so never again."""
+    now, call_id, dest_org = time.time(), pv("$ci"), xfer.get("org") or att.org
+    dest = Attendance(id=new_attendance_id(now), org=dest_org, origin=KIND, direction="inbound", created_at=now,
+                      interorg_transferred=True, customer_call=call_id, transferred_from=att.id)
+    ctx.state.history.continue_in_org(
+        att.id, dest, call_id,
+        Event(att.id, TRANSFER, now, att.org, actor=xfer["actor"], target=dest_org, result="connecting",
+              detail="interorg", call_id=call_id),
+        Event(dest.id, START, now, dest_org, actor=att.org, target=xfer["target"], call_id=call_id,
+              detail=f"transfer from {att.org} {att.id}"),
+    )
+    metrics.transfer(att.org, "interorg", "connecting")
+    record = CallRecord(org=dest_org, kind=KIND, answered_by=xfer["target"],
+                        org_transfer=att.id if xfer["actor"] == API_ACTOR else "")
+    relay_call(ctx, Call(record, ToUri(xfer["target"]), attendances.Existing(dest.id),
+                         headers=(f"X-Edge-Transferred-From: {att.org}",), announce_attendance=True))
+
+
+def _destination(ctx: Context, att: Attendance, target: str, record: CallRecord) -> Target | Refusal:
+    """Where a transfer inside the org goes, or why it cannot: a transfer to an agent follows
+    the rule of a direct call to it."""
     if is_service_ext(target):
         org = ctx.state.directory.get_org(att.org)
         service = ctx.state.directory.get_service(att.org, target)
         if org is None or service is None:
-            refuse(att.org, KIND, 404, "Service Not Found")
-        elif service.kind == "queue":
+            return Refusal(404, "Service Not Found")
+        if service.kind == "queue":
             record.answered_by = ""  # the member who answers says who
             return ToQueue(queues.queue_call(org, service))
-        elif service.target_uri:
+        if service.target_uri:
             return ToUri(service.target_uri)
-        else:
-            refuse(att.org, KIND, 480, "Service Not Available")
-        return None
-    exists, bindings = ctx.state.registrations.agent_bindings(att.org, target)
-    if not exists:
-        refuse(att.org, KIND, 404, "Extension Not Found")
-        return None
-    if not bindings:
-        refuse(att.org, KIND, 480, "Agent Not Registered")
-        return None
+        return Refusal(480, "Service Not Available")
+    agent, bindings = ctx.state.registrations.agent_bindings(att.org, target)
+    refusal = callee_refusal(agent is not None, bool(agent and agent.dnd), bool(bindings))
+    if refusal is not None:
+        return refusal
     record.agents = [target]
     return ToAgent(bindings)
-
-
-def transfer_org_by_api(ctx: Context, att_id: str, org_id: str) -> TransferRequest:
-    """The API's inter-org transfer: the edge sends the REFER to the customer's leg itself
-    (for softphones that cannot), then ends the agent's leg."""
-    att = ctx.state.history.attendance(att_id)
-    if att is None:
-        return TransferRequest(Outcome.NO_ATTENDANCE, att_id, org_id)
-    destination = ctx.state.directory.get_org(org_id)
-    if destination is None:
-        return TransferRequest(Outcome.NO_ORG, att_id, org_id)
-    verdict = interorg_verdict(ctx.state, att, destination)
-    if not verdict.allowed:
-        refuse_interorg(ctx, att, verdict, "api", org_id)
-        return TransferRequest(Outcome.REFUSED, att_id, org_id, verdict)
-    dialog = _customer_dialog(att)
-    if dialog is None:
-        return TransferRequest(Outcome.NO_CALL, att_id, org_id)
-    token = claim_interorg(ctx, att, verdict, "api", org_id)
-    if not token:
-        return TransferRequest(Outcome.REFUSED, att_id, org_id, Verdict(False, Rule.ALREADY_TRANSFERRED))
-    _send_refer(ctx, dialog, edge_refer_to("ivr", edge_hostport(ctx), token))
-    rpc.call("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
-    return TransferRequest(Outcome.STARTED, att_id, org_id, verdict)
-
-
-def _customer_dialog(att: Attendance) -> dict | None:
-    if not att.customer_call:
-        return None
-    try:
-        found = rpc.call("dlg.dlg_list", att.customer_call)
-    except rpc.RpcError:
-        return None
-    dialogs = found if isinstance(found, list) else [found] if found else []
-    confirmed = [d for d in dialogs if isinstance(d, dict) and d.get("state") == 4]
-    return confirmed[0] if confirmed else None
-
-
-def _send_refer(ctx: Context, dialog: dict, refer_to: str) -> None:
-    """A REFER inside the customer's dialog, as if from the agent's side of it."""
-    caller, callee = dialog["caller"], dialog["callee"]
-    cseq = int(callee.get("cseq") or 0) + 1
-    headers = (
-        f"From: <{dialog['to_uri']}>;tag={callee['tag']}\r\n"
-        f"To: <{dialog['from_uri']}>;tag={caller['tag']}\r\n"
-        f"Call-ID: {dialog['call-id']}\r\n"
-        f"CSeq: {cseq} REFER\r\n"
-        f"Contact: <sip:{edge_hostport(ctx)}>\r\n"
-        f"Refer-To: {refer_to}\r\n"
-        f"Referred-By: <sip:api@{edge_hostport(ctx)}>\r\n"
-        "Max-Forwards: 70\r\n"
-    )
-    if KSR.tm.t_uac_send("REFER", caller["contact"], "", caller.get("socket", ""), headers, "") < 0:
-        KSR.err(f"transfer: could not send REFER to {caller['contact']} {log_ctx()}\n")

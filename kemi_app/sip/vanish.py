@@ -15,6 +15,7 @@ import KSR
 
 from kemi_app import metrics
 from kemi_app.policy.attendance import AGENT_GONE, Event
+from kemi_app.policy.reconcile import CONFIRMED
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
@@ -31,6 +32,7 @@ def _peer_of(binding: Binding) -> str:
 
 
 SIDES = ("caller", "callee")  # of a dialog, as dlg.profile_list and dlg_bye name them
+EARLY = (1, 2)  # dialog module states of a call not answered yet (unconfirmed, early)
 QUEUE = "vanished"  # kamailio.cfg: modparam mqueue and the rtimer that drains it
 DRAIN_MAX = 500  # per timer run, so one run never holds its process for long
 
@@ -65,8 +67,11 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
         gone.extend(b for b in current if b.node == node and _peer_of(b) == peer)
         return RegisterOutcome(200, "OK", [b for b in current if b not in gone])
 
-    ctx.state.registrations.update_bindings(org_id, ext, drop)
-    calls = calls_on(agent_key(org_id, ext), gone)
+    left = ctx.state.registrations.update_bindings(org_id, ext, drop).bindings
+    listed = agent_dialogs(agent_key(org_id, ext)) if gone else []
+    calls = answered_over(listed, gone)
+    # Its calls still ringing: with no device left to ring, they stop now.
+    ringing = [] if left else [dlg for dlg in listed if dlg.get("state") in EARLY]
     now = time.time()
     # The history says why before the call's end is recorded.
     ctx.state.history.record_events(*(
@@ -77,12 +82,19 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
     ))
     for dlg in calls:
         _hang_up(ctx, dlg, gone)
+    for dlg in ringing:
+        _stop_ringing(dlg, gone)
     KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
-               f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended\n")
+               f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended, {len(ringing)} stopped ringing\n")
+
+
+def _contact(dlg: dict, side: str) -> str:
+    """A side's contact as dlg.profile_list has it: null for a callee still ringing."""
+    return str((dlg.get(side) or {}).get("contact") or "")
 
 
 def _vanished_sides(dlg: dict, gone: list[Binding]) -> list[str]:
-    return [side for side in SIDES if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for b in gone)]
+    return [side for side in SIDES if any(_same_contact(_contact(dlg, side), b) for b in gone)]
 
 
 def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
@@ -93,7 +105,7 @@ def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
     vanished = _vanished_sides(dlg, gone)
     side = "all" if len(vanished) == len(SIDES) else next(s for s in SIDES if s not in vanished)
     call_id = dlg.get("call-id", "")
-    tags = [dlg.get(s, {}).get("tag", "") for s in SIDES]
+    tags = [str((dlg.get(s) or {}).get("tag") or "") for s in SIDES]
     if KSR.dialog.dlg_get(call_id, *tags) <= 0:
         KSR.err(f"vanished agent's call-id={call_id}: dialog not found\n")
         return
@@ -102,13 +114,25 @@ def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
         KSR.err(f"vanished agent's call-id={call_id}: BYE to {side} failed\n")
 
 
-def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
-    """The agent's dialogs that ran over the vanished bindings (as dlg.profile_list has them)."""
-    if not gone:
-        return []
+def agent_dialogs(profile_value: str) -> list[dict]:
+    """The agent's dialogs, as dlg.profile_list has them."""
     listed = rpc.call("dlg.profile_list", AGENT_PROFILE, profile_value) or []
-    dialogs: list[dict] = listed if isinstance(listed, list) else [listed]
-    return [
-        dlg for dlg in dialogs
-        if _vanished_sides(dlg, gone)
-    ]
+    return [d for d in (listed if isinstance(listed, list) else [listed]) if isinstance(d, dict)]
+
+
+def answered_over(dialogs: list[dict], gone: list[Binding]) -> list[dict]:
+    """The answered dialogs that ran over the vanished bindings: their BYE goes to the other
+    side. A call still ringing has no callee contact yet, and no BYE to send."""
+    return [dlg for dlg in dialogs if dlg.get("state") == CONFIRMED and _vanished_sides(dlg, gone)]
+
+
+def _stop_ringing(dlg: dict, gone: list[Binding]) -> None:
+    """A call not answered yet: the vanished agent called (its INVITE is cancelled) or was
+    being rung (its caller gets 480). The dialog module then raises dialog:failed."""
+    call_id, cseq = str(dlg.get("call-id", "")), str((dlg.get("caller") or {}).get("cseq") or "")
+    if "caller" in _vanished_sides(dlg, gone):
+        done = KSR.tmx.t_cancel_callid(call_id, cseq, 0)
+    else:
+        done = KSR.tmx.t_reply_callid(call_id, cseq, 480, "Agent Gone")
+    if done <= 0:
+        KSR.notice(f"vanished agent's call-id={call_id}: its ringing could not be stopped\n")

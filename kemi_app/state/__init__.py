@@ -41,6 +41,7 @@ Keys (every edge node shares them; see keys.py):
   edge:history                     stream of every attendance's events, capped by length and age
   edge:call:{call-id}              -> attendance id of a leg, while a call can last
   edge:xfer:{token}                a transfer let through in a REFER, awaiting its INVITE
+  edge:orgxfer:{att}               an inter-org transfer asked for through the API, and how it went
   edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
   edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)

@@ -21,6 +21,7 @@ from redis.client import Pipeline
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext
 from kemi_app.policy.attendance import Attendance, Event
+from kemi_app.policy.transfer import Progress
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL
 from kemi_app.state.base import Store
@@ -62,6 +63,21 @@ return 1
 """
 
 
+ORG_TRANSFER_SECONDS = 86400  # how long the API can tell how an inter-org transfer went
+# KEYS: the transfer's hash, the attendance. ARGV: new status, reason, time, release ('1': the
+# attendance's inter-org claim is given back). Returns the pending transfer, or nil.
+_FINISH_ORG_TRANSFER = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return nil end
+local before = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'ended', ARGV[3])
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HDEL', KEYS[2], 'interorg_transferred_at')
+  redis.call('HSET', KEYS[2], 'interorg_transferred', '0')
+end
+return before
+"""
+
+
 @metrics.timed_state
 class Attendances(Store):
     history_maxlen: int = GLOBAL_STREAM_MAXLEN  # entries of the global stream, approximately
@@ -90,6 +106,31 @@ class Attendances(Store):
     def link_leg(self, att_id: str, call_id: str, event: Event) -> None:
         with self.r.pipeline(transaction=True) as p:
             self._record(p, att_id, call_id, event)
+            p.execute()
+
+    def link_transfer(self, att_id: str, call_id: str, event: Event, *, transferred: bool, queue: str) -> None:
+        """A transferee's new leg joins the attendance and is the customer's call from now on;
+        an agent's transfer marks the call transferred, and entering a queue marks it as come
+        through one (a call an IVR sends to a queue is marked here, not at its creation)."""
+        marks = {"customer_call": call_id}
+        if transferred:
+            marks["transferred"] = "1"
+        if queue:
+            marks |= {"entered_through_queue": "1", "queue": queue}
+        with self.r.pipeline(transaction=True) as p:
+            self._record(p, att_id, call_id, event)
+            p.hset(keys.attendance(att_id), mapping=marks)
+            p.execute()
+
+    def continue_in_org(self, source_id: str, att: Attendance, call_id: str, source_event: Event,
+                        first: Event) -> None:
+        """An inter-org transfer's new leg starts the destination org's own attendance, linked
+        both ways with the source's: each company keeps the call's flow in its own history."""
+        with self.r.pipeline(transaction=True) as p:
+            p.hset(keys.attendance(att.id), mapping=att.to_record())
+            self._record(p, att.id, call_id, first)
+            self._record(p, source_id, "", source_event)
+            p.hset(keys.attendance(source_id), "transferred_to", att.id)
             p.execute()
 
     def current_attendance(self, org: str, ext: str) -> str:
@@ -152,11 +193,14 @@ class Attendances(Store):
         return list(self.r.lrange(keys.recent(org, ext), 0, limit - 1))
 
     # -- transfer tokens -----------------------------------------------------------
-    def announce_transfer(self, att_id: str, kind: str, target: str, actor: str, replaces: str = "") -> str:
-        """A REFER was let through: remember where its INVITE must go and what it belongs to."""
+    def announce_transfer(self, att_id: str, kind: str, target: str, actor: str, replaces: str = "",
+                          org: str = "") -> str:
+        """A REFER was let through: remember where its INVITE must go and what it belongs to
+        (`org`: the destination org of an inter-org transfer)."""
         token = secrets.token_hex(8)
         key = keys.transfer(token)
-        fields = {"attendance": att_id, "kind": kind, "target": target, "actor": actor, "replaces": replaces}
+        fields = {"attendance": att_id, "kind": kind, "target": target, "actor": actor, "replaces": replaces,
+                  "org": org}
         with self.r.pipeline(transaction=True) as p:
             p.hset(key, mapping=fields)
             p.expire(key, TRANSFER_TOKEN_SECONDS)
@@ -171,8 +215,25 @@ class Attendances(Store):
             fields, _ = p.execute()
         return fields
 
-    def set_customer_call(self, att_id: str, call_id: str) -> None:
-        self.r.hset(keys.attendance(att_id), "customer_call", call_id)
+    # -- inter-org transfers asked for through the API ------------------------------------
+    def start_org_transfer(self, att_id: str, fields: dict[str, str]) -> None:
+        key = keys.org_transfer(att_id)
+        with self.r.pipeline(transaction=True) as p:
+            p.delete(key)
+            p.hset(key, mapping={**fields, "status": Progress.PENDING.value})
+            p.expire(key, ORG_TRANSFER_SECONDS)
+            p.execute()
+
+    def org_transfer(self, att_id: str) -> dict[str, str]:
+        return self.r.hgetall(keys.org_transfer(att_id))
+
+    def finish_org_transfer(self, att_id: str, progress: Progress, reason: str, at: float) -> dict[str, str]:
+        """Pending -> succeeded or failed, once (a NOTIFY and the new call's answer may both
+        tell); a failure gives the attendance back its one inter-org transfer. The transfer
+        as it was when pending, or {} when it was not pending."""
+        raw = self.r.eval(_FINISH_ORG_TRANSFER, 2, keys.org_transfer(att_id), keys.attendance(att_id),
+                          progress.value, reason, str(at), "1" if progress is Progress.FAILED else "0")
+        return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}
 
 
 def _numbered(data: dict[str, str], name: re.Pattern[str]) -> list[str]:

@@ -122,6 +122,11 @@ def transfer(token: str) -> str:
     return k("xfer", token)
 
 
+def org_transfer(att_id: str) -> str:
+    """An inter-org transfer asked for through the API: its progress, for the API's status."""
+    return k("orgxfer", att_id)
+
+
 def recent(org_id: str, ext: str) -> str:
     return k("recent", org_id, ext)
 

@@ -14,12 +14,13 @@ from redis.client import Pipeline
 from kemi_app import metrics
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
 from kemi_app.policy.session import LoginSession, SessionUpdate
+from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.errors import Conflict
 from kemi_app.state import keys
 from kemi_app.state.agentstate import bindings_from, session_from
 from kemi_app.state.base import MAX_RETRIES, Store
 from kemi_app.state.callview import AgentAuth, auth_from, queue_auth
-from kemi_app.state.codec import encode
+from kemi_app.state.codec import decode, encode
 from kemi_app.state.queues import AGENT_CHANGED, PREFIX, WAKE_MEMORY, queue_agent_changed
 
 AUTH_FAILURE_WINDOW = 300
@@ -173,16 +174,16 @@ class Registrations(Store):
             count, _ = p.execute()
         return int(count)
 
-    def agent_bindings(self, org_id: str, ext: str) -> tuple[bool, list[Binding]]:
-        """(agent exists, its live bindings) in one round trip."""
+    def agent_bindings(self, org_id: str, ext: str) -> tuple[Agent | None, list[Binding]]:
+        """(the agent, its live bindings) in one round trip."""
         with self.r.pipeline(transaction=False) as p:
-            p.exists(keys.agent(org_id, ext))
+            p.hgetall(keys.agent(org_id, ext))
             p.hvals(keys.bindings(org_id, ext))
-            exists, raw = p.execute()
-        return bool(exists), live([Binding(**json.loads(v)) for v in raw], time.time())
+            agent, raw = p.execute()
+        return decode(Agent, agent, ext=ext), live(bindings_from(raw), time.time())
 
     def bindings(self, org_id: str, ext: str) -> list[Binding]:
-        return self.agent_bindings(org_id, ext)[1]
+        return live(bindings_from(self.r.hvals(keys.bindings(org_id, ext))), time.time())
 
     def update_bindings(
         self, org_id: str, ext: str, change: Callable[[list[Binding]], RegisterOutcome]

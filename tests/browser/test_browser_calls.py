@@ -113,6 +113,21 @@ def test_pcmu_customer_calls_the_browser_which_answers(
     assert wait_for(lambda: agent.page.evaluate("agent.ended()"), 5)
 
 
+def test_a_phone_calls_the_browser_with_a_late_offer(client, open_agent, browser_edge, peer) -> None:
+    # The phone's INVITE has no SDP: the browser offers in its 200 (DTLS, ICE), rtpengine
+    # turns that into plain RTP for the phone (the scenario checks it) and the phone's answer
+    # in the ACK into DTLS-SRTP for the browser. The phone echoes: audio both ways.
+    agent = open_agent(client, "1001")
+    caller = peer.start("uac_late_offer.xml", [["1002", "demo.test", PASSWORDS["1002"], "1001"]],
+                        port=peer.next_port(), values={"steps": pause(6000), "hold_ms": 0, "audio": PCMU_PHONE},
+                        extra=["-au", "1002", "-ap", PASSWORDS["1002"], "-rtp_echo"])
+    agent.run("agent.answer(10000)")
+    assert_media(agent, browser_edge)
+    code, out = finish(caller)
+    assert code == 0, out
+    assert wait_for(lambda: agent.page.evaluate("agent.ended()"), 5)
+
+
 def test_browser_to_browser(client, open_agent, browser_edge) -> None:
     caller, callee = open_agent(client, "1001"), open_agent(client, "1002")
     callee.page.evaluate("() => { window.answering = agent.answer(15000); }")

@@ -82,17 +82,29 @@ class ContactCentre:
         """A customer calling the queue's DID through carrier gateway `index`."""
         return self.sipp.run(scenario, [[DID]], port=self.customer_ports[index], values=values)
 
-    def transferred_customer(self, index: int = 0) -> tuple[SippResult, SippResult | None]:
+    def did_uri(self, number: str = DID) -> str:
+        """What a carrier's INVITE to a DID asks for (sipp fills in the edge's address)."""
+        return f"sip:{number}@[remote_ip]:[remote_port]"
+
+    def referred(self, uri: str, scenario: str = "customer_transfer.xml", index: int = 0,
+                 **values: object) -> tuple[SippResult, str]:
+        """A customer's call to `uri` that gets referred elsewhere: its result and the Refer-To
+        URI ('' if none came)."""
+        log = self.sipp.workdir / f"refer-to-{time.monotonic_ns()}.log"
+        result = self.sipp.run(scenario, [], port=self.customer_ports[index], values={"target_uri": uri, **values},
+                               extra=["-trace_logs", "-log_file", str(log)])
+        found = re.search(r"refer-to (\S+)", log.read_text()) if log.exists() else None
+        return result, found.group(1) if found else ""
+
+    def transferred_customer(self, index: int = 0, scenario: str = "customer_transfer.xml",
+                             **values: object) -> tuple[SippResult, SippResult | None]:
         """A customer whose phone honours REFER: the call that gets referred, then the new call
         its phone places to the Refer-To URI (from the same carrier address)."""
-        log = self.sipp.workdir / f"refer-to-{time.monotonic_ns()}.log"
-        first = self.sipp.run("customer_transfer.xml", [[DID]], port=self.customer_ports[index],
-                              extra=["-trace_logs", "-log_file", str(log)])
-        found = re.search(r"refer-to (\S+)", log.read_text()) if log.exists() else None
-        if not first.ok or found is None:
+        first, refer_to = self.referred(self.did_uri(), scenario, index, **values)
+        if not first.ok or not refer_to:
             return first, None
         return first, self.sipp.run("customer_dial.xml", [], port=self.customer_ports[index],
-                                    values={"target_uri": found.group(1)})
+                                    values={"target_uri": refer_to})
 
     def last_attendance(self, ext: str) -> str:
         recent = self.state.history.recent_attendances(ORG, ext)

@@ -94,6 +94,6 @@ def test_api_answer_for_each_transfer_outcome(request_: TransferRequest, status:
     if status == 403:
         assert body == {"error": REASONS[Rule.NOT_LINKED], "rule": Rule.NOT_LINKED.value}
     if status == 202:
-        assert body["target"] == "sip:ivr@x" and body["status"] == "transferring"
+        assert body["target"] == "sip:ivr@x" and body["status"] == "pending"
     if request_.outcome is Outcome.NO_ORG:
         assert body["field"] == "org"

@@ -20,11 +20,15 @@ def test_ids_are_unique_sortable_and_recognised() -> None:
     org=st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True),
     origin=st.sampled_from(["queue", "direct", "outbound", "transfer"]),
     queue=st.from_regex(r"([0-9]{3})?", fullmatch=True),
-    flags=st.tuples(st.booleans(), st.booleans()),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    linked=st.sampled_from(["", new_attendance_id()]),
     legs=st.lists(st.from_regex(r"[a-z0-9]{4,12}", fullmatch=True), unique=True, max_size=4),
 )
-def test_record_round_trip(org: str, origin: str, queue: str, flags: tuple[bool, bool], legs: list[str]) -> None:
-    att = Attendance(new_attendance_id(), org, origin, "inbound", 12.5, queue, flags[0], flags[1], "c1", sorted(legs))
+def test_record_round_trip(org: str, origin: str, queue: str, flags: tuple[bool, bool, bool], linked: str,
+                           legs: list[str]) -> None:
+    att = Attendance(new_attendance_id(), org, origin, "inbound", 12.5, queue, entered_through_queue=flags[0],
+                     interorg_transferred=flags[1], transferred=flags[2], customer_call="c1",
+                     transferred_from=linked, transferred_to=linked[::-1], legs=sorted(legs))
     record = att.to_record()
     assert all(isinstance(v, str) for v in record.values())
     assert Attendance.from_record(record, legs) == att

@@ -35,12 +35,25 @@ def test_each_rule_refuses_alone() -> None:
 
 
 def test_allowed_exactly_when_every_condition_holds() -> None:
-    for enabled, linked, direction, origin, via_queue, done in itertools.product(
+    for enabled, linked, direction, origin, via_queue, done, moved in itertools.product(
         (True, False), (True, False), ("inbound", "outbound", "internal"),
-        ("queue", "direct", "outbound", "transfer"), (True, False), (True, False),
+        ("queue", "direct", "outbound", "transfer"), (True, False), (True, False), (True, False),
     ):
         source = OrgFacts("demo", enabled, frozenset({"acme"} if linked else set()), "")
-        call = CallFacts(direction, origin, via_queue, done)
-        expected = enabled and linked and direction == "inbound" and origin != "direct" and via_queue and not done
+        call = CallFacts(direction, origin, via_queue, done, moved)
+        expected = enabled and linked and direction == "inbound" and via_queue and not done and not moved
         assert decide(source, DEST, call).allowed is expected
+
+
+def test_a_transfer_inside_the_org_counts_as_already_transferred() -> None:
+    moved = CallFacts("inbound", "queue", entered_through_queue=True, interorg_transferred=False, transferred=True)
+    assert decide(SOURCE, DEST, moved).rule is Rule.ALREADY_TRANSFERRED
+
+
+def test_a_did_call_an_ivr_sent_to_a_queue_is_eligible() -> None:
+    # DID -> IVR: origin "direct"; the IVR sends it to a queue: marked as entered through one.
+    via_ivr = CallFacts("inbound", "direct", entered_through_queue=True, interorg_transferred=False)
+    assert decide(SOURCE, DEST, via_ivr).allowed
+    never_queued = CallFacts("inbound", "direct", entered_through_queue=False, interorg_transferred=False)
+    assert decide(SOURCE, DEST, never_queued).rule is Rule.DIRECT_EXTENSION
 

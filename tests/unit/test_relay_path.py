@@ -60,3 +60,26 @@ def test_steps_run_in_one_fixed_order(ksr) -> None:
     # The Record-Route is signed for this Call-ID: the dialog's later requests are let through.
     params = next(args[0] for path, args in ksr.calls if path == "rr.record_route_params")
     assert dialog_token.valid(settings.auth_secret, "call-1", f"<sip:127.0.0.1:5060;lr{params}>", time.time())
+
+
+def test_a_late_offer_to_a_browser_agent_needs_rtpengine_and_says_so_at_once() -> None:
+    # No SDP in the INVITE, a browser callee: rtpengine will have to offer on its 200, so a
+    # known-down rtpengine refuses the call before anything is relayed (503 Media Relay ...).
+    fake_ksr.install({"$pr": "udp", "$ci": "call-2"})
+    try:
+        media = importlib.import_module("kemi_app.sip.media")
+        from kemi_app.dependency import DependencyDown
+        from kemi_app.settings import Settings
+        from kemi_app.sip.callstate import CallRecord, Transaction
+        from kemi_app.sip.context import Context
+
+        ctx = Context(Settings.from_env({"EDGE_MEDIA_ANCHOR_RTP": "0"}), state=cast(Any, None))
+        for _ in range(3):
+            ctx.rtpengine.failed()
+        record, tx = CallRecord(), Transaction()
+        media.prepare_initial(ctx, record, tx, (), callee_webrtc=False)  # phone to phone: not needed
+        assert tx.late_offer and record.caller_leg == "rtp"
+        with pytest.raises(DependencyDown):
+            media.prepare_initial(ctx, CallRecord(), Transaction(), (), callee_webrtc=True)
+    finally:
+        fake_ksr.uninstall()

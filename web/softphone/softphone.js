@@ -4,7 +4,11 @@
 // extension and password, by HTTP Digest.
 (() => {
   const $ = (id) => document.getElementById(id);
-  const media = { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } };
+  // rtcOfferConstraints: answering an INVITE without SDP (late offer), JsSIP offers audio only if told to.
+  const media = {
+    mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] },
+    rtcOfferConstraints: { offerToReceiveAudio: true },
+  };
   // Browsers offer the microphone to secure pages only (https, or http on localhost).
   const micOk = window.isSecureContext && !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
   const NO_MIC = "microphone unavailable: this page is not a secure context (open it over https or on http://127.0.0.1)";

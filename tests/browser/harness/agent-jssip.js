@@ -6,6 +6,8 @@
   const incoming = [];
   const media = { audio: true, video: false };
   const pcConfig = { iceServers: [] }; // no STUN: nothing leaves the test's own network
+  // An INVITE without SDP (late offer): JsSIP asks for no microphone unless told to offer audio.
+  const rtcOfferConstraints = { offerToReceiveAudio: true };
 
   function established(s) {
     return new Promise((resolve, reject) => {
@@ -47,7 +49,7 @@
       if (!incoming.length) throw new Error("no incoming call");
       session = incoming.shift();
       const done = established(session);
-      session.answer({ mediaConstraints: media, pcConfig });
+      session.answer({ mediaConstraints: media, pcConfig, rtcOfferConstraints });
       return done;
     },
     hold() {
