@@ -121,19 +121,6 @@ class CallsApi:
             return error(404, f"no inter-org transfer asked for attendance: {att_id}")
         return json_response(200, transfer_status(att_id, stored, time.time()))
 
-
-def transfer_status(att_id: str, stored: dict[str, str], now: float) -> dict[str, object]:
-    started = float(stored.get("started") or 0)
-    progress = progress_now(Progress(stored.get("status", Progress.PENDING.value)), started, now)
-    timed_out = progress.value != stored.get("status")
-    reason = NO_WORD if timed_out else stored.get("reason", "")
-    return {
-        "attendance": att_id, "org": stored.get("org", ""), "target": stored.get("target", ""),
-        "status": progress.value, "reason": reason,
-        "started_at": started, "ended_at": float(stored["ended"]) if stored.get("ended") else None,
-    }
-
-
     def post_supervision(self, req: HttpRequest, p: Params) -> HttpResponse:
         ext = extension(p["ext"])
         if self.s.directory.get_org(p["org"]) is None:
@@ -181,6 +168,18 @@ def transfer_status(att_id: str, stored: dict[str, str], now: float) -> dict[str
                                        "file": rec.file, "size": size})
         return json_response(200, {"file": rec.file, "content_type": "audio/wav", "encoding": "base64",
                                    "data": base64.b64encode(path.read_bytes()).decode()})
+
+
+def transfer_status(att_id: str, stored: dict[str, str], now: float) -> dict[str, object]:
+    started = float(stored.get("started") or 0)
+    progress = progress_now(Progress(stored.get("status", Progress.PENDING.value)), started, now)
+    timed_out = progress.value != stored.get("status")
+    reason = NO_WORD if timed_out else stored.get("reason", "")
+    return {
+        "attendance": att_id, "org": stored.get("org", ""), "target": stored.get("target", ""),
+        "status": progress.value, "reason": reason,
+        "started_at": started, "ended_at": float(stored["ended"]) if stored.get("ended") else None,
+    }
 
 
 def transfer_answer(req: TransferRequest) -> HttpResponse:
