@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote
 
+from kemi_app.policy.cluster import peer_addresses
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # name -> (default, description); the README's configuration table lists the same (tests/unit/test_settings.py).
@@ -50,6 +52,8 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_REDIS_TIMEOUT_MS": ("250", "SIP workers wait this long for Redis; after a few timeouts in a row: 503"),
     "EDGE_RECONCILE_SECONDS": ("30", "How often call records and rtpengine sessions are checked against live dialogs"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
+    "EDGE_PEERS": ("", "Other edge nodes (host:port, comma-separated) trusted to hand over calls for agents held here"),
+    "EDGE_DRAIN_SECONDS": ("30", "On SIGTERM or `edgectl drain`: how long calls may go on before the node stops"),
 }
 
 
@@ -96,6 +100,8 @@ class Settings:
     redis_timeout_ms: int
     reconcile_seconds: int
     history_retention_days: int
+    peers: str
+    drain_seconds: int
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -124,6 +130,14 @@ class Settings:
     @property
     def moh_path(self) -> Path:
         return Path(self.moh_file) if self.moh_file else self.data_dir / "moh.wav"
+
+    @property
+    def peer_addresses(self) -> frozenset[str]:
+        return peer_addresses(self.peers)
+
+    @property
+    def peer_hosts(self) -> frozenset[str]:
+        return frozenset(hp.rsplit(":", 1)[0] for hp in self.peer_addresses)
 
     @property
     def node_uri(self) -> str:

@@ -15,9 +15,11 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
+from kemi_app.policy.cluster import HEARTBEAT_EVERY
 from kemi_app.sip import (
     attendances,
     carriers,
+    cluster,
     connections,
     dialog_guard,
     dialogs,
@@ -27,6 +29,7 @@ from kemi_app.sip import (
     outage,
     queues,
     transfers,
+    vanish,
 )
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
@@ -41,6 +44,7 @@ from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connectio
 MAX_FORWARDS = 70
 FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
 INITIAL_METHODS = ("INVITE", "MESSAGE")
+NEW_WORK = ("INVITE", "MESSAGE", "REGISTER")  # refused while the node drains
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE"
 
 
@@ -90,6 +94,7 @@ class EdgeRoutes:
         self.ctx: Context | None = None
         self.admin: AdminApp | None = None
         self.next_reconcile = 0.0
+        self.next_heartbeat = 0.0
         # Built once: the request route runs for every message.
         self._request_answering_503 = outage.answering_503(self._request)
 
@@ -98,6 +103,7 @@ class EdgeRoutes:
         self.ctx = Context.create()
         if rank == FIRST_SIP_WORKER:
             self._forget_lost_calls()
+            self._announce()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org))
         return 0
@@ -113,6 +119,13 @@ class EdgeRoutes:
         if dropped:
             KSR.notice(f"forgot {dropped} call record(s) of dialogs lost in a restart\n")
 
+    def _announce(self) -> None:
+        """The first heartbeat, before any REGISTER can name this node (then the rtimer's)."""
+        try:
+            cluster.heartbeat(self._ctx())
+        except Exception as e:
+            KSR.err(f"first heartbeat not written: {e!r}\n")
+
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
         start = time.perf_counter()
@@ -127,7 +140,7 @@ class EdgeRoutes:
                 metrics.sip_refused("stray_response")
                 KSR.set_drop()
                 return
-            if 100 < int(pv("$rs") or 0) < 300:
+            if 100 < int(pv("$rs") or 0) < 300 and not cluster.from_peer(self._ctx()):
                 fix_contact()
 
         return _guard("reply_route", body)
@@ -184,7 +197,16 @@ class EdgeRoutes:
         KSR.hdr.remove("Route")
         method = pv("$rm")
         if method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
-            reply(200, "OK", (ALLOW,))  # keepalives to the edge itself: never wait on Redis
+            # Keepalives and load balancers' probes: never wait on Redis.
+            if cluster.draining():
+                cluster.refuse_draining()
+            else:
+                reply(200, "OK", (ALLOW,))
+            return
+        if method in INITIAL_METHODS and cluster.deliver(ctx):
+            return  # handed over by another node: delivered over the agent's connection here
+        if method in NEW_WORK and cluster.draining():
+            cluster.refuse_draining()
             return
         if method == "INVITE" and transfers.on_transfer_invite(ctx):
             return
@@ -208,16 +230,20 @@ class EdgeRoutes:
             else:
                 reply(404, "Not Here")
             return
+        # A call another node handed over: that node decides transfers and media.
+        anchored_here = not dialog_guard.handed_over()
         if KSR.rr.loose_route() > 0:
-            if pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
+            if anchored_here and pv("$rm") == "REFER" and transfers.on_refer(self._ctx()):
                 return
             route_by_alias()
-            if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
+            if anchored_here and pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
                 # A dialog lost in a Kamailio restart: no dialog event will free its media.
                 media.end_call(self._ctx(), pv("$ci"))
             if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
-                fix_contact()
-                media.offer_in_dialog(self._ctx())
+                if not cluster.from_peer(self._ctx()):
+                    fix_contact()
+                if anchored_here:
+                    media.offer_in_dialog(self._ctx())
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
             return
@@ -266,6 +292,7 @@ class EdgeRoutes:
     # -- tm routes armed by the relay path (names in kemi_app.sip.tmroutes) -----------------
     def ksr_branch_media(self, msg: object) -> int:
         def body() -> None:
+            cluster.sign_branch(self._ctx())
             tx = Transaction.load()
             queues.on_branch(tx)
             media.on_branch(self._ctx(), tx)
@@ -301,11 +328,17 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): reconcile every EDGE_RECONCILE_SECONDS."""
+        """rtimer tick (every second, one process): the heartbeat, the calls of agents who vanished
+        from other nodes, and the reconcile every EDGE_RECONCILE_SECONDS."""
 
         def body() -> None:
             ctx = self._ctx()
             now = time.monotonic()
+            if now >= self.next_heartbeat:
+                self.next_heartbeat = now + HEARTBEAT_EVERY
+                cluster.heartbeat(ctx)
+            if ctx.settings.peers:
+                vanish.ended_elsewhere(ctx)
             if now < self.next_reconcile:
                 return
             self.next_reconcile = now + ctx.settings.reconcile_seconds

@@ -1,6 +1,8 @@
 """A vanished agent (its WebSocket closed: tab closed, network lost) leaves no stuck call:
 its bindings on that connection go, its calls on that connection are ended (BYE to the
 other side), and the history says why. Offline follows from the agent having no binding left.
+Calls that entered another edge node are anchored there: that node is told through its inbox
+(state.nodes) and ends them the same way within a second (`ended_elsewhere`).
 
 The close is seen in Kamailio's TCP main process, which cannot send on TCP connections (a BYE
 to a TCP peer fails there with "Socket operation on non-socket") and must not wait on Redis:
@@ -18,12 +20,13 @@ from kemi_app.policy.attendance import AGENT_GONE, Event
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
+from kemi_app.sip.cluster import peer_nodes
 from kemi_app.sip.context import Context, pv
 
 
-def _same_contact(dialog_contact: str, binding: Binding) -> bool:
+def _same_contact(dialog_contact: str, contact: str) -> bool:
     # The dialog keeps the contact as the agent sent it; the binding too (no alias params).
-    return dialog_contact.split(";", 1)[0] == binding.contact.split(";", 1)[0]
+    return dialog_contact.split(";", 1)[0] == contact.split(";", 1)[0]
 
 
 def _peer_of(binding: Binding) -> str:
@@ -66,7 +69,29 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
         return RegisterOutcome(200, "OK", [b for b in current if b not in gone])
 
     ctx.state.registrations.update_bindings(org_id, ext, drop)
-    calls = calls_on(agent_key(org_id, ext), gone)
+    contacts = [b.contact for b in gone]
+    if contacts and ctx.settings.peers:
+        # Calls that entered another node were anchored there: that node ends them.
+        ctx.state.nodes.send(peer_nodes(ctx), {"org": org_id, "ext": ext, "contacts": contacts})
+    ended = end_calls(ctx, org_id, ext, contacts)
+    KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
+               f"{len(gone)} binding(s) removed, {ended} call(s) ended\n")
+
+
+def ended_elsewhere(ctx: Context) -> None:
+    """rtimer: agents who vanished from other nodes; their calls anchored here end."""
+    for message in ctx.state.nodes.receive(ctx.settings.node_uri):
+        org_id, ext, contacts = str(message["org"]), str(message["ext"]), message["contacts"]
+        if not isinstance(contacts, list):
+            continue
+        ended = end_calls(ctx, org_id, ext, [str(c) for c in contacts])
+        if ended:
+            KSR.notice(f"agent {ext}@{org_id} vanished from another node: {ended} call(s) ended here\n")
+
+
+def end_calls(ctx: Context, org_id: str, ext: str, contacts: list[str]) -> int:
+    """Ends the agent's calls on this node that ran over the vanished contacts."""
+    calls = calls_on(agent_key(org_id, ext), contacts)
     now = time.time()
     # The history says why before the call's end is recorded.
     ctx.state.history.record_events(*(
@@ -76,16 +101,15 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
         if (att := ctx.state.history.attendance_by_call(dlg["call-id"])) is not None
     ))
     for dlg in calls:
-        _hang_up(ctx, dlg, gone)
-    KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
-               f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended\n")
+        _hang_up(ctx, dlg, contacts)
+    return len(calls)
 
 
-def _vanished_sides(dlg: dict, gone: list[Binding]) -> list[str]:
-    return [side for side in SIDES if any(_same_contact(dlg.get(side, {}).get("contact", ""), b) for b in gone)]
+def _vanished_sides(dlg: dict, gone: list[str]) -> list[str]:
+    return [side for side in SIDES if any(_same_contact(dlg.get(side, {}).get("contact", ""), c) for c in gone)]
 
 
-def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
+def _hang_up(ctx: Context, dlg: dict, gone: list[str]) -> None:
     """The call's end is handled here, then a BYE goes to the side still there (both, for an
     agent who called itself); the vanished side has no connection left. The dialog module
     raises dialog:end after its BYE only if no reply ended the dialog first, and a 200 over
@@ -102,7 +126,7 @@ def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
         KSR.err(f"vanished agent's call-id={call_id}: BYE to {side} failed\n")
 
 
-def calls_on(profile_value: str, gone: list[Binding]) -> list[dict]:
+def calls_on(profile_value: str, gone: list[str]) -> list[dict]:
     """The agent's dialogs that ran over the vanished bindings (as dlg.profile_list has them)."""
     if not gone:
         return []

@@ -9,6 +9,7 @@ each given what it depends on:
   history         attendances, their legs and events, transfers announced in a REFER
   queues          queue members (presence read with their offer locks) and offer locks
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
+  nodes           edge nodes' heartbeats and cards, and each node's inbox from the others
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
 share one retry policy (base.Store._optimistic).
@@ -39,6 +40,9 @@ Keys (every edge node shares them; see keys.py):
   edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
   edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
+  edge:nodes                       hash: node URI -> until when its heartbeat keeps it alive
+  edge:node:{node}                 a node's card (addresses, draining), expiring with its heartbeat
+  edge:nodeinbox:{node}            list: work other nodes hand to this node (vanished agents)
 """
 
 
@@ -53,6 +57,7 @@ from kemi_app.state.dialogevents import DialogEvents
 from kemi_app.state.directory import Directory
 from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.lookups import Lookups
+from kemi_app.state.nodes import Nodes
 from kemi_app.state.queues import Queues
 from kemi_app.state.registrations import Registrations
 
@@ -79,6 +84,7 @@ class EdgeState:
         self.history = Attendances(client, history_retention_days)
         self.queues = Queues(client)
         self.dialog_events = DialogEvents(client, self.history)
+        self.nodes = Nodes(client)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

@@ -134,3 +134,16 @@ def offer(org_id: str, ext: str) -> str:
 def idle(org_id: str, ext: str) -> str:
     """When the agent's last call ended: queues offer to the longest idle first."""
     return k("idle", org_id, ext)
+
+
+NODES = k("nodes")  # hash: node URI -> until when its last heartbeat keeps it alive
+
+
+def node(node_uri: str) -> str:
+    """A node's JSON card (SIP and admin addresses, draining), expiring with its heartbeat."""
+    return k("node", node_uri)
+
+
+def node_inbox(node_uri: str) -> str:
+    """List of work other nodes hand to this one (e.g. a vanished agent whose calls it anchors)."""
+    return k("nodeinbox", node_uri)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from kemi_app import metrics
 from kemi_app.policy.queue import QueueMember
 from kemi_app.state import keys
-from kemi_app.state.agentstate import PRESENCE_READS, presence_from, queue_presence
+from kemi_app.state.agentstate import presence_from, presence_replies, queue_presence
 from kemi_app.state.base import Store
 
 # Deletes the offer lock only if it still belongs to this attendance.
@@ -24,7 +24,7 @@ class Queues(Store):
                 p.exists(keys.offer(org_id, ext))
                 p.get(keys.idle(org_id, ext))
             replies = p.execute()
-        split = PRESENCE_READS * len(exts)
+        split = presence_replies(exts)
         presences, rows = presence_from(exts, replies[:split]), replies[split:]
         members, auto_answer = [], {}
         for i, presence in enumerate(presences):

@@ -12,6 +12,7 @@ import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
+from kemi_app.policy.cluster import reachable
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
 from kemi_app.policy.session import LoginSession, SessionUpdate
 from kemi_app.provisioning.errors import Conflict
@@ -162,12 +163,13 @@ class Registrations(Store):
         return int(count)
 
     def agent_bindings(self, org_id: str, ext: str) -> tuple[bool, list[Binding]]:
-        """(agent exists, its live bindings) in one round trip."""
+        """(agent exists, its live bindings on live nodes) in one round trip."""
         with self.r.pipeline(transaction=False) as p:
             p.exists(keys.agent(org_id, ext))
             p.hvals(keys.bindings(org_id, ext))
-            exists, raw = p.execute()
-        return bool(exists), live([Binding(**json.loads(v)) for v in raw], time.time())
+            p.hgetall(keys.NODES)
+            exists, raw, nodes = p.execute()
+        return bool(exists), reachable(bindings_from(raw), nodes, time.time())
 
     def bindings(self, org_id: str, ext: str) -> list[Binding]:
         return self.agent_bindings(org_id, ext)[1]
