@@ -37,7 +37,7 @@ class AdminApp:
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
-        calls = CallsApi(state, transfer_org or _no_sip)
+        calls = CallsApi(state, transfer_org or _no_sip, settings.node_uri)
         ProvisioningApi(state).register(self.api, calls.routes())
 
     def checks(self) -> dict[str, Callable[[], bool]]:

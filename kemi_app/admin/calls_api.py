@@ -8,6 +8,7 @@ from dataclasses import asdict
 from urllib.parse import parse_qs
 
 from kemi_app.admin.api import Params, Route, body_json
+from kemi_app.admin.forward import forward, forwarded
 from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
 from kemi_app.policy.attendance import is_attendance_id
 from kemi_app.policy.interorg import Outcome, TransferRequest
@@ -19,12 +20,14 @@ from kemi_app.state import EdgeState
 # (attendance id, destination org) -> what became of it; sends SIP, so it lives in sip/.
 TransferOrg = Callable[[str, str], TransferRequest]
 RECENT_MAX = 50
+NO_CALL = 409  # the attendance has no customer call on this node
 
 
 class CallsApi:
-    def __init__(self, state: EdgeState, transfer_org: TransferOrg) -> None:
+    def __init__(self, state: EdgeState, transfer_org: TransferOrg, node_uri: str = "") -> None:
         self.s = state
         self.transfer_org = transfer_org
+        self.node_uri = node_uri
 
     def routes(self) -> list[Route]:
         return [
@@ -71,7 +74,17 @@ class CallsApi:
         if not is_attendance_id(p["attendance"]):
             return error(404, f"no such attendance: {p['attendance']}")
         org = parse_transfer_org(body_json(req))
-        return transfer_answer(self.transfer_org(p["attendance"], org))
+        answer = transfer_answer(self.transfer_org(p["attendance"], org))
+        if answer.status != NO_CALL or forwarded(req):
+            return answer
+        # The customer's call may be anchored on another node: the first one holding it answers.
+        for node, card in self.s.nodes.alive().items():
+            if node == self.node_uri:
+                continue
+            theirs = forward(str(card.get("admin", "")), req)
+            if theirs is not None and theirs.status != NO_CALL:
+                return theirs
+        return answer
 
 
 def transfer_answer(req: TransferRequest) -> HttpResponse:
@@ -85,7 +98,7 @@ def transfer_answer(req: TransferRequest) -> HttpResponse:
     if req.outcome is Outcome.NO_ORG:
         return error(404, f"no such org: {req.org}", "org")
     if req.outcome is Outcome.NO_CALL:
-        return error(409, "the attendance has no customer call in progress")
+        return error(NO_CALL, "the attendance has no customer call in progress")
     if req.outcome is Outcome.UNAVAILABLE:
         return error(503, "calls can only be transferred from inside the edge")
     return error(404, f"no such attendance: {req.attendance}")

@@ -54,6 +54,10 @@ def reconcile(ctx: Context) -> None:
             ctx.state.agents.drop_call_records(node, phantoms, time.time())
             KSR.notice(f"reconcile: dropped {len(phantoms)} call record(s) without a dialog: "
                        f"{', '.join(p.member for p in phantoms[:10])}\n")
+    if ctx.settings.peers:
+        # The rtpengine is shared with other nodes, whose dialogs this node cannot see: their
+        # sessions are not orphans. rtpengine's own timeout (no media) frees what leaks.
+        return
     for call_id in orphan_sessions(sessions or [], dialogs):
         ng_command(ctx.settings.rtpengine_ng, {"command": "delete", "call-id": call_id}, NG_TIMEOUT)
         KSR.notice(f"reconcile: deleted rtpengine session without a dialog: call-id={call_id}\n")

@@ -1,0 +1,234 @@
+"""Several edge nodes as one (`./edge cluster`): three Kamailio nodes on 127.0.0.11-13 sharing
+one Redis and one rtpengine. Agents registered on node 2 are reached by calls entering the
+other nodes; a WebSocket closing on node 2 ends the calls node 1 anchors; node 2 killed -9:
+its agents go offline within the heartbeat TTL and take calls again once registered elsewhere."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgeops.cluster import Cluster
+from edgeops.stack import Stack
+from kemi_app.policy.cluster import HEARTBEAT_TTL
+from kemi_app.state import EdgeState, connect
+from tests.conftest import edge_environment, pick_port_base
+from tests.integration.contact_centre import DID, DOMAIN, PASSWORD, ContactCentre
+from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
+from tests.integration.rtp import packets_from, pause, play, wait_for
+from tests.integration.sip_probe import carrier_invite, options
+from tests.integration.test_transfers import api
+from tests.sipp import Sipp
+from tests.state_kit import drop_bindings
+from tests.ws_agent import WsAgent
+
+MEDIA_PORT_OFFSET = 10000
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Not supervised: a node killed by a test stays down."""
+    data = tmp_path_factory.mktemp("cluster")
+    c = Cluster(edge_environment(pick_port_base(), Path(data)), Path(data))
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def state(cluster: Cluster) -> EdgeState:
+    return EdgeState(connect(cluster.shared.settings.effective_redis_url))
+
+
+@pytest.fixture(scope="module")
+def sipps(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Sipp]]:
+    """One sipp per node (its requests enter that node); their ports never overlap."""
+    port = cluster.nodes[0].settings.sip_port
+    made = [Sipp(f"{n.settings.sip_addr}:{port}", tmp_path_factory.mktemp(f"sipp{i}"), port_base=port + 20 + 400 * i)
+            for i, n in enumerate(cluster.nodes)]
+    yield made
+    for s in made:
+        s.stop_all()
+
+
+@pytest.fixture(scope="module")
+def centre(state: EdgeState, sipps: list[Sipp]) -> ContactCentre:
+    """Org `cc`: carriers call the queue's DID into node 3."""
+    return ContactCentre.provision(state, sipps[2])
+
+
+def ws_url(node: Stack) -> str:
+    return f"ws://{node.settings.sip_addr}:{node.settings.ws_port}"
+
+
+def test_every_node_has_a_heartbeat_and_knows_its_peers(cluster: Cluster, state: EdgeState) -> None:
+    alive = state.nodes.alive()
+    assert sorted(alive) == sorted(n.settings.node_uri for n in cluster.nodes)
+    assert all(card["draining"] is False for card in alive.values())
+
+
+def test_agent_on_node2_takes_a_call_entering_node1_with_media_both_ways(
+    cluster: Cluster, sipps: list[Sipp], state: EdgeState
+) -> None:
+    drop_bindings(state, "demo", "1002")
+    port = sipps[1].next_port()
+    assert register(sipps[1], "1002", port).ok
+    (binding,) = state.registrations.bindings("demo", "1002")
+    assert binding.node == cluster.nodes[1].settings.node_uri
+    phone = sipps[1].start("uas_echo.xml", [], port=port, values={"ring_ms": 200, "offer_check": ""},
+                           extra=["-rtp_echo"])
+    time.sleep(0.3)
+    caller_port = sipps[0].next_port()
+    caller = sipps[0].start("uac_media.xml", [["1001", "demo.test", PASSWORDS["1001"], "1002"]], port=caller_port,
+                            values={"steps": play() + pause(3000), "bye_cseq": 3},
+                            extra=["-au", "1001", "-ap", PASSWORDS["1001"]])
+    ng = cluster.shared.settings.rtpengine_ng
+    both_ways = wait_for(lambda: min(packets_from(ng).get(caller_port + MEDIA_PORT_OFFSET, 0),
+                                     packets_from(ng).get(port + MEDIA_PORT_OFFSET, 0)) >= 25, 8)
+    seen = packets_from(ng)
+    code, out = finish(caller)
+    assert code == 0, out
+    code, out = finish(phone)
+    assert code == 0, out
+    assert both_ways, f"rtpengine did not relay both ways: {seen}"
+
+
+def test_ws_agent_on_node2_answers_a_call_from_node1_and_hangs_up(
+    cluster: Cluster, sipps: list[Sipp], state: EdgeState
+) -> None:
+    drop_bindings(state, "demo", "1002")
+    agent = WsAgent(ws_url(cluster.nodes[1]), "1002", "demo.test", PASSWORDS["1002"])
+    assert agent.register() == 200
+    answered: list[str] = []
+
+    def phone() -> None:
+        answered.append(agent.answer_next_invite())
+        answered.append(agent.answer_bye())
+
+    thread = threading.Thread(target=phone, daemon=True)
+    thread.start()
+    result = call(sipps[0], "1001", "1002")
+    thread.join(10)
+    agent.ws.close()
+    assert result.ok, result.output + result.errors
+    assert len(answered) == 2 and answered[0] == answered[1]
+
+
+def test_a_websocket_closing_on_node2_ends_the_call_node1_anchors(
+    cluster: Cluster, sipps: list[Sipp], state: EdgeState
+) -> None:
+    drop_bindings(state, "demo", "1002")
+    agent = WsAgent(ws_url(cluster.nodes[1]), "1002", "demo.test", PASSWORDS["1002"])
+    assert agent.register() == 200
+    result = {}
+    caller = threading.Thread(target=lambda: result.setdefault(
+        "r", call(sipps[0], "1001", "1002", scenario="uac_hungup.xml")), daemon=True)
+    caller.start()
+    agent.answer_next_invite()
+    time.sleep(0.5)
+    assert wait_for(lambda: state.agents.presence("demo", ["1002"])[0].state == "in-call", 3)
+    started = time.monotonic()
+    agent.vanish()
+    caller.join(15)
+    assert "r" in result, "the caller on node 1 was never hung up on"
+    assert result["r"].ok, result["r"].output + result["r"].errors
+    assert time.monotonic() - started < 5
+    assert wait_for(lambda: state.agents.presence("demo", ["1002"])[0].state == "offline", 5)
+
+
+def test_a_carrier_call_entering_node3_is_offered_to_the_agent_on_node2(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
+) -> None:
+    centre.reset()
+    port = sipps[1].next_port()
+    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    phone = answer_one(sipps[1], port)
+    result = centre.customer()
+    assert result.ok, result.output + result.errors
+    code, out = finish(phone)
+    assert code == 0, out
+    att = centre.last_attendance("3001")
+    assert ("answer", "3001", "") in centre.story(att)
+
+
+def test_second_interorg_transfer_is_refused_on_any_node(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
+) -> None:
+    """The customer enters node 3; the agent is on node 2; the API of node 1 transfers (it finds
+    node 3, which holds the call); a second attempt is refused by every node."""
+    centre.reset()
+    port = sipps[1].next_port()
+    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    agent = answer_one(sipps[1], port, "uas.xml", hold_ms=0)
+    ivr = answer_one(sipps[2], centre.dest_ivr_port)
+    outcome: list = []
+    started = time.time()
+    customer = threading.Thread(target=lambda: outcome.extend(centre.transferred_customer()))
+    customer.start()
+    att = wait_for(lambda: next((a for a in centre.state.history.recent_attendances("cc", "3001")
+                                 if centre.state.history.attendance(a).created_at >= started
+                                 and ("answer", "3001", "") in centre.story(a)), ""))
+    assert att, "the queue call was never answered"
+    time.sleep(0.5)
+    status, body = api(cluster.nodes[0], "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
+    assert status == 202, body
+    customer.join(30)
+    referred, dialled = outcome
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    for phone in (ivr, agent):
+        code, out = finish(phone)
+        assert code == 0, out
+    for node in cluster.nodes:
+        status, body = api(node, "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
+        assert (status, body.get("rule")) == (403, "already-transferred"), (node.settings.node_uri, body)
+
+
+def test_draining_node_refuses_new_work_with_retry_after(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
+) -> None:
+    node = cluster.nodes[2]
+    address = (node.settings.sip_addr, node.settings.sip_port)
+    assert options(address).status == 200
+    node.kamcmd("htable.seti", "node", "draining", "1")
+    try:
+        # Load balancers' probes and carriers see it at once and go to another node.
+        probe = options(address)
+        assert (probe.status, probe.header("Retry-After")) == (503, "30")
+        refused = carrier_invite(address, centre.customer_ports[0], DID)
+        assert (refused.status, refused.reason, refused.header("Retry-After")) == (503, "Node Draining", "30")
+        assert node.active_calls() == 0
+    finally:
+        node.kamcmd("htable.delete", "node", "draining")
+    assert options(address).status == 200
+
+
+def test_killed_node_agents_go_offline_then_take_calls_on_another_node(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp], state: EdgeState
+) -> None:
+    centre.reset()
+    port = sipps[1].next_port()
+    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    assert state.agents.presence("cc", ["3001"])[0].state == "available"
+    killed = time.monotonic()
+    os.killpg(cluster.nodes[1].procs["kamailio"].pid, signal.SIGKILL)
+    offline = wait_for(lambda: state.agents.presence("cc", ["3001"])[0].state == "offline", HEARTBEAT_TTL + 10)
+    assert offline, "the dead node's agent is still online"
+    assert time.monotonic() - killed <= HEARTBEAT_TTL + 10
+    # Nobody reachable: the queue does not ring the dead node's agent.
+    assert centre.customer("customer_refused.xml", expect=480).ok
+    # Registered again on node 1, the agent takes the next queue call at once.
+    port = sipps[0].next_port()
+    assert register(sipps[0], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    phone = answer_one(sipps[0], port)
+    result = centre.customer()
+    assert result.ok, result.output + result.errors
+    assert finish(phone)[0] == 0
