@@ -49,8 +49,8 @@ def heartbeat(ctx: Context) -> None:
 
 def from_peer(ctx: Context) -> bool:
     """Sent by a configured peer node (its replies and in-dialog requests are already fixed up
-    by that node: no second NAT alias)."""
-    return f"{pv('$si')}:{pv('$sp')}" in ctx.settings.peer_addresses
+    by that node: no second NAT alias). By address only: over TCP the source port is any."""
+    return pv("$si") in ctx.settings.peer_hosts
 
 
 def peer_nodes(ctx: Context) -> list[str]:
@@ -58,8 +58,9 @@ def peer_nodes(ctx: Context) -> list[str]:
 
 
 def branch_target(node_uri: str, received: str) -> str:
-    """The dst URI of a branch to another node: the node, and where it must deliver."""
-    return f"{node_uri};{DESTINATION_PARAM}={cluster.encode_destination(received)}"
+    """The dst URI of a branch to another node: the node (over TCP: a WebRTC offer is larger
+    than one UDP datagram fits without IP fragmentation), and where it must deliver."""
+    return f"{node_uri};transport=tcp;{DESTINATION_PARAM}={cluster.encode_destination(received)}"
 
 
 def sign_branch(ctx: Context) -> None:
@@ -80,7 +81,7 @@ def deliver(ctx: Context) -> bool:
     connection, or refused. False when the request is no hand-over."""
     if KSR.hdr.is_present(PEER_HEADER) <= 0:
         return False
-    if pv("$si") not in ctx.settings.peer_hosts:
+    if not from_peer(ctx):
         reply(403, "Not A Peer Node")
         return True
     handover = cluster.verify(ctx.settings.auth_secret, pv("$ci"), pv("$ru"), pv(f"$hdr({PEER_HEADER})"),
