@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from edgeops.stack import Stack
@@ -76,19 +74,6 @@ class Cluster:
             node.leave_cluster()
         self.nodes.clear()
         self.shared.stop()
-
-    @contextmanager
-    def running(self) -> Iterator[Cluster]:
-        self.start()
-        stop = threading.Event()
-        thread = threading.Thread(target=self.supervise, args=(stop,), name="cluster-supervisor", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            stop.set()
-            thread.join()
-            self.stop()
 
 
 def _shared_secret(path: Path) -> str:

@@ -13,7 +13,7 @@ from edgeops.load.ramp import StepResult, sustained
 Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
 
 # The issue's goals per second (0: none).
-SIP_TARGETS = {"register": 2000, "call": 1000, "queue": 1000, "outbound": 1000, "pause": 0}
+SIP_TARGETS = {"register": 2000, "call": 1000, "queue": 1000, "outbound": 1000, "pause": 0, "cluster": 0}
 MEDIA_TARGET_CALLS_PER_CORE = 500
 
 
@@ -59,6 +59,23 @@ def ratios(results: Results) -> dict[str, dict[str, float]]:
             "sustained_ratio": (best_e.rate / best_b.rate) if best_e and best_b else math.nan,
         }
     return out
+
+
+def cluster_lines(results: Results) -> list[str]:
+    """Agent calls whose caller and callee sit on different nodes, against the one-node `call`."""
+    pair = common_step(results.get("cluster", {}).get("cluster", []), results.get("call", {}).get("edge", []))
+    if pair is None:
+        return []
+    cluster, single = pair
+    rows = [(name, cluster.cpu_per_1000(name), single.cpu_per_1000(name))
+            for name in ("kamailio", "redis", "rtpengine") if name in cluster.cpu and name in single.cpu]
+    return [
+        "## Two nodes (caller on node 1, callee on node 2) against one node", "",
+        f"At {cluster.rate}/s (cluster) and {single.rate}/s (one node); Kamailio is both nodes together.", "",
+        "| component | CPU s per 1,000 calls, cluster / one node | ratio |", "|---|---|---|",
+        *(f"| {name} | {_fmt(c)} / {_fmt(o)} | {_fmt(c / o if o else math.nan, 2)}x |" for name, c, o in rows),
+        "",
+    ]
 
 
 def to_json(results: Results, meta: dict) -> dict:
@@ -126,6 +143,7 @@ def markdown(results: Results, meta: dict) -> str:
                 f"{r['sustained_edge']} / {r['sustained_baseline']} = {_fmt(r['sustained_ratio'], 2)}x |"
             )
         lines.append("")
+        lines += cluster_lines(results)
         lines += command_lines(sip)
     lines += redis_lines(meta.get("redis_per_call", {}))
     media = {k: v for k, v in results.items() if k not in SIP_TARGETS}

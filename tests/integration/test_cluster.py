@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -65,8 +66,19 @@ def centre(state: EdgeState, sipps: list[Sipp]) -> ContactCentre:
     return ContactCentre.provision(state, sipps[2])
 
 
-def ws_url(node: Stack) -> str:
-    return f"ws://{node.settings.sip_addr}:{node.settings.ws_port}"
+def echo_phone(sipp: Sipp, port: int) -> subprocess.Popen[str]:
+    """An agent's phone that answers one call and echoes its RTP."""
+    proc = sipp.start("uas_echo.xml", [], port=port, values={"ring_ms": 200, "offer_check": ""}, extra=["-rtp_echo"])
+    time.sleep(0.3)
+    return proc
+
+
+def ws_agent_on(node: Stack, state: EdgeState) -> WsAgent:
+    """Agent 1002 registered over WebSocket on `node`, and nowhere else."""
+    drop_bindings(state, "demo", "1002")
+    agent = WsAgent(f"ws://{node.settings.sip_addr}:{node.settings.ws_port}", "1002", "demo.test", PASSWORDS["1002"])
+    assert agent.register() == 200
+    return agent
 
 
 def test_every_node_has_a_heartbeat_and_knows_its_peers(cluster: Cluster, state: EdgeState) -> None:
@@ -83,9 +95,7 @@ def test_agent_on_node2_takes_a_call_entering_node1_with_media_both_ways(
     assert register(sipps[1], "1002", port).ok
     (binding,) = state.registrations.bindings("demo", "1002")
     assert binding.node == cluster.nodes[1].settings.node_uri
-    phone = sipps[1].start("uas_echo.xml", [], port=port, values={"ring_ms": 200, "offer_check": ""},
-                           extra=["-rtp_echo"])
-    time.sleep(0.3)
+    phone = echo_phone(sipps[1], port)
     caller_port = sipps[0].next_port()
     caller = sipps[0].start("uac_media.xml", [["1001", "demo.test", PASSWORDS["1001"], "1002"]], port=caller_port,
                             values={"steps": play() + pause(3000), "bye_cseq": 3},
@@ -104,9 +114,7 @@ def test_agent_on_node2_takes_a_call_entering_node1_with_media_both_ways(
 def test_ws_agent_on_node2_answers_a_call_from_node1_and_hangs_up(
     cluster: Cluster, sipps: list[Sipp], state: EdgeState
 ) -> None:
-    drop_bindings(state, "demo", "1002")
-    agent = WsAgent(ws_url(cluster.nodes[1]), "1002", "demo.test", PASSWORDS["1002"])
-    assert agent.register() == 200
+    agent = ws_agent_on(cluster.nodes[1], state)
     answered: list[str] = []
 
     def phone() -> None:
@@ -125,9 +133,7 @@ def test_ws_agent_on_node2_answers_a_call_from_node1_and_hangs_up(
 def test_a_websocket_closing_on_node2_ends_the_call_node1_anchors(
     cluster: Cluster, sipps: list[Sipp], state: EdgeState
 ) -> None:
-    drop_bindings(state, "demo", "1002")
-    agent = WsAgent(ws_url(cluster.nodes[1]), "1002", "demo.test", PASSWORDS["1002"])
-    assert agent.register() == 200
+    agent = ws_agent_on(cluster.nodes[1], state)
     result = {}
     caller = threading.Thread(target=lambda: result.setdefault(
         "r", call(sipps[0], "1001", "1002", scenario="uac_hungup.xml")), daemon=True)
@@ -144,17 +150,26 @@ def test_a_websocket_closing_on_node2_ends_the_call_node1_anchors(
     assert wait_for(lambda: state.agents.presence("demo", ["1002"])[0].state == "offline", 5)
 
 
-def test_a_carrier_call_entering_node3_is_offered_to_the_agent_on_node2(
+def test_a_carrier_call_entering_node3_is_offered_to_the_agent_on_node2_with_media_both_ways(
     cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
 ) -> None:
     centre.reset()
     port = sipps[1].next_port()
     assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
-    phone = answer_one(sipps[1], port)
-    result = centre.customer()
+    phone = echo_phone(sipps[1], port)
+    found: dict[str, bool] = {}
+    ng = cluster.shared.settings.rtpengine_ng
+    customer_media = centre.customer_ports[0] + MEDIA_PORT_OFFSET
+    watcher = threading.Thread(target=lambda: found.setdefault("both", bool(wait_for(
+        lambda: min(packets_from(ng).get(customer_media, 0), packets_from(ng).get(port + MEDIA_PORT_OFFSET, 0))
+        >= 25, 10))))
+    watcher.start()
+    result = centre.customer(steps=play(), hold_ms=3000)
+    watcher.join(15)
     assert result.ok, result.output + result.errors
     code, out = finish(phone)
     assert code == 0, out
+    assert found.get("both"), "rtpengine did not relay both ways"
     att = centre.last_attendance("3001")
     assert ("answer", "3001", "") in centre.story(att)
 
