@@ -19,6 +19,8 @@ def _branch_to(ctx: Context, binding: Binding) -> None:
         # The connection lives on another edge node: hand the request to it (signed in the
         # branch route, sip/cluster.sign_branch).
         KSR.setdsturi(cluster.branch_target(binding.node, binding.received))
+        # From this node's own address (the peer checks it), also where several share a host.
+        KSR.corex.set_send_socket(f"tcp:{ctx.settings.sip_addr}:{ctx.settings.sip_port}")
 
 
 def fork(ctx: Context, bindings: list[Binding]) -> bool:

@@ -20,11 +20,11 @@ from edgeops.stack import Stack
 from kemi_app.policy.cluster import HEARTBEAT_TTL
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base
-from tests.integration.contact_centre import DID, DOMAIN, PASSWORD, ContactCentre
+from tests.integration.contact_centre import DEST_DOMAIN, DID, DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
 from tests.integration.rtp import packets_from, pause, play, wait_for
 from tests.integration.sip_probe import carrier_invite, options
-from tests.integration.test_transfers import api
+from tests.integration.test_transfers import REFER_OK, api
 from tests.sipp import Sipp
 from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
@@ -172,6 +172,42 @@ def test_a_carrier_call_entering_node3_is_offered_to_the_agent_on_node2_with_med
     assert found.get("both"), "rtpengine did not relay both ways"
     att = centre.last_attendance("3001")
     assert ("answer", "3001", "") in centre.story(att)
+
+
+def test_agent_on_node2_transfers_a_call_anchored_on_node3_to_an_agent_on_node1(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
+) -> None:
+    """The REFER passes node 2 untouched to node 3, which rewrites it; the customer's new call
+    enters node 3 again and is handed over to node 1, where 3002 is registered."""
+    centre.reset()
+    agent_port, target_port = sipps[1].next_port(), sipps[0].next_port()
+    assert register(sipps[1], "3001", agent_port, password=PASSWORD, domain=DOMAIN).ok
+    assert register(sipps[0], "3002", target_port, password=PASSWORD, domain=DOMAIN).ok
+    centre.pause("3002")  # the queue offers to 3001; 3002 only takes the transfer
+    agent = answer_one(sipps[1], agent_port, "agent_refer.xml", refer_to=f"sip:3002@{DOMAIN}", **REFER_OK)
+    target = answer_one(sipps[0], target_port)
+    referred, dialled = centre.transferred_customer()
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    assert finish(agent)[0] == 0 and finish(target)[0] == 0
+    story = centre.story(centre.last_attendance("3001"))
+    assert ("transfer", "3002", "requested") in story and ("answer", "3002", "") in story
+
+
+def test_interorg_transfer_by_refer_from_an_agent_on_another_node(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
+) -> None:
+    centre.reset()
+    port = sipps[1].next_port()
+    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    agent = answer_one(sipps[1], port, "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **REFER_OK)
+    ivr = answer_one(sipps[2], centre.dest_ivr_port, "uas_headers.xml", header_regexp="X-Edge-Attendance: att-")
+    referred, dialled = centre.transferred_customer()
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    assert finish(agent)[0] == 0 and finish(ivr)[0] == 0
+    record = centre.state.history.attendance(centre.last_attendance("3001"))
+    assert record is not None and record.interorg_transferred
 
 
 def test_second_interorg_transfer_is_refused_on_any_node(
