@@ -71,7 +71,6 @@ class Cluster:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.stop()
-            node.leave_cluster()
         self.nodes.clear()
         self.shared.stop()
 

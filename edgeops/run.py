@@ -89,7 +89,6 @@ def main() -> int:
         except StackError as e:
             print(f"drain skipped: {e}", file=sys.stderr)
     stack.stop()
-    stack.leave_cluster()
     pid_file(stack).unlink(missing_ok=True)
     print("Agent Edge stopped.", flush=True)
     return 0

@@ -354,15 +354,18 @@ class Stack:
             self._watches.clear()
             for name in reversed(ORDER):
                 proc = self.procs.pop(name, None)
-                if proc is None or proc.poll() is not None:
+                if proc is None:
                     continue
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    # Kamailio's children share its process group (start_new_session above).
-                    _kill_group(proc)
-                    proc.wait(5)
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout)
+                    except subprocess.TimeoutExpired:
+                        # Kamailio's children share its process group (start_new_session above).
+                        _kill_group(proc)
+                        proc.wait(5)
+                if name == "kamailio":
+                    self.leave_cluster()  # before the edge's own Redis stops
             for log in self._logs.values():
                 log.close()
             self._logs.clear()
