@@ -62,7 +62,7 @@ QUEUE_OFFERS = _counter("edge_queue_offers", "Queue calls offered to an agent, b
 QUEUE_OVERFLOWS = _counter("edge_queue_overflows", "Queue calls that overflowed", ["org", "reason"])
 TRANSFERS = _counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
 SIP_REFUSED = _counter("edge_sip_refused", "Requests and responses refused before routing (flood, foreign dialog, "
-                       "stray response, replayed credentials)", ["reason"])
+                       "stray response, replayed credentials, hand-over not from a peer or badly signed)", ["reason"])
 INTERORG_REFUSALS = _counter("edge_interorg_refusals", "Calls between orgs refused, by rule", ["org", "rule"])
 
 # -- errors and latency ----------------------------------------------------------------

@@ -19,6 +19,7 @@ import time
 
 import KSR
 
+from kemi_app import metrics
 from kemi_app.policy import cluster, dialog_token
 from kemi_app.sip import dialog_guard
 from kemi_app.sip.context import Context, pv, reply
@@ -82,11 +83,13 @@ def deliver(ctx: Context) -> bool:
     if KSR.hdr.is_present(PEER_HEADER) <= 0:
         return False
     if not from_peer(ctx):
+        metrics.sip_refused("not_a_peer")
         reply(403, "Not A Peer Node")
         return True
     handover = cluster.verify(ctx.settings.auth_secret, pv("$ci"), pv("$ru"), pv(f"$hdr({PEER_HEADER})"),
                               time.time())
     if handover is None:
+        metrics.sip_refused("bad_peer_signature")
         reply(403, "Bad Peer Signature")
         return True
     KSR.hdr.remove(PEER_HEADER)

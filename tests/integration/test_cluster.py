@@ -17,11 +17,12 @@ import pytest
 
 from edgeops.cluster import Cluster
 from edgeops.stack import Stack
-from kemi_app.policy.cluster import HEARTBEAT_TTL
+from kemi_app.policy.cluster import HEARTBEAT_TTL, sign
 from kemi_app.state import EdgeState, connect
 from tests.conftest import edge_environment, pick_port_base
 from tests.integration.contact_centre import DEST_DOMAIN, DID, DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
+from tests.integration.raw_sip import RawSip
 from tests.integration.rtp import packets_from, pause, play, wait_for
 from tests.integration.sip_probe import carrier_invite, options
 from tests.integration.test_transfers import REFER_OK, api
@@ -85,6 +86,27 @@ def test_every_node_has_a_heartbeat_and_knows_its_peers(cluster: Cluster, state:
     alive = state.nodes.alive()
     assert sorted(alive) == sorted(n.settings.node_uri for n in cluster.nodes)
     assert all(card["draining"] is False for card in alive.values())
+
+
+@pytest.mark.parametrize(("source", "signed_by", "reason"), [
+    ("127.0.0.1", "shared", "Not A Peer Node"),  # a stranger holding a valid signature
+    ("127.0.0.11", "a guess", "Bad Peer Signature"),  # a peer's address, a wrong signature
+])
+def test_a_handover_needs_a_peer_address_and_the_shared_secret(
+    cluster: Cluster, source: str, signed_by: str, reason: str
+) -> None:
+    node = cluster.nodes[1]
+    secret = node.settings.auth_secret if signed_by == "shared" else "not-the-secret"
+    client = RawSip((node.settings.sip_addr, node.settings.sip_port), local_ip=source)
+    try:
+        target, call_id = f"sip:1002@{client.local[0]}:{client.local[1]}", "handover-probe-" + source
+        peer = sign(secret, call_id, target, f"sip:{client.local[0]}:{client.local[1]};transport=udp", time.time())
+        client.send(client.request("INVITE", target, "1001", "demo.test", call_id=call_id,
+                                   extra=f"X-Edge-Peer: {peer.header_value()}\n"))
+        answer = client.final(3)
+    finally:
+        client.close()
+    assert answer is not None and (answer.status, answer.raw.split("\r\n", 1)[0]) == (403, f"SIP/2.0 403 {reason}")
 
 
 def test_agent_on_node2_takes_a_call_entering_node1_with_media_both_ways(
