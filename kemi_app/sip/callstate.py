@@ -65,6 +65,7 @@ class CallRecord:
     callee_codecs: list[str] = field(default_factory=list)
     moh_listener: str = ""  # tag of the party hearing music on hold
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
+    handover: bool = False  # delivered for another node, which anchors it (tracked only to drain)
 
     @classmethod
     def load(cls) -> CallRecord:
@@ -72,6 +73,14 @@ class CallRecord:
 
     def save(self) -> None:
         _store(CALL_VAR, self)
+
+
+def handed_over(dialog: dict) -> bool:
+    """Is this dialog (as dlg.dlg_list lists it) one this node only delivers for another node?"""
+    tags = [dialog.get(side, {}).get("tag", "") for side in ("caller", "callee")]
+    if KSR.dialog.dlg_get(dialog.get("call-id", ""), *tags) <= 0:
+        return False
+    return CallRecord.load().handover
 
 
 @dataclass

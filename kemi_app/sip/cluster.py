@@ -22,6 +22,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.policy import cluster, dialog_token
 from kemi_app.sip import dialog_guard
+from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, reply
 
 PEER_HEADER = "X-Edge-Peer"
@@ -95,6 +96,9 @@ def deliver(ctx: Context) -> bool:
     KSR.hdr.remove(PEER_HEADER)
     if KSR.is_INVITE() > 0:
         dialog_guard.record_route(ctx, handover=True)
+        # Tracked so that a drain waits for it; recorded by the anchor only (sip/dialogs.py).
+        KSR.dialog.dlg_manage()
+        CallRecord(handover=True).save()
     KSR.setdsturi(handover.destination)
     if KSR.tm.t_relay() < 0:
         KSR.sl.sl_reply_error()

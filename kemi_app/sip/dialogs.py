@@ -20,6 +20,8 @@ def on_event(ctx: Context, evname: str) -> None:
     handled once: a vanished agent's call is ended before its BYE leaves (sip/vanish.py), and
     the dialog module may still raise dialog:end after that BYE."""
     record = CallRecord.load()
+    if record.handover:
+        return  # the node that anchors the call records it (sip/cluster.py)
     if evname == "dialog:start":  # confirmed by a 2xx: the call is answered
         metrics.call_final(record.org, record.kind, 200)
     if evname in ("dialog:end", "dialog:failed"):

@@ -19,7 +19,7 @@ from kemi_app.policy.interorg import CallFacts, OrgFacts, Outcome, Rule, Transfe
 from kemi_app.policy.transfer import edge_refer_to, parse_refer_to, token_of
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, queues, rpc
-from kemi_app.sip.callstate import CallRecord
+from kemi_app.sip.callstate import CallRecord, handed_over
 from kemi_app.sip.context import Context, log_ctx, pv, refuse, reply
 from kemi_app.sip.relay import Call, Target, ToAgent, ToQueue, ToUri, relay_call
 from kemi_app.state import EdgeState
@@ -200,7 +200,8 @@ def _customer_dialog(att: Attendance) -> dict | None:
     except rpc.RpcError:
         return None
     dialogs = found if isinstance(found, list) else [found] if found else []
-    confirmed = [d for d in dialogs if isinstance(d, dict) and d.get("state") == 4]
+    # A node that only delivered the call for the node anchoring it leaves the transfer to that one.
+    confirmed = [d for d in dialogs if isinstance(d, dict) and d.get("state") == 4 and not handed_over(d)]
     return confirmed[0] if confirmed else None
 
 

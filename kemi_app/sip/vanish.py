@@ -84,12 +84,14 @@ def ended_elsewhere(ctx: Context) -> None:
         org_id, ext, contacts = str(message["org"]), str(message["ext"]), message["contacts"]
         if not isinstance(contacts, list):
             continue
-        ended = end_calls(ctx, org_id, ext, [str(c) for c in contacts])
+        # The vanished leg runs through the node that saw it go: a BYE that way ends the dialog
+        # that node tracks for it (it cannot reach the agent any more, and need not).
+        ended = end_calls(ctx, org_id, ext, [str(c) for c in contacts], bye_vanished=True)
         if ended:
             KSR.notice(f"agent {ext}@{org_id} vanished from another node: {ended} call(s) ended here\n")
 
 
-def end_calls(ctx: Context, org_id: str, ext: str, contacts: list[str]) -> int:
+def end_calls(ctx: Context, org_id: str, ext: str, contacts: list[str], bye_vanished: bool = False) -> int:
     """Ends the agent's calls on this node that ran over the vanished contacts."""
     calls = calls_on(agent_key(org_id, ext), contacts)
     now = time.time()
@@ -101,7 +103,7 @@ def end_calls(ctx: Context, org_id: str, ext: str, contacts: list[str]) -> int:
         if (att := ctx.state.history.attendance_by_call(dlg["call-id"])) is not None
     ))
     for dlg in calls:
-        _hang_up(ctx, dlg, contacts)
+        _hang_up(ctx, dlg, [] if bye_vanished else contacts)
     return len(calls)
 
 
@@ -111,11 +113,12 @@ def _vanished_sides(dlg: dict, gone: list[str]) -> list[str]:
 
 def _hang_up(ctx: Context, dlg: dict, gone: list[str]) -> None:
     """The call's end is handled here, then a BYE goes to the side still there (both, for an
-    agent who called itself); the vanished side has no connection left. The dialog module
+    agent who called itself, or when no side is named `gone`); the vanished side has no
+    connection left. The dialog module
     raises dialog:end after its BYE only if no reply ended the dialog first, and a 200 over
     TCP can: so the end (rtpengine, call records, history) does not wait for that event."""
     vanished = _vanished_sides(dlg, gone)
-    side = "all" if len(vanished) == len(SIDES) else next(s for s in SIDES if s not in vanished)
+    side = "all" if len(vanished) in (0, len(SIDES)) else next(s for s in SIDES if s not in vanished)
     call_id = dlg.get("call-id", "")
     tags = [dlg.get(s, {}).get("tag", "") for s in SIDES]
     if KSR.dialog.dlg_get(call_id, *tags) <= 0:

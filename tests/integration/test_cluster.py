@@ -83,8 +83,9 @@ def ws_agent_on(node: Stack, state: EdgeState) -> WsAgent:
 
 
 def test_every_node_has_a_heartbeat_and_knows_its_peers(cluster: Cluster, state: EdgeState) -> None:
-    alive = state.nodes.alive()
-    assert sorted(alive) == sorted(n.settings.node_uri for n in cluster.nodes)
+    expected = sorted(n.settings.node_uri for n in cluster.nodes)
+    alive = wait_for(lambda: (cards := state.nodes.alive()) and sorted(cards) == expected and cards, 5)
+    assert alive, state.nodes.alive()
     assert all(card["draining"] is False for card in alive.values())
 
 
@@ -131,6 +132,7 @@ def test_agent_on_node2_takes_a_call_entering_node1_with_media_both_ways(
     code, out = finish(phone)
     assert code == 0, out
     assert both_ways, f"rtpengine did not relay both ways: {seen}"
+    assert wait_for(lambda: [n.active_calls() for n in cluster.nodes] == [0, 0, 0], 5)
 
 
 def test_ws_agent_on_node2_answers_a_call_from_node1_and_hangs_up(
@@ -170,6 +172,8 @@ def test_a_websocket_closing_on_node2_ends_the_call_node1_anchors(
     assert result["r"].ok, result["r"].output + result["r"].errors
     assert time.monotonic() - started < 5
     assert wait_for(lambda: state.agents.presence("demo", ["1002"])[0].state == "offline", 5)
+    # Node 2 tracked the call it delivered (so a drain waits for it): its dialog is over too.
+    assert wait_for(lambda: cluster.nodes[1].active_calls() == 0, 5)
 
 
 def test_a_carrier_call_entering_node3_is_offered_to_the_agent_on_node2_with_media_both_ways(
