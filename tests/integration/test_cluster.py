@@ -288,6 +288,28 @@ def test_draining_node_refuses_new_work_with_retry_after(
     assert options(address).status == 200
 
 
+def test_a_node_draining_waits_for_the_call_it_delivers(cluster: Cluster, sipps: list[Sipp], state: EdgeState) -> None:
+    drop_bindings(state, "demo", "1002")
+    port = sipps[1].next_port()
+    assert register(sipps[1], "1002", port).ok
+    phone = answer_one(sipps[1], port)
+    result = {}
+    caller = threading.Thread(target=lambda: result.setdefault("r", call(sipps[0], "1001", "1002", hold_ms=3000)))
+    caller.start()
+    node = cluster.nodes[1]
+    try:
+        assert wait_for(lambda: node.active_calls() == 1, 5)
+        assert node.drain(0.5) == 1  # the limit: the call is still up when it ends
+        started = time.monotonic()
+        assert node.drain(10) == 0  # the call ended by itself
+        assert time.monotonic() - started > 1
+    finally:
+        node.kamcmd("htable.delete", "node", "draining")
+    caller.join(10)
+    assert result["r"].ok, result["r"].output + result["r"].errors
+    assert finish(phone)[0] == 0
+
+
 def test_killed_node_agents_go_offline_then_take_calls_on_another_node(
     cluster: Cluster, centre: ContactCentre, sipps: list[Sipp], state: EdgeState
 ) -> None:
