@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from edgeops import provision
 from edgeops.cluster import Cluster
 from edgeops.load import profile as pyspy
 from edgeops.load import soak
@@ -59,6 +60,8 @@ class Profile:
     pause_agents: int = 100
     queues: int = 10  # each on its own DID, answered by its own group of agents
     agents_per_queue: int = 50
+    directory_agents: int = 100_000  # the directory scenario: agents provisioned in all ...
+    directory_registered: int = 50_000  # ... and how many of them it registers
     profile_seconds: int = 0  # py-spy the busiest edge worker this long (0: no profile)
 
 
@@ -71,11 +74,14 @@ FULL = Profile(
 QUICK = Profile(
     step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
     callees_per_uas=5, media_calls=(10, 20), transcode_calls=(2,), media_seconds=2, pause_rates=(20,),
-    pause_agents=10, queues=2, agents_per_queue=5,
+    pause_agents=10, queues=2, agents_per_queue=5, directory_agents=600, directory_registered=200,
 )
 SIP_SCENARIOS = ("register", "call", "queue", "outbound", "pause")
-SCENARIOS = (*SIP_SCENARIOS, "media", "transcode", "cluster")
-EDGE_ONLY = ("pause", "queue")  # the baseline has no agent state, no queues
+# "directory" runs register and call again once the directory is large: keep it after them.
+SCENARIOS = (*SIP_SCENARIOS, "media", "transcode", "directory", "cluster")
+SCALE_ORG_AGENTS = 10_000  # the directory scenario's agents come in orgs of this size, like tenants
+EDGE_ONLY = ("pause", "queue")  # the baselines have no agent state, no queues
+WITH_MEDIA = ("call", "outbound")  # the native baseline differs from the bare one only here
 CLUSTER_NODES = ("127.0.0.11", "127.0.0.12")  # callers enter node 1, callees registered on node 2
 CLUSTER_RTP_PORTS = (44000, 50999)  # beside the one-node edge's range
 
@@ -102,17 +108,21 @@ class Target:
 
 
 class Baseline:
-    """The bare Kamailio: native config, same workers and shared memory as the edge."""
+    """The bare Kamailio: native config, same workers and shared memory as the edge. Given an
+    rtpengine ("host:port" of its ng socket) it anchors media too: the native baseline."""
 
-    def __init__(self, port: int, children: int, shm_mb: int, workdir: Path, gateway: str) -> None:
+    def __init__(self, port: int, children: int, shm_mb: int, workdir: Path, gateway: str,
+                 rtpengine: str = "") -> None:
         self.port = port
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, BASELINE_PORT=str(port), BASELINE_CHILDREN=str(children),
-                   BASELINE_CTL_SOCK=f"unix:{workdir}/ctl", BASELINE_GATEWAY=gateway)
+                   BASELINE_CTL_SOCK=f"unix:{workdir}/ctl", BASELINE_GATEWAY=gateway,
+                   BASELINE_RTPENGINE=f"udp:{rtpengine}")
+        media = ["-A", "WITH_MEDIA"] if rtpengine else []
         self.log = open(workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            ["kamailio", "-f", str(LOAD / "baseline.cfg"), "-DD", "-E", "-m", str(shm_mb), "-M", "16",
+            ["kamailio", "-f", str(LOAD / "baseline.cfg"), *media, "-DD", "-E", "-m", str(shm_mb), "-M", "16",
              "-P", str(workdir / "kamailio.pid"), "-Y", str(workdir)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -155,7 +165,7 @@ class LoadRun:
         self.base = base
         self.log = log
         self.edge: Stack | None = None
-        self.baseline: Baseline | None = None
+        self.baselines: list[Baseline] = []
         self.uas: list[subprocess.Popen[bytes]] = []
         self.profiles: dict[str, dict] = {}
         self.redis_per_call: dict[str, dict[str, float]] = {}
@@ -218,7 +228,7 @@ class LoadRun:
     def start(self, baseline: bool = True) -> list[Target]:
         b = self.base
         env = self.environment(b, self.out / "edge", RTP_PORTS)
-        also = f" and the baseline on 127.0.0.1:{b + 10}" if baseline else ""
+        also = f" and the baselines on 127.0.0.1:{b + 10} (bare), {b + 11} (native media)" if baseline else ""
         self.log(f"starting the edge on 127.0.0.1:{b}{also}")
         self.edge = Stack(env, log_to_files=True)
         (self.out / "edge").mkdir(parents=True, exist_ok=True)
@@ -234,9 +244,14 @@ class LoadRun:
         if not baseline:
             return [edge]
         s = self.edge.settings
-        self.baseline = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline",
-                                 f"sip:127.0.0.1:{self.gateway_port}")
-        return [edge, Target("baseline", f"127.0.0.1:{b + 10}", [Component("kamailio", self.baseline.proc.pid)])]
+        gateway = f"sip:127.0.0.1:{self.gateway_port}"
+        bare = Baseline(b + 10, s.children, s.shm_mb, self.out / "baseline", gateway)
+        self.baselines.append(bare)
+        native = Baseline(b + 11, s.children, s.shm_mb, self.out / "native", gateway, s.rtpengine_ng)
+        self.baselines.append(native)
+        return [edge, Target("baseline", f"127.0.0.1:{b + 10}", [Component("kamailio", bare.proc.pid)]),
+                Target("native", f"127.0.0.1:{b + 11}", [Component("kamailio", native.proc.pid),
+                                                          Component("rtpengine", procs["rtpengine"].pid)])]
 
     def redis_usage(self) -> tuple[int, int]:
         """(used_memory bytes, keys) of the edge's Redis."""
@@ -245,8 +260,8 @@ class LoadRun:
 
     def stop(self) -> None:
         self.stop_uas()
-        if self.baseline is not None:
-            self.baseline.stop()
+        for baseline in self.baselines:
+            baseline.stop()
         if self.edge is not None:
             self.edge.stop()
 
@@ -348,11 +363,14 @@ class LoadRun:
         return load.step(job, rate, self.profile.step_seconds, target.components + self.uas_components(), tag,
                          target.commands)
 
-    def run_sip(self, scenario: str, targets: list[Target]) -> dict[str, list[StepResult]]:
+    def run_sip(self, scenario: str, targets: list[Target], label: str = "") -> dict[str, list[StepResult]]:
+        """`label` names a repeat of the scenario (its Redis growth is kept apart; no profile)."""
         p = self.profile
         results = {}
         for target in targets:
             if target.name != "edge" and scenario in EDGE_ONLY:
+                continue
+            if target.name == "native" and scenario not in WITH_MEDIA:
                 continue
             load = self.sipp(target, scenario)
             job, rates = self.job(scenario)
@@ -373,15 +391,43 @@ class LoadRun:
                     functools.partial(self.step_once, load, job, target),
                 )
                 if before is not None:
-                    self.redis_per_call[scenario] = per_call(before, self.redis_usage(),
-                                                             sum(s.created for s in results[target.name]))
-                if target.name == "edge" and p.profile_seconds:
+                    self.redis_per_call[label or scenario] = per_call(
+                        before, self.redis_usage(), sum(s.created for s in results[target.name]))
+                if target.name == "edge" and p.profile_seconds and not label:
                     best = sustained(results[target.name])
                     rate = max(rates[0], (best.rate if best else rates[0]) // 2)
                     self.profile_edge(target, scenario, load, job, rate)
             finally:
                 self.stop_uas()
         return results
+
+    def run_directory(self, edge: Target) -> tuple[dict[str, list[StepResult]], dict[str, float]]:
+        """REGISTER and agent calls again with a large directory: `directory_agents` provisioned
+        (in orgs of SCALE_ORG_AGENTS) and `directory_registered` of them registered."""
+        assert self.state is not None
+        p = self.profile
+        before = self.redis_usage()[0]
+        extra = max(0, p.directory_agents - sum(len(o["agents"]) for o in self.tenant()["orgs"]))
+        orgs = scale_orgs(extra)
+        provision.load(self.state, {"orgs": orgs})
+        provisioned = self.redis_usage()[0]
+        rows = [[a["ext"], o["domain"], auth_field(a["ext"])] for o in orgs for a in o["agents"]]
+        rows = rows[:p.directory_registered]
+        if rows:
+            rate = min(2000, len(rows))
+            load = SippLoad(edge.sip, self.out / "sipp", [self.base + 20 + 10 * i for i in range(8)])
+            step = load.step(SippJob(LOAD / "sipp" / "register.xml", rows, 1000), rate, len(rows) / rate, [],
+                             "directory-register")
+            if step.succeeded < len(rows) * 0.999:
+                raise RuntimeError(f"registering the large directory failed: {step}")
+        registered = self.redis_usage()[0]
+        self.log(f"  directory: {p.directory_agents} agents provisioned, {len(rows)} more registered")
+        stats = {"agents": p.directory_agents, "registered": len(rows),
+                 "bytes_per_provisioned_agent": round((provisioned - before) / extra, 1) if extra else 0.0,
+                 "bytes_per_registered_agent": round((registered - provisioned) / len(rows), 1) if rows else 0.0}
+        results = {scenario: self.run_sip(scenario, [edge], label=f"{scenario} (large directory)")["edge"]
+                   for scenario in ("register", "call")}
+        return results, stats
 
     def run_soak(self, edge: Target, minutes: float, interval: float) -> dict[str, object]:
         """The soak: the callees' phones answer, REGISTERs and calls go on at a steady rate."""
@@ -468,6 +514,16 @@ class LoadRun:
         return {"rtpengine": steps}
 
 
+def scale_orgs(count: int) -> list[dict]:
+    """`count` agents in orgs of SCALE_ORG_AGENTS, as a tenant file's "orgs"."""
+    orgs = []
+    for i, first in enumerate(range(0, count, SCALE_ORG_AGENTS)):
+        exts = [str(10000 + n) for n in range(min(SCALE_ORG_AGENTS, count - first))]
+        orgs.append({"id": f"scale{i}", "domain": f"scale{i}.{DOMAIN}", "name": f"Scale {i}",
+                     "agents": [{"ext": ext, "password": password(ext)} for ext in exts]})
+    return orgs
+
+
 def per_call(before: tuple[int, int], after: tuple[int, int], calls: int) -> dict[str, float]:
     """What a scenario's calls added to Redis, per call: bytes (used_memory) and keys."""
     return {"calls": calls, "bytes_per_call": round((after[0] - before[0]) / calls, 1) if calls else 0.0,
@@ -520,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, list[StepResult]]] = {}
     errors: dict[str, str] = {}
     soaked: dict[str, object] | None = None
+    directory: dict[str, float] = {}
     try:
         targets = run.start(baseline=args.soak is None)
         if args.soak is not None:
@@ -531,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
                     results[scenario] = run.run_sip(scenario, targets)
                 elif scenario == "cluster":
                     results[scenario] = run.run_cluster()
+                elif scenario == "directory":
+                    results[scenario], directory = run.run_directory(targets[0])
                 else:
                     results[scenario] = run.run_media(scenario, targets[0])
             except Exception as e:  # one broken scenario must not cost the others' results
@@ -544,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_report(out, results, {
         "command": command, "machine": machine(), "profile": asdict(profile),
         "seconds": round(time.monotonic() - started, 1), "py_spy": run.profiles, "errors": errors,
-        "redis_per_call": run.redis_per_call,
+        "redis_per_call": run.redis_per_call, "directory": directory,
     }, soaked)
     print("report: " + ", ".join(str(p) for p in paths))
     return 1 if errors else 0

@@ -29,10 +29,12 @@ class AdminApp:
         self, settings: Settings, state: EdgeState,
         kamailio_families: Callable[[], list[metrics.Family]] = list,
         transfer_org: TransferOrg | None = None,
+        started: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
         self.state = state
         self.kamailio_families = kamailio_families
+        self.started = started
         self.open = Router()
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
@@ -47,7 +49,7 @@ class AdminApp:
         }
 
     def health(self) -> HttpResponse:
-        return health(self.checks())
+        return health(self.checks(), self.started())
 
     def metrics(self) -> HttpResponse:
         families = [*self.kamailio_families(), *component_families(self.checks())]

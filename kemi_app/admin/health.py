@@ -1,4 +1,5 @@
-"""GET /health: 200 when Kamailio (this process answering), Redis and rtpengine all respond."""
+"""GET /health: 200 when Kamailio (this process answering, its start-up work done), Redis and
+rtpengine all respond."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Callable
 from kemi_app.admin.router import HttpResponse, json_response
 
 
-def health(checks: dict[str, Callable[[], bool]]) -> HttpResponse:
-    parts = {"kamailio": "ok"}
+def health(checks: dict[str, Callable[[], bool]], started: bool = True) -> HttpResponse:
+    parts = {"kamailio": "ok" if started else "starting"}
     for name, check in checks.items():
         try:
             parts[name] = "ok" if check() else "unreachable"

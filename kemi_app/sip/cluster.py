@@ -27,7 +27,7 @@ from kemi_app.sip.context import Context, pv, reply
 
 PEER_HEADER = "X-Edge-Peer"
 DESTINATION_PARAM = "edgedst"  # on the dst URI of a branch to another node: where it delivers
-NODE_TABLE = "node"  # htable (kamailio.cfg) of this node's flags
+NODE_TABLE = "node"  # htable (kamailio.cfg) of this node's flags: "started" (sip/routes.py), DRAINING
 DRAINING = "draining"
 RETRY_AFTER = "Retry-After: 30"
 

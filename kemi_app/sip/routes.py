@@ -89,6 +89,10 @@ def _answer_tm_error(e: Exception) -> None:
     KSR.tm.t_reply(500, "Internal Server Error")
 
 
+def _started() -> bool:
+    return KSR.htable.sht_get(cluster.NODE_TABLE, "started") is not None
+
+
 class EdgeRoutes:
     def __init__(self) -> None:
         self.ctx: Context | None = None
@@ -102,10 +106,11 @@ class EdgeRoutes:
         # Redis connections are per process: a socket shared across fork gets corrupted.
         self.ctx = Context.create()
         if rank == FIRST_SIP_WORKER:
-            self._forget_lost_calls()
             self._announce()
+            self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
-                              lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org))
+                              lambda att, org: transfers.transfer_org_by_api(self._ctx(), att, org),
+                              started=_started)
         return 0
 
     def _forget_lost_calls(self) -> None:
@@ -115,9 +120,12 @@ class EdgeRoutes:
             dropped = ctx.state.agents.forget_node_calls(ctx.settings.node_uri)
         except Exception as e:  # Redis down at start: presence may show stale calls until their TTL
             KSR.err(f"could not forget the calls of a previous run: {e!r}\n")
-            return
-        if dropped:
-            KSR.notice(f"forgot {dropped} call record(s) of dialogs lost in a restart\n")
+        else:
+            if dropped:
+                KSR.notice(f"forgot {dropped} call record(s) of dialogs lost in a restart\n")
+        finally:
+            # /health reports Kamailio ready only now: nobody sees a previous run's calls as live.
+            KSR.htable.sht_seti(cluster.NODE_TABLE, "started", 1)
 
     def _announce(self) -> None:
         """The first heartbeat, before any REGISTER can name this node (then the rtimer's)."""

@@ -26,10 +26,20 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
             assert step["failed"] == 0 and step["succeeded"] == step["created"] > 0
             assert step["cpu"]["kamailio"] > 0 and step["peak_memory"]["kamailio"] > 0
             assert step["p99_ms"] >= step["p50_ms"] >= 0
-        assert report["ratios"][scenario]["kamailio_cpu_ratio"] > 0
+        assert report["ratios"][scenario]["baseline"]["kamailio_cpu_ratio"] > 0
         assert report["scenarios"][scenario]["edge"]["sustained_step"]["extra"]["redis_commands_per_call"] > 0
+    # The native baseline anchors the calls' media through the same rtpengine.
+    native = report["scenarios"]["call"]["native"]["sustained_step"]
+    assert native["failed"] == 0 and native["succeeded"] > 0 and native["cpu"]["rtpengine"] > 0
+    assert report["ratios"]["call"]["native"]["all_components_cpu_ratio"] > 0
+    assert "native" not in report["scenarios"]["register"]
     for scenario in ("queue", "outbound", "pause"):
         assert report["scenarios"][scenario]["edge"]["sustained_rate"] > 0, report["scenarios"][scenario]
+    # The directory scenario repeats register and call once the directory is large.
+    assert report["directory"]["agents"] == 600 and report["directory"]["registered"] == 200
+    assert report["directory"]["bytes_per_registered_agent"] > 0
+    for scenario in ("register", "call"):
+        assert report["scenarios"]["directory"][scenario]["sustained_rate"] > 0
     # Calls between two cluster nodes, compared with the one-node call scenario.
     cluster = report["scenarios"]["cluster"]["cluster"]
     assert cluster["sustained_rate"] > 0, cluster["steps"]
@@ -38,8 +48,8 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     assert media["created"] > 0 and media["cpu"]["rtpengine"] > 0
     assert report["scenarios"]["transcode"]["rtpengine"]["steps"][0]["succeeded"] > 0
     markdown = (tmp_path / "report.md").read_text()
-    assert "## Edge / baseline, side by side" in markdown and "| register | edge |" in markdown
-    assert "## Redis commands per call" in markdown
+    assert "## Edge / baselines, side by side" in markdown and "| register | edge |" in markdown
+    assert "## Redis commands per call" in markdown and "## Directory scale" in markdown
     assert "## Two nodes (caller on node 1, callee on node 2) against one node" in markdown
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
 

@@ -31,6 +31,9 @@ def test_health_names_the_failing_part() -> None:
     bad = health({"redis": boom, "rtpengine": lambda: False})
     assert bad.status == 503
     assert json.loads(bad.body)["failing"] == ["redis", "rtpengine"]
+    starting = health({"redis": lambda: True, "rtpengine": lambda: True}, started=False)
+    assert starting.status == 503
+    assert json.loads(starting.body)["components"]["kamailio"] == "starting"
 
 
 def test_token_is_required_and_compared() -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeops.load.ramp import StepResult, percentile, sustained, verdict
-from edgeops.load.report import markdown, ratios
+from edgeops.load.report import at_80_percent, markdown, ratios
 
 
 def step(rate: int, failed: int = 0, latency: float = 1.0, seconds: float = 10.0, cpu: float = 1.0,
@@ -49,17 +49,35 @@ def test_sustained_is_the_last_good_step_before_the_first_bad_one() -> None:
 def test_ratios_compare_cpu_per_call_at_the_highest_common_rate() -> None:
     edge = [step(100, cpu=2.0), step(200, cpu=4.0), step(300, failed=100)]
     base = [step(100, cpu=1.0), step(200, cpu=2.0), step(300, cpu=3.0), step(400, failed=100)]
-    for s in (*edge, *base):
+    native = [step(100, cpu=1.5), step(200, cpu=3.0)]
+    for s in (*edge, *base, *native):
         s.verdict = verdict(s, None)
-    r = ratios({"call": {"edge": edge, "baseline": base}})["call"]
-    assert r["at_rate"] == 200
-    assert r["kamailio_cpu_ratio"] == 2.0
-    assert (r["sustained_edge"], r["sustained_baseline"]) == (200, 300)
+    for s in native:
+        s.cpu["rtpengine"] = s.cpu["kamailio"]  # the same media work as the edge's rtpengine below
+    for s in edge:
+        s.cpu["rtpengine"] = s.cpu["kamailio"] / 2
+    results = {"call": {"edge": edge, "baseline": base, "native": native}}
+    r = ratios(results)["call"]
+    assert r["baseline"]["at_rate"] == 200
+    assert r["baseline"]["kamailio_cpu_ratio"] == 2.0
+    assert r["baseline"]["all_components_cpu_ratio"] == 3.0  # the bare proxy has no rtpengine
+    assert (r["baseline"]["sustained_edge"], r["baseline"]["sustained_baseline"]) == (200, 300)
+    assert r["native"]["kamailio_cpu_ratio"] == 4.0 / 3.0
+    assert r["native"]["all_components_cpu_ratio"] == 1.0
     meta = {"command": "./edge load", "seconds": 1.0, "machine": dict.fromkeys(
         ("cpu", "cores", "memory_gb", "kernel", "kamailio", "rtpengine", "sipp", "redis"), "x")}
-    text = markdown({"call": {"edge": edge, "baseline": base}}, meta)
-    assert "| call | 200 | 2.00x" in text
+    text = markdown(results, meta)
+    assert "| call | bare proxy | 200 | 2.00x" in text
+    assert "| call | native proxy + rtpengine | 200 | 1.33x" in text
     assert "300/s: failures" in text
+
+
+def test_p99_is_judged_at_the_highest_good_step_within_80_percent_of_sustained() -> None:
+    steps = [step(100, latency=3.0), step(300, latency=5.0), step(400, latency=9.0), step(500, failed=200)]
+    for s in steps:
+        s.verdict = verdict(s, None)
+    assert at_80_percent(steps).rate == 300  # sustained 400: 80% is 320
+    assert at_80_percent(steps[2:]) is None  # no step that low
 
 
 def test_profile_ranks_self_and_project_inclusive_time() -> None:
