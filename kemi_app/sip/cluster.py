@@ -46,7 +46,13 @@ def card(ctx: Context) -> dict[str, object]:
 
 
 def heartbeat(ctx: Context) -> None:
-    ctx.state.nodes.heartbeat(ctx.settings.node_uri, card(ctx))
+    """This node's heartbeat; a node found dead is buried by exactly one live node, which drops
+    the call records its dialogs made (no end event will come), so its agents are not left
+    in-call when they register elsewhere."""
+    for node in ctx.state.nodes.heartbeat(ctx.settings.node_uri, card(ctx)):
+        if ctx.state.nodes.bury(node):
+            dropped = ctx.state.agents.forget_node_calls(node)
+            KSR.notice(f"node {node} is dead (no heartbeat): {dropped} call record(s) of its dialogs dropped\n")
 
 
 def from_peer(ctx: Context) -> bool:

@@ -17,12 +17,19 @@ INBOX_BATCH = 100
 
 @metrics.timed_state
 class Nodes(Store):
-    def heartbeat(self, node_uri: str, card: dict[str, object]) -> None:
+    def heartbeat(self, node_uri: str, card: dict[str, object]) -> list[str]:
+        """Writes this node's heartbeat; returns the nodes whose heartbeat lapsed (died)."""
         now = time.time()
         with self.r.pipeline(transaction=False) as p:
             p.hset(keys.NODES, node_uri, heartbeat_value(now))
             p.set(keys.node(node_uri), json.dumps(card), ex=HEARTBEAT_TTL)
-            p.execute()
+            p.hgetall(keys.NODES)
+            *_, nodes = p.execute()
+        return [n for n in nodes if alive_until(nodes, n) <= now]
+
+    def bury(self, node_uri: str) -> bool:
+        """Takes a dead node out of the list; True for the one caller that did it."""
+        return bool(self.r.hdel(keys.NODES, node_uri))
 
     def leave(self, node_uri: str) -> None:
         """A node that stops on purpose: its bindings stop counting at once."""

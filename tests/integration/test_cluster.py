@@ -18,7 +18,7 @@ import pytest
 from edgeops.cluster import Cluster
 from edgeops.stack import Stack
 from kemi_app.policy.cluster import HEARTBEAT_TTL, sign
-from kemi_app.state import EdgeState, connect
+from kemi_app.state import EdgeState, connect, keys
 from tests.conftest import edge_environment, pick_port_base
 from tests.integration.contact_centre import DEST_DOMAIN, DID, DOMAIN, PASSWORD, ContactCentre
 from tests.integration.helpers import PASSWORDS, answer_one, call, finish, register
@@ -317,11 +317,17 @@ def test_killed_node_agents_go_offline_then_take_calls_on_another_node(
     port = sipps[1].next_port()
     assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
     assert state.agents.presence("cc", ["3001"])[0].state == "available"
+    # A call the node anchored when it died: no dialog event will ever end its record.
+    dead = cluster.nodes[1].settings.node_uri
+    state.r.sadd(keys.node_calls(dead), "cc|3001|lost-call")
+    state.r.hset(keys.calls("cc", "3001"), "lost-call", str(time.time()))
+    assert state.agents.presence("cc", ["3001"])[0].state == "in-call"
     killed = time.monotonic()
     os.killpg(cluster.nodes[1].procs["kamailio"].pid, signal.SIGKILL)
     offline = wait_for(lambda: state.agents.presence("cc", ["3001"])[0].state == "offline", HEARTBEAT_TTL + 10)
-    assert offline, "the dead node's agent is still online"
+    assert offline, "the dead node's agent is still online or in-call"
     assert time.monotonic() - killed <= HEARTBEAT_TTL + 10
+    assert dead not in state.r.hkeys(keys.NODES) and not state.r.exists(keys.node_calls(dead))
     # Nobody reachable: the queue does not ring the dead node's agent.
     assert centre.customer("customer_refused.xml", expect=480).ok
     # Registered again on node 1, the agent takes the next queue call at once.
