@@ -15,6 +15,7 @@ import KSR
 from kemi_app import metrics
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
+from kemi_app.dependency import DependencyDown
 from kemi_app.policy.cluster import HEARTBEAT_EVERY
 from kemi_app.sip import (
     attendances,
@@ -336,22 +337,31 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): the heartbeat, the calls of agents who vanished
-        from other nodes, and the reconcile every EDGE_RECONCILE_SECONDS."""
+        """rtimer tick (every second, one process): the node's part in the cluster, and the
+        reconcile every EDGE_RECONCILE_SECONDS. Each guarded on its own: with Redis down the
+        reconcile still deletes orphaned rtpengine sessions."""
+
+        def cluster_work() -> None:
+            ctx = self._ctx()
+            now = time.monotonic()
+            try:
+                if now >= self.next_heartbeat:
+                    self.next_heartbeat = now + HEARTBEAT_EVERY
+                    cluster.heartbeat(ctx)
+                if ctx.settings.peers:
+                    vanish.ended_elsewhere(ctx)  # agents who vanished from other nodes
+            except DependencyDown as e:  # Redis down: the next heartbeat once it is back
+                KSR.notice(f"cluster tick skipped: {e}\n")
 
         def body() -> None:
             ctx = self._ctx()
             now = time.monotonic()
-            if now >= self.next_heartbeat:
-                self.next_heartbeat = now + HEARTBEAT_EVERY
-                cluster.heartbeat(ctx)
-            if ctx.settings.peers:
-                vanish.ended_elsewhere(ctx)
             if now < self.next_reconcile:
                 return
             self.next_reconcile = now + ctx.settings.reconcile_seconds
             reconcile(ctx)
 
+        _guard("cluster", cluster_work)
         return _guard("reconcile", body)
 
     def ksr_gateway_failure(self, msg: object) -> int:
