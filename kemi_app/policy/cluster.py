@@ -100,7 +100,3 @@ def peer_addresses(peers: str) -> frozenset[str]:
         if item:
             out.add(item if ":" in item else f"{item}:5060")
     return frozenset(out)
-
-
-def node_hostport(node_uri: str) -> str:
-    return node_uri.removeprefix("sip:").split(";", 1)[0]

@@ -1,6 +1,7 @@
 """Several edge nodes as one (the KSR side of policy/cluster).
 
-- Heartbeat: the node's card in Redis, refreshed by the rtimer process (`tick`).
+- Heartbeat: the node's card in Redis, refreshed by the rtimer process every few seconds
+  (`heartbeat`, from sip/routes.py); a node found dead is buried once.
 - Hand-over: a call for an agent whose connection lives on another node goes to that node
   with a signed X-Edge-Peer header (`sign_branch`, in the branch route); the node holding the
   connection checks it and delivers the request over the connection (`deliver`), without a
@@ -8,7 +9,7 @@
   its media and its history; the delivering node only Record-Routes (flagged as hand-over),
   so in-dialog requests pass through it untouched.
 - Inbox: a node tells the others about an agent who vanished from it; the node anchoring
-  the agent's calls ends them (`tick`).
+  the agent's calls ends them (sip/vanish.py, from the same rtimer).
 - Drain: a flag in shared memory (`htable node`) set by the launcher over RPC: OPTIONS get
   503 and new calls and registrations are refused with Retry-After, so clients go elsewhere.
 """
