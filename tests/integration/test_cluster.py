@@ -26,7 +26,7 @@ from tests.integration.raw_sip import RawSip
 from tests.integration.rtp import packets_from, pause, play, wait_for
 from tests.integration.sip_probe import carrier_invite, options
 from tests.integration.test_transfers import REFER_OK, api
-from tests.sipp import Sipp
+from tests.sipp import Sipp, SippResult
 from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
 
@@ -72,6 +72,19 @@ def echo_phone(sipp: Sipp, port: int) -> subprocess.Popen[str]:
     proc = sipp.start("uas_echo.xml", [], port=port, values={"ring_ms": 200, "offer_check": ""}, extra=["-rtp_echo"])
     time.sleep(0.3)
     return proc
+
+
+def cc_agent_on(sipp: Sipp, ext: str) -> int:
+    """A contact-centre agent registered through the node `sipp` sends to; its phone's port."""
+    port = sipp.next_port()
+    assert register(sipp, ext, port, password=PASSWORD, domain=DOMAIN).ok
+    return port
+
+
+def transferred(referred: SippResult, dialled: SippResult | None) -> None:
+    """The customer's phone took the REFER and its new call to the Refer-To succeeded."""
+    assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
 
 
 def ws_agent_on(node: Stack, state: EdgeState) -> WsAgent:
@@ -180,8 +193,7 @@ def test_a_carrier_call_entering_node3_is_offered_to_the_agent_on_node2_with_med
     cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
 ) -> None:
     centre.reset()
-    port = sipps[1].next_port()
-    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    port = cc_agent_on(sipps[1], "3001")
     phone = echo_phone(sipps[1], port)
     found: dict[str, bool] = {}
     ng = cluster.shared.settings.rtpengine_ng
@@ -206,15 +218,11 @@ def test_agent_on_node2_transfers_a_call_anchored_on_node3_to_an_agent_on_node1(
     """The REFER passes node 2 untouched to node 3, which rewrites it; the customer's new call
     enters node 3 again and is handed over to node 1, where 3002 is registered."""
     centre.reset()
-    agent_port, target_port = sipps[1].next_port(), sipps[0].next_port()
-    assert register(sipps[1], "3001", agent_port, password=PASSWORD, domain=DOMAIN).ok
-    assert register(sipps[0], "3002", target_port, password=PASSWORD, domain=DOMAIN).ok
+    agent_port, target_port = cc_agent_on(sipps[1], "3001"), cc_agent_on(sipps[0], "3002")
     centre.pause("3002")  # the queue offers to 3001; 3002 only takes the transfer
     agent = answer_one(sipps[1], agent_port, "agent_refer.xml", refer_to=f"sip:3002@{DOMAIN}", **REFER_OK)
     target = answer_one(sipps[0], target_port)
-    referred, dialled = centre.transferred_customer()
-    assert referred.ok, referred.output + referred.errors
-    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    transferred(*centre.transferred_customer())
     assert finish(agent)[0] == 0 and finish(target)[0] == 0
     story = centre.story(centre.last_attendance("3001"))
     assert ("transfer", "3002", "requested") in story and ("answer", "3002", "") in story
@@ -224,13 +232,10 @@ def test_interorg_transfer_by_refer_from_an_agent_on_another_node(
     cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
 ) -> None:
     centre.reset()
-    port = sipps[1].next_port()
-    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    port = cc_agent_on(sipps[1], "3001")
     agent = answer_one(sipps[1], port, "agent_refer.xml", refer_to=f"sip:ivr@{DEST_DOMAIN}", **REFER_OK)
     ivr = answer_one(sipps[2], centre.dest_ivr_port, "uas_headers.xml", header_regexp="X-Edge-Attendance: att-")
-    referred, dialled = centre.transferred_customer()
-    assert referred.ok, referred.output + referred.errors
-    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    transferred(*centre.transferred_customer())
     assert finish(agent)[0] == 0 and finish(ivr)[0] == 0
     record = centre.state.history.attendance(centre.last_attendance("3001"))
     assert record is not None and record.interorg_transferred
@@ -242,8 +247,7 @@ def test_second_interorg_transfer_is_refused_on_any_node(
     """The customer enters node 3; the agent is on node 2; the API of node 1 transfers (it finds
     node 3, which holds the call); a second attempt is refused by every node."""
     centre.reset()
-    port = sipps[1].next_port()
-    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    port = cc_agent_on(sipps[1], "3001")
     agent = answer_one(sipps[1], port, "uas.xml", hold_ms=0)
     ivr = answer_one(sipps[2], centre.dest_ivr_port)
     outcome: list = []
@@ -258,9 +262,7 @@ def test_second_interorg_transfer_is_refused_on_any_node(
     status, body = api(cluster.nodes[0], "POST", f"/v1/calls/{att}/transfer-org", {"org": "dest"})
     assert status == 202, body
     customer.join(30)
-    referred, dialled = outcome
-    assert referred.ok, referred.output + referred.errors
-    assert dialled is not None and dialled.ok, dialled.output + dialled.errors if dialled else ""
+    transferred(*outcome)
     for phone in (ivr, agent):
         code, out = finish(phone)
         assert code == 0, out
@@ -314,8 +316,7 @@ def test_killed_node_agents_go_offline_then_take_calls_on_another_node(
     cluster: Cluster, centre: ContactCentre, sipps: list[Sipp], state: EdgeState
 ) -> None:
     centre.reset()
-    port = sipps[1].next_port()
-    assert register(sipps[1], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    port = cc_agent_on(sipps[1], "3001")
     assert state.agents.presence("cc", ["3001"])[0].state == "available"
     # A call the node anchored when it died: no dialog event will ever end its record.
     dead = cluster.nodes[1].settings.node_uri
@@ -331,8 +332,7 @@ def test_killed_node_agents_go_offline_then_take_calls_on_another_node(
     # Nobody reachable: the queue does not ring the dead node's agent.
     assert centre.customer("customer_refused.xml", expect=480).ok
     # Registered again on node 1, the agent takes the next queue call at once.
-    port = sipps[0].next_port()
-    assert register(sipps[0], "3001", port, password=PASSWORD, domain=DOMAIN).ok
+    port = cc_agent_on(sipps[0], "3001")
     phone = answer_one(sipps[0], port)
     result = centre.customer()
     assert result.ok, result.output + result.errors
