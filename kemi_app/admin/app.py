@@ -39,7 +39,7 @@ class AdminApp:
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
-        calls = CallsApi(state, transfer_org or _no_sip, settings.node_uri)
+        calls = CallsApi(state, transfer_org or _no_sip, settings.peer_addresses)
         ProvisioningApi(state).register(self.api, calls.routes())
 
     def checks(self) -> dict[str, Callable[[], bool]]:

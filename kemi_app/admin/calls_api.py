@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from kemi_app.admin.api import Params, Route, body_json
 from kemi_app.admin.forward import forward, forwarded
@@ -24,10 +24,10 @@ NO_CALL = 409  # the attendance has no customer call on this node
 
 
 class CallsApi:
-    def __init__(self, state: EdgeState, transfer_org: TransferOrg, node_uri: str = "") -> None:
+    def __init__(self, state: EdgeState, transfer_org: TransferOrg, peers: frozenset[str] = frozenset()) -> None:
         self.s = state
         self.transfer_org = transfer_org
-        self.node_uri = node_uri
+        self.peers = peers  # host:port of the configured peer nodes (EDGE_PEERS)
 
     def routes(self) -> list[Route]:
         return [
@@ -79,12 +79,23 @@ class CallsApi:
             return answer
         # The customer's call may be anchored on another node: the first one holding it answers.
         for node, card in self.s.nodes.alive().items():
-            if node == self.node_uri:
+            admin = peer_admin(node, card, self.peers)
+            if admin is None:
                 continue
-            theirs = forward(str(card.get("admin", "")), req)
+            theirs = forward(admin, req)
             if theirs is not None and theirs.status != NO_CALL:
                 return theirs
         return answer
+
+
+def peer_admin(node: str, card: dict[str, object], peers: frozenset[str]) -> str | None:
+    """A live node's admin URL, if the node is a configured peer and the URL is on its host:
+    the API token goes there, so never to an address Redis alone names."""
+    hostport = node.removeprefix("sip:")
+    admin = str(card.get("admin", ""))
+    if hostport not in peers or urlsplit(admin).hostname != hostport.rsplit(":", 1)[0]:
+        return None
+    return admin
 
 
 def transfer_answer(req: TransferRequest) -> HttpResponse:

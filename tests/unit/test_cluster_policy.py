@@ -1,7 +1,8 @@
-"""Several nodes as one: node liveness and the signed hand-over (policy.cluster)."""
+"""Several nodes as one: node liveness, the signed hand-over (policy.cluster), where the API forwards."""
 
 from __future__ import annotations
 
+from kemi_app.admin.calls_api import peer_admin
 from kemi_app.policy import cluster, dialog_token
 from kemi_app.policy.registration import Binding
 
@@ -67,3 +68,12 @@ def test_a_handover_record_route_is_signed_with_its_flag() -> None:
     assert not dialog_token.handed_over(plain)
     assert not dialog_token.valid(SECRET, "call-1", plain.replace(";lr", ";lr;eh=1"), NOW)
     assert not dialog_token.valid(SECRET, "call-1", route.replace(";eh=1", ""), NOW)
+
+
+def test_the_api_token_is_forwarded_only_to_a_configured_peer_on_its_own_host() -> None:
+    peers = frozenset({"127.0.0.12:5060"})
+    card = {"admin": "http://127.0.0.12:9090"}
+    assert peer_admin("sip:127.0.0.12:5060", card, peers) == "http://127.0.0.12:9090"
+    assert peer_admin("sip:127.0.0.13:5060", {"admin": "http://127.0.0.13:9090"}, peers) is None  # not a peer
+    assert peer_admin("sip:127.0.0.12:5060", {"admin": "http://198.51.100.7:9090"}, peers) is None
+    assert peer_admin("sip:127.0.0.12:5060", {}, peers) is None
