@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -226,6 +227,29 @@ def test_agent_on_node2_transfers_a_call_anchored_on_node3_to_an_agent_on_node1(
     assert finish(agent)[0] == 0 and finish(target)[0] == 0
     story = centre.story(centre.last_attendance("3001"))
     assert ("transfer", "3002", "requested") in story and ("answer", "3002", "") in story
+
+
+def test_attended_transfer_across_three_nodes_replaces_the_consultation(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp]
+) -> None:
+    """The customer's call enters node 3; 3001 (node 2) consults 3002 (node 1) through node 2,
+    then REFERs the customer with Replaces: the customer's new call reaches 3002 carrying it."""
+    centre.reset()
+    agent_port, target_port = cc_agent_on(sipps[1], "3001"), cc_agent_on(sipps[0], "3002")
+    centre.pause("3002")
+    trace = sipps[0].workdir / f"target-{time.monotonic_ns()}.log"
+    target = sipps[0].start("uas.xml", [], port=target_port, calls=2,
+                            extra=["-trace_msg", "-message_file", str(trace)])
+    consult = sipps[1].start("uac_call.xml", [["3001", DOMAIN, PASSWORD, "3002"]], port=sipps[1].next_port(),
+                             values={"delay_ms": 1500, "hold_ms": 5000}, extra=["-au", "3001", "-ap", PASSWORD])
+    replaces = f"1-{consult.pid}@127.0.0.1;to-tag={target.pid}u1;from-tag=1c{consult.pid}"
+    refer_to = f"sip:3002@{DOMAIN}?Replaces={quote(replaces, safe='')}"
+    agent = answer_one(sipps[1], agent_port, "agent_refer.xml", refer_to=refer_to, refer_status=202, hold_ms=3000)
+    transferred(*centre.transferred_customer())
+    for phone in (agent, consult, target):
+        assert finish(phone)[0] == 0
+    assert f"Replaces: {replaces}" in trace.read_text()
+    assert ("transfer", "3002", "replaces") in centre.story(centre.last_attendance("3001"))
 
 
 def test_interorg_transfer_by_refer_from_an_agent_on_another_node(
