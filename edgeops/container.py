@@ -14,11 +14,12 @@ from __future__ import annotations
 import functools
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 
-from edgeops.stack import Stack, http_get
+from edgeops.stack import Stack, StackError, http_get
 
 DEPENDENCY_WAIT = 120.0  # seconds: Redis and the node's rtpengine may start after the edge pod
 
@@ -55,10 +56,15 @@ DRAIN_GAUGES = {"edge": ("edge_calls_active", "edge_calls_early"), "rtpengine": 
 
 
 def prestop(component: str) -> int:
-    """No drain mode yet: a terminating pod is already out of its Service, so wait while it
-    still carries calls, at most EDGE_DRAIN_SECONDS; SIGTERM then stops the process. Calls
-    that still reach the node meanwhile are served."""
+    """A terminating pod is already out of its Service; the edge also goes into drain mode
+    (OPTIONS 503, new calls and registrations 503 + Retry-After: Stack.drain). Then wait
+    while it still carries calls, at most EDGE_DRAIN_SECONDS; SIGTERM then stops the process."""
     stack = Stack(log_to_files=False)
+    if component == "edge":
+        try:
+            stack.kamcmd("htable.seti", "node", "draining", "1")
+        except (StackError, OSError, subprocess.SubprocessError) as e:
+            sys.stderr.write(f"prestop: drain mode not set ({e}); waiting for calls anyway\n")
     url = stack.admin_url if component == "edge" else f"http://{stack.settings.rtpengine_http}"
     deadline = float(os.environ.get("EDGE_DRAIN_SECONDS", "600"))
 

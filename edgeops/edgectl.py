@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 import urllib.error
@@ -303,14 +305,40 @@ def build_parser() -> argparse.ArgumentParser:
     ts = sub.add_parser("transfer-status", help="how an inter-org transfer asked for with transfer-org went")
     ts.add_argument("attendance")
     ts.set_defaults(run=lambda c, a: c.ok("GET", f"/v1/calls/{quote(a.attendance, safe='')}/transfer-org"))
+    dp = sub.add_parser("drain", help="drain this machine's edge (SIGTERM to ./edge run): no new calls or "
+                                      "registrations, calls in progress finish (EDGE_DRAIN_SECONDS), then it stops")
+    dp.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for the stop")
     op = sub.add_parser("openapi", help="print the API's OpenAPI document")
     op.set_defaults(run=lambda c, a: c.ok("GET", "/v1/openapi.json"))
     return parser
 
 
+def drain(settings: Settings, wait: bool) -> int:
+    """Signals the launcher whose pid file is in the data dir (what a preStop hook runs)."""
+    path = settings.data_dir / "run" / "edge.pid"
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError) as e:
+        print(f"edgectl: no running edge to drain ({path}: {e})", file=sys.stderr)
+        return 1
+    print(f"draining the edge (pid {pid})", flush=True)
+    deadline = time.monotonic() + settings.drain_seconds + 30
+    while wait and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("stopped")
+            return 0
+        time.sleep(0.5)
+    return 0 if not wait else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
+    if args.resource == "drain":
+        return drain(settings, not args.no_wait)
     try:
         client = Client(args.url or f"http://{settings.admin_addr}:{settings.admin_port}",
                         resolve_token(settings, args.token_file))

@@ -1,12 +1,15 @@
 """`./edge run`: start and supervise Redis, rtpengine, Kamailio and haproxy in the foreground
-until Ctrl-C or SIGTERM; a component that dies is restarted, the others keep running."""
+until Ctrl-C (stop now) or SIGTERM (drain first: see Stack.drain); a component that dies is
+restarted, the others keep running."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from edgeops.stack import Stack, StackError
@@ -59,19 +62,39 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
+def pid_file(stack: Stack) -> Path:
+    """Where `edgectl drain` finds this launcher."""
+    return stack.data_dir / "run" / "edge.pid"
+
+
 def main() -> int:
     stack = Stack(log_to_files=False)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop, drain = threading.Event(), threading.Event()
+
+    def on_sigterm(*_: object) -> None:
+        drain.set()
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)  # Kubernetes, `edgectl drain`: let calls finish
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop now
     try:
         stack.start()
     except StackError as e:
         print(f"edge failed to start: {e}", file=sys.stderr)
         return 1
+    pid_file(stack).write_text(f"{os.getpid()}\n")
     print(banner(stack), flush=True)
     stack.supervise(stop)
+    if drain.is_set():
+        limit = stack.settings.drain_seconds
+        print(f"Draining: new calls and registrations refused, calls in progress get up to {limit}s.", flush=True)
+        try:
+            left = stack.drain(limit)
+            print(f"Drained ({left} call(s) still up cut off)." if left else "Drained.", flush=True)
+        except StackError as e:
+            print(f"drain skipped: {e}", file=sys.stderr)
     stack.stop()
+    pid_file(stack).unlink(missing_ok=True)
     print("Agent Edge stopped.", flush=True)
     return 0
 

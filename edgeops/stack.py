@@ -47,9 +47,17 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
+# The component groups a stack may run, in order of start; stop goes the other way.
+ORDER = ("redis", "rtpengine", "kamailio", "haproxy")
+
+
 class Stack:
-    def __init__(self, environ: dict[str, str] | None = None, log_to_files: bool = True) -> None:
+    def __init__(self, environ: dict[str, str] | None = None, log_to_files: bool = True,
+                 components: tuple[str, ...] = ORDER) -> None:
+        """`components`: the ones this stack runs (a cluster node runs only Kamailio and shares
+        the Redis and rtpengine another stack runs: edgeops/cluster.py)."""
         self.environ = dict(os.environ if environ is None else environ)
+        self.components = components
         self.settings = Settings.from_env(self.environ)
         self.data_dir = self.settings.data_dir
         self.log_to_files = log_to_files
@@ -211,19 +219,22 @@ class Stack:
             self.settings = replace(self.settings, redis_password=password)
         self._stopping = False
         try:
-            if own_redis:
+            if own_redis and "redis" in self.components:
                 self._first_spawn = set(self.redis_nodes())
                 self._launch(*self.redis_nodes())
-            for name in self.rtpengine_names():  # one by one: each sets up the recording spool if missing
+            for name in self.rtpengine_names() if "rtpengine" in self.components else ():
+                # One by one: each sets up the recording spool if missing.
                 if self.settings.rtpengine_own:
                     self._launch(name)
                 else:  # another launcher runs it (nodes sharing a pool): wait for it to answer
                     _, ready, timeout = self._components()[name]
                     self._wait(name, ready, timeout)
             self.provision()
-            self._launch("kamailio")
-            self._wait("kamailio", lambda: self.health()[0] == 200, 30)
-            self._launch("haproxy")
+            if "kamailio" in self.components:
+                self._launch("kamailio")
+                self._wait("kamailio", lambda: self.health()[0] == 200, 30)
+            if "haproxy" in self.components:
+                self._launch("haproxy")
         except BaseException:
             self.stop()
             raise
@@ -419,18 +430,58 @@ class Stack:
             self._watches.clear()
             for name in reversed(list(self.procs)):  # the reverse of the start order
                 proc = self.procs.pop(name, None)
-                if proc is None or proc.poll() is not None:
+                if proc is None:
                     continue
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    # Kamailio's children share its process group (start_new_session above).
-                    _kill_group(proc)
-                    proc.wait(5)
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout)
+                    except subprocess.TimeoutExpired:
+                        # Kamailio's children share its process group (start_new_session above).
+                        _kill_group(proc)
+                        proc.wait(5)
+                if name == "kamailio":
+                    self.leave_cluster()  # before the edge's own Redis stops
             for log in self._logs.values():
                 log.close()
             self._logs.clear()
+
+    def drain(self, limit: float, interval: float = 0.5) -> int:
+        """Drains Kamailio: OPTIONS answer 503, new calls and registrations are refused with
+        Retry-After (kemi_app/sip/cluster.py), and calls in progress get up to `limit` seconds
+        to end. Returns how many were still up when it stopped waiting."""
+        self.kamcmd("htable.seti", "node", "draining", "1")
+        deadline = time.monotonic() + limit
+        while True:
+            active = self.active_calls()
+            if active == 0 or time.monotonic() >= deadline:
+                return active
+            time.sleep(interval)
+
+    def active_calls(self) -> int:
+        """Dialogs in any state (`all` of dlg.stats_active: starting to ongoing)."""
+        for line in self.kamcmd("dlg.stats_active").splitlines():
+            name, _, value = line.strip().partition(":")
+            if name == "all" and value.strip().isdigit():
+                return int(value)
+        raise StackError("dlg.stats_active has no count of all dialogs")
+
+    def kamcmd(self, *args: str) -> str:
+        rpc = subprocess.run(["kamcmd", "-s", f"unix:{self.ctl_socket}", *args],
+                             capture_output=True, text=True, timeout=5)
+        if rpc.returncode != 0:
+            raise StackError(f"kamcmd {' '.join(args)}: {(rpc.stdout + rpc.stderr).strip()}")
+        return rpc.stdout
+
+    def leave_cluster(self) -> None:
+        """A node that stopped on purpose: its agents' bindings stop counting at once, rather
+        than when its heartbeat lapses."""
+        from kemi_app.state import EdgeState, connect
+
+        try:
+            EdgeState(connect(self.settings.effective_redis_url)).nodes.leave(self.settings.node_uri)
+        except redis.RedisError as e:
+            self._log(f"could not take this node out of the cluster: {e}")
 
     def restart_kamailio(self) -> None:
         with self._lock:

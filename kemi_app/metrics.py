@@ -65,7 +65,7 @@ QUEUE_CALLS = _counter("edge_queue_calls", "Queue calls by outcome: waited (had 
 QUEUE_OVERFLOWS = _counter("edge_queue_overflows", "Queue calls that overflowed", ["org", "reason"])
 TRANSFERS = _counter("edge_transfers", "Call transfers by kind and result", ["org", "kind", "result"])
 SIP_REFUSED = _counter("edge_sip_refused", "Requests and responses refused before routing (flood, foreign dialog, "
-                       "stray response, replayed credentials)", ["reason"])
+                       "stray response, replayed credentials, hand-over not from a peer or badly signed)", ["reason"])
 RECORDINGS_STARTED = _counter("edge_recordings_started", "Call recordings started, by trigger (api, agent, rule)",
                               ["org", "trigger"])
 RECORDINGS_FAILED = _counter("edge_recordings_failed", "Call recordings that failed, by stage (start, media, audio)",

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
 
+from kemi_app.policy.cluster import peer_addresses
 from kemi_app.policy.media_pool import MediaInstance, PoolError, parse_pool
 from kemi_app.state.locator import SentinelLocator, address
 
@@ -62,6 +63,8 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_RECONCILE_SECONDS": ("30", "How often call records and rtpengine sessions are checked against live dialogs"),
     "EDGE_HISTORY_RETENTION_DAYS": ("30", "How long call records and their history are kept in Redis"),
     "EDGE_RECORDING_RETENTION_DAYS": ("30", "How long call recordings are kept: their files and records go together"),
+    "EDGE_PEERS": ("", "Other edge nodes (host:port, comma-separated) trusted to hand over calls for agents held here"),
+    "EDGE_DRAIN_SECONDS": ("30", "On SIGTERM or `edgectl drain`: how long calls may go on before the node stops"),
 }
 
 
@@ -115,6 +118,8 @@ class Settings:
     reconcile_seconds: int
     history_retention_days: int
     recording_retention_days: int
+    peers: str
+    drain_seconds: int
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -174,6 +179,14 @@ class Settings:
         """What callers waiting in a queue hear: the music, with the announcement after every
         EDGE_QUEUE_ANNOUNCE_SECONDS when there is one (one track, played in a loop)."""
         return self.data_dir / "queue-wait.wav" if self.queue_announcement_file else self.moh_path
+
+    @property
+    def peer_addresses(self) -> frozenset[str]:
+        return peer_addresses(self.peers)
+
+    @property
+    def peer_hosts(self) -> frozenset[str]:
+        return frozenset(hp.rsplit(":", 1)[0] for hp in self.peer_addresses)
 
     @property
     def node_uri(self) -> str:

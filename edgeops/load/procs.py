@@ -67,3 +67,13 @@ class Component:
 
     def pids(self) -> list[int]:
         return group_pids(self.leader)
+
+
+@dataclass
+class Components(Component):
+    """Several process groups under one name (the Kamailio of every cluster node)."""
+
+    others: tuple[int, ...] = ()
+
+    def pids(self) -> list[int]:
+        return [pid for leader in (self.leader, *self.others) for pid in group_pids(leader)]

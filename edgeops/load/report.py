@@ -13,7 +13,8 @@ from edgeops.load.ramp import StepResult, sustained
 Results = dict[str, dict[str, list[StepResult]]]  # scenario -> target -> steps
 
 # The throughput goals per second on the 2-core box.
-SIP_TARGETS = {"register": 3000, "call": 700, "queue": 500, "queue500": 500, "outbound": 700, "pause": 2000}
+SIP_TARGETS = {"register": 3000, "call": 700, "queue": 500, "queue500": 500, "outbound": 700, "pause": 2000,
+               "cluster": 0}
 QUEUE_SIZE_GOAL = 1.2  # a 500-member queue's call costs at most this times a 5-member queue's
 MEDIA_TARGET_CALLS_PER_CORE = 500
 DIRECTORY = "directory"  # register and call again with a large directory: scenario -> steps
@@ -83,6 +84,23 @@ def ratios(results: Results) -> dict[str, dict[str, dict[str, float]]]:
                 "sustained_ratio": (best_e.rate / best_b.rate) if best_e and best_b else math.nan,
             }
     return out
+
+
+def cluster_lines(results: Results) -> list[str]:
+    """Agent calls whose caller and callee sit on different nodes, against the one-node `call`."""
+    pair = common_step(results.get("cluster", {}).get("cluster", []), results.get("call", {}).get("edge", []))
+    if pair is None:
+        return []
+    cluster, single = pair
+    rows = [(name, cluster.cpu_per_1000(name), single.cpu_per_1000(name))
+            for name in ("kamailio", "redis", "rtpengine") if name in cluster.cpu and name in single.cpu]
+    return [
+        "## Two nodes (caller on node 1, callee on node 2) against one node", "",
+        f"At {cluster.rate}/s (cluster) and {single.rate}/s (one node); Kamailio is both nodes together.", "",
+        "| component | CPU s per 1,000 calls, cluster / one node | ratio |", "|---|---|---|",
+        *(f"| {name} | {_fmt(c)} / {_fmt(o)} | {_fmt(c / o if o else math.nan, 2)}x |" for name, c, o in rows),
+        "",
+    ]
 
 
 def to_json(results: Results, meta: dict) -> dict:
@@ -157,6 +175,7 @@ def markdown(results: Results, meta: dict) -> str:
                     f"{r['sustained_edge']} / {r['sustained_baseline']} = {_fmt(r['sustained_ratio'], 2)}x |"
                 )
         lines.append("")
+        lines += cluster_lines(results)
         lines += command_lines(sip)
         lines += queue_size_lines(sip, meta.get("profile", {}))
     lines += directory_lines(results, meta.get("directory", {}))

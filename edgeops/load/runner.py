@@ -23,10 +23,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from edgeops import provision
+from edgeops.cluster import Cluster
 from edgeops.load import profile as pyspy
 from edgeops.load import soak
 from edgeops.load.media_load import MediaLoad
-from edgeops.load.procs import Component, cpu_seconds
+from edgeops.load.procs import Component, Components, cpu_seconds
 from edgeops.load.ramp import StepResult, sustained, verdict
 from edgeops.load.redis_stats import CommandCounts, command_counts
 from edgeops.load.report import write_report
@@ -78,11 +79,13 @@ QUICK = Profile(
 )
 SIP_SCENARIOS = ("register", "call", "queue", "queue500", "outbound", "pause")
 # "directory" runs register and call again once the directory is large: keep it after them.
-SCENARIOS = (*SIP_SCENARIOS, "media", "transcode", "directory")
+SCENARIOS = (*SIP_SCENARIOS, "media", "transcode", "directory", "cluster")
 SCALE_ORG_AGENTS = 10_000  # the directory scenario's agents come in orgs of this size, like tenants
 EDGE_ONLY = ("pause", "queue", "queue500")  # the baselines have no agent state, no queues
 WITH_MEDIA = ("call", "outbound")  # the native baseline differs from the bare one only here
 BIG_QUEUE = "600"  # queue500's service; the small queues are 700 and up
+CLUSTER_NODES = ("127.0.0.11", "127.0.0.12")  # callers enter node 1, callees registered on node 2
+CLUSTER_RTP_PORTS = (44000, 50999)  # beside the one-node edge's range
 
 
 def password(ext: str) -> str:
@@ -217,19 +220,23 @@ class LoadRun:
                      {"number": self.BIG_DID, "org": "load", "service": BIG_QUEUE}],
         }
 
-    def start(self, baseline: bool = True) -> list[Target]:
-        b = self.base
+    def environment(self, b: int, data: Path, rtp: tuple[int, int]) -> dict[str, str]:
         tenant = self.out / "tenant.json"
         tenant.write_text(json.dumps(self.tenant()))
         env = dict(os.environ)
         env.update({
             "REDIS_URL": "", "EDGE_SIP_PORT": str(b), "EDGE_WS_PORT": str(b + 1), "EDGE_ADMIN_PORT": str(b + 2),
             "EDGE_REDIS_PORT": str(b + 3), "EDGE_RTPENGINE_NG": f"127.0.0.1:{b + 4}",
-            "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{b + 5}", "EDGE_RTP_PORT_MIN": str(RTP_PORTS[0]),
-            "EDGE_RTP_PORT_MAX": str(RTP_PORTS[1]), "EDGE_DATA_DIR": str(self.out / "edge"),
+            "EDGE_RTPENGINE_HTTP": f"127.0.0.1:{b + 5}", "EDGE_RTP_PORT_MIN": str(rtp[0]),
+            "EDGE_RTP_PORT_MAX": str(rtp[1]), "EDGE_DATA_DIR": str(data),
             "EDGE_DEMO_FILE": str(tenant), "EDGE_LOG_LEVEL": "1", "EDGE_AUTH_MAX_FAILURES": "1000000",
             "EDGE_FLOOD_LIMIT": "0",  # all load comes from one address
         })
+        return env
+
+    def start(self, baseline: bool = True) -> list[Target]:
+        b = self.base
+        env = self.environment(b, self.out / "edge", RTP_PORTS)
         also = f" and the baselines on 127.0.0.1:{b + 10} (bare), {b + 11} (native media)" if baseline else ""
         self.log(f"starting the edge on 127.0.0.1:{b}{also}")
         self.edge = Stack(env, log_to_files=True)
@@ -483,6 +490,28 @@ class LoadRun:
                                    "samples": total, "sample_rate": 200, "self": by_self, "project": ours}
         self.log(f"  profile {scenario} at {rate}/s: {total} samples, top: {by_self[0][0] if by_self else '-'}")
 
+    def run_cluster(self) -> dict[str, list[StepResult]]:
+        """Agent calls between two nodes sharing Redis and rtpengine: callers enter node 1,
+        callees are registered on node 2 (the one-node `call` scenario, split)."""
+        b = self.base + 40
+        cluster = Cluster(self.environment(b, self.out / "cluster", CLUSTER_RTP_PORTS), self.out / "cluster",
+                          CLUSTER_NODES)
+        self.log(f"starting a two-node cluster on {' and '.join(CLUSTER_NODES)}:{b}")
+        cluster.start()
+        try:
+            shared, nodes = cluster.shared.procs, [n.procs["kamailio"].pid for n in cluster.nodes]
+            state = EdgeState(connect(cluster.shared.settings.effective_redis_url))
+            target = Target("cluster", f"{CLUSTER_NODES[0]}:{b}", [
+                Components("kamailio", nodes[0], tuple(nodes[1:])), Component("redis", shared["redis"].pid),
+                Component("rtpengine", shared["rtpengine"].pid)], lambda: command_counts(state.r.info("commandstats")))
+            self.start_uas(replace(target, sip=f"{CLUSTER_NODES[1]}:{b}"), self.callees)
+            job, rates = self.job("call")
+            return {"cluster": self.ramp(target, "cluster", rates,
+                                         functools.partial(self.step_once, self.sipp(target, "cluster"), job, target))}
+        finally:
+            self.stop_uas()
+            cluster.stop()
+
     def run_media(self, scenario: str, edge: Target) -> dict[str, list[StepResult]]:
         assert self.edge is not None
         media = MediaLoad(self.edge.settings.rtpengine_ng, self.base + 180, transcode=scenario == "transcode")
@@ -565,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if scenario in SIP_SCENARIOS:
                     results[scenario] = run.run_sip(scenario, targets)
+                elif scenario == "cluster":
+                    results[scenario] = run.run_cluster()
                 elif scenario == "directory":
                     results[scenario], directory = run.run_directory(targets[0])
                 else:

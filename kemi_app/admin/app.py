@@ -48,7 +48,8 @@ class AdminApp:
         self.open.add("GET", "/health", lambda req, params: self.health())
         self.open.add("GET", "/metrics", lambda req, params: self.metrics())
         self.api = Router()
-        calls = CallsApi(state, transfer_org or _no_sip, supervise or _no_supervision, record_call or _no_media)
+        calls = CallsApi(state, transfer_org or _no_sip, supervise or _no_supervision, record_call or _no_media,
+                         settings.peer_addresses)
         ProvisioningApi(state).register(self.api, calls.routes())
 
     def checks(self) -> dict[str, Callable[[], bool]]:

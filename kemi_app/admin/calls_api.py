@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from kemi_app.admin.api import Params, Route, body_json
+from kemi_app.admin.forward import forward, forwarded
 from kemi_app.admin.router import HttpRequest, HttpResponse, error, json_response
 from kemi_app.policy.attendance import is_attendance_id
 from kemi_app.policy.feature_codes import Feature
@@ -39,15 +40,17 @@ RECENT_MAX = 50
 # Kamailio's xhttp takes the reply body from Python as text: audio goes base64 in JSON, and a
 # reply is built in one worker's memory, so larger files are named, not sent.
 MAX_AUDIO_BYTES = 4 * 1024 * 1024
+NO_CALL = 409  # the attendance has no customer call on this node
 
 
 class CallsApi:
     def __init__(self, state: EdgeState, transfer_org: TransferOrg, supervise: Supervise,
-                 record_call: RecordCall) -> None:
+                 record_call: RecordCall, peers: frozenset[str] = frozenset()) -> None:
         self.s = state
         self.transfer_org = transfer_org
         self.supervise = supervise
         self.record_call = record_call
+        self.peers = peers  # host:port of the configured peer nodes (EDGE_PEERS)
 
     def routes(self) -> list[Route]:
         return [
@@ -112,7 +115,19 @@ class CallsApi:
         if not is_attendance_id(p["attendance"]):
             return error(404, f"no such attendance: {p['attendance']}")
         org = parse_transfer_org(body_json(req))
-        return transfer_answer(self.transfer_org(p["attendance"], org))
+        answer = transfer_answer(self.transfer_org(p["attendance"], org))
+        if answer.status != NO_CALL or forwarded(req):
+            return answer
+        # The customer's call may be anchored on another node: the first one holding it answers.
+        for node, card in self.s.nodes.alive().items():
+            admin = peer_admin(node, card, self.peers)
+            if admin is None:
+                continue
+            theirs = forward(admin, req)
+            if theirs is not None and theirs.status != NO_CALL:
+                return theirs
+        return answer
+
 
     def get_transfer_org(self, req: HttpRequest, p: Params) -> HttpResponse:
         att_id = p["attendance"]
@@ -170,6 +185,16 @@ class CallsApi:
                                    "data": base64.b64encode(path.read_bytes()).decode()})
 
 
+def peer_admin(node: str, card: dict[str, object], peers: frozenset[str]) -> str | None:
+    """A live node's admin URL, if the node is a configured peer and the URL is on its host:
+    the API token goes there, so never to an address Redis alone names."""
+    hostport = node.removeprefix("sip:")
+    admin = str(card.get("admin", ""))
+    if hostport not in peers or urlsplit(admin).hostname != hostport.rsplit(":", 1)[0]:
+        return None
+    return admin
+
+
 def transfer_status(att_id: str, stored: dict[str, str], now: float) -> dict[str, object]:
     started = float(stored.get("started") or 0)
     progress = progress_now(Progress(stored.get("status", Progress.PENDING.value)), started, now)
@@ -194,7 +219,7 @@ def transfer_answer(req: TransferRequest) -> HttpResponse:
     if req.outcome is Outcome.NO_ORG:
         return error(404, f"no such org: {req.org}", "org")
     if req.outcome is Outcome.NO_CALL:
-        return error(409, "the attendance has no customer call in progress")
+        return error(NO_CALL, "the attendance has no customer call in progress")
     if req.outcome is Outcome.UNAVAILABLE:
         return error(503, "calls can only be transferred from inside the edge")
     return error(404, f"no such attendance: {req.attendance}")

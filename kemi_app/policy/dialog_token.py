@@ -14,20 +14,26 @@ import hmac
 
 EXPIRY_PARAM = "ee"
 SIGNATURE_PARAM = "es"
+# On the Record-Route of a node that only delivers a call another node handed over (see
+# policy.cluster): in-dialog requests pass through it without a second transfer or media decision.
+HANDOVER_PARAM = "eh"
 # Longer than the dialog module's default_timeout (12 h): no dialog outlives its signature.
 LIFETIME = 13 * 3600
 SIGNATURE_HEX = 20
 
 
-def signature(secret: str, call_id: str, expires: int) -> str:
-    mac = hmac.new(secret.encode(), f"{call_id}|{expires}".encode(), hashlib.sha256)
+def signature(secret: str, call_id: str, expires: int, handover: bool = False) -> str:
+    text = f"{call_id}|{expires}" + ("|handover" if handover else "")
+    mac = hmac.new(secret.encode(), text.encode(), hashlib.sha256)
     return mac.hexdigest()[:SIGNATURE_HEX]
 
 
-def record_route_params(secret: str, call_id: str, now: float) -> str:
-    """The parameters the edge adds to its Record-Route for a new dialog."""
+def record_route_params(secret: str, call_id: str, now: float, handover: bool = False) -> str:
+    """The parameters the edge adds to its Record-Route for a new dialog (`handover`: on the
+    node delivering a call another node handed over; the flag is signed too)."""
     expires = int(now) + LIFETIME
-    return f";{EXPIRY_PARAM}={expires};{SIGNATURE_PARAM}={signature(secret, call_id, expires)}"
+    flag = f";{HANDOVER_PARAM}=1" if handover else ""
+    return f";{EXPIRY_PARAM}={expires}{flag};{SIGNATURE_PARAM}={signature(secret, call_id, expires, handover)}"
 
 
 def uri_params(uri: str) -> dict[str, str]:
@@ -49,4 +55,9 @@ def valid(secret: str, call_id: str, route_uri: str, now: float) -> bool:
     expires, signed = params.get(EXPIRY_PARAM, ""), params.get(SIGNATURE_PARAM, "")
     if not expires.isdigit() or int(expires) < now or not call_id:
         return False
-    return hmac.compare_digest(signed.lower(), signature(secret, call_id, int(expires)))
+    return hmac.compare_digest(signed.lower(), signature(secret, call_id, int(expires), handed_over(route_uri)))
+
+
+def handed_over(route_uri: str) -> bool:
+    """Is this Route the Record-Route of a node that only delivers (checked by `valid`)?"""
+    return HANDOVER_PARAM in uri_params(route_uri)

@@ -75,6 +75,7 @@ class CallRecord:
     answer_in_ack: bool = False  # late offer: the callee's 2xx offered, the caller's ACKs answer
     org_transfer: str = ""  # this leg completes the API's inter-org transfer of that attendance
     over: bool = False  # its end was handled (a vanished agent's call: before the BYE it sends)
+    handover: bool = False  # delivered for another node, which anchors it (tracked only to drain)
 
     @classmethod
     def load(cls) -> CallRecord:
@@ -82,6 +83,14 @@ class CallRecord:
 
     def save(self) -> None:
         _store(CALL_VAR, self)
+
+
+def handed_over(dialog: dict) -> bool:
+    """Is this dialog (as dlg.dlg_list lists it) one this node only delivers for another node?"""
+    tags = [dialog.get(side, {}).get("tag", "") for side in ("caller", "callee")]
+    if KSR.dialog.dlg_get(dialog.get("call-id", ""), *tags) <= 0:
+        return False
+    return CallRecord.load().handover
 
 
 @dataclass

@@ -10,9 +10,9 @@ from kemi_app.policy import dialog_token
 from kemi_app.sip.context import Context, pv
 
 
-def record_route(ctx: Context) -> None:
+def record_route(ctx: Context, handover: bool = False) -> None:
     """Record-Route with the signature that lets this dialog's later requests through."""
-    params = dialog_token.record_route_params(ctx.settings.auth_secret, pv("$ci"), time.time())
+    params = dialog_token.record_route_params(ctx.settings.auth_secret, pv("$ci"), time.time(), handover)
     KSR.rr.record_route_params(params)
 
 
@@ -25,3 +25,8 @@ def ours(ctx: Context) -> bool:
     if not route or KSR.is_myself(route) <= 0:  # 0 means no, as for is_myself_ruri
         return False
     return dialog_token.valid(ctx.settings.auth_secret, pv("$ci"), route, time.time())
+
+
+def handed_over() -> bool:
+    """Does the first Route (checked by `ours`) mark a call this node only delivers?"""
+    return dialog_token.handed_over(pv("$route_uri"))

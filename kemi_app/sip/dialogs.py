@@ -20,6 +20,8 @@ def on_event(ctx: Context, evname: str) -> None:
     handled once: a vanished agent's call is ended before its BYE leaves (sip/vanish.py), and
     the dialog module may still raise dialog:end after that BYE."""
     record = CallRecord.load()
+    if record.handover:
+        return  # the node that anchors the call records it (sip/cluster.py)
     call_id = pv("$dlg(callid)") or pv("$ci")
     ended = evname in ("dialog:end", "dialog:failed")
     if evname == "dialog:start":  # confirmed by a 2xx: the call is answered

@@ -5,8 +5,9 @@ from __future__ import annotations
 import KSR
 
 from kemi_app.policy.registration import Binding
-from kemi_app.sip import media
+from kemi_app.sip import cluster, media
 from kemi_app.sip.context import Context
+from kemi_app.sip.tmroutes import BRANCH_ROUTE
 
 
 def _branch_to(ctx: Context, binding: Binding) -> None:
@@ -15,8 +16,11 @@ def _branch_to(ctx: Context, binding: Binding) -> None:
         KSR.setdsturi(binding.received)
         KSR.corex.set_send_socket(binding.socket)
     else:
-        # The connection lives on another edge node: hand the request to it.
-        KSR.setdsturi(binding.node)
+        # The connection lives on another edge node: hand the request to it (signed in the
+        # branch route, sip/cluster.sign_branch).
+        KSR.setdsturi(cluster.branch_target(binding.node, binding.received))
+        # From this node's own address (the peer checks it), also where several share a host.
+        KSR.corex.set_send_socket(f"tcp:{ctx.settings.sip_addr}:{ctx.settings.sip_port}")
 
 
 def fork(ctx: Context, bindings: list[Binding]) -> bool:
@@ -26,4 +30,5 @@ def fork(ctx: Context, bindings: list[Binding]) -> bool:
         _branch_to(ctx, binding)
         KSR.corex.append_branch()
     _branch_to(ctx, bindings[0])
+    KSR.tm.t_on_branch(BRANCH_ROUTE)
     return media.relay(ctx)

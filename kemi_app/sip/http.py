@@ -13,7 +13,7 @@ from kemi_app.admin.router import HttpRequest, HttpResponse, error
 from kemi_app.sip import connections
 from kemi_app.sip.context import Context, NotUtf8, pv
 
-READ_HEADERS = ("authorization", "content-type")
+READ_HEADERS = ("authorization", "content-type", "x-edge-forwarded")
 
 
 def _is_websocket_upgrade() -> bool:

@@ -32,6 +32,7 @@ from kemi_app.policy.transfer import (
     sipfrag_status,
 )
 from kemi_app.sip import rpc
+from kemi_app.sip.callstate import handed_over
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.transfers import claim_interorg, edge_hostport, interorg_verdict, refuse_interorg
 
@@ -147,7 +148,8 @@ def _confirmed(call_id: str) -> dict | None:
     except rpc.RpcError:
         return None
     dialogs = found if isinstance(found, list) else [found] if found else []
-    confirmed = [d for d in dialogs if isinstance(d, dict) and d.get("state") == CONFIRMED]
+    # A node that only delivered the call for the node anchoring it leaves the transfer to that one.
+    confirmed = [d for d in dialogs if isinstance(d, dict) and d.get("state") == CONFIRMED and not handed_over(d)]
     return confirmed[0] if confirmed else None
 
 

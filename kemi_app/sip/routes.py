@@ -16,10 +16,13 @@ from kemi_app import metrics
 from kemi_app.admin.agent_api import AgentApi
 from kemi_app.admin.app import AdminApp
 from kemi_app.admin.router import error
+from kemi_app.dependency import DependencyDown
+from kemi_app.policy.cluster import HEARTBEAT_EVERY
 from kemi_app.sip import (
     attendances,
     callerid,
     carriers,
+    cluster,
     connections,
     dialog_guard,
     dialogs,
@@ -33,6 +36,7 @@ from kemi_app.sip import (
     recordings,
     supervision,
     transfers,
+    vanish,
 )
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
@@ -48,6 +52,7 @@ from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connectio
 MAX_FORWARDS = 70
 FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
 INITIAL_METHODS = ("INVITE", "MESSAGE")
+NEW_WORK = ("INVITE", "MESSAGE", "REGISTER")  # refused while the node drains
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
@@ -92,11 +97,8 @@ def _answer_tm_error(e: Exception) -> None:
     KSR.tm.t_reply(500, "Internal Server Error")
 
 
-NODE = "node"  # htable (shared memory) of this node's process-wide flags
-
-
 def _started() -> bool:
-    return KSR.htable.sht_get(NODE, "started") is not None
+    return KSR.htable.sht_get(cluster.NODE_TABLE, "started") is not None
 
 
 class EdgeRoutes:
@@ -105,6 +107,7 @@ class EdgeRoutes:
         self.admin: AdminApp | None = None
         self.agent_api: AgentApi | None = None
         self.next_reconcile = 0.0
+        self.next_heartbeat = 0.0
         # Built once: the request route runs for every message.
         self._request_answering_503 = outage.answering_503(self._request)
 
@@ -113,6 +116,7 @@ class EdgeRoutes:
         self.ctx = Context.create()
         self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         if rank == FIRST_SIP_WORKER:
+            self._announce()
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: recordings.after_api_transfer(
@@ -134,7 +138,14 @@ class EdgeRoutes:
                 KSR.notice(f"forgot {dropped} call record(s) of dialogs lost in a restart\n")
         finally:
             # /health reports Kamailio ready only now: nobody sees a previous run's calls as live.
-            KSR.htable.sht_seti(NODE, "started", 1)
+            KSR.htable.sht_seti(cluster.NODE_TABLE, "started", 1)
+
+    def _announce(self) -> None:
+        """The first heartbeat, before any REGISTER can name this node (then the rtimer's)."""
+        try:
+            cluster.heartbeat(self._ctx())
+        except Exception as e:
+            KSR.err(f"first heartbeat not written: {e!r}\n")
 
     # -- SIP --------------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
@@ -153,7 +164,7 @@ class EdgeRoutes:
             if pv("$ci").startswith(supervision.CONTACT_PREFIX):  # the edge called a supervisor
                 supervision.on_reply(self._ctx())
                 return
-            if 100 < int(pv("$rs") or 0) < 300:
+            if 100 < int(pv("$rs") or 0) < 300 and not cluster.from_peer(self._ctx()):
                 fix_contact()
 
         return _guard("reply_route", body)
@@ -210,7 +221,16 @@ class EdgeRoutes:
         KSR.hdr.remove("Route")
         method = pv("$rm")
         if method == "OPTIONS" and KSR.is_myself_ruri() > 0 and not pv("$rU"):
-            reply(200, "OK", (ALLOW,))  # keepalives to the edge itself: never wait on Redis
+            # Keepalives and load balancers' probes: never wait on Redis.
+            if cluster.draining():
+                cluster.refuse_draining()
+            else:
+                reply(200, "OK", (ALLOW,))
+            return
+        if method in INITIAL_METHODS and cluster.deliver(ctx):
+            return  # handed over by another node: delivered over the agent's connection here
+        if method in NEW_WORK and cluster.draining():
+            cluster.refuse_draining()
             return
         if method == "INVITE" and queues.is_parking(ctx):
             queues.park(ctx)
@@ -240,29 +260,44 @@ class EdgeRoutes:
             else:
                 reply(404, "Not Here")
             return
+        # A call another node handed over: that node decides transfers and media.
+        anchored_here = not dialog_guard.handed_over()
         if KSR.rr.loose_route() > 0:
-            if pv("$rm") == "REFER":
-                if transfers.on_refer(self._ctx()):
-                    return
-                recordings.on_transfer(self._ctx(), pv("$ci"))
-            if recordings.on_info(self._ctx()):
+            if anchored_here and self._answered_here():
                 return
-            if pv("$rm") == "NOTIFY" and orgtransfer.on_notify(self._ctx()):
-                return
-            if KSR.is_ACK() > 0:
-                media.answer_in_ack(self._ctx())
             route_by_alias()
-            callerid.in_dialog()
-            if pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
+            if anchored_here:
+                callerid.in_dialog()
+            if anchored_here and pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
                 # A dialog lost in a Kamailio restart: no dialog event will free its media.
                 media.end_call(self._ctx(), pv("$ci"))
             if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
-                fix_contact()
-                media.offer_in_dialog(self._ctx())
+                if not cluster.from_peer(self._ctx()):
+                    fix_contact()
+                if anchored_here:
+                    media.offer_in_dialog(self._ctx())
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
             return
         reply(404, "Not Here")
+
+    def _answered_here(self) -> bool:
+        """In-dialog requests of a call this node anchors that the edge itself acts on: a REFER
+        (transfer; a let-through one stops the recordings), an agent's recording INFO, the
+        NOTIFYs of the API's inter-org transfer; a late offer's ACK carries the media answer.
+        True when answered here, not relayed."""
+        ctx = self._ctx()
+        if pv("$rm") == "REFER":
+            if transfers.on_refer(ctx):
+                return True
+            recordings.on_transfer(ctx, pv("$ci"))
+        if recordings.on_info(ctx):
+            return True
+        if pv("$rm") == "NOTIFY" and orgtransfer.on_notify(ctx):
+            return True
+        if KSR.is_ACK() > 0:
+            media.answer_in_ack(ctx)
+        return False
 
     # -- events -------------------------------------------------------------------
     def ksr_xhttp_event(self, msg: object, evname: str) -> int:
@@ -307,6 +342,7 @@ class EdgeRoutes:
     # -- tm routes armed by the relay path (names in kemi_app.sip.tmroutes) -----------------
     def ksr_branch_media(self, msg: object) -> int:
         def body() -> None:
+            cluster.sign_branch(self._ctx())
             ctx, tx = self._ctx(), Transaction.load()
             if not queues.on_branch(tx):  # the parking branch (sip/queues.py) has no media
                 callerid.on_branch(ctx, CallRecord.load(), tx)
@@ -354,19 +390,34 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): the rtpengine pool's health, recordings'
-        audio files and retention every tick; the reconcile every EDGE_RECONCILE_SECONDS."""
+        """rtimer tick (every second, one process): the node's part in the cluster, the rtpengine
+        pool's health, recordings' audio files and retention, and the reconcile every
+        EDGE_RECONCILE_SECONDS. Each guarded on its own: with Redis down the reconcile still
+        deletes orphaned rtpengine sessions."""
+
+        def cluster_work() -> None:
+            ctx = self._ctx()
+            now = time.monotonic()
+            try:
+                if now >= self.next_heartbeat:
+                    self.next_heartbeat = now + HEARTBEAT_EVERY
+                    cluster.heartbeat(ctx)
+                if ctx.settings.peers:
+                    vanish.ended_elsewhere(ctx)  # agents who vanished from other nodes
+            except DependencyDown as e:  # Redis down: the next heartbeat once it is back
+                KSR.notice(f"cluster tick skipped: {e}\n")
 
         def body() -> None:
             ctx = self._ctx()
             mediapool.check(ctx)
-            recordings.housekeeping(ctx)
             now = time.monotonic()
             if now < self.next_reconcile:
                 return
             self.next_reconcile = now + ctx.settings.reconcile_seconds
             reconcile(ctx)
 
+        _guard("cluster", cluster_work)
+        _guard("recordings", lambda: recordings.housekeeping(self._ctx()))
         return _guard("reconcile", body)
 
     def ksr_gateway_failure(self, msg: object) -> int:

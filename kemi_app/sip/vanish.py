@@ -1,6 +1,8 @@
 """A vanished agent (its WebSocket closed: tab closed, network lost) leaves no stuck call:
 its bindings on that connection go, its calls on that connection are ended (BYE to the
 other side), and the history says why. Offline follows from the agent having no binding left.
+Calls that entered another edge node are anchored there: that node is told through its inbox
+(state.nodes) and ends them the same way within a second (`ended_elsewhere`).
 
 The close is seen in Kamailio's TCP main process, which cannot send on TCP connections (a BYE
 to a TCP peer fails there with "Socket operation on non-socket") and must not wait on Redis:
@@ -19,12 +21,13 @@ from kemi_app.policy.reconcile import CONFIRMED
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.sip import dialogs, rpc
 from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
+from kemi_app.sip.cluster import peer_nodes
 from kemi_app.sip.context import Context, pv
 
 
-def _same_contact(dialog_contact: str, binding: Binding) -> bool:
+def _same_contact(dialog_contact: str, contact: str) -> bool:
     # The dialog keeps the contact as the agent sent it; the binding too (no alias params).
-    return dialog_contact.split(";", 1)[0] == binding.contact.split(";", 1)[0]
+    return dialog_contact.split(";", 1)[0] == contact.split(";", 1)[0]
 
 
 def _peer_of(binding: Binding) -> str:
@@ -68,10 +71,35 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
         return RegisterOutcome(200, "OK", [b for b in current if b not in gone])
 
     left = ctx.state.registrations.update_bindings(org_id, ext, drop).bindings
-    listed = agent_dialogs(agent_key(org_id, ext)) if gone else []
-    calls = answered_over(listed, gone)
-    # Its calls still ringing: with no device left to ring, they stop now.
-    ringing = [] if left else [dlg for dlg in listed if dlg.get("state") in EARLY]
+    contacts = [b.contact for b in gone]
+    if contacts and ctx.settings.peers:
+        # Calls that entered another node were anchored there: that node ends them.
+        ctx.state.nodes.send(peer_nodes(ctx), {"org": org_id, "ext": ext, "contacts": contacts})
+    ended, stopped = end_calls(ctx, org_id, ext, contacts, still_registered=bool(left))
+    KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
+               f"{len(gone)} binding(s) removed, {ended} call(s) ended, {stopped} stopped ringing\n")
+
+
+def ended_elsewhere(ctx: Context) -> None:
+    """rtimer: agents who vanished from other nodes; their calls anchored here end."""
+    for message in ctx.state.nodes.receive(ctx.settings.node_uri):
+        org_id, ext, contacts = str(message["org"]), str(message["ext"]), message["contacts"]
+        if not isinstance(contacts, list):
+            continue
+        # The vanished leg runs through the node that saw it go: a BYE that way ends the dialog
+        # that node tracks for it (it cannot reach the agent any more, and need not).
+        ended, _ = end_calls(ctx, org_id, ext, [str(c) for c in contacts], bye_vanished=True)
+        if ended:
+            KSR.notice(f"agent {ext}@{org_id} vanished from another node: {ended} call(s) ended here\n")
+
+
+def end_calls(ctx: Context, org_id: str, ext: str, contacts: list[str], bye_vanished: bool = False,
+              still_registered: bool = True) -> tuple[int, int]:
+    """Ends the agent's answered calls on this node that ran over the vanished contacts and,
+    when it has no device left, stops its calls still ringing. Returns (ended, stopped)."""
+    listed = agent_dialogs(agent_key(org_id, ext)) if contacts else []
+    calls = answered_over(listed, contacts)
+    ringing = [] if still_registered else [dlg for dlg in listed if dlg.get("state") in EARLY]
     now = time.time()
     # The history says why before the call's end is recorded.
     ctx.state.history.record_events(*(
@@ -81,11 +109,10 @@ def on_connection_closed(ctx: Context, peer: str) -> None:
         if (att := ctx.state.history.attendance_by_call(dlg["call-id"])) is not None
     ))
     for dlg in calls:
-        _hang_up(ctx, dlg, gone)
+        _hang_up(ctx, dlg, [] if bye_vanished else contacts)
     for dlg in ringing:
-        _stop_ringing(dlg, gone)
-    KSR.notice(f"agent {ext}@{org_id} vanished (connection from {peer}): "
-               f"{len(gone)} binding(s) removed, {len(calls)} call(s) ended, {len(ringing)} stopped ringing\n")
+        _stop_ringing(dlg, contacts)
+    return len(calls), len(ringing)
 
 
 def _contact(dlg: dict, side: str) -> str:
@@ -93,17 +120,18 @@ def _contact(dlg: dict, side: str) -> str:
     return str((dlg.get(side) or {}).get("contact") or "")
 
 
-def _vanished_sides(dlg: dict, gone: list[Binding]) -> list[str]:
-    return [side for side in SIDES if any(_same_contact(_contact(dlg, side), b) for b in gone)]
+def _vanished_sides(dlg: dict, gone: list[str]) -> list[str]:
+    return [side for side in SIDES if any(_same_contact(_contact(dlg, side), c) for c in gone)]
 
 
-def _hang_up(ctx: Context, dlg: dict, gone: list[Binding]) -> None:
+def _hang_up(ctx: Context, dlg: dict, gone: list[str]) -> None:
     """The call's end is handled here, then a BYE goes to the side still there (both, for an
-    agent who called itself); the vanished side has no connection left. The dialog module
+    agent who called itself, or when no side is named `gone`); the vanished side has no
+    connection left. The dialog module
     raises dialog:end after its BYE only if no reply ended the dialog first, and a 200 over
     TCP can: so the end (rtpengine, call records, history) does not wait for that event."""
     vanished = _vanished_sides(dlg, gone)
-    side = "all" if len(vanished) == len(SIDES) else next(s for s in SIDES if s not in vanished)
+    side = "all" if len(vanished) in (0, len(SIDES)) else next(s for s in SIDES if s not in vanished)
     call_id = dlg.get("call-id", "")
     tags = [str((dlg.get(s) or {}).get("tag") or "") for s in SIDES]
     if KSR.dialog.dlg_get(call_id, *tags) <= 0:
@@ -120,13 +148,13 @@ def agent_dialogs(profile_value: str) -> list[dict]:
     return [d for d in (listed if isinstance(listed, list) else [listed]) if isinstance(d, dict)]
 
 
-def answered_over(dialogs: list[dict], gone: list[Binding]) -> list[dict]:
-    """The answered dialogs that ran over the vanished bindings: their BYE goes to the other
+def answered_over(dialogs: list[dict], gone: list[str]) -> list[dict]:
+    """The answered dialogs that ran over the vanished contacts: their BYE goes to the other
     side. A call still ringing has no callee contact yet, and no BYE to send."""
     return [dlg for dlg in dialogs if dlg.get("state") == CONFIRMED and _vanished_sides(dlg, gone)]
 
 
-def _stop_ringing(dlg: dict, gone: list[Binding]) -> None:
+def _stop_ringing(dlg: dict, gone: list[str]) -> None:
     """A call not answered yet: the vanished agent called (its INVITE is cancelled) or was
     being rung (its caller gets 480). The dialog module then raises dialog:failed."""
     call_id, cseq = str(dlg.get("call-id", "")), str((dlg.get("caller") or {}).get("cseq") or "")

@@ -12,6 +12,7 @@ each given what it depends on:
   queues          per-queue state: free members by idle time, waiting calls, offer locks
   dialog_events   a dialog event's calls in progress and history, in one transaction (history)
   recordings      call recordings of attendances: start, stop, files written, retention
+  nodes           edge nodes' heartbeats and cards, and each node's inbox from the others
 
 Every public method of a store is timed (edge_redis_seconds{op}); optimistic transactions
 share one retry policy (base.Store._optimistic).
@@ -57,6 +58,9 @@ Keys (every edge node shares them; see keys.py):
   edge:qwait:{org}:{queue}         sorted set: waiting calls (attendance ids) by arrival;
   edge:qwaiters:{org}:{queue}      hash: attendance id -> where the call is parked
   edge:wake:{node}                 list: parked calls of a node that a member was handed to
+  edge:nodes                       hash: node URI -> until when its heartbeat keeps it alive
+  edge:node:{node}                 a node's card (addresses, draining), expiring with its heartbeat
+  edge:nodeinbox:{node}            list: work other nodes hand to this node (vanished agents)
 """
 
 
@@ -72,6 +76,7 @@ from kemi_app.state.dialogevents import DialogEvents
 from kemi_app.state.directory import Directory
 from kemi_app.state.guard import guarded, redis_dependency
 from kemi_app.state.lookups import Lookups
+from kemi_app.state.nodes import Nodes
 from kemi_app.state.queues import Queues
 from kemi_app.state.recordings import Recordings
 from kemi_app.state.registrations import Registrations
@@ -108,6 +113,7 @@ class EdgeState:
         self.dialog_events = DialogEvents(client, self.history)
         self.supervisions = Supervisions(client)
         self.recordings = Recordings(client, self.history, recording_retention_days)
+        self.nodes = Nodes(client)
 
     def ping(self) -> bool:
         return bool(self.r.ping())

@@ -14,6 +14,7 @@ import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
+from kemi_app.policy.cluster import reachable
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.policy.presence import Presence, derive
 from kemi_app.policy.reconcile import NodeCall
@@ -87,11 +88,16 @@ def queue_calls_change(p: Pipeline, c: CallsChange) -> None:
         queue_agent_changed(p, c.org_id, ext)
 
 
-PRESENCE_READS = 5  # replies per agent queued by queue_presence
+PRESENCE_READS = 5  # replies per agent queued by queue_presence, after one for the nodes
+
+
+def presence_replies(exts: list[str]) -> int:
+    return 1 + PRESENCE_READS * len(exts)
 
 
 def queue_presence(p: Pipeline, org_id: str, exts: list[str]) -> None:
-    """Queues the reads presence_from derives the agents' presence from."""
+    """Queues the reads presence_from derives the agents' presence from (presence_replies of them)."""
+    p.hgetall(keys.NODES)
     for ext in exts:
         p.hget(keys.agent(org_id, ext), "dnd")
         p.hgetall(keys.status(org_id, ext))
@@ -102,11 +108,13 @@ def queue_presence(p: Pipeline, org_id: str, exts: list[str]) -> None:
 
 def presence_from(exts: list[str], rows: list) -> list[Presence]:
     now = time.time()
+    nodes, rows = rows[0], rows[1:]
     out = []
     for i, ext in enumerate(exts):
         dnd, status, bindings, calls, session = rows[PRESENCE_READS * i : PRESENCE_READS * (i + 1)]
+        # A binding on a node whose heartbeat lapsed (the node died) does not make the agent online.
         out.append(derive(
-            ext, status_from(status), dnd == "true", bindings_from(bindings),
+            ext, status_from(status), dnd == "true", reachable(bindings_from(bindings), nodes, now),
             float(session.get("online_until", 0) or 0), {c: float(t) for c, t in calls.items()},
             session_from(session), now,
         ))

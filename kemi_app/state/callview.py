@@ -10,8 +10,9 @@ from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext, is_service_ext
+from kemi_app.policy.cluster import reachable
 from kemi_app.policy.pause import AgentStatus
-from kemi_app.policy.registration import Binding, live
+from kemi_app.policy.registration import Binding
 from kemi_app.policy.session import LoginSession
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.service import Service
@@ -84,6 +85,7 @@ class CallViews(Store):
             if agent_dialled:
                 p.hgetall(keys.agent(org_id, dialled))
                 p.hvals(keys.bindings(org_id, dialled))
+                p.hgetall(keys.NODES)
             if service_dialled:
                 p.hgetall(keys.service(org_id, dialled))
             rows = p.execute()
@@ -99,7 +101,7 @@ class CallViews(Store):
         )
         if agent_dialled:
             return CallView(**{**view.__dict__, "callee": decode(Agent, target[0], ext=dialled),
-                               "callee_bindings": live(bindings_from(target[1]), time.time())})
+                               "callee_bindings": reachable(bindings_from(target[1]), target[2], time.time())})
         if service_dialled:
             return CallView(**{**view.__dict__, "service": decode(Service, target[0])})
         return view

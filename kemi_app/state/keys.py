@@ -197,3 +197,16 @@ def queue_waiters(org_id: str, queue: str) -> str:
 def wakes(node: str) -> str:
     """List of waiting calls held by `node` that a member just became free for."""
     return k("wake", node)
+
+
+NODES = k("nodes")  # hash: node URI -> until when its last heartbeat keeps it alive
+
+
+def node(node_uri: str) -> str:
+    """A node's JSON card (SIP and admin addresses, draining), expiring with its heartbeat."""
+    return k("node", node_uri)
+
+
+def node_inbox(node_uri: str) -> str:
+    """List of work other nodes hand to this one (e.g. a vanished agent whose calls it anchors)."""
+    return k("nodeinbox", node_uri)

@@ -90,8 +90,22 @@ local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
 local tried = {}
 for _, e in ipairs(cjson.decode(ARGV[5])) do tried[e] = true end
 local preferred = ARGV[6]
+-- Nodes alive (policy.cluster): a binding held by a node whose heartbeat lapsed is not used.
+local now = tonumber(redis.call('time')[1])
+local alive = {}
+local flat = redis.call('hgetall', P .. 'nodes')
+for i = 1, #flat, 2 do alive[flat[i]] = (tonumber(flat[i + 1]) or 0) > now end
+local function reachable(ext)
+  local out = {}
+  for _, b in ipairs(redis.call('hvals', key('bindings', ext))) do
+    if alive[cjson.decode(b).node or ''] then out[#out + 1] = b end
+  end
+  return out
+end
 local function take(ext)
-  if tried[ext] or redis.call('exists', key('bindings', ext)) == 0 then return nil end
+  if tried[ext] then return nil end
+  local bindings = reachable(ext)
+  if #bindings == 0 then return nil end
   local holder = redis.call('get', key('offer', ext))
   if holder and holder ~= att then return nil end
   redis.call('set', key('offer', ext), att, 'PX', lock)
@@ -99,7 +113,7 @@ local function take(ext)
   local auto = redis.call('hget', key('session', ext), 'auto_answer')
   if auto ~= 'true' and auto ~= 'false' then auto = redis.call('hget', key('agent', ext), 'auto_answer') or '' end
   local out = {ext, auto}
-  for _, b in ipairs(redis.call('hvals', key('bindings', ext))) do out[#out + 1] = b end
+  for _, b in ipairs(bindings) do out[#out + 1] = b end
   return out
 end
 local chosen = nil

@@ -12,6 +12,7 @@ import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
+from kemi_app.policy.cluster import reachable
 from kemi_app.policy.registration import Binding, RegisterOutcome, live
 from kemi_app.policy.session import LoginSession, SessionUpdate
 from kemi_app.provisioning.agent import Agent
@@ -175,12 +176,13 @@ class Registrations(Store):
         return int(count)
 
     def agent_bindings(self, org_id: str, ext: str) -> tuple[Agent | None, list[Binding]]:
-        """(the agent, its live bindings) in one round trip."""
+        """(the agent, its live bindings on live nodes) in one round trip."""
         with self.r.pipeline(transaction=False) as p:
             p.hgetall(keys.agent(org_id, ext))
             p.hvals(keys.bindings(org_id, ext))
-            agent, raw = p.execute()
-        return decode(Agent, agent, ext=ext), live(bindings_from(raw), time.time())
+            p.hgetall(keys.NODES)
+            agent, raw, nodes = p.execute()
+        return decode(Agent, agent, ext=ext), reachable(bindings_from(raw), nodes, time.time())
 
     def bindings(self, org_id: str, ext: str) -> list[Binding]:
         return live(bindings_from(self.r.hvals(keys.bindings(org_id, ext))), time.time())

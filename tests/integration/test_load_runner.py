@@ -40,6 +40,10 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     assert report["directory"]["bytes_per_registered_agent"] > 0
     for scenario in ("register", "call"):
         assert report["scenarios"]["directory"][scenario]["sustained_rate"] > 0
+    # Calls between two cluster nodes, compared with the one-node call scenario.
+    cluster = report["scenarios"]["cluster"]["cluster"]
+    assert cluster["sustained_rate"] > 0, cluster["steps"]
+    assert cluster["sustained_step"]["cpu"]["kamailio"] > 0
     media = report["scenarios"]["media"]["rtpengine"]["steps"][0]
     assert media["created"] > 0 and media["cpu"]["rtpengine"] > 0
     assert report["scenarios"]["transcode"]["rtpengine"]["steps"][0]["succeeded"] > 0
@@ -47,6 +51,7 @@ def test_quick_load_run_writes_the_report_with_baseline_ratios(tmp_path: Path) -
     assert "## Edge / baselines, side by side" in markdown and "| register | edge |" in markdown
     assert "## Redis commands per call" in markdown and "## Directory scale" in markdown
     assert "## Queue calls against queue size" in markdown and "| queue500 | 500 |" in markdown
+    assert "## Two nodes (caller on node 1, callee on node 2) against one node" in markdown
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
 
 

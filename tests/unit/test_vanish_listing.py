@@ -17,7 +17,7 @@ def listed(*dialogs: dict) -> list[dict]:
     fake_ksr.install({"$jsonrpl(body)": json.dumps({"result": list(dialogs)})})
     try:
         vanish = importlib.import_module("kemi_app.sip.vanish")
-        return vanish.answered_over(vanish.agent_dialogs("demo:1002"), [GONE])
+        return vanish.answered_over(vanish.agent_dialogs("demo:1002"), [GONE.contact])
     finally:
         fake_ksr.uninstall()
 
