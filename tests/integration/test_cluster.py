@@ -276,7 +276,8 @@ def test_second_interorg_transfer_is_refused_on_any_node(
     ivr = answer_one(sipps[2], centre.dest_ivr_port)
     outcome: list = []
     started = time.time()
-    customer = threading.Thread(target=lambda: outcome.extend(centre.transferred_customer()))
+    customer = threading.Thread(target=lambda: outcome.extend(
+        centre.transferred_customer(scenario="customer_refer_notify.xml", frag="SIP/2.0 200 OK")))
     customer.start()
     att = wait_for(lambda: next((a for a in centre.state.history.recent_attendances("cc", "3001")
                                  if centre.state.history.attendance(a).created_at >= started
