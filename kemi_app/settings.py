@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from kemi_app.policy.cluster import peer_addresses
 from kemi_app.policy.media_pool import MediaInstance, PoolError, parse_pool
-from kemi_app.state.locator import SentinelLocator, address
+from kemi_app.redis_locator import SentinelLocator, address
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

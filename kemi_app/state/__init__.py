@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import redis
 
-from kemi_app.state import locator
+from kemi_app import redis_locator
 from kemi_app.state.agentstate import AgentStates
 from kemi_app.state.attendance import Attendances
 from kemi_app.state.callview import AgentAuth, CallView, CallViews
@@ -88,9 +88,9 @@ __all__ = ["AgentAuth", "CallView", "EdgeState", "connect"]
 def connect(url: str, timeout: float = 1.0) -> redis.Redis:
     """A client whose connections share one circuit breaker (see guard.py): SIP workers pass a
     short timeout, so a stalled Redis costs a few of them before requests get a fast 503.
-    `url` is a single instance or a Sentinel-watched primary (locator.py)."""
-    return locator.client(url, timeout, guarded(redis_dependency(), locator.base_connection(url)),
-                          decode_responses=True, health_check_interval=30)
+    `url` is a single instance or a Sentinel-watched primary (kemi_app/redis_locator.py)."""
+    return redis_locator.client(url, timeout, guarded(redis_dependency(), redis_locator.base_connection(url)),
+                                decode_responses=True, health_check_interval=30)
 
 
 def waiting_store(url: str, block_seconds: float) -> Queues:

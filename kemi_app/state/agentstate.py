@@ -195,7 +195,7 @@ class AgentStates(Store):
         with self.r.pipeline(transaction=False) as p:
             queue_presence(p, org_id, [ext])
             rows = p.execute()
-        _dnd, status, _bindings, _calls, session = rows
+        _nodes, _dnd, status, _bindings, _calls, session = rows
         return presence_from([ext], rows)[0], status_from(status), session_from(session)
 
     def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:

@@ -12,8 +12,8 @@ from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.provisioning.errors import Conflict
+from kemi_app.redis_locator import behind_sentinel
 from kemi_app.state.codec import decode
-from kemi_app.state.locator import behind_sentinel
 
 T = TypeVar("T")
 MAX_RETRIES = 50

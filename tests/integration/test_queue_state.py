@@ -32,6 +32,7 @@ def _register(state: EdgeState, ext: str) -> None:
     binding = Binding(f"sip:{ext}@127.0.0.1:7000", "sip:127.0.0.1:7000", "udp:127.0.0.1:5060", NODE,
                       time.time() + 300, f"reg-{ext}", 1)
     state.r.hset(keys.bindings(ORG, ext), binding.contact, json.dumps(asdict(binding)))
+    state.r.hset(keys.NODES, NODE, repr(time.time() + 300))  # its node is alive (policy.cluster)
     state.queues.agent_changed(ORG, ext)
 
 
@@ -95,6 +96,16 @@ def test_an_offer_is_one_script_call_whatever_the_queue_size(state: EdgeState, q
     # Redis work inside the script does not walk the members either.
     inner = sum(v["calls"] for k, v in after.items()) - sum(v["calls"] for k, v in before.items())
     assert inner < 20, inner
+
+
+def test_an_agent_whose_node_died_is_not_offered_a_call(state: EdgeState, queue_of) -> None:
+    (a,) = queue_of(1)
+    _register(state, a)
+    state.r.hset(keys.NODES, NODE, repr(time.time() - 1))  # its heartbeat lapsed
+    try:
+        assert state.queues.pick(QUEUE, ORG, "att-1", 25000, []) is None
+    finally:
+        state.r.hset(keys.NODES, NODE, repr(time.time() + 300))
 
 
 def test_one_free_agent_is_never_offered_two_calls(state: EdgeState, queue_of) -> None:

@@ -9,8 +9,8 @@ import pytest
 from edgeops.redisha import data_node_config, sentinel_config
 from edgeops.run import redacted
 from edgeops.stack import Stack, StackError
+from kemi_app.redis_locator import SentinelLocator, parse
 from kemi_app.settings import Settings
-from kemi_app.state.locator import SentinelLocator, parse
 
 
 def test_redis_config_quotes_any_password_and_path() -> None:
