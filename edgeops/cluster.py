@@ -27,12 +27,15 @@ SECOND_RTPENGINE_OFFSET = 10
 
 class Cluster:
     def __init__(self, environ: dict[str, str], data_dir: Path, node_addrs: tuple[str, ...] = NODE_ADDRS,
-                 log_to_files: bool = True) -> None:
+                 log_to_files: bool = True, ha: bool = True) -> None:
+        """`ha`: Sentinel and two rtpengines (highly_available) where the environment names
+        none; without, the environment's Redis and rtpengine as they are (the load runner's
+        cluster scenario, compared with one node)."""
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.environ = {
             **environ,
-            **highly_available(Settings.from_env(environ)),
+            **(highly_available(Settings.from_env(environ)) if ha else {}),
             # One secret and token for every node: nonces, signed routes and hand-overs verify anywhere.
             "EDGE_AUTH_SECRET": environ.get("EDGE_AUTH_SECRET") or _shared_secret(data_dir / "auth_secret"),
             "EDGE_API_TOKEN": environ.get("EDGE_API_TOKEN") or _shared_secret(data_dir / "api_token"),
