@@ -495,7 +495,7 @@ class LoadRun:
         callees are registered on node 2 (the one-node `call` scenario, split)."""
         b = self.base + 40
         cluster = Cluster(self.environment(b, self.out / "cluster", CLUSTER_RTP_PORTS), self.out / "cluster",
-                          CLUSTER_NODES)
+                          CLUSTER_NODES, ha=False)  # one Redis and one rtpengine, as the one-node edge
         self.log(f"starting a two-node cluster on {' and '.join(CLUSTER_NODES)}:{b}")
         cluster.start()
         try:

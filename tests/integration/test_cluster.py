@@ -1,7 +1,10 @@
 """Several edge nodes as one (`./edge cluster`): three Kamailio nodes on 127.0.0.11-13 sharing
-one Redis and one rtpengine. Agents registered on node 2 are reached by calls entering the
-other nodes; a WebSocket closing on node 2 ends the calls node 1 anchors; node 2 killed -9:
-its agents go offline within the heartbeat TTL and take calls again once registered elsewhere."""
+Redis behind Sentinel and two rtpengines. Agents registered on node 2 are reached by calls
+entering the other nodes; a WebSocket closing on node 2 ends the calls node 1 anchors; one
+rtpengine killed: new calls get media through the other; the Redis primary killed: calls
+through every node work again within 10 s of the promotion and no registration is lost; node 2
+killed -9: its agents go offline within the heartbeat TTL and take calls again once registered
+elsewhere."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import pytest
 from edgeops.cluster import Cluster
 from edgeops.stack import Stack
 from kemi_app.policy.cluster import HEARTBEAT_TTL, sign
+from kemi_app.rtpengine_ng import ping
 from kemi_app.state import EdgeState, connect, keys
 from tests.conftest import edge_environment, pick_port_base
 from tests.integration.contact_centre import DEST_DOMAIN, DID, DOMAIN, PASSWORD, ContactCentre
@@ -26,19 +30,26 @@ from tests.integration.helpers import PASSWORDS, answer_one, call, finish, regis
 from tests.integration.raw_sip import RawSip
 from tests.integration.rtp import packets_from, pause, play, wait_for
 from tests.integration.sip_probe import carrier_invite, options
+from tests.integration.test_outages import recovery_seconds
+from tests.integration.test_redis_ha import PROMOTION_SECONDS, SERVE_AGAIN_SECONDS, role
 from tests.integration.test_transfers import REFER_OK, api
 from tests.sipp import Sipp, SippResult
 from tests.state_kit import drop_bindings
 from tests.ws_agent import WsAgent
 
 MEDIA_PORT_OFFSET = 10000
+TAKEN_OUT_SECONDS = 3  # a pool member is out of the nodes' pick after one missed ping (1 s tick)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Not supervised: a node killed by a test stays down."""
+    """Not supervised: a node, rtpengine or Redis killed by a test stays down. Redis on
+    base + 7, its replica on + 8, the sentinels the cluster puts on + 9..11; two rtpengines."""
     data = tmp_path_factory.mktemp("cluster")
-    c = Cluster(edge_environment(pick_port_base(), Path(data)), Path(data))
+    base = pick_port_base()
+    c = Cluster(edge_environment(base, Path(data), EDGE_REDIS_PORT=str(base + 7),
+                                 EDGE_RTPENGINE_NG=f"127.0.0.1:{base + 4}=1,127.0.0.1:{base + 3}=1",
+                                 EDGE_RTPENGINE_HTTP=f"127.0.0.1:{base + 5},127.0.0.1:{base + 6}"), Path(data))
     c.start()
     try:
         yield c
@@ -80,6 +91,16 @@ def cc_agent_on(sipp: Sipp, ext: str) -> int:
     port = sipp.next_port()
     assert register(sipp, ext, port, password=PASSWORD, domain=DOMAIN).ok
     return port
+
+
+def relayed(cluster: Cluster) -> dict[int, int]:
+    """RTP packets the live rtpengines received, per sending endpoint port."""
+    out: dict[int, int] = {}
+    for member in cluster.shared.settings.media_pool:
+        if ping(member.ng, 0.3):
+            for port, count in packets_from(member.ng).items():
+                out[port] = out.get(port, 0) + count
+    return out
 
 
 def transferred(referred: SippResult, dialled: SippResult | None) -> None:
@@ -124,27 +145,40 @@ def test_a_handover_needs_a_peer_address_and_the_shared_secret(
     assert answer is not None and (answer.status, answer.raw.split("\r\n", 1)[0]) == (403, f"SIP/2.0 403 {reason}")
 
 
-def test_agent_on_node2_takes_a_call_entering_node1_with_media_both_ways(
-    cluster: Cluster, sipps: list[Sipp], state: EdgeState
-) -> None:
-    drop_bindings(state, "demo", "1002")
-    port = sipps[1].next_port()
-    assert register(sipps[1], "1002", port).ok
-    (binding,) = state.registrations.bindings("demo", "1002")
-    assert binding.node == cluster.nodes[1].settings.node_uri
-    phone = echo_phone(sipps[1], port)
-    caller_port = sipps[0].next_port()
-    caller = sipps[0].start("uac_media.xml", [["1001", "demo.test", PASSWORDS["1001"], "1002"]], port=caller_port,
-                            values={"steps": play() + pause(3000), "bye_cseq": 3},
-                            extra=["-au", "1001", "-ap", PASSWORDS["1001"]])
-    ng = cluster.shared.settings.rtpengine_ng
-    both_ways = wait_for(lambda: min(packets_from(ng).get(caller_port + MEDIA_PORT_OFFSET, 0),
-                                     packets_from(ng).get(port + MEDIA_PORT_OFFSET, 0)) >= 25, 8)
-    seen = packets_from(ng)
+def media_both_ways(cluster: Cluster, caller_sipp: Sipp, phone_sipp: Sipp, port: int) -> tuple[bool, dict[int, int]]:
+    """1001 calls, through `caller_sipp`'s node, 1002's echoing phone on `port` (registered
+    through `phone_sipp`'s node): did the live rtpengines relay 25 packets each way, and what
+    they relayed. Both ends must finish cleanly."""
+    phone = echo_phone(phone_sipp, port)
+    caller_port = caller_sipp.next_port()
+    caller = caller_sipp.start("uac_media.xml", [["1001", "demo.test", PASSWORDS["1001"], "1002"]], port=caller_port,
+                               values={"steps": play() + pause(3000), "bye_cseq": 3},
+                               extra=["-au", "1001", "-ap", PASSWORDS["1001"]])
+    ends = (caller_port + MEDIA_PORT_OFFSET, port + MEDIA_PORT_OFFSET)
+    both_ways = bool(wait_for(lambda: min(relayed(cluster).get(end, 0) for end in ends) >= 25, 8))
+    seen = relayed(cluster)
     code, out = finish(caller)
     assert code == 0, out
     code, out = finish(phone)
     assert code == 0, out
+    return both_ways, seen
+
+
+def demo_agent_on(sipp: Sipp, state: EdgeState) -> int:
+    """Demo agent 1002 registered through `sipp`'s node, and nowhere else; its phone's port."""
+    drop_bindings(state, "demo", "1002")
+    port = sipp.next_port()
+    assert register(sipp, "1002", port).ok
+    return port
+
+
+def test_agent_on_node2_takes_a_call_entering_node1_with_media_both_ways(
+    cluster: Cluster, sipps: list[Sipp], state: EdgeState
+) -> None:
+    port = demo_agent_on(sipps[1], state)
+    (binding,) = state.registrations.bindings("demo", "1002")
+    assert binding.node == cluster.nodes[1].settings.node_uri
+    both_ways, seen = media_both_ways(cluster, sipps[0], sipps[1], port)
     assert both_ways, f"rtpengine did not relay both ways: {seen}"
     assert wait_for(lambda: [n.active_calls() for n in cluster.nodes] == [0, 0, 0], 5)
 
@@ -197,10 +231,9 @@ def test_a_carrier_call_entering_node3_is_offered_to_the_agent_on_node2_with_med
     port = cc_agent_on(sipps[1], "3001")
     phone = echo_phone(sipps[1], port)
     found: dict[str, bool] = {}
-    ng = cluster.shared.settings.rtpengine_ng
     customer_media = centre.customer_ports[0] + MEDIA_PORT_OFFSET
     watcher = threading.Thread(target=lambda: found.setdefault("both", bool(wait_for(
-        lambda: min(packets_from(ng).get(customer_media, 0), packets_from(ng).get(port + MEDIA_PORT_OFFSET, 0))
+        lambda: min(relayed(cluster).get(customer_media, 0), relayed(cluster).get(port + MEDIA_PORT_OFFSET, 0))
         >= 25, 10))))
     watcher.start()
     result = centre.customer(steps=play(), hold_ms=3000)
@@ -335,6 +368,48 @@ def test_a_node_draining_waits_for_the_call_it_delivers(cluster: Cluster, sipps:
     caller.join(10)
     assert result["r"].ok, result["r"].output + result["r"].errors
     assert finish(phone)[0] == 0
+
+
+def test_one_rtpengine_killed_new_calls_through_every_node_get_media_through_the_other(
+    cluster: Cluster, sipps: list[Sipp], state: EdgeState
+) -> None:
+    port = demo_agent_on(sipps[1], state)
+    members = [m.ng for m in cluster.shared.settings.media_pool]
+    assert len(members) == 2 and all(ping(ng, 0.3) for ng in members)
+    dead = cluster.shared.procs["rtpengine"]
+    os.kill(dead.pid, signal.SIGKILL)  # the pool's first member, started by this test's cluster
+    dead.wait(5)
+    time.sleep(TAKEN_OUT_SECONDS)
+    (survivor,) = [ng for ng in members if ping(ng, 0.3)]
+    # Four calls: with equal weights, about half would have picked the dead instance.
+    for entry in (0, 1, 2, 0):
+        both_ways, seen = media_both_ways(cluster, sipps[entry], sipps[1], port)
+        assert both_ways, f"a call entering node {entry + 1}: no media both ways through {survivor}: {seen}"
+
+
+def test_redis_primary_killed_calls_through_every_node_work_again_and_registrations_stay(
+    cluster: Cluster, centre: ContactCentre, sipps: list[Sipp], state: EdgeState
+) -> None:
+    shared, s = cluster.shared, cluster.shared.settings
+    centre.reset()
+    port = cc_agent_on(sipps[1], "3001")  # registered before the kill: must survive it
+    demo_port = demo_agent_on(sipps[2], state)
+    replica = s.redis_port + 1
+    assert (role(shared, s.redis_port), role(shared, replica)) == ("master", "slave")
+    os.kill(shared.procs["redis"].pid, signal.SIGKILL)
+    killed = time.monotonic()
+    assert wait_for(lambda: role(shared, replica) == "master", PROMOTION_SECONDS), "the replica was never promoted"
+    promoted = time.monotonic()
+    for i in range(len(cluster.nodes)):
+        took = recovery_seconds(sipps[i], port, promoted, phone_sipp=sipps[1])
+        assert took < SERVE_AGAIN_SECONDS, (f"no call entering node {i + 1} went through within {SERVE_AGAIN_SECONDS}s"
+                                            f" of the promotion ({promoted - killed:.1f}s after the kill)")
+    assert state.registrations.bindings("cc", "3001"), "3001's registration was lost"
+    (binding,) = state.registrations.bindings("demo", "1002")
+    assert binding.node == cluster.nodes[2].settings.node_uri, "1002's registration was lost"
+    # 1002, registered on node 3 before the kill, takes a call entering node 1, with media.
+    both_ways, seen = media_both_ways(cluster, sipps[0], sipps[2], demo_port)
+    assert both_ways, f"no media both ways after the failover: {seen}"
 
 
 def test_killed_node_agents_go_offline_then_take_calls_on_another_node(

@@ -131,8 +131,10 @@ def stopped(stack: Stack, *names: str) -> Iterator[float]:
             os.kill(pid, signal.SIGCONT)
 
 
-def agent_call_works(osipp: Sipp, phone_port: int) -> bool:
-    phone = answer_one(osipp, phone_port)
+def agent_call_works(osipp: Sipp, phone_port: int, phone_sipp: Sipp | None = None) -> bool:
+    """3002 calls 3001 through `osipp`'s edge; 3001's phone listens on `phone_port` (of
+    `phone_sipp` when it registered through another node)."""
+    phone = answer_one(phone_sipp or osipp, phone_port)
     result = call(osipp, "3002", "3001", domain=DOMAIN, password=PASSWORD)
     if not result.ok:
         phone.kill()
@@ -140,10 +142,10 @@ def agent_call_works(osipp: Sipp, phone_port: int) -> bool:
     return result.ok
 
 
-def recovery_seconds(osipp: Sipp, phone_port: int, since: float) -> float:
+def recovery_seconds(osipp: Sipp, phone_port: int, since: float, phone_sipp: Sipp | None = None) -> float:
     """Seconds from `since` until an agent call goes through again (giving up after 15 s)."""
     while time.monotonic() - since < 15:
-        if agent_call_works(osipp, phone_port):
+        if agent_call_works(osipp, phone_port, phone_sipp):
             return time.monotonic() - since
         time.sleep(0.2)
     return float("inf")

@@ -1,4 +1,5 @@
-"""What the launcher writes and prints about Redis: its config file and the banner's URL."""
+"""What the launcher writes and prints about Redis and rtpengine: config files, banners, the
+cluster's shared stack."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeops.cluster import Cluster, highly_available
+from edgeops.cluster_run import banner
 from edgeops.redisha import data_node_config, sentinel_config
 from edgeops.run import redacted
 from edgeops.stack import Stack, StackError
@@ -74,3 +77,25 @@ def test_own_sentinels_must_be_given_and_on_loopback(tmp_path: Path, sentinels: 
     stack = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_REDIS_HA": "1", "EDGE_REDIS_SENTINELS": sentinels})
     with pytest.raises(StackError, match="EDGE_REDIS_SENTINELS"):
         stack.start()
+
+
+def test_a_cluster_gets_sentinels_and_a_second_rtpengine_unless_the_environment_names_them() -> None:
+    derived = highly_available(Settings.from_env({"EDGE_REDIS_PORT": "6390", "EDGE_RTPENGINE_NG": "127.0.0.1:2223",
+                                                  "EDGE_RTPENGINE_HTTP": "127.0.0.1:2225"}))
+    assert derived == {"EDGE_REDIS_HA": "1", "EDGE_REDIS_SENTINELS": "127.0.0.1:6392,127.0.0.1:6393,127.0.0.1:6394",
+                       "EDGE_RTPENGINE_NG": "127.0.0.1:2223=1,127.0.0.1:2233=1",
+                       "EDGE_RTPENGINE_HTTP": "127.0.0.1:2225,127.0.0.1:2235"}
+    given = {"EDGE_REDIS_SENTINELS": "127.0.0.1:26379", "EDGE_RTPENGINE_NG": "127.0.0.1:2223,127.0.0.1:2224",
+             "EDGE_RTPENGINE_HTTP": "127.0.0.1:2225,127.0.0.1:2226"}
+    assert highly_available(Settings.from_env(given)) == {}
+    assert highly_available(Settings.from_env({"REDIS_URL": "redis://10.0.0.1:6379/0"})).keys() == {
+        "EDGE_RTPENGINE_NG", "EDGE_RTPENGINE_HTTP"}  # an external Redis stays as it is
+
+
+def test_the_cluster_banner_names_the_sentinels_and_both_rtpengines_but_no_password(tmp_path: Path) -> None:
+    cluster = Cluster({"EDGE_REDIS_PORT": "6390", "EDGE_REDIS_PASSWORD": "s3cret"}, tmp_path)
+    text = banner(cluster)
+    assert "sentinels 127.0.0.1:6392,127.0.0.1:6393,127.0.0.1:6394" in text
+    assert "rtpengine ng 127.0.0.1:2223 " in text and "rtpengine ng 127.0.0.1:2233 " in text
+    assert "s3cret" not in text
+    assert cluster.node_environ(0, "redis-sentinel://x")["EDGE_RTPENGINE_OWN"] == "0"
