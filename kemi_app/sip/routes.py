@@ -35,6 +35,7 @@ from kemi_app.sip import (
     queues,
     recordings,
     supervision,
+    topology,
     transfers,
     vanish,
 )
@@ -313,6 +314,11 @@ class EdgeRoutes:
 
     def ksr_websocket_event(self, msg: object, evname: str) -> int:
         return 1
+
+    def ksr_topoh_event(self, msg: object, evname: str) -> int:
+        """topoh:msg-sending (any process that sends): masked only toward carriers. On an error
+        topoh masks: an agent or peer copes with masked SIP, a carrier must not see the inside."""
+        return _guard("topoh", lambda: topology.on_sending(self._ctx()))
 
     def ksr_tcp_event(self, msg: object, evname: str) -> int:
         """tcp:closed, tcp:reset, tcp:timeout (TCP main process): the connection stops counting
