@@ -9,13 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from edgeops.stack import Stack
 from kemi_app.policy.digest import ha1
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.company import Company
 from kemi_app.state.lookups import ORG_CACHE_SECONDS
-from tests.integration.contact_centre import DOMAIN, ORG, PASSWORD, ContactCentre
+from tests.integration.contact_centre import DID, DOMAIN, ORG, PASSWORD, ContactCentre
 from tests.integration.helpers import answer_one, checks, finish
-from tests.integration.sip_trace import header, received, traced_peer
+from tests.integration.sip_trace import header, received, topology_leaks, traced_peer
 from tests.sipp import Sipp
 
 CUSTOMER = "+5511999990000"  # the number tests/sipp/customer_*.xml call from
@@ -95,6 +96,24 @@ def test_an_agents_answer_reaches_the_carrier_without_its_phones_details(cc: Con
     result = cc.customer(checks=NO_PHONE_DETAILS)
     assert finish(phone)[0] == 0
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
+
+
+@pytest.mark.parametrize(("customer", "phone"), [("customer_call.xml", "uas.xml"),  # the customer hangs up
+                                                ("customer_hungup.xml", "gateway_hangs_up.xml")])  # the agent does
+def test_the_carrier_never_sees_the_agents_address_port_or_extension(edge: Stack, cc: ContactCentre, sipp: Sipp,
+                                                                      customer: str, phone: str) -> None:
+    """The agent's answer and BYE reach the carrier with the edge's Via, Record-Route and
+    Contact only; the carrier's ACK and BYE find the agent through the masked Contact."""
+    agent = answer_one(sipp, cc.login("3001"), phone, hold_ms=300)
+    log = sipp.workdir / f"carrier-{time.monotonic_ns()}.log"
+    result = sipp.run(customer, [[DID]], port=cc.customer_ports[0], values={"checks": ""},
+                      extra=["-trace_msg", "-message_file", str(log)])
+    assert finish(agent)[0] == 0
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    messages = received(log, "")
+    assert any(m.startswith("SIP/2.0 200") and "INVITE" in header(m, "CSeq")[0] for m in messages), messages
+    for message in messages:
+        assert topology_leaks(message, {edge.settings.sip_port, cc.customer_ports[0]}, ("3001",)) == [], message
 
 
 def test_agents_of_other_companies_see_the_real_number(cc: ContactCentre, sipp: Sipp) -> None:
