@@ -11,11 +11,9 @@ import KSR
 from kemi_app.sip.context import Context, pv
 
 
-def toward_carrier(ctx: Context) -> bool:
-    return ctx.state.lookups.gateway_from(pv("$sndto(ip)"), int(pv("$sndto(port)") or 0)) is not None
-
-
 def on_sending(ctx: Context) -> None:
-    """topoh:msg-sending, for every message Kamailio sends: a drop leaves it unmasked."""
-    if not toward_carrier(ctx):
+    """topoh:msg-sending, for every message Kamailio sends, between tm's decision to relay a
+    reply and the send: nothing here may wait (a 180 would reach the caller after the 200).
+    A drop leaves the message unmasked."""
+    if not ctx.state.lookups.known_gateway(pv("$sndto(ip)"), int(pv("$sndto(port)") or 0)):
         KSR.set_drop()

@@ -98,10 +98,19 @@ class Lookups(Store):
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, version)
             except StoreUnavailable:
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self._gateway_version[1])
-        for gateway in self._gateways[1]:
-            if gateway.address == f"sip:{ip}:{port}":
-                return gateway
-        return None
+        return self._listed(ip, port)
+
+    def known_gateway(self, ip: str, port: int) -> bool:
+        """Is ip:port a carrier gateway, by the list this process last read (asked for every
+        message Kamailio sends, so no Redis round trip: the request path keeps the list
+        fresh). A process that never read it reads it once."""
+        if not self._gateways[0]:
+            return self.gateway_from(ip, port) is not None
+        return self._listed(ip, port) is not None
+
+    def _listed(self, ip: str, port: int) -> Gateway | None:
+        address = f"sip:{ip}:{port}"
+        return next((gateway for gateway in self._gateways[1] if gateway.address == address), None)
 
     def inbound_route(self, number: str) -> InboundRoute | None:
         did = decode(Did, self.r.hgetall(keys.did(number)))
