@@ -12,6 +12,7 @@ from kemi_app.provisioning.gateway import parse_gateway
 from kemi_app.state import EdgeState, keys
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, call, checks, finish
+from tests.integration.rtp import pause, reinvite
 from tests.integration.sip_trace import header, received, topology_leaks, traced_peer
 from tests.integration.test_edgectl import edgectl, out
 from tests.sipp import Sipp
@@ -81,6 +82,22 @@ def test_the_carrier_sees_no_agent_address_port_or_extension(edge: Stack, sipp: 
     for message in (invite, bye):
         assert topology_leaks(message, {edge.settings.sip_port}, (AGENT,)) == [], message
     assert header(invite, "Contact")[0].startswith("<sip:127.0.0.1;line="), invite
+
+
+def test_an_agents_re_invite_reaches_the_carrier_masked(edge: Stack, sipp: Sipp, agent, gateways) -> None:
+    """Hold and resume re-INVITEs from the agent: the carrier answers them (and the BYE) through
+    the masked Via, and sees no agent detail in them."""
+    company(edge, caller_id=DID)
+    gw, log = traced_peer(sipp, gateways[0], "uas_echo.xml", ring_ms=100, offer_check="", audio="", steps="")
+    steps = pause(300) + reinvite(3, "sendonly") + pause(200) + reinvite(4, "sendrecv") + pause(200)
+    result = sipp.run("uac_media.xml", [[AGENT, DEMO, PASSWORD, NUMBER]], values={"steps": steps, "bye_cseq": 5},
+                      extra=["-au", AGENT, "-ap", PASSWORD])
+    assert finish(gw)[0] == 0
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    reinvites = [m for m in received(log, "INVITE ") if not header(m, "CSeq")[0].startswith("2 ")]
+    assert len(reinvites) == 2, reinvites
+    for message in received(log, ""):
+        assert topology_leaks(message, {edge.settings.sip_port, gateways[0]}, (AGENT,)) == [], message
 
 
 def test_the_next_gateway_after_a_failure_gets_the_same_identity(edge: Stack, sipp: Sipp, agent, gateways) -> None:
