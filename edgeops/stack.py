@@ -105,7 +105,8 @@ class Stack:
         # topoh's key (kamailio.cfg): its encoding is reversible by whoever knows plain text and
         # output, so it is derived from the auth secret, never the secret itself.
         env["EDGE_KAMAILIO_TOPOLOGY_KEY"] = hashlib.sha256(b"topology:" + self.auth_secret().encode()).hexdigest()
-        env["EDGE_KAMAILIO_TOPOLOGY_ADDR"] = self.settings.advertise_addr or self.settings.sip_addr
+        address = self.settings.advertise_addr or self.settings.sip_addr
+        env["EDGE_KAMAILIO_TOPOLOGY_ADDR"] = f"[{address}]" if ":" in address else address  # a URI host
         run = self.data_dir / "run"
         env["EDGE_KAMAILIO_CTL_SOCK"] = f"unix:{run}/kamailio_ctl"
         # One rtpengine set per pool member, numbered in pool order (kemi_app/sip/media.py
