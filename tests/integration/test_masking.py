@@ -17,6 +17,7 @@ from kemi_app.provisioning.company import Company
 from kemi_app.state.lookups import ORG_CACHE_SECONDS
 from tests.integration.contact_centre import DID, DOMAIN, ORG, PASSWORD, ContactCentre
 from tests.integration.helpers import answer_one, checks, finish
+from tests.integration.rtp import pause, reinvite
 from tests.integration.sip_trace import header, received, topology_leaks, traced_peer
 from tests.sipp import Sipp
 from tests.ws_agent import WsAgent
@@ -113,6 +114,19 @@ def test_the_carrier_never_sees_the_agents_address_port_or_extension(edge: Stack
         assert topology_leaks(message, {edge.settings.sip_port, cc.customer_ports[0]}, ("3001",)) == [], message
 
 
+def test_a_carriers_re_invite_reaches_the_agent_and_its_answer_hides_it(edge: Stack, cc: ContactCentre,
+                                                                         sipp: Sipp) -> None:
+    """The customer's side holds the call: its re-INVITE reaches the agent through the masked
+    Contact, and the agent's 200 comes back with nothing of the agent in it."""
+    agent = answer_one(sipp, cc.login("3001"), "uas_echo.xml", ring_ms=100, offer_check="")
+    steps = pause(200) + reinvite(2, "sendonly", from_line="[last_From:]") + pause(200)
+    messages = carrier_sees(edge, cc, "customer_call.xml", steps=steps, bye_cseq=3)
+    assert finish(agent)[0] == 0  # it answered the re-INVITE and the BYE
+    assert [m for m in messages if m.startswith("SIP/2.0 200") and header(m, "CSeq") == ["2 INVITE"]], messages
+    for message in messages:
+        assert topology_leaks(message, {edge.settings.sip_port, cc.customer_ports[0]}, ("3001",)) == [], message
+
+
 def test_the_carrier_never_sees_a_websocket_agents_address(edge: Stack, cc: ContactCentre) -> None:
     """A browser's Contact (*.invalid;transport=ws, given an ;alias= by the edge) is hidden too,
     and the customer's BYE still reaches the browser over its WebSocket."""
@@ -137,10 +151,10 @@ def test_the_carrier_never_sees_a_websocket_agents_address(edge: Stack, cc: Cont
         assert topology_leaks(message, edge_ports, ("3001", agent.host, "alias=")) == [], message
 
 
-def carrier_sees(edge: Stack, cc: ContactCentre, customer: str) -> list[str]:
+def carrier_sees(edge: Stack, cc: ContactCentre, customer: str, **values: object) -> list[str]:
     """A customer's call through the carrier gateway; every message the carrier received."""
     log = cc.sipp.workdir / f"carrier-{time.monotonic_ns()}.log"
-    result = cc.sipp.run(customer, [[DID]], port=cc.customer_ports[0], values={"checks": ""},
+    result = cc.sipp.run(customer, [[DID]], port=cc.customer_ports[0], values={"checks": "", **values},
                          extra=["-trace_msg", "-message_file", str(log)])
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
     messages = received(log, "")
