@@ -87,9 +87,10 @@ class Lookups(Store):
             self._gateways = (version, self.directory.list_gateways())
         return self._gateways[1]
 
-    def gateway_from(self, ip: str, port: int) -> Gateway | None:
-        """The carrier gateway a request comes from, matched on address and port. While Redis
-        cannot be reached the worker's last known list answers: carriers stay recognised."""
+    def gateways(self) -> list[Gateway]:
+        """The carrier gateways, re-read when their version changed (asked at most every
+        GATEWAY_VERSION_SECONDS). While Redis cannot be reached the worker's last known list
+        answers: carriers stay recognised."""
         now = time.monotonic()
         if self._gateway_version[0] < now:
             try:
@@ -98,19 +99,12 @@ class Lookups(Store):
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, version)
             except StoreUnavailable:
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self._gateway_version[1])
-        return self._listed(ip, port)
+        return self._gateways[1]
 
-    def known_gateway(self, ip: str, port: int) -> bool:
-        """Is ip:port a carrier gateway, by the list this process last read (asked for every
-        message Kamailio sends, so no Redis round trip: the request path keeps the list
-        fresh). A process that never read it reads it once."""
-        if not self._gateways[0]:
-            return self.gateway_from(ip, port) is not None
-        return self._listed(ip, port) is not None
-
-    def _listed(self, ip: str, port: int) -> Gateway | None:
+    def gateway_from(self, ip: str, port: int) -> Gateway | None:
+        """The carrier gateway a request comes from, matched on address and port."""
         address = f"sip:{ip}:{port}"
-        return next((gateway for gateway in self._gateways[1] if gateway.address == address), None)
+        return next((gateway for gateway in self.gateways() if gateway.address == address), None)
 
     def inbound_route(self, number: str) -> InboundRoute | None:
         did = decode(Did, self.r.hgetall(keys.did(number)))
