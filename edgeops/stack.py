@@ -8,6 +8,7 @@ started here are ever stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -101,6 +102,11 @@ class Stack:
         env["EDGE_REDIS_PASSWORD"] = ""  # in REDIS_URL already
         env["EDGE_AUTH_SECRET"] = self.auth_secret()
         env["EDGE_API_TOKEN"] = self.api_token()
+        # topoh's key (kamailio.cfg): its encoding is reversible by whoever knows plain text and
+        # output, so it is derived from the auth secret, never the secret itself.
+        env["EDGE_KAMAILIO_TOPOLOGY_KEY"] = hashlib.sha256(b"topology:" + self.auth_secret().encode()).hexdigest()
+        address = self.settings.advertise_addr or self.settings.sip_addr
+        env["EDGE_KAMAILIO_TOPOLOGY_ADDR"] = f"[{address}]" if ":" in address else address  # a URI host
         run = self.data_dir / "run"
         env["EDGE_KAMAILIO_CTL_SOCK"] = f"unix:{run}/kamailio_ctl"
         # One rtpengine set per pool member, numbered in pool order (kemi_app/sip/media.py

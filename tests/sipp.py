@@ -55,7 +55,7 @@ class Sipp:
     ) -> tuple[Path, Path | None]:
         text = Template((SCENARIOS / scenario).read_text()).safe_substitute(
             {"expect": 200, "retry": "", "hold_ms": 200, "checks": "", "header_check": "check_it", "delay_ms": 0,
-             "extra_header": "", "steps": "", "audio": sdp_audio("PCMA", "PCMU"),
+             "extra_header": "", "steps": "", "bye_cseq": 2, "audio": sdp_audio("PCMA", "PCMU"),
              "target_uri": "sip:[field0]@[remote_ip]:[remote_port]",  # a number from the -inf file
              **values}
         )

@@ -15,7 +15,7 @@ from kemi_app.policy.pause import pause_refusal
 from kemi_app.policy.recording import automatic_reason
 from kemi_app.provisioning.company import Company
 from kemi_app.provisioning.org import Org
-from kemi_app.sip import attendances, callerid, carriers, queues
+from kemi_app.sip import attendances, callerid, carriers, queues, topology
 from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse
@@ -115,6 +115,7 @@ def _to_carrier(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
     if identity is None:
         refuse(org.id, dest.kind.value, *NOT_ALLOWED)
         return
+    topology.note(gateways)  # its messages to them are masked from the first one on
     relay_call(ctx, Call(record, ToGateways(carriers.attempts(gateways, dest.number), identity), plan,
                          callee_codecs=tuple(gateways[0].codecs)))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from kemi_app.policy.recording import automatic_reason
 from kemi_app.provisioning.did import E164_RE
-from kemi_app.sip import attendances, queues
+from kemi_app.sip import attendances, queues, topology
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse, reply
 from kemi_app.sip.relay import Call, ToQueue, ToUri, relay_call
@@ -22,8 +22,10 @@ def did_number(user: str) -> str:
 
 def from_carrier(ctx: Context) -> bool:
     """Handles an initial request if it comes from a carrier gateway; False otherwise."""
-    if ctx.state.lookups.gateway_from(pv("$si"), int(pv("$sp") or 0)) is None:
+    gateway = ctx.state.lookups.gateway_from(pv("$si"), int(pv("$sp") or 0))
+    if gateway is None:
         return False
+    topology.note([gateway])  # the answers to it are masked
     method = pv("$rm")
     if method == "OPTIONS":
         reply(200, "OK")

@@ -35,6 +35,7 @@ from kemi_app.sip import (
     queues,
     recordings,
     supervision,
+    topology,
     transfers,
     vanish,
 )
@@ -117,6 +118,7 @@ class EdgeRoutes:
         self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         if rank == FIRST_SIP_WORKER:
             self._announce()
+            _guard("gateways", lambda: topology.sync(self._ctx()))  # before any call is relayed
             self._forget_lost_calls()
         self.admin = AdminApp(self.ctx.settings, self.ctx.state, kamailio_families,
                               lambda att, org: recordings.after_api_transfer(
@@ -314,6 +316,11 @@ class EdgeRoutes:
     def ksr_websocket_event(self, msg: object, evname: str) -> int:
         return 1
 
+    def ksr_topoh_event(self, msg: object, evname: str) -> int:
+        """topoh:msg-sending (any process that sends): masked only toward carriers. On an error
+        topoh masks: an agent or peer copes with masked SIP, a carrier must not see the inside."""
+        return _guard("topoh", topology.on_sending)
+
     def ksr_tcp_event(self, msg: object, evname: str) -> int:
         """tcp:closed, tcp:reset, tcp:timeout (TCP main process): the connection stops counting
         against its source, and the vanished agent's calls are queued for the timer below."""
@@ -417,6 +424,7 @@ class EdgeRoutes:
             reconcile(ctx)
 
         _guard("cluster", cluster_work)
+        _guard("gateways", lambda: topology.sync(self._ctx()))
         _guard("recordings", lambda: recordings.housekeeping(self._ctx()))
         return _guard("reconcile", body)
 

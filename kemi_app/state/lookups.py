@@ -87,9 +87,10 @@ class Lookups(Store):
             self._gateways = (version, self.directory.list_gateways())
         return self._gateways[1]
 
-    def gateway_from(self, ip: str, port: int) -> Gateway | None:
-        """The carrier gateway a request comes from, matched on address and port. While Redis
-        cannot be reached the worker's last known list answers: carriers stay recognised."""
+    def gateways(self) -> list[Gateway]:
+        """The carrier gateways, re-read when their version changed (asked at most every
+        GATEWAY_VERSION_SECONDS). While Redis cannot be reached the worker's last known list
+        answers: carriers stay recognised."""
         now = time.monotonic()
         if self._gateway_version[0] < now:
             try:
@@ -98,10 +99,12 @@ class Lookups(Store):
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, version)
             except StoreUnavailable:
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self._gateway_version[1])
-        for gateway in self._gateways[1]:
-            if gateway.address == f"sip:{ip}:{port}":
-                return gateway
-        return None
+        return self._gateways[1]
+
+    def gateway_from(self, ip: str, port: int) -> Gateway | None:
+        """The carrier gateway a request comes from, matched on address and port."""
+        address = f"sip:{ip}:{port}"
+        return next((gateway for gateway in self.gateways() if gateway.address == address), None)
 
     def inbound_route(self, number: str) -> InboundRoute | None:
         did = decode(Did, self.r.hgetall(keys.did(number)))

@@ -98,15 +98,19 @@ def pause(ms: int) -> str:
     return f'  <pause milliseconds="{ms}"/>\n'
 
 
-def reinvite(cseq: int, direction: str, method: str = "INVITE") -> str:
+AGENT_FROM = 'From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]'
+
+
+def reinvite(cseq: int, direction: str, method: str = "INVITE", from_line: str = AGENT_FROM) -> str:
     """An in-dialog offer from the caller, re-INVITE (answered, then ACKed) or UPDATE: hold
-    (sendonly/inactive) or resume (sendrecv)."""
+    (sendonly/inactive) or resume (sendrecv). `from_line`: the caller's From (an agent's by
+    default; `[last_From:]` for a scenario whose From sipp takes from the answers)."""
     ack = "" if method == "UPDATE" else f"""  <send>
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       [routes]
-      From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
+      {from_line}
       [last_To:]
       Call-ID: [call_id]
       CSeq: {cseq} ACK
@@ -121,7 +125,7 @@ def reinvite(cseq: int, direction: str, method: str = "INVITE") -> str:
       {method} [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       [routes]
-      From: "Agent [field0]" <sip:[field0]@[field1]>;tag=[call_number]c[pid]
+      {from_line}
       [last_To:]
       Call-ID: [call_id]
       CSeq: {cseq} {method}

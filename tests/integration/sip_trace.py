@@ -38,3 +38,15 @@ def header(message: str, name: str) -> list[str]:
     head = message.split("\n\n", 1)[0]
     return [line.split(":", 1)[1].strip() for line in head.splitlines()[1:]
             if line.split(":", 1)[0].strip().lower() == name.lower()]
+
+
+# A port in a SIP URI or Via (`host.name:port`, `[v6]:port`, `rport=port`); topoh's encoded
+# values have none.
+_PORT = re.compile(r"(?:(?:[\w-]+(?:\.[\w-]+)+|\]):|rport=)(\d+)")
+
+
+def topology_leaks(message: str, own_ports: set[int], names: tuple[str, ...]) -> list[str]:
+    """The Via, Record-Route and Contact values of a message that name a port other than
+    `own_ports` (the edge's, the receiver's own) or any of `names` (extensions)."""
+    return [f"{name}: {value}" for name in ("Via", "Record-Route", "Contact") for value in header(message, name)
+            if {int(p) for p in _PORT.findall(value)} - own_ports or any(n in value for n in names)]

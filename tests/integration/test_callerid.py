@@ -12,7 +12,8 @@ from kemi_app.provisioning.gateway import parse_gateway
 from kemi_app.state import EdgeState, keys
 from tests.integration.api_client import api
 from tests.integration.helpers import DEMO, call, checks, finish
-from tests.integration.sip_trace import header, received, traced_peer
+from tests.integration.rtp import pause, reinvite
+from tests.integration.sip_trace import header, received, topology_leaks, traced_peer
 from tests.integration.test_edgectl import edgectl, out
 from tests.sipp import Sipp
 
@@ -72,6 +73,31 @@ def test_outbound_calls_present_the_company_did_never_the_extension(edge: Stack,
     # The agent's BYE carries its own From; the carrier sees the dialog as it started it.
     assert header(bye, "From")[0].startswith(f'"Sells Ltd" <sip:{DID}@'), bye
     assert inside_details(bye) == [], bye
+
+
+def test_the_carrier_sees_no_agent_address_port_or_extension(edge: Stack, sipp: Sipp, agent, gateways) -> None:
+    """Via, Record-Route and Contact of the agent's INVITE and BYE name only the edge."""
+    company(edge, caller_id=DID)
+    invite, bye = outbound_call(sipp, gateways[0])
+    for message in (invite, bye):
+        assert topology_leaks(message, {edge.settings.sip_port}, (AGENT,)) == [], message
+    assert header(invite, "Contact")[0].startswith("<sip:127.0.0.1;line="), invite
+
+
+def test_an_agents_re_invite_reaches_the_carrier_masked(edge: Stack, sipp: Sipp, agent, gateways) -> None:
+    """Hold and resume re-INVITEs from the agent: the carrier answers them (and the BYE) through
+    the masked Via, and sees no agent detail in them."""
+    company(edge, caller_id=DID)
+    gw, log = traced_peer(sipp, gateways[0], "uas_echo.xml", ring_ms=100, offer_check="", audio="", steps="")
+    steps = pause(300) + reinvite(3, "sendonly") + pause(200) + reinvite(4, "sendrecv") + pause(200)
+    result = sipp.run("uac_media.xml", [[AGENT, DEMO, PASSWORD, NUMBER]], values={"steps": steps, "bye_cseq": 5},
+                      extra=["-au", AGENT, "-ap", PASSWORD])
+    assert finish(gw)[0] == 0
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    reinvites = [m for m in received(log, "INVITE ") if not header(m, "CSeq")[0].startswith("2 ")]
+    assert len(reinvites) == 2, reinvites
+    for message in received(log, ""):
+        assert topology_leaks(message, {edge.settings.sip_port, gateways[0]}, (AGENT,)) == [], message
 
 
 def test_the_next_gateway_after_a_failure_gets_the_same_identity(edge: Stack, sipp: Sipp, agent, gateways) -> None:
@@ -198,11 +224,14 @@ def test_a_cancelled_outbound_call_cancels_with_the_presented_identity(edge: Sta
 
 def test_the_carriers_bye_reaches_the_agent_as_its_own_dialog(edge: Stack, sipp: Sipp, agent, gateways) -> None:
     """The carrier knows the caller as the DID; the agent's phone gets its own identity back
-    in the To of the carrier's BYE."""
+    in the To of the carrier's BYE, which the edge routes to the phone it hid from the carrier."""
     company(edge, caller_id=DID)
-    gw, _ = traced_peer(sipp, gateways[0], "gateway_hangs_up.xml", hold_ms=300)
+    gw, log = traced_peer(sipp, gateways[0], "gateway_hangs_up.xml", hold_ms=300)
     own = checks(f"To: .Agent {AGENT}. .sip:{AGENT}@{DEMO}")
     result = sipp.run("uac_hungup.xml", [[AGENT, DEMO, PASSWORD, NUMBER]], values={"checks": own},
                       extra=["-au", AGENT, "-ap", PASSWORD])
     assert finish(gw)[0] == 0
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    # Found through the edge's masked Contact; the ACK and the answer to the BYE hide the agent too.
+    for message in received(log, ""):
+        assert topology_leaks(message, {edge.settings.sip_port, gateways[0]}, (AGENT,)) == [], message

@@ -4,19 +4,23 @@ rtpengine; customers (through a carrier gateway) and agents are sipp."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from edgeops.stack import Stack
 from kemi_app.policy.digest import ha1
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.company import Company
 from kemi_app.state.lookups import ORG_CACHE_SECONDS
-from tests.integration.contact_centre import DOMAIN, ORG, PASSWORD, ContactCentre
+from tests.integration.contact_centre import DID, DOMAIN, ORG, PASSWORD, ContactCentre
 from tests.integration.helpers import answer_one, checks, finish
-from tests.integration.sip_trace import header, received, traced_peer
+from tests.integration.rtp import pause, reinvite
+from tests.integration.sip_trace import header, received, topology_leaks, traced_peer
 from tests.sipp import Sipp
+from tests.ws_agent import WsAgent
 
 CUSTOMER = "+5511999990000"  # the number tests/sipp/customer_*.xml call from
 MASKED = "+*********0000"
@@ -95,6 +99,67 @@ def test_an_agents_answer_reaches_the_carrier_without_its_phones_details(cc: Con
     result = cc.customer(checks=NO_PHONE_DETAILS)
     assert finish(phone)[0] == 0
     assert result.ok, result.output[-3000:] + result.errors[-3000:]
+
+
+@pytest.mark.parametrize(("customer", "phone"), [("customer_call.xml", "uas.xml"),  # the customer hangs up
+                                                ("customer_hungup.xml", "gateway_hangs_up.xml")])  # the agent does
+def test_the_carrier_never_sees_the_agents_address_port_or_extension(edge: Stack, cc: ContactCentre, sipp: Sipp,
+                                                                      customer: str, phone: str) -> None:
+    """The agent's answer and BYE reach the carrier with the edge's Via, Record-Route and
+    Contact only; the carrier's ACK and BYE find the agent through the masked Contact."""
+    agent = answer_one(sipp, cc.login("3001"), phone, hold_ms=300)
+    messages = carrier_sees(edge, cc, customer)
+    assert finish(agent)[0] == 0
+    for message in messages:
+        assert topology_leaks(message, {edge.settings.sip_port, cc.customer_ports[0]}, ("3001",)) == [], message
+
+
+def test_a_carriers_re_invite_reaches_the_agent_and_its_answer_hides_it(edge: Stack, cc: ContactCentre,
+                                                                         sipp: Sipp) -> None:
+    """The customer's side holds the call: its re-INVITE reaches the agent through the masked
+    Contact, and the agent's 200 comes back with nothing of the agent in it."""
+    agent = answer_one(sipp, cc.login("3001"), "uas_echo.xml", ring_ms=100, offer_check="")
+    steps = pause(200) + reinvite(2, "sendonly", from_line="[last_From:]") + pause(200)
+    messages = carrier_sees(edge, cc, "customer_call.xml", steps=steps, bye_cseq=3)
+    assert finish(agent)[0] == 0  # it answered the re-INVITE and the BYE
+    assert [m for m in messages if m.startswith("SIP/2.0 200") and header(m, "CSeq") == ["2 INVITE"]], messages
+    for message in messages:
+        assert topology_leaks(message, {edge.settings.sip_port, cc.customer_ports[0]}, ("3001",)) == [], message
+
+
+def test_the_carrier_never_sees_a_websocket_agents_address(edge: Stack, cc: ContactCentre) -> None:
+    """A browser's Contact (*.invalid;transport=ws, given an ;alias= by the edge) is hidden too,
+    and the customer's BYE still reaches the browser over its WebSocket."""
+    agent = WsAgent(f"ws://127.0.0.1:{edge.settings.ws_port}", "3001", DOMAIN, PASSWORD)
+    assert agent.register() == 200
+    calls: list[str] = []
+
+    def browser() -> None:
+        calls.append(agent.answer_next_invite())
+        calls.append(agent.answer_bye())
+
+    thread = threading.Thread(target=browser, daemon=True)
+    thread.start()
+    messages = carrier_sees(edge, cc, "customer_call.xml")
+    thread.join(10)
+    agent.ws.close()
+    assert len(calls) == 2 and calls[0] == calls[1], calls
+    # The edge's own WebSocket port is in its second Record-Route (the agent's side): an edge
+    # detail, no agent's.
+    edge_ports = {edge.settings.sip_port, edge.settings.ws_port, cc.customer_ports[0]}
+    for message in messages:
+        assert topology_leaks(message, edge_ports, ("3001", agent.host, "alias=")) == [], message
+
+
+def carrier_sees(edge: Stack, cc: ContactCentre, customer: str, **values: object) -> list[str]:
+    """A customer's call through the carrier gateway; every message the carrier received."""
+    log = cc.sipp.workdir / f"carrier-{time.monotonic_ns()}.log"
+    result = cc.sipp.run(customer, [[DID]], port=cc.customer_ports[0], values={"checks": "", **values},
+                         extra=["-trace_msg", "-message_file", str(log)])
+    assert result.ok, result.output[-3000:] + result.errors[-3000:]
+    messages = received(log, "")
+    assert any(m.startswith("SIP/2.0 200") and "INVITE" in header(m, "CSeq")[0] for m in messages), messages
+    return messages
 
 
 def test_agents_of_other_companies_see_the_real_number(cc: ContactCentre, sipp: Sipp) -> None:

@@ -72,6 +72,20 @@ def test_each_pool_member_is_its_own_rtpengine_set_and_process(tmp_path: Path) -
     assert "--port-min=32500" in second and "--port-max=34999" in second
 
 
+@pytest.mark.parametrize(("env", "mask_addr"), [({}, "127.0.0.1"), ({"EDGE_ADVERTISE_ADDR": "2001:db8::7"},
+                                                                      "[2001:db8::7]")])
+def test_topology_hiding_gets_a_key_derived_from_the_secret_and_a_uri_host(tmp_path: Path, env: dict[str, str],
+                                                                           mask_addr: str) -> None:
+    stack = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_AUTH_SECRET": "nonce-secret", **env})
+    (tmp_path / "run").mkdir()
+    kamailio = stack.kamailio_env()
+    assert kamailio["EDGE_KAMAILIO_TOPOLOGY_ADDR"] == mask_addr
+    key = kamailio["EDGE_KAMAILIO_TOPOLOGY_KEY"]
+    assert len(key) == 64 and "nonce-secret" not in key
+    other = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_AUTH_SECRET": "another"}).kamailio_env()
+    assert other["EDGE_KAMAILIO_TOPOLOGY_KEY"] != key  # derived: nodes sharing a secret share the key
+
+
 @pytest.mark.parametrize("sentinels", ["", "10.0.0.5:26379,127.0.0.1:26380"])
 def test_own_sentinels_must_be_given_and_on_loopback(tmp_path: Path, sentinels: str) -> None:
     stack = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_REDIS_HA": "1", "EDGE_REDIS_SENTINELS": sentinels})
