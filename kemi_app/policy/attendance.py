@@ -121,3 +121,16 @@ class Event:
             actor=data.get("actor", ""), target=data.get("target", ""), result=data.get("result", ""),
             reason=data.get("reason", ""), call_id=data.get("call_id", ""), detail=data.get("detail", ""),
         )
+
+
+def in_message_order(events: list[Event]) -> list[Event]:
+    """The history in the order its SIP messages came. A phone that answers at once sends its
+    180 and 200 back to back, and two SIP workers may write them at the same moment: an answer
+    written just before the same leg's ring is put back after it."""
+    out = list(events)
+    for i in range(len(out) - 1):
+        first, second = out[i], out[i + 1]
+        if (first.event, second.event) == (ANSWER, RING) and first.call_id == second.call_id \
+                and (first.target or first.actor) == (second.target or second.actor):
+            out[i], out[i + 1] = second, first
+    return out

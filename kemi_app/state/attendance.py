@@ -20,7 +20,7 @@ from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext
-from kemi_app.policy.attendance import Attendance, Event
+from kemi_app.policy.attendance import Attendance, Event, in_message_order
 from kemi_app.policy.transfer import Progress
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL
@@ -187,7 +187,7 @@ class Attendances(Store):
     def attendance_history(self, att_id: str) -> list[Event]:
         data = self.r.hgetall(keys.attendance(att_id))
         legs = _numbered(data, _LEG)
-        return [Event.from_compact(att_id, stored, legs) for stored in _numbered(data, _EVENT)]
+        return in_message_order([Event.from_compact(att_id, stored, legs) for stored in _numbered(data, _EVENT)])
 
     def recent_attendances(self, org: str, ext: str, limit: int = 20) -> list[str]:
         return list(self.r.lrange(keys.recent(org, ext), 0, limit - 1))

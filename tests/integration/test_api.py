@@ -50,6 +50,12 @@ def test_org_company_agent_lifecycle(edge, state) -> None:
     assert not state.r.keys("edge:*:life:*") and state.r.keys("edge:*:life") == ["edge:version:life"]
 
 
+def _lasting_keys(state) -> list[str]:
+    """Keys without a TTL: provisioning writes. Keys other tests left with a TTL (connections,
+    nonces) may expire meanwhile."""
+    return sorted(k for k in state.r.keys("edge:*") if state.r.ttl(k) == -1)
+
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
@@ -80,12 +86,6 @@ def test_org_company_agent_lifecycle(edge, state) -> None:
         ("/v1/orgs/demo/agents/1001/dnd", {"dnd": "on"}, "dnd"),
     ],
 )
-def _lasting_keys(state) -> list[str]:
-    """Keys without a TTL: provisioning writes. Keys other tests left with a TTL (connections,
-    nonces) may expire meanwhile."""
-    return sorted(k for k in state.r.keys("edge:*") if state.r.ttl(k) == -1)
-
-
 def test_bad_values_get_400_naming_the_field(edge, state, path: str, body: dict, field: str) -> None:
     before = _lasting_keys(state)
     status, answer = api(edge, "PUT", path, body)

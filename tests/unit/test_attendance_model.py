@@ -5,7 +5,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kemi_app.policy.attendance import Attendance, Event, is_attendance_id, new_attendance_id
+from kemi_app.policy.attendance import Attendance, Event, in_message_order, is_attendance_id, new_attendance_id
 
 
 def test_ids_are_unique_sortable_and_recognised() -> None:
@@ -61,3 +61,16 @@ def test_compact_event_is_short() -> None:
     answer = Event("att-1", "answer", 1764480000.1234567, "demo", target="1002", call_id="x")
     assert len("[0," + answer.compact_tail()) <= 64
     assert answer.compact_tail().endswith('"demo","","1002"]')
+
+
+def test_an_answer_written_before_its_own_ring_is_read_after_it() -> None:
+    def ev(event: str, target: str, call_id: str = "c1") -> Event:
+        return Event("att", event, 1.0, "org", target=target, call_id=call_id)
+
+    raced = [ev("offer", "3001"), ev("answer", "3001"), ev("ring", "3001"), ev("end", "3001")]
+    assert [e.event for e in in_message_order(raced)] == ["offer", "ring", "answer", "end"]
+    # Another agent's ring, or another leg's, is a later step of the story: left where it is.
+    other = [ev("answer", "3001"), ev("ring", "3002")]
+    assert in_message_order(other) == other
+    leg = [ev("answer", "3001"), ev("ring", "3001", call_id="c2")]
+    assert in_message_order(leg) == leg
