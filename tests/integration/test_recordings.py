@@ -219,6 +219,7 @@ def test_a_transfer_stops_the_recording(cc: ContactCentre, sipp: Sipp, tones: di
     target = answer_one(sipp, cc.agent_ports["3002"])
     referred, dialled = cc.transferred_customer()
     assert referred.ok, referred.output + referred.errors
+    assert dialled is not None and dialled.ok, dialled and dialled.output + dialled.errors
     all_ok(phone, target)
     att = cc.last_attendance("3001")
     (rec,) = settled(cc.state, att, 1)
