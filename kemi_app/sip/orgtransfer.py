@@ -31,7 +31,7 @@ from kemi_app.policy.transfer import (
     progress_now,
     sipfrag_status,
 )
-from kemi_app.sip import rpc
+from kemi_app.sip import dialogs, rpc  # dialogs imports this module too: used at call time only
 from kemi_app.sip.callstate import handed_over
 from kemi_app.sip.context import Context, log_ctx, pv, reply
 from kemi_app.sip.transfers import claim_interorg, edge_hostport, interorg_verdict, refuse_interorg
@@ -114,9 +114,11 @@ def finished(ctx: Context, att_id: str, progress: Progress, reason: str) -> None
 
 def _end_old_call(ctx: Context, transfer: dict[str, str]) -> None:
     """The transfer succeeded: the edge, as the agent's side, says BYE to the customer's old
-    call (as it sent the REFER), and the dialog module ends the agent's leg (its BYE, then the
-    dialog's end events). One BYE from the dialog module only: its BYE to both sides gives up
-    on the second when the first one's 200 has ended the dialog in between."""
+    call (as it sent the REFER), and the dialog module ends the agent's leg. One BYE from the
+    dialog module only: its BYE to both sides gives up on the second when the first one's 200
+    has ended the dialog in between. The call's end (media, call records, history) is handled
+    here: the dialog module raises dialog:end after its BYE only if no reply ended the dialog
+    first (sip/vanish.py)."""
     call_id = transfer.get("call_id", "")
     dialog = _confirmed(call_id)
     if dialog is None:
@@ -126,7 +128,9 @@ def _end_old_call(ctx: Context, transfer: dict[str, str]) -> None:
     _send_as_agent(ctx, dialog, "BYE", cseq)
     if KSR.dialog.dlg_get(call_id, dialog["caller"]["tag"], dialog["callee"]["tag"]) <= 0:
         KSR.err(f"transfer-org: call-id={call_id} not found to end the agent's leg {log_ctx()}\n")
-    elif KSR.dialog.dlg_bye("callee") <= 0:
+        return
+    dialogs.on_event(ctx, "dialog:end")
+    if KSR.dialog.dlg_bye("callee") <= 0:
         KSR.err(f"transfer-org: call-id={call_id} BYE to the agent failed {log_ctx()}\n")
 
 
