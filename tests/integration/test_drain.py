@@ -8,10 +8,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from edgeops.stack import http_get
 from tests.conftest import ROOT, edge_environment, pick_port_base
+from tests.integration.api_client import api
 from tests.integration.helpers import answer_one, call, finish, register
+from tests.integration.rtp import wait_for
 from tests.integration.sip_probe import options
 from tests.sipp import Sipp
 
@@ -36,7 +39,10 @@ def test_drain_refuses_new_work_lets_the_call_finish_then_stops(tmp_path: Path) 
         result = {}
         caller = threading.Thread(target=lambda: result.setdefault("r", call(sipp, "1001", "1002", hold_ms=4000)))
         caller.start()
-        time.sleep(1.5)  # the call is up
+        admin = SimpleNamespace(admin_url=f"http://127.0.0.1:{base + 2}")
+        in_call = wait_for(lambda: api(admin, "GET", "/v1/orgs/demo/agents/1002/presence")[1]["state"] == "in-call",
+                           30)
+        assert in_call, "the call never came up"
         ctl = subprocess.run([str(ROOT / "edgectl"), "drain", "--no-wait"], env=env, capture_output=True,
                              text=True, timeout=30)
         assert ctl.returncode == 0, ctl.stderr
@@ -44,7 +50,8 @@ def test_drain_refuses_new_work_lets_the_call_finish_then_stops(tmp_path: Path) 
         probe = options(("127.0.0.1", base))
         assert (probe.status, probe.header("Retry-After")) == (503, "30")
         assert proc.poll() is None  # still up: the call is in progress
-        caller.join(20)
+        caller.join(60)
+        assert "r" in result, "the call did not end"
         assert result["r"].ok, result["r"].output + result["r"].errors
         assert finish(phone)[0] == 0
         proc.wait(20)
