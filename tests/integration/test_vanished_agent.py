@@ -102,5 +102,7 @@ def test_a_queue_call_whose_phone_lost_it_is_ended_by_keepalives(centre: Contact
     for side in (phone, customer):  # the phone answered a keepalive 481; the customer got a BYE
         code, out = finish(side, timeout=100)
         assert code == 0, out
-    assert wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "available", timeout=5)
+    # The dialog timer process ends the call (BYEs, then dialog:end) on its next 1 s tick.
+    available = wait_for(lambda: centre.state.agents.presence("cc", ["3001"])[0].state == "available", timeout=15)
+    assert available, (centre.state.agents.presence("cc", ["3001"]), centre.state.r.hgetall(keys.calls("cc", "3001")))
     assert centre.state.r.hlen(keys.calls("cc", "3001")) == 0
