@@ -196,8 +196,6 @@ class Attendances(Store):
         """The keys and argument of one _WRITE: `events` (and the leg `link`, if any; `fields`
         set on the record) for the attendance's hash, the global stream and the agents' recent
         lists."""
-        recent = dict.fromkeys(keys.recent(e.org, ext) for e in events for ext in (e.actor, e.target)
-                               if is_agent_ext(ext))
         link_key = [keys.call_attendance(link)] if link else []
         payload = {
             "att": att_id, "ttl": self.retention, "cap": EVENTS_PER_ATTENDANCE, "maxlen": self.history_maxlen,
@@ -208,7 +206,8 @@ class Attendances(Store):
             "events": [[e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]]
                        for e in events],
         }
-        return [keys.attendance(att_id), keys.HISTORY, *link_key, *recent], json.dumps(payload, ensure_ascii=False)
+        keys_ = [keys.attendance(att_id), keys.HISTORY, *link_key, *recent_lists(events)]
+        return keys_, json.dumps(payload, ensure_ascii=False)
 
     def _send(self, writes: list[tuple[list[str], str]]) -> None:
         """Writes on their own: one EVALSHA, or a transaction of them. A Redis that lost the
@@ -302,6 +301,12 @@ class Attendances(Store):
         raw = self.r.eval(_FINISH_ORG_TRANSFER, 2, keys.org_transfer(att_id), keys.attendance(att_id),
                           progress.value, reason, str(at), "1" if progress is Progress.FAILED else "0")
         return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}
+
+
+def recent_lists(events: list[Event]) -> list[str]:
+    """The recent lists `events` go to, each once: those of the agents they name."""
+    return list(dict.fromkeys(keys.recent(e.org, ext) for e in events for ext in (e.actor, e.target)
+                              if is_agent_ext(ext)))
 
 
 def _numbered(data: dict[str, str], name: re.Pattern[str]) -> list[str]:
