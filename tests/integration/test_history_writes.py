@@ -54,8 +54,9 @@ def sent_without_pings(sent: list[str]) -> list[str]:
 def test_each_history_write_is_one_command_per_attendance(state: EdgeState) -> None:
     client, sent = counting(state)
     history = Attendances(client, 30)
-    a, b = new_attendance(), new_attendance()
+    a, b, warm = new_attendance(), new_attendance(), new_attendance()
     now = time.time()
+    history.create_attendance(warm, "hw-w", Event(warm.id, "start", now, ORG))  # Redis has the script from now on
     sent.clear()
 
     history.create_attendance(a, "hw-a1", Event(a.id, "start", now, ORG, actor="1001", target="1002",
