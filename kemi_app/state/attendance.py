@@ -7,6 +7,10 @@ names its leg by index. Small values keep the hash in Redis' compact listpack en
 typical call costs one key of well under 1 KB (a stream per attendance preallocates 4 KB).
 The Call-ID -> attendance keys live only as long as a call can (CALL_RECORD_TTL), and the
 global stream `edge:history`, for consumers, is capped by length and age.
+
+Each write of an attendance's history (its creation, a new leg, events) is one EVALSHA of
+_WRITE, which updates the hash, the global stream and the agents' recent lists inside Redis:
+a SIP worker packs and parses one command instead of a dozen.
 """
 
 from __future__ import annotations
@@ -207,7 +211,7 @@ class Attendances(Store):
                        for e in events],
         }
         keys_ = [keys.attendance(att_id), keys.HISTORY, *link_key, *recent_lists(events)]
-        return keys_, json.dumps(payload, ensure_ascii=False)
+        return keys_, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
     def _send(self, writes: list[tuple[list[str], str]]) -> None:
         """Writes on their own: one EVALSHA, or a transaction of them. A Redis that lost the
