@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from kemi_app.policy.attendance import Event
+from dataclasses import asdict
+
+from kemi_app.policy.attendance import Attendance, Event
 from kemi_app.state import keys
 from kemi_app.state.attendance import recent_lists
 
@@ -26,3 +28,15 @@ def test_no_agent_named_means_no_recent_list() -> None:
 def test_each_org_has_its_own_lists() -> None:
     events = [Event("att-1", "transfer", 1.0, "a", actor="1001"), Event("att-1", "start", 2.0, "b", target="1001")]
     assert recent_lists(events) == [keys.recent("a", "1001"), keys.recent("b", "1001")]
+
+
+def test_stream_fields_and_record_are_what_asdict_gives() -> None:
+    event = Event("att-1", "end", 12.25, "demo", actor="1001", result="ended", call_id="c1")
+    assert event.to_fields() == {k: str(v) for k, v in asdict(event).items() if v not in ("", None)}
+    assert list(event.to_fields()) == ["attendance", "event", "at", "org", "actor", "result", "call_id"]
+    att = Attendance("att-1", "demo", "queue", "inbound", 12.5, queue="800", entered_through_queue=True,
+                     legs=["c1", "c2"])
+    expected = {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in asdict(att).items()
+                if k != "legs" and v != ""}
+    assert att.to_record() == expected
+    assert list(att.to_record()) == list(expected)
