@@ -7,13 +7,19 @@ names its leg by index. Small values keep the hash in Redis' compact listpack en
 typical call costs one key of well under 1 KB (a stream per attendance preallocates 4 KB).
 The Call-ID -> attendance keys live only as long as a call can (CALL_RECORD_TTL), and the
 global stream `edge:history`, for consumers, is capped by length and age.
+
+Each write of an attendance's history (its creation, a new leg, events) is one EVALSHA of
+_WRITE, which updates the hash, the global stream and the agents' recent lists inside Redis:
+a SIP worker packs and parses one command instead of a dozen.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
+from typing import Any
 
 import redis
 from redis.client import Pipeline
@@ -33,33 +39,76 @@ TRANSFER_TOKEN_SECONDS = 120
 _LEG = re.compile(r"l(\d+)")
 _EVENT = re.compile(r"e(\d+)")
 
-# KEYS[1]: the attendance hash. ARGV[1]: its TTL, ARGV[2]: the most events kept, ARGV[3]: a
-# Call-ID to link as a leg ('' for none), then pairs (Call-ID or '', Event.compact_tail()).
-# An attendance that is gone (expired) is not revived by a late event.
-_APPEND = """
-local key = KEYS[1]
-if redis.call('EXISTS', key) == 0 then return 0 end
-local function leg(call_id, link)
-  if call_id == '' then return 'null' end
-  local i = 0
-  while true do
-    local have = redis.call('HGET', key, 'l' .. i)
-    if not have then break end
-    if have == call_id then return tostring(i) end
-    i = i + 1
+# One history write of one attendance, in Redis: what a SIP worker sends is one EVALSHA.
+# KEYS: the attendance hash, the global stream, the Call-ID key of the leg it links (only when
+# it links one), then the recent lists of the agents its events name. ARGV[1]: JSON (see
+# Attendances._write_args). `fresh`: the attendance is new (create), so it has no legs, events
+# nor place in any recent list yet. An attendance that is gone (expired) is not revived by a
+# late event; the global stream and the recent lists still get it, as they always did.
+_WRITE = """
+local a = cjson.decode(ARGV[1])
+local key, att = KEYS[1], a.att
+local first_recent = 3
+if a.link ~= '' then
+  redis.call('SET', KEYS[3], att, 'EX', a.link_ttl)
+  first_recent = 4
+end
+local stored = a.fresh or redis.call('EXISTS', key) == 1
+if stored then
+  -- n and the legs (l0, l1, ...: Call-ID -> index), read once for every event of the write
+  local n, legs, count = 0, {}, 0
+  if not a.fresh then
+    local fields = {'n'}
+    repeat
+      local from = count
+      for i = from, from + 7 do fields[#fields + 1] = 'l' .. i end
+      local got = redis.call('HMGET', key, unpack(fields))
+      if from == 0 then n = tonumber(got[1]) or 0 end
+      for i = #got - 7, #got do
+        if not got[i] then break end
+        legs[got[i]] = legs[got[i]] or count
+        count = count + 1
+      end
+      fields = {}
+    until count < from + 8
   end
-  if not link then return cjson.encode(call_id) end
-  redis.call('HSET', key, 'l' .. i, call_id)
-  return tostring(i)
+  local set, first = a.set, n
+  if a.link ~= '' and legs[a.link] == nil then
+    legs[a.link] = count
+    set[#set + 1] = 'l' .. count
+    set[#set + 1] = a.link
+  end
+  for _, e in ipairs(a.events) do
+    n = n + 1
+    local leg = 'null'
+    if e[1] ~= '' then leg = legs[e[1]] and tostring(legs[e[1]]) or cjson.encode(e[1]) end
+    set[#set + 1] = 'e' .. n
+    set[#set + 1] = '[' .. leg .. ',' .. e[2]
+  end
+  if n > first then
+    set[#set + 1] = 'n'
+    set[#set + 1] = tostring(n)
+  end
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  local old = {}  -- beyond the cap the oldest events go
+  for m = math.max(first, a.cap) + 1, n do old[#old + 1] = 'e' .. (m - a.cap) end
+  if #old > 0 then redis.call('HDEL', key, unpack(old)) end
+  redis.call('EXPIRE', key, a.ttl)
 end
-leg(ARGV[3], true)
-for j = 4, #ARGV, 2 do
-  local n = redis.call('HINCRBY', key, 'n', 1)
-  redis.call('HSET', key, 'e' .. n, '[' .. leg(ARGV[j], false) .. ',' .. ARGV[j + 1])
-  if n > tonumber(ARGV[2]) then redis.call('HDEL', key, 'e' .. (n - tonumber(ARGV[2]))) end
+for _, e in ipairs(a.events) do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(e[3]))
 end
-redis.call('EXPIRE', key, ARGV[1])
-return 1
+for i = first_recent, #KEYS do
+  -- an agent's list already headed by this attendance (the answer and end of its own call) stays
+  if a.fresh or redis.call('LINDEX', KEYS[i], 0) ~= att then
+    if not a.fresh then redis.call('LREM', KEYS[i], 0, att) end
+    redis.call('LPUSH', KEYS[i], att)
+    redis.call('LTRIM', KEYS[i], 0, a.recent - 1)
+  end
+  redis.call('EXPIRE', KEYS[i], a.ttl)
+end
+if a.minid ~= '' then redis.call('XTRIM', KEYS[2], 'MINID', '~', a.minid) end
+return stored and 1 or 0
 """
 
 
@@ -85,15 +134,14 @@ class Attendances(Store):
     def __init__(self, client: redis.Redis, retention_days: int) -> None:
         super().__init__(client)
         self.retention = retention_days * 86400  # seconds
+        self._write = client.register_script(_WRITE)
 
     def create_attendance(self, att: Attendance, call_id: str, first: Event, *more: Event) -> None:
-        """The record, its first leg and its first events, atomically in one round trip."""
-        with self.r.pipeline(transaction=True) as p:
-            p.hset(keys.attendance(att.id), mapping=att.to_record())
-            self._record(p, att.id, call_id, first, *more)
-            # Age trimming once per attendance is enough; whole stream nodes go (approximate).
-            p.xtrim(keys.HISTORY, minid=f"{int((time.time() - self.retention) * 1000)}-0", approximate=True)
-            p.execute()
+        """The record, its first leg and its first events, atomically in one script call."""
+        # Age trimming once per attendance is enough; whole stream nodes go (approximate).
+        minid = f"{int((time.time() - self.retention) * 1000)}-0"
+        self._send([self._write_args(att.id, [first, *more], link=call_id, fields=att.to_record(), fresh=True,
+                                      minid=minid)])
 
     def attendance(self, att_id: str) -> Attendance | None:
         data = self.r.hgetall(keys.attendance(att_id))
@@ -104,9 +152,7 @@ class Attendances(Store):
         return self.attendance(att_id) if att_id else None
 
     def link_leg(self, att_id: str, call_id: str, event: Event) -> None:
-        with self.r.pipeline(transaction=True) as p:
-            self._record(p, att_id, call_id, event)
-            p.execute()
+        self._send([self._write_args(att_id, [event], link=call_id)])
 
     def link_transfer(self, att_id: str, call_id: str, event: Event, *, transferred: bool, queue: str) -> None:
         """A transferee's new leg joins the attendance and is the customer's call from now on;
@@ -117,21 +163,16 @@ class Attendances(Store):
             marks["transferred"] = "1"
         if queue:
             marks |= {"entered_through_queue": "1", "queue": queue}
-        with self.r.pipeline(transaction=True) as p:
-            self._record(p, att_id, call_id, event)
-            p.hset(keys.attendance(att_id), mapping=marks)
-            p.execute()
+        self._send([self._write_args(att_id, [event], link=call_id, fields=marks)])
 
     def continue_in_org(self, source_id: str, att: Attendance, call_id: str, source_event: Event,
                         first: Event) -> None:
         """An inter-org transfer's new leg starts the destination org's own attendance, linked
         both ways with the source's: each company keeps the call's flow in its own history."""
-        with self.r.pipeline(transaction=True) as p:
-            p.hset(keys.attendance(att.id), mapping=att.to_record())
-            self._record(p, att.id, call_id, first)
-            self._record(p, source_id, "", source_event)
-            p.hset(keys.attendance(source_id), "transferred_to", att.id)
-            p.execute()
+        self._send([
+            self._write_args(att.id, [first], link=call_id, fields=att.to_record(), fresh=True),
+            self._write_args(source_id, [source_event], fields={"transferred_to": att.id}),
+        ])
 
     def current_attendance(self, org: str, ext: str) -> str:
         """The attendance of a call the agent is on now ('' if none)."""
@@ -154,35 +195,65 @@ class Attendances(Store):
         return bool(first)
 
     # -- history ----------------------------------------------------------------
-    def _record(self, p: Pipeline, att_id: str, link: str, *events: Event) -> None:
-        """Queues `events` (and the leg `link`, if any) for the attendance's hash, the global
-        stream and the agents' recent lists."""
-        if link:
-            # Only needed while the leg is up (transfers, conferences, vanished agents).
-            p.set(keys.call_attendance(link), att_id, ex=min(self.retention, CALL_RECORD_TTL))
-        args: list[str] = []
-        for event in events:
-            args += [event.call_id, event.compact_tail()]
-        p.eval(_APPEND, 1, keys.attendance(att_id), self.retention, EVENTS_PER_ATTENDANCE, link, *args)
-        for event in events:
-            p.xadd(keys.HISTORY, event.to_fields(), maxlen=self.history_maxlen, approximate=True)
-            for ext in {event.actor, event.target}:
-                if is_agent_ext(ext):
-                    recent = keys.recent(event.org, ext)
-                    p.lrem(recent, 0, event.attendance)
-                    p.lpush(recent, event.attendance)
-                    p.ltrim(recent, 0, RECENT_PER_AGENT - 1)
-                    p.expire(recent, self.retention)
+    def _write_args(self, att_id: str, events: list[Event], *, link: str = "", fields: dict[str, str] | None = None,
+                    fresh: bool = False, minid: str = "") -> tuple[list[str], str]:
+        """The keys and argument of one _WRITE: `events` (and the leg `link`, if any; `fields`
+        set on the record) for the attendance's hash, the global stream and the agents' recent
+        lists."""
+        link_key = [keys.call_attendance(link)] if link else []
+        payload = {
+            "att": att_id, "ttl": self.retention, "cap": EVENTS_PER_ATTENDANCE, "maxlen": self.history_maxlen,
+            "recent": RECENT_PER_AGENT, "fresh": fresh, "minid": minid,
+            # The Call-ID key is only needed while the leg is up (transfers, conferences, vanished agents).
+            "link": link, "link_ttl": min(self.retention, CALL_RECORD_TTL),
+            "set": [x for pair in (fields or {}).items() for x in pair],
+            "events": [[e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]]
+                       for e in events],
+        }
+        keys_ = [keys.attendance(att_id), keys.HISTORY, *link_key, *recent_lists(events)]
+        return keys_, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+    def _send(self, writes: list[tuple[list[str], str]]) -> None:
+        """Writes on their own: one EVALSHA, or a transaction of them. A Redis that lost the
+        script (a restart, a failover) gets it loaded and the writes again."""
+        if len(writes) == 1:
+            self._write(keys=writes[0][0], args=[writes[0][1]])
+        elif writes:
+            with self.r.pipeline(transaction=True) as p:
+                self._queue(p, writes)
+                self.execute(p)
 
     def record_events(self, *events: Event) -> None:
-        with self.r.pipeline(transaction=True) as p:
-            self.queue_events(p, *events)
-            p.execute()
+        self._send(self._writes(events))
 
     def queue_events(self, p: Pipeline, *events: Event) -> None:
-        """Queues `events` on `p` (a transaction) for the caller to send with its own writes."""
-        for att_id in dict.fromkeys(e.attendance for e in events):
-            self._record(p, att_id, "", *(e for e in events if e.attendance == att_id))
+        """Queues `events` on `p` (a transaction) for the caller to send with its own writes, by
+        execute(p): one command per attendance."""
+        self._queue(p, self._writes(events))
+
+    def execute(self, p: Pipeline) -> list[Any]:
+        """p.execute() for a transaction holding writes queued by queue_events. A Redis that lost
+        the script (a restart, a failover) ran the rest of the transaction without them: it is
+        loaded and those writes are sent again, each atomic on its own."""
+        sha, queued = self._write.sha, [args for args, _ in p.command_stack]
+        results = p.execute(raise_on_error=False)
+        for i, (args, result) in enumerate(zip(queued, results, strict=True)):
+            if isinstance(result, redis.exceptions.NoScriptError) and args[:2] == ("EVALSHA", sha):
+                keys_end = 3 + int(args[2])
+                results[i] = self._write(keys=list(args[3:keys_end]), args=list(args[keys_end:]))
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _writes(self, events: tuple[Event, ...]) -> list[tuple[list[str], str]]:
+        """One write per attendance, its events in order."""
+        return [self._write_args(att_id, [e for e in events if e.attendance == att_id])
+                for att_id in dict.fromkeys(e.attendance for e in events)]
+
+    def _queue(self, p: Pipeline, writes: list[tuple[list[str], str]]) -> None:
+        for keys_, payload in writes:
+            p.evalsha(self._write.sha, len(keys_), *keys_, payload)
 
     def attendance_history(self, att_id: str) -> list[Event]:
         data = self.r.hgetall(keys.attendance(att_id))
@@ -234,6 +305,12 @@ class Attendances(Store):
         raw = self.r.eval(_FINISH_ORG_TRANSFER, 2, keys.org_transfer(att_id), keys.attendance(att_id),
                           progress.value, reason, str(at), "1" if progress is Progress.FAILED else "0")
         return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}
+
+
+def recent_lists(events: list[Event]) -> list[str]:
+    """The recent lists `events` go to, each once: those of the agents they name."""
+    return list(dict.fromkeys(keys.recent(e.org, ext) for e in events for ext in (e.actor, e.target)
+                              if is_agent_ext(ext)))
 
 
 def _numbered(data: dict[str, str], name: re.Pattern[str]) -> list[str]:

@@ -50,11 +50,15 @@ class Store:
                 try:
                     p.watch(*watch)
                     result = body(p)
-                    p.execute()
+                    self._execute(p)
                     return result
                 except redis.WatchError:
                     continue
         raise Conflict("too many concurrent changes, try again")
+
+    def _execute(self, p: Pipeline) -> object:
+        """Sends an optimistic transaction (a store whose writes need more than p.execute() says so)."""
+        return p.execute()
 
     def _load_all(self, cls: type[T], set_key: str, key_of: Callable[[str], str]) -> list[T]:
         ids = sorted(self.r.smembers(set_key))

@@ -41,5 +41,5 @@ class DialogEvents(Store):
                 p.smembers(keys.supervised_call(ended_call))
                 p.delete(keys.supervised_call(ended_call))
                 p.getdel(keys.recording_call(ended_call))
-            results = p.execute()
+            results = self.history.execute(p)
         return CallEnd(sorted(results[-3]), results[-1] or "") if ended_call else CallEnd()

@@ -1,0 +1,175 @@
+"""History writes on the edge's real Redis: one command per attendance written (the script
+does the rest inside Redis), the same data as before, and writes that survive a Redis which
+lost its scripts (a restart, a failover)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from kemi_app.policy.attendance import Attendance, Event, new_attendance_id
+from kemi_app.state import EdgeState, keys
+from kemi_app.state.attendance import RECENT_PER_AGENT, Attendances
+from kemi_app.state.dialogevents import DialogEvents
+
+ORG = "histw"
+RETENTION = 30 * 86400
+UNKNOWN_SHA = "0" * 40  # what a Redis that lost its scripts says of every sha: NOSCRIPT
+
+
+def counting(state: EdgeState) -> tuple[redis.Redis, list[str]]:
+    """A client on the same Redis that lists the commands it sends."""
+    sent: list[str] = []
+    base: type[redis.Connection] = state.r.connection_pool.connection_class
+
+    class Counting(base):
+        def pack_command(self, *args: Any) -> Any:
+            sent.append(str(args[0]).upper())
+            return super().pack_command(*args)
+
+    client = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=Counting,
+                                                              **state.r.connection_pool.connection_kwargs))
+    client.ping()  # connected (AUTH, PING) before counting
+    return client, sent
+
+
+def new_attendance(created_at: float | None = None) -> Attendance:
+    now = time.time() if created_at is None else created_at
+    return Attendance(new_attendance_id(now), ORG, "direct", "internal", now)
+
+
+def story(history: Attendances, att_id: str) -> list[tuple[str, str, str, str]]:
+    return [(e.event, e.actor, e.target, e.call_id) for e in history.attendance_history(att_id)]
+
+
+def sent_without_pings(sent: list[str]) -> list[str]:
+    commands = [c for c in sent if c != "PING"]  # health checks
+    sent.clear()
+    return commands
+
+
+def test_each_history_write_is_one_command_per_attendance(state: EdgeState) -> None:
+    client, sent = counting(state)
+    history = Attendances(client, 30)
+    a, b, warm = new_attendance(), new_attendance(), new_attendance()
+    now = time.time()
+    history.create_attendance(warm, "hw-w", Event(warm.id, "start", now, ORG))  # Redis has the script from now on
+    sent.clear()
+
+    history.create_attendance(a, "hw-a1", Event(a.id, "start", now, ORG, actor="1001", target="1002",
+                                                call_id="hw-a1"))
+    assert sent_without_pings(sent) == ["EVALSHA"]
+    history.record_events(Event(a.id, "ring", now + 1, ORG, target="1002", call_id="hw-a1"),
+                          Event(a.id, "answer", now + 2, ORG, target="1002", call_id="hw-a1"))
+    assert sent_without_pings(sent) == ["EVALSHA"]
+    history.link_leg(a.id, "hw-a2", Event(a.id, "conference", now + 3, ORG, actor="1001", target="1003",
+                                          call_id="hw-a2"))
+    assert sent_without_pings(sent) == ["EVALSHA"]
+    history.link_transfer(a.id, "hw-a3", Event(a.id, "transfer", now + 4, ORG, actor="1002", target="1004",
+                                               call_id="hw-a3"), transferred=True, queue="")
+    assert sent_without_pings(sent) == ["EVALSHA"]
+    history.continue_in_org(a.id, b, "hw-b1", Event(a.id, "transfer", now + 5, ORG, actor="1004", target="other",
+                                                    call_id="hw-b1"),
+                            Event(b.id, "start", now + 5, ORG, actor=ORG, target="1005", call_id="hw-b1"))
+    assert sent_without_pings(sent) == ["MULTI", "EVALSHA", "EVALSHA", "EXEC"]
+    history.record_events(Event(a.id, "end", now + 6, ORG, actor="1002", call_id="hw-a1"),
+                          Event(b.id, "end", now + 6, ORG, actor="1005", call_id="hw-b1"))
+    assert sent_without_pings(sent) == ["MULTI", "EVALSHA", "EVALSHA", "EXEC"]
+
+    # Read back: legs by index, a Call-ID that is no leg kept as itself, the marks, the links.
+    assert story(state.history, a.id) == [
+        ("start", "1001", "1002", "hw-a1"), ("ring", "", "1002", "hw-a1"), ("answer", "", "1002", "hw-a1"),
+        ("conference", "1001", "1003", "hw-a2"), ("transfer", "1002", "1004", "hw-a3"),
+        ("transfer", "1004", "other", "hw-b1"), ("end", "1002", "", "hw-a1"),
+    ]
+    assert story(state.history, b.id) == [("start", ORG, "1005", "hw-b1"), ("end", "1005", "", "hw-b1")]
+    record = state.history.attendance(a.id)
+    assert record is not None
+    assert record.legs == ["hw-a1", "hw-a2", "hw-a3"]
+    assert (record.customer_call, record.transferred, record.transferred_to) == ("hw-a3", True, b.id)
+    assert state.history.attendance_by_call("hw-b1") == state.history.attendance(b.id)
+    assert 0 < state.r.ttl(keys.call_attendance("hw-a2")) <= RETENTION
+    assert RETENTION - 5 < state.r.ttl(keys.attendance(a.id)) <= RETENTION
+    for ext in ("1001", "1002", "1003", "1004"):
+        assert state.history.recent_attendances(ORG, ext, 1) == [a.id]
+    assert state.history.recent_attendances(ORG, "1005", 1) == [b.id]
+    streamed = [f for _, f in state.r.xrevrange(keys.HISTORY, count=50) if f["attendance"] in (a.id, b.id)]
+    assert len(streamed) == 9
+    assert streamed[-1] == {"attendance": a.id, "event": "start", "at": str(now), "org": ORG, "actor": "1001",
+                            "target": "1002", "call_id": "hw-a1"}
+
+
+def test_an_agents_recent_list_has_each_attendance_once_newest_first(state: EdgeState) -> None:
+    history = state.history
+    recent = keys.recent(ORG, "1011")
+    state.r.delete(recent)
+    first, second = new_attendance(), new_attendance()
+    history.create_attendance(first, "hw-r1", Event(first.id, "start", time.time(), ORG, actor="1011"))
+    history.create_attendance(second, "hw-r2", Event(second.id, "start", time.time(), ORG, target="1011"))
+    assert history.recent_attendances(ORG, "1011") == [second.id, first.id]
+    history.record_events(Event(first.id, "transfer", time.time(), ORG, actor="1011"))
+    assert history.recent_attendances(ORG, "1011") == [first.id, second.id]
+    # Already first: it stays so, and the list lives on for the retention period.
+    state.r.expire(recent, 100)
+    history.record_events(Event(first.id, "end", time.time(), ORG, actor="1011"))
+    assert history.recent_attendances(ORG, "1011") == [first.id, second.id]
+    assert state.r.ttl(recent) > 100
+    # Bounded: the oldest go.
+    for _ in range(RECENT_PER_AGENT):
+        att = new_attendance()
+        history.create_attendance(att, "hw-r3", Event(att.id, "start", time.time(), ORG, actor="1011"))
+    assert state.r.llen(recent) == RECENT_PER_AGENT
+    assert first.id not in history.recent_attendances(ORG, "1011", RECENT_PER_AGENT)
+
+
+def test_an_expired_attendance_is_not_revived_by_a_late_write(state: EdgeState) -> None:
+    history = state.history
+    att = new_attendance()
+    history.create_attendance(att, "hw-x1", Event(att.id, "start", time.time(), ORG, actor="1021"))
+    state.r.delete(keys.attendance(att.id))  # its retention ran out
+    history.record_events(Event(att.id, "end", time.time(), ORG, actor="1021"))
+    history.link_leg(att.id, "hw-x2", Event(att.id, "conference", time.time(), ORG, actor="1021"))
+    history.link_transfer(att.id, "hw-x3", Event(att.id, "transfer", time.time(), ORG, actor="1021"),
+                          transferred=True, queue="500")
+    assert not state.r.exists(keys.attendance(att.id))
+    assert history.attendance(att.id) is None
+
+
+@pytest.fixture
+def forgetful(state: EdgeState) -> Attendances:
+    """History writes as after a Redis restart: its script is unknown to Redis."""
+    history = Attendances(state.r, 30)
+    history._write.sha = UNKNOWN_SHA
+    return history
+
+
+def test_a_write_on_its_own_loads_a_lost_script(state: EdgeState, forgetful: Attendances) -> None:
+    att = new_attendance()
+    forgetful.create_attendance(att, "hw-s1", Event(att.id, "start", time.time(), ORG, actor="1031"))
+    assert story(state.history, att.id) == [("start", "1031", "", "")]
+    forgetful._write.sha = UNKNOWN_SHA
+    other = new_attendance()
+    forgetful.create_attendance(other, "hw-s2", Event(other.id, "start", time.time(), ORG, actor="1031"))
+    forgetful._write.sha = UNKNOWN_SHA
+    forgetful.record_events(Event(att.id, "end", time.time(), ORG, actor="1031"),
+                            Event(other.id, "end", time.time(), ORG, actor="1031"))
+    assert [e.event for e in state.history.attendance_history(att.id)] == ["start", "end"]
+    assert [e.event for e in state.history.attendance_history(other.id)] == ["start", "end"]
+
+
+def test_a_dialog_event_keeps_its_history_when_the_script_was_lost(state: EdgeState,
+                                                                   forgetful: Attendances) -> None:
+    """The rest of the dialog event's transaction went through without the history writes:
+    they are written after it, and the caller gets every result."""
+    att = new_attendance()
+    state.history.create_attendance(att, "hw-d1", Event(att.id, "start", time.time(), ORG, actor="1041"))
+    supervised = keys.supervised_call("hw-d1")
+    state.r.sadd(supervised, "hw-sup")
+    ended = DialogEvents(state.r, forgetful).record(None, Event(att.id, "end", time.time(), ORG, actor="1041",
+                                                              call_id="hw-d1"), ended_call="hw-d1")
+    assert ended.supervisors == ["hw-sup"]
+    assert not state.r.exists(supervised)
+    assert story(state.history, att.id) == [("start", "1041", "", ""), ("end", "1041", "", "hw-d1")]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from kemi_app.policy.attendance import Attendance, Event
+from kemi_app.state import keys
+from kemi_app.state.attendance import recent_lists
+
+
+def test_a_write_goes_to_each_named_agents_recent_list_once() -> None:
+    events = [
+        Event("att-1", "start", 1.0, "demo", actor="1001", target="1002"),
+        Event("att-1", "ring", 2.0, "demo", target="1002"),
+        Event("att-1", "answer", 3.0, "demo", actor="1002", target="1002"),
+        Event("att-1", "transfer", 4.0, "demo", actor="customer", target="+5511987654321"),
+        Event("att-1", "offer", 5.0, "demo", actor="", target="500"),  # a service, not an agent
+        Event("att-1", "conference", 6.0, "demo", actor="10003", target="*44"),
+    ]
+    assert recent_lists(events) == [keys.recent("demo", "1001"), keys.recent("demo", "1002"),
+                                    keys.recent("demo", "10003")]
+
+
+def test_no_agent_named_means_no_recent_list() -> None:
+    assert recent_lists([Event("att-1", "end", 1.0, "demo", actor="customer", result="ended")]) == []
+    assert recent_lists([]) == []
+
+
+def test_each_org_has_its_own_lists() -> None:
+    events = [Event("att-1", "transfer", 1.0, "a", actor="1001"), Event("att-1", "start", 2.0, "b", target="1001")]
+    assert recent_lists(events) == [keys.recent("a", "1001"), keys.recent("b", "1001")]
+
+
+def test_stream_fields_and_record_are_what_asdict_gives() -> None:
+    event = Event("att-1", "end", 12.25, "demo", actor="1001", result="ended", call_id="c1")
+    assert event.to_fields() == {k: str(v) for k, v in asdict(event).items() if v not in ("", None)}
+    assert list(event.to_fields()) == ["attendance", "event", "at", "org", "actor", "result", "call_id"]
+    att = Attendance("att-1", "demo", "queue", "inbound", 12.5, queue="800", entered_through_queue=True,
+                     legs=["c1", "c2"])
+    expected = {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in asdict(att).items()
+                if k != "legs" and v != ""}
+    assert att.to_record() == expected
+    assert list(att.to_record()) == list(expected)
