@@ -55,6 +55,7 @@ def calls_change(ctx: Context, record: CallRecord, evname: str) -> CallsChange |
         return None
     key = pv("$dlg(callid)") or pv("$ci")
     # One Call-ID can carry successive dialogs (a transferee re-using it): the tags tell them apart.
-    dialog = f"{key}|{pv('$dlg(from_tag)')}|{pv('$dlg(to_tag)')}"
+    # On dialog:start the dialog module has not stored the callee's tag yet: the 2xx has it.
+    dialog = f"{key}|{pv('$dlg(from_tag)')}|{pv('$dlg(to_tag)') or pv('$tt')}"
     return CallsChange(record.org, record.agents, key, time.time(), started=evname == "dialog:start",
                        node=ctx.settings.node_uri, dialog=dialog)

@@ -19,7 +19,6 @@ import json
 import re
 import secrets
 import time
-from typing import Any
 
 import redis
 from redis.client import Pipeline
@@ -31,6 +30,7 @@ from kemi_app.policy.transfer import Progress
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL
 from kemi_app.state.base import Store
+from kemi_app.state.scripts import Script, execute
 
 RECENT_PER_AGENT = 50
 GLOBAL_STREAM_MAXLEN = 100_000
@@ -45,7 +45,7 @@ _EVENT = re.compile(r"e(\d+)")
 # Attendances._write_args). `fresh`: the attendance is new (create), so it has no legs, events
 # nor place in any recent list yet. An attendance that is gone (expired) is not revived by a
 # late event; the global stream and the recent lists still get it, as they always did.
-_WRITE = """
+_WRITE = Script("""
 local a = cjson.decode(ARGV[1])
 local key, att = KEYS[1], a.att
 local first_recent = 3
@@ -109,7 +109,7 @@ for i = first_recent, #KEYS do
 end
 if a.minid ~= '' then redis.call('XTRIM', KEYS[2], 'MINID', '~', a.minid) end
 return stored and 1 or 0
-"""
+""")
 
 
 ORG_TRANSFER_SECONDS = 86400  # how long the API can tell how an inter-org transfer went
@@ -134,7 +134,6 @@ class Attendances(Store):
     def __init__(self, client: redis.Redis, retention_days: int) -> None:
         super().__init__(client)
         self.retention = retention_days * 86400  # seconds
-        self._write = client.register_script(_WRITE)
 
     def create_attendance(self, att: Attendance, call_id: str, first: Event, *more: Event) -> None:
         """The record, its first leg and its first events, atomically in one script call."""
@@ -216,35 +215,18 @@ class Attendances(Store):
     def _send(self, writes: list[tuple[list[str], str]]) -> None:
         """Writes on their own: one EVALSHA, or a transaction of them. A Redis that lost the
         script (a restart, a failover) gets it loaded and the writes again."""
-        if len(writes) == 1:
-            self._write(keys=writes[0][0], args=[writes[0][1]])
-        elif writes:
-            with self.r.pipeline(transaction=True) as p:
+        if writes:
+            with self.r.pipeline(transaction=len(writes) > 1) as p:
                 self._queue(p, writes)
-                self.execute(p)
+                execute(p)
 
     def record_events(self, *events: Event) -> None:
         self._send(self._writes(events))
 
     def queue_events(self, p: Pipeline, *events: Event) -> None:
         """Queues `events` on `p` (a transaction) for the caller to send with its own writes, by
-        execute(p): one command per attendance."""
+        scripts.execute(p): one command per attendance."""
         self._queue(p, self._writes(events))
-
-    def execute(self, p: Pipeline) -> list[Any]:
-        """p.execute() for a transaction holding writes queued by queue_events. A Redis that lost
-        the script (a restart, a failover) ran the rest of the transaction without them: it is
-        loaded and those writes are sent again, each atomic on its own."""
-        sha, queued = self._write.sha, [args for args, _ in p.command_stack]
-        results = p.execute(raise_on_error=False)
-        for i, (args, result) in enumerate(zip(queued, results, strict=True)):
-            if isinstance(result, redis.exceptions.NoScriptError) and args[:2] == ("EVALSHA", sha):
-                keys_end = 3 + int(args[2])
-                results[i] = self._write(keys=list(args[3:keys_end]), args=list(args[keys_end:]))
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return results
 
     def _writes(self, events: tuple[Event, ...]) -> list[tuple[list[str], str]]:
         """One write per attendance, its events in order."""
@@ -253,7 +235,7 @@ class Attendances(Store):
 
     def _queue(self, p: Pipeline, writes: list[tuple[list[str], str]]) -> None:
         for keys_, payload in writes:
-            p.evalsha(self._write.sha, len(keys_), *keys_, payload)
+            _WRITE.queue(p, keys_, [payload])
 
     def attendance_history(self, att_id: str) -> list[Event]:
         data = self.r.hgetall(keys.attendance(att_id))

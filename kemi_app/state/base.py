@@ -14,6 +14,7 @@ from kemi_app import metrics
 from kemi_app.provisioning.errors import Conflict
 from kemi_app.redis_locator import behind_sentinel
 from kemi_app.state.codec import decode
+from kemi_app.state.scripts import execute
 
 T = TypeVar("T")
 MAX_RETRIES = 50
@@ -44,21 +45,18 @@ class Store:
     def _optimistic(self, watch: list[str], body: Callable[[Pipeline], T]) -> T:
         """Runs `body` (reads and checks, then p.multi() and queued writes; or no writes at
         all) until none of the watched keys changed under it: checks and writes land together
-        or not at all. After MAX_RETRIES lost races the caller gets Conflict."""
+        or not at all (a script Redis had lost lands just after: scripts.execute). After
+        MAX_RETRIES lost races the caller gets Conflict."""
         for _ in range(MAX_RETRIES):
             with self.r.pipeline(transaction=True) as p:
                 try:
                     p.watch(*watch)
                     result = body(p)
-                    self._execute(p)
+                    execute(p)
                     return result
                 except redis.WatchError:
                     continue
         raise Conflict("too many concurrent changes, try again")
-
-    def _execute(self, p: Pipeline) -> object:
-        """Sends an optimistic transaction (a store whose writes need more than p.execute() says so)."""
-        return p.execute()
 
     def _load_all(self, cls: type[T], set_key: str, key_of: Callable[[str], str]) -> list[T]:
         ids = sorted(self.r.smembers(set_key))

@@ -23,6 +23,7 @@ from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL
 from kemi_app.state.attendance import Attendances
 from kemi_app.state.base import Store
+from kemi_app.state.scripts import execute
 
 EVENT = "recording"
 _FIELD = re.compile(r"r(\d+)")
@@ -101,7 +102,7 @@ class Recordings(Store):
             p.delete(keys.recording_call(rec.call_id))
             self._event(p, {"id": att_id, "org": org}, time.time(), rec.started_by, "failed", why, rec.call_id,
                         f"r{rec.n}")
-            self.history.execute(p)
+            execute(p)
 
     def next_todo(self, node: str) -> tuple[str, Recording] | None:
         """The oldest stopped recording whose files this node still has to write."""
@@ -140,9 +141,6 @@ class Recordings(Store):
 
     def active_count(self) -> int:
         return int(self.r.scard(keys.RECORDINGS_ACTIVE))
-
-    def _execute(self, p: Pipeline) -> object:
-        return self.history.execute(p)  # the history's events are among the writes
 
     def _event(self, p: Pipeline, att: dict[str, str], at: float, by: str, result: str, reason: str,
                call_id: str, detail: str) -> None:

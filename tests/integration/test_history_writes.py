@@ -17,7 +17,6 @@ from kemi_app.state.dialogevents import DialogEvents
 
 ORG = "histw"
 RETENTION = 30 * 86400
-UNKNOWN_SHA = "0" * 40  # what a Redis that lost its scripts says of every sha: NOSCRIPT
 
 
 def counting(state: EdgeState) -> tuple[redis.Redis, list[str]]:
@@ -140,20 +139,19 @@ def test_an_expired_attendance_is_not_revived_by_a_late_write(state: EdgeState) 
 
 @pytest.fixture
 def forgetful(state: EdgeState) -> Attendances:
-    """History writes as after a Redis restart: its script is unknown to Redis."""
-    history = Attendances(state.r, 30)
-    history._write.sha = UNKNOWN_SHA
-    return history
+    """History writes as after a Redis restart: Redis knows none of the edge's scripts."""
+    state.r.script_flush()
+    return state.history
 
 
 def test_a_write_on_its_own_loads_a_lost_script(state: EdgeState, forgetful: Attendances) -> None:
     att = new_attendance()
     forgetful.create_attendance(att, "hw-s1", Event(att.id, "start", time.time(), ORG, actor="1031"))
     assert story(state.history, att.id) == [("start", "1031", "", "")]
-    forgetful._write.sha = UNKNOWN_SHA
+    state.r.script_flush()
     other = new_attendance()
     forgetful.create_attendance(other, "hw-s2", Event(other.id, "start", time.time(), ORG, actor="1031"))
-    forgetful._write.sha = UNKNOWN_SHA
+    state.r.script_flush()
     forgetful.record_events(Event(att.id, "end", time.time(), ORG, actor="1031"),
                             Event(other.id, "end", time.time(), ORG, actor="1031"))
     assert [e.event for e in state.history.attendance_history(att.id)] == ["start", "end"]
