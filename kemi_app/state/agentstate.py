@@ -26,6 +26,7 @@ from kemi_app.state.base import Store
 from kemi_app.state.codec import decode, encode
 from kemi_app.state.directory import Directory
 from kemi_app.state.queues import queue_agent_changed
+from kemi_app.state.scripts import execute
 
 CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
 CALL_ENDED_MEMORY = 60  # how long an ended call's key is remembered against a late start
@@ -34,16 +35,6 @@ CALL_ENDED_MEMORY = 60  # how long an ended call's key is remembered against a l
 SET_IN_SESSION = """
 if redis.call('hexists', KEYS[1], 'started_at') == 0 then return 0 end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
-# KEYS: ended-marker, node set, calls hash per agent; ARGV: call key, start, TTL, node?, members
-CALL_START = """
-if redis.call('exists', KEYS[1]) == 1 then return 0 end
-for i = 3, #KEYS do
-  redis.call('hset', KEYS[i], ARGV[1], ARGV[2])
-  redis.call('expire', KEYS[i], ARGV[3])
-  if ARGV[4] == '1' then redis.call('sadd', KEYS[2], ARGV[i + 2]) end
-end
 return 1
 """
 
@@ -61,31 +52,6 @@ class CallsChange:
     started: bool
     node: str = ""
     dialog: str = ""
-
-
-def queue_calls_change(p: Pipeline, c: CallsChange) -> None:
-    """Queues the writes of `c` on `p` (a transaction). A dialog whose end was already recorded
-    (events handled out of order by two workers under load) is not started again: the agent
-    would stay in-call for hours."""
-    ended = keys.call_ended(c.dialog or c.call_key)
-    if c.started:
-        p.eval(CALL_START, 2 + len(c.exts), ended, keys.node_calls(c.node),
-               *(keys.calls(c.org_id, ext) for ext in c.exts),
-               c.call_key, json.dumps(c.now), CALL_RECORD_TTL, "1" if c.node else "0",
-               *(_node_call(c.org_id, ext, c.call_key) for ext in c.exts))
-        # A queue member's offer lock ends here, not at its answer: in between, the member
-        # would look free to another queue call.
-        if c.exts:
-            p.delete(*(keys.offer(c.org_id, ext) for ext in c.exts))
-    else:
-        for ext in c.exts:
-            p.hdel(keys.calls(c.org_id, ext), c.call_key)
-            p.set(keys.idle(c.org_id, ext), json.dumps(c.now), ex=CALL_RECORD_TTL)
-            if c.node:
-                p.srem(keys.node_calls(c.node), _node_call(c.org_id, ext, c.call_key))
-        p.set(ended, "1", ex=CALL_ENDED_MEMORY)
-    for ext in c.exts:
-        queue_agent_changed(p, c.org_id, ext)
 
 
 PRESENCE_READS = 5  # replies per agent queued by queue_presence, after one for the nodes
@@ -119,10 +85,6 @@ def presence_from(exts: list[str], rows: list) -> list[Presence]:
             session_from(session), now,
         ))
     return out
-
-
-def _node_call(org_id: str, ext: str, call_key: str) -> str:
-    return f"{org_id}|{ext}|{call_key}"
 
 
 def status_from(data: dict[str, str]) -> AgentStatus:
@@ -186,7 +148,7 @@ class AgentStates(Store):
                     p.hdel(keys.calls(record.org, record.ext), record.call_id)
                     p.set(keys.idle(record.org, record.ext), json.dumps(now), ex=CALL_RECORD_TTL)
                     queue_agent_changed(p, record.org, record.ext)
-            p.execute()
+            execute(p)
         return len(records)
 
     # -- presence ------------------------------------------------------------------------

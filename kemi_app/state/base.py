@@ -14,6 +14,7 @@ from kemi_app import metrics
 from kemi_app.provisioning.errors import Conflict
 from kemi_app.redis_locator import behind_sentinel
 from kemi_app.state.codec import decode
+from kemi_app.state.scripts import execute
 
 T = TypeVar("T")
 MAX_RETRIES = 50
@@ -44,13 +45,14 @@ class Store:
     def _optimistic(self, watch: list[str], body: Callable[[Pipeline], T]) -> T:
         """Runs `body` (reads and checks, then p.multi() and queued writes; or no writes at
         all) until none of the watched keys changed under it: checks and writes land together
-        or not at all. After MAX_RETRIES lost races the caller gets Conflict."""
+        or not at all (a script Redis had lost lands just after: scripts.execute). After
+        MAX_RETRIES lost races the caller gets Conflict."""
         for _ in range(MAX_RETRIES):
             with self.r.pipeline(transaction=True) as p:
                 try:
                     p.watch(*watch)
                     result = body(p)
-                    p.execute()
+                    execute(p)
                     return result
                 except redis.WatchError:
                     continue

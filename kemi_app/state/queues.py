@@ -22,6 +22,7 @@ from kemi_app.policy.queue import Waiter
 from kemi_app.provisioning.service import Service
 from kemi_app.state import keys
 from kemi_app.state.base import Store
+from kemi_app.state.scripts import Script, execute
 
 PREFIX = keys.k("")  # Lua builds the per-member and per-queue keys of the org from it
 WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at most
@@ -29,55 +30,60 @@ WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at
 # Deletes the offer lock only if it still belongs to this attendance.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
-# KEYS: none (org-local keys are built from ARGV). ARGV: prefix, org, ext, wake list TTL.
+# agent_changed(prefix, org, ext, wake list TTL), a Lua function for every script that changes
+# an agent's state (org-local keys are built from the prefix).
 # Offerable: provisioned, registered (a bindings hash: it expires with its last binding),
 # not paused, no DND, no call in progress. Free since: the latest of status change, login
 # and last call end. Returns 0 not offerable, 1 offerable, 2 handed to a waiting call.
-AGENT_CHANGED = """
-local P, org, ext = ARGV[1], ARGV[2], ARGV[3]
-local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
-local queues = redis.call('smembers', key('memberof', ext))
-if #queues == 0 then return 0 end
-local free = redis.call('exists', key('agent', ext)) == 1
-  and redis.call('hget', key('agent', ext), 'dnd') ~= 'true'
-  and redis.call('hget', key('status', ext), 'paused') ~= 'true'
-  and redis.call('exists', key('bindings', ext)) == 1
-  and redis.call('hlen', key('calls', ext)) == 0
-if not free then
-  for _, q in ipairs(queues) do redis.call('zrem', key('qfree', q), ext) end
-  return 0
-end
-local since = math.max(tonumber(redis.call('hget', key('status', ext), 'since') or '0') or 0,
-  tonumber(redis.call('hget', key('session', ext), 'started_at') or '0') or 0,
-  tonumber(redis.call('get', key('idle', ext)) or '0') or 0)
-for _, q in ipairs(queues) do redis.call('zadd', key('qfree', q), since, ext) end
-if redis.call('exists', key('offer', ext)) == 1 then return 1 end
-local now = tonumber(redis.call('time')[1])
-local function head(q)  -- the queue's longest-waiting call still alive (a node may be gone)
-  while true do
-    local h = redis.call('zrange', key('qwait', q), 0, 0, 'WITHSCORES')
-    if not h[1] then return nil end
-    local raw = redis.call('hget', key('qwaiters', q), h[1])
-    if raw and cjson.decode(raw).expires > now then return h[1], tonumber(h[2]), raw end
-    redis.call('zrem', key('qwait', q), h[1])
-    redis.call('hdel', key('qwaiters', q), h[1])
+AGENT_CHANGED_LUA = """
+local function agent_changed(P, org, ext, wake_ttl)
+  local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
+  local queues = redis.call('smembers', key('memberof', ext))
+  if #queues == 0 then return 0 end
+  local free = redis.call('exists', key('agent', ext)) == 1
+    and redis.call('hget', key('agent', ext), 'dnd') ~= 'true'
+    and redis.call('hget', key('status', ext), 'paused') ~= 'true'
+    and redis.call('exists', key('bindings', ext)) == 1
+    and redis.call('hlen', key('calls', ext)) == 0
+  if not free then
+    for _, q in ipairs(queues) do redis.call('zrem', key('qfree', q), ext) end
+    return 0
   end
+  local since = math.max(tonumber(redis.call('hget', key('status', ext), 'since') or '0') or 0,
+    tonumber(redis.call('hget', key('session', ext), 'started_at') or '0') or 0,
+    tonumber(redis.call('get', key('idle', ext)) or '0') or 0)
+  for _, q in ipairs(queues) do redis.call('zadd', key('qfree', q), since, ext) end
+  if redis.call('exists', key('offer', ext)) == 1 then return 1 end
+  local now = tonumber(redis.call('time')[1])
+  local function head(q)  -- the queue's longest-waiting call still alive (a node may be gone)
+    while true do
+      local h = redis.call('zrange', key('qwait', q), 0, 0, 'WITHSCORES')
+      if not h[1] then return nil end
+      local raw = redis.call('hget', key('qwaiters', q), h[1])
+      if raw and cjson.decode(raw).expires > now then return h[1], tonumber(h[2]), raw end
+      redis.call('zrem', key('qwait', q), h[1])
+      redis.call('hdel', key('qwaiters', q), h[1])
+    end
+  end
+  local best, best_q, best_at, raw
+  for _, q in ipairs(queues) do
+    local att, at, w = head(q)
+    if att and (best_at == nil or at < best_at) then best, best_q, best_at, raw = att, q, at, w end
+  end
+  if best == nil then return 1 end
+  redis.call('zrem', key('qwait', best_q), best)
+  redis.call('hdel', key('qwaiters', best_q), best)
+  local w = cjson.decode(raw)
+  redis.call('set', key('offer', ext), w.attendance, 'PX', w.lock_ms)
+  local wakes = P .. 'wake:' .. w.node
+  redis.call('rpush', wakes, cjson.encode({waiter = raw, ext = ext}))
+  redis.call('expire', wakes, wake_ttl)
+  return 2
 end
-local best, best_q, best_at, raw
-for _, q in ipairs(queues) do
-  local att, at, w = head(q)
-  if att and (best_at == nil or at < best_at) then best, best_q, best_at, raw = att, q, at, w end
-end
-if best == nil then return 1 end
-redis.call('zrem', key('qwait', best_q), best)
-redis.call('hdel', key('qwaiters', best_q), best)
-local w = cjson.decode(raw)
-redis.call('set', key('offer', ext), w.attendance, 'PX', w.lock_ms)
-local wakes = P .. 'wake:' .. w.node
-redis.call('rpush', wakes, cjson.encode({waiter = raw, ext = ext}))
-redis.call('expire', wakes, ARGV[4])
-return 2
 """
+# ARGV: prefix, org, ext, wake list TTL.
+AGENT_CHANGED = AGENT_CHANGED_LUA + "return agent_changed(ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n"
+_agent_changed = Script(AGENT_CHANGED)
 
 # KEYS: free set, waiting set (attendance ids), waiters (attendance -> Waiter) of the queue.
 # ARGV: prefix, org, attendance, lock ms, tried (JSON list), preferred member (already
@@ -143,8 +149,9 @@ return false
 
 
 def queue_agent_changed(p: Pipeline, org_id: str, ext: str) -> None:
-    """Queues AGENT_CHANGED on `p`, after the writes that changed the agent's state."""
-    p.eval(AGENT_CHANGED, 0, PREFIX, org_id, ext, WAKE_MEMORY)
+    """Queues AGENT_CHANGED on `p`, after the writes that changed the agent's state; send `p`
+    with scripts.execute (Redis may have lost the script)."""
+    _agent_changed.queue(p, [], [PREFIX, org_id, ext, WAKE_MEMORY])
 
 
 def queue_membership(p: Pipeline, org_id: str, before: Service | None, after: Service | None) -> None:
@@ -195,12 +202,12 @@ class Queues(Store):
             p.eval(_RELEASE, 1, keys.offer(org_id, ext), attendance)
             if offer_again:
                 queue_agent_changed(p, org_id, ext)
-            p.execute()
+            execute(p)
 
     def agent_changed(self, org_id: str, ext: str) -> None:
         with self.r.pipeline(transaction=False) as p:
             queue_agent_changed(p, org_id, ext)
-            p.execute()
+            execute(p)
 
     def leave(self, org_id: str, queue: str, attendance: str) -> bool:
         """The call no longer waits (caller hung up, max wait reached). False: it was not
