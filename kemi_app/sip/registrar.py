@@ -45,8 +45,9 @@ def handle_register(ctx: Context) -> None:
     if not has_credentials(org):
         return
     user = pv("$au")
+    now = time.time()
     # Credentials, the agent's registration and company: one round trip before the decision.
-    view = ctx.state.registrations.register_view(org.id, user, pv("$si"), nonce_use())
+    view = ctx.state.registrations.register_view(org.id, user, pv("$si"), nonce_use(), now)
     ext = verify(ctx, org, user, view.auth)
     if ext is None:
         return
@@ -56,7 +57,6 @@ def handle_register(ctx: Context) -> None:
     except ContactError as e:
         _answer(org.id, 400, f"Bad Contact: {e}"[:120])
         return
-    now = time.time()
     if not wildcard and not contacts:
         _reply_bindings(org.id, live(view.registration.bindings, now), now)
         return
