@@ -27,10 +27,10 @@ from kemi_app.state.scripts import Script
 
 AUTH_FAILURE_WINDOW = 300
 # What a REGISTER needs, in one script call: the agent's HA1 and company, its auth failures and
-# the claim of the nonce use (claim_auth), the org's version (for the cached company settings),
-# its bindings, and its session when no binding is live at `now` (only a login's decision uses
-# it; false: not read). KEYS: agent, failures, unknown names' failures, org version, bindings,
-# session, nonce use (absent when none was named). ARGV: nonce memory, now.
+# the claim of the nonce use (claim_auth), its bindings, and when no binding is live at `now`
+# what only a login's decision uses: its session and the org's version (for the cached company
+# settings; both false when not read). KEYS: agent, failures, unknown names' failures, org
+# version, bindings, session, nonce use (absent when none was named). ARGV: nonce memory, now.
 REGISTER_VIEW = CLAIM_AUTH_LUA + """
 local agent = redis.call('hmget', KEYS[1], 'ha1', 'company')
 local auth = claim_auth(KEYS[2], KEYS[3], KEYS[7] or '', agent[1] ~= false, ARGV[1])
@@ -39,9 +39,9 @@ local now, live = tonumber(ARGV[2]), false
 for i = 2, #bindings, 2 do
   if cjson.decode(bindings[i]).expires_at > now then live = true break end
 end
-local session = false
-if not live then session = redis.call('hgetall', KEYS[6]) end
-return {agent[1], agent[2], auth, redis.call('get', KEYS[4]), bindings, session}
+local session, version = false, false
+if not live then session, version = redis.call('hgetall', KEYS[6]), redis.call('get', KEYS[4]) or '0' end
+return {agent[1], agent[2], auth, version, bindings, session}
 """
 _register_view = Script(REGISTER_VIEW)
 
@@ -127,11 +127,12 @@ class Registration:
 @dataclass(frozen=True)
 class RegisterView:
     """What a REGISTER needs, read in one round trip: credentials, the agent's company and
-    the org's version (for the cached company settings), its registration."""
+    the org's version (for the cached company settings; None: not read, a binding was live),
+    its registration."""
 
     auth: AgentAuth
     company_id: str
-    org_version: str
+    org_version: str | None
     registration: Registration
 
 
@@ -182,15 +183,15 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
 class Registrations(Store):
     def register_view(self, org_id: str, ext: str, source_ip: str, nonce_use: str = "",
                       now: float | None = None) -> RegisterView:
-        """The registration's session is read only when no binding is live at `now` (default:
-        the current time)."""
+        """The registration's session and the org's version are read only when no binding is
+        live at `now` (default: the current time)."""
         failures, unknown, *nonce = auth_keys(org_id, ext, source_ip, nonce_use)
         keys_ = [keys.agent(org_id, ext), failures, unknown, keys.org_version(org_id), keys.bindings(org_id, ext),
                  keys.session(org_id, ext), *nonce]
         ha1, company, claimed, version, bindings, session = _register_view.call(
             self.r, keys_, [NONCE_MEMORY, repr(time.time() if now is None else now)])
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
-        return RegisterView(auth_from(ha1, claimed), company or "", version or "0", registration)
+        return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
     def registration(self, org_id: str, ext: str) -> Registration:
         with self.r.pipeline(transaction=False) as p:
