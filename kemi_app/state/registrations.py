@@ -103,6 +103,10 @@ def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+def _flat(mapping: dict[str, str]) -> list[str]:
+    return [x for item in mapping.items() for x in item]
+
+
 def _listed(items: list[str]) -> list[str]:
     return [str(len(items)), *items]
 
@@ -161,7 +165,7 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
     started = write.session.started if write.session is not None else None
     fields: list[str] = []
     if started is not None:
-        fields += [x for item in encode(started).items() for x in item]
+        fields += _flat(encode(started))
     if write.session is not None:
         fields += ["online_until", json.dumps(write.session.online_until)]
     owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
@@ -170,10 +174,9 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
         owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
     # Queues read only whether the bindings hash exists and when the session started.
     changed = bool(current.bindings_raw) != bool(after) or started is not None
-    expected_session = ["-1"] if current.session_raw is None else _listed(
-        [x for item in current.session_raw.items() for x in item])
+    expected_session = ["-1"] if current.session_raw is None else _listed(_flat(current.session_raw))
     args = [PREFIX, org_id, ext, str(WAKE_MEMORY),
-            *_listed([x for item in current.bindings_raw.items() for x in item]), *expected_session,
+            *_listed(_flat(current.bindings_raw)), *expected_session,
             *_listed(put), *_listed(gone), str(ttl), "1" if started is not None else "0", *_listed(fields),
             owner, str(max(1, conn_ttl)), "1" if changed else "0"]
     return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key], args
