@@ -39,19 +39,24 @@ class SessionUpdate:
 
 
 def session_update(
-    before: list[Binding], after: list[Binding], last: LoginSession | None, company: Company, now: float
+    before: list[Binding], after: list[Binding], last: LoginSession | None, company: Company | None, now: float
 ) -> SessionUpdate | None:
     """A new login (policy above) starts a session that snapshots the company's blocking
     setting; any REGISTER of an agent that was or is registered says until when it is online.
-    None: an offline agent unregistering again changes nothing."""
+    None: an offline agent unregistering again changes nothing. `company` may be None when
+    `before` has a binding (no login then: the caller need not look it up)."""
     if not before and not after:
         return None
+    online_until = max((b.expires_at for b in after), default=now)
     new = starts_session(before, after, last)
-    started = None if new is None else LoginSession(
+    if new is None:
+        return SessionUpdate(online_until)
+    if company is None:
+        raise ValueError("a login snapshots the company: look it up when no binding was live")
+    return SessionUpdate(online_until, LoginSession(
         started_at=now, call_id=new.call_id, conn_id=new.conn_id,
         block_calls_during_pause=company.block_calls_during_pause, company=company.id,
-    )
-    return SessionUpdate(max((b.expires_at for b in after), default=now), started)
+    ))
 
 
 def auto_answer(provisioned: bool, chosen: bool | None) -> bool:

@@ -10,6 +10,7 @@ from kemi_app import metrics
 from kemi_app.policy.contacts import ContactError, parse_contact_headers
 from kemi_app.policy.registration import Binding, RegisterOutcome, RegisterRequest, apply_register, live
 from kemi_app.policy.session import session_update
+from kemi_app.provisioning.company import Company
 from kemi_app.sip import connections
 from kemi_app.sip.auth import has_credentials, nonce_use, verify
 from kemi_app.sip.context import Context, header_values, pv, reply
@@ -45,8 +46,9 @@ def handle_register(ctx: Context) -> None:
     if not has_credentials(org):
         return
     user = pv("$au")
+    now = time.time()
     # Credentials, the agent's registration and company: one round trip before the decision.
-    view = ctx.state.registrations.register_view(org.id, user, pv("$si"), nonce_use())
+    view = ctx.state.registrations.register_view(org.id, user, pv("$si"), nonce_use(), now)
     ext = verify(ctx, org, user, view.auth)
     if ext is None:
         return
@@ -56,7 +58,6 @@ def handle_register(ctx: Context) -> None:
     except ContactError as e:
         _answer(org.id, 400, f"Bad Contact: {e}"[:120])
         return
-    now = time.time()
     if not wildcard and not contacts:
         _reply_bindings(org.id, live(view.registration.bindings, now), now)
         return
@@ -73,15 +74,23 @@ def handle_register(ctx: Context) -> None:
         conn_id=int(pv("$conid") or 0),
         now=now,
     )
-    company = ctx.state.lookups.company_of(org.id, view.company_id, view.org_version)
     peer = f"{pv('$si')}:{pv('$sp')}" if KSR.is_WSX() > 0 else ""
+
+    def company(before: list[Binding]) -> Company | None:
+        """A login (no registration before, new client session) snapshots the company's
+        settings; with a live binding before there is no login to look them up for."""
+        if before:
+            return None
+        if view.org_version is None:  # not read (a binding was live then): read with the company
+            return ctx.state.lookups.company_for_agent(org.id, ext)
+        return ctx.state.lookups.company_of(org.id, view.company_id, view.org_version)
 
     def decide(current: Registration) -> RegisterWrite:
         outcome = _timed_register(current.bindings, request)
         if not outcome.ok:
             return RegisterWrite(outcome)
-        # A login (no registration before, new client session) snapshots the company's settings.
-        session = session_update(live(current.bindings, now), outcome.bindings, current.session, company, now)
+        before = live(current.bindings, now)
+        session = session_update(before, outcome.bindings, current.session, company(before), now)
         on_conn = _ttl_on_connection(outcome.bindings, request)
         connection = (request.node, peer, on_conn) if peer and on_conn else None
         return RegisterWrite(outcome, session, connection)

@@ -215,8 +215,10 @@ class Attendances(Store):
     def _send(self, writes: list[tuple[list[str], str]]) -> None:
         """Writes on their own: one EVALSHA, or a transaction of them. A Redis that lost the
         script (a restart, a failover) gets it loaded and the writes again."""
-        if writes:
-            with self.r.pipeline(transaction=len(writes) > 1) as p:
+        if len(writes) == 1:
+            _WRITE.call(self.r, writes[0][0], [writes[0][1]])
+        elif writes:
+            with self.r.pipeline(transaction=True) as p:
                 self._queue(p, writes)
                 execute(p)
 

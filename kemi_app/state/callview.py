@@ -20,14 +20,26 @@ from kemi_app.state import keys
 from kemi_app.state.agentstate import bindings_from, session_from, status_from
 from kemi_app.state.base import Store
 from kemi_app.state.codec import decode
+from kemi_app.state.scripts import Script, execute
 
 NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remembered while valid
-# KEYS: agent hash, nonce use. Uses are recorded for existing agents only (no key per made-up name).
-CLAIM_NONCE = """
-if redis.call('exists', KEYS[1]) == 0 then return 1 end
-if redis.call('set', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 1 end
-return 0
+# claim_auth(failures key, unknown names' failures key, nonce use key ('': none named, the
+# digest check fails anyway), agent, memory): {the agent's failures from the source, those of
+# names that are no agent, 1 if this is the nonce use's first, else 0}. A use is recorded for
+# an existing agent only, so no key is made per made-up name: `agent` is the agent hash's key
+# (checked here), or whether the caller already knows the agent exists.
+CLAIM_AUTH_LUA = """
+local function claim_auth(failures, unknown, nonce, agent, memory)
+  local counts = redis.call('mget', failures, unknown)
+  local exists = agent == true or (agent ~= false and redis.call('exists', agent) == 1)
+  local fresh = 1
+  if nonce ~= '' and exists and not redis.call('set', nonce, '1', 'NX', 'EX', memory) then fresh = 0 end
+  return {counts[1], counts[2], fresh}
+end
 """
+# KEYS: failures, unknown names' failures, agent hash, nonce use (absent when none was named).
+# ARGV: nonce memory.
+_claim_auth = Script(CLAIM_AUTH_LUA + "return claim_auth(KEYS[1], KEYS[2], KEYS[4] or '', KEYS[3], ARGV[1])\n")
 
 
 @dataclass(frozen=True)
@@ -37,21 +49,26 @@ class AgentAuth:
     fresh: bool = True  # False: these exact credentials were used before (a replay)
 
 
+def auth_keys(org_id: str, ext: str, source_ip: str, nonce_use: str) -> list[str]:
+    """The keys claim_auth reads: failures from this source, against the agent and against
+    names that are no agent, then the nonce use (none when no nonce was named)."""
+    out = [keys.authfail(org_id, ext, source_ip), keys.authfail_unknown(org_id, source_ip)]
+    return [*out, keys.nonce_use(nonce_use)] if nonce_use else out
+
+
 def queue_auth(p: Pipeline, org_id: str, ext: str, source_ip: str, nonce_use: str) -> None:
-    """Queues what auth_from reads: failures (the agent's, and those of unknown names) from
-    this source, and the claim of this nonce use. The agent's HA1 is read by the caller."""
-    p.mget(keys.authfail(org_id, ext, source_ip), keys.authfail_unknown(org_id, source_ip))
-    if nonce_use:
-        p.eval(CLAIM_NONCE, 2, keys.agent(org_id, ext), keys.nonce_use(nonce_use), NONCE_MEMORY)
-    else:
-        p.eval("return 1", 0)  # no nonce named: nothing to claim, the digest check fails anyway
+    """Queues what auth_from reads (one script call; send `p` with scripts.execute). The
+    agent's HA1 is read by the caller."""
+    failures, unknown, *nonce = auth_keys(org_id, ext, source_ip, nonce_use)
+    _claim_auth.queue(p, [failures, unknown, keys.agent(org_id, ext), *nonce], [NONCE_MEMORY])
 
 
-AUTH_REPLIES = 2  # replies queued by queue_auth
+AUTH_REPLIES = 1  # replies queued by queue_auth
 
 
-def auth_from(ha1: str | None, rows: list) -> AgentAuth:
-    (agent_failures, unknown_failures), fresh = rows
+def auth_from(ha1: str | None, claimed: list) -> AgentAuth:
+    """`claimed`: claim_auth's reply."""
+    agent_failures, unknown_failures, fresh = claimed
     failures = agent_failures if ha1 else unknown_failures
     return AgentAuth(ha1=ha1, failures=int(failures or 0), fresh=fresh == 1)
 
@@ -88,11 +105,11 @@ class CallViews(Store):
                 p.hgetall(keys.NODES)
             if service_dialled:
                 p.hgetall(keys.service(org_id, dialled))
-            rows = p.execute()
+            rows = execute(p)
         agent, auth_rows, rest = rows[0], rows[1 : 1 + AUTH_REPLIES], rows[1 + AUTH_REPLIES :]
         status, session, org_version, gw_version, *target = rest
         view = CallView(
-            auth=auth_from(agent.get("ha1"), auth_rows),
+            auth=auth_from(agent.get("ha1"), auth_rows[0]),
             caller=decode(Agent, agent, ext=caller),
             status=status_from(status),
             session=session_from(session),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
 
-import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
@@ -20,71 +20,123 @@ from kemi_app.provisioning.errors import Conflict
 from kemi_app.state import keys
 from kemi_app.state.agentstate import bindings_from, session_from
 from kemi_app.state.base import MAX_RETRIES, Store
-from kemi_app.state.callview import AgentAuth, auth_from, queue_auth
+from kemi_app.state.callview import CLAIM_AUTH_LUA, NONCE_MEMORY, AgentAuth, auth_from, auth_keys
 from kemi_app.state.codec import decode, encode
-from kemi_app.state.queues import AGENT_CHANGED, PREFIX, WAKE_MEMORY, queue_agent_changed
+from kemi_app.state.queues import AGENT_CHANGED_LUA, PREFIX, WAKE_MEMORY, queue_agent_changed
+from kemi_app.state.scripts import Script
 
 AUTH_FAILURE_WINDOW = 300
-# A REGISTER's writes in one round trip, if the bindings and session are still what the
-# decision was made on (a compare-and-set on their whole content; 0: changed, decide again).
-# KEYS: bindings, session, WebSocket connection. ARGV: expected {bindings, session} as JSON,
-# then the writes as JSON: bindings (contact -> JSON) and their TTL, session fields to
-# replace the session with (a new login), online_until, the connection's owner and TTL.
-COMMIT_REGISTER = """
+# What a REGISTER needs, in one script call: the agent's HA1 and company, its auth failures and
+# the claim of the nonce use (claim_auth), its bindings, and when no binding is live at `now`
+# what only a login's decision uses: its session and the org's version (for the cached company
+# settings; both false when not read). KEYS: agent, failures, unknown names' failures, org
+# version, bindings, session, nonce use (absent when none was named). ARGV: nonce memory, now.
+REGISTER_VIEW = CLAIM_AUTH_LUA + """
+local agent = redis.call('hmget', KEYS[1], 'ha1', 'company')
+local auth = claim_auth(KEYS[2], KEYS[3], KEYS[7] or '', agent[1] ~= false, ARGV[1])
+local bindings = redis.call('hgetall', KEYS[5])
+local now, live = tonumber(ARGV[2]), false
+for i = 2, #bindings, 2 do
+  if cjson.decode(bindings[i]).expires_at > now then live = true break end
+end
+local session, version = false, false
+if not live then session, version = redis.call('hgetall', KEYS[6]), redis.call('get', KEYS[4]) or '0' end
+return {agent[1], agent[2], auth, version, bindings, session}
+"""
+_register_view = Script(REGISTER_VIEW)
+
+# A REGISTER's writes, if the bindings (and the session, when the decision read it) are still
+# what the decision was made on (compare-and-set; 0: changed, decide again). Only what changed
+# is written: a refresh sets its binding, the TTL and online_until.
+# KEYS: bindings, session, WebSocket connection. ARGV: prefix, org, ext, wake list TTL, then
+# lists (a count, then its items): the expected bindings (contact, JSON pairs), the expected
+# session (pairs; count -1: not compared), bindings to set (pairs) and to delete (contacts);
+# then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
+# fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
+# availability may have changed (queues: agent_changed).
+COMMIT_REGISTER = AGENT_CHANGED_LUA + """
+local n = 4
+local function arg() n = n + 1 return ARGV[n] end
+local function list()
+  local items, count = {}, tonumber(arg())
+  for i = 1, count do items[i] = arg() end
+  return items, count
+end
 local function same(key, want)
   local have = redis.call('hgetall', key)
-  local n = 0
+  if #have ~= #want then return false end
+  local wanted = {}
+  for i = 1, #want, 2 do wanted[want[i]] = want[i + 1] end
   for i = 1, #have, 2 do
-    if want[have[i]] ~= have[i + 1] then return false end
-    n = n + 1
+    if wanted[have[i]] ~= have[i + 1] then return false end
   end
-  for _ in pairs(want) do n = n - 1 end
-  return n == 0
+  return true
 end
-local function put(key, map)
-  local flat = {}
-  for k, v in pairs(map) do flat[#flat + 1] = k; flat[#flat + 1] = v end
-  if #flat > 0 then redis.call('hset', key, unpack(flat)) end
+local bindings = list()
+local session, compared = list()
+if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return 0 end
+local put, gone, ttl = list(), list(), tonumber(arg())
+if ttl == 0 then
+  if #bindings > 0 then redis.call('del', KEYS[1]) end
+else
+  if #gone > 0 then redis.call('hdel', KEYS[1], unpack(gone)) end
+  if #put > 0 then redis.call('hset', KEYS[1], unpack(put)) end
+  redis.call('expire', KEYS[1], ttl)
 end
-local expected = cjson.decode(ARGV[1])
-if not (same(KEYS[1], expected.bindings) and same(KEYS[2], expected.session)) then return 0 end
-local w = cjson.decode(ARGV[2])
-redis.call('del', KEYS[1])
-if next(w.bindings) then
-  put(KEYS[1], w.bindings)
-  redis.call('expire', KEYS[1], w.ttl)
-end
-if w.session then redis.call('del', KEYS[2]); put(KEYS[2], w.session) end
-if w.online_until then redis.call('hset', KEYS[2], 'online_until', w.online_until) end
-if w.conn then redis.call('set', KEYS[3], w.conn, 'EX', w.conn_ttl) end
+local replace, fields = arg(), list()
+if replace == '1' then redis.call('del', KEYS[2]) end
+if #fields > 0 then redis.call('hset', KEYS[2], unpack(fields)) end
+local owner, conn_ttl = arg(), arg()
+if owner ~= '' then redis.call('set', KEYS[3], owner, 'EX', conn_ttl) end
+if arg() == '1' then agent_changed(ARGV[1], ARGV[2], ARGV[3], ARGV[4]) end
 return 1
 """
+_commit_register = Script(COMMIT_REGISTER)
+
+
+def binding_json(b: Binding) -> str:
+    """A binding as stored (what bindings_from reads): its fields, without asdict's deep copy."""
+    return json.dumps(vars(b))
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _flat(mapping: dict[str, str]) -> list[str]:
+    return [x for item in mapping.items() for x in item]
+
+
+def _listed(items: list[str]) -> list[str]:
+    return [str(len(items)), *items]
 
 
 @dataclass(frozen=True)
 class Registration:
-    """An agent's bindings and session record as read (raw: the compare-and-set checks them)."""
+    """An agent's bindings and session record as read (raw: the compare-and-set checks them).
+    `session_raw` None: not read (a live binding: no decision needs it)."""
 
     bindings_raw: dict[str, str] = field(default_factory=dict)  # contact -> JSON binding
-    session_raw: dict[str, str] = field(default_factory=dict)
+    session_raw: dict[str, str] | None = field(default_factory=dict)
 
-    @property
+    @cached_property
     def bindings(self) -> list[Binding]:
         return bindings_from(list(self.bindings_raw.values()))
 
     @property
     def session(self) -> LoginSession | None:
-        return session_from(self.session_raw)
+        return session_from(self.session_raw or {})
 
 
 @dataclass(frozen=True)
 class RegisterView:
     """What a REGISTER needs, read in one round trip: credentials, the agent's company and
-    the org's version (for the cached company settings), its registration."""
+    the org's version (for the cached company settings; None: not read, a binding was live),
+    its registration."""
 
     auth: AgentAuth
     company_id: str
-    org_version: str
+    org_version: str | None
     registration: Registration
 
 
@@ -98,21 +150,51 @@ class RegisterWrite:
     connection: tuple[str, str, int] | None = None
 
 
+def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWrite, now: float
+                ) -> tuple[list[str], list[str]]:
+    """COMMIT_REGISTER's keys and arguments: `write` applied to `current`."""
+    after = write.outcome.bindings
+    before = {b.contact: b for b in current.bindings}
+    put: list[str] = []
+    for b in after:
+        if before.get(b.contact) != b:
+            put += [b.contact, binding_json(b)]
+    kept = {b.contact for b in after}
+    gone = [contact for contact in current.bindings_raw if contact not in kept]
+    ttl = max(1, int(max(b.expires_at for b in after) - now) + 1) if after else 0
+    started = write.session.started if write.session is not None else None
+    fields: list[str] = []
+    if started is not None:
+        fields += _flat(encode(started))
+    if write.session is not None:
+        fields += ["online_until", json.dumps(write.session.online_until)]
+    owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
+    if write.connection is not None:
+        node, peer, conn_ttl = write.connection
+        owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
+    # Queues read only whether the bindings hash exists and when the session started.
+    changed = bool(current.bindings_raw) != bool(after) or started is not None
+    expected_session = ["-1"] if current.session_raw is None else _listed(_flat(current.session_raw))
+    args = [PREFIX, org_id, ext, str(WAKE_MEMORY),
+            *_listed(_flat(current.bindings_raw)), *expected_session,
+            *_listed(put), *_listed(gone), str(ttl), "1" if started is not None else "0", *_listed(fields),
+            owner, str(max(1, conn_ttl)), "1" if changed else "0"]
+    return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key], args
+
+
 @metrics.timed_state
 class Registrations(Store):
-    def __init__(self, client: redis.Redis) -> None:
-        super().__init__(client)
-        self._commit = client.register_script(COMMIT_REGISTER)
-
-    def register_view(self, org_id: str, ext: str, source_ip: str, nonce_use: str = "") -> RegisterView:
-        with self.r.pipeline(transaction=False) as p:
-            p.hmget(keys.agent(org_id, ext), "ha1", "company")
-            queue_auth(p, org_id, ext, source_ip, nonce_use)
-            p.get(keys.org_version(org_id))
-            p.hgetall(keys.bindings(org_id, ext))
-            p.hgetall(keys.session(org_id, ext))
-            (ha1, company), *rows, version, bindings, session = p.execute()
-        return RegisterView(auth_from(ha1, rows), company or "", version or "0", Registration(bindings, session))
+    def register_view(self, org_id: str, ext: str, source_ip: str, nonce_use: str = "",
+                      now: float | None = None) -> RegisterView:
+        """The registration's session and the org's version are read only when no binding is
+        live at `now` (default: the current time)."""
+        failures, unknown, *nonce = auth_keys(org_id, ext, source_ip, nonce_use)
+        keys_ = [keys.agent(org_id, ext), failures, unknown, keys.org_version(org_id), keys.bindings(org_id, ext),
+                 keys.session(org_id, ext), *nonce]
+        ha1, company, claimed, version, bindings, session = _register_view.call(
+            self.r, keys_, [NONCE_MEMORY, repr(time.time() if now is None else now)])
+        registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
+        return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
     def registration(self, org_id: str, ext: str) -> Registration:
         with self.r.pipeline(transaction=False) as p:
@@ -129,41 +211,13 @@ class Registrations(Store):
         REGISTERs of one agent). A refusal writes nothing."""
         for _ in range(MAX_RETRIES):
             write = decide(current)
-            if not write.outcome.ok or self._commit_register(org_id, ext, current, write):
+            if not write.outcome.ok:
+                return write
+            if _commit_register.call(self.r, *commit_call(org_id, ext, current, write, time.time())) == 1:
+                self._replicated()  # the 200 OK goes out once a failover cannot lose the binding
                 return write
             current = self.registration(org_id, ext)
         raise Conflict("too many concurrent changes, try again")
-
-    def _commit_register(self, org_id: str, ext: str, current: Registration, write: RegisterWrite) -> bool:
-        bindings = write.outcome.bindings
-        now = time.time()
-        change: dict[str, object] = {
-            "bindings": {b.contact: json.dumps(asdict(b)) for b in bindings},
-            "ttl": max(1, int(max((b.expires_at for b in bindings), default=now) - now) + 1),
-        }
-        if write.session is not None:
-            change["online_until"] = json.dumps(write.session.online_until)
-            if write.session.started is not None:
-                change["session"] = encode(write.session.started)
-        conn_key = keys.connection("", "")  # named for the script, written only with a connection
-        if write.connection is not None:
-            node, peer, ttl = write.connection
-            conn_key = keys.connection(node, peer)
-            change.update(conn=f"{org_id}:{ext}", conn_ttl=max(1, ttl))
-        expected = {"bindings": current.bindings_raw, "session": current.session_raw}
-        keys_ = [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key]
-        with self.r.pipeline(transaction=False) as p:
-            p.evalsha(self._commit.sha, len(keys_), *keys_, json.dumps(expected), json.dumps(change))
-            queue_agent_changed(p, org_id, ext)  # harmless when the commit found a change
-            try:
-                committed, _ = p.execute()
-            except redis.exceptions.NoScriptError:  # a restarted Redis: load it, go again
-                committed = self._commit(keys_, [json.dumps(expected), json.dumps(change)])
-                self.r.eval(AGENT_CHANGED, 0, PREFIX, org_id, ext, WAKE_MEMORY)
-        if committed != 1:
-            return False
-        self._replicated()  # the 200 OK goes out once a failover cannot lose the binding
-        return True
 
     def record_auth_failure(self, org_id: str, ext: str, source_ip: str, per_agent: bool) -> int:
         """Counts a failure from a source against the agent, or (policy.auth_policy) against the
@@ -202,7 +256,7 @@ class Registrations(Store):
             p.delete(key)
             now = time.time()
             if outcome.bindings:
-                p.hset(key, mapping={b.contact: json.dumps(asdict(b)) for b in outcome.bindings})
+                p.hset(key, mapping={b.contact: binding_json(b) for b in outcome.bindings})
                 p.expire(key, max(1, int(max(b.expires_at for b in outcome.bindings) - now) + 1))
             elif live(current, now):
                 # The last binding went (unregister, vanished connection): offline from now.

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
@@ -28,6 +29,14 @@ class Script:
     def queue(self, p: Pipeline, keys: Sequence[str], args: Sequence[Any]) -> None:
         """Queues a call of the script on `p`; send it with `execute`."""
         p.evalsha(self.sha, len(keys), *keys, *args)
+
+    def call(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Runs the script on its own, loading it first if Redis lost it."""
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(self.text)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
 
 
 def execute(p: Pipeline) -> list[Any]:

@@ -47,3 +47,43 @@ def test_a_refusal_writes_nothing(state: EdgeState) -> None:
     refused = RegisterWrite(RegisterOutcome(423, "Interval Too Brief", [], min_expires=60))
     assert state.registrations.register("commit", "1002", Registration(), lambda _: refused) is refused
     assert state.registrations.registration("commit", "1002") == Registration()
+
+
+def test_a_refresh_leaves_the_session_alone_and_is_not_decided_again(state: EdgeState) -> None:
+    """The session is read and compared only for a login: a session change in between (*44 on
+    another worker) neither makes a refresh decide again nor is lost."""
+    now = time.time()
+    regs = state.registrations
+    first = binding("sip:a@x", now)
+    session = LoginSession(started_at=now, call_id="c1", conn_id=0, block_calls_during_pause=False)
+    regs.register("commit", "1003", Registration(), lambda _: RegisterWrite(
+        RegisterOutcome(200, "OK", [first]), SessionUpdate(now + 300, session)))
+    view = regs.register_view("commit", "1003", "127.0.0.1", now=now)
+    assert view.registration.session_raw is None  # a live binding: no decision needs the session
+    state.r.hset(keys.session("commit", "1003"), "auto_answer", "true")
+    decided: list[Registration] = []
+
+    def refresh(current: Registration) -> RegisterWrite:
+        decided.append(current)
+        fresher = binding("sip:a@x", now + 60)
+        return RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(now + 360))
+
+    regs.register("commit", "1003", view.registration, refresh)
+    assert len(decided) == 1
+    stored = regs.registration("commit", "1003")
+    assert [b.expires_at for b in stored.bindings] == [now + 360]
+    assert stored.session_raw is not None and stored.session_raw["auto_answer"] == "true"
+    assert float(stored.session_raw["online_until"]) == now + 360
+    assert 300 < state.r.ttl(keys.bindings("commit", "1003")) <= 361
+
+
+def test_scripts_redis_lost_are_loaded_again(state: EdgeState) -> None:
+    """A restarted or failed-over Redis has no scripts: the read and the commit still run."""
+    now = time.time()
+    state.r.script_flush()
+    view = state.registrations.register_view("commit", "1004", "127.0.0.1", "use1", now)
+    assert view.auth.fresh and view.registration == Registration()
+    state.r.script_flush()
+    write = RegisterWrite(RegisterOutcome(200, "OK", [binding("sip:a@x", now)]), SessionUpdate(now + 300))
+    state.registrations.register("commit", "1004", view.registration, lambda _: write)
+    assert [b.contact for b in state.registrations.registration("commit", "1004").bindings] == ["sip:a@x"]

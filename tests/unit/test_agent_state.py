@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -97,3 +98,9 @@ def test_a_refresh_or_unregister_only_moves_online_until() -> None:
     assert session_update([binding()], [binding()], session(), DEFAULT_COMPANY, NOW) == SessionUpdate(NOW + 300)
     assert session_update([binding()], [], session(), DEFAULT_COMPANY, NOW) == SessionUpdate(NOW)
     assert session_update([], [], session(), DEFAULT_COMPANY, NOW) is None
+
+
+def test_a_refresh_needs_no_company_but_a_login_does() -> None:
+    assert session_update([binding()], [binding()], session(), None, NOW) == SessionUpdate(NOW + 300)
+    with pytest.raises(ValueError):
+        session_update([], [binding("b")], session("a"), None, NOW)

@@ -1,0 +1,66 @@
+"""A REGISTER's commit script call: what a refresh and a login send (only what changed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kemi_app.policy.registration import Binding, RegisterOutcome
+from kemi_app.policy.session import LoginSession, SessionUpdate
+from kemi_app.state import keys
+from kemi_app.state.queues import PREFIX, WAKE_MEMORY
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call
+
+NOW = 1_000_000.0
+A = Binding(contact="sip:a@h", received="sip:1.2.3.4:5;transport=udp", socket="udp:127.0.0.1:5060",
+            node="sip:127.0.0.1:5060", expires_at=NOW + 100, call_id="c1", cseq=1)
+B = replace(A, contact="sip:b@h")
+
+
+def args_after_keys(args: list[str]) -> list[str]:
+    assert args[:4] == [PREFIX, "org", "100", str(WAKE_MEMORY)]
+    return args[4:]
+
+
+def test_a_refresh_sends_its_binding_ttl_and_online_until_and_no_queue_update() -> None:
+    current = Registration({A.contact: binding_json(A)}, None)  # session not read: not compared
+    fresher = replace(A, expires_at=NOW + 300, call_id="c2", cseq=2)
+    write = RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(NOW + 300))
+    keys_, args = commit_call("org", "100", current, write, NOW)
+    assert keys_ == [keys.bindings("org", "100"), keys.session("org", "100"), keys.connection("", "")]
+    assert args_after_keys(args) == [
+        "2", A.contact, binding_json(A),  # expected bindings
+        "-1",  # expected session: not compared
+        "2", A.contact, binding_json(fresher), "0",  # bindings set, none deleted
+        "301", "0", "2", "online_until", str(NOW + 300),  # TTL, session kept, its fields set
+        "", "1", "0"]  # no connection; availability unchanged
+
+
+def test_an_unchanged_binding_is_not_sent_and_an_expired_one_is_deleted() -> None:
+    expired = replace(B, expires_at=NOW - 1)
+    current = Registration({A.contact: binding_json(A), B.contact: binding_json(expired)}, None)
+    c = replace(A, contact="sip:c@h")
+    write = RegisterWrite(RegisterOutcome(200, "OK", [A, c]), SessionUpdate(NOW + 100))
+    rest = args_after_keys(commit_call("org", "100", current, write, NOW)[1])
+    assert rest[5:12] == ["-1", "2", c.contact, binding_json(c), "1", B.contact, "101"]
+
+
+def test_a_login_replaces_the_compared_session_and_updates_the_queues() -> None:
+    session = LoginSession(started_at=NOW, call_id="c1", conn_id=0, block_calls_during_pause=False)
+    current = Registration({}, {"online_until": "5"})
+    write = RegisterWrite(RegisterOutcome(200, "OK", [A]), SessionUpdate(NOW + 100, session),
+                          ("sip:node", "127.0.0.1:9", 100))
+    keys_, args = commit_call("org", "100", current, write, NOW)
+    rest = args_after_keys(args)
+    assert rest[:3] == ["0", "2", "online_until"]  # no bindings, the session as read
+    assert rest[rest.index("101") + 1] == "1"  # the session is replaced
+    assert rest[-5:-3] == ["online_until", str(NOW + 100)]
+    assert keys_[2] == keys.connection("sip:node", "127.0.0.1:9")
+    assert rest[-3:] == ["org:100", "100", "1"]
+
+
+def test_the_last_binding_going_deletes_the_bindings_and_updates_the_queues() -> None:
+    current = Registration({A.contact: binding_json(A)}, None)
+    write = RegisterWrite(RegisterOutcome(200, "OK", []), SessionUpdate(NOW))
+    rest = args_after_keys(commit_call("org", "100", current, write, NOW)[1])
+    assert rest[4:8] == ["0", "1", A.contact, "0"]  # nothing set, A deleted, TTL 0: no bindings left
+    assert rest[-1] == "1"
