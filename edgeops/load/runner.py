@@ -33,7 +33,7 @@ from edgeops.load.redis_stats import CommandCounts, command_counts
 from edgeops.load.report import write_report
 from edgeops.load.sipp_load import SippJob, SippLoad
 from edgeops.ports import free_port_block
-from edgeops.stack import Stack
+from edgeops.stack import MEMORY_MANAGER, Stack
 from kemi_app.policy.pause import AgentStatus
 from kemi_app.settings import PROJECT_ROOT
 from kemi_app.state import EdgeState, connect
@@ -128,7 +128,7 @@ class Baseline:
         self.log = open(workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             ["kamailio", "-f", str(LOAD / "baseline.cfg"), *media, "-DD", "-E", "-m", str(shm_mb), "-M", "16",
-             "-P", str(workdir / "kamailio.pid"), "-Y", str(workdir)],
+             "-x", MEMORY_MANAGER, "-P", str(workdir / "kamailio.pid"), "-Y", str(workdir)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 15
