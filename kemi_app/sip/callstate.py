@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import KSR
@@ -48,8 +48,10 @@ def _decode(raw: str, known: Iterable[str]) -> dict[str, Any]:
 
 
 def _store(name: str, record: Any) -> None:
-    """Written only when changed: reply routes run for every provisional reply."""
-    encoded = json.dumps(asdict(record), separators=(",", ":"))
+    """Written only when changed: reply routes run for every provisional reply. The records'
+    own attribute dictionaries, in field order (nested records through `vars`): what
+    dataclasses.asdict gives, without its deep copy."""
+    encoded = json.dumps(vars(record), separators=(",", ":"), default=vars)
     if encoded != pv(name):
         KSR.pv.unset(name)  # an AVP assignment adds a value on top; keep exactly one
         KSR.pv.sets(name, encoded)
