@@ -55,7 +55,7 @@ def valid(secret: str, call_id: str, route_uri: str, now: float) -> bool:
     expires, signed = params.get(EXPIRY_PARAM, ""), params.get(SIGNATURE_PARAM, "")
     if not expires.isdigit() or int(expires) < now or not call_id:
         return False
-    return hmac.compare_digest(signed.lower(), signature(secret, call_id, int(expires), handed_over(route_uri)))
+    return hmac.compare_digest(signed.lower(), signature(secret, call_id, int(expires), HANDOVER_PARAM in params))
 
 
 def handed_over(route_uri: str) -> bool:
