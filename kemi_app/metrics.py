@@ -167,8 +167,22 @@ def media_calls_lost(rtpengine: str, count: int) -> None:
     MEDIA_CALLS_LOST.labels(rtpengine).inc(count)
 
 
+# Labelled children of the per-message histograms, by label value: labels() formats and
+# locks on every call. Filled on first use, so /metrics shows only methods seen.
+_REQUEST_BY_METHOD: dict[str, Any] = {}
+_POLICY_BY_DECISION: dict[str, Any] = {}
+
+
+def _child(children: dict[str, Any], metric: Histogram, label: str) -> Any:
+    child = children.get(label)
+    if child is None:
+        child = children[label] = metric.labels(label)
+    return child
+
+
 def request_seconds(method: str, seconds: float) -> None:
-    REQUEST_SECONDS.labels(_method(method)).observe(seconds)
+    hist = _REQUEST_BY_METHOD.get(method) or _child(_REQUEST_BY_METHOD, REQUEST_SECONDS, _method(method))
+    hist.observe(seconds)
 
 
 @contextmanager
@@ -177,7 +191,7 @@ def policy_timer(decision: str) -> Iterator[None]:
     try:
         yield
     finally:
-        POLICY_SECONDS.labels(decision).observe(time.perf_counter() - start)
+        _child(_POLICY_BY_DECISION, POLICY_SECONDS, decision).observe(time.perf_counter() - start)
 
 
 T = TypeVar("T")
