@@ -47,11 +47,14 @@ def _decode(raw: str, known: Iterable[str]) -> dict[str, Any]:
     return {k: data[k] for k in known if k in data} if isinstance(data, dict) else {}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=vars)  # what json.dumps would build per call
+
+
 def _store(name: str, record: Any) -> None:
     """Written only when changed: reply routes run for every provisional reply. The records'
     own attribute dictionaries, in field order (nested records through `vars`): what
     dataclasses.asdict gives, without its deep copy."""
-    encoded = json.dumps(vars(record), separators=(",", ":"), default=vars)
+    encoded = _ENCODER.encode(vars(record))
     if encoded != pv(name):
         KSR.pv.unset(name)  # an AVP assignment adds a value on top; keep exactly one
         KSR.pv.sets(name, encoded)
