@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -167,8 +167,22 @@ def media_calls_lost(rtpengine: str, count: int) -> None:
     MEDIA_CALLS_LOST.labels(rtpengine).inc(count)
 
 
+# Labelled children of the per-message histograms, by label value: labels() formats and
+# locks on every call. Filled on first use, so /metrics shows only methods seen.
+_REQUEST_BY_METHOD: dict[str, Any] = {}
+_POLICY_BY_DECISION: dict[str, Any] = {}
+
+
+def _child(children: dict[str, Any], metric: Histogram, label: str) -> Any:
+    child = children.get(label)
+    if child is None:
+        child = children[label] = metric.labels(label)
+    return child
+
+
 def request_seconds(method: str, seconds: float) -> None:
-    REQUEST_SECONDS.labels(_method(method)).observe(seconds)
+    hist = _REQUEST_BY_METHOD.get(method) or _child(_REQUEST_BY_METHOD, REQUEST_SECONDS, _method(method))
+    hist.observe(seconds)
 
 
 @contextmanager
@@ -177,20 +191,40 @@ def policy_timer(decision: str) -> Iterator[None]:
     try:
         yield
     finally:
-        POLICY_SECONDS.labels(decision).observe(time.perf_counter() - start)
+        _child(_POLICY_BY_DECISION, POLICY_SECONDS, decision).observe(time.perf_counter() - start)
 
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+_CACHED = "_edge_answers_from_cache"
 
 
 def timed_state(cls: type[T]) -> type[T]:
     """Class decorator for the Redis state: every public method records its latency and
-    errors under op=<method name>, so new state methods are measured without extra code."""
+    errors under op=<method name>, so new state methods are measured without extra code.
+    Methods marked `cached` are left out."""
     for name, fn in list(vars(cls).items()):
-        if name.startswith("_") or not callable(fn):
+        if name.startswith("_") or not callable(fn) or getattr(fn, _CACHED, False):
             continue
         setattr(cls, name, _timed(name, fn))
     return cls
+
+
+def cached(fn: F) -> F:
+    """A state method that answers from a per-worker cache: a hit is no Redis operation and
+    is not observed; what a miss reads is timed where it is read (`timed_as`, or the store
+    it asks)."""
+    setattr(fn, _CACHED, True)
+    return fn
+
+
+def timed_as(op: str) -> Callable[[F], F]:
+    """A private state method timed under `op`: the Redis part of a `cached` one."""
+
+    def decorate(fn: F) -> F:
+        return cast(F, _timed(op, fn))
+
+    return decorate
 
 
 def _timed(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:

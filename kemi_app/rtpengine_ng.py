@@ -1,9 +1,17 @@
-"""rtpengine ng-protocol client (bencode over UDP): health pings, session deletes and queries."""
+"""rtpengine ng-protocol client (bencode over UDP): health pings, session deletes and queries.
+
+Each process (and thread) keeps one socket per rtpengine and numbers its cookies after a
+random prefix of its own: a delete per call costs no socket set-up and no urandom read.
+Cookies stay unique across processes, as rtpengine's reply cache by cookie needs."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import socket
+import threading
+import time
 
 
 def bencode(value: object) -> bytes:
@@ -52,17 +60,41 @@ def bdecode(data: bytes) -> object:
     return _bdecode(data, 0)[0]
 
 
+class _Channels(threading.local):
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.prefix = secrets.token_hex(4)
+        self.numbers = itertools.count()
+        self.sockets: dict[str, tuple[socket.socket, tuple[str, int]]] = {}
+
+
+_channels = _Channels()
+
+
+def _channel(ng_addr: str) -> tuple[_Channels, socket.socket, tuple[str, int]]:
+    global _channels
+    if _channels.pid != os.getpid():  # forked: the parent's sockets and cookies are not ours
+        _channels = _Channels()
+    known = _channels.sockets.get(ng_addr)
+    if known is None:
+        host, port = ng_addr.rsplit(":", 1)
+        known = _channels.sockets[ng_addr] = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM), (host, int(port)))
+    return _channels, *known
+
+
 def command(ng_addr: str, cmd: dict[str, object], timeout: float = 1.0) -> dict[str, object]:
-    """Sends one ng command and returns the decoded answer; raises OSError on no answer."""
-    host, port = ng_addr.rsplit(":", 1)
-    cookie = secrets.token_hex(6).encode()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(cookie + b" " + bencode(cmd), (host, int(port)))
+    """Sends one ng command and returns the decoded answer; raises OSError on no answer.
+    A late answer to an earlier command that timed out is skipped by its cookie."""
+    channels, s, address = _channel(ng_addr)
+    cookie = f"{channels.prefix}{next(channels.numbers):x} ".encode()
+    s.sendto(cookie + bencode(cmd), address)
+    deadline = time.monotonic() + timeout
+    while True:
+        s.settimeout(max(deadline - time.monotonic(), 0.001))
         data = s.recv(65535)
-    if not data.startswith(cookie + b" "):
-        raise OSError("rtpengine answered with another cookie")
-    answer = bdecode(data[len(cookie) + 1 :])
+        if data.startswith(cookie):
+            break
+    answer = bdecode(data[len(cookie) :])
     if not isinstance(answer, dict):
         raise OSError("rtpengine answer is not a dictionary")
     return answer

@@ -36,6 +36,8 @@ class Breaker:
         return True, replace(self, state=BreakerState.HALF_OPEN, since=now)
 
     def succeeded(self) -> Breaker:
+        if self.state is BreakerState.CLOSED and not self.failures:
+            return self  # reported after every Redis reply: nothing to build while all is well
         return replace(self, state=BreakerState.CLOSED, failures=0)
 
     def failed(self, now: float) -> Breaker:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 
 class LegKind(Enum):
@@ -83,6 +84,7 @@ def gateway_codecs(raw: str | list[str] | tuple[str, ...] | None) -> tuple[str, 
     return tuple(out)
 
 
+@lru_cache(maxsize=256)  # few distinct arguments (leg kinds, the settings, gateways' codecs); asked per branch
 def offer_flags(
     caller: LegKind, callee: LegKind, settings: MediaSettings, callee_codecs: tuple[str, ...] = ()
 ) -> str:
@@ -94,6 +96,7 @@ def offer_flags(
     return " ".join(flags)
 
 
+@lru_cache(maxsize=8)
 def answer_flags(caller: LegKind) -> str:
     """Flags for an answer going back to `caller` (the offerer). Codecs follow the offer."""
     return " ".join(_COMMON + (_TO_WEBRTC_ANSWER if caller is LegKind.WEBRTC else _TO_RTP_ANSWER))

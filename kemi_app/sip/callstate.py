@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import KSR
@@ -47,9 +47,14 @@ def _decode(raw: str, known: Iterable[str]) -> dict[str, Any]:
     return {k: data[k] for k in known if k in data} if isinstance(data, dict) else {}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=vars)  # what json.dumps would build per call
+
+
 def _store(name: str, record: Any) -> None:
-    """Written only when changed: reply routes run for every provisional reply."""
-    encoded = json.dumps(asdict(record), separators=(",", ":"))
+    """Written only when changed: reply routes run for every provisional reply. The records'
+    own attribute dictionaries, in field order (nested records through `vars`): what
+    dataclasses.asdict gives, without its deep copy."""
+    encoded = _ENCODER.encode(vars(record))
     if encoded != pv(name):
         KSR.pv.unset(name)  # an AVP assignment adds a value on top; keep exactly one
         KSR.pv.sets(name, encoded)

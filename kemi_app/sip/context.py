@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import KSR
 
 from kemi_app import metrics
 from kemi_app.dependency import Dependency
 from kemi_app.policy.breaker import Breaker
+from kemi_app.policy.media import MediaSettings
+from kemi_app.policy.media_pool import node_label
 from kemi_app.settings import Settings
 from kemi_app.state import EdgeState, connect
 
@@ -35,6 +38,16 @@ class Context:
         client = connect(settings.effective_redis_url, settings.redis_timeout_ms / 1000)
         return cls(settings=settings, state=EdgeState(client, settings.history_retention_days,
                                                       settings.recording_retention_days))
+
+    # A process's settings never change: what the media route derives from them, once.
+    @cached_property
+    def media(self) -> MediaSettings:
+        return MediaSettings(anchor_rtp=self.settings.media_anchor_rtp, force_opus=self.settings.media_force_opus)
+
+    @cached_property
+    def media_label(self) -> str:
+        """rtpengine's label of this node's sessions (sip/reconcile.py tells them apart by it)."""
+        return node_label(self.settings.node_uri)
 
 
 class NotUtf8(ValueError):

@@ -26,11 +26,13 @@ def from_itself(ctx: Context) -> bool:
 
 def throttled(ctx: Context) -> bool:
     """True when the request must be dropped: its source floods or is banned."""
-    if ctx.settings.flood_limit <= 0 or from_tls_terminator(ctx) or from_itself(ctx):
-        return False
-    if pv("$si") in ctx.settings.peer_hosts:  # other edge nodes carry many agents' calls
+    if ctx.settings.flood_limit <= 0:
         return False
     source = pv("$si")
+    if source == ctx.settings.sip_addr and (from_tls_terminator(ctx) or from_itself(ctx)):
+        return False
+    if source in ctx.settings.peer_hosts:  # other edge nodes carry many agents' calls
+        return False
     if KSR.htable.sht_get(BANS, source) is not None:
         metrics.sip_refused("banned")
         return True

@@ -24,7 +24,6 @@ import KSR
 from kemi_app.policy.media import (
     HoldChange,
     LegKind,
-    MediaSettings,
     answer_flags,
     black_hole_answer,
     engaged,
@@ -32,7 +31,7 @@ from kemi_app.policy.media import (
     leg_kind,
     offer_flags,
 )
-from kemi_app.policy.media_pool import choose, node_label, preference
+from kemi_app.policy.media_pool import choose, preference
 from kemi_app.rtpengine_ng import command as ng_command
 from kemi_app.sip import rpc
 from kemi_app.sip.callstate import EXTRA_ID, MEDIA_PROFILE, NO_MEDIA, CallRecord, Transaction
@@ -43,13 +42,9 @@ PER_BRANCH = " via-branch=extra"
 NG_TIMEOUT = 0.4  # our own ng delete: like the module's commands, a stalled rtpengine must not hold a worker
 
 
-def _settings(ctx: Context) -> MediaSettings:
-    s = ctx.settings
-    return MediaSettings(anchor_rtp=s.media_anchor_rtp, force_opus=s.media_force_opus)
-
-
-def has_sdp() -> bool:
-    return "application/sdp" in pv("$cT").lower() and "m=" in pv("$rb")
+def has_sdp(body: str | None = None) -> bool:
+    """`body`: the message body when the caller has read it already (never read twice)."""
+    return "application/sdp" in pv("$cT").lower() and "m=" in (pv("$rb") if body is None else body)
 
 
 def _kind(value: str) -> LegKind | None:
@@ -65,29 +60,32 @@ def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_co
 
     `callee_codecs` is the callee leg's allowed codecs (empty for agents); `callee_webrtc`:
     every device of the called agent is a browser."""
-    caller = leg_kind(pv("$pr"), pv("$rb"))
+    body = pv("$rb")
+    caller = leg_kind(pv("$pr"), body)
     # Refused before anything is relayed when rtpengine is surely needed and known down.
-    needed = _settings(ctx).anchor_rtp or LegKind.WEBRTC in (caller, LegKind.WEBRTC if callee_webrtc else caller)
+    needed = ctx.media.anchor_rtp or LegKind.WEBRTC in (caller, LegKind.WEBRTC if callee_webrtc else caller)
     if needed and not ctx.rtpengine.usable():
         raise ctx.rtpengine.down()
-    if not has_sdp():
+    if not has_sdp(body):
         _prepare_late_offer(ctx, record, tx, callee_codecs)
         return
     tx.offerer, tx.initial, tx.callee_codecs = caller.value, True, list(callee_codecs)
     record.caller_leg, record.callee_codecs = caller.value, list(callee_codecs)
-    tx.media_set = record.media_set = _pick(ctx, pv("$ci"))
+    tx.media_set = record.media_set = _pick(ctx)
     if len(ctx.settings.media_pool) > 1:  # found by sip/mediapool.py should its rtpengine die
         KSR.dialog.set_dlg_profile(MEDIA_PROFILE, str(record.media_set))
     KSR.tm.t_on_branch(BRANCH_ROUTE)
     KSR.tm.t_on_reply(REPLY_ROUTE)
 
 
-def _pick(ctx: Context, call_id: str) -> int:
-    """The call's rtpengine: the best one for its Call-ID among those up; all down: the best
-    one anyway (its failure then feeds the breaker and the caller gets the 503)."""
+def _pick(ctx: Context, call_id: str | None = None) -> int:
+    """The call's rtpengine (`call_id`: this message's when not given): the best one for its
+    Call-ID among those up; all down: the best one anyway (its failure then feeds the breaker
+    and the caller gets the 503)."""
     pool = ctx.settings.media_pool
     if len(pool) == 1:
         return 0
+    call_id = pv("$ci") if call_id is None else call_id
     try:
         down = disabled_sets()
     except rpc.RpcError:
@@ -111,10 +109,6 @@ def disabled_sets() -> set[int]:
     return {int(n.get("set", 0)) for n in listed if isinstance(n, dict) and str(n.get("disabled", "0")) != "0"}
 
 
-def _label(ctx: Context) -> str:
-    return node_label(ctx.settings.node_uri)
-
-
 def select_set(media_set: int) -> None:
     """Before any rtpengine module command about a call (recording, subscriptions too): the
     set of the instance holding its media (CallRecord.media_set)."""
@@ -129,7 +123,7 @@ def _prepare_late_offer(
     on the ACK (answer_in_ack). The callee's kind is known only from its reply."""
     record.caller_leg, record.callee_codecs = leg_kind(pv("$pr")).value, list(callee_codecs)
     tx.late_offer = True
-    tx.media_set = record.media_set = _pick(ctx, pv("$ci"))
+    tx.media_set = record.media_set = _pick(ctx)
     KSR.tm.t_on_reply(REPLY_ROUTE)
 
 
@@ -140,7 +134,7 @@ def _late_offer_reply(ctx: Context, record: CallRecord) -> None:
     if caller is None or not 200 <= status < 300 or not has_sdp():
         return
     callee = leg_kind(pv("$pr"), pv("$rb"))
-    settings = _settings(ctx)
+    settings = ctx.media
     if not engaged(callee, caller, settings):
         return
     select_set(record.media_set)
@@ -179,11 +173,11 @@ def on_branch(ctx: Context, tx: Transaction) -> None:
     if caller is None or not tx.initial:
         return
     callee = _branch_kind()
-    settings = _settings(ctx)
+    settings = ctx.media
     if not engaged(caller, callee, settings):
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
-    flags = f"{offer_flags(caller, callee, settings, tuple(tx.callee_codecs))}{PER_BRANCH} label={_label(ctx)}"
+    flags = f"{offer_flags(caller, callee, settings, tuple(tx.callee_codecs))}{PER_BRANCH} label={ctx.media_label}"
     select_set(tx.media_set)
     if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
@@ -238,7 +232,7 @@ def offer_in_dialog(ctx: Context) -> None:
         KSR.notice(f"media: rtpengine down, relayed without re-anchoring {log_ctx()}\n")
         return
     select_set(record.media_set)
-    if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, _settings(ctx), tuple(codecs)))):
+    if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, ctx.media, tuple(codecs)))):
         KSR.err(f"media: rtpengine re-offer failed {log_ctx()}\n")
         return
     # The party on the other end of this offer is the one who hears the music.
@@ -260,15 +254,17 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     status = int(pv("$rs") or 0)
     initial = tx.initial
     select_set(tx.media_set)
+    body = None
     if initial:
-        answerer = leg_kind(pv("$pr"), pv("$rb"))
-        if not engaged(offerer, answerer, _settings(ctx)):
+        body = pv("$rb")
+        answerer = leg_kind(pv("$pr"), body)
+        if not engaged(offerer, answerer, ctx.media):
             return
         KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
         if status >= 300:
             KSR.rtpengine.rtpengine_delete("via-branch=extra")
             return
-    if status < 180 or status >= 300 or not has_sdp():
+    if status < 180 or status >= 300 or not has_sdp(body):
         return
     flags = answer_flags(offerer) + (PER_BRANCH if initial else "")
     if not _done(ctx, KSR.rtpengine.rtpengine_answer(flags)):

@@ -252,7 +252,8 @@ class EdgeRoutes:
         if supervision.owns_request():  # the edge itself is the supervisor's peer
             supervision.in_dialog(self._ctx())
             return
-        if not dialog_guard.ours(self._ctx()):
+        route = dialog_guard.signed_route(self._ctx())
+        if route is None:
             # Not a dialog this edge made: never relayed (an ACK for a refusal is absorbed).
             if KSR.is_ACK() > 0:
                 KSR.tm.t_check_trans()
@@ -263,17 +264,18 @@ class EdgeRoutes:
                 reply(404, "Not Here")
             return
         # A call another node handed over: that node decides transfers and media.
-        anchored_here = not dialog_guard.handed_over()
+        anchored_here = not dialog_guard.handed_over(route)
         if KSR.rr.loose_route() > 0:
-            if anchored_here and self._answered_here():
+            method = pv("$rm")
+            if anchored_here and self._answered_here(method):
                 return
             route_by_alias()
             if anchored_here:
                 callerid.in_dialog()
-            if anchored_here and pv("$rm") == "BYE" and KSR.dialog.is_known_dlg() <= 0:
+            if anchored_here and method == "BYE" and KSR.dialog.is_known_dlg() <= 0:
                 # A dialog lost in a Kamailio restart: no dialog event will free its media.
                 media.end_call(self._ctx(), pv("$ci"))
-            if pv("$rm") in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
+            if method in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
                 if not cluster.from_peer(self._ctx()):
                     fix_contact()
                 if anchored_here:
@@ -283,19 +285,19 @@ class EdgeRoutes:
             return
         reply(404, "Not Here")
 
-    def _answered_here(self) -> bool:
+    def _answered_here(self, method: str) -> bool:
         """In-dialog requests of a call this node anchors that the edge itself acts on: a REFER
         (transfer; a let-through one stops the recordings), an agent's recording INFO, the
         NOTIFYs of the API's inter-org transfer; a late offer's ACK carries the media answer.
         True when answered here, not relayed."""
         ctx = self._ctx()
-        if pv("$rm") == "REFER":
+        if method == "REFER":
             if transfers.on_refer(ctx):
                 return True
             recordings.on_transfer(ctx, pv("$ci"))
         if recordings.on_info(ctx):
             return True
-        if pv("$rm") == "NOTIFY" and orgtransfer.on_notify(ctx):
+        if method == "NOTIFY" and orgtransfer.on_notify(ctx):
             return True
         if KSR.is_ACK() > 0:
             media.answer_in_ack(ctx)

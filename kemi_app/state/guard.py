@@ -45,7 +45,7 @@ def guarded(dependency: Dependency, base: type[Connection] = Connection) -> type
                 self._reporting(super().connect)
 
         def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            self._reporting(lambda: super(GuardedConnection, self).send_packed_command(command, check_health))
+            self._reporting(super().send_packed_command, command, check_health)
 
         def read_response(self, disable_decoding: bool = False) -> Any:
             try:
@@ -59,9 +59,9 @@ def guarded(dependency: Dependency, base: type[Connection] = Connection) -> type
             dependency.succeeded()
             return response
 
-        def _reporting(self, action: Any) -> None:
+        def _reporting(self, action: Any, *args: Any) -> None:
             try:
-                action()
+                action(*args)
             except StoreUnavailable:
                 raise
             except _BROKEN as e:

@@ -43,6 +43,7 @@ class Lookups(Store):
         self._gateway_version: tuple[float, str] = (0.0, "0")
         self._masking: dict[str, tuple[float, bool]] = {}
 
+    @metrics.cached
     def org_by_domain(self, domain: str) -> Org | None:
         """Cached for a few seconds."""
         domain = domain.lower()
@@ -50,11 +51,16 @@ class Lookups(Store):
         hit = self._orgs.get(domain)
         if hit and hit[0] > now:
             return hit[1]
-        org_id = self.r.get(keys.domain(domain))
-        org = self.directory.get_org(org_id) if org_id else None
+        org = self._read_org(domain)
         self._orgs[domain] = (now + ORG_CACHE_SECONDS, org)
         return org
 
+    @metrics.timed_as("org_by_domain")
+    def _read_org(self, domain: str) -> Org | None:
+        org_id = self.r.get(keys.domain(domain))
+        return self.directory.get_org(org_id) if org_id else None
+
+    @metrics.cached
     def company_of(self, org_id: str, company_id: str, version: str) -> Company:
         """The agent's company settings (reloaded when the org's version moved). No company,
         or a vanished one, means the documented defaults."""
@@ -64,6 +70,7 @@ class Lookups(Store):
             self._companies[org_id] = cached
         return cached[1].get(company_id, DEFAULT_COMPANY) if company_id else DEFAULT_COMPANY
 
+    @metrics.cached
     def org_masks(self, org_id: str) -> bool:
         """Does any company of the org mask customers' numbers? Cached for a few seconds, so
         customer calls of orgs that never mask cost no Redis round trip per branch."""
@@ -82,11 +89,13 @@ class Lookups(Store):
             company_id, version = p.execute()
         return self.company_of(org_id, company_id or "", version or "0")
 
+    @metrics.cached
     def gateways_cached(self, version: str) -> list[Gateway]:
         if self._gateways[0] != version:
             self._gateways = (version, self.directory.list_gateways())
         return self._gateways[1]
 
+    @metrics.cached
     def gateways(self) -> list[Gateway]:
         """The carrier gateways, re-read when their version changed (asked at most every
         GATEWAY_VERSION_SECONDS). While Redis cannot be reached the worker's last known list
@@ -94,13 +103,19 @@ class Lookups(Store):
         now = time.monotonic()
         if self._gateway_version[0] < now:
             try:
-                version = self.r.get(keys.GATEWAYS_VERSION) or "0"
-                self.gateways_cached(version)
+                version = self._refresh_gateways()
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, version)
             except StoreUnavailable:
                 self._gateway_version = (now + GATEWAY_VERSION_SECONDS, self._gateway_version[1])
         return self._gateways[1]
 
+    @metrics.timed_as("gateways")
+    def _refresh_gateways(self) -> str:
+        version = self.r.get(keys.GATEWAYS_VERSION) or "0"
+        self.gateways_cached(version)
+        return version
+
+    @metrics.cached
     def gateway_from(self, ip: str, port: int) -> Gateway | None:
         """The carrier gateway a request comes from, matched on address and port."""
         address = f"sip:{ip}:{port}"

@@ -81,3 +81,9 @@ def test_retry_after_is_the_rest_of_the_cooldown_in_whole_seconds() -> None:
     assert b.retry_after(T0 + 4.5) == 1
     assert b.retry_after(T0 + 9) == 1
     assert Breaker().retry_after(T0) == 1
+
+
+def test_a_success_on_a_healthy_breaker_changes_nothing() -> None:
+    b = Breaker(threshold=3)
+    assert b.succeeded() is b
+    assert b.failed(T0).succeeded() == b

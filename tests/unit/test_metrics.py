@@ -33,6 +33,14 @@ def test_timed_state_counts_calls_and_errors() -> None:
         def _private(self) -> int:
             return 2
 
+        @metrics.cached
+        def from_cache(self) -> int:
+            return self._miss()
+
+        @metrics.timed_as("from_cache")
+        def _miss(self) -> int:
+            return 3
+
     store = Store()
     count = sample("edge_redis_seconds_count", op="good")
     errors = sample("edge_redis_errors_total", op="bad")
@@ -42,6 +50,10 @@ def test_timed_state_counts_calls_and_errors() -> None:
     assert sample("edge_redis_seconds_count", op="good") == count + 1
     assert sample("edge_redis_errors_total", op="bad") == errors + 1
     assert sample("edge_redis_seconds_count", op="_private") == 0
+    # A cached method is observed only through the Redis part it names (once, not twice).
+    cached = sample("edge_redis_seconds_count", op="from_cache")
+    assert store.from_cache() == 3
+    assert sample("edge_redis_seconds_count", op="from_cache") == cached + 1
 
 
 def test_render_includes_scrape_time_families() -> None:
