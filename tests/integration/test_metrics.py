@@ -100,7 +100,8 @@ def test_kamailio_and_component_gauges(edge: Stack, sipp: Sipp, agent: str, stat
     agents = sum(v for (name, labels), v in samples.items() if name == "edge_agents" and ("org", "demo") in labels)
     assert agents == len(state.directory.list_agents("demo"))
     total = value(samples, "kamailio_shm_total_bytes")
-    assert total == edge.settings.shm_mb * 1024 * 1024
+    # What Kamailio reports of the -m pool: TLSF keeps a few bytes of it for its own header.
+    assert 0.999 * edge.settings.shm_mb * 1024 * 1024 <= total <= edge.settings.shm_mb * 1024 * 1024
     assert 0 < value(samples, "kamailio_shm_free_bytes") < total
     assert ("edge_calls_active", frozenset()) in samples
     assert ("kamailio_tcp_connections", frozenset()) in samples
