@@ -28,7 +28,7 @@ PREFIX = keys.k("")  # Lua builds the per-member and per-queue keys of the org f
 WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at most
 
 # Deletes the offer lock only if it still belongs to this attendance.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_release = Script("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0")
 
 # agent_changed(prefix, org, ext, wake list TTL), a Lua function for every script that changes
 # an agent's state (org-local keys are built from the prefix).
@@ -146,6 +146,7 @@ if ARGV[7] ~= '' then
 end
 return false
 """
+_pick = Script(PICK)
 
 
 def queue_agent_changed(p: Pipeline, org_id: str, ext: str) -> None:
@@ -184,10 +185,10 @@ class Queues(Store):
         """One call: the longest idle free member not tried yet, its offer lock taken for
         `attendance` (member, auto-answer, raw bindings). None when nobody is free; then
         `waiter`, if given, joins the queue's waiting calls (keeping its first arrival)."""
-        row = self.r.eval(PICK, 3, keys.queue_free(org_id, queue), keys.queue_waiting(org_id, queue),
-                          keys.queue_waiters(org_id, queue),
-                          PREFIX, org_id, attendance, lock_ms, json.dumps(tried), preferred,
-                          waiter.encode() if waiter else "", waiter_arrived)
+        row = _pick.call(self.r, [keys.queue_free(org_id, queue), keys.queue_waiting(org_id, queue),
+                                  keys.queue_waiters(org_id, queue)],
+                         [PREFIX, org_id, attendance, lock_ms, json.dumps(tried), preferred,
+                          waiter.encode() if waiter else "", waiter_arrived])
         if preferred and (not row or row[0] != preferred):
             self.agent_changed(org_id, preferred)  # its lock was let go: free for another call
         if not row:
@@ -199,7 +200,7 @@ class Queues(Store):
         """Drops the offer lock; `offer_again`: the member is free for waiting calls again
         (not when it just answered: its call start follows)."""
         with self.r.pipeline(transaction=False) as p:
-            p.eval(_RELEASE, 1, keys.offer(org_id, ext), attendance)
+            _release.queue(p, [keys.offer(org_id, ext)], [attendance])
             if offer_again:
                 queue_agent_changed(p, org_id, ext)
             execute(p)
