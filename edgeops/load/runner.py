@@ -81,7 +81,7 @@ SIP_SCENARIOS = ("register", "call", "queue", "queue500", "outbound", "pause")
 # "directory" runs register and call again once the directory is large: keep it after them.
 SCENARIOS = (*SIP_SCENARIOS, "media", "transcode", "directory", "cluster")
 SCALE_ORG_AGENTS = 10_000  # the directory scenario's agents come in orgs of this size, like tenants
-# Well under the REGISTER rate the edge sustains on 2 cores (1,000/s in the last run): filling
+# Well under the REGISTER rate the edge sustains on 2 cores (2,000/s in the last run): filling
 # the directory is set-up, not a measurement (2,000/s lost 3% of 50,000).
 DIRECTORY_REGISTER_RATE = 500
 EDGE_ONLY = ("pause", "queue", "queue500")  # the baselines have no agent state, no queues
