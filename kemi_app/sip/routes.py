@@ -54,6 +54,9 @@ MAX_FORWARDS = 70
 FIRST_SIP_WORKER = 1  # child_init rank of exactly one process per Kamailio start
 INITIAL_METHODS = ("INVITE", "MESSAGE")
 NEW_WORK = ("INVITE", "MESSAGE", "REGISTER")  # refused while the node drains
+# Hop-by-hop (tm never relays it) and nothing acts on it: ringing is 180/183, media starts
+# at 180, answers are 2xx. The reply route returns before reading any call state.
+TRYING = 100
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
@@ -363,6 +366,8 @@ class EdgeRoutes:
         """Replies of calls, in one place: who rings, which queue member answered, the media."""
 
         def body() -> None:
+            if int(pv("$rs") or 0) == TRYING:
+                return
             ctx, record, tx = self._ctx(), CallRecord.load(), Transaction.load()
             attendances.on_reply(ctx, record, tx)
             queues.on_reply(ctx, record, tx)

@@ -1,0 +1,38 @@
+"""The calls' reply route does nothing for a 100 Trying: it is hop-by-hop, and no handler acts
+on it, so it returns before reading the call's records (every call gets one per hop)."""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+import pytest
+
+from tests.unit import fake_ksr
+
+
+@pytest.fixture
+def ksr():
+    fake = fake_ksr.install()
+    yield fake
+    fake_ksr.uninstall()
+
+
+def _routes() -> object:
+    routes = importlib.import_module("kemi_app.sip.routes").EdgeRoutes()
+    routes.ctx = types.SimpleNamespace()  # no state, no settings: any use fails the route
+    return routes
+
+
+def test_a_100_trying_reads_nothing_of_the_call(ksr) -> None:
+    ksr.pvs["$rs"] = "100"
+    _routes().ksr_onreply_media(None)
+    assert ksr.calls == [("pv.get", ("$rs",))]
+
+
+def test_a_180_still_reads_the_call_records(ksr) -> None:
+    callstate = importlib.import_module("kemi_app.sip.callstate")
+    ksr.pvs["$rs"] = "180"
+    _routes().ksr_onreply_media(None)
+    read = [args[0] for path, args in ksr.calls if path == "pv.get"]
+    assert callstate.CALL_VAR in read and callstate.TX_AVP in read
