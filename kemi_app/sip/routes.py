@@ -57,6 +57,9 @@ NEW_WORK = ("INVITE", "MESSAGE", "REGISTER")  # refused while the node drains
 # Hop-by-hop (tm never relays it) and nothing acts on it: ringing is 180/183, media starts
 # at 180, answers are 2xx. The reply route returns before reading any call state.
 TRYING = 100
+# With KEMI the dialog module calls back on every state change: the others (early, confirmed
+# by the ACK) come as "unknown", and nothing acts on them.
+DIALOG_EVENTS = frozenset(("dialog:start", "dialog:end", "dialog:failed"))
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
@@ -341,6 +344,8 @@ class EdgeRoutes:
         return _guard("vanished", lambda: drain_closed_connections(self._ctx()))
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
+        if evname not in DIALOG_EVENTS:
+            return 1
         return _guard("dialog", lambda: dialogs.on_event(self._ctx(), evname))
 
     def ksr_call_failure(self, msg: object) -> int:

@@ -1,5 +1,6 @@
-"""The calls' reply route does nothing for a 100 Trying: it is hop-by-hop, and no handler acts
-on it, so it returns before reading the call's records (every call gets one per hop)."""
+"""Callbacks that nothing acts on return before reading the call's records: the calls' reply
+route for a 100 Trying (hop-by-hop), the dialog module's state changes other than start, end
+and failed. Every call gets them."""
 
 from __future__ import annotations
 
@@ -36,3 +37,16 @@ def test_a_180_still_reads_the_call_records(ksr) -> None:
     _routes().ksr_onreply_media(None)
     read = [args[0] for path, args in ksr.calls if path == "pv.get"]
     assert callstate.CALL_VAR in read and callstate.TX_AVP in read
+
+
+def test_dialog_state_changes_without_an_event_name_read_nothing(ksr) -> None:
+    """The dialog module calls back on every state change; early and ACK-confirmed come as
+    "unknown" (dialog:start is the 2xx), and nothing acts on them."""
+    _routes().ksr_dialog_event(None, "unknown")
+    assert ksr.calls == []
+
+
+def test_dialog_start_still_reads_the_call_record(ksr) -> None:
+    callstate = importlib.import_module("kemi_app.sip.callstate")
+    _routes().ksr_dialog_event(None, "dialog:start")
+    assert ("pv.get", (callstate.CALL_VAR,)) in ksr.calls
