@@ -18,15 +18,17 @@ from collections.abc import Iterable
 import KSR
 
 from kemi_app.provisioning.gateway import Gateway
-from kemi_app.sip.context import Context, pv
+from kemi_app.sip.context import Context
 
 GATEWAY_TABLE = "gateways"  # declared in kamailio.cfg (autoexpire): gateway address -> 1
+# The table's entry for the address the message is sent to (sip:ip:port, as Gateway.address):
+# Kamailio builds the key itself, one KSR call for every message sent.
+_SENT_TO_GATEWAY = f"$sht({GATEWAY_TABLE}=>sip:$sndto(ip):$sndto(port))"
 
 
 def on_sending() -> None:
     """topoh:msg-sending: a drop leaves the message unmasked."""
-    address = f"sip:{pv('$sndto(ip)')}:{pv('$sndto(port)')}"
-    if KSR.htable.sht_get(GATEWAY_TABLE, address) is None:
+    if KSR.pv.get(_SENT_TO_GATEWAY) is None:
         KSR.set_drop()
 
 
