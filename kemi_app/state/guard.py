@@ -13,6 +13,7 @@ from redis.connection import Connection
 
 from kemi_app.dependency import Dependency, DependencyDown
 from kemi_app.policy.breaker import Breaker
+from kemi_app.state import resp
 
 REASON = "State Store Unavailable"
 FAILURES_TO_OPEN = 2
@@ -43,6 +44,9 @@ def guarded(dependency: Dependency, base: type[Connection] = Connection) -> type
                 raise StoreUnavailable(dependency.down())
             if not self._sock:
                 self._reporting(super().connect)
+
+        def pack_command(self, *args: Any) -> list[bytes]:
+            return resp.pack(self.encoder, args)
 
         def send_packed_command(self, command: Any, check_health: bool = True) -> None:
             self._reporting(super().send_packed_command, command, check_health)
