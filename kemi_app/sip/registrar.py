@@ -121,6 +121,7 @@ def _request(ctx: Context, now: float) -> RegisterRequest | None:
 
 def _decide(request: RegisterRequest, current: Registration, company: Callable[[list[Binding]], Company | None]
             ) -> RegisterWrite:
+    """The registrar's and the session's decision on `current`; `company` is asked only for a login."""
     outcome = _timed_register(current.bindings, request)
     if not outcome.ok:
         return RegisterWrite(outcome)
@@ -133,6 +134,7 @@ def _decide(request: RegisterRequest, current: Registration, company: Callable[[
 
 
 def _no_login(before: list[Binding]) -> Company | None:
+    """A refresh's company lookup: a live binding before means no login, nothing to snapshot."""
     return None
 
 
