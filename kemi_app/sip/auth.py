@@ -34,28 +34,49 @@ def has_credentials(org: Org) -> bool:
     return True
 
 
-def verify(ctx: Context, org: Org, user: str, agent: AgentAuth) -> str | None:
+def check(realm: str, ha1: str | None) -> int:
+    """The digest check of the request's credentials against `ha1` (None: no such agent). It
+    uses up the nonce on this node (one_time_nonce): run it once per request."""
+    return KSR.auth.pv_auth_check(realm, ha1 or UNKNOWN_AGENT_HA1, HA1_IS_STORED, CHECK_USER_MATCHES)
+
+
+def stale(realm: str) -> None:
+    """A fresh challenge the client answers without asking its user (stale=true)."""
+    KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
+
+
+def locked_out(org: Org) -> None:
+    metrics.auth_failure(org.id, pv("$rm"), "locked_out")
+    _refused(pv("$rm"), org.id, 403, "Too Many Failed Authentications")
+
+
+def replayed(realm: str, user: str) -> None:
+    """Right credentials, but this exact nonce use was seen before: a captured request resent."""
+    KSR.notice(f"replayed credentials for {user}@{realm} from {pv('$si')}\n")
+    metrics.sip_refused("replayed_credentials")
+    stale(realm)
+
+
+def verify(ctx: Context, org: Org, user: str, agent: AgentAuth, rc: int | None = None) -> str | None:
     """Checks the credentials against `agent` (fetched by the caller, often together with
-    what the request needs next). Returns `user`, or None after answering."""
+    what the request needs next); `rc`: the check's result when the caller ran it already.
+    Returns `user`, or None after answering."""
     realm = org.domain
     source = pv("$si")
     limit = ctx.settings.auth_max_failures
     if agent.failures >= limit:
-        metrics.auth_failure(org.id, pv("$rm"), "locked_out")
-        _refused(pv("$rm"), org.id, 403, "Too Many Failed Authentications")
+        locked_out(org)
         return None
-    rc = KSR.auth.pv_auth_check(realm, agent.ha1 or UNKNOWN_AGENT_HA1, HA1_IS_STORED, CHECK_USER_MATCHES)
+    if rc is None:
+        rc = check(realm, agent.ha1)
     if rc > 0 and not agent.fresh:
-        # Right credentials, but this exact nonce use was seen before: a captured request resent.
-        KSR.notice(f"replayed credentials for {user}@{realm} from {source}\n")
-        metrics.sip_refused("replayed_credentials")
-        KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
+        replayed(realm, user)
         return None
     if rc > 0:
         KSR.auth.consume_credentials()
         return user
     if rc in NONCE_STALE:
-        KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
+        stale(realm)
         return None
     per_agent = counts_per_agent(agent.ha1 is not None)
     failures = ctx.state.registrations.record_auth_failure(org.id, user, source, per_agent=per_agent)

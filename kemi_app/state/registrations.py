@@ -3,6 +3,7 @@ registered over which WebSocket connection."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -54,7 +55,7 @@ _register_view = Script(REGISTER_VIEW)
 # then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
 # fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
 # availability may have changed (queues: agent_changed).
-COMMIT_REGISTER = AGENT_CHANGED_LUA + """
+_COMMIT_HEAD = AGENT_CHANGED_LUA + """
 local n = 4
 local function arg() n = n + 1 return ARGV[n] end
 local function list()
@@ -72,9 +73,11 @@ local function same(key, want)
   end
   return true
 end
+"""
+_COMMIT_BODY = """
 local bindings = list()
 local session, compared = list()
-if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return 0 end
+if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return changed() end
 local put, gone, ttl = list(), list(), tonumber(arg())
 if ttl == 0 then
   if #bindings > 0 then redis.call('del', KEYS[1]) end
@@ -91,7 +94,30 @@ if owner ~= '' then redis.call('set', KEYS[3], owner, 'EX', conn_ttl) end
 if arg() == '1' then agent_changed(ARGV[1], ARGV[2], ARGV[3], ARGV[4]) end
 return 1
 """
+COMMIT_REGISTER = _COMMIT_HEAD + "local function changed() return 0 end" + _COMMIT_BODY
 _commit_register = Script(COMMIT_REGISTER)
+
+# A refresh in one round trip, for a worker that verified the digest against its cached HA1 and
+# decided on its cached bindings: checks the cache (the stored HA1's SHA1, else 'stale', nothing
+# claimed), the lockout ('locked') and the nonce use ('replayed'), then commits as COMMIT_REGISTER.
+# Bindings no longer as cached: 'changed' with what the regular decision needs (the agent's
+# company, the org's version, bindings, session); the nonce use is claimed then.
+# KEYS: COMMIT_REGISTER's, then agent, failures, unknown names' failures, org version, nonce use
+# (absent when none). ARGV: COMMIT_REGISTER's first four, the cached HA1's SHA1, the failure
+# limit, the nonce memory, then COMMIT_REGISTER's lists.
+REFRESH_REGISTER = CLAIM_AUTH_LUA + _COMMIT_HEAD + """
+local agent = redis.call('hmget', KEYS[4], 'ha1', 'company')
+local seen, limit, memory = arg(), tonumber(arg()), arg()
+if not agent[1] or redis.sha1hex(agent[1]) ~= seen then return {'stale'} end
+local auth = claim_auth(KEYS[5], KEYS[6], KEYS[8] or '', true, memory)
+if tonumber(auth[1] or '0') >= limit then return {'locked'} end
+if auth[3] == 0 then return {'replayed'} end
+local function changed()
+  return {'changed', agent[2], redis.call('get', KEYS[7]) or '0', redis.call('hgetall', KEYS[1]),
+          redis.call('hgetall', KEYS[2])}
+end
+""" + _COMMIT_BODY
+_refresh_register = Script(REFRESH_REGISTER)
 
 
 def binding_json(b: Binding) -> str:
@@ -138,6 +164,17 @@ class RegisterView:
     company_id: str
     org_version: str | None
     registration: Registration
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """REFRESH_REGISTER's verdict: 'ok' (written), 'stale' (the cached HA1), 'locked',
+    'replayed', or 'changed' with what the regular decision needs (nothing written)."""
+
+    verdict: str
+    company_id: str = ""
+    org_version: str = "0"
+    registration: Registration = field(default_factory=Registration)
 
 
 @dataclass(frozen=True)
@@ -195,6 +232,27 @@ class Registrations(Store):
             self.r, keys_, [NONCE_MEMORY, repr(time.time() if now is None else now)])
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
         return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
+
+    def refresh(self, org_id: str, ext: str, current: Registration, write: RegisterWrite, cached_ha1: str,
+                auth: tuple[str, int, str], now: float) -> Refreshed:
+        """`write` applied to `current` (both from the worker's caches) in one script call, if
+        `cached_ha1` is still the agent's and the request's source (`auth`: source IP, failure
+        limit, nonce use) is neither locked out nor replaying credentials."""
+        source_ip, limit, nonce_use = auth
+        commit_keys, commit_args = commit_call(org_id, ext, current, write, now)
+        failures, unknown, *nonce = auth_keys(org_id, ext, source_ip, nonce_use)
+        seen = hashlib.sha1(cached_ha1.encode()).hexdigest()
+        reply = _refresh_register.call(
+            self.r, [*commit_keys, keys.agent(org_id, ext), failures, unknown, keys.org_version(org_id), *nonce],
+            [*commit_args[:4], seen, limit, NONCE_MEMORY, *commit_args[4:]])
+        if reply == 1:
+            self._replicated()
+            return Refreshed("ok")
+        verdict, *rest = reply
+        if verdict != "changed":
+            return Refreshed(verdict)
+        company, version, bindings, session = rest
+        return Refreshed(verdict, company or "", version, Registration(_pairs(bindings), _pairs(session)))
 
     def registration(self, org_id: str, ext: str) -> Registration:
         with self.r.pipeline(transaction=False) as p:

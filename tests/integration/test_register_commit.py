@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 
+from kemi_app.policy.digest import ha1
 from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.policy.session import LoginSession, SessionUpdate
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.registrations import RegisterWrite, Registration
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json
 
 
 def binding(contact: str, now: float) -> Binding:
@@ -87,3 +90,34 @@ def test_scripts_redis_lost_are_loaded_again(state: EdgeState) -> None:
     write = RegisterWrite(RegisterOutcome(200, "OK", [binding("sip:a@x", now)]), SessionUpdate(now + 300))
     state.registrations.register("commit", "1004", view.registration, lambda _: write)
     assert [b.contact for b in state.registrations.registration("commit", "1004").bindings] == ["sip:a@x"]
+
+
+def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: EdgeState) -> None:
+    """REFRESH_REGISTER: one script call that writes only when the worker's cached HA1 is
+    the stored one, the source is not locked out, the nonce use is new and the bindings are
+    still the cached ones; otherwise it says why and writes nothing."""
+    now = time.time()
+    regs = state.registrations
+    state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
+    state.directory.save_agent("commit", Agent("1005", ha1("1005", "commit.test", "pw")))
+    first = binding("sip:a@x", now)
+    regs.register("commit", "1005", Registration(), lambda _: RegisterWrite(RegisterOutcome(200, "OK", [first])))
+    cached = Registration({first.contact: binding_json(first)}, None)
+    fresher = binding("sip:a@x", now + 60)
+    write = RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(fresher.expires_at))
+    right, wrong = ha1("1005", "commit.test", "pw"), ha1("1005", "commit.test", "old")
+
+    def refresh(ha1_: str, use: str, current: Registration = cached) -> str:
+        return regs.refresh("commit", "1005", current, write, ha1_, ("127.0.0.9", 3, use), now).verdict
+
+    assert refresh(wrong, "u1") == "stale"
+    assert refresh(right, "u1") == "ok"  # 'stale' claimed nothing: the same use is still new
+    assert regs.registration("commit", "1005").bindings == [fresher]
+    assert refresh(right, "u1") == "replayed"
+    changed = regs.refresh("commit", "1005", cached, write, right, ("127.0.0.9", 3, "u2"), now)
+    assert changed.verdict == "changed" and changed.registration.bindings == [fresher]
+    assert changed.registration.session_raw is not None and changed.org_version is not None
+    for _ in range(3):
+        regs.record_auth_failure("commit", "1005", "127.0.0.9", per_agent=True)
+    assert refresh(right, "u3", changed.registration) == "locked"
+    assert regs.registration("commit", "1005").bindings == [fresher]

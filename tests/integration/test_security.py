@@ -121,6 +121,40 @@ def test_replayed_register_is_stale_and_cannot_hijack_the_contact(
                for b in state.registrations.bindings(ORG, CALLEE))
 
 
+def test_password_change_takes_effect_on_the_next_refresh(client: RawSip, state: EdgeState, org: str) -> None:
+    """A refresh is checked against the HA1 the node cached at the last REGISTER: once the
+    password changed, the old one must fail on the very next refresh, the new one work."""
+    ext = "5004"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    for _ in range(2):  # the second is a refresh of what the node cached
+        _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+        assert answer is not None and answer.status == 200, answer
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, "changed")))
+    for _ in range(2):
+        _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+        assert answer is not None and answer.status in (401, 403), answer
+    state.r.delete(keys.authfail(ORG, ext, "127.0.0.1"))
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext, password="changed")
+    assert answer is not None and answer.status == 200, answer
+
+
+def test_refresh_after_the_bindings_changed_elsewhere_is_decided_again(
+    client: RawSip, state: EdgeState, org: str
+) -> None:
+    """Bindings changed since this node wrote them (another node, a vanished connection): the
+    refresh is decided on what Redis holds, here a new login."""
+    ext = "5005"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+    assert answer is not None and answer.status == 200, answer
+    first = state.r.hget(keys.session(ORG, ext), "started_at")
+    state.r.delete(keys.bindings(ORG, ext))
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext, call_id=uuid.uuid4().hex)
+    assert answer is not None and answer.status == 200, answer
+    assert len(state.registrations.bindings(ORG, ext)) == 1
+    assert state.r.hget(keys.session(ORG, ext), "started_at") != first
+
+
 def test_replayed_invite_with_a_new_call_id_is_stale(client: RawSip, org: str) -> None:
     text, answer = _authenticated(client, "INVITE", f"sip:{OFFLINE}@{DOMAIN}")
     assert answer is not None and answer.status == 480, answer  # authenticated, then routed
