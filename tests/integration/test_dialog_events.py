@@ -120,3 +120,21 @@ def test_scripts_redis_lost_are_loaded_again(state: EdgeState, agents: list[str]
     state.agents.set_status(ORG, "100", AgentStatus(True, "Break", time.time()))
     assert state.agents.get_status(ORG, "100").paused
     assert _free(state) == ["200"]
+
+
+def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, agents: list[str]) -> None:
+    """Redis counts every command a script runs: an answer and an end of a call between two
+    agents that belong to no queue, neither supervised nor recorded, run 8 each (plus the
+    EVALSHA), and still write the same records."""
+    state.directory.delete_service(ORG, QUEUE)
+    now = time.time()
+    state.r.script_load(DIALOG_EVENT)
+    before = sum(_commands(state).values())
+    state.dialog_events.record(_change(True, now, agents))
+    assert sum(_commands(state).values()) - before - 1 == 9  # the INFO call itself counts once
+    assert all(state.r.hlen(keys.calls(ORG, ext)) == 1 for ext in agents)
+    before = sum(_commands(state).values())
+    assert state.dialog_events.record(_change(False, now + 1, agents), ended_call="c1") == CallEnd()
+    assert sum(_commands(state).values()) - before - 1 == 9
+    assert not any(state.r.exists(keys.calls(ORG, ext)) for ext in agents)
+    assert not state.r.exists(keys.node_calls(NODE))
