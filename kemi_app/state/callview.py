@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import redis
 from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext, is_service_ext
 from kemi_app.policy.cluster import reachable
 from kemi_app.policy.pause import AgentStatus
-from kemi_app.policy.registration import Binding
+from kemi_app.policy.registration import Binding, live
 from kemi_app.policy.session import LoginSession
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.service import Service
@@ -22,6 +23,7 @@ from kemi_app.state.base import Store
 from kemi_app.state.codec import decode
 from kemi_app.state.scripts import Script, execute
 
+NODES_CACHE_SECONDS = 1.0  # heartbeats carry their own expiry; only a join or a leave shows late
 NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remembered while valid
 # claim_auth(failures key, unknown names' failures key, nonce use key ('': none named, the
 # digest check fails anyway), agent, memory): {the agent's failures from the source, those of
@@ -88,10 +90,15 @@ class CallView:
 
 @metrics.timed_state
 class CallViews(Store):
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self._nodes: tuple[float, dict[str, str]] = (0.0, {})  # (valid until, edge:nodes)
+
     def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str) -> CallView:
         """Auth data, caller state and session, and the dialled agent or service: one round trip."""
         agent_dialled = is_agent_ext(dialled)
         service_dialled = is_service_ext(dialled)
+        read_nodes = agent_dialled and self._nodes[0] <= time.monotonic()
         with self.r.pipeline(transaction=False) as p:
             p.hgetall(keys.agent(org_id, caller))
             queue_auth(p, org_id, caller, source_ip, nonce_use)
@@ -102,7 +109,8 @@ class CallViews(Store):
             if agent_dialled:
                 p.hgetall(keys.agent(org_id, dialled))
                 p.hvals(keys.bindings(org_id, dialled))
-                p.hgetall(keys.NODES)
+                if read_nodes:
+                    p.hgetall(keys.NODES)
             if service_dialled:
                 p.hgetall(keys.service(org_id, dialled))
             rows = execute(p)
@@ -118,7 +126,21 @@ class CallViews(Store):
         )
         if agent_dialled:
             return CallView(**{**view.__dict__, "callee": decode(Agent, target[0], ext=dialled),
-                               "callee_bindings": reachable(bindings_from(target[1]), target[2], time.time())})
+                               "callee_bindings": self._reachable(bindings_from(target[1]), target[2:])})
         if service_dialled:
             return CallView(**{**view.__dict__, "service": decode(Service, target[0])})
         return view
+
+    def _reachable(self, bindings: list[Binding], read: list[dict[str, str]]) -> list[Binding]:
+        """The live bindings on live nodes, from the node list just `read` or the cached one. A
+        binding the cached list rules out is checked against a fresh read: its node may have
+        joined in the meantime."""
+        now = time.time()
+        if read:
+            self._nodes = (time.monotonic() + NODES_CACHE_SECONDS, read[0])
+        usable = live(bindings, now)
+        out = reachable(usable, self._nodes[1], now)
+        if len(out) == len(usable) or read:
+            return out
+        self._nodes = (time.monotonic() + NODES_CACHE_SECONDS, self.r.hgetall(keys.NODES))
+        return reachable(usable, self._nodes[1], now)
