@@ -40,26 +40,32 @@ local function agent_changed(P, org, ext, wake_ttl)
   local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
   local queues = redis.call('smembers', key('memberof', ext))
   if #queues == 0 then return 0 end
-  local free = redis.call('exists', key('agent', ext)) == 1
+  -- A call start is the most frequent change: the calls in progress are checked first.
+  local status = {}
+  local free = redis.call('hlen', key('calls', ext)) == 0
+    and redis.call('exists', key('agent', ext)) == 1
     and redis.call('hget', key('agent', ext), 'dnd') ~= 'true'
-    and redis.call('hget', key('status', ext), 'paused') ~= 'true'
     and redis.call('exists', key('bindings', ext)) == 1
-    and redis.call('hlen', key('calls', ext)) == 0
+  if free then
+    status = redis.call('hmget', key('status', ext), 'paused', 'since')
+    free = status[1] ~= 'true'
+  end
   if not free then
     for _, q in ipairs(queues) do redis.call('zrem', key('qfree', q), ext) end
     return 0
   end
-  local since = math.max(tonumber(redis.call('hget', key('status', ext), 'since') or '0') or 0,
+  local since = math.max(tonumber(status[2] or '0') or 0,
     tonumber(redis.call('hget', key('session', ext), 'started_at') or '0') or 0,
     tonumber(redis.call('get', key('idle', ext)) or '0') or 0)
   for _, q in ipairs(queues) do redis.call('zadd', key('qfree', q), since, ext) end
   if redis.call('exists', key('offer', ext)) == 1 then return 1 end
-  local now = tonumber(redis.call('time')[1])
+  local now = nil  -- read when a queue has a waiting call: most have none
   local function head(q)  -- the queue's longest-waiting call still alive (a node may be gone)
     while true do
       local h = redis.call('zrange', key('qwait', q), 0, 0, 'WITHSCORES')
       if not h[1] then return nil end
       local raw = redis.call('hget', key('qwaiters', q), h[1])
+      now = now or tonumber(redis.call('time')[1])
       if raw and cjson.decode(raw).expires > now then return h[1], tonumber(h[2]), raw end
       redis.call('zrem', key('qwait', q), h[1])
       redis.call('hdel', key('qwaiters', q), h[1])

@@ -138,3 +138,13 @@ def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, 
     assert sum(_commands(state).values()) - before - 1 == 9
     assert not any(state.r.exists(keys.calls(ORG, ext)) for ext in agents)
     assert not state.r.exists(keys.node_calls(NODE))
+
+
+def test_queue_members_taken_busy_by_an_answer_cost_few_commands(state: EdgeState, agents: list[str]) -> None:
+    """An answer takes both members out of their queue's free set: per member, its queues,
+    its calls in progress (checked first: now busy) and the free set, nothing more."""
+    state.r.script_load(DIALOG_EVENT)
+    before = sum(_commands(state).values())
+    state.dialog_events.record(_change(True, time.time(), agents))
+    assert sum(_commands(state).values()) - before - 1 == 9 + 3 * len(agents)
+    assert _free(state) == []
