@@ -104,8 +104,7 @@ class CallViews(Store):
             queue_auth(p, org_id, caller, source_ip, nonce_use)
             p.hgetall(keys.status(org_id, caller))
             p.hgetall(keys.session(org_id, caller))
-            p.get(keys.org_version(org_id))
-            p.get(keys.GATEWAYS_VERSION)
+            p.mget(keys.org_version(org_id), keys.GATEWAYS_VERSION)
             if agent_dialled:
                 p.hgetall(keys.agent(org_id, dialled))
                 p.hvals(keys.bindings(org_id, dialled))
@@ -115,7 +114,7 @@ class CallViews(Store):
                 p.hgetall(keys.service(org_id, dialled))
             rows = execute(p)
         agent, auth_rows, rest = rows[0], rows[1 : 1 + AUTH_REPLIES], rows[1 + AUTH_REPLIES :]
-        status, session, org_version, gw_version, *target = rest
+        status, session, (org_version, gw_version), *target = rest
         view = CallView(
             auth=auth_from(agent.get("ha1"), auth_rows[0]),
             caller=decode(Agent, agent, ext=caller),

@@ -43,9 +43,11 @@ local function agent_changed(P, org, ext, wake_ttl)
   -- A call start is the most frequent change: the calls in progress are checked first.
   local status = {}
   local free = redis.call('hlen', key('calls', ext)) == 0
-    and redis.call('exists', key('agent', ext)) == 1
-    and redis.call('hget', key('agent', ext), 'dnd') ~= 'true'
     and redis.call('exists', key('bindings', ext)) == 1
+  if free then  -- a provisioned agent's hash always holds its ext
+    local agent = redis.call('hmget', key('agent', ext), 'ext', 'dnd')
+    free = agent[1] ~= false and agent[2] ~= 'true'
+  end
   if free then
     status = redis.call('hmget', key('status', ext), 'paused', 'since')
     free = status[1] ~= 'true'
