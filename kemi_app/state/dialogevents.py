@@ -63,7 +63,9 @@ if agents > 1 then
   for i = 1, agents do memberof[i] = P .. 'memberof:' .. org .. ':' .. ext(i) end
   queued = redis.call('exists', unpack(memberof)) > 0
 end
-if queued then for i = 1, agents do agent_changed(P, org, ext(i), ARGV[8]) end end
+-- An end just wrote the agents' idle time: no need to read it back.
+local idle = mode == 'end' and now or nil
+if queued then for i = 1, agents do agent_changed(P, org, ext(i), ARGV[8], idle) end end
 -- Most calls are neither supervised nor recorded: one check, then nothing to take.
 if ARGV[9] ~= '1' or redis.call('exists', KEYS[3], KEYS[4]) == 0 then return {{}, ''} end
 local supervisors = redis.call('smembers', KEYS[3])

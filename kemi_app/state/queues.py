@@ -30,13 +30,14 @@ WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at
 # Deletes the offer lock only if it still belongs to this attendance.
 _release = Script("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0")
 
-# agent_changed(prefix, org, ext, wake list TTL), a Lua function for every script that changes
-# an agent's state (org-local keys are built from the prefix).
+# agent_changed(prefix, org, ext, wake list TTL[, idle]), a Lua function for every script that
+# changes an agent's state (org-local keys are built from the prefix). `idle`: the idle time the
+# caller just wrote (the end of a call), so it is not read back.
 # Offerable: provisioned, registered (a bindings hash: it expires with its last binding),
 # not paused, no DND, no call in progress. Free since: the latest of status change, login
 # and last call end. Returns 0 not offerable, 1 offerable, 2 handed to a waiting call.
 AGENT_CHANGED_LUA = """
-local function agent_changed(P, org, ext, wake_ttl)
+local function agent_changed(P, org, ext, wake_ttl, idle)
   local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
   local queues = redis.call('smembers', key('memberof', ext))
   if #queues == 0 then return 0 end
@@ -58,7 +59,7 @@ local function agent_changed(P, org, ext, wake_ttl)
   end
   local since = math.max(tonumber(status[2] or '0') or 0,
     tonumber(redis.call('hget', key('session', ext), 'started_at') or '0') or 0,
-    tonumber(redis.call('get', key('idle', ext)) or '0') or 0)
+    tonumber(idle or redis.call('get', key('idle', ext)) or '0') or 0)
   for _, q in ipairs(queues) do redis.call('zadd', key('qfree', q), since, ext) end
   if redis.call('exists', key('offer', ext)) == 1 then return 1 end
   local now = nil  -- read when a queue has a waiting call: most have none

@@ -140,11 +140,17 @@ def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, 
     assert not state.r.exists(keys.node_calls(NODE))
 
 
-def test_queue_members_taken_busy_by_an_answer_cost_few_commands(state: EdgeState, agents: list[str]) -> None:
+def test_queue_members_taken_busy_and_freed_by_a_call_cost_few_commands(state: EdgeState, agents: list[str]) -> None:
     """An answer takes both members out of their queue's free set: per member, its queues,
     its calls in progress (checked first: now busy) and the free set, nothing more."""
     state.r.script_load(DIALOG_EVENT)
+    now = time.time()
     before = sum(_commands(state).values())
-    state.dialog_events.record(_change(True, time.time(), agents))
+    state.dialog_events.record(_change(True, now, agents))
     assert sum(_commands(state).values()) - before - 1 == 9 + 3 * len(agents)
     assert _free(state) == []
+    # The end frees them: their state is read once, the idle time just written is not read back.
+    before = sum(_commands(state).values())
+    state.dialog_events.record(_change(False, now + 1, agents), ended_call="c1")
+    assert sum(_commands(state).values()) - before - 1 == 9 + 9 * len(agents)
+    assert state.r.zrange(keys.queue_free(ORG, QUEUE), 0, -1, withscores=True) == [(e, now + 1) for e in agents]
