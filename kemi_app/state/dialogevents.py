@@ -32,11 +32,16 @@ local agents = (#KEYS - 4) / 3
 local function agent_key(i, n) return KEYS[4 + 3 * (i - 1) + n] end
 local function ext(i) return ARGV[8 + 2 * i] end
 -- Each command below covers every agent where it can: Redis counts commands, not keys.
-local members, offers = {}, {}
+local members, offers, memberof = {}, {}, {}
 for i = 1, agents do
   if ARGV[9 + 2 * i] ~= '' then members[#members + 1] = ARGV[9 + 2 * i] end
   offers[i] = agent_key(i, 3)
+  memberof[i] = P .. 'memberof:' .. org .. ':' .. ext(i)
 end
+-- Agents in no queue (one check for all of them) hold no offer lock and have no queue state
+-- to update. A lone agent's queues are read once, here.
+local queues = agents == 1 and redis.call('smembers', memberof[1]) or nil
+local queued = (queues and #queues > 0) or (agents > 1 and redis.call('exists', unpack(memberof)) > 0)
 if mode == 'start' then
   if redis.call('exists', KEYS[1]) == 0 then
     for i = 1, agents do
@@ -47,7 +52,7 @@ if mode == 'start' then
   end
   -- A queue member's offer lock ends here, not at its answer: in between, the member would
   -- look free to another queue call.
-  if agents > 0 then redis.call('del', unpack(offers)) end
+  if queued then redis.call('del', unpack(offers)) end
 elseif mode == 'end' then
   for i = 1, agents do
     redis.call('hdel', agent_key(i, 1), call)
@@ -56,16 +61,9 @@ elseif mode == 'end' then
   if #members > 0 then redis.call('srem', KEYS[2], unpack(members)) end
   redis.call('set', KEYS[1], '1', 'EX', ARGV[7])
 end
--- Agents in no queue (one check for all of them) have no queue state to update.
-local queued = agents == 1
-if agents > 1 then
-  local memberof = {}
-  for i = 1, agents do memberof[i] = P .. 'memberof:' .. org .. ':' .. ext(i) end
-  queued = redis.call('exists', unpack(memberof)) > 0
-end
 -- An end just wrote the agents' idle time: no need to read it back.
 local idle = mode == 'end' and now or nil
-if queued then for i = 1, agents do agent_changed(P, org, ext(i), ARGV[8], idle) end end
+if queued then for i = 1, agents do agent_changed(P, org, ext(i), ARGV[8], idle, queues) end end
 -- Most calls are neither supervised nor recorded: one check, then nothing to take.
 if ARGV[9] ~= '1' or redis.call('exists', KEYS[3], KEYS[4]) == 0 then return {{}, ''} end
 local supervisors = redis.call('smembers', KEYS[3])

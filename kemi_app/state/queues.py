@@ -30,16 +30,17 @@ WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at
 # Deletes the offer lock only if it still belongs to this attendance.
 _release = Script("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0")
 
-# agent_changed(prefix, org, ext, wake list TTL[, idle]), a Lua function for every script that
-# changes an agent's state (org-local keys are built from the prefix). `idle`: the idle time the
-# caller just wrote (the end of a call), so it is not read back.
+# agent_changed(prefix, org, ext, wake list TTL[, idle[, queues]]), a Lua function for every
+# script that changes an agent's state (org-local keys are built from the prefix). `idle`: the
+# idle time the caller just wrote (the end of a call), `queues`: the agent's queues the caller
+# just read; neither is read again.
 # Offerable: provisioned, registered (a bindings hash: it expires with its last binding),
 # not paused, no DND, no call in progress. Free since: the latest of status change, login
 # and last call end. Returns 0 not offerable, 1 offerable, 2 handed to a waiting call.
 AGENT_CHANGED_LUA = """
-local function agent_changed(P, org, ext, wake_ttl, idle)
+local function agent_changed(P, org, ext, wake_ttl, idle, queues)
   local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
-  local queues = redis.call('smembers', key('memberof', ext))
+  queues = queues or redis.call('smembers', key('memberof', ext))
   if #queues == 0 then return 0 end
   -- A call start is the most frequent change: the calls in progress are checked first.
   local status = {}
