@@ -56,3 +56,17 @@ def test_the_node_list_is_cached_but_a_joining_node_is_seen_at_once(state: EdgeS
     time.sleep(NODES_CACHE_SECONDS + 0.1)
     assert views.call_view(ORG, "1000", "127.0.0.1", "3000", "").callee_bindings == []
     state.r.hdel(keys.NODES, old, new)
+
+
+def test_a_call_view_still_answers_after_redis_lost_its_scripts(state: EdgeState) -> None:
+    """A restarted or failed-over Redis has no scripts: the view is loaded again and the nonce
+    use is claimed once."""
+    state.directory.save_org(Org(ORG, "cview.test", "Call view"))
+    put_agent(state, ORG, "1000", {"ha1": "x"})
+    state.r.delete(keys.nonce_use("cview-n1"))
+    state.r.script_flush()
+    views = CallViews(state.r)
+    view = views.call_view(ORG, "1000", "127.0.0.1", "700", "cview-n1")
+    assert view.auth.ha1 == "x" and view.auth.fresh and view.caller is not None
+    assert not views.call_view(ORG, "1000", "127.0.0.1", "700", "cview-n1").auth.fresh  # a replay
+    state.r.delete(keys.nonce_use("cview-n1"))
