@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from redis.client import Pipeline
+import redis
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext, is_service_ext
 from kemi_app.policy.cluster import reachable
 from kemi_app.policy.pause import AgentStatus
-from kemi_app.policy.registration import Binding
+from kemi_app.policy.registration import Binding, live
 from kemi_app.policy.session import LoginSession
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.service import Service
@@ -22,6 +22,7 @@ from kemi_app.state.base import Store
 from kemi_app.state.codec import decode
 from kemi_app.state.scripts import Script, execute
 
+NODES_CACHE_SECONDS = 1.0  # heartbeats carry their own expiry; only a join or a leave shows late
 NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remembered while valid
 # claim_auth(failures key, unknown names' failures key, nonce use key ('': none named, the
 # digest check fails anyway), agent, memory): {the agent's failures from the source, those of
@@ -37,11 +38,6 @@ local function claim_auth(failures, unknown, nonce, agent, memory)
   return {counts[1], counts[2], fresh}
 end
 """
-# KEYS: failures, unknown names' failures, agent hash, nonce use (absent when none was named).
-# ARGV: nonce memory.
-_claim_auth = Script(CLAIM_AUTH_LUA + "return claim_auth(KEYS[1], KEYS[2], KEYS[4] or '', KEYS[3], ARGV[1])\n")
-
-
 @dataclass(frozen=True)
 class AgentAuth:
     ha1: str | None
@@ -54,16 +50,6 @@ def auth_keys(org_id: str, ext: str, source_ip: str, nonce_use: str) -> list[str
     names that are no agent, then the nonce use (none when no nonce was named)."""
     out = [keys.authfail(org_id, ext, source_ip), keys.authfail_unknown(org_id, source_ip)]
     return [*out, keys.nonce_use(nonce_use)] if nonce_use else out
-
-
-def queue_auth(p: Pipeline, org_id: str, ext: str, source_ip: str, nonce_use: str) -> None:
-    """Queues what auth_from reads (one script call; send `p` with scripts.execute). The
-    agent's HA1 is read by the caller."""
-    failures, unknown, *nonce = auth_keys(org_id, ext, source_ip, nonce_use)
-    _claim_auth.queue(p, [failures, unknown, keys.agent(org_id, ext), *nonce], [NONCE_MEMORY])
-
-
-AUTH_REPLIES = 1  # replies queued by queue_auth
 
 
 def auth_from(ha1: str | None, claimed: list) -> AgentAuth:
@@ -86,39 +72,81 @@ class CallView:
     service: Service | None = None  # when a service extension was dialled
 
 
+# The whole call view in one script call: the caller's agent hash first, so claim_auth is told
+# whether the agent exists instead of asking Redis again.
+# KEYS: caller's agent hash, failures, unknown names' failures, status, session, org version,
+# gateways version, then the dialled agent's hash and bindings or the dialled service, then the
+# nonce use (absent when none was named). ARGV: nonce memory, 'agent' / 'service' / '' (what
+# was dialled), '1' when a nonce use is named.
+# Returns {agent, claim, status, session, {versions}, dialled...} (hashes as flat lists).
+CALL_VIEW = CLAIM_AUTH_LUA + """
+local agent = redis.call('hgetall', KEYS[1])
+local nonce = ARGV[3] == '1' and KEYS[#KEYS] or ''
+local out = {agent, claim_auth(KEYS[2], KEYS[3], nonce, #agent > 0, ARGV[1]),
+  redis.call('hgetall', KEYS[4]), redis.call('hgetall', KEYS[5]), redis.call('mget', KEYS[6], KEYS[7])}
+if ARGV[2] == 'agent' then
+  out[6] = redis.call('hgetall', KEYS[8])
+  out[7] = redis.call('hvals', KEYS[9])
+elseif ARGV[2] == 'service' then
+  out[6] = redis.call('hgetall', KEYS[8])
+end
+return out
+"""
+_call_view = Script(CALL_VIEW)
+
+
+def _hash(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 @metrics.timed_state
 class CallViews(Store):
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self._nodes: tuple[float, dict[str, str]] = (0.0, {})  # (valid until, edge:nodes)
+
     def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str) -> CallView:
         """Auth data, caller state and session, and the dialled agent or service: one round trip."""
-        agent_dialled = is_agent_ext(dialled)
-        service_dialled = is_service_ext(dialled)
+        dialled_kind = "agent" if is_agent_ext(dialled) else "service" if is_service_ext(dialled) else ""
+        failures, unknown, *nonce = auth_keys(org_id, caller, source_ip, nonce_use)
+        keys_ = [keys.agent(org_id, caller), failures, unknown, keys.status(org_id, caller),
+                 keys.session(org_id, caller), keys.org_version(org_id), keys.GATEWAYS_VERSION]
+        if dialled_kind == "agent":
+            keys_ += [keys.agent(org_id, dialled), keys.bindings(org_id, dialled)]
+        elif dialled_kind == "service":
+            keys_.append(keys.service(org_id, dialled))
+        read_nodes = dialled_kind == "agent" and self._nodes[0] <= time.monotonic()
         with self.r.pipeline(transaction=False) as p:
-            p.hgetall(keys.agent(org_id, caller))
-            queue_auth(p, org_id, caller, source_ip, nonce_use)
-            p.hgetall(keys.status(org_id, caller))
-            p.hgetall(keys.session(org_id, caller))
-            p.get(keys.org_version(org_id))
-            p.get(keys.GATEWAYS_VERSION)
-            if agent_dialled:
-                p.hgetall(keys.agent(org_id, dialled))
-                p.hvals(keys.bindings(org_id, dialled))
+            _call_view.queue(p, [*keys_, *nonce], [NONCE_MEMORY, dialled_kind, "1" if nonce else "0"])
+            if read_nodes:
                 p.hgetall(keys.NODES)
-            if service_dialled:
-                p.hgetall(keys.service(org_id, dialled))
-            rows = execute(p)
-        agent, auth_rows, rest = rows[0], rows[1 : 1 + AUTH_REPLIES], rows[1 + AUTH_REPLIES :]
-        status, session, org_version, gw_version, *target = rest
+            (agent, claimed, status, session, (org_version, gw_version), *target), *nodes = execute(p)
+        caller_hash = _hash(agent)
         view = CallView(
-            auth=auth_from(agent.get("ha1"), auth_rows[0]),
-            caller=decode(Agent, agent, ext=caller),
-            status=status_from(status),
-            session=session_from(session),
+            auth=auth_from(caller_hash.get("ha1"), claimed),
+            caller=decode(Agent, caller_hash, ext=caller),
+            status=status_from(_hash(status)),
+            session=session_from(_hash(session)),
             org_version=org_version or "0",
             gateways_version=gw_version or "0",
         )
-        if agent_dialled:
-            return CallView(**{**view.__dict__, "callee": decode(Agent, target[0], ext=dialled),
-                               "callee_bindings": reachable(bindings_from(target[1]), target[2], time.time())})
-        if service_dialled:
-            return CallView(**{**view.__dict__, "service": decode(Service, target[0])})
+        if dialled_kind == "agent":
+            return CallView(**{**view.__dict__, "callee": decode(Agent, _hash(target[0]), ext=dialled),
+                               "callee_bindings": self._reachable(bindings_from(target[1]), nodes)})
+        if dialled_kind == "service":
+            return CallView(**{**view.__dict__, "service": decode(Service, _hash(target[0]))})
         return view
+
+    def _reachable(self, bindings: list[Binding], read: list[dict[str, str]]) -> list[Binding]:
+        """The live bindings on live nodes, from the node list just `read` or the cached one. A
+        binding the cached list rules out is checked against a fresh read: its node may have
+        joined in the meantime."""
+        now = time.time()
+        if read:
+            self._nodes = (time.monotonic() + NODES_CACHE_SECONDS, read[0])
+        usable = live(bindings, now)
+        out = reachable(usable, self._nodes[1], now)
+        if len(out) == len(usable) or read:
+            return out
+        self._nodes = (time.monotonic() + NODES_CACHE_SECONDS, self.r.hgetall(keys.NODES))
+        return reachable(usable, self._nodes[1], now)

@@ -30,28 +30,42 @@ DIALOG_EVENT = AGENT_CHANGED_LUA + """
 local P, org, mode, call, now, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local agents = (#KEYS - 4) / 3
 local function agent_key(i, n) return KEYS[4 + 3 * (i - 1) + n] end
-local function member(i) return ARGV[9 + 2 * i] end
+local function ext(i) return ARGV[8 + 2 * i] end
+-- Each command below covers every agent where it can: Redis counts commands, not keys.
+local members, offers, memberof = {}, {}, {}
+for i = 1, agents do
+  if ARGV[9 + 2 * i] ~= '' then members[#members + 1] = ARGV[9 + 2 * i] end
+  offers[i] = agent_key(i, 3)
+  memberof[i] = P .. 'memberof:' .. org .. ':' .. ext(i)
+end
+-- Agents in no queue (one check for all of them) hold no offer lock and have no queue state
+-- to update. A lone agent's queues are read once, here.
+local queues = agents == 1 and redis.call('smembers', memberof[1]) or nil
+local queued = (queues and #queues > 0) or (agents > 1 and redis.call('exists', unpack(memberof)) > 0)
 if mode == 'start' then
   if redis.call('exists', KEYS[1]) == 0 then
     for i = 1, agents do
       redis.call('hset', agent_key(i, 1), call, now)
       redis.call('expire', agent_key(i, 1), ttl)
-      if member(i) ~= '' then redis.call('sadd', KEYS[2], member(i)) end
     end
+    if #members > 0 then redis.call('sadd', KEYS[2], unpack(members)) end
   end
   -- A queue member's offer lock ends here, not at its answer: in between, the member would
   -- look free to another queue call.
-  for i = 1, agents do redis.call('del', agent_key(i, 3)) end
+  if queued then redis.call('del', unpack(offers)) end
 elseif mode == 'end' then
   for i = 1, agents do
     redis.call('hdel', agent_key(i, 1), call)
     redis.call('set', agent_key(i, 2), now, 'EX', ttl)
-    if member(i) ~= '' then redis.call('srem', KEYS[2], member(i)) end
   end
+  if #members > 0 then redis.call('srem', KEYS[2], unpack(members)) end
   redis.call('set', KEYS[1], '1', 'EX', ARGV[7])
 end
-for i = 1, agents do agent_changed(P, org, ARGV[8 + 2 * i], ARGV[8]) end
-if ARGV[9] ~= '1' then return {{}, ''} end
+-- An end just wrote the agents' idle time: no need to read it back.
+local idle = mode == 'end' and now or nil
+if queued then for i = 1, agents do agent_changed(P, org, ext(i), ARGV[8], idle, queues) end end
+-- Most calls are neither supervised nor recorded: one check, then nothing to take.
+if ARGV[9] ~= '1' or redis.call('exists', KEYS[3], KEYS[4]) == 0 then return {{}, ''} end
 local supervisors = redis.call('smembers', KEYS[3])
 redis.call('del', KEYS[3])
 return {supervisors, redis.call('getdel', KEYS[4]) or ''}

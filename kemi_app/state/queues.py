@@ -30,36 +30,46 @@ WAKE_MEMORY = 60  # a node that is gone leaves its wake list behind this long at
 # Deletes the offer lock only if it still belongs to this attendance.
 _release = Script("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0")
 
-# agent_changed(prefix, org, ext, wake list TTL), a Lua function for every script that changes
-# an agent's state (org-local keys are built from the prefix).
+# agent_changed(prefix, org, ext, wake list TTL[, idle[, queues]]), a Lua function for every
+# script that changes an agent's state (org-local keys are built from the prefix). `idle`: the
+# idle time the caller just wrote (the end of a call), `queues`: the agent's queues the caller
+# just read; neither is read again.
 # Offerable: provisioned, registered (a bindings hash: it expires with its last binding),
 # not paused, no DND, no call in progress. Free since: the latest of status change, login
 # and last call end. Returns 0 not offerable, 1 offerable, 2 handed to a waiting call.
 AGENT_CHANGED_LUA = """
-local function agent_changed(P, org, ext, wake_ttl)
+local function agent_changed(P, org, ext, wake_ttl, idle, queues)
   local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
-  local queues = redis.call('smembers', key('memberof', ext))
+  queues = queues or redis.call('smembers', key('memberof', ext))
   if #queues == 0 then return 0 end
-  local free = redis.call('exists', key('agent', ext)) == 1
-    and redis.call('hget', key('agent', ext), 'dnd') ~= 'true'
-    and redis.call('hget', key('status', ext), 'paused') ~= 'true'
+  -- A call start is the most frequent change: the calls in progress are checked first.
+  local status = {}
+  local free = redis.call('hlen', key('calls', ext)) == 0
     and redis.call('exists', key('bindings', ext)) == 1
-    and redis.call('hlen', key('calls', ext)) == 0
+  if free then  -- a provisioned agent's hash always holds its ext
+    local agent = redis.call('hmget', key('agent', ext), 'ext', 'dnd')
+    free = agent[1] ~= false and agent[2] ~= 'true'
+  end
+  if free then
+    status = redis.call('hmget', key('status', ext), 'paused', 'since')
+    free = status[1] ~= 'true'
+  end
   if not free then
     for _, q in ipairs(queues) do redis.call('zrem', key('qfree', q), ext) end
     return 0
   end
-  local since = math.max(tonumber(redis.call('hget', key('status', ext), 'since') or '0') or 0,
+  local since = math.max(tonumber(status[2] or '0') or 0,
     tonumber(redis.call('hget', key('session', ext), 'started_at') or '0') or 0,
-    tonumber(redis.call('get', key('idle', ext)) or '0') or 0)
+    tonumber(idle or redis.call('get', key('idle', ext)) or '0') or 0)
   for _, q in ipairs(queues) do redis.call('zadd', key('qfree', q), since, ext) end
   if redis.call('exists', key('offer', ext)) == 1 then return 1 end
-  local now = tonumber(redis.call('time')[1])
+  local now = nil  -- read when a queue has a waiting call: most have none
   local function head(q)  -- the queue's longest-waiting call still alive (a node may be gone)
     while true do
       local h = redis.call('zrange', key('qwait', q), 0, 0, 'WITHSCORES')
       if not h[1] then return nil end
       local raw = redis.call('hget', key('qwaiters', q), h[1])
+      now = now or tonumber(redis.call('time')[1])
       if raw and cjson.decode(raw).expires > now then return h[1], tonumber(h[2]), raw end
       redis.call('zrem', key('qwait', q), h[1])
       redis.call('hdel', key('qwaiters', q), h[1])
@@ -97,14 +107,20 @@ local tried = {}
 for _, e in ipairs(cjson.decode(ARGV[5])) do tried[e] = true end
 local preferred = ARGV[6]
 -- Nodes alive (policy.cluster): a binding held by a node whose heartbeat lapsed is not used.
-local now = tonumber(redis.call('time')[1])
-local alive = {}
-local flat = redis.call('hgetall', P .. 'nodes')
-for i = 1, #flat, 2 do alive[flat[i]] = (tonumber(flat[i + 1]) or 0) > now end
+-- Read at the first binding checked: a queue with nobody free needs no node list.
+local alive = nil
+local function alive_nodes()
+  if alive then return alive end
+  local now = tonumber(redis.call('time')[1])
+  alive = {}
+  local flat = redis.call('hgetall', P .. 'nodes')
+  for i = 1, #flat, 2 do alive[flat[i]] = (tonumber(flat[i + 1]) or 0) > now end
+  return alive
+end
 local function reachable(ext)
   local out = {}
   for _, b in ipairs(redis.call('hvals', key('bindings', ext))) do
-    if alive[cjson.decode(b).node or ''] then out[#out + 1] = b end
+    if alive_nodes()[cjson.decode(b).node or ''] then out[#out + 1] = b end
   end
   return out
 end

@@ -120,3 +120,54 @@ def test_scripts_redis_lost_are_loaded_again(state: EdgeState, agents: list[str]
     state.agents.set_status(ORG, "100", AgentStatus(True, "Break", time.time()))
     assert state.agents.get_status(ORG, "100").paused
     assert _free(state) == ["200"]
+
+
+def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, agents: list[str]) -> None:
+    """Redis counts every command a script runs: an answer and an end of a call between two
+    agents that belong to no queue (so hold no offer lock), neither supervised nor recorded,
+    run 7 and 8 (plus the EVALSHA), and still write the same records."""
+    state.directory.delete_service(ORG, QUEUE)
+    now = time.time()
+    state.r.script_load(DIALOG_EVENT)
+    before = sum(_commands(state).values())
+    state.dialog_events.record(_change(True, now, agents))
+    assert sum(_commands(state).values()) - before - 1 == 8  # the INFO call itself counts once
+    assert all(state.r.hlen(keys.calls(ORG, ext)) == 1 for ext in agents)
+    before = sum(_commands(state).values())
+    assert state.dialog_events.record(_change(False, now + 1, agents), ended_call="c1") == CallEnd()
+    assert sum(_commands(state).values()) - before - 1 == 9
+    assert not any(state.r.exists(keys.calls(ORG, ext)) for ext in agents)
+    assert not state.r.exists(keys.node_calls(NODE))
+
+
+def test_queue_members_taken_busy_and_freed_by_a_call_cost_few_commands(state: EdgeState, agents: list[str]) -> None:
+    """An answer takes both members out of their queue's free set: per member, its queues,
+    its calls in progress (checked first: now busy) and the free set, nothing more."""
+    state.r.script_load(DIALOG_EVENT)
+    now = time.time()
+    before = sum(_commands(state).values())
+    state.dialog_events.record(_change(True, now, agents))
+    assert sum(_commands(state).values()) - before - 1 == 9 + 3 * len(agents)
+    assert _free(state) == []
+    # The end frees them: their state is read once, the idle time just written is not read back.
+    before = sum(_commands(state).values())
+    state.dialog_events.record(_change(False, now + 1, agents), ended_call="c1")
+    assert sum(_commands(state).values()) - before - 1 == 9 + 9 * len(agents)
+    assert state.r.zrange(keys.queue_free(ORG, QUEUE), 0, -1, withscores=True) == [(e, now + 1) for e in agents]
+
+
+def test_a_lone_agents_queues_are_read_once(state: EdgeState, agents: list[str]) -> None:
+    """A call with one agent (outbound, from a carrier): its queues are read once and given to
+    the queue update; in no queue, nothing more is read or deleted."""
+    state.r.script_load(DIALOG_EVENT)
+    before = sum(_commands(state).values())
+    state.dialog_events.record(_change(True, time.time(), ["100"]))
+    # the script, the queues, the ended marker, the record (2), the node's set, the offer
+    # lock, the calls in progress, the free set
+    assert sum(_commands(state).values()) - before - 1 == 9
+    assert _free(state) == ["200"]
+    state.directory.delete_service(ORG, QUEUE)
+    before = sum(_commands(state).values())
+    state.dialog_events.record(CallsChange(ORG, ["200"], "c2", time.time(), started=True, node=NODE, dialog="c2|a|b"))
+    assert sum(_commands(state).values()) - before - 1 == 6
+    assert state.r.hlen(keys.calls(ORG, "200")) == 1

@@ -1,0 +1,72 @@
+"""An agent's call view against a real Redis: the node list comes from a short per-worker
+cache, yet a callee registered on a node that just joined is reachable at once, and a node
+that left stops counting within the cache's life."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+
+from kemi_app.policy.registration import Binding
+from kemi_app.provisioning.org import Org
+from kemi_app.state import EdgeState, keys
+from kemi_app.state.callview import NODES_CACHE_SECONDS, CallViews
+from tests.state_kit import put_agent
+
+ORG = "cview"
+
+
+def _bind(state: EdgeState, ext: str, node: str) -> None:
+    binding = Binding(f"sip:{ext}@127.0.0.1:7000", "sip:127.0.0.1:7000", "udp:127.0.0.1:5060", node,
+                      time.time() + 300, f"reg-{ext}", 1)
+    state.r.hset(keys.bindings(ORG, ext), binding.contact, json.dumps(asdict(binding)))
+
+
+def _commands(state: EdgeState) -> dict[str, int]:
+    return {k.removeprefix("cmdstat_"): v["calls"] for k, v in state.r.info("commandstats").items()}
+
+
+def test_the_node_list_is_cached_but_a_joining_node_is_seen_at_once(state: EdgeState) -> None:
+    for key in state.r.scan_iter(f"edge:*:{ORG}:*"):
+        state.r.delete(key)
+    state.directory.save_org(Org(ORG, "cview.test", "Call view"))
+    old, new = "sip:127.0.0.11:5060", "sip:127.0.0.12:5060"
+    state.r.hdel(keys.NODES, new)
+    state.r.hset(keys.NODES, old, repr(time.time() + 300))
+    for ext in ("1000", "2000", "3000"):
+        put_agent(state, ORG, ext, {"ha1": "x"})
+    _bind(state, "2000", old)
+    views = CallViews(state.r)
+    assert [b.node for b in views.call_view(ORG, "1000", "127.0.0.1", "2000", "").callee_bindings] == [old]
+
+    before = _commands(state)
+    assert [b.node for b in views.call_view(ORG, "1000", "127.0.0.1", "2000", "").callee_bindings] == [old]
+    after = _commands(state)
+    # One script call: caller, status, session and callee hashes, the failure counts, the
+    # versions, the bindings. The node list came from the cache; the caller's existence was
+    # known from its hash.
+    assert {c: n - before.get(c, 0) for c, n in after.items() if n != before.get(c, 0)} == {
+        "evalsha": 1, "hgetall": 4, "mget": 2, "hvals": 1, "info": 1}
+
+    _bind(state, "3000", new)
+    state.r.hset(keys.NODES, new, repr(time.time() + 300))
+    assert [b.node for b in views.call_view(ORG, "1000", "127.0.0.1", "3000", "").callee_bindings] == [new]
+    state.r.hdel(keys.NODES, new)  # the node left: its bindings stop counting within the cache's life
+    time.sleep(NODES_CACHE_SECONDS + 0.1)
+    assert views.call_view(ORG, "1000", "127.0.0.1", "3000", "").callee_bindings == []
+    state.r.hdel(keys.NODES, old, new)
+
+
+def test_a_call_view_still_answers_after_redis_lost_its_scripts(state: EdgeState) -> None:
+    """A restarted or failed-over Redis has no scripts: the view is loaded again and the nonce
+    use is claimed once."""
+    state.directory.save_org(Org(ORG, "cview.test", "Call view"))
+    put_agent(state, ORG, "1000", {"ha1": "x"})
+    state.r.delete(keys.nonce_use("cview-n1"))
+    state.r.script_flush()
+    views = CallViews(state.r)
+    view = views.call_view(ORG, "1000", "127.0.0.1", "700", "cview-n1")
+    assert view.auth.ha1 == "x" and view.auth.fresh and view.caller is not None
+    assert not views.call_view(ORG, "1000", "127.0.0.1", "700", "cview-n1").auth.fresh  # a replay
+    state.r.delete(keys.nonce_use("cview-n1"))
