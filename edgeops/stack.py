@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -443,6 +444,8 @@ class Stack:
                 if proc is None:
                     continue
                 if proc.poll() is None:
+                    if name == "kamailio":
+                        self.flush_history(min(timeout, 5.0))
                     proc.send_signal(signal.SIGTERM)
                     try:
                         proc.wait(timeout)
@@ -467,6 +470,37 @@ class Stack:
             if active == 0 or time.monotonic() >= deadline:
                 return active
             time.sleep(interval)
+
+    def flush_history(self, limit: float) -> bool:
+        """Waits, at most `limit` seconds, until Kamailio's history writer has written every
+        history write handed to it (kemi_app/sip/history.py), so stopping it loses none.
+        False when it did not get there (or Kamailio did not answer)."""
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                seq, done = (self._history_number(item) for item in ("seq", "done"))
+            except (StackError, subprocess.SubprocessError) as e:
+                self._log(f"history writes not confirmed before stopping Kamailio: {e}")
+                return False
+            if (seq - done) % (1 << 32) == 0:
+                return True
+            if time.monotonic() >= deadline:
+                self._log(f"stopping Kamailio with {(seq - done) % (1 << 32)} history write(s) not written")
+                return False
+            time.sleep(0.02)
+
+    def _history_number(self, item: str) -> int:
+        """An item of Kamailio's `history` htable; 0 until first set (its initval)."""
+        try:
+            out = self.kamcmd("htable.get", "history", item)
+        except StackError as e:
+            if "not found" in str(e).lower():
+                return 0
+            raise
+        found = re.search(r"value:\s*(-?\d+)", out)
+        if found is None:
+            raise StackError(f"htable.get history {item}: no value in {out!r}")
+        return int(found.group(1))
 
     def active_calls(self) -> int:
         """Dialogs in any state (`all` of dlg.stats_active: starting to ongoing)."""
