@@ -478,29 +478,23 @@ class Stack:
         deadline = time.monotonic() + limit
         while True:
             try:
-                seq, done = (self._history_number(item) for item in ("seq", "done"))
+                lag = self.history_lag()
             except (StackError, subprocess.SubprocessError) as e:
                 self._log(f"history writes not confirmed before stopping Kamailio: {e}")
                 return False
-            if (seq - done) % (1 << 32) == 0:
+            if lag == 0:
                 return True
             if time.monotonic() >= deadline:
-                self._log(f"stopping Kamailio with {(seq - done) % (1 << 32)} history write(s) not written")
+                self._log(f"{lag} history write(s) still not written after {limit:.1f}s")
                 return False
             time.sleep(0.02)
 
-    def _history_number(self, item: str) -> int:
-        """An item of Kamailio's `history` htable; 0 until first set (its initval)."""
-        try:
-            out = self.kamcmd("htable.get", "history", item)
-        except StackError as e:
-            if "not found" in str(e).lower():
-                return 0
-            raise
-        found = re.search(r"value:\s*(-?\d+)", out)
-        if found is None:
-            raise StackError(f"htable.get history {item}: no value in {out!r}")
-        return int(found.group(1))
+    def history_lag(self) -> int:
+        """History writes handed to Kamailio's writer and not yet written: its htable's hand-over
+        number less the one written up to (both 0 until first set; C ints that wrap)."""
+        numbers = {name: int(value) for name, value in
+                   re.findall(r"name:\s*(\S+)\s*value:\s*(-?\d+)", self.kamcmd("htable.dump", "history"))}
+        return (numbers.get("seq", 0) - numbers.get("done", 0)) % (1 << 32)
 
     def active_calls(self) -> int:
         """Dialogs in any state (`all` of dlg.stats_active: starting to ongoing)."""
