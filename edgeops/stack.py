@@ -524,6 +524,7 @@ class Stack:
     def restart_kamailio(self) -> None:
         with self._lock:
             proc = self.procs["kamailio"]
+            self.flush_history(5.0)  # a clean restart loses no history either
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
             self._launch("kamailio")
