@@ -87,7 +87,7 @@ class Writer:
             except Exception as e:  # a batch Redis refuses would block every later one
                 metrics.route_exception("history")
                 KSR.err(f"history batch of {len(self.pending)} write(s) dropped: {e!r}\n")
-            self.pending.clear()
+            self.pending = []
             KSR.htable.sht_seti(TABLE, DONE, self.last)
 
     def _log(self, text: str) -> None:

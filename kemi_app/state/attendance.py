@@ -145,8 +145,8 @@ end
 for _, name in ipairs(list_order) do
   local l = lists[name]
   for att in pairs(l.drop) do redis.call('LREM', name, 0, att) end
-  if #l.push > 0 then
-    redis.call('LPUSH', name, unpack(l.push))
+  -- trimmed only when over its length (LPUSH says the length)
+  if #l.push > 0 and redis.call('LPUSH', name, unpack(l.push)) > b.recent then
     redis.call('LTRIM', name, 0, b.recent - 1)
   end
   redis.call('EXPIRE', name, b.ttl)
