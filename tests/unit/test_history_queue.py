@@ -1,6 +1,7 @@
 """The history hand-over (sip/history.py) against a stand-in for Kamailio's mqueue and htable:
 writes reach Redis in the order they were handed over, a writer that cannot reach Redis keeps
-them for its next run, and a full queue sends the worker to Redis itself."""
+them for its next run, one Redis refuses is dropped, and a full queue sends the worker to
+Redis itself."""
 
 from __future__ import annotations
 
@@ -79,32 +80,22 @@ def test_writes_reach_redis_in_the_order_they_were_handed_over(mod: tuple[Module
     sink.settle()  # caught up: returns at once
 
 
-def test_a_writer_that_cannot_reach_redis_keeps_the_writes_in_order(mod: tuple[ModuleType, Shared]) -> None:
+@pytest.mark.parametrize(("error", "written"), [
+    (redis.ConnectionError("down"), [[write(1), write(2)]]),  # kept, in order, for the next run
+    (redis.ResponseError("ERR bad script"), [[write(2)]]),  # dropped: it would block every later batch
+])
+def test_a_batch_that_fails_is_kept_while_redis_is_down_and_dropped_when_refused(
+        mod: tuple[ModuleType, Shared], error: Exception, written: list[list[Any]]) -> None:
     history, shared = mod
     sink, writer, store = history.HistoryQueue(), history.Writer(), History()
     ctx = SimpleNamespace(state=SimpleNamespace(history=store))
     sink.put([write(1)])
-    store.error = redis.ConnectionError("down")
-    writer.run(ctx)
-    assert shared.table.get("done", 0) == 0
-    sink.put([write(2)])
-    store.error = None
-    writer.run(ctx)
-    assert store.batches == [[write(1), write(2)]]
-    assert shared.table["done"] == 2
-
-
-def test_a_batch_redis_refuses_is_dropped_not_retried_forever(mod: tuple[ModuleType, Shared]) -> None:
-    history, shared = mod
-    sink, writer, store = history.HistoryQueue(), history.Writer(), History()
-    ctx = SimpleNamespace(state=SimpleNamespace(history=store))
-    sink.put([write(1)])
-    store.error = redis.ResponseError("ERR bad script")
+    store.error = error
     writer.run(ctx)
     store.error = None
     sink.put([write(2)])
     writer.run(ctx)
-    assert store.batches == [[write(2)]]
+    assert store.batches == written
     assert shared.table["done"] == 2
 
 
