@@ -58,7 +58,8 @@ DRAIN_GAUGES = {"edge": ("edge_calls_active", "edge_calls_early"), "rtpengine": 
 def prestop(component: str) -> int:
     """A terminating pod is already out of its Service; the edge also goes into drain mode
     (OPTIONS 503, new calls and registrations 503 + Retry-After: Stack.drain). Then wait
-    while it still carries calls, at most EDGE_DRAIN_SECONDS; SIGTERM then stops the process."""
+    while it still carries calls, at most EDGE_DRAIN_SECONDS, and for its queued history
+    writes; SIGTERM then stops the process."""
     stack = Stack(log_to_files=False)
     if component == "edge":
         try:
@@ -76,6 +77,8 @@ def prestop(component: str) -> int:
         return status != 200 or in_use(body.decode(), DRAIN_GAUGES[component]) == 0
 
     wait_for(drained, deadline, interval=2.0)
+    if component == "edge":
+        stack.flush_history(10.0)  # the history writer's queue is written before SIGTERM
     return 0
 
 

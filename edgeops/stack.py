@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -443,6 +444,8 @@ class Stack:
                 if proc is None:
                     continue
                 if proc.poll() is None:
+                    if name == "kamailio":
+                        self.flush_history(min(timeout, 5.0))
                     proc.send_signal(signal.SIGTERM)
                     try:
                         proc.wait(timeout)
@@ -467,6 +470,31 @@ class Stack:
             if active == 0 or time.monotonic() >= deadline:
                 return active
             time.sleep(interval)
+
+    def flush_history(self, limit: float) -> bool:
+        """Waits, at most `limit` seconds, until Kamailio's history writer has written every
+        history write handed to it (kemi_app/sip/history.py), so stopping it loses none.
+        False when it did not get there (or Kamailio did not answer)."""
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                lag = self.history_lag()
+            except (StackError, subprocess.SubprocessError) as e:
+                self._log(f"history writes not confirmed before stopping Kamailio: {e}")
+                return False
+            if lag == 0:
+                return True
+            if time.monotonic() >= deadline:
+                self._log(f"{lag} history write(s) still not written after {limit:.1f}s")
+                return False
+            time.sleep(0.02)
+
+    def history_lag(self) -> int:
+        """History writes handed to Kamailio's writer and not yet written: its htable's hand-over
+        number less the one written up to (both 0 until first set; C ints that wrap)."""
+        numbers = {name: int(value) for name, value in
+                   re.findall(r"name:\s*(\S+)\s*value:\s*(-?\d+)", self.kamcmd("htable.dump", "history"))}
+        return (numbers.get("seq", 0) - numbers.get("done", 0)) % (1 << 32)
 
     def active_calls(self) -> int:
         """Dialogs in any state (`all` of dlg.stats_active: starting to ongoing)."""
@@ -496,6 +524,7 @@ class Stack:
     def restart_kamailio(self) -> None:
         with self._lock:
             proc = self.procs["kamailio"]
+            self.flush_history(5.0)  # a clean restart loses no history either
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
             self._launch("kamailio")

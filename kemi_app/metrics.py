@@ -80,6 +80,8 @@ BREAKER_OPENS = _counter("edge_breaker_opens", "Circuit breakers opened: a worke
                          ["dependency"])
 UNREPLICATED = _counter("edge_redis_unreplicated_writes", "Acknowledged writes no replica confirmed within the "
                         "wait (behind Sentinel): lost if the primary dies before it catches up", ["store"])
+HISTORY_DIRECT = _counter("edge_history_direct_writes", "History writes a worker sent to Redis itself: the history "
+                          "writer's queue was full", [])
 MEDIA_CALLS_LOST = _counter("edge_media_calls_lost", "Calls ended because the rtpengine holding their media "
                             "stopped answering", ["rtpengine"])
 REDIS_SECONDS = _histogram("edge_redis_seconds", "Latency of state operations (Redis round trips)", ["op"])
@@ -161,6 +163,10 @@ def breaker_open(dependency: str) -> None:
 
 def unreplicated_write(store: str) -> None:
     UNREPLICATED.labels(store).inc()
+
+
+def history_overflow() -> None:
+    HISTORY_DIRECT.inc()
 
 
 def media_calls_lost(rtpengine: str, count: int) -> None:

@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 from edgeops.ports import free_port_block  # noqa: E402
 from edgeops.stack import Stack  # noqa: E402
 from kemi_app.state import EdgeState, connect  # noqa: E402
+from kemi_app.state.attendance import Write  # noqa: E402
 from tests.sipp import Sipp  # noqa: E402
 
 API_TOKEN = "test-token-not-secret"
@@ -98,9 +99,33 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
+class WrittenHistory:
+    """A test reads the edges' history as their own API does: once each edge's history writer
+    wrote what it was handed (bounded; kemi_app/sip/history.py). A test's own writes go
+    straight to Redis."""
+
+    def __init__(self, *edges: Stack) -> None:
+        self.edges = edges
+
+    def put(self, writes: list[Write]) -> bool:
+        return False
+
+    def settle(self) -> None:
+        for edge in self.edges:
+            if (kamailio := edge.procs.get("kamailio")) is not None and kamailio.poll() is None:
+                edge.flush_history(5.0)
+
+
+def edge_state(url: str, *edges: Stack) -> EdgeState:
+    """The tests' view of the edges' Redis."""
+    state = EdgeState(connect(url))
+    state.history.sink = WrittenHistory(*edges)
+    return state
+
+
 @pytest.fixture(scope="session")
 def state(edge: Stack) -> EdgeState:
-    return EdgeState(connect(edge.settings.effective_redis_url))
+    return edge_state(edge.settings.effective_redis_url, edge)
 
 
 @pytest.fixture(autouse=True)

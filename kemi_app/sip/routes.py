@@ -27,6 +27,7 @@ from kemi_app.sip import (
     dialog_guard,
     dialogs,
     flood,
+    history,
     inbound,
     media,
     mediapool,
@@ -115,12 +116,14 @@ class EdgeRoutes:
         self.agent_api: AgentApi | None = None
         self.next_reconcile = 0.0
         self.next_heartbeat = 0.0
+        self.history_writer = history.Writer()
         # Built once: the request route runs for every message.
         self._request_answering_503 = outage.answering_503(self._request)
 
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
         self.ctx = Context.create()
+        self.ctx.state.history.sink = history.HistoryQueue()
         self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         if rank == FIRST_SIP_WORKER:
             self._announce()
@@ -342,6 +345,10 @@ class EdgeRoutes:
     def ksr_vanished_timer(self, msg: object, evname: str = "") -> int:
         """rtimer process: a WebSocket agent's connection is gone, its calls are ended."""
         return _guard("vanished", lambda: drain_closed_connections(self._ctx()))
+
+    def ksr_history_timer(self, msg: object, evname: str = "") -> int:
+        """rtimer process: the history writes queued since the last run, to Redis."""
+        return _guard("history", lambda: self.history_writer.run(self._ctx()))
 
     def ksr_dialog_event(self, msg: object, evname: str) -> int:
         if evname not in DIALOG_EVENTS:

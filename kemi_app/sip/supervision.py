@@ -195,6 +195,7 @@ def in_dialog(ctx: Context) -> None:
 # -- shared --------------------------------------------------------------------------------
 def _session(ctx: Context, org_id: str, supervisor: Agent | None, supervisor_ext: str, ext: str,
              mode: Feature) -> Session | Refusal:
+    ctx.state.history.settle()  # the calls' attendances (Call-ID keys) come from the history writer
     target = ctx.state.supervisions.supervision_target(org_id, ext)
     refused = refusal(supervisor, target.agent, ext, len(target.calls))
     if refused is not None:

@@ -10,7 +10,7 @@ each given what it depends on:
   queues          queue members (presence read with their offer locks) and offer locks
   supervisions    supervisors' sessions on agents' calls, and the agent a supervisor targets
   queues          per-queue state: free members by idle time, waiting calls, offer locks
-  dialog_events   a dialog event's calls in progress and history, in one transaction (history)
+  dialog_events   a dialog event's calls in progress, and its history (in Kamailio: to the history writer)
   recordings      call recordings of attendances: start, stop, files written, retention
   nodes           edge nodes' heartbeats and cards, and each node's inbox from the others
 

@@ -8,9 +8,11 @@ typical call costs one key of well under 1 KB (a stream per attendance prealloca
 The Call-ID -> attendance keys live only as long as a call can (CALL_RECORD_TTL), and the
 global stream `edge:history`, for consumers, is capped by length and age.
 
-Each write of an attendance's history (its creation, a new leg, events) is one EVALSHA of
-_WRITE, which updates the hash, the global stream and the agents' recent lists inside Redis:
-a SIP worker packs and parses one command instead of a dozen.
+Writes of attendances' history (a creation, a new leg, events) go to Redis as one EVALSHA of
+_WRITE, which updates the hashes, the global stream and the agents' recent lists inside Redis.
+In Kamailio a SIP worker does not send them: it hands them to the history writer process
+(`sink`, sip/history.py), which sends what gathered every few milliseconds in one call. Reads
+that a decision or the API relies on first wait (bounded) for this node's writes to land.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import re
 import secrets
 import time
+from typing import Any, Protocol
 
 import redis
 from redis.client import Pipeline
@@ -30,7 +33,7 @@ from kemi_app.policy.transfer import Progress
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL
 from kemi_app.state.base import Store
-from kemi_app.state.scripts import Script, execute
+from kemi_app.state.scripts import Script
 
 RECENT_PER_AGENT = 50
 GLOBAL_STREAM_MAXLEN = 100_000
@@ -39,76 +42,117 @@ TRANSFER_TOKEN_SECONDS = 120
 _LEG = re.compile(r"l(\d+)")
 _EVENT = re.compile(r"e(\d+)")
 
-# One history write of one attendance, in Redis: what a SIP worker sends is one EVALSHA.
-# KEYS: the attendance hash, the global stream, the Call-ID key of the leg it links (only when
-# it links one), then the recent lists of the agents its events name. ARGV[1]: JSON (see
-# Attendances._write_args). `fresh`: the attendance is new (create), so it has no legs, events
-# nor place in any recent list yet. An attendance that is gone (expired) is not revived by a
-# late event; the global stream and the recent lists still get it, as they always did.
+# History writes of any number of attendances, in their order, in Redis: one EVALSHA. KEYS[1]:
+# the global stream, then each write's keys: its attendance hash, the Call-ID key of the leg it
+# links (only when it links one), the recent lists of the agents its events name. ARGV[1]: JSON
+# (see Attendances._batch_args). `fresh`: the attendance is new (create), so it has no legs,
+# events nor place in any recent list yet. The writes of one attendance become one HSET and one
+# EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM and EXPIRE. An
+# attendance that is gone (expired) is not revived by a late event; the global stream and the
+# recent lists still get it, as they always did.
 _WRITE = Script("""
-local a = cjson.decode(ARGV[1])
-local key, att = KEYS[1], a.att
-local first_recent = 3
-if a.link ~= '' then
-  redis.call('SET', KEYS[3], att, 'EX', a.link_ttl)
-  first_recent = 4
-end
-local stored = a.fresh or redis.call('EXISTS', key) == 1
-if stored then
-  -- n and the legs (l0, l1, ...: Call-ID -> index), read once for every event of the write
-  local n, legs, count = 0, {}, 0
-  if not a.fresh then
-    local fields = {'n'}
-    repeat
-      local from = count
-      for i = from, from + 7 do fields[#fields + 1] = 'l' .. i end
-      local got = redis.call('HMGET', key, unpack(fields))
-      if from == 0 then n = tonumber(got[1]) or 0 end
-      for i = #got - 7, #got do
-        if not got[i] then break end
-        legs[got[i]] = legs[got[i]] or count
-        count = count + 1
+local b = cjson.decode(ARGV[1])
+local atts, att_order, lists, list_order = {}, {}, {}, {}
+local k = 2
+for _, w in ipairs(b.writes) do
+  local key, att = KEYS[k], w.att
+  k = k + 1
+  if w.link ~= '' then
+    redis.call('SET', KEYS[k], att, 'EX', b.link_ttl)
+    k = k + 1
+  end
+  local s = atts[key]
+  if s == nil then
+    -- n and the legs (l0, l1, ...: Call-ID -> index), read once per batch
+    s = {n = 0, legs = {}, count = 0, set = {}, stored = w.fresh}
+    if not w.fresh then
+      local fields = {'n', 'id'}
+      repeat
+        local from = s.count
+        for i = from, from + 7 do fields[#fields + 1] = 'l' .. i end
+        local got = redis.call('HMGET', key, unpack(fields))
+        if from == 0 then
+          s.n = tonumber(got[1]) or 0
+          s.stored = got[1] ~= false or got[2] ~= false
+        end
+        for i = #got - 7, #got do
+          if not got[i] then break end
+          s.legs[got[i]] = s.legs[got[i]] or s.count
+          s.count = s.count + 1
+        end
+        fields = {}
+      until s.count < from + 8
+    end
+    s.first = s.n
+    atts[key] = s
+    att_order[#att_order + 1] = key
+  end
+  if w.fresh then s.stored = true end
+  if s.stored then
+    for _, x in ipairs(w.set) do s.set[#s.set + 1] = x end
+    if w.link ~= '' and s.legs[w.link] == nil then
+      s.legs[w.link] = s.count
+      s.set[#s.set + 1] = 'l' .. s.count
+      s.set[#s.set + 1] = w.link
+      s.count = s.count + 1
+    end
+    for _, e in ipairs(w.events) do
+      s.n = s.n + 1
+      local leg = 'null'
+      if e[1] ~= '' then leg = s.legs[e[1]] and tostring(s.legs[e[1]]) or cjson.encode(e[1]) end
+      s.set[#s.set + 1] = 'e' .. s.n
+      s.set[#s.set + 1] = '[' .. leg .. ',' .. e[2]
+    end
+  end
+  for _, e in ipairs(w.events) do
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', b.maxlen, '*', unpack(e[3]))
+  end
+  for _ = 1, w.lists do
+    local name = KEYS[k]
+    k = k + 1
+    local l = lists[name]
+    if l == nil then
+      l = {push = {}, drop = {}}
+      lists[name] = l
+      list_order[#list_order + 1] = name
+    end
+    -- an agent's list already headed by this attendance (the answer and end of its own call) stays
+    if l.head == nil and not w.fresh then l.head = redis.call('LINDEX', name, 0) end
+    if w.fresh or l.head ~= att then
+      if not w.fresh then
+        for i = #l.push, 1, -1 do if l.push[i] == att then table.remove(l.push, i) end end
+        l.drop[att] = true
       end
-      fields = {}
-    until count < from + 8
+      l.push[#l.push + 1] = att
+    end
+    l.head = att
   end
-  local set, first = a.set, n
-  if a.link ~= '' and legs[a.link] == nil then
-    legs[a.link] = count
-    set[#set + 1] = 'l' .. count
-    set[#set + 1] = a.link
-  end
-  for _, e in ipairs(a.events) do
-    n = n + 1
-    local leg = 'null'
-    if e[1] ~= '' then leg = legs[e[1]] and tostring(legs[e[1]]) or cjson.encode(e[1]) end
-    set[#set + 1] = 'e' .. n
-    set[#set + 1] = '[' .. leg .. ',' .. e[2]
-  end
-  if n > first then
-    set[#set + 1] = 'n'
-    set[#set + 1] = tostring(n)
-  end
-  if #set > 0 then redis.call('HSET', key, unpack(set)) end
-  local old = {}  -- beyond the cap the oldest events go
-  for m = math.max(first, a.cap) + 1, n do old[#old + 1] = 'e' .. (m - a.cap) end
-  if #old > 0 then redis.call('HDEL', key, unpack(old)) end
-  redis.call('EXPIRE', key, a.ttl)
 end
-for _, e in ipairs(a.events) do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(e[3]))
-end
-for i = first_recent, #KEYS do
-  -- an agent's list already headed by this attendance (the answer and end of its own call) stays
-  if a.fresh or redis.call('LINDEX', KEYS[i], 0) ~= att then
-    if not a.fresh then redis.call('LREM', KEYS[i], 0, att) end
-    redis.call('LPUSH', KEYS[i], att)
-    redis.call('LTRIM', KEYS[i], 0, a.recent - 1)
+for _, key in ipairs(att_order) do
+  local s = atts[key]
+  if s.stored then
+    if s.n > s.first then
+      s.set[#s.set + 1] = 'n'
+      s.set[#s.set + 1] = tostring(s.n)
+    end
+    if #s.set > 0 then redis.call('HSET', key, unpack(s.set)) end
+    local old = {}  -- beyond the cap the oldest events go
+    for m = math.max(s.first, b.cap) + 1, s.n do old[#old + 1] = 'e' .. (m - b.cap) end
+    if #old > 0 then redis.call('HDEL', key, unpack(old)) end
+    redis.call('EXPIRE', key, b.ttl)
   end
-  redis.call('EXPIRE', KEYS[i], a.ttl)
 end
-if a.minid ~= '' then redis.call('XTRIM', KEYS[2], 'MINID', '~', a.minid) end
-return stored and 1 or 0
+for _, name in ipairs(list_order) do
+  local l = lists[name]
+  for att in pairs(l.drop) do redis.call('LREM', name, 0, att) end
+  -- trimmed only when over its length (LPUSH says the length)
+  if #l.push > 0 and redis.call('LPUSH', name, unpack(l.push)) > b.recent then
+    redis.call('LTRIM', name, 0, b.recent - 1)
+  end
+  redis.call('EXPIRE', name, b.ttl)
+end
+if b.minid ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', b.minid) end
+return #b.writes
 """)
 
 
@@ -127,9 +171,26 @@ return before
 """
 
 
+# One history write: its keys (attendance hash, leg's Call-ID key if any, recent lists) and what
+# _WRITE needs of it. Plain lists and dicts, so a write can cross processes as JSON (sip/history.py).
+Write = tuple[list[str], dict[str, Any]]
+
+
+class HistorySink(Protocol):
+    """Where a Kamailio process hands its history writes (sip/history.py): a writer process of
+    their own sends them to Redis in order, so SIP workers never wait on them."""
+
+    def put(self, writes: list[Write]) -> bool:
+        """Takes the writes, in order; False when it cannot (full): the caller writes them itself."""
+
+    def settle(self) -> None:
+        """Returns once the writes handed over before it was called are in Redis (bounded)."""
+
+
 @metrics.timed_state
 class Attendances(Store):
     history_maxlen: int = GLOBAL_STREAM_MAXLEN  # entries of the global stream, approximately
+    sink: HistorySink | None = None  # set in Kamailio: the history writer process takes the writes
 
     def __init__(self, client: redis.Redis, retention_days: int) -> None:
         super().__init__(client)
@@ -143,10 +204,12 @@ class Attendances(Store):
                                       minid=minid)])
 
     def attendance(self, att_id: str) -> Attendance | None:
+        self.settle()
         data = self.r.hgetall(keys.attendance(att_id))
         return Attendance.from_record(data, _numbered(data, _LEG)) if "id" in data else None
 
     def attendance_by_call(self, call_id: str) -> Attendance | None:
+        self.settle()
         att_id = self.r.get(keys.call_attendance(call_id))
         return self.attendance(att_id) if att_id else None
 
@@ -178,6 +241,7 @@ class Attendances(Store):
         call_ids = self.r.hkeys(keys.calls(org, ext))
         if not call_ids:
             return ""
+        self.settle()
         with self.r.pipeline(transaction=False) as p:
             for call_id in call_ids:
                 p.get(keys.call_attendance(call_id))
@@ -186,6 +250,7 @@ class Attendances(Store):
 
     def mark_interorg_transferred(self, att_id: str, at: float) -> bool:
         """Compare-and-set: only the first inter-org transfer of an attendance wins."""
+        self.settle()  # after the attendance's creation, which sets the mark's initial '0'
         key = keys.attendance(att_id)
         with self.r.pipeline(transaction=True) as p:
             p.hsetnx(key, "interorg_transferred_at", str(at))
@@ -195,56 +260,80 @@ class Attendances(Store):
 
     # -- history ----------------------------------------------------------------
     def _write_args(self, att_id: str, events: list[Event], *, link: str = "", fields: dict[str, str] | None = None,
-                    fresh: bool = False, minid: str = "") -> tuple[list[str], str]:
-        """The keys and argument of one _WRITE: `events` (and the leg `link`, if any; `fields`
-        set on the record) for the attendance's hash, the global stream and the agents' recent
-        lists."""
+                    fresh: bool = False, minid: str = "") -> Write:
+        """One write: `events` (and the leg `link`, if any; `fields` set on the record) for the
+        attendance's hash, the global stream and the agents' recent lists."""
         link_key = [keys.call_attendance(link)] if link else []
-        payload = {
-            "att": att_id, "ttl": self.retention, "cap": EVENTS_PER_ATTENDANCE, "maxlen": self.history_maxlen,
-            "recent": RECENT_PER_AGENT, "fresh": fresh, "minid": minid,
-            # The Call-ID key is only needed while the leg is up (transfers, conferences, vanished agents).
-            "link": link, "link_ttl": min(self.retention, CALL_RECORD_TTL),
+        lists = recent_lists(events)
+        write = {
+            "att": att_id, "fresh": fresh, "minid": minid, "link": link, "lists": len(lists),
             "set": [x for pair in (fields or {}).items() for x in pair],
             "events": [[e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]]
                        for e in events],
         }
-        keys_ = [keys.attendance(att_id), keys.HISTORY, *link_key, *recent_lists(events)]
-        return keys_, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        return [keys.attendance(att_id), *link_key, *lists], write
 
-    def _send(self, writes: list[tuple[list[str], str]]) -> None:
-        """Writes on their own: one EVALSHA, or a transaction of them. A Redis that lost the
-        script (a restart, a failover) gets it loaded and the writes again."""
-        if len(writes) == 1:
-            _WRITE.call(self.r, writes[0][0], [writes[0][1]])
-        elif writes:
-            with self.r.pipeline(transaction=True) as p:
-                self._queue(p, writes)
-                execute(p)
+    def _batch_args(self, writes: list[Write]) -> tuple[list[str], list[str]]:
+        """The keys and argument of one _WRITE of `writes`, in their order."""
+        payload = {
+            "ttl": self.retention, "cap": EVENTS_PER_ATTENDANCE, "maxlen": self.history_maxlen,
+            "recent": RECENT_PER_AGENT,
+            # The Call-ID key is only needed while the leg is up (transfers, conferences, vanished agents).
+            "link_ttl": min(self.retention, CALL_RECORD_TTL),
+            "minid": max((w["minid"] for _, w in writes), default=""),  # the newest age cut of the batch
+            "writes": [w for _, w in writes],
+        }
+        return [keys.HISTORY, *(k for keys_, _ in writes for k in keys_)], [
+            json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
+
+    def _send(self, writes: list[Write]) -> None:
+        """Writes handed to the history writer process in Kamailio, else (and when its queue is
+        full) sent now: one EVALSHA."""
+        if writes and (self.sink is None or not self.sink.put(writes)):
+            self.write_batch(writes)
+
+    def write_batch(self, writes: list[Write]) -> None:
+        """`writes` in Redis now, in their order, in one script call (reloaded if Redis lost it)."""
+        _WRITE.call(self.r, *self._batch_args(writes))
+
+    def settle(self) -> None:
+        """A read that a decision or the API relies on sees this node's history writes so far."""
+        if self.sink is not None:
+            self.sink.settle()
 
     def record_events(self, *events: Event) -> None:
         self._send(self._writes(events))
 
-    def queue_events(self, p: Pipeline, *events: Event) -> None:
+    def queue_events(self, p: Pipeline, *events: Event, later: list[Event] | None = None) -> None:
         """Queues `events` on `p` (a transaction) for the caller to send with its own writes, by
-        scripts.execute(p): one command per attendance."""
-        self._queue(p, self._writes(events))
+        scripts.execute(p): one command. In Kamailio they go to the history writer instead: at
+        once, or, given `later` (a transaction that may be retried), kept there for
+        send_later once the transaction landed."""
+        if self.sink is None:
+            if writes := self._writes(events):
+                _WRITE.queue(p, *self._batch_args(writes))
+        elif later is not None:
+            later.extend(events)
+        else:
+            self.record_events(*events)
 
-    def _writes(self, events: tuple[Event, ...]) -> list[tuple[list[str], str]]:
+    def send_later(self, later: list[Event]) -> None:
+        """The events queue_events kept for after a transaction."""
+        self.record_events(*later)
+
+    def _writes(self, events: tuple[Event, ...]) -> list[Write]:
         """One write per attendance, its events in order."""
         return [self._write_args(att_id, [e for e in events if e.attendance == att_id])
                 for att_id in dict.fromkeys(e.attendance for e in events)]
 
-    def _queue(self, p: Pipeline, writes: list[tuple[list[str], str]]) -> None:
-        for keys_, payload in writes:
-            _WRITE.queue(p, keys_, [payload])
-
     def attendance_history(self, att_id: str) -> list[Event]:
+        self.settle()
         data = self.r.hgetall(keys.attendance(att_id))
         legs = _numbered(data, _LEG)
         return in_message_order([Event.from_compact(att_id, stored, legs) for stored in _numbered(data, _EVENT)])
 
     def recent_attendances(self, org: str, ext: str, limit: int = 20) -> list[str]:
+        self.settle()
         return list(self.r.lrange(keys.recent(org, ext), 0, limit - 1))
 
     # -- transfer tokens -----------------------------------------------------------
@@ -286,6 +375,7 @@ class Attendances(Store):
         """Pending -> succeeded or failed, once (a NOTIFY and the new call's answer may both
         tell); a failure gives the attendance back its one inter-org transfer. The transfer
         as it was when pending, or {} when it was not pending."""
+        self.settle()
         raw = self.r.eval(_FINISH_ORG_TRANSFER, 2, keys.org_transfer(att_id), keys.attendance(att_id),
                           progress.value, reason, str(at), "1" if progress is Progress.FAILED else "0")
         return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}

@@ -53,8 +53,11 @@ class Recordings(Store):
         """Claims the next recording of the attendance for `call_id`, or says why not (the
         refusal is in the history too)."""
         key = keys.attendance(att_id)
+        self.history.settle()  # the attendance's creation may still be on its way
+        later: list[Event] = []
 
         def body(p: Pipeline) -> Recording | Refusal:
+            later.clear()
             data = p.hgetall(key)
             if "id" not in data:
                 return NO_CALL
@@ -63,23 +66,28 @@ class Recordings(Store):
             refusal = start_refusal(existing, call_id)
             p.multi()
             if refusal is not None:
-                self._event(p, data, now, by, "refused", refusal.reason, call_id, "")
+                self._event(p, data, now, by, "refused", refusal.reason, call_id, "", later)
                 return refusal
             rec = Recording(len(existing) + 1, call_id, now, by, reason)
             p.hset(key, f"r{rec.n}", rec.to_json())
             p.sadd(keys.RECORDINGS_ACTIVE, _member(att_id, rec.n))
             p.set(keys.recording_call(call_id), att_id, ex=CALL_RECORD_TTL)
-            self._event(p, data, now, by, "started", reason, call_id, f"r{rec.n}")
+            self._event(p, data, now, by, "started", reason, call_id, f"r{rec.n}", later)
             return rec
 
-        return self._optimistic([key], body)
+        started = self._optimistic([key], body)
+        self.history.send_later(later)
+        return started
 
     def stop(self, att_id: str, call_id: str, by: str, reason: str, node: str) -> list[Recording]:
         """Stops the recordings of `call_id` that run ('' : of every call of the attendance)
         and queues them for their audio files on `node`."""
         key = keys.attendance(att_id)
+        self.history.settle()
+        later: list[Event] = []
 
         def body(p: Pipeline) -> list[Recording]:
+            later.clear()
             data = p.hgetall(key)
             now = time.time()
             stopped = [r.stopped(now, by, reason) for r in to_stop(recordings_in(data), call_id)]
@@ -89,10 +97,12 @@ class Recordings(Store):
                 p.srem(keys.RECORDINGS_ACTIVE, _member(att_id, rec.n))
                 p.rpush(keys.recordings_todo(node), _member(att_id, rec.n))
                 p.delete(keys.recording_call(rec.call_id))
-                self._event(p, data, now, by, "stopped", reason, rec.call_id, f"r{rec.n}")
+                self._event(p, data, now, by, "stopped", reason, rec.call_id, f"r{rec.n}", later)
             return stopped
 
-        return self._optimistic([key], body)
+        stopped = self._optimistic([key], body)
+        self.history.send_later(later)
+        return stopped
 
     def forget_start(self, att_id: str, org: str, rec: Recording, why: str) -> None:
         """rtpengine did not start it: it does not count, and the history says it failed."""
@@ -143,8 +153,8 @@ class Recordings(Store):
         return int(self.r.scard(keys.RECORDINGS_ACTIVE))
 
     def _event(self, p: Pipeline, att: dict[str, str], at: float, by: str, result: str, reason: str,
-               call_id: str, detail: str) -> None:
+               call_id: str, detail: str, later: list[Event] | None = None) -> None:
         if "id" in att:
             self.history.queue_events(p, Event(att["id"], EVENT, at, att.get("org", ""), actor=by, result=result,
-                                               reason=reason, call_id=call_id, detail=detail))
+                                               reason=reason, call_id=call_id, detail=detail), later=later)
 

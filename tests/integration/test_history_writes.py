@@ -12,7 +12,7 @@ import redis
 
 from kemi_app.policy.attendance import Attendance, Event, new_attendance_id
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.attendance import RECENT_PER_AGENT, Attendances
+from kemi_app.state.attendance import RECENT_PER_AGENT, Attendances, Write
 from kemi_app.state.dialogevents import DialogEvents
 
 ORG = "histw"
@@ -73,10 +73,10 @@ def test_each_history_write_is_one_command_per_attendance(state: EdgeState) -> N
     history.continue_in_org(a.id, b, "hw-b1", Event(a.id, "transfer", now + 5, ORG, actor="1004", target="other",
                                                     call_id="hw-b1"),
                             Event(b.id, "start", now + 5, ORG, actor=ORG, target="1005", call_id="hw-b1"))
-    assert sent_without_pings(sent) == ["MULTI", "EVALSHA", "EVALSHA", "EXEC"]
+    assert sent_without_pings(sent) == ["EVALSHA"]  # writes of several attendances: still one script call
     history.record_events(Event(a.id, "end", now + 6, ORG, actor="1002", call_id="hw-a1"),
                           Event(b.id, "end", now + 6, ORG, actor="1005", call_id="hw-b1"))
-    assert sent_without_pings(sent) == ["MULTI", "EVALSHA", "EVALSHA", "EXEC"]
+    assert sent_without_pings(sent) == ["EVALSHA"]
 
     # Read back: legs by index, a Call-ID that is no leg kept as itself, the marks, the links.
     assert story(state.history, a.id) == [
@@ -171,3 +171,60 @@ def test_a_dialog_event_keeps_its_history_when_the_script_was_lost(state: EdgeSt
     assert ended.supervisors == ["hw-sup"]
     assert not state.r.exists(supervised)
     assert story(state.history, att.id) == [("start", "1041", "", ""), ("end", "1041", "", "hw-d1")]
+
+
+class Captured:
+    """A sink that keeps what it is handed (as the edge's history queue does)."""
+
+    def __init__(self) -> None:
+        self.writes: list[Write] = []
+
+    def put(self, writes: list[Write]) -> bool:
+        self.writes.extend(writes)
+        return True
+
+    def settle(self) -> None:
+        pass
+
+
+def calls_of_two_attendances(history: Attendances, a: Attendance, b: Attendance, now: float) -> None:
+    """Two calls' histories, interleaved as a writer's batch may hold them."""
+    history.create_attendance(a, "hw-b-a1", Event(a.id, "start", now, ORG, actor="1051", target="1052",
+                                                  call_id="hw-b-a1"))
+    history.create_attendance(b, "hw-b-b1", Event(b.id, "start", now, ORG, actor="1053", target="1051",
+                                                  call_id="hw-b-b1"))
+    history.record_events(Event(a.id, "answer", now + 1, ORG, target="1052", call_id="hw-b-a1"))
+    history.link_leg(a.id, "hw-b-a2", Event(a.id, "conference", now + 2, ORG, actor="1051", target="1054",
+                                            call_id="hw-b-a2"))
+    history.record_events(Event(b.id, "end", now + 3, ORG, actor="1053", call_id="hw-b-b1"))
+    history.record_events(Event(a.id, "end", now + 4, ORG, actor="1052", call_id="hw-b-a1"))
+
+
+def test_a_batch_of_writes_leaves_the_same_history_as_the_writes_one_by_one(state: EdgeState) -> None:
+    now = time.time()
+    agents = ("1051", "1052", "1053", "1054")
+    state.r.delete(*(keys.recent(ORG, ext) for ext in agents))
+    one_by_one = (new_attendance(now), new_attendance(now))
+    calls_of_two_attendances(state.history, *one_by_one, now)
+    expected_lists = {ext: state.history.recent_attendances(ORG, ext) for ext in agents}
+
+    state.r.delete(*(keys.recent(ORG, ext) for ext in agents))
+    batched = (new_attendance(now), new_attendance(now))
+    queued = Attendances(state.r, 30)
+    queued.sink = Captured()
+    calls_of_two_attendances(queued, *batched, now)
+    assert not state.r.exists(keys.attendance(batched[0].id))  # nothing written yet
+    client, sent = counting(state)
+    sent.clear()
+    Attendances(client, 30).write_batch(queued.sink.writes)
+    assert sent_without_pings(sent) == ["EVALSHA"]
+
+    for done, single in zip(batched, one_by_one, strict=True):
+        assert story(state.history, done.id) == story(state.history, single.id)
+        got, want = state.r.hgetall(keys.attendance(done.id)), state.r.hgetall(keys.attendance(single.id))
+        assert {k: v for k, v in got.items() if k not in ("id",)} == {
+            k: v.replace(single.id, done.id) for k, v in want.items() if k not in ("id",)}
+    swap = {one_by_one[0].id: batched[0].id, one_by_one[1].id: batched[1].id}
+    assert {ext: state.history.recent_attendances(ORG, ext) for ext in agents} == {
+        ext: [swap[att] for att in atts] for ext, atts in expected_lists.items()}
+    assert state.r.get(keys.call_attendance("hw-b-a2")) == batched[0].id

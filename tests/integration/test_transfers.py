@@ -425,6 +425,7 @@ def test_interorg_transfer_of_a_call_not_from_a_queue_is_refused(cc: ContactCent
     assert result.ok, result.output + result.errors
     assert finish(ivr)[0] == 0
     # No agent took part: find the refusal in the stream of every attendance's events.
+    cc.state.history.settle()  # the stream is written by the edge's history writer, moments after the call
     latest = [fields for _, fields in cc.state.r.xrevrange(keys.HISTORY, count=50)]
     refusal = next(f for f in latest if f["event"] == "refused" and f.get("actor") == "900")
     assert (refusal["result"], refusal["target"]) == ("direct-extension-call", "dest")

@@ -16,7 +16,8 @@ import pytest
 
 KEMI_APP = Path(__file__).resolve().parents[2] / "kemi_app"
 # Functions whose value the code may use as data, not as a return code.
-VALUES = {"KSR.pv.get", "KSR.hdr.get", "KSR.hdr.get_idx", "KSR.htable.sht_get"}
+VALUES = {"KSR.pv.get", "KSR.hdr.get", "KSR.hdr.get_idx", "KSR.htable.sht_get", "KSR.htable.sht_inc",
+          "KSR.mqueue.mq_size"}
 
 
 def returns_bool(name: str) -> bool:

@@ -1,0 +1,117 @@
+"""The history hand-over (sip/history.py) against a stand-in for Kamailio's mqueue and htable:
+writes reach Redis in the order they were handed over, a writer that cannot reach Redis keeps
+them for its next run, one Redis refuses is dropped, and a full queue sends the worker to
+Redis itself."""
+
+from __future__ import annotations
+
+import importlib
+from collections import deque
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+import redis
+
+from tests.unit import fake_ksr
+
+
+class Shared:
+    """Kamailio's shared memory as the module uses it: one mqueue, one htable."""
+
+    def __init__(self, ksr: fake_ksr.FakeKSR) -> None:
+        self.queue: deque[tuple[str, str]] = deque()
+        self.table: dict[str, int] = {}
+        self.ksr = ksr
+        ksr.answers |= {
+            "mqueue.mq_size": lambda name: len(self.queue),
+            "mqueue.mq_add": lambda name, key, value: self.queue.append((key, value)) or 1,
+            "mqueue.mq_fetch": self.fetch,
+            "htable.sht_inc": self.inc,
+            "htable.sht_get": lambda table, item: self.table.get(item, 0),
+            "htable.sht_seti": lambda table, item, value: self.table.__setitem__(item, value) or 1,
+        }
+
+    def inc(self, table: str, item: str) -> int:
+        self.table[item] = self.table.get(item, 0) + 1
+        return self.table[item]
+
+    def fetch(self, name: str) -> int:
+        if not self.queue:
+            return -1
+        key, value = self.queue.popleft()
+        self.ksr.pvs |= {f"$mqk({name})": key, f"$mqv({name})": value}
+        return 1
+
+
+class History:
+    """ctx.state.history as the writer uses it: batches sent, or the error Redis gives."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+        self.error: Exception | None = None
+
+    def write_batch(self, writes: list[Any]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.batches.append(writes)
+
+
+@pytest.fixture
+def mod():
+    ksr = fake_ksr.install()
+    shared = Shared(ksr)
+    history = importlib.import_module("kemi_app.sip.history")
+    yield history, shared
+    fake_ksr.uninstall()
+
+
+def write(n: int) -> list[Any]:
+    return [[f"edge:att:{n}"], {"att": str(n)}]
+
+
+def test_writes_reach_redis_in_the_order_they_were_handed_over(mod: tuple[ModuleType, Shared]) -> None:
+    history, shared = mod
+    sink, writer, store = history.HistoryQueue(), history.Writer(), History()
+    assert sink.put([write(1), write(2)]) and sink.put([write(3)])
+    writer.run(SimpleNamespace(state=SimpleNamespace(history=store)))
+    assert store.batches == [[write(1), write(2), write(3)]]  # one script call
+    assert shared.table == {"seq": 2, "done": 2}
+    sink.settle()  # caught up: returns at once
+
+
+@pytest.mark.parametrize(("error", "written"), [
+    (redis.ConnectionError("down"), [[write(1), write(2)]]),  # kept, in order, for the next run
+    (redis.ResponseError("ERR bad script"), [[write(2)]]),  # dropped: it would block every later batch
+])
+def test_a_batch_that_fails_is_kept_while_redis_is_down_and_dropped_when_refused(
+        mod: tuple[ModuleType, Shared], error: Exception, written: list[list[Any]]) -> None:
+    history, shared = mod
+    sink, writer, store = history.HistoryQueue(), history.Writer(), History()
+    ctx = SimpleNamespace(state=SimpleNamespace(history=store))
+    sink.put([write(1)])
+    store.error = error
+    writer.run(ctx)
+    store.error = None
+    sink.put([write(2)])
+    writer.run(ctx)
+    assert store.batches == written
+    assert shared.table["done"] == 2
+
+
+def test_a_full_queue_sends_the_worker_to_redis_itself(mod: tuple[ModuleType, Shared]) -> None:
+    history, shared = mod
+    shared.queue.extend([("0", "[]")] * history.QUEUE_LIMIT)
+    assert history.HistoryQueue().put([write(1)]) is False
+    assert len(shared.queue) == history.QUEUE_LIMIT
+
+
+@pytest.mark.parametrize(("done", "target", "behind"), [
+    (0, 0, False), (4, 5, True), (5, 5, False), (6, 5, False),
+    (2**31 - 1, -(2**31), True),  # the hand-over number wrapped, the writer not yet
+    (-(2**31), 2**31 - 1, False),
+])
+def test_behind_copes_with_numbers_that_wrap(mod: tuple[ModuleType, Shared], done: int, target: int,
+                                              behind: bool) -> None:
+    history, _ = mod
+    assert history.behind(done, target) is behind
