@@ -135,8 +135,12 @@ def assert_ended_and_reported(stack: Stack, state: EdgeState, caller: Popen[str]
     assert ended < CALLS_ENDED_SECONDS, f"the call was kept for {ended:.1f}s after its media died"
     att = state.history.attendance_by_call(call_id)
     assert att is not None
-    events = state.history.attendance_history(att.id)
-    assert MEDIA_LOST in [e.event for e in events], [e.event for e in events]
+
+    def events() -> list[str]:
+        return [e.event for e in state.history.attendance_history(att.id)]
+
+    # Written by the edge's history writer a moment after the BYEs left.
+    assert wait_for(lambda: MEDIA_LOST in events(), 5), events()
     assert wait_for(lambda: state.agents.presence("demo", ["1001", "1002"])[0].state != "in-call", 5)
     assert lost_calls(stack, holder) == lost_before + 1
 
