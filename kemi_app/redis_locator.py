@@ -15,7 +15,9 @@ from urllib.parse import quote, unquote
 
 import redis
 from redis.connection import Connection
-from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.sentinel import Sentinel, SentinelConnectionPool
+
+from kemi_app.redis_wire import LeanConnection, LeanPool, LeanRedis, LeanSentinelConnection, LeanSentinelPool
 
 SCHEME = "redis-sentinel"
 
@@ -64,16 +66,17 @@ def client(url: str, timeout: float, connection: type[Connection] | None = None,
     connection_class_for) as its connection class when given."""
     where = parse(url)
     timeouts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    extra = {"connection_class": connection} if connection is not None else {}
+    extra = {"connection_class": connection or base_connection(url)}
     if where is None:
-        return redis.Redis.from_url(url, **timeouts, **options, **extra)
+        return LeanRedis(connection_pool=LeanPool.from_url(url, **timeouts, **options, **extra))
     sentinel = Sentinel(list(where.sentinels), sentinel_kwargs={"password": where.password or None, **timeouts})
-    return sentinel.master_for(where.service, password=where.password or None, **timeouts, **options, **extra)
+    return sentinel.master_for(where.service, LeanRedis, LeanSentinelPool, password=where.password or None,
+                               **timeouts, **options, **extra)
 
 
 def base_connection(url: str) -> type[Connection]:
     """The redis-py connection class a client of `url` must build on."""
-    return SentinelManagedConnection if parse(url) is not None else Connection
+    return LeanSentinelConnection if parse(url) is not None else LeanConnection
 
 
 def behind_sentinel(client_: redis.Redis) -> bool:

@@ -34,11 +34,11 @@ def redis_dependency() -> Dependency:
 
 def guarded(dependency: Dependency, base: type[Connection] = Connection) -> type[Connection]:
     """A connection class whose instances report to (and are refused by) `dependency`; `base`
-    is SentinelManagedConnection behind Sentinel (locator.base_connection)."""
+    is redis_locator.base_connection (a lean one; Sentinel-managed behind Sentinel)."""
 
     class GuardedConnection(base):
         def connect(self) -> None:
-            # The pool calls this each time it hands the connection out: once per command.
+            # The pool calls this each time it hands the connection out: once per command or pipeline.
             if not dependency.admit():
                 self.disconnect()
                 raise StoreUnavailable(dependency.down())
