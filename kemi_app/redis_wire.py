@@ -1,13 +1,13 @@
-"""redis-py with less work per round trip: a command costs one send, one receive and one
-non-blocking peek, where redis-py's defaults cost nine system calls and several layers of Python.
+"""redis-py with less work per round trip: in a SIP worker a command costs one send, one receive
+and one poll(0), where redis-py's defaults cost nine system calls and several layers of Python.
 
-- LeanConnection: a blocking socket whose timeouts the kernel keeps (SO_RCVTIMEO/SO_SNDTIMEO),
-  so no poll() before each send and receive, nor two ioctl()s to switch modes; replies parsed
-  by hiredis straight from the socket.
+- LeanConnection: replies parsed by hiredis straight from the socket; in a SIP worker a blocking
+  socket whose timeouts the kernel keeps (SO_RCVTIMEO/SO_SNDTIMEO), so no poll() before each
+  send and receive (elsewhere Python's timeouts: signals must not stretch a wait).
 - LeanPool / LeanSentinelPool: hand out a process's connection without a lock or a pid check
   (a fork resets the pools instead: os.register_at_fork). The check that a connection handed
   out has nothing left to read (a reply left over, or Redis closed it: then reconnect, as
-  redis-py does) is one recv(MSG_PEEK | MSG_DONTWAIT).
+  redis-py does) is one poll(0).
 - LeanRedis: execute_command without the retry wrapper (no retries are configured: a broken
   connection is dropped and the error raised, as before).
 The classes the stores use stay redis.Redis and redis.client.Pipeline.
@@ -16,6 +16,7 @@ The classes the stores use stay redis.Redis and redis.client.Pipeline.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import weakref
@@ -33,42 +34,44 @@ from redis.connection import (
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection
 
-_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 _POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
 
 
 def _kernel_timeout(sock: socket.socket, seconds: float | None) -> None:
-    """Blocking mode; a send or receive that waits longer than `seconds` fails with EAGAIN."""
+    """Blocking mode; a send or receive that waits longer than `seconds` fails with EAGAIN
+    (BlockingIOError). None or 0: wait for ever."""
     sock.settimeout(None)
-    if seconds:
-        whole = int(seconds)
-        tv = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    whole = int(seconds or 0)
+    tv = struct.pack("ll", whole, int(((seconds or 0) - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
 
 class LeanConnection(Connection):
+    # Only for a process that gets no signals while it waits (a SIP worker): the kernel restarts
+    # an interrupted wait with the whole timeout, so a process that gets signals every few ms
+    # (Kamailio's timer processes: SIGALRM) would wait on a stalled Redis for ever.
+    kernel_timeouts = False
+    _ready: select.poll
+
     def _connect(self) -> socket.socket:
         sock = super()._connect()
-        _kernel_timeout(sock, self.socket_timeout)
+        if self.kernel_timeouts:
+            _kernel_timeout(sock, self.socket_timeout)
+        self._ready = select.poll()
+        self._ready.register(sock, select.POLLIN)
         return sock
 
     def can_read(self, timeout: float = 0) -> bool:
         try:
             return bool(super().can_read(timeout))
-        finally:  # the parser gave the socket a Python timeout for this: blocking again
-            if self._sock:
+        finally:  # the parser gave the socket a Python timeout for this: the kernel's again
+            if self._sock and self.kernel_timeouts:
                 self._sock.settimeout(None)
 
     def has_leftovers(self) -> bool:
         """Anything to read (a stale reply, or Redis closed the connection) before a command."""
-        try:
-            self._sock.recv(1, _PEEK)
-        except BlockingIOError:
-            return False
-        except OSError:
-            pass
-        return True
+        return bool(self._ready.poll(0))
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not self._sock:

@@ -33,9 +33,11 @@ class Context:
     media_refused: bool = False  # set by the branch route when rtpengine dropped every branch
 
     @classmethod
-    def create(cls) -> Context:
+    def create(cls, sip_worker: bool = False) -> Context:
+        """`sip_worker`: a process that only waits on SIP and Redis (no timer signals), whose
+        Redis socket can leave its timeouts to the kernel: fewer system calls per round trip."""
         settings = Settings.from_env()
-        client = connect(settings.effective_redis_url, settings.redis_timeout_ms / 1000)
+        client = connect(settings.effective_redis_url, settings.redis_timeout_ms / 1000, kernel_timeouts=sip_worker)
         return cls(settings=settings, state=EdgeState(client, settings.history_retention_days,
                                                       settings.recording_retention_days))
 

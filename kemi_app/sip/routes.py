@@ -122,7 +122,7 @@ class EdgeRoutes:
 
     def child_init(self, rank: int) -> int:
         # Redis connections are per process: a socket shared across fork gets corrupted.
-        self.ctx = Context.create()
+        self.ctx = Context.create(sip_worker=rank > 0)
         self.ctx.state.history.sink = history.HistoryQueue()
         self.agent_api = AgentApi(self.ctx.settings, self.ctx.state)
         if rank == FIRST_SIP_WORKER:

@@ -85,12 +85,14 @@ from kemi_app.state.supervision import Supervisions
 __all__ = ["AgentAuth", "CallView", "EdgeState", "connect"]
 
 
-def connect(url: str, timeout: float = 1.0) -> redis.Redis:
+def connect(url: str, timeout: float = 1.0, *, kernel_timeouts: bool = False) -> redis.Redis:
     """A client whose connections share one circuit breaker (see guard.py): SIP workers pass a
-    short timeout, so a stalled Redis costs a few of them before requests get a fast 503.
+    short timeout, so a stalled Redis costs a few of them before requests get a fast 503, and
+    `kernel_timeouts` (only for a process no signals interrupt: kemi_app/redis_wire.py).
     `url` is a single instance or a Sentinel-watched primary (kemi_app/redis_locator.py)."""
-    return redis_locator.client(url, timeout, guarded(redis_dependency(), redis_locator.base_connection(url)),
-                                decode_responses=True, health_check_interval=30)
+    connection = guarded(redis_dependency(), redis_locator.base_connection(url))
+    connection.kernel_timeouts = kernel_timeouts
+    return redis_locator.client(url, timeout, connection, decode_responses=True, health_check_interval=30)
 
 
 def waiting_store(url: str, block_seconds: float) -> Queues:
