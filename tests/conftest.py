@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 from edgeops.ports import free_port_block  # noqa: E402
 from edgeops.stack import Stack  # noqa: E402
 from kemi_app.state import EdgeState, connect  # noqa: E402
-from kemi_app.state.attendance import Write  # noqa: E402
+from kemi_app.state.attendance import Writes  # noqa: E402
 from tests.sipp import Sipp  # noqa: E402
 
 API_TOKEN = "test-token-not-secret"
@@ -107,7 +107,7 @@ class WrittenHistory:
     def __init__(self, *edges: Stack) -> None:
         self.edges = edges
 
-    def put(self, writes: list[Write]) -> bool:
+    def put(self, writes: Writes) -> bool:
         return False
 
     def settle(self) -> None:

@@ -1,7 +1,9 @@
 """History off the SIP workers' path: a process hands its history writes (attendances, events,
 recent lists: state/attendance.py) to a shared-memory queue (mqueue) without touching Redis,
 and the history writer, an rtimer process of its own, sends what gathered every 20 ms in one
-script call, in the order the writes were queued.
+script call, in the order the writes were queued. A hand-over is already encoded
+(attendance.Writes: `minid`, the keys as JSON, the writes' JSON), so the writer only splits it
+and joins the pieces: it never decodes nor re-encodes the writes.
 
 Each hand-over is numbered (htable `history`: `seq`); the writer records the number it has
 written up to (`done`). A read a decision or the API relies on waits, bounded, until `done`
@@ -20,13 +22,13 @@ import redis
 from kemi_app import metrics
 from kemi_app.dependency import DependencyDown
 from kemi_app.sip.context import Context, pv
-from kemi_app.state.attendance import Write
+from kemi_app.state.attendance import Writes
 
 QUEUE = "history"  # kamailio.cfg: its mqueue, its rtimer process and its htable
 TABLE = "history"
 SEQ, DONE = "seq", "done"
 QUEUE_LIMIT = 50_000  # below the mqueue's size (which would drop the oldest): beyond it, write directly
-BATCH = 500  # writes per script call
+BATCH = 500  # hand-overs per script call
 BATCHES_PER_RUN = 20  # one run never holds the process for long
 SETTLE_SECONDS = 0.5
 SETTLE_STEP = 0.002
@@ -47,12 +49,14 @@ def behind(done: int, target: int) -> bool:
 class HistoryQueue:
     """state.attendance.HistorySink for a Kamailio process."""
 
-    def put(self, writes: list[Write]) -> bool:
+    def put(self, writes: Writes) -> bool:
         if KSR.mqueue.mq_size(QUEUE) >= QUEUE_LIMIT:
             metrics.history_overflow()
             return False
         seq = KSR.htable.sht_inc(TABLE, SEQ)
-        KSR.mqueue.mq_add(QUEUE, str(seq), json.dumps(writes, ensure_ascii=False, separators=(",", ":")))
+        # JSON holds no raw newline: the three parts split apart again at the first two
+        keys = json.dumps(writes.keys, ensure_ascii=False, separators=(",", ":"))
+        KSR.mqueue.mq_add(QUEUE, str(seq), f"{writes.minid}\n{keys}\n{writes.json}")
         return True
 
     def settle(self) -> None:
@@ -67,7 +71,7 @@ class Writer:
     next run, so their order holds."""
 
     def __init__(self) -> None:
-        self.pending: list[Write] = []
+        self.pending: list[Writes] = []
         self.last = 0  # hand-over number of the newest pending write
         self.logged = 0.0
 
@@ -75,7 +79,8 @@ class Writer:
         """rtimer route: everything queued since the last run, in batches of one script call each."""
         for _ in range(BATCHES_PER_RUN):
             while len(self.pending) < BATCH and KSR.mqueue.mq_fetch(QUEUE) > 0:
-                self.pending.extend(json.loads(pv(f"$mqv({QUEUE})")))
+                minid, keys, writes = pv(f"$mqv({QUEUE})").split("\n", 2)
+                self.pending.append(Writes(json.loads(keys), writes, minid))
                 self.last = int(pv(f"$mqk({QUEUE})"))
             if not self.pending:
                 return

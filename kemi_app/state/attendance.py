@@ -21,7 +21,8 @@ import json
 import re
 import secrets
 import time
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 import redis
 from redis.client import Pipeline
@@ -171,16 +172,21 @@ return before
 """
 
 
-# One history write: its keys (attendance hash, leg's Call-ID key if any, recent lists) and what
-# _WRITE needs of it. Plain lists and dicts, so a write can cross processes as JSON (sip/history.py).
-Write = tuple[list[str], dict[str, Any]]
+class Writes(NamedTuple):
+    """History writes ready for _WRITE, in their order: their keys, their JSON objects joined by
+    commas (a piece of ARGV[1]'s `writes` array) and the newest age cut among them ('' if none).
+    Pieces join by concatenation: the history writer never decodes them (sip/history.py)."""
+
+    keys: list[str]
+    json: str
+    minid: str
 
 
 class HistorySink(Protocol):
     """Where a Kamailio process hands its history writes (sip/history.py): a writer process of
     their own sends them to Redis in order, so SIP workers never wait on them."""
 
-    def put(self, writes: list[Write]) -> bool:
+    def put(self, writes: Writes) -> bool:
         """Takes the writes, in order; False when it cannot (full): the caller writes them itself."""
 
     def settle(self) -> None:
@@ -200,8 +206,8 @@ class Attendances(Store):
         """The record, its first leg and its first events, atomically in one script call."""
         # Age trimming once per attendance is enough; whole stream nodes go (approximate).
         minid = f"{int((time.time() - self.retention) * 1000)}-0"
-        self._send([self._write_args(att.id, [first, *more], link=call_id, fields=att.to_record(), fresh=True,
-                                      minid=minid)])
+        self._send(self._write_args(att.id, [first, *more], link=call_id, fields=att.to_record(), fresh=True,
+                                    minid=minid))
 
     def attendance(self, att_id: str) -> Attendance | None:
         self.settle()
@@ -214,7 +220,7 @@ class Attendances(Store):
         return self.attendance(att_id) if att_id else None
 
     def link_leg(self, att_id: str, call_id: str, event: Event) -> None:
-        self._send([self._write_args(att_id, [event], link=call_id)])
+        self._send(self._write_args(att_id, [event], link=call_id))
 
     def link_transfer(self, att_id: str, call_id: str, event: Event, *, transferred: bool, queue: str) -> None:
         """A transferee's new leg joins the attendance and is the customer's call from now on;
@@ -225,16 +231,14 @@ class Attendances(Store):
             marks["transferred"] = "1"
         if queue:
             marks |= {"entered_through_queue": "1", "queue": queue}
-        self._send([self._write_args(att_id, [event], link=call_id, fields=marks)])
+        self._send(self._write_args(att_id, [event], link=call_id, fields=marks))
 
     def continue_in_org(self, source_id: str, att: Attendance, call_id: str, source_event: Event,
                         first: Event) -> None:
         """An inter-org transfer's new leg starts the destination org's own attendance, linked
         both ways with the source's: each company keeps the call's flow in its own history."""
-        self._send([
-            self._write_args(att.id, [first], link=call_id, fields=att.to_record(), fresh=True),
-            self._write_args(source_id, [source_event], fields={"transferred_to": att.id}),
-        ])
+        self._send(self._write_args(att.id, [first], link=call_id, fields=att.to_record(), fresh=True),
+                   self._write_args(source_id, [source_event], fields={"transferred_to": att.id}))
 
     def current_attendance(self, org: str, ext: str) -> str:
         """The attendance of a call the agent is on now ('' if none)."""
@@ -260,9 +264,10 @@ class Attendances(Store):
 
     # -- history ----------------------------------------------------------------
     def _write_args(self, att_id: str, events: list[Event], *, link: str = "", fields: dict[str, str] | None = None,
-                    fresh: bool = False, minid: str = "") -> Write:
+                    fresh: bool = False, minid: str = "") -> tuple[list[str], dict[str, Any]]:
         """One write: `events` (and the leg `link`, if any; `fields` set on the record) for the
-        attendance's hash, the global stream and the agents' recent lists."""
+        attendance's hash, the global stream and the agents' recent lists. Its keys, and what
+        _WRITE reads of it."""
         link_key = [keys.call_attendance(link)] if link else []
         lists = recent_lists(events)
         write = {
@@ -273,28 +278,28 @@ class Attendances(Store):
         }
         return [keys.attendance(att_id), *link_key, *lists], write
 
-    def _batch_args(self, writes: list[Write]) -> tuple[list[str], list[str]]:
-        """The keys and argument of one _WRITE of `writes`, in their order."""
-        payload = {
-            "ttl": self.retention, "cap": EVENTS_PER_ATTENDANCE, "maxlen": self.history_maxlen,
-            "recent": RECENT_PER_AGENT,
-            # The Call-ID key is only needed while the leg is up (transfers, conferences, vanished agents).
-            "link_ttl": min(self.retention, CALL_RECORD_TTL),
-            "minid": max((w["minid"] for _, w in writes), default=""),  # the newest age cut of the batch
-            "writes": [w for _, w in writes],
-        }
-        return [keys.HISTORY, *(k for keys_, _ in writes for k in keys_)], [
-            json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
+    def _batch_args(self, pieces: list[Writes]) -> tuple[list[str], list[str]]:
+        """The keys and argument of one _WRITE of `pieces`, in their order."""
+        # The Call-ID key is only needed while the leg is up (transfers, conferences, vanished agents).
+        head = (f'{{"ttl":{self.retention},"cap":{EVENTS_PER_ATTENDANCE},"maxlen":{self.history_maxlen},'
+                f'"recent":{RECENT_PER_AGENT},"link_ttl":{min(self.retention, CALL_RECORD_TTL)},')
+        minid = max((p.minid for p in pieces), default="")  # the newest age cut of the batch
+        return [keys.HISTORY, *(k for p in pieces for k in p.keys)], [
+            f'{head}"minid":{json.dumps(minid)},"writes":[{",".join(p.json for p in pieces)}]}}']
 
-    def _send(self, writes: list[Write]) -> None:
+    def _send(self, *writes: tuple[list[str], dict[str, Any]]) -> None:
         """Writes handed to the history writer process in Kamailio, else (and when its queue is
         full) sent now: one EVALSHA."""
-        if writes and (self.sink is None or not self.sink.put(writes)):
-            self.write_batch(writes)
+        if not writes:
+            return
+        piece = _encoded(writes)
+        if self.sink is None or not self.sink.put(piece):
+            self.write_batch([piece])
 
-    def write_batch(self, writes: list[Write]) -> None:
-        """`writes` in Redis now, in their order, in one script call (reloaded if Redis lost it)."""
-        _WRITE.call(self.r, *self._batch_args(writes))
+    def write_batch(self, pieces: list[Writes]) -> None:
+        """The writes of `pieces` in Redis now, in their order, in one script call (reloaded if
+        Redis lost it)."""
+        _WRITE.call(self.r, *self._batch_args(pieces))
 
     def settle(self) -> None:
         """A read that a decision or the API relies on sees this node's history writes so far."""
@@ -302,7 +307,7 @@ class Attendances(Store):
             self.sink.settle()
 
     def record_events(self, *events: Event) -> None:
-        self._send(self._writes(events))
+        self._send(*self._writes(events))
 
     def queue_events(self, p: Pipeline, *events: Event, later: list[Event] | None = None) -> None:
         """Queues `events` on `p` (a transaction) for the caller to send with its own writes, by
@@ -311,7 +316,7 @@ class Attendances(Store):
         send_later once the transaction landed."""
         if self.sink is None:
             if writes := self._writes(events):
-                _WRITE.queue(p, *self._batch_args(writes))
+                _WRITE.queue(p, *self._batch_args([_encoded(writes)]))
         elif later is not None:
             later.extend(events)
         else:
@@ -321,7 +326,7 @@ class Attendances(Store):
         """The events queue_events kept for after a transaction."""
         self.record_events(*later)
 
-    def _writes(self, events: tuple[Event, ...]) -> list[Write]:
+    def _writes(self, events: tuple[Event, ...]) -> list[tuple[list[str], dict[str, Any]]]:
         """One write per attendance, its events in order."""
         return [self._write_args(att_id, [e for e in events if e.attendance == att_id])
                 for att_id in dict.fromkeys(e.attendance for e in events)]
@@ -379,6 +384,13 @@ class Attendances(Store):
         raw = self.r.eval(_FINISH_ORG_TRANSFER, 2, keys.org_transfer(att_id), keys.attendance(att_id),
                           progress.value, reason, str(at), "1" if progress is Progress.FAILED else "0")
         return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}
+
+
+def _encoded(writes: Sequence[tuple[list[str], dict[str, Any]]]) -> Writes:
+    """`writes` (Attendances._write_args) as one piece of a _WRITE batch."""
+    return Writes([k for keys_, _ in writes for k in keys_],
+                  json.dumps([w for _, w in writes], ensure_ascii=False, separators=(",", ":"))[1:-1],
+                  max(w["minid"] for _, w in writes))
 
 
 def recent_lists(events: list[Event]) -> list[str]:

@@ -12,7 +12,7 @@ import redis
 
 from kemi_app.policy.attendance import Attendance, Event, new_attendance_id
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.attendance import RECENT_PER_AGENT, Attendances, Write
+from kemi_app.state.attendance import RECENT_PER_AGENT, Attendances, Writes
 from kemi_app.state.dialogevents import DialogEvents
 
 ORG = "histw"
@@ -177,10 +177,10 @@ class Captured:
     """A sink that keeps what it is handed (as the edge's history queue does)."""
 
     def __init__(self) -> None:
-        self.writes: list[Write] = []
+        self.writes: list[Writes] = []
 
-    def put(self, writes: list[Write]) -> bool:
-        self.writes.extend(writes)
+    def put(self, writes: Writes) -> bool:
+        self.writes.append(writes)
         return True
 
     def settle(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 
+from kemi_app.state.attendance import Writes
 from tests.unit import fake_ksr
 
 
@@ -66,17 +67,18 @@ def mod():
     fake_ksr.uninstall()
 
 
-def write(n: int) -> list[Any]:
-    return [[f"edge:att:{n}"], {"att": str(n)}]
+def write(n: int) -> Writes:
+    """A hand-over as attendance.Attendances makes it: already encoded (two writes: two keys)."""
+    return Writes([f"edge:att:{n}", f"edge:recent:o:{n}"], f'{{"att":"{n}","lists":1}},{{"att":"{n}"}}', f"{n}-0")
 
 
 def test_writes_reach_redis_in_the_order_they_were_handed_over(mod: tuple[ModuleType, Shared]) -> None:
     history, shared = mod
     sink, writer, store = history.HistoryQueue(), history.Writer(), History()
-    assert sink.put([write(1), write(2)]) and sink.put([write(3)])
+    assert sink.put(write(1)) and sink.put(write(2)) and sink.put(write(3))
     writer.run(SimpleNamespace(state=SimpleNamespace(history=store)))
     assert store.batches == [[write(1), write(2), write(3)]]  # one script call
-    assert shared.table == {"seq": 2, "done": 2}
+    assert shared.table == {"seq": 3, "done": 3}
     sink.settle()  # caught up: returns at once
 
 
@@ -89,11 +91,11 @@ def test_a_batch_that_fails_is_kept_while_redis_is_down_and_dropped_when_refused
     history, shared = mod
     sink, writer, store = history.HistoryQueue(), history.Writer(), History()
     ctx = SimpleNamespace(state=SimpleNamespace(history=store))
-    sink.put([write(1)])
+    sink.put(write(1))
     store.error = error
     writer.run(ctx)
     store.error = None
-    sink.put([write(2)])
+    sink.put(write(2))
     writer.run(ctx)
     assert store.batches == written
     assert shared.table["done"] == 2
@@ -102,7 +104,7 @@ def test_a_batch_that_fails_is_kept_while_redis_is_down_and_dropped_when_refused
 def test_a_full_queue_sends_the_worker_to_redis_itself(mod: tuple[ModuleType, Shared]) -> None:
     history, shared = mod
     shared.queue.extend([("0", "[]")] * history.QUEUE_LIMIT)
-    assert history.HistoryQueue().put([write(1)]) is False
+    assert history.HistoryQueue().put(write(1)) is False
     assert len(shared.queue) == history.QUEUE_LIMIT
 
 
