@@ -1,7 +1,8 @@
 """rtpengine ng-protocol client (bencode over UDP): health pings, session deletes and queries.
 
 Each process (and thread) keeps one socket per rtpengine and numbers its cookies after a
-random prefix of its own: a delete per call costs no socket set-up and no urandom read.
+random prefix of its own: a delete per call costs no socket set-up, no urandom read, and no
+ioctl() to set the socket's timeout again (only when it changes).
 Cookies stay unique across processes, as rtpengine's reply cache by cookie needs."""
 
 from __future__ import annotations
@@ -12,21 +13,36 @@ import secrets
 import socket
 import threading
 import time
+from typing import Any
 
 
-def bencode(value: object) -> bytes:
-    if isinstance(value, bytes):
-        return str(len(value)).encode() + b":" + value
+def bencode(value: Any) -> bytes:
+    kind = type(value)  # the common exact types first, without walking isinstance checks
+    if kind is str:
+        value, kind = value.encode(), bytes
+    if kind is bytes:
+        return b"%d:%s" % (len(value), value)
+    if kind is dict:
+        return b"d" + b"".join(bencode(k) + bencode(value[k]) for k in sorted(value)) + b"e"
+    if kind is list:
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if kind is int:
+        return b"i%de" % value
+    return _bencode_other(value)
+
+
+def _bencode_other(value: object) -> bytes:
+    """Subclasses (bool, str enums, ...) of what bencode takes, as their base type."""
     if isinstance(value, str):
         return bencode(value.encode())
-    if isinstance(value, bool):
-        return bencode(int(value))
+    if isinstance(value, bytes):
+        return bencode(bytes(value))
     if isinstance(value, int):
-        return b"i%de" % value
+        return b"i%de" % int(value)
     if isinstance(value, list):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+        return bencode(list(value))
     if isinstance(value, dict):
-        return b"d" + b"".join(bencode(k) + bencode(value[k]) for k in sorted(value)) + b"e"
+        return bencode(dict(value))
     raise TypeError(f"cannot bencode {type(value).__name__}")
 
 
@@ -60,40 +76,54 @@ def bdecode(data: bytes) -> object:
     return _bdecode(data, 0)[0]
 
 
+class _Peer:
+    """One rtpengine's socket, and the timeout set on it now."""
+
+    def __init__(self, ng_addr: str) -> None:
+        host, port = ng_addr.rsplit(":", 1)
+        self.address = (host, int(port))
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.timeout = 0.0
+
+    def wait_at_most(self, seconds: float) -> None:
+        if seconds != self.timeout:
+            self.sock.settimeout(seconds)
+            self.timeout = seconds
+
+
 class _Channels(threading.local):
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.prefix = secrets.token_hex(4)
         self.numbers = itertools.count()
-        self.sockets: dict[str, tuple[socket.socket, tuple[str, int]]] = {}
+        self.peers: dict[str, _Peer] = {}
 
 
 _channels = _Channels()
 
 
-def _channel(ng_addr: str) -> tuple[_Channels, socket.socket, tuple[str, int]]:
+def _forked() -> None:
+    """A child must not share its parent's sockets nor cookies."""
     global _channels
-    if _channels.pid != os.getpid():  # forked: the parent's sockets and cookies are not ours
-        _channels = _Channels()
-    known = _channels.sockets.get(ng_addr)
-    if known is None:
-        host, port = ng_addr.rsplit(":", 1)
-        known = _channels.sockets[ng_addr] = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM), (host, int(port)))
-    return _channels, *known
+    _channels = _Channels()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def command(ng_addr: str, cmd: dict[str, object], timeout: float = 1.0) -> dict[str, object]:
     """Sends one ng command and returns the decoded answer; raises OSError on no answer.
     A late answer to an earlier command that timed out is skipped by its cookie."""
-    channels, s, address = _channel(ng_addr)
+    channels = _channels
+    peer = channels.peers.get(ng_addr) or channels.peers.setdefault(ng_addr, _Peer(ng_addr))
     cookie = f"{channels.prefix}{next(channels.numbers):x} ".encode()
-    s.sendto(cookie + bencode(cmd), address)
+    peer.wait_at_most(timeout)
+    peer.sock.sendto(cookie + bencode(cmd), peer.address)
     deadline = time.monotonic() + timeout
-    while True:
-        s.settimeout(max(deadline - time.monotonic(), 0.001))
-        data = s.recv(65535)
-        if data.startswith(cookie):
-            break
+    while not (data := peer.sock.recv(65535)).startswith(cookie):  # socket.timeout: no answer in time
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer from rtpengine")
+        peer.wait_at_most(left)
     answer = bdecode(data[len(cookie) :])
     if not isinstance(answer, dict):
         raise OSError("rtpengine answer is not a dictionary")
