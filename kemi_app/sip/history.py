@@ -2,8 +2,8 @@
 recent lists: state/attendance.py) to a shared-memory queue (mqueue) without touching Redis,
 and the history writer, an rtimer process of its own, sends what gathered every 20 ms in one
 script call, in the order the writes were queued. A hand-over is already encoded
-(attendance.Writes: `minid`, the keys as JSON, the writes' JSON), so the writer only splits it
-and joins the pieces: it never decodes nor re-encodes the writes.
+(attendance.Writes: its age cut, its writes' JSON, its keys), so the writer only splits it and
+joins the pieces: it never decodes nor re-encodes the writes.
 
 Each hand-over is numbered (htable `history`: `seq`); the writer records the number it has
 written up to (`done`). A read a decision or the API relies on waits, bounded, until `done`
@@ -46,6 +46,18 @@ def behind(done: int, target: int) -> bool:
     return 0 < (target - done) % _WRAP < _WRAP // 2
 
 
+# A hand-over is one mqueue value: the age cut, the writes' JSON (no raw newline in JSON), then
+# the keys one per line; as a JSON array (every edge key starts with "edge:", never "[") when a
+# key holds a newline of its own (a folded Call-ID).
+def _joined(keys: list[str]) -> str:
+    text = "\n".join(keys)
+    return text if text.count("\n") == len(keys) - 1 else json.dumps(keys, ensure_ascii=False)
+
+
+def _split(text: str) -> list[str]:
+    return json.loads(text) if text.startswith("[") else text.split("\n")
+
+
 class HistoryQueue:
     """state.attendance.HistorySink for a Kamailio process."""
 
@@ -54,9 +66,7 @@ class HistoryQueue:
             metrics.history_overflow()
             return False
         seq = KSR.htable.sht_inc(TABLE, SEQ)
-        # JSON holds no raw newline: the three parts split apart again at the first two
-        keys = json.dumps(writes.keys, ensure_ascii=False, separators=(",", ":"))
-        KSR.mqueue.mq_add(QUEUE, str(seq), f"{writes.minid}\n{keys}\n{writes.json}")
+        KSR.mqueue.mq_add(QUEUE, str(seq), f"{writes.minid}\n{writes.json}\n{_joined(writes.keys)}")
         return True
 
     def settle(self) -> None:
@@ -79,8 +89,8 @@ class Writer:
         """rtimer route: everything queued since the last run, in batches of one script call each."""
         for _ in range(BATCHES_PER_RUN):
             while len(self.pending) < BATCH and KSR.mqueue.mq_fetch(QUEUE) > 0:
-                minid, keys, writes = pv(f"$mqv({QUEUE})").split("\n", 2)
-                self.pending.append(Writes(json.loads(keys), writes, minid))
+                minid, writes, keys = pv(f"$mqv({QUEUE})").split("\n", 2)
+                self.pending.append(Writes(_split(keys), writes, minid))
                 self.last = int(pv(f"$mqk({QUEUE})"))
             if not self.pending:
                 return

@@ -386,10 +386,15 @@ class Attendances(Store):
         return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once, not per call
+
+
 def _encoded(writes: Sequence[tuple[list[str], dict[str, Any]]]) -> Writes:
     """`writes` (Attendances._write_args) as one piece of a _WRITE batch."""
-    return Writes([k for keys_, _ in writes for k in keys_],
-                  json.dumps([w for _, w in writes], ensure_ascii=False, separators=(",", ":"))[1:-1],
+    if len(writes) == 1:  # nearly always
+        keys_, write = writes[0]
+        return Writes(keys_, _JSON(write), write["minid"])
+    return Writes([k for keys_, _ in writes for k in keys_], _JSON([w for _, w in writes])[1:-1],
                   max(w["minid"] for _, w in writes))
 
 

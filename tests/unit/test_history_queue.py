@@ -82,6 +82,15 @@ def test_writes_reach_redis_in_the_order_they_were_handed_over(mod: tuple[Module
     sink.settle()  # caught up: returns at once
 
 
+def test_a_key_with_a_newline_of_its_own_crosses_the_queue_intact(mod: tuple[ModuleType, Shared]) -> None:
+    history, _ = mod
+    sink, writer, store = history.HistoryQueue(), history.Writer(), History()
+    folded = Writes(["edge:att:1", "edge:call:a\r\n b"], '{"att":"1","link":"a\\r\\n b"}', "")
+    assert sink.put(folded) and sink.put(write(2))
+    writer.run(SimpleNamespace(state=SimpleNamespace(history=store)))
+    assert store.batches == [[folded, write(2)]]
+
+
 @pytest.mark.parametrize(("error", "written"), [
     (redis.ConnectionError("down"), [[write(1), write(2)]]),  # kept, in order, for the next run
     (redis.ResponseError("ERR bad script"), [[write(2)]]),  # dropped: it would block every later batch
