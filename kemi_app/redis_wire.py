@@ -122,7 +122,8 @@ def _broken(e: BaseException, doing: str) -> BaseException:
 
 
 class _Lean:
-    """get_connection / release of a pool used by one thread of one process (a ConnectionPool)."""
+    """get_connection / release of a ConnectionPool without its lock (the list's pop and append
+    are atomic: threads still never share a connection) and without a pid check per call."""
 
     def get_connection(self, command_name: str, *keys: Any, **options: Any) -> Connection:
         try:
