@@ -32,7 +32,7 @@ UNKNOWN_AGENT_HA1 = "0" * 32  # never matches; unknown users look exactly like w
 FAILURES_TABLE = "authfail"
 PULLED = "~pulled"
 PULL_SECONDS = 1.0  # another node's failure is seen here at most this late
-CLOCK_SKEW = 5.0  # failures are timed by the node that recorded them
+CLOCK_SKEW = 30.0  # failures are timed by the clock of the node that recorded them
 
 
 def _foreign_nonce() -> bool:
