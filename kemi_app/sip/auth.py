@@ -74,6 +74,17 @@ def stale(realm: str) -> None:
     KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
 
 
+def stale_nonce(realm: str, rc: int) -> bool:
+    """Whether the check `rc` refused the nonce without checking the password (expired, used
+    before, or not this node's): then answered with a fresh challenge, stale=true."""
+    if rc == NONCE_REUSED:
+        metrics.sip_refused("replayed_credentials")
+    elif rc != NONCE_EXPIRED and not (rc == AUTH_ERROR and _foreign_nonce()):
+        return False
+    stale(realm)
+    return True
+
+
 def locked_out(org: Org) -> None:
     metrics.auth_failure(org.id, pv("$rm"), "locked_out")
     _refused(pv("$rm"), org.id, 403, "Too Many Failed Authentications")
@@ -94,10 +105,7 @@ def verify(ctx: Context, org: Org, user: str, agent: AgentAuth, rc: int | None =
     if rc > 0:
         KSR.auth.consume_credentials()
         return user
-    if rc == NONCE_REUSED:
-        metrics.sip_refused("replayed_credentials")
-    if rc in (NONCE_EXPIRED, NONCE_REUSED) or (rc == AUTH_ERROR and _foreign_nonce()):
-        stale(realm)  # the password was not checked
+    if stale_nonce(realm, rc):
         return None
     per_agent = counts_per_agent(agent.ha1 is not None)
     failures = ctx.state.registrations.record_auth_failure(org.id, user, source, per_agent=per_agent)

@@ -16,7 +16,7 @@ from kemi_app.policy.session import session_update
 from kemi_app.provisioning.company import Company
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import connections
-from kemi_app.sip.auth import check, has_credentials, recently_failed, stale, verify
+from kemi_app.sip.auth import check, has_credentials, recently_failed, stale, stale_nonce, verify
 from kemi_app.sip.context import Context, header_values, pv, reply
 from kemi_app.state.registrations import RegisterWrite, Registration, binding_json
 
@@ -73,6 +73,8 @@ def handle_register(ctx: Context) -> None:
         rc = check(org.domain, cached.ha1)
         if rc > 0:
             _refresh(ctx, org, user, cached.ha1, plan, now)
+            return
+        if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
             return
     # Credentials, the agent's registration and company: one round trip before the decision.
     view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
