@@ -19,6 +19,7 @@ from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
 from tests.integration.raw_sip import RawSip, Response, authorization, heard, listener
+from tests.integration.test_metrics import scrape, value
 
 ORG, DOMAIN, PASSWORD = "sec", "sec.test", "secpass"
 CALLER, CALLEE, OFFLINE = "5001", "5002", "5003"  # OFFLINE never registers: its calls end in 480
@@ -187,6 +188,24 @@ def test_a_nonce_this_node_did_not_issue_is_stale_and_not_a_failed_attempt(
     assert state.r.get(keys.authfail(ORG, ext, "127.0.0.1")) is None
     _, answer = _authenticated(client, "REGISTER", ruri, user=ext)
     assert answer is not None and answer.status == 200, answer
+
+
+def test_a_refresh_resent_is_stale_without_a_state_read(edge: Stack, client: RawSip, state: EdgeState, org: str
+                                                        ) -> None:
+    """A retransmission (or replay) of a refresh: its nonce is spent on this node, so it gets
+    its stale challenge at once, without reading the agent from Redis first."""
+    ext = "5008"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    for _ in range(2):  # the second is a refresh of what the node cached
+        text, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+        assert answer is not None and answer.status == 200, answer
+    before = scrape(edge)
+    time.sleep(0.3)  # a copy arriving while the first is still routed is absorbed as a retransmission
+    client.send(text)
+    assert _stale(client.final())
+    after = scrape(edge)
+    assert all(value(after, "edge_redis_seconds_count", op=op) == value(before, "edge_redis_seconds_count", op=op)
+               for op in ("register_view", "refresh"))
 
 
 def test_a_failure_recorded_on_another_node_locks_out_the_next_refresh(
