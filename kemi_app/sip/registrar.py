@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,8 +94,8 @@ def _cached(org_id: str, ext: str) -> Cached | None:
     raw = KSR.htable.sht_get(CACHE_TABLE, _key(org_id, ext))
     if not raw:
         return None
-    ha1, bindings = json.loads(raw)
-    return Cached(ha1, Registration(bindings, None))
+    ha1, *bindings = raw.split("\n")
+    return Cached(ha1, Registration(dict(b.split("\t", 1) for b in bindings), None))
 
 
 def _forget(org_id: str, ext: str) -> None:
@@ -210,7 +209,8 @@ def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registra
 
 def _registered(org_id: str, ext: str, ha1: str, outcome: RegisterOutcome, now: float) -> None:
     """Written: remembered for the next refresh, the connection kept, the bindings answered."""
-    cached = json.dumps([ha1, {b.contact: binding_json(b) for b in outcome.bindings}])
+    # The HA1, then a line per binding: its contact, a tab, its JSON (JSON escapes both).
+    cached = "\n".join([ha1, *(f"{b.contact}\t{binding_json(b)}" for b in outcome.bindings)])
     KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), cached)
     on_conn = _ttl_on_connection(outcome.bindings, source_uri(), now)
     if on_conn:
