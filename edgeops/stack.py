@@ -106,6 +106,9 @@ class Stack:
         env["REDIS_URL"] = self.settings.effective_redis_url
         env["EDGE_REDIS_PASSWORD"] = ""  # in REDIS_URL already
         env["EDGE_AUTH_SECRET"] = self.auth_secret()
+        # SIP nonces' secret: new at every start and never shared, so a nonce is good only on
+        # the Kamailio that issued it (kemi_app/sip/auth.py).
+        env["EDGE_KAMAILIO_NONCE_SECRET"] = secrets.token_hex(32)
         env["EDGE_API_TOKEN"] = self.api_token()
         # topoh's key (kamailio.cfg): its encoding is reversible by whoever knows plain text and
         # output, so it is derived from the auth secret, never the secret itself.

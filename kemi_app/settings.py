@@ -50,7 +50,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "EDGE_QUEUE_ANNOUNCE_SECONDS": ("30", "Seconds of music between two queue announcements"),
     "EDGE_DATA_DIR": (str(PROJECT_ROOT / "var"), "Runtime files: Redis data, pid files, logs, secrets"),
     "EDGE_DEMO_FILE": (str(PROJECT_ROOT / "provisioning" / "demo.json"), "Tenant file loaded at start (empty: none)"),
-    "EDGE_AUTH_SECRET": ("", "Nonce secret shared by all edge nodes (empty: generated once in the data dir)"),
+    "EDGE_AUTH_SECRET": ("", "Signing secret shared by all edge nodes (empty: generated once in the data dir)"),
     "EDGE_CHILDREN": ("4", "Kamailio UDP and TCP worker processes each"),
     "EDGE_SHM_MB": ("512", "Kamailio shared memory in MB"),
     "EDGE_PKG_MB": ("16", "Kamailio private memory per process in MB"),

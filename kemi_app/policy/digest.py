@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 
@@ -32,3 +34,21 @@ def nonce_use(header: str) -> str:
         return ""
     use = "|".join((p.get("username", ""), p.get("realm", ""), p["nonce"], p.get("nc", ""), p.get("cnonce", "")))
     return hashlib.sha256(use.encode()).hexdigest()[:32]
+
+
+_RESPONSE_RE = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def issued_nonce(header: str, now: float) -> bool:
+    """Whether `header` answers a challenge with a full response and a nonce shaped like those
+    Kamailio's auth module issues (base64 of its expiry, issue time and MD5s), still unexpired.
+    Such a nonce that the module refuses as invalid was issued with another secret: by another
+    node or before a restart. The password was never checked: not a failed attempt."""
+    p = credential_params(header)
+    if not _RESPONSE_RE.fullmatch(p.get("response", "")):
+        return False
+    try:
+        raw = base64.b64decode(p.get("nonce", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) >= 24 and int.from_bytes(raw[:4], "big") >= now

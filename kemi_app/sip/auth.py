@@ -1,6 +1,13 @@
-"""Digest authentication of agents against the HA1 stored in Redis."""
+"""Digest authentication of agents against the HA1 stored in Redis.
+
+Nonces are bound to the node that issued them: the auth module's secret is its own random one
+(kamailio.cfg), so another node's nonce, or one from before a restart, never validates here and
+`one_time_nonce` (this node's shared memory) refuses every second use of one of its own. No
+nonce use needs remembering in Redis."""
 
 from __future__ import annotations
+
+import time
 
 import KSR
 
@@ -10,20 +17,42 @@ from kemi_app.policy.auth_policy import after_failure, counts_per_agent
 from kemi_app.provisioning.org import Org
 from kemi_app.sip.context import Context, pv, reply
 from kemi_app.state import AgentAuth
+from kemi_app.state.registrations import AUTH_FAILURE_WINDOW
 
 HA1_IS_STORED = 1  # pv_auth_check flag: the "password" given is already HA1
 CHECK_USER_MATCHES = 1  # pv_auth_check check: auth user must equal From (To for REGISTER)
 QOP_AUTH = 1
 STALE = 16  # auth_challenge flag: stale=true, the client retries with a fresh nonce
-NONCE_STALE = (-4, -6)  # expired or reused nonce: not a wrong password
+NONCE_EXPIRED = -4
+NONCE_REUSED = -6  # a second use of one of this node's nonces: a replay or a client reusing it
+AUTH_ERROR = -1  # among others, a nonce this node's secret did not make
 UNKNOWN_AGENT_HA1 = "0" * 32  # never matches; unknown users look exactly like wrong passwords
+# Node-wide (kamailio.cfg htable): 'org:ext' of agents with a failed attempt recorded on any node
+# within the lockout window, and when this node last fetched the cluster's list (PULLED).
+FAILURES_TABLE = "authfail"
+PULLED = "~pulled"
+PULL_SECONDS = 1.0  # another node's failure is seen here at most this late
+CLOCK_SKEW = 30.0  # failures are timed by the clock of the node that recorded them
 
 
-def nonce_use() -> str:
-    """This request's use of its nonce (policy.digest.nonce_use); the header is the one
-    auth_challenge asks for: Authorization for REGISTER, Proxy-Authorization otherwise."""
+def _foreign_nonce() -> bool:
+    """The credentials answer a challenge that another node (or this one before a restart) sent;
+    the header is the one auth_challenge asks for: Authorization for REGISTER."""
     name = "Authorization" if KSR.is_REGISTER() > 0 else "Proxy-Authorization"
-    return digest.nonce_use(pv(f"$hdr({name})"))
+    return digest.issued_nonce(pv(f"$hdr({name})"), time.time())
+
+
+def recently_failed(ctx: Context, org_id: str, ext: str) -> bool:
+    """Whether a failed attempt against the agent was recorded on any node within the lockout
+    window: only then can a lockout refuse its right password, so only then is it read."""
+    now = time.time()
+    pulled = KSR.htable.sht_get(FAILURES_TABLE, PULLED)
+    if not pulled or now - float(pulled) >= PULL_SECONDS:
+        since = max(float(pulled or 0), now - AUTH_FAILURE_WINDOW) - CLOCK_SKEW
+        for name in ctx.state.registrations.failed_since(since):
+            KSR.htable.sht_seti(FAILURES_TABLE, name, 1)
+        KSR.htable.sht_sets(FAILURES_TABLE, PULLED, repr(now))
+    return bool(KSR.htable.sht_get(FAILURES_TABLE, f"{org_id}:{ext}"))
 
 
 def has_credentials(org: Org) -> bool:
@@ -45,16 +74,20 @@ def stale(realm: str) -> None:
     KSR.auth.auth_challenge(realm, QOP_AUTH | STALE)
 
 
+def stale_nonce(realm: str, rc: int) -> bool:
+    """Whether the check `rc` refused the nonce without checking the password (expired, used
+    before, or not this node's): then answered with a fresh challenge, stale=true."""
+    if rc == NONCE_REUSED:
+        metrics.sip_refused("replayed_credentials")
+    elif rc != NONCE_EXPIRED and not (rc == AUTH_ERROR and _foreign_nonce()):
+        return False
+    stale(realm)
+    return True
+
+
 def locked_out(org: Org) -> None:
     metrics.auth_failure(org.id, pv("$rm"), "locked_out")
     _refused(pv("$rm"), org.id, 403, "Too Many Failed Authentications")
-
-
-def replayed(realm: str, user: str) -> None:
-    """Right credentials, but this exact nonce use was seen before: a captured request resent."""
-    KSR.notice(f"replayed credentials for {user}@{realm} from {pv('$si')}\n")
-    metrics.sip_refused("replayed_credentials")
-    stale(realm)
 
 
 def verify(ctx: Context, org: Org, user: str, agent: AgentAuth, rc: int | None = None) -> str | None:
@@ -69,17 +102,15 @@ def verify(ctx: Context, org: Org, user: str, agent: AgentAuth, rc: int | None =
         return None
     if rc is None:
         rc = check(realm, agent.ha1)
-    if rc > 0 and not agent.fresh:
-        replayed(realm, user)
-        return None
     if rc > 0:
         KSR.auth.consume_credentials()
         return user
-    if rc in NONCE_STALE:
-        stale(realm)
+    if stale_nonce(realm, rc):
         return None
     per_agent = counts_per_agent(agent.ha1 is not None)
     failures = ctx.state.registrations.record_auth_failure(org.id, user, source, per_agent=per_agent)
+    if per_agent:
+        KSR.htable.sht_seti(FAILURES_TABLE, f"{org.id}:{user}", 1)
     with metrics.policy_timer("auth_failure"):
         verdict = after_failure(failures, limit)
     KSR.notice(f"auth failed for {user}@{realm} rc={rc} from {source}\n")

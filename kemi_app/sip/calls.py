@@ -16,7 +16,7 @@ from kemi_app.policy.recording import automatic_reason
 from kemi_app.provisioning.company import Company
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import attendances, callerid, carriers, queues, topology
-from kemi_app.sip.auth import has_credentials, nonce_use, verify
+from kemi_app.sip.auth import has_credentials, verify
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse
 from kemi_app.sip.features import handle_feature
@@ -33,7 +33,8 @@ def handle_initial(ctx: Context) -> None:
         return
     user, dialled = pv("$au"), pv("$rU")
     # One round trip: credentials, the caller's state and session, the dialled agent or service.
-    view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, nonce_use())
+    # No nonce use to claim: SIP nonces are bound to this node (sip/auth).
+    view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, "")
     if verify(ctx, org, user, view.auth) is None:
         return
     if not _target_in_org(ctx, org):

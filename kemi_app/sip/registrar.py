@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from kemi_app.policy.session import session_update
 from kemi_app.provisioning.company import Company
 from kemi_app.provisioning.org import Org
 from kemi_app.sip import connections
-from kemi_app.sip.auth import check, has_credentials, locked_out, nonce_use, replayed, stale, verify
+from kemi_app.sip.auth import check, has_credentials, recently_failed, stale, stale_nonce, verify
 from kemi_app.sip.context import Context, header_values, pv, reply
 from kemi_app.state.registrations import RegisterWrite, Registration, binding_json
 
@@ -64,15 +63,20 @@ def handle_register(ctx: Context) -> None:
     user = pv("$au")
     now = time.time()
     cached = _cached(org.id, user)
-    plan = _refresh_plan(ctx, cached.registration, now) if cached is not None else None
+    plan = None
+    # A refresh skips the lockout read: only after a recent failure could it refuse this agent.
+    if cached is not None and not recently_failed(ctx, org.id, user):
+        plan = _refresh_plan(ctx, cached.registration, now)
     rc = None
     if cached is not None and plan is not None:
         rc = check(org.domain, cached.ha1)
         if rc > 0:
             _refresh(ctx, org, user, cached.ha1, plan, now)
             return
+        if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
+            return
     # Credentials, the agent's registration and company: one round trip before the decision.
-    view = ctx.state.registrations.register_view(org.id, user, pv("$si"), nonce_use(), now)
+    view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
     if cached is not None and rc is not None and view.auth.ha1 != cached.ha1:
         _forget(org.id, user)
         stale(org.domain)  # checked against an HA1 changed since: the nonce is spent, try again
@@ -90,8 +94,8 @@ def _cached(org_id: str, ext: str) -> Cached | None:
     raw = KSR.htable.sht_get(CACHE_TABLE, _key(org_id, ext))
     if not raw:
         return None
-    ha1, bindings = json.loads(raw)
-    return Cached(ha1, Registration(bindings, None))
+    ha1, *bindings = raw.split("\n")
+    return Cached(ha1, Registration(dict(b.split("\t", 1) for b in bindings), None))
 
 
 def _forget(org_id: str, ext: str) -> None:
@@ -155,17 +159,13 @@ def _refresh_plan(ctx: Context, current: Registration, now: float) -> tuple[Regi
 
 def _refresh(ctx: Context, org: Org, user: str, ha1: str, plan: tuple[Registration, RegisterWrite], now: float
              ) -> None:
-    """Credentials verified against the cached `ha1`: the rest of auth and the write in one round trip."""
+    """Credentials verified against the cached `ha1`: checked against the stored one and written
+    in one round trip."""
     current, write = plan
-    auth = (pv("$si"), ctx.settings.auth_max_failures, nonce_use())
-    done = ctx.state.registrations.refresh(org.id, user, current, write, ha1, auth, now)
+    done = ctx.state.registrations.refresh(org.id, user, current, write, ha1, now)
     if done.verdict == "stale":
         _forget(org.id, user)
         stale(org.domain)
-    elif done.verdict == "locked":
-        locked_out(org)
-    elif done.verdict == "replayed":
-        replayed(org.domain, user)
     else:
         KSR.auth.consume_credentials()
         if done.verdict == "changed":
@@ -209,7 +209,8 @@ def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registra
 
 def _registered(org_id: str, ext: str, ha1: str, outcome: RegisterOutcome, now: float) -> None:
     """Written: remembered for the next refresh, the connection kept, the bindings answered."""
-    cached = json.dumps([ha1, {b.contact: binding_json(b) for b in outcome.bindings}])
+    # The HA1, then a line per binding: its contact, a tab, its JSON (JSON escapes both).
+    cached = "\n".join([ha1, *(f"{b.contact}\t{binding_json(b)}" for b in outcome.bindings)])
     KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), cached)
     on_conn = _ttl_on_connection(outcome.bindings, source_uri(), now)
     if on_conn:

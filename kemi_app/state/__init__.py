@@ -35,7 +35,11 @@ Keys (every edge node shares them; see keys.py):
   edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress
   edge:authfail:{org}:{ext}:{ip}   failed digest attempts of an agent from a source, expiring
   edge:authfail:{org}:?:{ip}       failed attempts from a source with names that are no agent
-  edge:nonce:{hash}                a used nonce (user, nonce, nc, cnonce): a second use is a replay
+  edge:authfails                   sorted set: org:ext of agents with a failed attempt in the
+                                   last 5 minutes, by its time (nodes skip the lockout read
+                                   on a refresh of any other agent)
+  edge:nonce:{hash}                a used agent API nonce (user, nonce, nc, cnonce): a second use
+                                   is a replay
   edge:conn:{node}:{ip:port}       agent registered over that WebSocket (cleanup when it closes)
   edge:att:{id}                    hash: an attendance (policy.attendance.Attendance), its legs
                                    and its history (state.attendance says how)

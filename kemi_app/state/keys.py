@@ -97,6 +97,9 @@ def authfail_unknown(org_id: str, ip: str) -> str:
     return k("authfail", org_id, "?", ip)
 
 
+AUTHFAIL_RECENT = k("authfails")  # sorted set: org:ext by the time of its last auth failure (5 min)
+
+
 def nonce_use(digest: str) -> str:
     """Set while a nonce use (policy.digest.nonce_use) is remembered: a second use is a replay."""
     return k("nonce", digest)

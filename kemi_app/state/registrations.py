@@ -21,22 +21,22 @@ from kemi_app.provisioning.errors import Conflict
 from kemi_app.state import keys
 from kemi_app.state.agentstate import bindings_from, session_from
 from kemi_app.state.base import MAX_RETRIES, Store
-from kemi_app.state.callview import CLAIM_AUTH_LUA, NONCE_MEMORY, AgentAuth, auth_from, auth_keys
+from kemi_app.state.callview import CLAIM_AUTH_LUA, AgentAuth, auth_from, auth_keys
 from kemi_app.state.codec import decode, encode
 from kemi_app.state.queues import AGENT_CHANGED_LUA, PREFIX, WAKE_MEMORY, queue_agent_changed
 from kemi_app.state.scripts import Script
 
 AUTH_FAILURE_WINDOW = 300
-# What a REGISTER needs, in one script call: the agent's HA1 and company, its auth failures and
-# the claim of the nonce use (claim_auth), its bindings, and when no binding is live at `now`
-# what only a login's decision uses: its session and the org's version (for the cached company
-# settings; both false when not read). KEYS: agent, failures, unknown names' failures, org
-# version, bindings, session, nonce use (absent when none was named). ARGV: nonce memory, now.
+# What a REGISTER needs, in one script call: the agent's HA1 and company, its auth failures
+# (claim_auth, no nonce: SIP nonces are bound to the node that issued them, see sip/auth), its
+# bindings, and when no binding is live at `now` what only a login's decision uses: its session
+# and the org's version (for the cached company settings; both false when not read). KEYS: agent,
+# failures, unknown names' failures, org version, bindings, session. ARGV: now.
 REGISTER_VIEW = CLAIM_AUTH_LUA + """
 local agent = redis.call('hmget', KEYS[1], 'ha1', 'company')
-local auth = claim_auth(KEYS[2], KEYS[3], KEYS[7] or '', agent[1] ~= false, ARGV[1])
+local auth = claim_auth(KEYS[2], KEYS[3], '', agent[1] ~= false, 0)
 local bindings = redis.call('hgetall', KEYS[5])
-local now, live = tonumber(ARGV[2]), false
+local now, live = tonumber(ARGV[1]), false
 for i = 2, #bindings, 2 do
   if cjson.decode(bindings[i]).expires_at > now then live = true break end
 end
@@ -98,22 +98,17 @@ COMMIT_REGISTER = _COMMIT_HEAD + "local function changed() return 0 end" + _COMM
 _commit_register = Script(COMMIT_REGISTER)
 
 # A refresh in one round trip, for a worker that verified the digest against its cached HA1 and
-# decided on its cached bindings: checks the cache (the stored HA1's SHA1, else 'stale', nothing
-# claimed), the lockout ('locked') and the nonce use ('replayed'), then commits as COMMIT_REGISTER.
-# Bindings no longer as cached: 'changed' with what the regular decision needs (the agent's
-# company, the org's version, bindings, session); the nonce use is claimed then.
-# KEYS: COMMIT_REGISTER's, then agent, failures, unknown names' failures, org version, nonce use
-# (absent when none). ARGV: COMMIT_REGISTER's first four, the cached HA1's SHA1, the failure
-# limit, the nonce memory, then COMMIT_REGISTER's lists.
-REFRESH_REGISTER = CLAIM_AUTH_LUA + _COMMIT_HEAD + """
+# decided on its cached bindings: checks the cache (the stored HA1's SHA1, else 'stale'), then
+# commits as COMMIT_REGISTER. The lockout is not read: a worker takes this path only when no
+# failure was recorded against the agent lately (sip/auth.recently_failed). Bindings no longer as
+# cached: 'changed' with what the regular decision needs (the agent's company, the org's
+# version, bindings, session). KEYS: COMMIT_REGISTER's, then agent, org version. ARGV:
+# COMMIT_REGISTER's first four, the cached HA1's SHA1, then COMMIT_REGISTER's lists.
+REFRESH_REGISTER = _COMMIT_HEAD + """
 local agent = redis.call('hmget', KEYS[4], 'ha1', 'company')
-local seen, limit, memory = arg(), tonumber(arg()), arg()
-if not agent[1] or redis.sha1hex(agent[1]) ~= seen then return {'stale'} end
-local auth = claim_auth(KEYS[5], KEYS[6], KEYS[8] or '', true, memory)
-if tonumber(auth[1] or '0') >= limit then return {'locked'} end
-if auth[3] == 0 then return {'replayed'} end
+if not agent[1] or redis.sha1hex(agent[1]) ~= arg() then return {'stale'} end
 local function changed()
-  return {'changed', agent[2], redis.call('get', KEYS[7]) or '0', redis.call('hgetall', KEYS[1]),
+  return {'changed', agent[2], redis.call('get', KEYS[5]) or '0', redis.call('hgetall', KEYS[1]),
           redis.call('hgetall', KEYS[2])}
 end
 """ + _COMMIT_BODY
@@ -168,8 +163,8 @@ class RegisterView:
 
 @dataclass(frozen=True)
 class Refreshed:
-    """REFRESH_REGISTER's verdict: 'ok' (written), 'stale' (the cached HA1), 'locked',
-    'replayed', or 'changed' with what the regular decision needs (nothing written)."""
+    """REFRESH_REGISTER's verdict: 'ok' (written), 'stale' (the cached HA1), or 'changed' with
+    what the regular decision needs (nothing written)."""
 
     verdict: str
     company_id: str = ""
@@ -221,30 +216,26 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
 
 @metrics.timed_state
 class Registrations(Store):
-    def register_view(self, org_id: str, ext: str, source_ip: str, nonce_use: str = "",
-                      now: float | None = None) -> RegisterView:
+    def register_view(self, org_id: str, ext: str, source_ip: str, now: float | None = None) -> RegisterView:
         """The registration's session and the org's version are read only when no binding is
         live at `now` (default: the current time)."""
-        failures, unknown, *nonce = auth_keys(org_id, ext, source_ip, nonce_use)
+        failures, unknown = auth_keys(org_id, ext, source_ip, "")
         keys_ = [keys.agent(org_id, ext), failures, unknown, keys.org_version(org_id), keys.bindings(org_id, ext),
-                 keys.session(org_id, ext), *nonce]
+                 keys.session(org_id, ext)]
         ha1, company, claimed, version, bindings, session = _register_view.call(
-            self.r, keys_, [NONCE_MEMORY, repr(time.time() if now is None else now)])
+            self.r, keys_, [repr(time.time() if now is None else now)])
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
         return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
     def refresh(self, org_id: str, ext: str, current: Registration, write: RegisterWrite, cached_ha1: str,
-                auth: tuple[str, int, str], now: float) -> Refreshed:
+                now: float) -> Refreshed:
         """`write` applied to `current` (both from the worker's caches) in one script call, if
-        `cached_ha1` is still the agent's and the request's source (`auth`: source IP, failure
-        limit, nonce use) is neither locked out nor replaying credentials."""
-        source_ip, limit, nonce_use = auth
+        `cached_ha1` is still the agent's."""
         commit_keys, commit_args = commit_call(org_id, ext, current, write, now)
-        failures, unknown, *nonce = auth_keys(org_id, ext, source_ip, nonce_use)
         seen = hashlib.sha1(cached_ha1.encode()).hexdigest()
         reply = _refresh_register.call(
-            self.r, [*commit_keys, keys.agent(org_id, ext), failures, unknown, keys.org_version(org_id), *nonce],
-            [*commit_args[:4], seen, limit, NONCE_MEMORY, *commit_args[4:]])
+            self.r, [*commit_keys, keys.agent(org_id, ext), keys.org_version(org_id)],
+            [*commit_args[:4], seen, *commit_args[4:]])
         if reply == 1:
             self._replicated()
             return Refreshed("ok")
@@ -279,13 +270,22 @@ class Registrations(Store):
 
     def record_auth_failure(self, org_id: str, ext: str, source_ip: str, per_agent: bool) -> int:
         """Counts a failure from a source against the agent, or (policy.auth_policy) against the
-        source's one counter for names that are no agent."""
+        source's one counter for names that are no agent. An agent's goes on the cluster's list
+        of recent failures too (failed_since); made-up names make no entry there."""
         key = keys.authfail(org_id, ext, source_ip) if per_agent else keys.authfail_unknown(org_id, source_ip)
+        now = time.time()
         with self.r.pipeline(transaction=True) as p:
             p.incr(key)
             p.expire(key, AUTH_FAILURE_WINDOW)
-            count, _ = p.execute()
+            if per_agent:
+                p.zadd(keys.AUTHFAIL_RECENT, {f"{org_id}:{ext}": now})
+                p.zremrangebyscore(keys.AUTHFAIL_RECENT, "-inf", now - AUTH_FAILURE_WINDOW)
+            count, *_ = p.execute()
         return int(count)
+
+    def failed_since(self, since: float) -> list[str]:
+        """The names ('org:ext') with a failure recorded on any node after `since`."""
+        return self.r.zrangebyscore(keys.AUTHFAIL_RECENT, f"({since!r}", "+inf")
 
     def agent_bindings(self, org_id: str, ext: str) -> tuple[Agent | None, list[Binding]]:
         """(the agent, its live bindings on live nodes) in one round trip."""

@@ -84,7 +84,7 @@ def test_scripts_redis_lost_are_loaded_again(state: EdgeState) -> None:
     """A restarted or failed-over Redis has no scripts: the read and the commit still run."""
     now = time.time()
     state.r.script_flush()
-    view = state.registrations.register_view("commit", "1004", "127.0.0.1", "use1", now)
+    view = state.registrations.register_view("commit", "1004", "127.0.0.1", now)
     assert view.auth.fresh and view.registration == Registration()
     state.r.script_flush()
     write = RegisterWrite(RegisterOutcome(200, "OK", [binding("sip:a@x", now)]), SessionUpdate(now + 300))
@@ -94,8 +94,8 @@ def test_scripts_redis_lost_are_loaded_again(state: EdgeState) -> None:
 
 def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: EdgeState) -> None:
     """REFRESH_REGISTER: one script call that writes only when the worker's cached HA1 is
-    the stored one, the source is not locked out, the nonce use is new and the bindings are
-    still the cached ones; otherwise it says why and writes nothing."""
+    the stored one and the bindings are still the cached ones; otherwise it says why and
+    writes nothing."""
     now = time.time()
     regs = state.registrations
     state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
@@ -107,17 +107,23 @@ def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: Ed
     write = RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(fresher.expires_at))
     right, wrong = ha1("1005", "commit.test", "pw"), ha1("1005", "commit.test", "old")
 
-    def refresh(ha1_: str, use: str, current: Registration = cached) -> str:
-        return regs.refresh("commit", "1005", current, write, ha1_, ("127.0.0.9", 3, use), now).verdict
+    def refresh(ha1_: str, current: Registration = cached) -> str:
+        return regs.refresh("commit", "1005", current, write, ha1_, now).verdict
 
-    assert refresh(wrong, "u1") == "stale"
-    assert refresh(right, "u1") == "ok"  # 'stale' claimed nothing: the same use is still new
+    assert refresh(wrong) == "stale"
+    assert regs.registration("commit", "1005").bindings == [first]
+    assert refresh(right) == "ok"
     assert regs.registration("commit", "1005").bindings == [fresher]
-    assert refresh(right, "u1") == "replayed"
-    changed = regs.refresh("commit", "1005", cached, write, right, ("127.0.0.9", 3, "u2"), now)
+    changed = regs.refresh("commit", "1005", cached, write, right, now)
     assert changed.verdict == "changed" and changed.registration.bindings == [fresher]
     assert changed.registration.session_raw is not None and changed.org_version is not None
-    for _ in range(3):
-        regs.record_auth_failure("commit", "1005", "127.0.0.9", per_agent=True)
-    assert refresh(right, "u3", changed.registration) == "locked"
-    assert regs.registration("commit", "1005").bindings == [fresher]
+
+
+def test_failures_against_agents_are_listed_for_every_node_and_made_up_names_are_not(state: EdgeState) -> None:
+    """The cluster's list of recent failures: what lets a node skip the lockout read on a refresh."""
+    regs = state.registrations
+    since = time.time() - 1
+    regs.record_auth_failure("commit", "1006", "127.0.0.9", per_agent=True)
+    regs.record_auth_failure("commit", "9999", "127.0.0.9", per_agent=False)
+    assert "commit:1006" in regs.failed_since(since) and "commit:9999" not in regs.failed_since(since)
+    assert "commit:1006" not in regs.failed_since(time.time() + 1)

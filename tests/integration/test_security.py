@@ -4,6 +4,7 @@ Outside hosts are UDP sockets on 127.0.0.5 that must never hear from the edge.""
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
 from tests.integration.raw_sip import RawSip, Response, authorization, heard, listener
+from tests.integration.test_metrics import scrape, value
 
 ORG, DOMAIN, PASSWORD = "sec", "sec.test", "secpass"
 CALLER, CALLEE, OFFLINE = "5001", "5002", "5003"  # OFFLINE never registers: its calls end in 480
@@ -164,6 +166,68 @@ def test_replayed_invite_with_a_new_call_id_is_stale(client: RawSip, org: str) -
 
 
 # -- flood and lockout --------------------------------------------------------------------------
+def test_a_nonce_this_node_did_not_issue_is_stale_and_not_a_failed_attempt(
+    client: RawSip, state: EdgeState, org: str
+) -> None:
+    """Each node makes its nonces with its own secret: one from another node (or from before a
+    restart) never validates here, so it cannot be replayed here. The password was not checked:
+    a stale challenge, no failure counted."""
+    ext = "5006"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    ruri = f"sip:{DOMAIN}"
+    client.send(client.request("REGISTER", ruri, ext, DOMAIN))
+    challenge = client.final()
+    assert challenge is not None and challenge.status == 401, challenge
+    nonce = challenge.header("WWW-Authenticate").split('nonce="', 1)[1].split('"', 1)[0]
+    raw = bytearray(base64.b64decode(nonce))
+    raw[12] ^= 0xFF  # inside the MD5 that only the issuing node's secret reproduces
+    foreign = challenge.header("WWW-Authenticate").replace(nonce, base64.b64encode(bytes(raw)).decode())
+    value = authorization(foreign, "REGISTER", ruri, ext, PASSWORD)
+    client.send(client.request("REGISTER", ruri, ext, DOMAIN, cseq=2, extra=f"Authorization: {value}\n"))
+    assert _stale(client.final())
+    assert state.r.get(keys.authfail(ORG, ext, "127.0.0.1")) is None
+    _, answer = _authenticated(client, "REGISTER", ruri, user=ext)
+    assert answer is not None and answer.status == 200, answer
+
+
+def test_a_refresh_resent_is_stale_without_a_state_read(edge: Stack, client: RawSip, state: EdgeState, org: str
+                                                        ) -> None:
+    """A retransmission (or replay) of a refresh: its nonce is spent on this node, so it gets
+    its stale challenge at once, without reading the agent from Redis first."""
+    ext = "5008"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    for _ in range(2):  # the second is a refresh of what the node cached
+        text, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+        assert answer is not None and answer.status == 200, answer
+    before = scrape(edge)
+    time.sleep(0.3)  # a copy arriving while the first is still routed is absorbed as a retransmission
+    client.send(text)
+    assert _stale(client.final())
+    after = scrape(edge)
+    assert all(value(after, "edge_redis_seconds_count", op=op) == value(before, "edge_redis_seconds_count", op=op)
+               for op in ("register_view", "refresh"))
+
+
+def test_a_failure_recorded_on_another_node_locks_out_the_next_refresh(
+    edge: Stack, client: RawSip, state: EdgeState, org: str
+) -> None:
+    """A refresh reads the lockout counters only for an agent with a recent failure; a node
+    learns of failures recorded on other nodes within about a second."""
+    ext = "5007"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    for _ in range(2):  # the second is a refresh of what the node cached
+        _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+        assert answer is not None and answer.status == 200, answer
+    for _ in range(edge.settings.auth_max_failures):  # as another node records them
+        state.registrations.record_auth_failure(ORG, ext, "127.0.0.1", per_agent=True)
+    time.sleep(1.5)
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+    assert answer is not None and answer.status == 403, answer
+    state.r.delete(keys.authfail(ORG, ext, "127.0.0.1"))
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+    assert answer is not None and answer.status == 200, answer
+
+
 def test_flood_from_one_source_is_throttled_while_an_agent_registers_and_calls(
     edge: Stack, client: RawSip, org: str
 ) -> None:

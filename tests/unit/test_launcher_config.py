@@ -86,6 +86,15 @@ def test_topology_hiding_gets_a_key_derived_from_the_secret_and_a_uri_host(tmp_p
     assert other["EDGE_KAMAILIO_TOPOLOGY_KEY"] != key  # derived: nodes sharing a secret share the key
 
 
+def test_each_kamailio_start_gets_its_own_nonce_secret(tmp_path: Path) -> None:
+    """SIP nonces are good only on the Kamailio that issued them: never the shared secret,
+    never the same twice (another node, or this one after a restart, refuses them)."""
+    stack = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_AUTH_SECRET": "nonce-secret"})
+    (tmp_path / "run").mkdir()
+    first, second = (stack.kamailio_env()["EDGE_KAMAILIO_NONCE_SECRET"] for _ in range(2))
+    assert len(first) == 64 and first != second and "nonce-secret" not in (first, second)
+
+
 @pytest.mark.parametrize("sentinels", ["", "10.0.0.5:26379,127.0.0.1:26380"])
 def test_own_sentinels_must_be_given_and_on_loopback(tmp_path: Path, sentinels: str) -> None:
     stack = Stack({"EDGE_DATA_DIR": str(tmp_path), "EDGE_REDIS_HA": "1", "EDGE_REDIS_SENTINELS": sentinels})

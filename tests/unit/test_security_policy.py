@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+
 from kemi_app.policy import dialog_token
-from kemi_app.policy.digest import credential_params, nonce_use
+from kemi_app.policy.digest import credential_params, issued_nonce, nonce_use
 
 SECRET = "s" * 32
 NOW = 1_700_000_000.0
@@ -50,3 +52,18 @@ def test_a_nonce_use_is_the_same_for_a_replay_and_new_for_the_next_request() -> 
     assert nonce_use(HEADER) != nonce_use(HEADER.replace('cnonce="c1"', 'cnonce="c2"'))
     assert nonce_use(HEADER) != nonce_use(HEADER.replace('username="1001"', 'username="1002"'))
     assert nonce_use('Digest username="1001"') == ""
+
+
+def _answer(nonce: str, response: str = "0123456789abcdef" * 2) -> str:
+    return HEADER.replace('nonce="n1"', f'nonce="{nonce}"').replace('response="r"', f'response="{response}"')
+
+
+def test_a_nonce_shaped_like_kamailios_and_unexpired_was_issued_by_some_node() -> None:
+    """Expiry, issue time, MD5s: what another node's (or an earlier run's) nonce looks like."""
+    nonce = base64.b64encode(int(NOW + 300).to_bytes(4, "big") + int(NOW).to_bytes(4, "big") + bytes(37)).decode()
+    assert issued_nonce(_answer(nonce), NOW)
+    assert not issued_nonce(_answer(nonce), NOW + 301)  # expired
+    assert not issued_nonce(_answer(nonce, response="r"), NOW)  # no digest response to check
+    assert not issued_nonce(_answer(nonce[:20]), NOW)  # too short for its MD5
+    assert not issued_nonce(_answer("not*base64"), NOW)
+    assert not issued_nonce('Digest username="1001"', NOW)
