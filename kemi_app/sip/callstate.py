@@ -141,6 +141,9 @@ class Transaction:
     gateways: list[GatewayAttempt] = field(default_factory=list)
     trying: GatewayAttempt | None = None
     authenticated: bool = False
+    # the caller is a carrier (CallRecord.carrier_side): only then does the branch route need
+    # the call record, to mask the customer's number
+    customer_caller: bool = False
 
     def __post_init__(self) -> None:
         # Nested records come back from JSON as dictionaries.
