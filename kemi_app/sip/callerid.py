@@ -43,12 +43,15 @@ def outbound(ctx: Context, org_id: str, caller: str, company: Company, emergency
     return outbound_identity(company, did, _host(ctx), privacy_asked(pv("$hdr(Privacy)")), emergency)
 
 
-def carrier_side(ctx: Context, to_carrier: bool) -> str:
+def carrier_side(ctx: Context, to_carrier: bool, from_carrier: bool | None = None) -> str:
     """Which leg of a new call is a carrier: the callee of an outbound call, the caller when the
-    INVITE comes from a gateway (a customer's call, or a transferred customer)."""
+    INVITE comes from a gateway (a customer's call, or a transferred customer). `from_carrier`:
+    whether it does, when the caller knows already (None: looked up)."""
     if to_carrier:
         return CALLEE
-    return CALLER if ctx.state.lookups.gateway_from(pv("$si"), int(pv("$sp") or 0)) else ""
+    if from_carrier is None:
+        from_carrier = ctx.state.lookups.gateway_from(pv("$si"), int(pv("$sp") or 0)) is not None
+    return CALLER if from_carrier else ""
 
 
 def present(identity: Identity) -> None:
@@ -66,7 +69,8 @@ def strip_toward_carrier() -> None:
 
 def on_branch(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     """Branch route: a customer's call reaching an agent shows the number as the agent's
-    company wants it (queue offers and transferred customers alike)."""
+    company wants it (queue offers and transferred customers alike). Called only for
+    transactions of customers' calls (Transaction.customer_caller)."""
     agent = tx.offered or (record.agents[0] if record.agents else "")
     if record.carrier_side != CALLER or not agent or not ctx.state.lookups.org_masks(record.org):
         return

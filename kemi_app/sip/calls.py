@@ -25,6 +25,7 @@ from kemi_app.state import CallView
 
 
 def handle_initial(ctx: Context) -> None:
+    """An agent's request: never a carrier's (sip/inbound.py takes those first)."""
     org = ctx.state.lookups.org_by_domain(pv("$fd"))
     if org is None:
         refuse("", metrics.UNKNOWN, 403, "Unknown Domain")
@@ -99,7 +100,7 @@ def _to_agent(ctx: Context, org: Org, caller: str, dest: Destination, view: Call
         )
         record = CallRecord(org=org.id, kind=kind, agents=[caller, callee], answered_by=callee,
                             record_rule=automatic_reason((view.caller, view.callee)))
-        relay_call(ctx, Call(record, ToAgent(view.callee_bindings), plan))
+        relay_call(ctx, Call(record, ToAgent(view.callee_bindings), plan, from_carrier=False))
     else:
         relay_message(ctx, view.callee_bindings)
 
@@ -143,7 +144,7 @@ def _to_service(ctx: Context, org: Org, caller: str, dest: Destination, view: Ca
         target, record.answered_by = ToUri(service.target_uri), service.ext
         plan = (attendances.Conference(caller, service.ext) if service.kind == "conference"
                 else attendances.NewAttendance("direct", "internal", actor=caller, target=service.ext))
-    relay_call(ctx, Call(record, target, plan))
+    relay_call(ctx, Call(record, target, plan, from_carrier=False))
 
 
 def _target_in_org(ctx: Context, org: Org) -> bool:

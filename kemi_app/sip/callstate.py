@@ -16,7 +16,7 @@ variable, AVP or profile.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,14 +37,18 @@ def agent_key(org_id: str, ext: str) -> str:
     return f"{org_id}:{ext}"
 
 
-def _decode(raw: str, known: Iterable[str]) -> dict[str, Any]:
+def _decode(raw: str, known: Mapping[str, Any]) -> dict[str, Any]:
     """The stored fields still declared: fields a record lacks (an older edge wrote it) take
     their defaults, fields no longer declared are dropped."""
     try:
         data = json.loads(raw) if raw else {}
     except ValueError:
         data = {}
-    return {k: data[k] for k in known if k in data} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    if data.keys() <= known.keys():  # what this edge wrote: taken as it is
+        return data
+    return {k: data[k] for k in known if k in data}
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=vars)  # what json.dumps would build per call
@@ -56,7 +60,8 @@ def _store(name: str, record: Any) -> None:
     dataclasses.asdict gives, without its deep copy."""
     encoded = _ENCODER.encode(vars(record))
     if encoded != pv(name):
-        KSR.pv.unset(name)  # an AVP assignment adds a value on top; keep exactly one
+        if name == TX_AVP:  # an AVP assignment adds a value on top; keep exactly one
+            KSR.pv.unset(name)  # (a dialog variable's assignment replaces its value)
         KSR.pv.sets(name, encoded)
 
 
@@ -141,6 +146,9 @@ class Transaction:
     gateways: list[GatewayAttempt] = field(default_factory=list)
     trying: GatewayAttempt | None = None
     authenticated: bool = False
+    # the caller is a carrier (CallRecord.carrier_side): only then does the branch route need
+    # the call record, to mask the customer's number
+    customer_caller: bool = False
 
     def __post_init__(self) -> None:
         # Nested records come back from JSON as dictionaries.

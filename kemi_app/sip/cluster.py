@@ -74,7 +74,10 @@ def branch_target(node_uri: str, received: str) -> str:
 
 def sign_branch(ctx: Context) -> None:
     """Branch route: a branch to another node carries the signed hand-over."""
-    field = dialog_token.uri_params(pv("$du")).get(DESTINATION_PARAM, "")
+    destination_uri = pv("$du")
+    if DESTINATION_PARAM not in destination_uri.lower():  # most branches: not parsed at all
+        return
+    field = dialog_token.uri_params(destination_uri).get(DESTINATION_PARAM, "")
     if not field:
         return
     destination = cluster.decode_destination(field)

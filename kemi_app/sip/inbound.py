@@ -55,7 +55,7 @@ def _inbound_call(ctx: Context) -> None:
                                      queue=service.ext if queued else "", detail=f"did {number}")
     if queued:
         record = CallRecord(org=org.id, kind=KIND, record_rule=automatic_reason((), service))
-        relay_call(ctx, Call(record, ToQueue(queues.queue_call(org, service)), plan))
+        relay_call(ctx, Call(record, ToQueue(queues.queue_call(org, service)), plan, from_carrier=True))
     else:
         record = CallRecord(org=org.id, kind=KIND, answered_by=service.ext)
-        relay_call(ctx, Call(record, ToUri(service.target_uri), plan, announce_attendance=True))
+        relay_call(ctx, Call(record, ToUri(service.target_uri), plan, announce_attendance=True, from_carrier=True))

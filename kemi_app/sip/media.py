@@ -19,11 +19,14 @@ selected, so every command here selects its set first.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import KSR
 
 from kemi_app.policy.media import (
     HoldChange,
     LegKind,
+    MediaSettings,
     answer_flags,
     black_hole_answer,
     engaged,
@@ -177,12 +180,19 @@ def on_branch(ctx: Context, tx: Transaction) -> None:
     if not engaged(caller, callee, settings):
         return
     KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
-    flags = f"{offer_flags(caller, callee, settings, tuple(tx.callee_codecs))}{PER_BRANCH} label={ctx.media_label}"
+    flags = _branch_offer_flags(caller, callee, settings, tuple(tx.callee_codecs), ctx.media_label)
     select_set(tx.media_set)
     if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
         ctx.media_refused = True
         KSR.set_drop()
+
+
+@lru_cache(maxsize=64)
+def _branch_offer_flags(caller: LegKind, callee: LegKind, settings: MediaSettings, callee_codecs: tuple[str, ...],
+                        label: str) -> str:
+    """A branch's offer flags: a few combinations per node, built once each."""
+    return f"{offer_flags(caller, callee, settings, callee_codecs)}{PER_BRANCH} label={label}"
 
 
 def _done(ctx: Context, rc: int) -> bool:

@@ -55,6 +55,9 @@ class Call:
     callee_codecs: tuple[str, ...] = ()  # a gateway's codec setting: all that is offered to it
     headers: tuple[str, ...] = ()  # added to the relayed INVITE
     announce_attendance: bool = False  # X-Edge-Attendance names the attendance to the callee
+    # Did the INVITE come from a carrier gateway? Set by the handlers that already checked,
+    # None: looked up here.
+    from_carrier: bool | None = None
 
 
 def relay_call(ctx: Context, call: Call) -> None:
@@ -71,7 +74,8 @@ def relay_call(ctx: Context, call: Call) -> None:
         KSR.hdr.append(header + "\r\n")
     if call.announce_attendance:
         KSR.hdr.append(f"X-Edge-Attendance: {record.attendance}\r\n")
-    record.carrier_side = callerid.carrier_side(ctx, isinstance(call.target, ToGateways))
+    record.carrier_side = callerid.carrier_side(ctx, isinstance(call.target, ToGateways), call.from_carrier)
+    tx.customer_caller = record.carrier_side == callerid.CALLER
     record.save()
     if not _dispatch(ctx, call.target, record, tx):
         KSR.sl.sl_reply_error()

@@ -369,7 +369,8 @@ class EdgeRoutes:
             cluster.sign_branch(self._ctx())
             ctx, tx = self._ctx(), Transaction.load()
             if not queues.on_branch(tx):  # the parking branch (sip/queues.py) has no media
-                callerid.on_branch(ctx, CallRecord.load(), tx)
+                if tx.customer_caller:
+                    callerid.on_branch(ctx, CallRecord.load(), tx)
                 media.on_branch(ctx, tx)
 
         return _guard("branch_media", body, lambda e: KSR.set_drop())

@@ -122,20 +122,23 @@ class CallViews(Store):
                 p.hgetall(keys.NODES)
             (agent, claimed, status, session, (org_version, gw_version), *target), *nodes = execute(p)
         caller_hash = _hash(agent)
-        view = CallView(
+        callee, callee_bindings, service = None, [], None
+        if dialled_kind == "agent":
+            callee = decode(Agent, _hash(target[0]), ext=dialled)
+            callee_bindings = self._reachable(bindings_from(target[1]), nodes)
+        elif dialled_kind == "service":
+            service = decode(Service, _hash(target[0]))
+        return CallView(
             auth=auth_from(caller_hash.get("ha1"), claimed),
             caller=decode(Agent, caller_hash, ext=caller),
             status=status_from(_hash(status)),
             session=session_from(_hash(session)),
             org_version=org_version or "0",
             gateways_version=gw_version or "0",
+            callee=callee,
+            callee_bindings=callee_bindings,
+            service=service,
         )
-        if dialled_kind == "agent":
-            return CallView(**{**view.__dict__, "callee": decode(Agent, _hash(target[0]), ext=dialled),
-                               "callee_bindings": self._reachable(bindings_from(target[1]), nodes)})
-        if dialled_kind == "service":
-            return CallView(**{**view.__dict__, "service": decode(Service, _hash(target[0]))})
-        return view
 
     def _reachable(self, bindings: list[Binding], read: list[dict[str, str]]) -> list[Binding]:
         """The live bindings on live nodes, from the node list just `read` or the cached one. A

@@ -25,13 +25,24 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
+_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}  # per entity class: (name, stored as it is)
+_FLAGS = {"true": True, "false": False}  # most non-string values: no JSON parser needed
+
+
+def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    known = _FIELDS.get(cls)
+    if known is None:
+        known = _FIELDS[cls] = tuple((f.name, f.type == "str") for f in fields(cls))
+    return known
+
+
 def decode(cls: type[T], data: dict[str, str], **keys: Any) -> T | None:
     """None for a missing hash. Fields absent from older records take the dataclass default."""
     if not data:
         return None
     values: dict[str, Any] = dict(keys)
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.name in data and f.name not in keys:
-            raw = data[f.name]
-            values[f.name] = raw if f.type == "str" else json.loads(raw)
+    for name, as_is in _fields(cls):
+        if name in data and name not in keys:
+            raw = data[name]
+            values[name] = raw if as_is else _FLAGS[raw] if raw in _FLAGS else json.loads(raw)
     return cls(**values)

@@ -41,6 +41,8 @@ class Lookups(Store):
         self._companies: dict[str, tuple[str, dict[str, Company]]] = {}
         self._gateways: tuple[str, list[Gateway]] = ("", [])
         self._gateway_version: tuple[float, str] = (0.0, "0")
+        # The gateways by address, for the list it was built from (every initial request asks).
+        self._by_address: tuple[list[Gateway], dict[str, Gateway]] = ([], {})
         self._masking: dict[str, tuple[float, bool]] = {}
 
     @metrics.cached
@@ -118,8 +120,11 @@ class Lookups(Store):
     @metrics.cached
     def gateway_from(self, ip: str, port: int) -> Gateway | None:
         """The carrier gateway a request comes from, matched on address and port."""
-        address = f"sip:{ip}:{port}"
-        return next((gateway for gateway in self.gateways() if gateway.address == address), None)
+        gateways = self.gateways()
+        if self._by_address[0] is not gateways:
+            # reversed: of two gateways on one address, the first listed answers
+            self._by_address = (gateways, {g.address: g for g in reversed(gateways)})
+        return self._by_address[1].get(f"sip:{ip}:{port}")
 
     def inbound_route(self, number: str) -> InboundRoute | None:
         did = decode(Did, self.r.hgetall(keys.did(number)))
