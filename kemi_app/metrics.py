@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +27,14 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from kemi_app.metricvalues import MmapValue
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # before any metric exists: each takes its value class
+    prometheus_values.ValueClass = MmapValue
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 KNOWN_METHODS = frozenset(
@@ -47,9 +54,17 @@ def _counter(name: str, help_text: str, labels: list[str]) -> Counter:
     return Counter(name, help_text, labels)
 
 
+class _Histogram(Histogram):
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        """Histogram.observe for a labelled child, its bucket found by bisection (the first
+        upper bound >= amount, as Histogram's scan finds it). No exemplars (multiprocess)."""
+        self._sum.inc(amount)
+        self._buckets[bisect_left(self._upper_bounds, amount)].inc(1)
+
+
 def _histogram(name: str, help_text: str, labels: list[str]) -> Histogram:
     DECLARED.append((name, help_text, "histogram"))
-    return Histogram(name, help_text, labels, buckets=FAST_BUCKETS)
+    return _Histogram(name, help_text, labels, buckets=FAST_BUCKETS)
 
 
 # -- routing decisions ---------------------------------------------------------------
