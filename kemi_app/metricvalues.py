@@ -48,15 +48,18 @@ class MmapValue:
 
     def inc(self, amount: float) -> None:
         pid = os.getpid()
-        if pid != self._pid:  # first sample in a forked worker: its own file, from 0
-            self._attach(pid)
+        if pid != self._pid:  # first sample in a forked worker: its own file, from 0 (as _mine,
+            self._attach(pid)  # inline: the per-message path)
         self._write(self._value + amount)
 
     def set(self, value: float) -> None:
+        self._mine()
+        self._write(value)
+
+    def _mine(self) -> None:
         pid = os.getpid()
         if pid != self._pid:
             self._attach(pid)
-        self._write(value)
 
     def _write(self, value: float) -> None:
         self._value = value
@@ -69,6 +72,7 @@ class MmapValue:
         return
 
     def get(self) -> float:
+        self._mine()
         return self._value
 
     def get_exemplar(self) -> None:
