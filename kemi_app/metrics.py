@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +27,14 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from kemi_app.metricvalues import MmapValue
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # before any metric exists: each takes its value class
+    prometheus_values.ValueClass = MmapValue
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 KNOWN_METHODS = frozenset(
@@ -47,9 +54,17 @@ def _counter(name: str, help_text: str, labels: list[str]) -> Counter:
     return Counter(name, help_text, labels)
 
 
+class _Histogram(Histogram):
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        """Histogram.observe for a labelled child, its bucket found by bisection (the first
+        upper bound >= amount, as Histogram's scan finds it). No exemplars (multiprocess)."""
+        self._sum.inc(amount)
+        self._buckets[bisect_left(self._upper_bounds, amount)].inc(1)
+
+
 def _histogram(name: str, help_text: str, labels: list[str]) -> Histogram:
     DECLARED.append((name, help_text, "histogram"))
-    return Histogram(name, help_text, labels, buckets=FAST_BUCKETS)
+    return _Histogram(name, help_text, labels, buckets=FAST_BUCKETS)
 
 
 # -- routing decisions ---------------------------------------------------------------
@@ -89,6 +104,18 @@ POLICY_SECONDS = _histogram("edge_policy_seconds", "Latency of pure policy decis
 REQUEST_SECONDS = _histogram("edge_request_seconds", "Python time spent routing one SIP request", ["method"])
 
 
+# Labelled children by metric and label values: labels() validates, formats and locks on
+# every call. Bounded as the labels are (see above).
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def _labelled(metric: Counter, *labels: str) -> Any:
+    child = _CHILDREN.get((metric, *labels))
+    if child is None:
+        child = _CHILDREN[(metric, *labels)] = metric.labels(*labels)
+    return child
+
+
 def _method(method: str) -> str:
     return method if method in KNOWN_METHODS else "other"
 
@@ -98,51 +125,51 @@ def _status(status: int) -> str:
 
 
 def registration(org: str, status: int) -> None:
-    REGISTRATIONS.labels(org or UNKNOWN, _status(status)).inc()
+    _labelled(REGISTRATIONS, org or UNKNOWN, _status(status)).inc()
 
 
 def auth_failure(org: str, method: str, reason: str) -> None:
-    AUTH_FAILURES.labels(org or UNKNOWN, _method(method), reason).inc()
+    _labelled(AUTH_FAILURES, org or UNKNOWN, _method(method), reason).inc()
 
 
 def call_final(org: str, kind: str, status: int) -> None:
-    CALLS.labels(org or UNKNOWN, kind or UNKNOWN, _status(status)).inc()
+    _labelled(CALLS, org or UNKNOWN, kind or UNKNOWN, _status(status)).inc()
 
 
 def pause_block(org: str, reason: str) -> None:
-    PAUSE_BLOCKS.labels(org or UNKNOWN, reason).inc()
+    _labelled(PAUSE_BLOCKS, org or UNKNOWN, reason).inc()
 
 
 def country_block(org: str, reason: str) -> None:
-    COUNTRY_BLOCKS.labels(org or UNKNOWN, reason).inc()
+    _labelled(COUNTRY_BLOCKS, org or UNKNOWN, reason).inc()
 
 
 def queue_offer(org: str, result: str) -> None:
-    QUEUE_OFFERS.labels(org or UNKNOWN, result).inc()
+    _labelled(QUEUE_OFFERS, org or UNKNOWN, result).inc()
 
 
 def queue_call(org: str, result: str) -> None:
-    QUEUE_CALLS.labels(org, result).inc()
+    _labelled(QUEUE_CALLS, org, result).inc()
 
 
 def queue_overflow(org: str, reason: str) -> None:
-    QUEUE_OVERFLOWS.labels(org or UNKNOWN, reason).inc()
+    _labelled(QUEUE_OVERFLOWS, org or UNKNOWN, reason).inc()
 
 
 def transfer(org: str, kind: str, result: str) -> None:
-    TRANSFERS.labels(org or UNKNOWN, kind, result).inc()
+    _labelled(TRANSFERS, org or UNKNOWN, kind, result).inc()
 
 
 def interorg_refusal(org: str, rule: str) -> None:
-    INTERORG_REFUSALS.labels(org or UNKNOWN, rule).inc()
+    _labelled(INTERORG_REFUSALS, org or UNKNOWN, rule).inc()
 
 
 def recording_started(org: str, trigger: str) -> None:
-    RECORDINGS_STARTED.labels(org or UNKNOWN, trigger).inc()
+    _labelled(RECORDINGS_STARTED, org or UNKNOWN, trigger).inc()
 
 
 def recording_failed(reason: str) -> None:
-    RECORDINGS_FAILED.labels(reason).inc()
+    _labelled(RECORDINGS_FAILED, reason).inc()
 
 
 def recording_bytes(size: int) -> None:
@@ -150,19 +177,19 @@ def recording_bytes(size: int) -> None:
 
 
 def sip_refused(reason: str) -> None:
-    SIP_REFUSED.labels(reason).inc()
+    _labelled(SIP_REFUSED, reason).inc()
 
 
 def route_exception(route: str) -> None:
-    ROUTE_EXCEPTIONS.labels(route).inc()
+    _labelled(ROUTE_EXCEPTIONS, route).inc()
 
 
 def breaker_open(dependency: str) -> None:
-    BREAKER_OPENS.labels(dependency).inc()
+    _labelled(BREAKER_OPENS, dependency).inc()
 
 
 def unreplicated_write(store: str) -> None:
-    UNREPLICATED.labels(store).inc()
+    _labelled(UNREPLICATED, store).inc()
 
 
 def history_overflow() -> None:
@@ -170,7 +197,7 @@ def history_overflow() -> None:
 
 
 def media_calls_lost(rtpengine: str, count: int) -> None:
-    MEDIA_CALLS_LOST.labels(rtpengine).inc(count)
+    _labelled(MEDIA_CALLS_LOST, rtpengine).inc(count)
 
 
 # Labelled children of the per-message histograms, by label value: labels() formats and

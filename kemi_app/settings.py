@@ -184,11 +184,11 @@ class Settings:
     def peer_addresses(self) -> frozenset[str]:
         return peer_addresses(self.peers)
 
-    @property
+    @cached_property  # settings never change in a process: asked per reply and dialog event
     def peer_hosts(self) -> frozenset[str]:
         return frozenset(hp.rsplit(":", 1)[0] for hp in self.peer_addresses)
 
-    @property
+    @cached_property
     def node_uri(self) -> str:
         """How other edge nodes reach this one (used to route to bindings held here)."""
         return f"sip:{self.advertise_addr or self.sip_addr}:{self.sip_port}"

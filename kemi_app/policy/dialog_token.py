@@ -58,15 +58,24 @@ def uri_params(uri: str) -> dict[str, str]:
     return out
 
 
-def valid(secret: str, call_id: str, route_uri: str, now: float) -> bool:
-    """Does the edge's Route carry a signature it made for this Call-ID, still in force?"""
+def signed_params(secret: str, call_id: str, route_uri: str, now: float) -> dict[str, str] | None:
+    """The parameters of the edge's Route when it carries a signature the edge made for this
+    Call-ID, still in force; else None. Parsed once: `handed_over` reads them again."""
     params = uri_params(route_uri)
     expires, signed = params.get(EXPIRY_PARAM, ""), params.get(SIGNATURE_PARAM, "")
     if not expires.isdigit() or int(expires) < now or not call_id:
-        return False
-    return hmac.compare_digest(signed.lower(), signature(secret, call_id, int(expires), HANDOVER_PARAM in params))
+        return None
+    if hmac.compare_digest(signed.lower(), signature(secret, call_id, int(expires), HANDOVER_PARAM in params)):
+        return params
+    return None
 
 
-def handed_over(route_uri: str) -> bool:
-    """Is this Route the Record-Route of a node that only delivers (checked by `valid`)?"""
-    return HANDOVER_PARAM in uri_params(route_uri)
+def valid(secret: str, call_id: str, route_uri: str, now: float) -> bool:
+    """Does the edge's Route carry a signature it made for this Call-ID, still in force?"""
+    return signed_params(secret, call_id, route_uri, now) is not None
+
+
+def handed_over(route: str | dict[str, str]) -> bool:
+    """Is this Route (its URI, or the parameters `signed_params` gave) the Record-Route of a
+    node that only delivers?"""
+    return HANDOVER_PARAM in (route if isinstance(route, dict) else uri_params(route))

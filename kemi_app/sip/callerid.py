@@ -89,9 +89,8 @@ def on_reply(record: CallRecord) -> None:
         strip_toward_carrier()
 
 
-def in_dialog() -> None:
+def in_dialog(record: CallRecord) -> None:
     """In-dialog requests toward the carrier leg lose the same headers as the first INVITE."""
-    record = CallRecord.load()
     if not record.carrier_side:
         return
     downstream = KSR.rr.is_direction("downstream") > 0

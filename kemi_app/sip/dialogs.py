@@ -35,7 +35,7 @@ def on_event(ctx: Context, evname: str) -> None:
         media.end_call(ctx, call_id, record.media_set)
     try:
         # The agents' calls in progress and the history's answer or end: one round trip.
-        end = ctx.state.dialog_events.record(calls_change(ctx, record, evname),
+        end = ctx.state.dialog_events.record(calls_change(ctx, record, evname, call_id),
                                              *attendances.dialog_events(record, evname),
                                              ended_call=call_id if ended else "")
         if end.supervisors:
@@ -48,12 +48,11 @@ def on_event(ctx: Context, evname: str) -> None:
         orgtransfer.on_new_call(ctx, record.org_transfer, evname)
 
 
-def calls_change(ctx: Context, record: CallRecord, evname: str) -> CallsChange | None:
-    """The agents on the call are in-call from its answer (dialog:start) to its end (dialog:end
-    after a BYE or timeout, dialog:failed when never answered)."""
+def calls_change(ctx: Context, record: CallRecord, evname: str, key: str) -> CallsChange | None:
+    """The agents on the call (`key`: its Call-ID) are in-call from its answer (dialog:start) to
+    its end (dialog:end after a BYE or timeout, dialog:failed when never answered)."""
     if not record.org or not record.agents or evname not in ("dialog:start", "dialog:end", "dialog:failed"):
         return None
-    key = pv("$dlg(callid)") or pv("$ci")
     # One Call-ID can carry successive dialogs (a transferee re-using it): the tags tell them apart.
     # On dialog:start the dialog module has not stored the callee's tag yet: the 2xx has it.
     dialog = f"{key}|{pv('$dlg(from_tag)')}|{pv('$dlg(to_tag)') or pv('$tt')}"

@@ -148,13 +148,10 @@ def _late_offer_reply(ctx: Context, record: CallRecord) -> None:
     record.anchored, record.callee_leg, record.answer_in_ack = True, callee.value, True
 
 
-def answer_in_ack(ctx: Context) -> None:
+def answer_in_ack(ctx: Context, record: CallRecord) -> None:
     """The ACK of a late-offer call carries the caller's answer: shaped for the callee."""
-    if not has_sdp():
-        return
-    record = CallRecord.load()
     callee = _kind(record.callee_leg)
-    if not record.answer_in_ack or callee is None:
+    if not record.answer_in_ack or callee is None or not has_sdp():
         return
     # Kept for the ACKs that answer a retransmitted 2xx: each got rtpengine's offer again.
     select_set(record.media_set)
@@ -226,13 +223,10 @@ def relay(ctx: Context) -> bool:
     return False
 
 
-def offer_in_dialog(ctx: Context) -> None:
+def offer_in_dialog(ctx: Context, record: CallRecord) -> None:
     """re-INVITE/UPDATE with SDP inside an anchored call: re-offer, and track hold for music."""
-    if not has_sdp():
-        return
-    record = CallRecord.load()
     caller, callee = _kind(record.caller_leg), _kind(record.callee_leg)
-    if not record.anchored or caller is None or callee is None:
+    if not record.anchored or caller is None or callee is None or not has_sdp():
         return
     if KSR.rr.is_direction("downstream") > 0:
         sender, receiver, codecs = caller, callee, record.callee_codecs

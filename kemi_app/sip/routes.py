@@ -61,6 +61,9 @@ TRYING = 100
 # With KEMI the dialog module calls back on every state change: the others (early, confirmed
 # by the ACK) come as "unknown", and nothing acts on them.
 DIALOG_EVENTS = frozenset(("dialog:start", "dialog:end", "dialog:failed"))
+# In-dialog requests the edge may answer itself (_answered_here), and those that re-offer media.
+ANSWERABLE = frozenset(("REFER", "INFO", "NOTIFY"))
+REOFFERS = frozenset(("INVITE", "UPDATE"))
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
@@ -258,10 +261,11 @@ class EdgeRoutes:
             reply(405, "Method Not Allowed", (ALLOW,))
 
     def _in_dialog(self) -> None:
+        ctx = self._ctx()
         if supervision.owns_request():  # the edge itself is the supervisor's peer
-            supervision.in_dialog(self._ctx())
+            supervision.in_dialog(ctx)
             return
-        route = dialog_guard.signed_route(self._ctx())
+        route = dialog_guard.signed_route(ctx)
         if route is None:
             # Not a dialog this edge made: never relayed (an ACK for a refusal is absorbed).
             if KSR.is_ACK() > 0:
@@ -272,45 +276,52 @@ class EdgeRoutes:
             else:
                 reply(404, "Not Here")
             return
-        # A call another node handed over: that node decides transfers and media.
-        anchored_here = not dialog_guard.handed_over(route)
-        if KSR.rr.loose_route() > 0:
-            method = pv("$rm")
-            if anchored_here and self._answered_here(method):
-                return
-            route_by_alias()
-            if anchored_here:
-                callerid.in_dialog()
-            if anchored_here and method == "BYE" and KSR.dialog.is_known_dlg() <= 0:
-                # A dialog lost in a Kamailio restart: no dialog event will free its media.
-                media.end_call(self._ctx(), pv("$ci"))
-            if method in ("INVITE", "UPDATE"):  # re-INVITE and UPDATE carry a fresh Contact
-                if not cluster.from_peer(self._ctx()):
-                    fix_contact()
-                if anchored_here:
-                    media.offer_in_dialog(self._ctx())
-            if KSR.tm.t_relay() < 0:
-                KSR.sl.sl_reply_error()
+        if KSR.rr.loose_route() <= 0:
+            reply(404, "Not Here")
             return
-        reply(404, "Not Here")
+        method = pv("$rm")
+        if dialog_guard.handed_over(route):
+            # A call another node handed over: that node decides transfers and media.
+            route_by_alias()
+            if method in REOFFERS and not cluster.from_peer(ctx):
+                fix_contact()
+        elif not self._anchored(ctx, method):
+            return
+        if KSR.tm.t_relay() < 0:
+            KSR.sl.sl_reply_error()
 
-    def _answered_here(self, method: str) -> bool:
-        """In-dialog requests of a call this node anchors that the edge itself acts on: a REFER
-        (transfer; a let-through one stops the recordings), an agent's recording INFO, the
-        NOTIFYs of the API's inter-org transfer; a late offer's ACK carries the media answer.
+    def _anchored(self, ctx: Context, method: str) -> bool:
+        """An in-dialog request of a call this node anchors, made ready to relay; False when
+        the edge answered it itself. The plain ACK and BYE take only the checks that apply to
+        them: one call record read, shared by the media and the caller-ID steps."""
+        if method in ANSWERABLE and self._answered_here(ctx, method):
+            return False
+        record = CallRecord.load()
+        if method == "ACK":
+            media.answer_in_ack(ctx, record)
+        route_by_alias()
+        callerid.in_dialog(record)
+        if method == "BYE" and KSR.dialog.is_known_dlg() <= 0:
+            # A dialog lost in a Kamailio restart: no dialog event will free its media.
+            media.end_call(ctx, pv("$ci"))
+        elif method in REOFFERS:  # re-INVITE and UPDATE carry a fresh Contact
+            if not cluster.from_peer(ctx):
+                fix_contact()
+            media.offer_in_dialog(ctx, record)
+        return True
+
+    def _answered_here(self, ctx: Context, method: str) -> bool:
+        """In-dialog requests the edge itself acts on: a REFER (transfer; a let-through one stops
+        the recordings), an agent's recording INFO, the NOTIFYs of the API's inter-org transfer.
         True when answered here, not relayed."""
-        ctx = self._ctx()
         if method == "REFER":
             if transfers.on_refer(ctx):
                 return True
             recordings.on_transfer(ctx, pv("$ci"))
-        if recordings.on_info(ctx):
-            return True
-        if method == "NOTIFY" and orgtransfer.on_notify(ctx):
-            return True
-        if KSR.is_ACK() > 0:
-            media.answer_in_ack(ctx)
-        return False
+            return False
+        if method == "INFO":
+            return recordings.on_info(ctx)
+        return orgtransfer.on_notify(ctx)
 
     # -- events -------------------------------------------------------------------
     def ksr_xhttp_event(self, msg: object, evname: str) -> int:

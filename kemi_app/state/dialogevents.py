@@ -106,6 +106,12 @@ class DialogEvents(Store):
         agents_change = calls is not None or bool(ended_call)
         if not agents_change and not events:
             return CallEnd()
+        if self.history.sink is not None:  # in Kamailio the history goes to its writer: one script call
+            self.history.record_events(*events)
+            if not agents_change:
+                return CallEnd()
+            supervisors, recorded = _dialog_event.call(self.r, *dialog_event_call(calls, ended_call))
+            return CallEnd(sorted(supervisors), recorded)
         with self.r.pipeline(transaction=True) as p:
             if agents_change:
                 _dialog_event.queue(p, *dialog_event_call(calls, ended_call))

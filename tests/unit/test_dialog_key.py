@@ -27,7 +27,8 @@ def _dialog_key(evname: str, pvs: dict[str, str]) -> str:
     callstate = importlib.import_module("kemi_app.sip.callstate")
     context = importlib.import_module("kemi_app.sip.context")
     ctx = context.Context(Settings.from_env({}), state=cast(Any, None))
-    change = dialogs.calls_change(ctx, callstate.CallRecord(org="org", agents=["100"]), evname)
+    change = dialogs.calls_change(ctx, callstate.CallRecord(org="org", agents=["100"]), evname,
+                                  pvs["$dlg(callid)"])
     assert change is not None
     return str(change.dialog)
 
