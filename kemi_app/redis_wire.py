@@ -24,8 +24,8 @@ from time import time
 from typing import Any
 
 import redis
+from redis import connection as _connection
 from redis.connection import (
-    HIREDIS_USE_BYTE_BUFFER,
     SERVER_CLOSED_CONNECTION_ERROR,
     Connection,
     ConnectionPool,
@@ -33,6 +33,9 @@ from redis.connection import (
 )
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection
+
+# Defined by redis-py only when hiredis is installed: without it every reply takes the parser's own path.
+HIREDIS_USE_BYTE_BUFFER = getattr(_connection, "HIREDIS_USE_BYTE_BUFFER", False)
 
 _POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
 

@@ -59,7 +59,7 @@ pins() {
 
 edge_packages=$(pins kamailio kamailio-python3-modules kamailio-websocket-modules kamailio-tls-modules \
   kamailio-utils-modules kamailio-extra-modules kamailio-json-modules \
-  python3 python3-redis python3-prometheus-client redis-server redis-tools netbase)
+  python3 python3-redis python3-hiredis python3-prometheus-client redis-server redis-tools netbase)
 rtpengine_packages=$(pins rtpengine-daemon python3 python3-redis netbase)
 
 build() {  # name packages
