@@ -42,6 +42,9 @@ from kemi_app.sip.context import Context, log_ctx, pv
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, REPLY_ROUTE
 
 PER_BRANCH = " via-branch=extra"
+# A delete naming no tag ends every session of the Call-ID (each branch's, the waiting music's,
+# supervisors'), as the ng delete by Call-ID does: the module would name the BYE's From tag.
+WHOLE_CALL = "from-tag="
 NG_TIMEOUT = 0.4  # our own ng delete: like the module's commands, a stalled rtpengine must not hold a worker
 
 
@@ -339,7 +342,8 @@ def end_call(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> None:
     """Dialog over (BYE, timeout, failure, CANCEL): free every session of the call on the
     rtpengine holding it (on every one of the pool when that is not known).
 
-    Straight over the ng protocol: dialog events may run without a SIP message to read.
+    The BYE of the call is there to read: through the module, in C. Otherwise (dialog events
+    of timers, failures and the API run without it) straight over the ng protocol.
     With rtpengine down the session is left to the periodic reconcile (sip/reconcile.py)."""
     if not call_id:
         return
@@ -347,6 +351,11 @@ def end_call(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> None:
         KSR.notice(f"media: rtpengine down, delete of call-id={call_id} left to the reconcile\n")
         return
     pool = ctx.settings.media_pool
+    if 0 <= media_set < len(pool) and pv("$rm") == "BYE" and pv("$ci") == call_id:
+        select_set(media_set)
+        if not _done(ctx, KSR.rtpengine.rtpengine_delete(WHOLE_CALL)):
+            KSR.err(f"media: rtpengine {pool[media_set].ng} delete failed for call-id={call_id}\n")
+        return
     try:
         down = disabled_sets() if len(pool) > 1 else set()
     except rpc.RpcError:

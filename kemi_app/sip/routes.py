@@ -338,11 +338,6 @@ class EdgeRoutes:
     def ksr_websocket_event(self, msg: object, evname: str) -> int:
         return 1
 
-    def ksr_topoh_event(self, msg: object, evname: str) -> int:
-        """topoh:msg-sending (any process that sends): masked only toward carriers. On an error
-        topoh masks: an agent or peer copes with masked SIP, a carrier must not see the inside."""
-        return _guard("topoh", topology.on_sending)
-
     def ksr_tcp_event(self, msg: object, evname: str) -> int:
         """tcp:closed, tcp:reset, tcp:timeout (TCP main process): the connection stops counting
         against its source, and the vanished agent's calls are queued for the timer below."""
