@@ -183,9 +183,6 @@ class EdgeRoutes:
 
         return _guard("reply_route", body)
 
-    def ksr_onsend_route(self, msg: object) -> int:
-        return 1
-
     def _request(self) -> None:
         ctx = self.ctx
         assert ctx is not None
