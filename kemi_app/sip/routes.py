@@ -64,6 +64,7 @@ DIALOG_EVENTS = frozenset(("dialog:start", "dialog:end", "dialog:failed"))
 # In-dialog requests the edge may answer itself (_answered_here), and those that re-offer media.
 ANSWERABLE = frozenset(("REFER", "INFO", "NOTIFY"))
 REOFFERS = frozenset(("INVITE", "UPDATE"))
+ENDS_AND_ACKS = frozenset(("ACK", "BYE"))
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
@@ -290,10 +291,12 @@ class EdgeRoutes:
     def _anchored(self, ctx: Context, method: str) -> bool:
         """An in-dialog request of a call this node anchors, made ready to relay; False when
         the edge answered it itself. The plain ACK and BYE take only the checks that apply to
-        them: one call record read, shared by the media and the caller-ID steps."""
+        them: one call record read (decoded only when it has a carrier leg or a late-offer
+        answer), shared by the media and the caller-ID steps."""
         if method in ANSWERABLE and self._answered_here(ctx, method):
             return False
-        record = CallRecord.load()
+        # A plain call's ACK or BYE needs nothing of its record: not decoded.
+        record = CallRecord() if method in ENDS_AND_ACKS and CallRecord.plain() else CallRecord.load()
         if method == "ACK":
             media.answer_in_ack(ctx, record)
         route_by_alias()
