@@ -390,7 +390,8 @@ class EdgeRoutes:
             ctx, record, tx = self._ctx(), CallRecord.load(), Transaction.load()
             attendances.on_reply(ctx, record, tx)
             queues.on_reply(ctx, record, tx)
-            if not from_itself(ctx):  # the parking branch's answers (sip/queues.py) have no media
+            # The parking branch's answers (sip/queues.py: queue calls only) have no media.
+            if tx.queue is None or not from_itself(ctx):
                 media.on_reply(ctx, record, tx)
             callerid.on_reply(record)
             record.save()
