@@ -256,14 +256,15 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         _late_offer_reply(ctx, record)
         return
     offerer = _kind(tx.offerer)
-    if offerer is None:
-        return
     status = int(pv("$rs") or 0)
+    if offerer is None or status < 180:
+        return
+    body = pv("$rb")
+    if status < 300 and not has_sdp(body):  # ringing without early media: nothing to answer
+        return
     initial = tx.initial
     select_set(tx.media_set)
-    body = None
     if initial:
-        body = pv("$rb")
         answerer = leg_kind(pv("$pr"), body)
         if not engaged(offerer, answerer, ctx.media):
             return
@@ -271,7 +272,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         if status >= 300:
             KSR.rtpengine.rtpengine_delete("via-branch=extra")
             return
-    if status < 180 or status >= 300 or not has_sdp(body):
+    elif status >= 300:
         return
     flags = answer_flags(offerer) + (PER_BRANCH if initial else "")
     if not _done(ctx, KSR.rtpengine.rtpengine_answer(flags)):
