@@ -45,6 +45,7 @@ PER_BRANCH = " via-branch=extra"
 # A delete naming no tag ends every session of the Call-ID (each branch's, the waiting music's,
 # supervisors'), as the ng delete by Call-ID does: the module would name the BYE's From tag.
 WHOLE_CALL = "from-tag="
+FIRST_BRANCH = "0"  # tm's index of the branch the request's own R-URI becomes ($T_branch_idx)
 NG_TIMEOUT = 0.4  # our own ng delete: like the module's commands, a stalled rtpengine must not hold a worker
 
 
@@ -172,20 +173,35 @@ def _branch_kind() -> LegKind:
 
 def on_branch(ctx: Context, tx: Transaction) -> None:
     """Branch route of an initial INVITE: this branch's own offer, shaped for its callee."""
-    caller = _kind(tx.offerer)
-    if caller is None or not tx.initial:
-        return
-    callee = _branch_kind()
-    settings = ctx.media
-    if not engaged(caller, callee, settings):
-        return
-    KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
-    flags = _branch_offer_flags(caller, callee, settings, tuple(tx.callee_codecs), ctx.media_label)
-    select_set(tx.media_set)
-    if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
+    if not _branch_offer(ctx, tx, pv("$T_branch_idx")):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
         ctx.media_refused = True
         KSR.set_drop()
+
+
+def offer_one_branch(ctx: Context, tx: Transaction) -> None:
+    """Request route of an initial INVITE relayed as one branch that needs nothing else of the
+    branch route (sip/forking.py): that branch's offer, made here for tm's first branch (index
+    0), so no branch route runs. A failed offer answers as a dropped branch does: 503."""
+    KSR.tm.t_on_branch("")  # armed by prepare_initial: the offer is made already
+    if not _branch_offer(ctx, tx, FIRST_BRANCH):
+        raise ctx.rtpengine.down("no branch could get media")
+
+
+def _branch_offer(ctx: Context, tx: Transaction, branch: str) -> bool:
+    """The offer of an initial INVITE's branch `branch`, shaped for the callee its R-URI or
+    destination names (set before). False when it failed."""
+    caller = _kind(tx.offerer)
+    if caller is None or not tx.initial:
+        return True
+    callee = _branch_kind()
+    settings = ctx.media
+    if not engaged(caller, callee, settings):
+        return True
+    KSR.pv.sets(EXTRA_ID, branch)
+    flags = _branch_offer_flags(caller, callee, settings, tuple(tx.callee_codecs), ctx.media_label)
+    select_set(tx.media_set)
+    return ctx.rtpengine.usable() and _done(ctx, KSR.rtpengine.rtpengine_offer(flags))
 
 
 @lru_cache(maxsize=64)
