@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import KSR
 
@@ -41,16 +42,34 @@ def _expires_header() -> int | None:
     return int(raw)
 
 
-# kamailio.cfg htable, per agent: its HA1 and bindings as this node last wrote them, shared by the
-# workers. Never trusted alone: REFRESH_REGISTER checks both against Redis before writing, so a
-# password change or removal takes effect on the next request.
+# kamailio.cfg htable, per agent with one binding: what its next refresh from the same client
+# needs, as this node last wrote it. Never trusted alone: REFRESH_REGISTER checks the HA1 and the
+# binding against Redis before writing, so a password change or removal takes effect on the next
+# request.
 CACHE_TABLE = "regs"
 
 
 @dataclass(frozen=True)
 class Cached:
+    """The agent's HA1, the request that made its one binding (signature), the seconds it was
+    granted, and the binding (contact, JSON as stored)."""
+
     ha1: str
-    registration: Registration
+    signature: str
+    seconds: int
+    contact: str
+    binding: str
+
+    def line(self) -> str:
+        return "\n".join((self.ha1, self.signature, str(self.seconds), self.contact, self.binding))
+
+
+def _signature() -> str:
+    """Everything a binding and the registrar's decision take from a REGISTER but its Call-ID,
+    CSeq and time: a request with the cached one's signature refreshes that binding, the same
+    way. repr: unambiguous, and on one line."""
+    return repr((header_values("Contact"), pv("$hdr(Expires)"), pv("$si"), pv("$sp"), pv("$pr"), pv("$Ri"),
+                 pv("$Rp"), pv("$ua"), pv("$conid")))
 
 
 def handle_register(ctx: Context) -> None:
@@ -63,17 +82,15 @@ def handle_register(ctx: Context) -> None:
     user = pv("$au")
     now = time.time()
     cached = _cached(org.id, user)
-    plan = None
-    # A refresh skips the lockout read: only after a recent failure could it refuse this agent.
-    if cached is not None and not recently_failed(ctx, org.id, user):
-        plan = _refresh_plan(ctx, cached.registration, now)
+    binding = None if cached is None else _refreshed(cached, now)
     rc = None
-    if cached is not None and plan is not None:
+    # A refresh skips the lockout read: only after a recent failure could it refuse this agent.
+    if cached is not None and binding is not None and not recently_failed(ctx, org.id, user):
         rc = check(org.domain, cached.ha1)
         if rc > 0:
-            _refresh(ctx, org, user, cached.ha1, plan, now)
-            return
-        if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
+            if _refresh(ctx, org, user, cached, binding, now):
+                return
+        elif stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
             return
     # Credentials, the agent's registration and company: one round trip before the decision.
     view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
@@ -94,12 +111,48 @@ def _cached(org_id: str, ext: str) -> Cached | None:
     raw = KSR.htable.sht_get(CACHE_TABLE, _key(org_id, ext))
     if not raw:
         return None
-    ha1, *bindings = raw.split("\n")
-    return Cached(ha1, Registration(dict(b.split("\t", 1) for b in bindings), None))
+    ha1, signature, seconds, contact, binding = raw.split("\n")
+    return Cached(ha1, signature, int(seconds), contact, binding)
 
 
 def _forget(org_id: str, ext: str) -> None:
     KSR.htable.sht_rm(CACHE_TABLE, _key(org_id, ext))
+
+
+def _refreshed(cached: Cached, now: float) -> str | None:
+    """The cached binding as this REGISTER refreshes it (JSON as stored), when the request is the cached one's
+    but for its Call-ID and CSeq and the binding is live: what apply_register would make of it
+    (a live binding before: no login, only online_until changes in the session). None: the
+    regular path decides."""
+    if _signature() != cached.signature:
+        return None
+    binding = json.loads(cached.binding)
+    call_id, cseq = pv("$ci"), int(pv("$cs") or 0)
+    if binding["expires_at"] <= now or (binding["call_id"] == call_id and cseq < binding["cseq"]):
+        return None
+    return json.dumps({**binding, "expires_at": now + cached.seconds, "call_id": call_id, "cseq": cseq})
+
+
+def _refresh(ctx: Context, org: Org, user: str, cached: Cached, binding: str, now: float) -> bool:
+    """Credentials verified against the cached HA1: the refreshed binding written in one round
+    trip if the HA1 and the binding are still the cached ones. False: the binding changed
+    since (nothing written, the regular path decides)."""
+    expires_at = now + cached.seconds
+    ttl = int(expires_at - now)
+    connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}") if KSR.is_WSX() > 0 else None
+    verdict = ctx.state.registrations.refresh(
+        org.id, user, (cached.contact, cached.binding, binding), expires_at, now, cached.ha1, connection)
+    if verdict == "ok":
+        KSR.auth.consume_credentials()
+        KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), replace(cached, binding=binding).line())
+        connections.keep_registered(ttl)
+        _answer(org.id, 200, "OK", (_contact_header(cached.contact, ttl),))
+        return True
+    _forget(org.id, user)
+    if verdict == "stale":
+        stale(org.domain)
+        return True
+    return False
 
 
 def _request(ctx: Context, now: float) -> RegisterRequest | None:
@@ -137,43 +190,6 @@ def _decide(request: RegisterRequest, current: Registration, company: Callable[[
     return RegisterWrite(outcome, session, connection)
 
 
-def _no_login(before: list[Binding]) -> Company | None:
-    """A refresh's company lookup: a live binding before means no login, nothing to snapshot."""
-    return None
-
-
-def _refresh_plan(ctx: Context, current: Registration, now: float) -> tuple[Registration, RegisterWrite] | None:
-    """A refresh of a registration this node wrote last and that is live: its decision, on the
-    bindings as written then (REFRESH_REGISTER checks they still are). None: the regular path."""
-    if not live(current.bindings, now):
-        return None
-    try:
-        request = _request(ctx, now)
-    except ContactError:
-        return None  # answered on the regular path, once authenticated
-    if request is None:
-        return None
-    write = _decide(request, current, _no_login)
-    return (current, write) if write.outcome.ok else None
-
-
-def _refresh(ctx: Context, org: Org, user: str, ha1: str, plan: tuple[Registration, RegisterWrite], now: float
-             ) -> None:
-    """Credentials verified against the cached `ha1`: checked against the stored one and written
-    in one round trip."""
-    current, write = plan
-    done = ctx.state.registrations.refresh(org.id, user, current, write, ha1, now)
-    if done.verdict == "stale":
-        _forget(org.id, user)
-        stale(org.domain)
-    else:
-        KSR.auth.consume_credentials()
-        if done.verdict == "changed":
-            _register(ctx, org, user, ha1, done.registration, (done.company_id, done.org_version), now)
-        else:
-            _registered(org.id, user, ha1, write.outcome, now)
-
-
 def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registration,
               company_at: tuple[str, str | None], now: float) -> None:
     """The authenticated REGISTER: the registrar policy on `registration`, written and answered.
@@ -209,13 +225,22 @@ def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registra
 
 def _registered(org_id: str, ext: str, ha1: str, outcome: RegisterOutcome, now: float) -> None:
     """Written: remembered for the next refresh, the connection kept, the bindings answered."""
-    # The HA1, then a line per binding: its contact, a tab, its JSON (JSON escapes both).
-    cached = "\n".join([ha1, *(f"{b.contact}\t{binding_json(b)}" for b in outcome.bindings)])
-    KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), cached)
+    _remember(org_id, ext, ha1, outcome.bindings, now)
     on_conn = _ttl_on_connection(outcome.bindings, source_uri(), now)
     if on_conn:
         connections.keep_registered(on_conn)
     _reply_bindings(org_id, outcome.bindings, now)
+
+
+def _remember(org_id: str, ext: str, ha1: str, bindings: list[Binding], now: float) -> None:
+    """Caches an agent's one binding if this REGISTER made it: its refreshes take the short path."""
+    made = len(bindings) == 1 and bindings[0].call_id == pv("$ci") and bindings[0].cseq == int(pv("$cs") or 0)
+    if not made or "\n" in bindings[0].contact:
+        _forget(org_id, ext)
+        return
+    b = bindings[0]
+    cached = Cached(ha1, _signature(), round(b.expires_at - now), b.contact, binding_json(b))
+    KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), cached.line())
 
 
 def _ttl_on_connection(bindings: list[Binding], received: str, now: float) -> int:
@@ -233,6 +258,9 @@ def _answer(org_id: str, status: int, reason: str, headers: tuple[str, ...] = ()
     reply(status, reason, headers)
 
 
+def _contact_header(contact: str, ttl: int) -> str:
+    return f"Contact: <{contact}>;expires={ttl}"
+
+
 def _reply_bindings(org_id: str, bindings: list[Binding], now: float) -> None:
-    headers = tuple(f"Contact: <{b.contact}>;expires={b.ttl(now)}" for b in bindings)
-    _answer(org_id, 200, "OK", headers)
+    _answer(org_id, 200, "OK", tuple(_contact_header(b.contact, b.ttl(now)) for b in bindings))

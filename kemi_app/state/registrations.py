@@ -55,7 +55,7 @@ _register_view = Script(REGISTER_VIEW)
 # then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
 # fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
 # availability may have changed (queues: agent_changed).
-_COMMIT_HEAD = AGENT_CHANGED_LUA + """
+COMMIT_REGISTER = AGENT_CHANGED_LUA + """
 local n = 4
 local function arg() n = n + 1 return ARGV[n] end
 local function list()
@@ -73,11 +73,9 @@ local function same(key, want)
   end
   return true
 end
-"""
-_COMMIT_BODY = """
 local bindings = list()
 local session, compared = list()
-if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return changed() end
+if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return 0 end
 local put, gone, ttl = list(), list(), tonumber(arg())
 if ttl == 0 then
   if #bindings > 0 then redis.call('del', KEYS[1]) end
@@ -94,24 +92,27 @@ if owner ~= '' then redis.call('set', KEYS[3], owner, 'EX', conn_ttl) end
 if arg() == '1' then agent_changed(ARGV[1], ARGV[2], ARGV[3], ARGV[4]) end
 return 1
 """
-COMMIT_REGISTER = _COMMIT_HEAD + "local function changed() return 0 end" + _COMMIT_BODY
 _commit_register = Script(COMMIT_REGISTER)
 
 # A refresh in one round trip, for a worker that verified the digest against its cached HA1 and
-# decided on its cached bindings: checks the cache (the stored HA1's SHA1, else 'stale'), then
-# commits as COMMIT_REGISTER. The lockout is not read: a worker takes this path only when no
-# failure was recorded against the agent lately (sip/auth.recently_failed). Bindings no longer as
-# cached: 'changed' with what the regular decision needs (the agent's company, the org's
-# version, bindings, session). KEYS: COMMIT_REGISTER's, then agent, org version. ARGV:
-# COMMIT_REGISTER's first four, the cached HA1's SHA1, then COMMIT_REGISTER's lists.
-REFRESH_REGISTER = _COMMIT_HEAD + """
-local agent = redis.call('hmget', KEYS[4], 'ha1', 'company')
-if not agent[1] or redis.sha1hex(agent[1]) ~= arg() then return {'stale'} end
-local function changed()
-  return {'changed', agent[2], redis.call('get', KEYS[5]) or '0', redis.call('hgetall', KEYS[1]),
-          redis.call('hgetall', KEYS[2])}
-end
-""" + _COMMIT_BODY
+# refreshed its cached binding, the agent's only one: writes it, the bindings' TTL, online_until
+# and the WebSocket connection if the stored HA1 is the cached one (its SHA1; else 'stale') and the
+# bindings are exactly the cached one (else 'changed'); nothing is written unless 'ok'. The lockout
+# is not read: a worker takes this path only when no failure was recorded against the agent lately
+# (sip/auth.recently_failed). KEYS: bindings, session, WebSocket connection, agent. ARGV: the
+# cached HA1's SHA1, the contact, its binding as cached and as refreshed, the bindings' TTL,
+# online_until, the connection's owner ('': none) and TTL.
+REFRESH_REGISTER = """
+local ha1 = redis.call('hget', KEYS[4], 'ha1')
+if not ha1 or redis.sha1hex(ha1) ~= ARGV[1] then return 'stale' end
+local have = redis.call('hgetall', KEYS[1])
+if #have ~= 2 or have[1] ~= ARGV[2] or have[2] ~= ARGV[3] then return 'changed' end
+redis.call('hset', KEYS[1], ARGV[2], ARGV[4])
+redis.call('expire', KEYS[1], ARGV[5])
+redis.call('hset', KEYS[2], 'online_until', ARGV[6])
+if ARGV[7] ~= '' then redis.call('set', KEYS[3], ARGV[7], 'EX', ARGV[8]) end
+return 'ok'
+"""
 _refresh_register = Script(REFRESH_REGISTER)
 
 
@@ -159,17 +160,6 @@ class RegisterView:
     company_id: str
     org_version: str | None
     registration: Registration
-
-
-@dataclass(frozen=True)
-class Refreshed:
-    """REFRESH_REGISTER's verdict: 'ok' (written), 'stale' (the cached HA1), or 'changed' with
-    what the regular decision needs (nothing written)."""
-
-    verdict: str
-    company_id: str = ""
-    org_version: str = "0"
-    registration: Registration = field(default_factory=Registration)
 
 
 @dataclass(frozen=True)
@@ -227,23 +217,23 @@ class Registrations(Store):
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
         return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
-    def refresh(self, org_id: str, ext: str, current: Registration, write: RegisterWrite, cached_ha1: str,
-                now: float) -> Refreshed:
-        """`write` applied to `current` (both from the worker's caches) in one script call, if
-        `cached_ha1` is still the agent's."""
-        commit_keys, commit_args = commit_call(org_id, ext, current, write, now)
-        seen = hashlib.sha1(cached_ha1.encode()).hexdigest()
-        reply = _refresh_register.call(
-            self.r, [*commit_keys, keys.agent(org_id, ext), keys.org_version(org_id)],
-            [*commit_args[:4], seen, *commit_args[4:]])
-        if reply == 1:
+    def refresh(self, org_id: str, ext: str, binding: tuple[str, str, str], expires_at: float, now: float,
+                cached_ha1: str, connection: tuple[str, str] | None = None) -> str:
+        """REFRESH_REGISTER: the agent's one binding (contact, JSON as cached, JSON refreshed to
+        `expires_at`) written if `cached_ha1` and the cached binding are still the stored ones,
+        with the WebSocket connection (node, peer) it came over. Returns 'ok', 'stale' (the
+        HA1) or 'changed' (the bindings; nothing written)."""
+        contact, cached, fresh = binding
+        ttl = int(expires_at - now)
+        node, peer = connection or ("", "")
+        verdict = _refresh_register.call(
+            self.r, [keys.bindings(org_id, ext), keys.session(org_id, ext), keys.connection(node, peer),
+                     keys.agent(org_id, ext)],
+            [hashlib.sha1(cached_ha1.encode()).hexdigest(), contact, cached, fresh, max(1, ttl + 1),
+             json.dumps(expires_at), f"{org_id}:{ext}" if connection else "", max(1, ttl)])
+        if verdict == "ok":
             self._replicated()
-            return Refreshed("ok")
-        verdict, *rest = reply
-        if verdict != "changed":
-            return Refreshed(verdict)
-        company, version, bindings, session = rest
-        return Refreshed(verdict, company or "", version, Registration(_pairs(bindings), _pairs(session)))
+        return str(verdict)
 
     def registration(self, org_id: str, ext: str) -> Registration:
         with self.r.pipeline(transaction=False) as p:
