@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import KSR
 
@@ -42,32 +43,34 @@ def _expires_header() -> int | None:
     return int(raw)
 
 
-# kamailio.cfg htable, per agent with one binding: what its next refresh from the same client
-# needs, as this node last wrote it. Never trusted alone: REFRESH_REGISTER checks the HA1 and the
-# binding against Redis before writing, so a password change or removal takes effect on the next
-# request.
+# kamailio.cfg htable, per agent: its HA1 and bindings as this node last wrote them, each with what
+# its next refresh from the same client needs. Never trusted alone: REFRESH_REGISTER checks the
+# HA1 and the bindings against Redis before writing, so a password change or removal takes
+# effect on the next request.
 CACHE_TABLE = "regs"
+
+
+class CachedBinding(NamedTuple):
+    signature: str  # of the REGISTER that made it ('': unknown, its refresh takes the regular path)
+    seconds: int  # what that REGISTER was granted
+    contact: str
+    binding: str  # JSON as stored
 
 
 @dataclass(frozen=True)
 class Cached:
-    """The agent's HA1, the request that made its one binding (signature), the seconds it was
-    granted, and the binding (contact, JSON as stored)."""
-
     ha1: str
-    signature: str
-    seconds: int
-    contact: str
-    binding: str
+    bindings: list[CachedBinding]
 
-    def line(self) -> str:
-        return "\n".join((self.ha1, self.signature, str(self.seconds), self.contact, self.binding))
+    def text(self) -> str:
+        """The HA1, then a line per binding: its fields tab-separated (none holds a tab or a newline)."""
+        return "\n".join([self.ha1, *(f"{b.signature}\t{b.seconds}\t{b.contact}\t{b.binding}" for b in self.bindings)])
 
 
 def _signature() -> str:
     """Everything a binding and the registrar's decision take from a REGISTER but its Call-ID,
-    CSeq and time: a request with the cached one's signature refreshes that binding, the same
-    way. repr: unambiguous, and on one line."""
+    CSeq and time: a request with a cached binding's signature refreshes that binding, the same
+    way. repr: unambiguous, and on one line without tabs."""
     return repr((header_values("Contact"), pv("$hdr(Expires)"), pv("$si"), pv("$sp"), pv("$pr"), pv("$Ri"),
                  pv("$Rp"), pv("$ua"), pv("$conid")))
 
@@ -82,13 +85,13 @@ def handle_register(ctx: Context) -> None:
     user = pv("$au")
     now = time.time()
     cached = _cached(org.id, user)
-    binding = None if cached is None else _refreshed(cached, now)
+    plan = None if cached is None else _refreshed(cached, now)
     rc = None
     # A refresh skips the lockout read: only after a recent failure could it refuse this agent.
-    if cached is not None and binding is not None and not recently_failed(ctx, org.id, user):
+    if cached is not None and plan is not None and not recently_failed(ctx, org.id, user):
         rc = check(org.domain, cached.ha1)
         if rc > 0:
-            if _refresh(ctx, org, user, cached, binding, now):
+            if _refresh(ctx, org, user, cached, plan, now):
                 return
         elif stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
             return
@@ -111,42 +114,59 @@ def _cached(org_id: str, ext: str) -> Cached | None:
     raw = KSR.htable.sht_get(CACHE_TABLE, _key(org_id, ext))
     if not raw:
         return None
-    ha1, signature, seconds, contact, binding = raw.split("\n")
-    return Cached(ha1, signature, int(seconds), contact, binding)
+    ha1, *lines = raw.split("\n")
+    return Cached(ha1, [CachedBinding(sig, int(seconds), contact, binding)
+                        for sig, seconds, contact, binding in (line.split("\t", 3) for line in lines)])
 
 
 def _forget(org_id: str, ext: str) -> None:
     KSR.htable.sht_rm(CACHE_TABLE, _key(org_id, ext))
 
 
-def _refreshed(cached: Cached, now: float) -> str | None:
-    """The cached binding as this REGISTER refreshes it (JSON as stored), when the request is the cached one's
-    but for its Call-ID and CSeq and the binding is live: what apply_register would make of it
-    (a live binding before: no login, only online_until changes in the session). None: the
-    regular path decides."""
-    if _signature() != cached.signature:
+Refresh = tuple[int, list[dict[str, Any]]]  # which cached binding, and the bindings after
+
+
+def _refreshed(cached: Cached, now: float) -> Refresh | None:
+    """What apply_register makes of the cached bindings when this REGISTER is the one that made
+    one of them but for its Call-ID and CSeq, and all are live: that binding's expiry, Call-ID
+    and CSeq change (a live binding before: no login, only online_until changes in the
+    session). None: the regular path decides."""
+    signature = _signature()
+    mine = [i for i, b in enumerate(cached.bindings) if b.signature == signature]
+    if len(mine) != 1:
         return None
-    binding = json.loads(cached.binding)
+    bindings = [json.loads(b.binding) for b in cached.bindings]
+    if any(b["expires_at"] <= now for b in bindings):
+        return None
+    i = mine[0]
     call_id, cseq = pv("$ci"), int(pv("$cs") or 0)
-    if binding["expires_at"] <= now or (binding["call_id"] == call_id and cseq < binding["cseq"]):
+    if bindings[i]["call_id"] == call_id and cseq < bindings[i]["cseq"]:
         return None
-    return json.dumps({**binding, "expires_at": now + cached.seconds, "call_id": call_id, "cseq": cseq})
+    bindings[i] = {**bindings[i], "expires_at": now + cached.bindings[i].seconds, "call_id": call_id, "cseq": cseq}
+    return i, bindings
 
 
-def _refresh(ctx: Context, org: Org, user: str, cached: Cached, binding: str, now: float) -> bool:
+def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, now: float) -> bool:
     """Credentials verified against the cached HA1: the refreshed binding written in one round
-    trip if the HA1 and the binding are still the cached ones. False: the binding changed
+    trip if the HA1 and the bindings are still the cached ones. False: the bindings changed
     since (nothing written, the regular path decides)."""
-    expires_at = now + cached.seconds
-    ttl = int(expires_at - now)
-    connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}") if KSR.is_WSX() > 0 else None
+    i, bindings = plan
+    mine = cached.bindings[i]
+    fresh = mine._replace(binding=json.dumps(bindings[i]))
+    received = bindings[i]["received"]
+    on_conn = max(int(b["expires_at"] - now) for b in bindings if b["received"] == received)
+    connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}", on_conn) if KSR.is_WSX() > 0 else None
     verdict = ctx.state.registrations.refresh(
-        org.id, user, (cached.contact, cached.binding, binding), expires_at, now, cached.ha1, connection)
+        org.id, user, [(b.contact, b.binding) for b in cached.bindings], (fresh.contact, fresh.binding),
+        max(b["expires_at"] for b in bindings), now, cached.ha1, connection)
     if verdict == "ok":
         KSR.auth.consume_credentials()
-        KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), replace(cached, binding=binding).line())
-        connections.keep_registered(ttl)
-        _answer(org.id, 200, "OK", (_contact_header(cached.contact, ttl),))
+        after = [*cached.bindings[:i], fresh, *cached.bindings[i + 1:]]
+        KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), Cached(cached.ha1, after).text())
+        connections.keep_registered(on_conn)
+        newest_first = sorted(bindings, key=lambda b: b["expires_at"], reverse=True)
+        _answer(org.id, 200, "OK", tuple(_contact_header(b["contact"], int(b["expires_at"] - now))
+                                         for b in newest_first))
         return True
     _forget(org.id, user)
     if verdict == "stale":
@@ -233,14 +253,25 @@ def _registered(org_id: str, ext: str, ha1: str, outcome: RegisterOutcome, now: 
 
 
 def _remember(org_id: str, ext: str, ha1: str, bindings: list[Binding], now: float) -> None:
-    """Caches an agent's one binding if this REGISTER made it: its refreshes take the short path."""
-    made = len(bindings) == 1 and bindings[0].call_id == pv("$ci") and bindings[0].cseq == int(pv("$cs") or 0)
-    if not made or "\n" in bindings[0].contact:
-        _forget(org_id, ext)
-        return
-    b = bindings[0]
-    cached = Cached(ha1, _signature(), round(b.expires_at - now), b.contact, binding_json(b))
-    KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), cached.line())
+    """Caches the bindings as written. The one this REGISTER made carries its signature, the
+    others keep theirs while unchanged; none when the request made several."""
+    before = _cached(org_id, ext)
+    known = {} if before is None else {(b.contact, b.binding): b for b in before.bindings}
+    call_id, cseq = pv("$ci"), int(pv("$cs") or 0)
+    made = [b for b in bindings if b.call_id == call_id and b.cseq == cseq]
+    signature = _signature() if len(made) == 1 else ""
+    lines = []
+    for b in bindings:
+        if "\t" in b.contact or "\n" in b.contact:
+            _forget(org_id, ext)
+            return
+        text = binding_json(b)
+        old = known.get((b.contact, text))
+        if b in made:
+            lines.append(CachedBinding(signature, round(b.expires_at - now), b.contact, text))
+        else:
+            lines.append(old or CachedBinding("", 0, b.contact, text))
+    KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), Cached(ha1, lines).text())
 
 
 def _ttl_on_connection(bindings: list[Binding], received: str, now: float) -> int:

@@ -46,23 +46,8 @@ return {agent[1], agent[2], auth, version, bindings, session}
 """
 _register_view = Script(REGISTER_VIEW)
 
-# A REGISTER's writes, if the bindings (and the session, when the decision read it) are still
-# what the decision was made on (compare-and-set; 0: changed, decide again). Only what changed
-# is written: a refresh sets its binding, the TTL and online_until.
-# KEYS: bindings, session, WebSocket connection. ARGV: prefix, org, ext, wake list TTL, then
-# lists (a count, then its items): the expected bindings (contact, JSON pairs), the expected
-# session (pairs; count -1: not compared), bindings to set (pairs) and to delete (contacts);
-# then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
-# fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
-# availability may have changed (queues: agent_changed).
-COMMIT_REGISTER = AGENT_CHANGED_LUA + """
-local n = 4
-local function arg() n = n + 1 return ARGV[n] end
-local function list()
-  local items, count = {}, tonumber(arg())
-  for i = 1, count do items[i] = arg() end
-  return items, count
-end
+# same(key, want): whether the hash at `key` holds exactly the pairs of the flat list `want`.
+SAME_LUA = """
 local function same(key, want)
   local have = redis.call('hgetall', key)
   if #have ~= #want then return false end
@@ -72,6 +57,25 @@ local function same(key, want)
     if wanted[have[i]] ~= have[i + 1] then return false end
   end
   return true
+end
+"""
+
+# A REGISTER's writes, if the bindings (and the session, when the decision read it) are still
+# what the decision was made on (compare-and-set; 0: changed, decide again). Only what changed
+# is written: a refresh sets its binding, the TTL and online_until.
+# KEYS: bindings, session, WebSocket connection. ARGV: prefix, org, ext, wake list TTL, then
+# lists (a count, then its items): the expected bindings (contact, JSON pairs), the expected
+# session (pairs; count -1: not compared), bindings to set (pairs) and to delete (contacts);
+# then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
+# fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
+# availability may have changed (queues: agent_changed).
+COMMIT_REGISTER = AGENT_CHANGED_LUA + SAME_LUA + """
+local n = 4
+local function arg() n = n + 1 return ARGV[n] end
+local function list()
+  local items, count = {}, tonumber(arg())
+  for i = 1, count do items[i] = arg() end
+  return items, count
 end
 local bindings = list()
 local session, compared = list()
@@ -95,22 +99,22 @@ return 1
 _commit_register = Script(COMMIT_REGISTER)
 
 # A refresh in one round trip, for a worker that verified the digest against its cached HA1 and
-# refreshed its cached binding, the agent's only one: writes it, the bindings' TTL, online_until
-# and the WebSocket connection if the stored HA1 is the cached one (its SHA1; else 'stale') and the
-# bindings are exactly the cached one (else 'changed'); nothing is written unless 'ok'. The lockout
-# is not read: a worker takes this path only when no failure was recorded against the agent lately
-# (sip/auth.recently_failed). KEYS: bindings, session, WebSocket connection, agent. ARGV: the
-# cached HA1's SHA1, the contact, its binding as cached and as refreshed, the bindings' TTL,
-# online_until, the connection's owner ('': none) and TTL.
-REFRESH_REGISTER = """
+# refreshed one of its cached bindings: writes it, the bindings' TTL, online_until and the
+# WebSocket connection if the stored HA1 is the cached one (its SHA1; else 'stale') and the
+# bindings are exactly the cached ones (else 'changed'); nothing is written unless 'ok'. The
+# lockout is not read: a worker takes this path only when no failure was recorded against the
+# agent lately (sip/auth.recently_failed). KEYS: bindings, session, WebSocket connection, agent.
+# ARGV: the cached HA1's SHA1, the contact and its refreshed binding, the bindings' TTL,
+# online_until, the connection's owner ('': none) and TTL, then the cached bindings (contact,
+# JSON pairs).
+REFRESH_REGISTER = SAME_LUA + """
 local ha1 = redis.call('hget', KEYS[4], 'ha1')
 if not ha1 or redis.sha1hex(ha1) ~= ARGV[1] then return 'stale' end
-local have = redis.call('hgetall', KEYS[1])
-if #have ~= 2 or have[1] ~= ARGV[2] or have[2] ~= ARGV[3] then return 'changed' end
-redis.call('hset', KEYS[1], ARGV[2], ARGV[4])
-redis.call('expire', KEYS[1], ARGV[5])
-redis.call('hset', KEYS[2], 'online_until', ARGV[6])
-if ARGV[7] ~= '' then redis.call('set', KEYS[3], ARGV[7], 'EX', ARGV[8]) end
+if not same(KEYS[1], {unpack(ARGV, 8)}) then return 'changed' end
+redis.call('hset', KEYS[1], ARGV[2], ARGV[3])
+redis.call('expire', KEYS[1], ARGV[4])
+redis.call('hset', KEYS[2], 'online_until', ARGV[5])
+if ARGV[6] ~= '' then redis.call('set', KEYS[3], ARGV[6], 'EX', ARGV[7]) end
 return 'ok'
 """
 _refresh_register = Script(REFRESH_REGISTER)
@@ -217,20 +221,20 @@ class Registrations(Store):
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
         return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
-    def refresh(self, org_id: str, ext: str, binding: tuple[str, str, str], expires_at: float, now: float,
-                cached_ha1: str, connection: tuple[str, str] | None = None) -> str:
-        """REFRESH_REGISTER: the agent's one binding (contact, JSON as cached, JSON refreshed to
-        `expires_at`) written if `cached_ha1` and the cached binding are still the stored ones,
-        with the WebSocket connection (node, peer) it came over. Returns 'ok', 'stale' (the
-        HA1) or 'changed' (the bindings; nothing written)."""
-        contact, cached, fresh = binding
-        ttl = int(expires_at - now)
-        node, peer = connection or ("", "")
+    def refresh(self, org_id: str, ext: str, cached: list[tuple[str, str]], binding: tuple[str, str],
+                online_until: float, now: float, cached_ha1: str, connection: tuple[str, str, int] | None = None
+                ) -> str:
+        """REFRESH_REGISTER: `binding` (contact, refreshed JSON) written if `cached_ha1` and the
+        `cached` bindings (contact, JSON) are still the stored ones, with online_until (the
+        latest expiry) and the WebSocket connection (node, peer, TTL) it came over. Returns
+        'ok', 'stale' (the HA1) or 'changed' (the bindings; nothing written)."""
+        node, peer, conn_ttl = connection or ("", "", 0)
         verdict = _refresh_register.call(
             self.r, [keys.bindings(org_id, ext), keys.session(org_id, ext), keys.connection(node, peer),
                      keys.agent(org_id, ext)],
-            [hashlib.sha1(cached_ha1.encode()).hexdigest(), contact, cached, fresh, max(1, ttl + 1),
-             json.dumps(expires_at), f"{org_id}:{ext}" if connection else "", max(1, ttl)])
+            [hashlib.sha1(cached_ha1.encode()).hexdigest(), *binding, max(1, int(online_until - now) + 1),
+             json.dumps(online_until), f"{org_id}:{ext}" if connection else "", max(1, conn_ttl),
+             *(x for pair in cached for x in pair)])
         if verdict == "ok":
             self._replicated()
         return str(verdict)

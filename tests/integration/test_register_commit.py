@@ -92,37 +92,38 @@ def test_scripts_redis_lost_are_loaded_again(state: EdgeState) -> None:
     assert [b.contact for b in state.registrations.registration("commit", "1004").bindings] == ["sip:a@x"]
 
 
-def test_refresh_on_cached_ha1_and_binding_checks_both_before_writing(state: EdgeState) -> None:
+def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: EdgeState) -> None:
     """REFRESH_REGISTER: one script call that writes only when the worker's cached HA1 is
-    the stored one and the agent's bindings are still its one cached binding; otherwise it says
-    why and writes nothing."""
+    the stored one and the bindings are still the cached ones; otherwise it says why and
+    writes nothing."""
     now = time.time()
     regs = state.registrations
     state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
     state.directory.save_agent("commit", Agent("1005", ha1("1005", "commit.test", "pw")))
-    first = binding("sip:a@x", now)
-    regs.register("commit", "1005", Registration(), lambda _: RegisterWrite(RegisterOutcome(200, "OK", [first])))
+    first, other = binding("sip:a@x", now), binding("sip:b@x", now - 10)
+    regs.register("commit", "1005", Registration(),
+                  lambda _: RegisterWrite(RegisterOutcome(200, "OK", [first, other])))
+    cached = [(b.contact, binding_json(b)) for b in (first, other)]
     fresher = binding("sip:a@x", now + 60)
     right, wrong = ha1("1005", "commit.test", "pw"), ha1("1005", "commit.test", "old")
 
-    def refresh(ha1_: str, connection: tuple[str, str] | None = None) -> str:
-        return regs.refresh("commit", "1005", (first.contact, binding_json(first), binding_json(fresher)),
-                            fresher.expires_at, now, ha1_, connection)
+    def stored() -> list[Binding]:
+        return sorted(regs.registration("commit", "1005").bindings, key=lambda b: b.contact)
+
+    def refresh(ha1_: str, connection: tuple[str, str, int] | None = None) -> str:
+        return regs.refresh("commit", "1005", cached, (fresher.contact, binding_json(fresher)), fresher.expires_at,
+                            now, ha1_, connection)
 
     assert refresh(wrong) == "stale"
-    assert regs.registration("commit", "1005").bindings == [first]
-    assert refresh(right, ("sip:node", "127.0.0.1:9")) == "ok"
-    stored = regs.registration("commit", "1005")
-    assert stored.bindings == [fresher] and float(stored.session_raw["online_until"]) == fresher.expires_at
+    assert stored() == [first, other]
+    assert refresh(right, ("sip:node", "127.0.0.1:9", 360)) == "ok"
+    assert stored() == [fresher, other]
+    assert float(state.r.hget(keys.session("commit", "1005"), "online_until")) == fresher.expires_at
     assert 300 < state.r.ttl(keys.bindings("commit", "1005")) <= 361
+    assert 300 < state.r.ttl(keys.connection("sip:node", "127.0.0.1:9")) <= 360
     assert state.r.get(keys.connection("sip:node", "127.0.0.1:9")) == "commit:1005"
-    assert refresh(right) == "changed"  # the binding is no longer the cached one
-    assert regs.registration("commit", "1005").bindings == [fresher]
-    other = binding("sip:b@x", now)
-    state.r.hset(keys.bindings("commit", "1005"), mapping={first.contact: binding_json(first),
-                                                           other.contact: binding_json(other)})
-    assert refresh(right) == "changed"  # a second binding: decided on the regular path
-    assert len(regs.registration("commit", "1005").bindings) == 2
+    assert refresh(right) == "changed"  # the bindings are no longer the cached ones
+    assert stored() == [fresher, other]
 
 
 def test_failures_against_agents_are_listed_for_every_node_and_made_up_names_are_not(state: EdgeState) -> None:

@@ -5,6 +5,7 @@ Outside hosts are UDP sockets on 127.0.0.5 that must never hear from the edge.""
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import threading
 import time
@@ -187,6 +188,36 @@ def test_a_refresh_from_the_same_client_writes_what_the_registrar_decides(
     assert answer is not None and answer.status == 200, answer
     (shorter,) = state.registrations.bindings(ORG, ext)
     assert shorter.expires_at <= time.time() + 600
+
+
+def test_refreshes_of_an_agent_with_two_phones_keep_both_bindings(
+    edge: Stack, client: RawSip, state: EdgeState, org: str
+) -> None:
+    """Each phone's refresh changes its own binding, in one script call on what the node cached;
+    both are answered with both contacts, newest first, and online_until is the latest expiry."""
+    ext = "5007"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    other = RawSip(client.edge)
+    try:
+        for i, (phone, then) in enumerate(((client, []), (other, [client]), (client, [other]), (other, [client]),
+                                           (client, [other]))):
+            if i == 2:
+                before = scrape(edge)
+            _, answer = _authenticated(phone, "REGISTER", f"sip:{DOMAIN}", user=ext)
+            assert answer is not None and answer.status == 200, answer
+            contacts = re.findall(r"^Contact: <sip:[^@]+@127.0.0.1:(\d+)>", answer.raw, re.M)
+            assert contacts == [str(c.local[1]) for c in (phone, *then)], answer.raw
+    finally:
+        other.close()
+    after = scrape(edge)
+    ops = {op: value(after, "edge_redis_seconds_count", op=op) - value(before, "edge_redis_seconds_count", op=op)
+           for op in ("register_view", "refresh")}
+    assert ops == {"register_view": 0, "refresh": 3}
+    bindings = state.registrations.bindings(ORG, ext)
+    assert sorted(b.received for b in bindings) == sorted(
+        f"sip:127.0.0.1:{c.local[1]};transport=udp" for c in (client, other))
+    latest = max(b.expires_at for b in bindings)
+    assert float(state.r.hget(keys.session(ORG, ext), "online_until")) == latest
 
 
 def test_replayed_invite_with_a_new_call_id_is_stale(client: RawSip, org: str) -> None:
