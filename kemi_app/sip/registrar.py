@@ -91,9 +91,9 @@ def handle_register(ctx: Context) -> None:
     if cached is not None and plan is not None and not recently_failed(ctx, org.id, user):
         rc = check(org.domain, cached.ha1)
         if rc > 0:
-            if _refresh(ctx, org, user, cached, plan, now):
-                return
-        elif stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
+            _refresh(ctx, org, user, cached, plan, now)
+            return
+        if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
             return
     # Credentials, the agent's registration and company: one round trip before the decision.
     view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
@@ -146,33 +146,33 @@ def _refreshed(cached: Cached, now: float) -> Refresh | None:
     return i, bindings
 
 
-def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, now: float) -> bool:
+def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, now: float) -> None:
     """Credentials verified against the cached HA1: the refreshed binding written in one round
-    trip if the HA1 and the bindings are still the cached ones. False: the bindings changed
-    since (nothing written, the regular path decides)."""
+    trip if the HA1 and the bindings are still the cached ones; bindings changed since: decided
+    on what the same round trip read."""
     i, bindings = plan
     mine = cached.bindings[i]
     fresh = mine._replace(binding=json.dumps(bindings[i]))
     received = bindings[i]["received"]
     on_conn = max(int(b["expires_at"] - now) for b in bindings if b["received"] == received)
     connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}", on_conn) if KSR.is_WSX() > 0 else None
-    verdict = ctx.state.registrations.refresh(
+    done = ctx.state.registrations.refresh(
         org.id, user, [(b.contact, b.binding) for b in cached.bindings], (fresh.contact, fresh.binding),
         max(b["expires_at"] for b in bindings), now, cached.ha1, connection)
-    if verdict == "ok":
-        KSR.auth.consume_credentials()
+    if done.verdict == "stale":
+        _forget(org.id, user)
+        stale(org.domain)
+        return
+    KSR.auth.consume_credentials()
+    if done.verdict == "changed":  # cached again as written
+        _register(ctx, org, user, cached.ha1, done.registration, (done.company_id, done.org_version), now)
+    else:
         after = [*cached.bindings[:i], fresh, *cached.bindings[i + 1:]]
         KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), Cached(cached.ha1, after).text())
         connections.keep_registered(on_conn)
         newest_first = sorted(bindings, key=lambda b: b["expires_at"], reverse=True)
         _answer(org.id, 200, "OK", tuple(_contact_header(b["contact"], int(b["expires_at"] - now))
                                          for b in newest_first))
-        return True
-    _forget(org.id, user)
-    if verdict == "stale":
-        stale(org.domain)
-        return True
-    return False
 
 
 def _request(ctx: Context, now: float) -> RegisterRequest | None:

@@ -101,21 +101,25 @@ _commit_register = Script(COMMIT_REGISTER)
 # A refresh in one round trip, for a worker that verified the digest against its cached HA1 and
 # refreshed one of its cached bindings: writes it, the bindings' TTL, online_until and the
 # WebSocket connection if the stored HA1 is the cached one (its SHA1; else 'stale') and the
-# bindings are exactly the cached ones (else 'changed'); nothing is written unless 'ok'. The
+# bindings are exactly the cached ones (else 'changed', with what the regular decision needs: the
+# agent's company, the org's version, bindings, session); nothing is written unless 'ok'. The
 # lockout is not read: a worker takes this path only when no failure was recorded against the
-# agent lately (sip/auth.recently_failed). KEYS: bindings, session, WebSocket connection, agent.
-# ARGV: the cached HA1's SHA1, the contact and its refreshed binding, the bindings' TTL,
+# agent lately (sip/auth.recently_failed). KEYS: bindings, session, WebSocket connection, agent,
+# org version. ARGV: the cached HA1's SHA1, the contact and its refreshed binding, the bindings' TTL,
 # online_until, the connection's owner ('': none) and TTL, then the cached bindings (contact,
 # JSON pairs).
 REFRESH_REGISTER = SAME_LUA + """
-local ha1 = redis.call('hget', KEYS[4], 'ha1')
-if not ha1 or redis.sha1hex(ha1) ~= ARGV[1] then return 'stale' end
-if not same(KEYS[1], {unpack(ARGV, 8)}) then return 'changed' end
+local agent = redis.call('hmget', KEYS[4], 'ha1', 'company')
+if not agent[1] or redis.sha1hex(agent[1]) ~= ARGV[1] then return {'stale'} end
+if not same(KEYS[1], {unpack(ARGV, 8)}) then
+  return {'changed', agent[2], redis.call('get', KEYS[5]) or '0', redis.call('hgetall', KEYS[1]),
+          redis.call('hgetall', KEYS[2])}
+end
 redis.call('hset', KEYS[1], ARGV[2], ARGV[3])
 redis.call('expire', KEYS[1], ARGV[4])
 redis.call('hset', KEYS[2], 'online_until', ARGV[5])
 if ARGV[6] ~= '' then redis.call('set', KEYS[3], ARGV[6], 'EX', ARGV[7]) end
-return 'ok'
+return {'ok'}
 """
 _refresh_register = Script(REFRESH_REGISTER)
 
@@ -164,6 +168,17 @@ class RegisterView:
     company_id: str
     org_version: str | None
     registration: Registration
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """REFRESH_REGISTER's verdict: 'ok' (written), 'stale' (the cached HA1), or 'changed' with
+    what the regular decision needs (nothing written)."""
+
+    verdict: str
+    company_id: str = ""
+    org_version: str = "0"
+    registration: Registration = field(default_factory=Registration)
 
 
 @dataclass(frozen=True)
@@ -223,21 +238,24 @@ class Registrations(Store):
 
     def refresh(self, org_id: str, ext: str, cached: list[tuple[str, str]], binding: tuple[str, str],
                 online_until: float, now: float, cached_ha1: str, connection: tuple[str, str, int] | None = None
-                ) -> str:
+                ) -> Refreshed:
         """REFRESH_REGISTER: `binding` (contact, refreshed JSON) written if `cached_ha1` and the
         `cached` bindings (contact, JSON) are still the stored ones, with online_until (the
-        latest expiry) and the WebSocket connection (node, peer, TTL) it came over. Returns
-        'ok', 'stale' (the HA1) or 'changed' (the bindings; nothing written)."""
+        latest expiry) and the WebSocket connection (node, peer, TTL) it came over."""
         node, peer, conn_ttl = connection or ("", "", 0)
-        verdict = _refresh_register.call(
+        reply = _refresh_register.call(
             self.r, [keys.bindings(org_id, ext), keys.session(org_id, ext), keys.connection(node, peer),
-                     keys.agent(org_id, ext)],
+                     keys.agent(org_id, ext), keys.org_version(org_id)],
             [hashlib.sha1(cached_ha1.encode()).hexdigest(), *binding, max(1, int(online_until - now) + 1),
              json.dumps(online_until), f"{org_id}:{ext}" if connection else "", max(1, conn_ttl),
              *(x for pair in cached for x in pair)])
+        verdict, *rest = reply
         if verdict == "ok":
             self._replicated()
-        return str(verdict)
+        if verdict != "changed":
+            return Refreshed(verdict)
+        company, version, bindings, session = rest
+        return Refreshed(verdict, company or "", version, Registration(_pairs(bindings), _pairs(session)))
 
     def registration(self, org_id: str, ext: str) -> Registration:
         with self.r.pipeline(transaction=False) as p:

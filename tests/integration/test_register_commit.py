@@ -11,7 +11,7 @@ from kemi_app.policy.session import LoginSession, SessionUpdate
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.registrations import RegisterWrite, Registration, binding_json
+from kemi_app.state.registrations import Refreshed, RegisterWrite, Registration, binding_json
 
 
 def binding(contact: str, now: float) -> Binding:
@@ -110,20 +110,21 @@ def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: Ed
     def stored() -> list[Binding]:
         return sorted(regs.registration("commit", "1005").bindings, key=lambda b: b.contact)
 
-    def refresh(ha1_: str, connection: tuple[str, str, int] | None = None) -> str:
+    def refresh(ha1_: str, connection: tuple[str, str, int] | None = None) -> Refreshed:
         return regs.refresh("commit", "1005", cached, (fresher.contact, binding_json(fresher)), fresher.expires_at,
                             now, ha1_, connection)
 
-    assert refresh(wrong) == "stale"
+    assert refresh(wrong).verdict == "stale"
     assert stored() == [first, other]
-    assert refresh(right, ("sip:node", "127.0.0.1:9", 360)) == "ok"
+    assert refresh(right, ("sip:node", "127.0.0.1:9", 360)).verdict == "ok"
     assert stored() == [fresher, other]
     assert float(state.r.hget(keys.session("commit", "1005"), "online_until")) == fresher.expires_at
     assert 300 < state.r.ttl(keys.bindings("commit", "1005")) <= 361
     assert 300 < state.r.ttl(keys.connection("sip:node", "127.0.0.1:9")) <= 360
     assert state.r.get(keys.connection("sip:node", "127.0.0.1:9")) == "commit:1005"
-    assert refresh(right) == "changed"  # the bindings are no longer the cached ones
-    assert stored() == [fresher, other]
+    changed = refresh(right)  # the bindings are no longer the cached ones: what the decision needs
+    assert changed.verdict == "changed" and changed.org_version is not None
+    assert sorted(changed.registration.bindings, key=lambda b: b.contact) == stored() == [fresher, other]
 
 
 def test_failures_against_agents_are_listed_for_every_node_and_made_up_names_are_not(state: EdgeState) -> None:
