@@ -19,7 +19,7 @@ from kemi_app.provisioning.org import Org
 from kemi_app.sip import connections
 from kemi_app.sip.auth import check, has_credentials, recently_failed, stale, stale_nonce, verify
 from kemi_app.sip.context import Context, header_values, pv, reply
-from kemi_app.state.registrations import RegisterWrite, Registration, binding_json
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call, refresh_call
 
 
 def source_uri() -> str:
@@ -85,16 +85,22 @@ def handle_register(ctx: Context) -> None:
     user = pv("$au")
     now = time.time()
     cached = _cached(org.id, user)
-    plan = None if cached is None else _refreshed(cached, now)
     rc = None
     # A refresh skips the lockout read: only after a recent failure could it refuse this agent.
-    if cached is not None and plan is not None and not recently_failed(ctx, org.id, user):
-        rc = check(org.domain, cached.ha1)
-        if rc > 0:
-            _refresh(ctx, org, user, cached, plan, now)
-            return
-        if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
-            return
+    if cached is not None and not recently_failed(ctx, org.id, user):
+        # The same phone again: no decision to make. Anything else: decided on the cached bindings.
+        quick = _refreshed(cached, now)
+        plan = None if quick is not None else _refresh_plan(ctx, cached, now)
+        if quick is not None or plan is not None:
+            rc = check(org.domain, cached.ha1)
+            if rc > 0:
+                if quick is not None:
+                    _refresh(ctx, org, user, cached, quick, now)
+                elif plan is not None:
+                    _refresh_decided(ctx, org, user, cached.ha1, plan, now)
+                return
+            if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
+                return
     # Credentials, the agent's registration and company: one round trip before the decision.
     view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
     if cached is not None and rc is not None and view.auth.ha1 != cached.ha1:
@@ -147,32 +153,68 @@ def _refreshed(cached: Cached, now: float) -> Refresh | None:
 
 
 def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, now: float) -> None:
-    """Credentials verified against the cached HA1: the refreshed binding written in one round
-    trip if the HA1 and the bindings are still the cached ones; bindings changed since: decided
-    on what the same round trip read."""
+    """The same phone again, credentials verified against the cached HA1: its refreshed binding
+    written in one round trip (refresh_call) if the HA1 and the bindings are still the cached
+    ones, and answered from the cache."""
     i, bindings = plan
     mine = cached.bindings[i]
     fresh = mine._replace(binding=json.dumps(bindings[i]))
     received = bindings[i]["received"]
     on_conn = max(int(b["expires_at"] - now) for b in bindings if b["received"] == received)
     connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}", on_conn) if KSR.is_WSX() > 0 else None
-    done = ctx.state.registrations.refresh(
-        org.id, user, [(b.contact, b.binding) for b in cached.bindings], (fresh.contact, fresh.binding),
-        max(b["expires_at"] for b in bindings), now, cached.ha1, connection)
-    if done.verdict == "stale":
-        _forget(org.id, user)
-        stale(org.domain)
-        return
-    KSR.auth.consume_credentials()
-    if done.verdict == "changed":  # cached again as written
-        _register(ctx, org, user, cached.ha1, done.registration, (done.company_id, done.org_version), now)
-    else:
+    call = refresh_call(org.id, user, [(b.contact, b.binding) for b in cached.bindings],
+                        (fresh.contact, fresh.binding), max(b["expires_at"] for b in bindings), now, connection)
+    if _written(ctx, org, user, cached.ha1, call, now):
         after = [*cached.bindings[:i], fresh, *cached.bindings[i + 1:]]
         KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), Cached(cached.ha1, after).text())
         connections.keep_registered(on_conn)
         newest_first = sorted(bindings, key=lambda b: b["expires_at"], reverse=True)
         _answer(org.id, 200, "OK", tuple(_contact_header(b["contact"], int(b["expires_at"] - now))
                                          for b in newest_first))
+
+
+def _refresh_plan(ctx: Context, cached: Cached, now: float) -> tuple[Registration, RegisterWrite] | None:
+    """Another REGISTER of an agent whose cached bindings are live: its decision, on the
+    bindings as written then (REFRESH_REGISTER checks they still are). None: the regular path."""
+    current = Registration({b.contact: b.binding for b in cached.bindings}, None)
+    if not live(current.bindings, now):
+        return None
+    try:
+        request = _request(ctx, now)
+    except ContactError:
+        return None  # answered on the regular path, once authenticated
+    if request is None:
+        return None
+    write = _decide(request, current, _no_login)
+    return (current, write) if write.outcome.ok else None
+
+
+def _no_login(before: list[Binding]) -> Company | None:
+    """A refresh's company lookup: a live binding before means no login, nothing to snapshot."""
+    return None
+
+
+def _refresh_decided(ctx: Context, org: Org, user: str, ha1: str, plan: tuple[Registration, RegisterWrite],
+                     now: float) -> None:
+    current, write = plan
+    if _written(ctx, org, user, ha1, commit_call(org.id, user, current, write, now), now):
+        _registered(org.id, user, ha1, write.outcome, now)
+
+
+def _written(ctx: Context, org: Org, user: str, ha1: str, call: tuple[list[str], list[str]], now: float) -> bool:
+    """A refresh's commit `call` made on the cache, sent with the cached `ha1` to be checked: True
+    once written. Otherwise answered: a stale challenge (the HA1 changed), or decided again on
+    what the same round trip read (the bindings changed)."""
+    done = ctx.state.registrations.refresh(org.id, user, call, ha1)
+    if done.verdict == "stale":
+        _forget(org.id, user)
+        stale(org.domain)
+        return False
+    KSR.auth.consume_credentials()
+    if done.verdict == "changed":  # cached again as written
+        _register(ctx, org, user, ha1, done.registration, (done.company_id, done.org_version), now)
+        return False
+    return True
 
 
 def _request(ctx: Context, now: float) -> RegisterRequest | None:

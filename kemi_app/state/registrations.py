@@ -46,8 +46,23 @@ return {agent[1], agent[2], auth, version, bindings, session}
 """
 _register_view = Script(REGISTER_VIEW)
 
-# same(key, want): whether the hash at `key` holds exactly the pairs of the flat list `want`.
-SAME_LUA = """
+# A REGISTER's writes, if the bindings (and the session, when the decision read it) are still
+# what the decision was made on (compare-and-set; 0: changed, decide again). Only what changed
+# is written: a refresh sets its binding, the TTL and online_until.
+# KEYS: bindings, session, WebSocket connection. ARGV: prefix, org, ext, wake list TTL, then
+# lists (a count, then its items): the expected bindings (contact, JSON pairs), the expected
+# session (pairs; count -1: not compared), bindings to set (pairs) and to delete (contacts);
+# then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
+# fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
+# availability may have changed (queues: agent_changed).
+_COMMIT_HEAD = AGENT_CHANGED_LUA + """
+local n = 4
+local function arg() n = n + 1 return ARGV[n] end
+local function list()
+  local items, count = {}, tonumber(arg())
+  for i = 1, count do items[i] = arg() end
+  return items, count
+end
 local function same(key, want)
   local have = redis.call('hgetall', key)
   if #have ~= #want then return false end
@@ -59,27 +74,10 @@ local function same(key, want)
   return true
 end
 """
-
-# A REGISTER's writes, if the bindings (and the session, when the decision read it) are still
-# what the decision was made on (compare-and-set; 0: changed, decide again). Only what changed
-# is written: a refresh sets its binding, the TTL and online_until.
-# KEYS: bindings, session, WebSocket connection. ARGV: prefix, org, ext, wake list TTL, then
-# lists (a count, then its items): the expected bindings (contact, JSON pairs), the expected
-# session (pairs; count -1: not compared), bindings to set (pairs) and to delete (contacts);
-# then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
-# fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
-# availability may have changed (queues: agent_changed).
-COMMIT_REGISTER = AGENT_CHANGED_LUA + SAME_LUA + """
-local n = 4
-local function arg() n = n + 1 return ARGV[n] end
-local function list()
-  local items, count = {}, tonumber(arg())
-  for i = 1, count do items[i] = arg() end
-  return items, count
-end
+_COMMIT_BODY = """
 local bindings = list()
 local session, compared = list()
-if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return 0 end
+if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return changed() end
 local put, gone, ttl = list(), list(), tonumber(arg())
 if ttl == 0 then
   if #bindings > 0 then redis.call('del', KEYS[1]) end
@@ -96,31 +94,24 @@ if owner ~= '' then redis.call('set', KEYS[3], owner, 'EX', conn_ttl) end
 if arg() == '1' then agent_changed(ARGV[1], ARGV[2], ARGV[3], ARGV[4]) end
 return 1
 """
+COMMIT_REGISTER = _COMMIT_HEAD + "local function changed() return 0 end" + _COMMIT_BODY
 _commit_register = Script(COMMIT_REGISTER)
 
 # A refresh in one round trip, for a worker that verified the digest against its cached HA1 and
-# refreshed one of its cached bindings: writes it, the bindings' TTL, online_until and the
-# WebSocket connection if the stored HA1 is the cached one (its SHA1; else 'stale') and the
-# bindings are exactly the cached ones (else 'changed', with what the regular decision needs: the
-# agent's company, the org's version, bindings, session); nothing is written unless 'ok'. The
-# lockout is not read: a worker takes this path only when no failure was recorded against the
-# agent lately (sip/auth.recently_failed). KEYS: bindings, session, WebSocket connection, agent,
-# org version. ARGV: the cached HA1's SHA1, the contact and its refreshed binding, the bindings' TTL,
-# online_until, the connection's owner ('': none) and TTL, then the cached bindings (contact,
-# JSON pairs).
-REFRESH_REGISTER = SAME_LUA + """
+# decided on its cached bindings: checks the cache (the stored HA1's SHA1, else 'stale'), then
+# commits as COMMIT_REGISTER. The lockout is not read: a worker takes this path only when no
+# failure was recorded against the agent lately (sip/auth.recently_failed). Bindings no longer as
+# cached: 'changed' with what the regular decision needs (the agent's company, the org's
+# version, bindings, session). KEYS: COMMIT_REGISTER's, then agent, org version. ARGV:
+# COMMIT_REGISTER's first four, the cached HA1's SHA1, then COMMIT_REGISTER's lists.
+REFRESH_REGISTER = _COMMIT_HEAD + """
 local agent = redis.call('hmget', KEYS[4], 'ha1', 'company')
-if not agent[1] or redis.sha1hex(agent[1]) ~= ARGV[1] then return {'stale'} end
-if not same(KEYS[1], {unpack(ARGV, 8)}) then
+if not agent[1] or redis.sha1hex(agent[1]) ~= arg() then return {'stale'} end
+local function changed()
   return {'changed', agent[2], redis.call('get', KEYS[5]) or '0', redis.call('hgetall', KEYS[1]),
           redis.call('hgetall', KEYS[2])}
 end
-redis.call('hset', KEYS[1], ARGV[2], ARGV[3])
-redis.call('expire', KEYS[1], ARGV[4])
-redis.call('hset', KEYS[2], 'online_until', ARGV[5])
-if ARGV[6] ~= '' then redis.call('set', KEYS[3], ARGV[6], 'EX', ARGV[7]) end
-return {'ok'}
-"""
+""" + _COMMIT_BODY
 _refresh_register = Script(REFRESH_REGISTER)
 
 
@@ -209,16 +200,37 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
         fields += _flat(encode(started))
     if write.session is not None:
         fields += ["online_until", json.dumps(write.session.online_until)]
-    owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
-    if write.connection is not None:
-        node, peer, conn_ttl = write.connection
-        owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
     # Queues read only whether the bindings hash exists and when the session started.
     changed = bool(current.bindings_raw) != bool(after) or started is not None
-    expected_session = ["-1"] if current.session_raw is None else _listed(_flat(current.session_raw))
+    expected_session = None if current.session_raw is None else _flat(current.session_raw)
+    return _commit(org_id, ext, (_flat(current.bindings_raw), expected_session), (put, gone, ttl),
+                   (started is not None, fields), write.connection, changed)
+
+
+def refresh_call(org_id: str, ext: str, cached: list[tuple[str, str]], binding: tuple[str, str], online_until: float,
+                 now: float, connection: tuple[str, str, int] | None) -> tuple[list[str], list[str]]:
+    """What commit_call sends for a refresh of one of the `cached` bindings (contact, JSON) to
+    `binding` (contact, JSON), without the decision's objects: that binding, the TTL and
+    online_until (the latest expiry), and the WebSocket connection (node, peer, TTL)."""
+    ttl = max(1, int(online_until - now) + 1)
+    return _commit(org_id, ext, ([x for pair in cached for x in pair], None), (list(binding), [], ttl),
+                   (False, ["online_until", json.dumps(online_until)]), connection, False)
+
+
+def _commit(org_id: str, ext: str, expected: tuple[list[str], list[str] | None],
+            bindings: tuple[list[str], list[str], int], session: tuple[bool, list[str]],
+            connection: tuple[str, str, int] | None, changed: bool) -> tuple[list[str], list[str]]:
+    """COMMIT_REGISTER's keys and arguments: the expected bindings and session (flat pairs; None:
+    not compared), the bindings to set (pairs) and delete and their TTL, whether the session is
+    replaced and its fields to set, the connection (node, peer, TTL), whether queues must look."""
+    (expected_bindings, expected_session), (put, gone, ttl), (replaced, fields) = expected, bindings, session
+    owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
+    if connection is not None:
+        node, peer, conn_ttl = connection
+        owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
     args = [PREFIX, org_id, ext, str(WAKE_MEMORY),
-            *_listed(_flat(current.bindings_raw)), *expected_session,
-            *_listed(put), *_listed(gone), str(ttl), "1" if started is not None else "0", *_listed(fields),
+            *_listed(expected_bindings), *(["-1"] if expected_session is None else _listed(expected_session)),
+            *_listed(put), *_listed(gone), str(ttl), "1" if replaced else "0", *_listed(fields),
             owner, str(max(1, conn_ttl)), "1" if changed else "0"]
     return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key], args
 
@@ -236,22 +248,18 @@ class Registrations(Store):
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
         return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
-    def refresh(self, org_id: str, ext: str, cached: list[tuple[str, str]], binding: tuple[str, str],
-                online_until: float, now: float, cached_ha1: str, connection: tuple[str, str, int] | None = None
-                ) -> Refreshed:
-        """REFRESH_REGISTER: `binding` (contact, refreshed JSON) written if `cached_ha1` and the
-        `cached` bindings (contact, JSON) are still the stored ones, with online_until (the
-        latest expiry) and the WebSocket connection (node, peer, TTL) it came over."""
-        node, peer, conn_ttl = connection or ("", "", 0)
+    def refresh(self, org_id: str, ext: str, call: tuple[list[str], list[str]], cached_ha1: str) -> Refreshed:
+        """A commit `call` (commit_call, refresh_call) made on the worker's caches, in one script
+        call, if `cached_ha1` is still the agent's."""
+        commit_keys, commit_args = call
+        seen = hashlib.sha1(cached_ha1.encode()).hexdigest()
         reply = _refresh_register.call(
-            self.r, [keys.bindings(org_id, ext), keys.session(org_id, ext), keys.connection(node, peer),
-                     keys.agent(org_id, ext), keys.org_version(org_id)],
-            [hashlib.sha1(cached_ha1.encode()).hexdigest(), *binding, max(1, int(online_until - now) + 1),
-             json.dumps(online_until), f"{org_id}:{ext}" if connection else "", max(1, conn_ttl),
-             *(x for pair in cached for x in pair)])
-        verdict, *rest = reply
-        if verdict == "ok":
+            self.r, [*commit_keys, keys.agent(org_id, ext), keys.org_version(org_id)],
+            [*commit_args[:4], seen, *commit_args[4:]])
+        if reply == 1:
             self._replicated()
+            return Refreshed("ok")
+        verdict, *rest = reply
         if verdict != "changed":
             return Refreshed(verdict)
         company, version, bindings, session = rest

@@ -11,7 +11,7 @@ from kemi_app.policy.session import LoginSession, SessionUpdate
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.registrations import Refreshed, RegisterWrite, Registration, binding_json
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call
 
 
 def binding(contact: str, now: float) -> Binding:
@@ -100,31 +100,23 @@ def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: Ed
     regs = state.registrations
     state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
     state.directory.save_agent("commit", Agent("1005", ha1("1005", "commit.test", "pw")))
-    first, other = binding("sip:a@x", now), binding("sip:b@x", now - 10)
-    regs.register("commit", "1005", Registration(),
-                  lambda _: RegisterWrite(RegisterOutcome(200, "OK", [first, other])))
-    cached = [(b.contact, binding_json(b)) for b in (first, other)]
+    first = binding("sip:a@x", now)
+    regs.register("commit", "1005", Registration(), lambda _: RegisterWrite(RegisterOutcome(200, "OK", [first])))
+    cached = Registration({first.contact: binding_json(first)}, None)
     fresher = binding("sip:a@x", now + 60)
+    write = RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(fresher.expires_at))
     right, wrong = ha1("1005", "commit.test", "pw"), ha1("1005", "commit.test", "old")
 
-    def stored() -> list[Binding]:
-        return sorted(regs.registration("commit", "1005").bindings, key=lambda b: b.contact)
+    def refresh(ha1_: str, current: Registration = cached) -> str:
+        return regs.refresh("commit", "1005", commit_call("commit", "1005", current, write, now), ha1_).verdict
 
-    def refresh(ha1_: str, connection: tuple[str, str, int] | None = None) -> Refreshed:
-        return regs.refresh("commit", "1005", cached, (fresher.contact, binding_json(fresher)), fresher.expires_at,
-                            now, ha1_, connection)
-
-    assert refresh(wrong).verdict == "stale"
-    assert stored() == [first, other]
-    assert refresh(right, ("sip:node", "127.0.0.1:9", 360)).verdict == "ok"
-    assert stored() == [fresher, other]
-    assert float(state.r.hget(keys.session("commit", "1005"), "online_until")) == fresher.expires_at
-    assert 300 < state.r.ttl(keys.bindings("commit", "1005")) <= 361
-    assert 300 < state.r.ttl(keys.connection("sip:node", "127.0.0.1:9")) <= 360
-    assert state.r.get(keys.connection("sip:node", "127.0.0.1:9")) == "commit:1005"
-    changed = refresh(right)  # the bindings are no longer the cached ones: what the decision needs
-    assert changed.verdict == "changed" and changed.org_version is not None
-    assert sorted(changed.registration.bindings, key=lambda b: b.contact) == stored() == [fresher, other]
+    assert refresh(wrong) == "stale"
+    assert regs.registration("commit", "1005").bindings == [first]
+    assert refresh(right) == "ok"
+    assert regs.registration("commit", "1005").bindings == [fresher]
+    changed = regs.refresh("commit", "1005", commit_call("commit", "1005", cached, write, now), right)
+    assert changed.verdict == "changed" and changed.registration.bindings == [fresher]
+    assert changed.registration.session_raw is not None and changed.org_version is not None
 
 
 def test_failures_against_agents_are_listed_for_every_node_and_made_up_names_are_not(state: EdgeState) -> None:
