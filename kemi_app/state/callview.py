@@ -28,14 +28,15 @@ NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remember
 # digest check fails anyway), agent, memory): {the agent's failures from the source, those of
 # names that are no agent, 1 if this is the nonce use's first, else 0}. A use is recorded for
 # an existing agent only, so no key is made per made-up name: `agent` is the agent hash's key
-# (checked here), or whether the caller already knows the agent exists.
+# (checked here), or whether the caller already knows the agent exists. Further keys (...) are
+# read in the same MGET and their values are a second result.
 CLAIM_AUTH_LUA = """
-local function claim_auth(failures, unknown, nonce, agent, memory)
-  local counts = redis.call('mget', failures, unknown)
+local function claim_auth(failures, unknown, nonce, agent, memory, ...)
+  local counts = redis.call('mget', failures, unknown, ...)
   local exists = agent == true or (agent ~= false and redis.call('exists', agent) == 1)
   local fresh = 1
   if nonce ~= '' and exists and not redis.call('set', nonce, '1', 'NX', 'EX', memory) then fresh = 0 end
-  return {counts[1], counts[2], fresh}
+  return {counts[1], counts[2], fresh}, {unpack(counts, 3)}
 end
 """
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class CallView:
 
 
 # The whole call view in one script call: the caller's agent hash first, so claim_auth is told
-# whether the agent exists instead of asking Redis again.
+# whether the agent exists instead of asking Redis again; the version counters come with its MGET.
 # KEYS: caller's agent hash, failures, unknown names' failures, status, session, org version,
 # gateways version, then the dialled agent's hash and bindings (and the node list when the
 # worker's copy is out of date) or the dialled service, then the nonce use (absent when none
@@ -83,8 +84,8 @@ class CallView:
 CALL_VIEW = CLAIM_AUTH_LUA + """
 local agent = redis.call('hgetall', KEYS[1])
 local nonce = ARGV[3] == '1' and KEYS[#KEYS] or ''
-local out = {agent, claim_auth(KEYS[2], KEYS[3], nonce, #agent > 0, ARGV[1]),
-  redis.call('hgetall', KEYS[4]), redis.call('hgetall', KEYS[5]), redis.call('mget', KEYS[6], KEYS[7])}
+local claim, versions = claim_auth(KEYS[2], KEYS[3], nonce, #agent > 0, ARGV[1], KEYS[6], KEYS[7])
+local out = {agent, claim, redis.call('hgetall', KEYS[4]), redis.call('hgetall', KEYS[5]), versions}
 if ARGV[2] == 'agent' then
   out[6] = redis.call('hgetall', KEYS[8])
   out[7] = redis.call('hvals', KEYS[9])

@@ -43,11 +43,11 @@ def test_the_node_list_is_cached_but_a_joining_node_is_seen_at_once(state: EdgeS
     before = _commands(state)
     assert [b.node for b in views.call_view(ORG, "1000", "127.0.0.1", "2000", "").callee_bindings] == [old]
     after = _commands(state)
-    # One script call: caller, status, session and callee hashes, the failure counts, the
-    # versions, the bindings. The node list came from the cache; the caller's existence was
-    # known from its hash.
+    # One script call: caller, status, session and callee hashes, the failure counts with the
+    # versions (one MGET), the bindings. The node list came from the cache; the caller's
+    # existence was known from its hash.
     assert {c: n - before.get(c, 0) for c, n in after.items() if n != before.get(c, 0)} == {
-        "evalsha": 1, "hgetall": 4, "mget": 2, "hvals": 1, "info": 1}
+        "evalsha": 1, "hgetall": 4, "mget": 1, "hvals": 1, "info": 1}
 
     _bind(state, "3000", new)
     state.r.hset(keys.NODES, new, repr(time.time() + 300))
