@@ -54,11 +54,12 @@ def has_sdp(body: str | None = None) -> bool:
     return "application/sdp" in pv("$cT").lower() and "m=" in (pv("$rb") if body is None else body)
 
 
+_KINDS = {kind.value: kind for kind in LegKind}
+
+
 def _kind(value: str) -> LegKind | None:
-    try:
-        return LegKind(value)
-    except ValueError:
-        return None
+    """A stored leg kind ('' when none: no raised ValueError per message)."""
+    return _KINDS.get(value)
 
 
 def prepare_initial(ctx: Context, record: CallRecord, tx: Transaction, callee_codecs: tuple[str, ...],
@@ -154,8 +155,10 @@ def _late_offer_reply(ctx: Context, record: CallRecord) -> None:
 
 def answer_in_ack(ctx: Context, record: CallRecord) -> None:
     """The ACK of a late-offer call carries the caller's answer: shaped for the callee."""
+    if not record.answer_in_ack:  # every call but a late offer's: nothing read
+        return
     callee = _kind(record.callee_leg)
-    if not record.answer_in_ack or callee is None or not has_sdp():
+    if callee is None or not has_sdp():
         return
     # Kept for the ACKs that answer a retransmitted 2xx: each got rtpengine's offer again.
     select_set(record.media_set)
