@@ -77,6 +77,7 @@ def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str =
     """Rings the next free member (`preferred` first: handed to this call while it waited);
     False when nobody is free."""
     att_id = tx.offer_attendance
+    ctx.state.dialog_events.settle()  # members' calls that just started or ended on this node count
     while True:
         picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tx.tried, preferred)
         preferred = ""
@@ -158,6 +159,7 @@ def park(ctx: Context) -> None:
     KSR.tm.t_newtran()  # every answer below is the transaction's
     # Members who just failed this call are not handed straight back (they would ring again
     # at once); a later change of their state hands them over like any member.
+    ctx.state.dialog_events.settle()
     picked = ctx.state.queues.pick(queue, org, att, lock, tried)
     if picked is not None:
         _member_free(picked[0])

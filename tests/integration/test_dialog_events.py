@@ -17,7 +17,8 @@ from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.agentstate import CALL_ENDED_MEMORY, CALL_RECORD_TTL, CallsChange
-from kemi_app.state.dialogevents import DIALOG_EVENT, CallEnd
+from kemi_app.state.attendance import WRITE
+from kemi_app.state.dialogevents import CallEnd
 from tests.state_kit import put_agent
 
 ORG = "dlgev"
@@ -60,7 +61,7 @@ def test_an_answer_and_an_end_write_both_agents_calls(state: EdgeState, agents: 
     assert _free(state) == agents
     state.r.set(keys.offer(ORG, "100"), "att-q", px=25000)  # offered by a queue call, answered
     now = time.time()
-    state.r.script_load(DIALOG_EVENT)  # as after any worker's first dialog event
+    state.r.script_load(WRITE.text)  # as after any worker's first dialog event
     before = _commands(state)
     assert state.dialog_events.record(_change(True, now, agents)) == CallEnd()
     after = _commands(state)
@@ -128,7 +129,7 @@ def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, 
     run 7 and 8 (plus the EVALSHA), and still write the same records."""
     state.directory.delete_service(ORG, QUEUE)
     now = time.time()
-    state.r.script_load(DIALOG_EVENT)
+    state.r.script_load(WRITE.text)
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, now, agents))
     assert sum(_commands(state).values()) - before - 1 == 8  # the INFO call itself counts once
@@ -143,7 +144,7 @@ def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, 
 def test_queue_members_taken_busy_and_freed_by_a_call_cost_few_commands(state: EdgeState, agents: list[str]) -> None:
     """An answer takes both members out of their queue's free set: per member, its queues,
     its calls in progress (checked first: now busy) and the free set, nothing more."""
-    state.r.script_load(DIALOG_EVENT)
+    state.r.script_load(WRITE.text)
     now = time.time()
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, now, agents))
@@ -159,7 +160,7 @@ def test_queue_members_taken_busy_and_freed_by_a_call_cost_few_commands(state: E
 def test_a_lone_agents_queues_are_read_once(state: EdgeState, agents: list[str]) -> None:
     """A call with one agent (outbound, from a carrier): its queues are read once and given to
     the queue update; in no queue, nothing more is read or deleted."""
-    state.r.script_load(DIALOG_EVENT)
+    state.r.script_load(WRITE.text)
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, time.time(), ["100"]))
     # the script, the queues, the ended marker, the record (2), the node's set, the offer

@@ -183,7 +183,7 @@ class Captured:
         self.writes.append(writes)
         return True
 
-    def settle(self) -> None:
+    def settle(self, dialogs_only: bool = False) -> None:
         pass
 
 
