@@ -200,6 +200,7 @@ def drain_wakes(ctx: Context) -> None:
         KSR.tmx.t_continue(waiter.tindex, waiter.tlabel, QUEUE_RESUME_ROUTE)
         if _handing:  # not resumed: the call ended while the member was on its way
             _handing.clear()
+            ctx.state.dialog_events.settle()  # offered again only if no call of its started
             ctx.state.queues.release_offer(waiter.org, ext, waiter.attendance)
 
 
@@ -269,6 +270,7 @@ def _wait_ended(ctx: Context, tx: Transaction, queue: QueueCall, status: int, ca
         ctx.state.queues.leave(queue.org, queue.ext, tx.offer_attendance)
     if cancelled:
         if member:  # handed over just as the caller hung up: the member is free for others
+            ctx.state.dialog_events.settle()
             ctx.state.queues.release_offer(queue.org, member, tx.offer_attendance)
         _wait_over(ctx, tx, queue, "abandoned")
         return status
