@@ -2,7 +2,8 @@
 recent lists: state/attendance.py) and its dialog events' agents' side (calls in progress,
 queue state: state/dialogevents.py) to a shared-memory queue (mqueue) without touching Redis,
 and the history writer, an rtimer process of its own, sends what gathered every 20 ms in one
-script call, in the order the writes were queued; then it stops the supervision and recording
+script call, in the order the writes were queued (at its next tick, every 4 ms, when a dialog
+event is among them: a queue offer may be waiting on it); then it stops the supervision and recording
 of the calls that ended (sip/dialogs.py call_over). A hand-over is already encoded
 (attendance.Writes: its age cut, its writes' JSON, its keys), so the writer only splits it and
 joins the pieces: it never decodes nor re-encodes the writes.
@@ -39,8 +40,9 @@ DIALOG_MARK = "d"  # ends the mqueue key of a hand-over with a dialog event
 QUEUE_LIMIT = 50_000  # below the mqueue's size (which would drop the oldest): beyond it, write directly
 BATCH = 500  # hand-overs per script call
 BATCHES_PER_RUN = 20  # one run never holds the process for long
+FLUSH_SECONDS = 0.02  # between two batches of history alone
 SETTLE_SECONDS = 0.5
-SETTLE_STEP = 0.002
+SETTLE_STEP = 0.001
 LOG_EVERY = 5.0  # seconds between two logs of the same failure
 _WRAP = 1 << 32  # htable values are C ints: the numbers wrap
 _in_writer = [False]  # the history writer is running (in its own process)
@@ -108,6 +110,7 @@ class Writer:
         self.pending: list[Writes] = []
         self.last = 0  # hand-over number of the newest pending write
         self.dialogs = 0  # hand-overs with a dialog event written so far
+        self.next_flush = 0.0
         self.logged = 0.0
 
     def run(self, ctx: Context) -> None:
@@ -119,6 +122,10 @@ class Writer:
             _in_writer[0] = False
 
     def _run(self, ctx: Context) -> None:
+        now = time.monotonic()
+        if not self.pending and now < self.next_flush and _number(DIALOGS) == self.dialogs:
+            return  # history alone waits for a fuller batch
+        self.next_flush = now + FLUSH_SECONDS
         for _ in range(BATCHES_PER_RUN):
             while len(self.pending) < BATCH and KSR.mqueue.mq_fetch(QUEUE) > 0:
                 minid, writes, keys = pv(f"$mqv({QUEUE})").split("\n", 2)
