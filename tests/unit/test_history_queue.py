@@ -165,6 +165,7 @@ def test_dialog_events_are_counted_apart_and_their_settle_ignores_the_history(
     sink.put(write(4)._replace(dialog=True))
     with pytest.raises(AssertionError, match="waited"):
         sink.settle(dialogs_only=True)
+    assert shared.table["hurry"] == 1  # the writer goes at its next tick
 
 
 def waited(seconds: float) -> None:
@@ -201,9 +202,9 @@ def test_a_call_that_cannot_be_stopped_does_not_hold_the_others(mod: tuple[Modul
     assert calls == ["c1", "c2"]
 
 
-def test_history_alone_waits_for_a_fuller_batch_but_a_dialog_event_goes_at_the_next_tick(
+def test_history_waits_for_a_fuller_batch_unless_a_read_waits_for_it(
         mod: tuple[ModuleType, Shared], monkeypatch: pytest.MonkeyPatch) -> None:
-    history, _ = mod
+    history, shared = mod
     history.FLUSH_SECONDS = 0.02
     clock = [100.0]
     monkeypatch.setattr(history.time, "monotonic", lambda: clock[0])
@@ -212,13 +213,15 @@ def test_history_alone_waits_for_a_fuller_batch_but_a_dialog_event_goes_at_the_n
     sink.put(write(1))
     writer.run(ctx)  # the first batch goes at once
     sink.put(write(2))
-    clock[0] += 0.004
-    writer.run(ctx)
-    assert store.batches == [[write(1)]]
     sink.put(write(3)._replace(dialog=True))
     clock[0] += 0.004
     writer.run(ctx)
+    assert store.batches == [[write(1)]]
+    shared.table["hurry"] = 1  # a settle waits
+    clock[0] += 0.004
+    writer.run(ctx)
     assert store.batches == [[write(1)], [write(2), write(3)._replace(dialog=True)]]
+    assert shared.table["hurry"] == 0
     sink.put(write(4))
     clock[0] += 0.004
     writer.run(ctx)
