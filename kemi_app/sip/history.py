@@ -2,8 +2,7 @@
 recent lists: state/attendance.py) and its dialog events' agents' side (calls in progress,
 queue state: state/dialogevents.py) to a shared-memory queue (mqueue) without touching Redis,
 and the history writer, an rtimer process of its own, sends what gathered every 20 ms in one
-script call, in the order the writes were queued (at its next tick, every 4 ms, when a read
-waits for it: a queue offer, an API read); then it stops the supervision and recording
+script call, in the order the writes were queued; then it stops the supervision and recording
 of the calls that ended (sip/dialogs.py call_over). A hand-over is already encoded
 (attendance.Writes: its age cut, its writes' JSON, its keys), so the writer only splits it and
 joins the pieces: it never decodes nor re-encodes the writes.
@@ -37,13 +36,11 @@ TABLE = "history"
 SEQ, DONE = "seq", "done"
 DIALOGS, DIALOGS_DONE = "dialogs", "dialogs_done"
 DIALOG_MARK = "d"  # ends the mqueue key of a hand-over with a dialog event
-HURRY = "hurry"  # set by a read waiting for the writer: it writes at its next tick
 QUEUE_LIMIT = 50_000  # below the mqueue's size (which would drop the oldest): beyond it, write directly
 BATCH = 500  # hand-overs per script call
 BATCHES_PER_RUN = 20  # one run never holds the process for long
-FLUSH_SECONDS = 0.02  # between two batches of history alone
 SETTLE_SECONDS = 0.5
-SETTLE_STEP = 0.001
+SETTLE_STEP = 0.002
 LOG_EVERY = 5.0  # seconds between two logs of the same failure
 _WRAP = 1 << 32  # htable values are C ints: the numbers wrap
 _in_writer = [False]  # the history writer is running (in its own process)
@@ -94,9 +91,6 @@ class HistoryQueue:
             return
         target_item, done_item = (DIALOGS, DIALOGS_DONE) if dialogs_only else (SEQ, DONE)
         target = _number(target_item)
-        if not behind(_number(done_item), target):
-            return
-        KSR.htable.sht_seti(TABLE, HURRY, 1)
         deadline = time.monotonic() + SETTLE_SECONDS
         while behind(_number(done_item), target) and time.monotonic() < deadline:
             time.sleep(SETTLE_STEP)
@@ -114,7 +108,6 @@ class Writer:
         self.pending: list[Writes] = []
         self.last = 0  # hand-over number of the newest pending write
         self.dialogs = 0  # hand-overs with a dialog event written so far
-        self.next_flush = 0.0
         self.logged = 0.0
 
     def run(self, ctx: Context) -> None:
@@ -126,13 +119,6 @@ class Writer:
             _in_writer[0] = False
 
     def _run(self, ctx: Context) -> None:
-        now = time.monotonic()
-        hurried = _number(HURRY) != 0
-        if not self.pending and now < self.next_flush and not hurried:
-            return  # nobody waits: a fuller batch costs Redis fewer commands per write
-        if hurried:
-            KSR.htable.sht_seti(TABLE, HURRY, 0)  # before the fetch: what it waits for is fetched
-        self.next_flush = now + FLUSH_SECONDS
         for _ in range(BATCHES_PER_RUN):
             while len(self.pending) < BATCH and KSR.mqueue.mq_fetch(QUEUE) > 0:
                 minid, writes, keys = pv(f"$mqv({QUEUE})").split("\n", 2)

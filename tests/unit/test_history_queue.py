@@ -82,7 +82,6 @@ def mod():
     ksr = fake_ksr.install()
     shared = Shared(ksr)
     history = importlib.import_module("kemi_app.sip.history")
-    history.FLUSH_SECONDS = 0.0  # every run writes (the test below holds the wait for a fuller batch)
     yield history, shared
     fake_ksr.uninstall()
 
@@ -165,7 +164,6 @@ def test_dialog_events_are_counted_apart_and_their_settle_ignores_the_history(
     sink.put(write(4)._replace(dialog=True))
     with pytest.raises(AssertionError, match="waited"):
         sink.settle(dialogs_only=True)
-    assert shared.table["hurry"] == 1  # the writer goes at its next tick
 
 
 def waited(seconds: float) -> None:
@@ -200,31 +198,3 @@ def test_a_call_that_cannot_be_stopped_does_not_hold_the_others(mod: tuple[Modul
     sink.put(write(1)._replace(dialog=True))
     writer.run(SimpleNamespace(state=SimpleNamespace(history=store)))
     assert calls == ["c1", "c2"]
-
-
-def test_history_waits_for_a_fuller_batch_unless_a_read_waits_for_it(
-        mod: tuple[ModuleType, Shared], monkeypatch: pytest.MonkeyPatch) -> None:
-    history, shared = mod
-    history.FLUSH_SECONDS = 0.02
-    clock = [100.0]
-    monkeypatch.setattr(history.time, "monotonic", lambda: clock[0])
-    sink, writer, store = history.HistoryQueue(), history.Writer(Stopped()), History()
-    ctx = SimpleNamespace(state=SimpleNamespace(history=store))
-    sink.put(write(1))
-    writer.run(ctx)  # the first batch goes at once
-    sink.put(write(2))
-    sink.put(write(3)._replace(dialog=True))
-    clock[0] += 0.004
-    writer.run(ctx)
-    assert store.batches == [[write(1)]]
-    shared.table["hurry"] = 1  # a settle waits
-    clock[0] += 0.004
-    writer.run(ctx)
-    assert store.batches == [[write(1)], [write(2), write(3)._replace(dialog=True)]]
-    assert shared.table["hurry"] == 0
-    sink.put(write(4))
-    clock[0] += 0.004
-    writer.run(ctx)
-    clock[0] += 0.02
-    writer.run(ctx)
-    assert store.batches[2:] == [[write(4)]]
