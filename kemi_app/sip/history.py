@@ -36,6 +36,7 @@ TABLE = "history"
 SEQ, DONE = "seq", "done"
 DIALOGS, DIALOGS_DONE = "dialogs", "dialogs_done"
 DIALOG_MARK = "d"  # ends the mqueue key of a hand-over with a dialog event
+STARTS = "dlgstarts"  # kamailio.cfg: htable agent "org:ext" -> `dialogs` number of its latest call start
 QUEUE_LIMIT = 50_000  # below the mqueue's size (which would drop the oldest): beyond it, write directly
 BATCH = 500  # hand-overs per script call
 BATCHES_PER_RUN = 20  # one run never holds the process for long
@@ -81,7 +82,9 @@ class HistoryQueue:
             metrics.history_overflow()
             return False
         if writes.dialog:  # counted before it is queued: a settle never misses it
-            KSR.htable.sht_inc(TABLE, DIALOGS)
+            number = KSR.htable.sht_inc(TABLE, DIALOGS)
+            for agent in writes.started:
+                KSR.htable.sht_seti(STARTS, agent, number)
         key = f"{KSR.htable.sht_inc(TABLE, SEQ)}{DIALOG_MARK if writes.dialog else ''}"
         KSR.mqueue.mq_add(QUEUE, key, f"{writes.minid}\n{writes.json}\n{_joined(writes.keys)}")
         return True
@@ -94,6 +97,14 @@ class HistoryQueue:
         deadline = time.monotonic() + SETTLE_SECONDS
         while behind(_number(done_item), target) and time.monotonic() < deadline:
             time.sleep(SETTLE_STEP)
+
+
+    def dialogs_pending(self) -> bool:
+        return behind(_number(DIALOGS_DONE), _number(DIALOGS))
+
+    def starting(self, agent: str) -> bool:
+        number = KSR.htable.sht_get(STARTS, agent)
+        return isinstance(number, int) and behind(_number(DIALOGS_DONE), number)
 
 
 CallOver = Callable[[Context, str, CallEnd], None]

@@ -190,6 +190,7 @@ class Writes(NamedTuple):
     json: str
     minid: str
     dialog: bool = False  # holds a dialog event that changes agents' state (HistorySink.settle)
+    started: tuple[str, ...] = ()  # the agents ("org:ext") whose call it starts (HistorySink.starting)
 
 
 class HistorySink(Protocol):
@@ -202,6 +203,12 @@ class HistorySink(Protocol):
     def settle(self, dialogs_only: bool = False) -> None:
         """Returns once the writes handed over before it was called are in Redis (bounded);
         `dialogs_only`: the writes of dialog events only (Writes.dialog)."""
+
+    def dialogs_pending(self) -> bool:
+        """Is a dialog event handed over not yet in Redis?"""
+
+    def starting(self, agent: str) -> bool:
+        """Is a call start of `agent` ("org:ext") handed over not yet in Redis?"""
 
 
 @metrics.timed_state

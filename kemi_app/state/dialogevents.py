@@ -32,7 +32,8 @@ class DialogEvents(Store):
         writes += self.history.writes_of(events)
         if not writes:
             return CallEnd()
-        piece = encoded(writes)._replace(dialog=calls is not None)
+        started = tuple(f"{calls.org_id}:{ext}" for ext in calls.exts) if calls and calls.started else ()
+        piece = encoded(writes)._replace(dialog=calls is not None, started=started)
         sink = self.history.sink
         if sink is not None and sink.put(piece):
             return CallEnd()
@@ -43,3 +44,14 @@ class DialogEvents(Store):
         """A read that decides on agents' calls in progress (presence, queue offers) sees this
         node's dialog events so far."""
         self.history.settle(dialogs_only=True)
+
+    def pending(self) -> bool:
+        """Is one of this node's dialog events still on its way to Redis?"""
+        sink = self.history.sink
+        return sink is not None and sink.dialogs_pending()
+
+    def starting(self, org_id: str, ext: str) -> bool:
+        """Is a call start of the agent still on its way to Redis (it is busy, Redis not yet
+        says so)?"""
+        sink = self.history.sink
+        return sink is not None and sink.starting(f"{org_id}:{ext}")

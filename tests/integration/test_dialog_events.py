@@ -17,8 +17,8 @@ from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.agentstate import CALL_ENDED_MEMORY, CALL_RECORD_TTL, CallsChange
-from kemi_app.state.attendance import WRITE
-from kemi_app.state.dialogevents import CallEnd
+from kemi_app.state.attendance import WRITE, Attendances, Writes
+from kemi_app.state.dialogevents import CallEnd, DialogEvents
 from tests.state_kit import put_agent
 
 ORG = "dlgev"
@@ -172,3 +172,31 @@ def test_a_lone_agents_queues_are_read_once(state: EdgeState, agents: list[str])
     state.dialog_events.record(CallsChange(ORG, ["200"], "c2", time.time(), started=True, node=NODE, dialog="c2|a|b"))
     assert sum(_commands(state).values()) - before - 1 == 6
     assert state.r.hlen(keys.calls(ORG, "200")) == 1
+
+
+class Kept:
+    """The history writer's queue as a dialog event fills it: nothing reaches Redis."""
+
+    def __init__(self) -> None:
+        self.writes: list[Writes] = []
+
+    def put(self, writes: Writes) -> bool:
+        self.writes.append(writes)
+        return True
+
+
+def test_in_kamailio_a_dialog_event_is_handed_to_the_history_writer(state: EdgeState, agents: list[str]) -> None:
+    """One hand-over per event, marked for the reads that wait on calls in progress; the start
+    names the agents it makes busy. Nothing is written until the writer sends it."""
+    history = Attendances(state.r, 30)
+    history.sink = Kept()  # type: ignore[assignment]
+    events = DialogEvents(state.r, history)
+    now = time.time()
+    assert events.record(_change(True, now, agents)) == CallEnd()
+    assert events.record(_change(False, now + 1, agents), ended_call="c1") == CallEnd()
+    start, end = history.sink.writes  # type: ignore[union-attr]
+    assert start.dialog and start.started == (f"{ORG}:100", f"{ORG}:200")
+    assert end.dialog and end.started == ()
+    assert not any(state.r.exists(keys.calls(ORG, ext)) for ext in agents)
+    history.write_batch([start, end])
+    assert state.r.get(keys.call_ended(DIALOG)) == "1" and _free(state) == agents

@@ -198,3 +198,14 @@ def test_a_call_that_cannot_be_stopped_does_not_hold_the_others(mod: tuple[Modul
     sink.put(write(1)._replace(dialog=True))
     writer.run(SimpleNamespace(state=SimpleNamespace(history=store)))
     assert calls == ["c1", "c2"]
+
+
+def test_a_call_start_on_its_way_makes_its_agents_busy_until_written(mod: tuple[ModuleType, Shared]) -> None:
+    history, _ = mod
+    sink, writer, store = history.HistoryQueue(), history.Writer(Stopped()), History()
+    assert not sink.dialogs_pending() and not sink.starting("org:100")
+    sink.put(write(1)._replace(dialog=True, started=("org:100", "org:200")))
+    assert sink.dialogs_pending() and sink.starting("org:100") and sink.starting("org:200")
+    assert not sink.starting("org:300")
+    writer.run(SimpleNamespace(state=SimpleNamespace(history=store)))
+    assert not sink.dialogs_pending() and not sink.starting("org:100")
