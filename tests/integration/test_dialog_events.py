@@ -17,8 +17,9 @@ from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.agentstate import CALL_ENDED_MEMORY, CALL_RECORD_TTL, CallsChange
-from kemi_app.state.attendance import WRITE, Attendances, Writes
+from kemi_app.state.attendance import WRITE, Attendances
 from kemi_app.state.dialogevents import CallEnd, DialogEvents
+from tests.integration.test_history_writes import Captured
 from tests.state_kit import put_agent
 
 ORG = "dlgev"
@@ -174,22 +175,11 @@ def test_a_lone_agents_queues_are_read_once(state: EdgeState, agents: list[str])
     assert state.r.hlen(keys.calls(ORG, "200")) == 1
 
 
-class Kept:
-    """The history writer's queue as a dialog event fills it: nothing reaches Redis."""
-
-    def __init__(self) -> None:
-        self.writes: list[Writes] = []
-
-    def put(self, writes: Writes) -> bool:
-        self.writes.append(writes)
-        return True
-
-
 def test_in_kamailio_a_dialog_event_is_handed_to_the_history_writer(state: EdgeState, agents: list[str]) -> None:
     """One hand-over per event, marked for the reads that wait on calls in progress; the start
     names the agents it makes busy. Nothing is written until the writer sends it."""
     history = Attendances(state.r, 30)
-    history.sink = Kept()  # type: ignore[assignment]
+    history.sink = Captured()
     events = DialogEvents(state.r, history)
     now = time.time()
     assert events.record(_change(True, now, agents)) == CallEnd()
