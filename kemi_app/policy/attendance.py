@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 ORIGINS = ("queue", "direct", "outbound", "transfer")
 DIRECTIONS = ("inbound", "outbound", "internal")
@@ -21,6 +21,9 @@ AGENT_GONE = "agent-gone"
 SUPERVISION_START, SUPERVISION_STOP = "supervision-start", "supervision-stop"
 MEDIA_LOST = "media-lost"  # the rtpengine holding the call's media died; the call was ended
 WAIT = "wait"  # a queue call waits for a free member; result abandoned or timeout when it ends so
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps would build one per call
 
 
 def new_attendance_id(now: float | None = None) -> str:
@@ -103,7 +106,7 @@ class Event:
                                 self.reason, self.detail]
         while values and values[-1] == "":
             values.pop()
-        return json.dumps(values, separators=(",", ":"))[1:]
+        return _COMPACT(values)[1:]
 
     @classmethod
     def from_compact(cls, attendance: str, stored: str, legs: list[str]) -> Event:
@@ -124,8 +127,9 @@ class Event:
 
 
 def _shallow(record: Attendance | Event) -> dict[str, object]:
-    """Its fields by name, in order: asdict() without its deep copies (every write pays them)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    """Its fields by name, in order: asdict() without its deep copies (every write pays them);
+    a dataclass instance's own dictionary holds exactly its fields, in that order."""
+    return dict(vars(record))
 
 
 def in_message_order(events: list[Event]) -> list[Event]:

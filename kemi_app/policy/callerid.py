@@ -4,6 +4,7 @@ carrier. Pure functions over plain data only."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kemi_app.policy.sip_text import quoted_string
@@ -25,6 +26,11 @@ TOWARD_CARRIER_STRIPPED = (
     "^(X-.*|User-Agent|Server|Organization|Remote-Party-ID|P-Preferred-Identity|P-Asserted-Identity|Privacy"
     "|Call-Info|Alert-Info|Diversion|History-Info|Referred-By)$"
 )
+# Compiled once per process (remove_hf_re compiles its expression on every call: most of what
+# an ACK toward a carrier cost).
+_STRIPPED = re.compile(TOWARD_CARRIER_STRIPPED, re.IGNORECASE)
+# A header line's name; continuation lines start with white space and name nothing.
+_HEADER_NAME = re.compile(r"^([^\s:]+)[ \t]*:", re.MULTILINE)
 # Identity headers of a customer's call that would show the real number to an agent.
 CUSTOMER_IDENTITY_HEADERS = ("P-Asserted-Identity", "Remote-Party-ID", "P-Preferred-Identity")
 
@@ -87,3 +93,9 @@ def masked_identity(number: str, host: str, company: Company) -> Identity | None
         return None
     shown = mask(number, company.mask_visible_digits)
     return Identity(quoted_string(shown), f"sip:{shown}@{host}")
+
+
+def stripped_toward_carrier(headers: str) -> set[str]:
+    """The names, as written, of the headers in `headers` (a message's header lines) that must
+    not reach a carrier: what remove_hf_re(TOWARD_CARRIER_STRIPPED) would remove."""
+    return {name for name in _HEADER_NAME.findall(headers) if _STRIPPED.match(name)}

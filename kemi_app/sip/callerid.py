@@ -20,6 +20,7 @@ from kemi_app.policy.callerid import (
     outbound_identity,
     presented_did,
     privacy_asked,
+    stripped_toward_carrier,
 )
 from kemi_app.provisioning.company import Company
 from kemi_app.sip.callstate import CallRecord, Transaction
@@ -64,7 +65,15 @@ def present(identity: Identity) -> None:
 
 
 def strip_toward_carrier() -> None:
-    KSR.textops.remove_hf_re(TOWARD_CARRIER_STRIPPED)
+    """Removes by name what the headers hold of TOWARD_CARRIER_STRIPPED (usually nothing); the
+    expression is matched in Python, compiled once. Headers that are not UTF-8: by textops."""
+    try:
+        headers = KSR.pv.get("$msg(hdrs)")
+    except UnicodeDecodeError:
+        KSR.textops.remove_hf_re(TOWARD_CARRIER_STRIPPED)
+        return
+    for name in stripped_toward_carrier(str(headers or "")):
+        KSR.hdr.remove(name)
 
 
 def on_branch(ctx: Context, record: CallRecord, tx: Transaction) -> None:

@@ -91,6 +91,14 @@ class CallRecord:
     def load(cls) -> CallRecord:
         return cls(**_decode(pv(CALL_VAR), cls.__dataclass_fields__))
 
+    @staticmethod
+    def plain() -> bool:
+        """Neither a carrier leg nor a late-offer answer due in the ACK: all a plain ACK or BYE
+        would read of the record. Told from its text, undecoded (_ENCODER writes those fields
+        so at their defaults; a record written otherwise is not plain)."""
+        raw = pv(CALL_VAR)
+        return '"carrier_side":""' in raw and '"answer_in_ack":false' in raw
+
     def save(self) -> None:
         _store(CALL_VAR, self)
 

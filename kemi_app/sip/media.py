@@ -42,6 +42,10 @@ from kemi_app.sip.context import Context, log_ctx, pv
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, REPLY_ROUTE
 
 PER_BRANCH = " via-branch=extra"
+# A delete naming no tag ends every session of the Call-ID (each branch's, the waiting music's,
+# supervisors'), as the ng delete by Call-ID does: the module would name the BYE's From tag.
+WHOLE_CALL = "from-tag="
+FIRST_BRANCH = "0"  # tm's index of the branch the request's own R-URI becomes ($T_branch_idx)
 NG_TIMEOUT = 0.4  # our own ng delete: like the module's commands, a stalled rtpengine must not hold a worker
 
 
@@ -169,20 +173,35 @@ def _branch_kind() -> LegKind:
 
 def on_branch(ctx: Context, tx: Transaction) -> None:
     """Branch route of an initial INVITE: this branch's own offer, shaped for its callee."""
-    caller = _kind(tx.offerer)
-    if caller is None or not tx.initial:
-        return
-    callee = _branch_kind()
-    settings = ctx.media
-    if not engaged(caller, callee, settings):
-        return
-    KSR.pv.sets(EXTRA_ID, pv("$T_branch_idx"))
-    flags = _branch_offer_flags(caller, callee, settings, tuple(tx.callee_codecs), ctx.media_label)
-    select_set(tx.media_set)
-    if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(flags)):
+    if not _branch_offer(ctx, tx, pv("$T_branch_idx")):
         KSR.err(f"media: rtpengine offer failed, branch dropped {log_ctx()}\n")
         ctx.media_refused = True
         KSR.set_drop()
+
+
+def offer_one_branch(ctx: Context, tx: Transaction) -> None:
+    """Request route of an initial INVITE relayed as one branch that needs nothing else of the
+    branch route (sip/forking.py): that branch's offer, made here for tm's first branch (index
+    0), so no branch route runs. A failed offer answers as a dropped branch does: 503."""
+    KSR.tm.t_on_branch("")  # armed by prepare_initial: the offer is made already
+    if not _branch_offer(ctx, tx, FIRST_BRANCH):
+        raise ctx.rtpengine.down("no branch could get media")
+
+
+def _branch_offer(ctx: Context, tx: Transaction, branch: str) -> bool:
+    """The offer of an initial INVITE's branch `branch`, shaped for the callee its R-URI or
+    destination names (set before). False when it failed."""
+    caller = _kind(tx.offerer)
+    if caller is None or not tx.initial:
+        return True
+    callee = _branch_kind()
+    settings = ctx.media
+    if not engaged(caller, callee, settings):
+        return True
+    KSR.pv.sets(EXTRA_ID, branch)
+    flags = _branch_offer_flags(caller, callee, settings, tuple(tx.callee_codecs), ctx.media_label)
+    select_set(tx.media_set)
+    return ctx.rtpengine.usable() and _done(ctx, KSR.rtpengine.rtpengine_offer(flags))
 
 
 @lru_cache(maxsize=64)
@@ -253,14 +272,15 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         _late_offer_reply(ctx, record)
         return
     offerer = _kind(tx.offerer)
-    if offerer is None:
-        return
     status = int(pv("$rs") or 0)
+    if offerer is None or status < 180:
+        return
+    body = pv("$rb")
+    if status < 300 and not has_sdp(body):  # ringing without early media: nothing to answer
+        return
     initial = tx.initial
     select_set(tx.media_set)
-    body = None
     if initial:
-        body = pv("$rb")
         answerer = leg_kind(pv("$pr"), body)
         if not engaged(offerer, answerer, ctx.media):
             return
@@ -268,7 +288,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
         if status >= 300:
             KSR.rtpengine.rtpengine_delete("via-branch=extra")
             return
-    if status < 180 or status >= 300 or not has_sdp(body):
+    elif status >= 300:
         return
     flags = answer_flags(offerer) + (PER_BRANCH if initial else "")
     if not _done(ctx, KSR.rtpengine.rtpengine_answer(flags)):
@@ -339,7 +359,8 @@ def end_call(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> None:
     """Dialog over (BYE, timeout, failure, CANCEL): free every session of the call on the
     rtpengine holding it (on every one of the pool when that is not known).
 
-    Straight over the ng protocol: dialog events may run without a SIP message to read.
+    The BYE of the call is there to read: through the module, in C. Otherwise (dialog events
+    of timers, failures and the API run without it) straight over the ng protocol.
     With rtpengine down the session is left to the periodic reconcile (sip/reconcile.py)."""
     if not call_id:
         return
@@ -347,6 +368,11 @@ def end_call(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> None:
         KSR.notice(f"media: rtpengine down, delete of call-id={call_id} left to the reconcile\n")
         return
     pool = ctx.settings.media_pool
+    if 0 <= media_set < len(pool) and pv("$rm") == "BYE" and pv("$ci") == call_id:
+        select_set(media_set)
+        if not _done(ctx, KSR.rtpengine.rtpengine_delete(WHOLE_CALL)):
+            KSR.err(f"media: rtpengine {pool[media_set].ng} delete failed for call-id={call_id}\n")
+        return
     try:
         down = disabled_sets() if len(pool) > 1 else set()
     except rpc.RpcError:

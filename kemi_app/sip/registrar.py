@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import KSR
 
@@ -17,7 +19,7 @@ from kemi_app.provisioning.org import Org
 from kemi_app.sip import connections
 from kemi_app.sip.auth import check, has_credentials, recently_failed, stale, stale_nonce, verify
 from kemi_app.sip.context import Context, header_values, pv, reply
-from kemi_app.state.registrations import RegisterWrite, Registration, binding_json
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call, refresh_call
 
 
 def source_uri() -> str:
@@ -41,16 +43,36 @@ def _expires_header() -> int | None:
     return int(raw)
 
 
-# kamailio.cfg htable, per agent: its HA1 and bindings as this node last wrote them, shared by the
-# workers. Never trusted alone: REFRESH_REGISTER checks both against Redis before writing, so a
-# password change or removal takes effect on the next request.
+# kamailio.cfg htable, per agent: its HA1 and bindings as this node last wrote them, each with what
+# its next refresh from the same client needs. Never trusted alone: REFRESH_REGISTER checks the
+# HA1 and the bindings against Redis before writing, so a password change or removal takes
+# effect on the next request.
 CACHE_TABLE = "regs"
+
+
+class CachedBinding(NamedTuple):
+    signature: str  # of the REGISTER that made it ('': unknown, its refresh takes the regular path)
+    seconds: int  # what that REGISTER was granted
+    contact: str
+    binding: str  # JSON as stored
 
 
 @dataclass(frozen=True)
 class Cached:
     ha1: str
-    registration: Registration
+    bindings: list[CachedBinding]
+
+    def text(self) -> str:
+        """The HA1, then a line per binding: its fields tab-separated (none holds a tab or a newline)."""
+        return "\n".join([self.ha1, *(f"{b.signature}\t{b.seconds}\t{b.contact}\t{b.binding}" for b in self.bindings)])
+
+
+def _signature() -> str:
+    """Everything a binding and the registrar's decision take from a REGISTER but its Call-ID,
+    CSeq and time: a request with a cached binding's signature refreshes that binding, the same
+    way. repr: unambiguous, and on one line without tabs."""
+    return repr((header_values("Contact"), pv("$hdr(Expires)"), pv("$si"), pv("$sp"), pv("$pr"), pv("$Ri"),
+                 pv("$Rp"), pv("$ua"), pv("$conid")))
 
 
 def handle_register(ctx: Context) -> None:
@@ -63,18 +85,22 @@ def handle_register(ctx: Context) -> None:
     user = pv("$au")
     now = time.time()
     cached = _cached(org.id, user)
-    plan = None
+    rc = None
     # A refresh skips the lockout read: only after a recent failure could it refuse this agent.
     if cached is not None and not recently_failed(ctx, org.id, user):
-        plan = _refresh_plan(ctx, cached.registration, now)
-    rc = None
-    if cached is not None and plan is not None:
-        rc = check(org.domain, cached.ha1)
-        if rc > 0:
-            _refresh(ctx, org, user, cached.ha1, plan, now)
-            return
-        if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
-            return
+        # The same phone again: no decision to make. Anything else: decided on the cached bindings.
+        quick = _refreshed(cached, now)
+        plan = None if quick is not None else _refresh_plan(ctx, cached, now)
+        if quick is not None or plan is not None:
+            rc = check(org.domain, cached.ha1)
+            if rc > 0:
+                if quick is not None:
+                    _refresh(ctx, org, user, cached, quick, now)
+                elif plan is not None:
+                    _refresh_decided(ctx, org, user, cached.ha1, plan, now)
+                return
+            if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
+                return
     # Credentials, the agent's registration and company: one round trip before the decision.
     view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
     if cached is not None and rc is not None and view.auth.ha1 != cached.ha1:
@@ -94,12 +120,101 @@ def _cached(org_id: str, ext: str) -> Cached | None:
     raw = KSR.htable.sht_get(CACHE_TABLE, _key(org_id, ext))
     if not raw:
         return None
-    ha1, *bindings = raw.split("\n")
-    return Cached(ha1, Registration(dict(b.split("\t", 1) for b in bindings), None))
+    ha1, *lines = raw.split("\n")
+    return Cached(ha1, [CachedBinding(sig, int(seconds), contact, binding)
+                        for sig, seconds, contact, binding in (line.split("\t", 3) for line in lines)])
 
 
 def _forget(org_id: str, ext: str) -> None:
     KSR.htable.sht_rm(CACHE_TABLE, _key(org_id, ext))
+
+
+Refresh = tuple[int, list[dict[str, Any]]]  # which cached binding, and the bindings after
+
+
+def _refreshed(cached: Cached, now: float) -> Refresh | None:
+    """What apply_register makes of the cached bindings when this REGISTER is the one that made
+    one of them but for its Call-ID and CSeq, and all are live: that binding's expiry, Call-ID
+    and CSeq change (a live binding before: no login, only online_until changes in the
+    session). None: the regular path decides."""
+    signature = _signature()
+    mine = [i for i, b in enumerate(cached.bindings) if b.signature == signature]
+    if len(mine) != 1:
+        return None
+    bindings = [json.loads(b.binding) for b in cached.bindings]
+    if any(b["expires_at"] <= now for b in bindings):
+        return None
+    i = mine[0]
+    call_id, cseq = pv("$ci"), int(pv("$cs") or 0)
+    if bindings[i]["call_id"] == call_id and cseq < bindings[i]["cseq"]:
+        return None
+    bindings[i] = {**bindings[i], "expires_at": now + cached.bindings[i].seconds, "call_id": call_id, "cseq": cseq}
+    return i, bindings
+
+
+def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, now: float) -> None:
+    """The same phone again, credentials verified against the cached HA1: its refreshed binding
+    written in one round trip (refresh_call) if the HA1 and the bindings are still the cached
+    ones, and answered from the cache."""
+    i, bindings = plan
+    mine = cached.bindings[i]
+    fresh = mine._replace(binding=json.dumps(bindings[i]))
+    received = bindings[i]["received"]
+    on_conn = max(int(b["expires_at"] - now) for b in bindings if b["received"] == received)
+    connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}", on_conn) if KSR.is_WSX() > 0 else None
+    call = refresh_call(org.id, user, [(b.contact, b.binding) for b in cached.bindings],
+                        (fresh.contact, fresh.binding), max(b["expires_at"] for b in bindings), now, connection)
+    if _written(ctx, org, user, cached.ha1, call, now):
+        after = [*cached.bindings[:i], fresh, *cached.bindings[i + 1:]]
+        KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), Cached(cached.ha1, after).text())
+        connections.keep_registered(on_conn)
+        newest_first = sorted(bindings, key=lambda b: b["expires_at"], reverse=True)
+        _answer(org.id, 200, "OK", tuple(_contact_header(b["contact"], int(b["expires_at"] - now))
+                                         for b in newest_first))
+
+
+def _refresh_plan(ctx: Context, cached: Cached, now: float) -> tuple[Registration, RegisterWrite] | None:
+    """Another REGISTER of an agent whose cached bindings are live: its decision, on the
+    bindings as written then (REFRESH_REGISTER checks they still are). None: the regular path."""
+    current = Registration({b.contact: b.binding for b in cached.bindings}, None)
+    if not live(current.bindings, now):
+        return None
+    try:
+        request = _request(ctx, now)
+    except ContactError:
+        return None  # answered on the regular path, once authenticated
+    if request is None:
+        return None
+    write = _decide(request, current, _no_login)
+    return (current, write) if write.outcome.ok else None
+
+
+def _no_login(before: list[Binding]) -> Company | None:
+    """A refresh's company lookup: a live binding before means no login, nothing to snapshot."""
+    return None
+
+
+def _refresh_decided(ctx: Context, org: Org, user: str, ha1: str, plan: tuple[Registration, RegisterWrite],
+                     now: float) -> None:
+    current, write = plan
+    if _written(ctx, org, user, ha1, commit_call(org.id, user, current, write, now), now):
+        _registered(org.id, user, ha1, write.outcome, now)
+
+
+def _written(ctx: Context, org: Org, user: str, ha1: str, call: tuple[list[str], list[str]], now: float) -> bool:
+    """A refresh's commit `call` made on the cache, sent with the cached `ha1` to be checked: True
+    once written. Otherwise answered: a stale challenge (the HA1 changed), or decided again on
+    what the same round trip read (the bindings changed)."""
+    done = ctx.state.registrations.refresh(org.id, user, call, ha1)
+    if done.verdict == "stale":
+        _forget(org.id, user)
+        stale(org.domain)
+        return False
+    KSR.auth.consume_credentials()
+    if done.verdict == "changed":  # cached again as written
+        _register(ctx, org, user, ha1, done.registration, (done.company_id, done.org_version), now)
+        return False
+    return True
 
 
 def _request(ctx: Context, now: float) -> RegisterRequest | None:
@@ -137,43 +252,6 @@ def _decide(request: RegisterRequest, current: Registration, company: Callable[[
     return RegisterWrite(outcome, session, connection)
 
 
-def _no_login(before: list[Binding]) -> Company | None:
-    """A refresh's company lookup: a live binding before means no login, nothing to snapshot."""
-    return None
-
-
-def _refresh_plan(ctx: Context, current: Registration, now: float) -> tuple[Registration, RegisterWrite] | None:
-    """A refresh of a registration this node wrote last and that is live: its decision, on the
-    bindings as written then (REFRESH_REGISTER checks they still are). None: the regular path."""
-    if not live(current.bindings, now):
-        return None
-    try:
-        request = _request(ctx, now)
-    except ContactError:
-        return None  # answered on the regular path, once authenticated
-    if request is None:
-        return None
-    write = _decide(request, current, _no_login)
-    return (current, write) if write.outcome.ok else None
-
-
-def _refresh(ctx: Context, org: Org, user: str, ha1: str, plan: tuple[Registration, RegisterWrite], now: float
-             ) -> None:
-    """Credentials verified against the cached `ha1`: checked against the stored one and written
-    in one round trip."""
-    current, write = plan
-    done = ctx.state.registrations.refresh(org.id, user, current, write, ha1, now)
-    if done.verdict == "stale":
-        _forget(org.id, user)
-        stale(org.domain)
-    else:
-        KSR.auth.consume_credentials()
-        if done.verdict == "changed":
-            _register(ctx, org, user, ha1, done.registration, (done.company_id, done.org_version), now)
-        else:
-            _registered(org.id, user, ha1, write.outcome, now)
-
-
 def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registration,
               company_at: tuple[str, str | None], now: float) -> None:
     """The authenticated REGISTER: the registrar policy on `registration`, written and answered.
@@ -209,13 +287,33 @@ def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registra
 
 def _registered(org_id: str, ext: str, ha1: str, outcome: RegisterOutcome, now: float) -> None:
     """Written: remembered for the next refresh, the connection kept, the bindings answered."""
-    # The HA1, then a line per binding: its contact, a tab, its JSON (JSON escapes both).
-    cached = "\n".join([ha1, *(f"{b.contact}\t{binding_json(b)}" for b in outcome.bindings)])
-    KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), cached)
+    _remember(org_id, ext, ha1, outcome.bindings, now)
     on_conn = _ttl_on_connection(outcome.bindings, source_uri(), now)
     if on_conn:
         connections.keep_registered(on_conn)
     _reply_bindings(org_id, outcome.bindings, now)
+
+
+def _remember(org_id: str, ext: str, ha1: str, bindings: list[Binding], now: float) -> None:
+    """Caches the bindings as written. The one this REGISTER made carries its signature, the
+    others keep theirs while unchanged; none when the request made several."""
+    before = _cached(org_id, ext)
+    known = {} if before is None else {(b.contact, b.binding): b for b in before.bindings}
+    call_id, cseq = pv("$ci"), int(pv("$cs") or 0)
+    made = [b for b in bindings if b.call_id == call_id and b.cseq == cseq]
+    signature = _signature() if len(made) == 1 else ""
+    lines = []
+    for b in bindings:
+        if "\t" in b.contact or "\n" in b.contact:
+            _forget(org_id, ext)
+            return
+        text = binding_json(b)
+        old = known.get((b.contact, text))
+        if b in made:
+            lines.append(CachedBinding(signature, round(b.expires_at - now), b.contact, text))
+        else:
+            lines.append(old or CachedBinding("", 0, b.contact, text))
+    KSR.htable.sht_sets(CACHE_TABLE, _key(org_id, ext), Cached(ha1, lines).text())
 
 
 def _ttl_on_connection(bindings: list[Binding], received: str, now: float) -> int:
@@ -233,6 +331,9 @@ def _answer(org_id: str, status: int, reason: str, headers: tuple[str, ...] = ()
     reply(status, reason, headers)
 
 
+def _contact_header(contact: str, ttl: int) -> str:
+    return f"Contact: <{contact}>;expires={ttl}"
+
+
 def _reply_bindings(org_id: str, bindings: list[Binding], now: float) -> None:
-    headers = tuple(f"Contact: <{b.contact}>;expires={b.ttl(now)}" for b in bindings)
-    _answer(org_id, 200, "OK", headers)
+    _answer(org_id, 200, "OK", tuple(_contact_header(b.contact, b.ttl(now)) for b in bindings))

@@ -108,7 +108,7 @@ def _callee_on_websocket(target: Target) -> bool | None:
 def _dispatch(ctx: Context, target: Target, record: CallRecord, tx: Transaction) -> bool:
     if isinstance(target, ToAgent):
         tx.save()
-        return fork(ctx, target.bindings)
+        return fork(ctx, target.bindings, tx)
     if isinstance(target, ToUri):
         tx.save()
         KSR.seturi(target.uri)

@@ -64,6 +64,7 @@ DIALOG_EVENTS = frozenset(("dialog:start", "dialog:end", "dialog:failed"))
 # In-dialog requests the edge may answer itself (_answered_here), and those that re-offer media.
 ANSWERABLE = frozenset(("REFER", "INFO", "NOTIFY"))
 REOFFERS = frozenset(("INVITE", "UPDATE"))
+ENDS_AND_ACKS = frozenset(("ACK", "BYE"))
 ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESSAGE, INFO"
 
 
@@ -183,9 +184,6 @@ class EdgeRoutes:
 
         return _guard("reply_route", body)
 
-    def ksr_onsend_route(self, msg: object) -> int:
-        return 1
-
     def _request(self) -> None:
         ctx = self.ctx
         assert ctx is not None
@@ -293,10 +291,12 @@ class EdgeRoutes:
     def _anchored(self, ctx: Context, method: str) -> bool:
         """An in-dialog request of a call this node anchors, made ready to relay; False when
         the edge answered it itself. The plain ACK and BYE take only the checks that apply to
-        them: one call record read, shared by the media and the caller-ID steps."""
+        them: one call record read (decoded only when it has a carrier leg or a late-offer
+        answer), shared by the media and the caller-ID steps."""
         if method in ANSWERABLE and self._answered_here(ctx, method):
             return False
-        record = CallRecord.load()
+        # A plain call's ACK or BYE needs nothing of its record: not decoded.
+        record = CallRecord() if method in ENDS_AND_ACKS and CallRecord.plain() else CallRecord.load()
         if method == "ACK":
             media.answer_in_ack(ctx, record)
         route_by_alias()
@@ -337,11 +337,6 @@ class EdgeRoutes:
 
     def ksr_websocket_event(self, msg: object, evname: str) -> int:
         return 1
-
-    def ksr_topoh_event(self, msg: object, evname: str) -> int:
-        """topoh:msg-sending (any process that sends): masked only toward carriers. On an error
-        topoh masks: an agent or peer copes with masked SIP, a carrier must not see the inside."""
-        return _guard("topoh", topology.on_sending)
 
     def ksr_tcp_event(self, msg: object, evname: str) -> int:
         """tcp:closed, tcp:reset, tcp:timeout (TCP main process): the connection stops counting
@@ -395,7 +390,8 @@ class EdgeRoutes:
             ctx, record, tx = self._ctx(), CallRecord.load(), Transaction.load()
             attendances.on_reply(ctx, record, tx)
             queues.on_reply(ctx, record, tx)
-            if not from_itself(ctx):  # the parking branch's answers (sip/queues.py) have no media
+            # The parking branch's answers (sip/queues.py: queue calls only) have no media.
+            if tx.queue is None or not from_itself(ctx):
                 media.on_reply(ctx, record, tx)
             callerid.on_reply(record)
             record.save()

@@ -1,4 +1,4 @@
-"""Everything the policy needs for an agent's new call, in one pipelined Redis round trip,
+"""Everything the policy needs for an agent's new call in one Redis command (one script call),
 including the version counters of the per-worker caches (state/lookups.py)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kemi_app.state import keys
 from kemi_app.state.agentstate import bindings_from, session_from, status_from
 from kemi_app.state.base import Store
 from kemi_app.state.codec import decode
-from kemi_app.state.scripts import Script, execute
+from kemi_app.state.scripts import Script
 
 NODES_CACHE_SECONDS = 1.0  # heartbeats carry their own expiry; only a join or a leave shows late
 NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remembered while valid
@@ -75,9 +75,10 @@ class CallView:
 # The whole call view in one script call: the caller's agent hash first, so claim_auth is told
 # whether the agent exists instead of asking Redis again.
 # KEYS: caller's agent hash, failures, unknown names' failures, status, session, org version,
-# gateways version, then the dialled agent's hash and bindings or the dialled service, then the
-# nonce use (absent when none was named). ARGV: nonce memory, 'agent' / 'service' / '' (what
-# was dialled), '1' when a nonce use is named.
+# gateways version, then the dialled agent's hash and bindings (and the node list when the
+# worker's copy is out of date) or the dialled service, then the nonce use (absent when none
+# was named). ARGV: nonce memory, 'agent' / 'service' / '' (what was dialled), '1' when a
+# nonce use is named, '1' when the node list is read.
 # Returns {agent, claim, status, session, {versions}, dialled...} (hashes as flat lists).
 CALL_VIEW = CLAIM_AUTH_LUA + """
 local agent = redis.call('hgetall', KEYS[1])
@@ -87,6 +88,7 @@ local out = {agent, claim_auth(KEYS[2], KEYS[3], nonce, #agent > 0, ARGV[1]),
 if ARGV[2] == 'agent' then
   out[6] = redis.call('hgetall', KEYS[8])
   out[7] = redis.call('hvals', KEYS[9])
+  if ARGV[4] == '1' then out[8] = redis.call('hgetall', KEYS[10]) end
 elseif ARGV[2] == 'service' then
   out[6] = redis.call('hgetall', KEYS[8])
 end
@@ -115,16 +117,17 @@ class CallViews(Store):
             keys_ += [keys.agent(org_id, dialled), keys.bindings(org_id, dialled)]
         elif dialled_kind == "service":
             keys_.append(keys.service(org_id, dialled))
+        # One command, no pipeline: the node list is read inside the script when it is due.
         read_nodes = dialled_kind == "agent" and self._nodes[0] <= time.monotonic()
-        with self.r.pipeline(transaction=False) as p:
-            _call_view.queue(p, [*keys_, *nonce], [NONCE_MEMORY, dialled_kind, "1" if nonce else "0"])
-            if read_nodes:
-                p.hgetall(keys.NODES)
-            (agent, claimed, status, session, (org_version, gw_version), *target), *nodes = execute(p)
+        if read_nodes:
+            keys_.append(keys.NODES)
+        agent, claimed, status, session, (org_version, gw_version), *target = _call_view.call(
+            self.r, [*keys_, *nonce], [NONCE_MEMORY, dialled_kind, "1" if nonce else "0", "1" if read_nodes else "0"])
         caller_hash = _hash(agent)
         callee, callee_bindings, service = None, [], None
         if dialled_kind == "agent":
             callee = decode(Agent, _hash(target[0]), ext=dialled)
+            nodes = [_hash(target[2])] if read_nodes else []
             callee_bindings = self._reachable(bindings_from(target[1]), nodes)
         elif dialled_kind == "service":
             service = decode(Service, _hash(target[0]))

@@ -200,16 +200,37 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
         fields += _flat(encode(started))
     if write.session is not None:
         fields += ["online_until", json.dumps(write.session.online_until)]
-    owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
-    if write.connection is not None:
-        node, peer, conn_ttl = write.connection
-        owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
     # Queues read only whether the bindings hash exists and when the session started.
     changed = bool(current.bindings_raw) != bool(after) or started is not None
-    expected_session = ["-1"] if current.session_raw is None else _listed(_flat(current.session_raw))
+    expected_session = None if current.session_raw is None else _flat(current.session_raw)
+    return _commit(org_id, ext, (_flat(current.bindings_raw), expected_session), (put, gone, ttl),
+                   (started is not None, fields), write.connection, changed)
+
+
+def refresh_call(org_id: str, ext: str, cached: list[tuple[str, str]], binding: tuple[str, str], online_until: float,
+                 now: float, connection: tuple[str, str, int] | None) -> tuple[list[str], list[str]]:
+    """What commit_call sends for a refresh of one of the `cached` bindings (contact, JSON) to
+    `binding` (contact, JSON), without the decision's objects: that binding, the TTL and
+    online_until (the latest expiry), and the WebSocket connection (node, peer, TTL)."""
+    ttl = max(1, int(online_until - now) + 1)
+    return _commit(org_id, ext, ([x for pair in cached for x in pair], None), (list(binding), [], ttl),
+                   (False, ["online_until", json.dumps(online_until)]), connection, False)
+
+
+def _commit(org_id: str, ext: str, expected: tuple[list[str], list[str] | None],
+            bindings: tuple[list[str], list[str], int], session: tuple[bool, list[str]],
+            connection: tuple[str, str, int] | None, changed: bool) -> tuple[list[str], list[str]]:
+    """COMMIT_REGISTER's keys and arguments: the expected bindings and session (flat pairs; None:
+    not compared), the bindings to set (pairs) and delete and their TTL, whether the session is
+    replaced and its fields to set, the connection (node, peer, TTL), whether queues must look."""
+    (expected_bindings, expected_session), (put, gone, ttl), (replaced, fields) = expected, bindings, session
+    owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
+    if connection is not None:
+        node, peer, conn_ttl = connection
+        owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
     args = [PREFIX, org_id, ext, str(WAKE_MEMORY),
-            *_listed(_flat(current.bindings_raw)), *expected_session,
-            *_listed(put), *_listed(gone), str(ttl), "1" if started is not None else "0", *_listed(fields),
+            *_listed(expected_bindings), *(["-1"] if expected_session is None else _listed(expected_session)),
+            *_listed(put), *_listed(gone), str(ttl), "1" if replaced else "0", *_listed(fields),
             owner, str(max(1, conn_ttl)), "1" if changed else "0"]
     return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key], args
 
@@ -227,11 +248,10 @@ class Registrations(Store):
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
         return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
-    def refresh(self, org_id: str, ext: str, current: Registration, write: RegisterWrite, cached_ha1: str,
-                now: float) -> Refreshed:
-        """`write` applied to `current` (both from the worker's caches) in one script call, if
-        `cached_ha1` is still the agent's."""
-        commit_keys, commit_args = commit_call(org_id, ext, current, write, now)
+    def refresh(self, org_id: str, ext: str, call: tuple[list[str], list[str]], cached_ha1: str) -> Refreshed:
+        """A commit `call` (commit_call, refresh_call) made on the worker's caches, in one script
+        call, if `cached_ha1` is still the agent's."""
+        commit_keys, commit_args = call
         seen = hashlib.sha1(cached_ha1.encode()).hexdigest()
         reply = _refresh_register.call(
             self.r, [*commit_keys, keys.agent(org_id, ext), keys.org_version(org_id)],

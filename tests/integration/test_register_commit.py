@@ -11,7 +11,7 @@ from kemi_app.policy.session import LoginSession, SessionUpdate
 from kemi_app.provisioning.agent import Agent
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.registrations import RegisterWrite, Registration, binding_json
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call
 
 
 def binding(contact: str, now: float) -> Binding:
@@ -108,13 +108,13 @@ def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: Ed
     right, wrong = ha1("1005", "commit.test", "pw"), ha1("1005", "commit.test", "old")
 
     def refresh(ha1_: str, current: Registration = cached) -> str:
-        return regs.refresh("commit", "1005", current, write, ha1_, now).verdict
+        return regs.refresh("commit", "1005", commit_call("commit", "1005", current, write, now), ha1_).verdict
 
     assert refresh(wrong) == "stale"
     assert regs.registration("commit", "1005").bindings == [first]
     assert refresh(right) == "ok"
     assert regs.registration("commit", "1005").bindings == [fresher]
-    changed = regs.refresh("commit", "1005", cached, write, right, now)
+    changed = regs.refresh("commit", "1005", commit_call("commit", "1005", cached, write, now), right)
     assert changed.verdict == "changed" and changed.registration.bindings == [fresher]
     assert changed.registration.session_raw is not None and changed.org_version is not None
 

@@ -3,6 +3,7 @@ keep running, Ctrl-C stops every process it started (the restarted one too)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -51,50 +52,59 @@ def test_run_prints_banner_restarts_what_dies_and_ctrl_c_leaves_nothing(tmp_path
     })
     proc = subprocess.Popen([sys.executable, "-m", "edgeops.run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
-    output = "".join(lines)
-    assert "Agent Edge is up" in output, output[-3000:]
-    assert "1001@demo.test" in output
-    status, _ = http_get(f"http://127.0.0.1:{base + 2}/health")
-    assert status == 200
-    # No EDGE_API_TOKEN: a token is generated into the data dir, named (never shown) in the banner.
-    token = (tmp_path / "api_token").read_text().strip()
-    assert str(tmp_path / "api_token") in output and token not in output
-    assert (tmp_path / "api_token").stat().st_mode & 0o077 == 0
-    password = (tmp_path / "redis_password").read_text().strip()
-    assert (tmp_path / "redis_password").stat().st_mode & 0o077 == 0 and password not in output
-    ctl = subprocess.run([str(ROOT / "edgectl"), "agent", "get", "demo", "1001"], env=env, capture_output=True,
-                         text=True, timeout=30)
-    assert ctl.returncode == 0 and '"ext": "1001"' in ctl.stdout, ctl.stderr
-    first = _edge_processes(proc.pid)
-    assert len(first) > 3  # redis, rtpengine, Kamailio and its workers
-    rtpengine = _child(proc.pid, "rtpengine")
-    assert rtpengine is not None
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    os.kill(rtpengine, signal.SIGKILL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and "rtpengine is back" not in "".join(lines):
-        time.sleep(0.2)
-    restarted = _child(proc.pid, "rtpengine")
-    assert restarted not in (None, rtpengine)
-    assert http_get(f"http://127.0.0.1:{base + 2}/health")[0] == 200
-    started = _edge_processes(proc.pid)
-    assert started == first - {rtpengine} | {restarted}  # the others kept running
-    proc.send_signal(signal.SIGINT)
-    proc.wait(30)
-    reader.join(10)
-    output = "".join(lines)
-    assert proc.returncode == 0
-    assert f"rtpengine (pid {rtpengine}) died" in output and f"rtpengine is back (pid {restarted})" in output
-    assert password not in output
-    assert [pid for pid in started if Path(f"/proc/{pid}").exists()] == []
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        output = "".join(lines)
+        assert "Agent Edge is up" in output, output[-3000:]
+        assert "1001@demo.test" in output
+        status, _ = http_get(f"http://127.0.0.1:{base + 2}/health")
+        assert status == 200
+        # No EDGE_API_TOKEN: a token is generated into the data dir, named (never shown) in the banner.
+        token = (tmp_path / "api_token").read_text().strip()
+        assert str(tmp_path / "api_token") in output and token not in output
+        assert (tmp_path / "api_token").stat().st_mode & 0o077 == 0
+        password = (tmp_path / "redis_password").read_text().strip()
+        assert (tmp_path / "redis_password").stat().st_mode & 0o077 == 0 and password not in output
+        ctl = subprocess.run([str(ROOT / "edgectl"), "agent", "get", "demo", "1001"], env=env, capture_output=True,
+                             text=True, timeout=30)
+        assert ctl.returncode == 0 and '"ext": "1001"' in ctl.stdout, ctl.stderr
+        first = _edge_processes(proc.pid)
+        assert len(first) > 3  # redis, rtpengine, Kamailio and its workers
+        rtpengine = _child(proc.pid, "rtpengine")
+        assert rtpengine is not None
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+        reader.start()
+        os.kill(rtpengine, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "rtpengine is back" not in "".join(lines):
+            time.sleep(0.2)
+        restarted = _child(proc.pid, "rtpengine")
+        assert restarted not in (None, rtpengine)
+        assert http_get(f"http://127.0.0.1:{base + 2}/health")[0] == 200
+        started = _edge_processes(proc.pid)
+        assert started == first - {rtpengine} | {restarted}  # the others kept running
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+        reader.join(10)
+        output = "".join(lines)
+        assert proc.returncode == 0
+        assert f"rtpengine (pid {rtpengine}) died" in output and f"rtpengine is back (pid {restarted})" in output
+        assert password not in output
+        assert [pid for pid in started if Path(f"/proc/{pid}").exists()] == []
+    finally:
+        if proc.poll() is None:  # a check failed before Ctrl-C: leave nothing running
+            leftover = _edge_processes(proc.pid)
+            proc.kill()
+            for pid in leftover:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait(10)

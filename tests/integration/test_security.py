@@ -5,11 +5,13 @@ Outside hosts are UDP sockets on 127.0.0.5 that must never hear from the edge.""
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -43,7 +45,8 @@ def client(edge: Stack) -> Iterator[RawSip]:
 
 
 def _authenticated(c: RawSip, method: str, ruri: str, user: str = CALLER, password: str = PASSWORD,
-                   call_id: str = "", timeout: float = 2.0) -> tuple[str, Response | None]:
+                   call_id: str = "", timeout: float = 2.0, cseq: int = 2, extra: str = ""
+                   ) -> tuple[str, Response | None]:
     """Sends `method`, answers the challenge; returns the authenticated request and its answer."""
     c.send(c.request(method, ruri, user, DOMAIN, call_id=call_id))
     challenge = c.final(timeout)
@@ -51,7 +54,7 @@ def _authenticated(c: RawSip, method: str, ruri: str, user: str = CALLER, passwo
     header = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
     auth_name = "Authorization" if challenge.status == 401 else "Proxy-Authorization"
     value = authorization(challenge.header(header), method, ruri, user, password)
-    text = c.request(method, ruri, user, DOMAIN, call_id=call_id, cseq=2, extra=f"{auth_name}: {value}\n")
+    text = c.request(method, ruri, user, DOMAIN, call_id=call_id, cseq=cseq, extra=f"{auth_name}: {value}\n{extra}")
     c.send(text)
     return text, c.final(timeout)
 
@@ -155,6 +158,66 @@ def test_refresh_after_the_bindings_changed_elsewhere_is_decided_again(
     assert answer is not None and answer.status == 200, answer
     assert len(state.registrations.bindings(ORG, ext)) == 1
     assert state.r.hget(keys.session(ORG, ext), "started_at") != first
+
+
+def test_a_refresh_from_the_same_client_writes_what_the_registrar_decides(
+    client: RawSip, state: EdgeState, org: str
+) -> None:
+    """A refresh the node recognises from its cache (same client, same request but for Call-ID
+    and CSeq) changes the binding's expiry, Call-ID and CSeq, the bindings' TTL and
+    online_until, nothing else; a lower CSeq of the binding's Call-ID and another Expires are
+    decided by the registrar (500, the new expiry)."""
+    ext = "5006"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext)
+    assert answer is not None and answer.status == 200, answer
+    (first,) = state.registrations.bindings(ORG, ext)
+    session = state.r.hgetall(keys.session(ORG, ext))
+    call_id, before = uuid.uuid4().hex, time.time()
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext, call_id=call_id, cseq=7)
+    assert answer is not None and answer.status == 200, answer
+    (fresh,) = state.registrations.bindings(ORG, ext)
+    assert fresh == replace(first, expires_at=fresh.expires_at, call_id=call_id, cseq=7)
+    assert before + 3600 <= fresh.expires_at <= time.time() + 3600
+    assert state.r.hgetall(keys.session(ORG, ext)) == {**session, "online_until": repr(fresh.expires_at)}
+    assert 3590 < state.r.ttl(keys.bindings(ORG, ext)) <= 3601
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext, call_id=call_id, cseq=5)
+    assert answer is not None and answer.status == 500, answer
+    assert state.registrations.bindings(ORG, ext) == [fresh]
+    _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext, extra="Expires: 600\n")
+    assert answer is not None and answer.status == 200, answer
+    (shorter,) = state.registrations.bindings(ORG, ext)
+    assert shorter.expires_at <= time.time() + 600
+
+
+def test_refreshes_of_an_agent_with_two_phones_keep_both_bindings(
+    edge: Stack, client: RawSip, state: EdgeState, org: str
+) -> None:
+    """Each phone's refresh changes its own binding, in one script call on what the node cached;
+    both are answered with both contacts, newest first, and online_until is the latest expiry."""
+    ext = "5007"
+    state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
+    other = RawSip(client.edge)
+    try:
+        for i, (phone, then) in enumerate(((client, []), (other, [client]), (client, [other]), (other, [client]),
+                                           (client, [other]))):
+            if i == 2:
+                before = scrape(edge)
+            _, answer = _authenticated(phone, "REGISTER", f"sip:{DOMAIN}", user=ext)
+            assert answer is not None and answer.status == 200, answer
+            contacts = re.findall(r"^Contact: <sip:[^@]+@127.0.0.1:(\d+)>", answer.raw, re.M)
+            assert contacts == [str(c.local[1]) for c in (phone, *then)], answer.raw
+    finally:
+        other.close()
+    after = scrape(edge)
+    ops = {op: value(after, "edge_redis_seconds_count", op=op) - value(before, "edge_redis_seconds_count", op=op)
+           for op in ("register_view", "refresh")}
+    assert ops == {"register_view": 0, "refresh": 3}
+    bindings = state.registrations.bindings(ORG, ext)
+    assert sorted(b.received for b in bindings) == sorted(
+        f"sip:127.0.0.1:{c.local[1]};transport=udp" for c in (client, other))
+    latest = max(b.expires_at for b in bindings)
+    assert float(state.r.hget(keys.session(ORG, ext), "online_until")) == latest
 
 
 def test_replayed_invite_with_a_new_call_id_is_stale(client: RawSip, org: str) -> None:

@@ -14,6 +14,7 @@ from kemi_app.policy.callerid import (
     outbound_identity,
     presented_did,
     privacy_asked,
+    stripped_toward_carrier,
 )
 from kemi_app.policy.digest import ha1
 from kemi_app.provisioning.company import Company, parse_company
@@ -91,6 +92,19 @@ def test_inside_details_never_reach_carriers(name: str) -> None:
                                   "Max-Forwards", "Xyz"])
 def test_what_sip_needs_passes(name: str) -> None:
     assert not re.match(TOWARD_CARRIER_STRIPPED, name, re.IGNORECASE)
+
+
+def test_the_headers_stripped_toward_a_carrier_are_named_as_written_and_only_once() -> None:
+    headers = ("Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1\r\n"
+               "From: <sip:1001@demo.test>;tag=a\r\nTo: <sip:+5511@demo.test>;tag=b\r\n"
+               "user-agent : Phone 1.2\r\nX-Edge-Attendance: att-1\r\nx-inside:\r\n"
+               "Subject: a folded\r\n X-Not-A-Header: value\r\nP-Asserted-Identity: <sip:1001@demo.test>\r\n"
+               "P-Asserted-Identity: <tel:1001>\r\nContent-Type: application/sdp\r\nServerish: no\r\n")
+    assert stripped_toward_carrier(headers) == {"user-agent", "X-Edge-Attendance", "x-inside", "P-Asserted-Identity"}
+
+
+def test_no_header_to_strip_names_nothing() -> None:
+    assert stripped_toward_carrier("Via: SIP/2.0/UDP h\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n") == set()
 
 
 def test_company_caller_id_must_be_e164() -> None:

@@ -42,3 +42,26 @@ def test_an_unchanged_record_is_not_written_again(ksr) -> None:
     writes = ksr.names().count("pv.sets")
     callstate.CallRecord.load().save()
     assert ksr.names().count("pv.sets") == writes
+
+
+@pytest.mark.parametrize("fields", [
+    {},
+    {"org": "demo", "kind": "agent", "agents": ["1001"], "anchored": True, "media_set": 0},
+    {"carrier_side": "callee"},
+    {"carrier_side": "caller", "answer_in_ack": True},
+    {"answer_in_ack": True},
+    {"answered_by": '"carrier_side":"" "answer_in_ack":false', "carrier_side": "callee"},
+    {"answered_by": '"carrier_side":"" "answer_in_ack":false', "answer_in_ack": True},
+])
+def test_a_plain_record_is_told_from_its_text_as_its_decoded_fields_would_tell(ksr, fields) -> None:
+    callstate = importlib.import_module("kemi_app.sip.callstate")
+    callstate.CallRecord(**fields).save()
+    record = callstate.CallRecord.load()
+    assert callstate.CallRecord.plain() == (not record.carrier_side and not record.answer_in_ack)
+
+
+def test_a_record_not_written_by_this_encoder_is_not_plain(ksr) -> None:
+    callstate = importlib.import_module("kemi_app.sip.callstate")
+    assert not callstate.CallRecord.plain()  # none at all: a dialog lost in a restart
+    ksr.pvs[callstate.CALL_VAR] = json.dumps({"org": "demo", "carrier_side": "", "answer_in_ack": False})
+    assert not callstate.CallRecord.plain()

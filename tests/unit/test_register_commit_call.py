@@ -8,7 +8,7 @@ from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.policy.session import LoginSession, SessionUpdate
 from kemi_app.state import keys
 from kemi_app.state.queues import PREFIX, WAKE_MEMORY
-from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call, refresh_call
 
 NOW = 1_000_000.0
 A = Binding(contact="sip:a@h", received="sip:1.2.3.4:5;transport=udp", socket="udp:127.0.0.1:5060",
@@ -64,3 +64,16 @@ def test_the_last_binding_going_deletes_the_bindings_and_updates_the_queues() ->
     rest = args_after_keys(commit_call("org", "100", current, write, NOW)[1])
     assert rest[4:8] == ["0", "1", A.contact, "0"]  # nothing set, A deleted, TTL 0: no bindings left
     assert rest[-1] == "1"
+
+
+def test_a_refresh_made_on_the_cache_sends_what_the_decision_would() -> None:
+    """refresh_call (the same phone again, no decision made) equals commit_call of the
+    registrar's decision: that binding, the TTL and online_until from the latest expiry, the
+    other bindings untouched, the connection."""
+    current = Registration({A.contact: binding_json(A), B.contact: binding_json(B)}, None)
+    fresher = replace(A, expires_at=NOW + 300, call_id="c2", cseq=2)
+    connection = ("sip:node", "127.0.0.1:9", 300)
+    write = RegisterWrite(RegisterOutcome(200, "OK", [fresher, B]), SessionUpdate(NOW + 300), connection)
+    cached = [(A.contact, binding_json(A)), (B.contact, binding_json(B))]
+    made = refresh_call("org", "100", cached, (A.contact, binding_json(fresher)), NOW + 300, NOW, connection)
+    assert made == commit_call("org", "100", current, write, NOW)

@@ -62,6 +62,42 @@ def test_steps_run_in_one_fixed_order(ksr) -> None:
     assert dialog_token.valid(settings.auth_secret, "call-1", f"<sip:127.0.0.1:5060;lr{params}>", time.time())
 
 
+def _agent_call(ksr, nodes: list[str]) -> list[tuple[str, tuple[Any, ...]]]:
+    """KSR calls of an agent's call relayed to one device per node named ('' is this node)."""
+    relay = importlib.import_module("kemi_app.sip.relay")
+    from kemi_app.policy.registration import Binding
+    from kemi_app.settings import Settings
+    from kemi_app.sip.attendances import Existing
+    from kemi_app.sip.callstate import CallRecord
+    from kemi_app.sip.context import Context
+
+    settings = Settings.from_env({"EDGE_MEDIA_ANCHOR_RTP": "1"})
+    bindings = [Binding(f"sip:1002@127.0.0.1:{5072 + i}", f"sip:127.0.0.1:{5072 + i};transport=udp",
+                        "udp:127.0.0.1:5060", node or settings.node_uri, 0.0, "c", 1) for i, node in enumerate(nodes)]
+    call = relay.Call(CallRecord(org="demo", kind="agent", agents=["1001", "1002"]), relay.ToAgent(bindings),
+                      Existing("att-1"), from_carrier=False)
+    relay.relay_call(Context(settings, state=cast(Any, None)), call)
+    return ksr.calls
+
+
+def test_a_call_to_one_device_of_this_node_is_offered_without_a_branch_route(ksr) -> None:
+    from kemi_app.sip.callstate import EXTRA_ID
+    from kemi_app.sip.tmroutes import BRANCH_ROUTE
+
+    calls = _agent_call(ksr, [""])
+    names = [path for path, _ in calls]
+    # The branch route prepare_initial armed is taken back: the one branch's offer is made before t_relay.
+    assert [args for path, args in calls if path == "tm.t_on_branch"][-1] == ("",)
+    assert names.index("rtpengine.rtpengine_offer") < names.index("tm.t_relay")
+    assert ("pv.sets", (EXTRA_ID, "0")) in calls  # the index tm gives the R-URI's branch
+    assert "via-branch=extra" in next(args[0] for path, args in calls if path == "rtpengine.rtpengine_offer")
+    for nodes in (["", ""], ["sip:127.0.0.2:5060"]):  # forked, or handed to another node: per branch
+        ksr.calls.clear()
+        calls = _agent_call(ksr, nodes)
+        assert [args for path, args in calls if path == "tm.t_on_branch"][-1] == (BRANCH_ROUTE,)
+        assert "rtpengine.rtpengine_offer" not in [path for path, _ in calls]
+
+
 def test_a_late_offer_to_a_browser_agent_needs_rtpengine_and_says_so_at_once() -> None:
     # No SDP in the INVITE, a browser callee: rtpengine will have to offer on its 200, so a
     # known-down rtpengine refuses the call before anything is relayed (503 Media Relay ...).

@@ -50,3 +50,14 @@ def test_dialog_start_still_reads_the_call_record(ksr) -> None:
     callstate = importlib.import_module("kemi_app.sip.callstate")
     _routes().ksr_dialog_event(None, "dialog:start")
     assert ("pv.get", (callstate.CALL_VAR,)) in ksr.calls
+
+
+def test_ringing_without_early_media_asks_nothing_of_rtpengine(ksr) -> None:
+    callstate = importlib.import_module("kemi_app.sip.callstate")
+    media = importlib.import_module("kemi_app.sip.media")
+    record = callstate.CallRecord(org="demo", kind="agent", media_set=0)
+    tx = callstate.Transaction(offerer="rtp", initial=True, media_set=0)
+    ksr.pvs.update({"$rs": "180", "$rb": "", "$cT": ""})
+    media.on_reply(types.SimpleNamespace(), record, tx)
+    assert not [path for path in ksr.names() if path.startswith("rtpengine.")]
+    assert callstate.EXTRA_ID not in ksr.pvs
