@@ -30,7 +30,7 @@ from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext
-from kemi_app.policy.attendance import Attendance, Event, in_message_order
+from kemi_app.policy.attendance import ANSWER, OFFER, RING, Attendance, Event, in_message_order
 from kemi_app.policy.transfer import Progress
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL, DIALOG_EVENT_LUA, CallEnd
@@ -44,13 +44,16 @@ EVENTS_PER_ATTENDANCE = 1_000  # the oldest go first beyond this
 TRANSFER_TOKEN_SECONDS = 120
 _LEG = re.compile(r"l(\d+)")
 _EVENT = re.compile(r"e(\d+)")
+_ON_ITS_WAY = frozenset((RING, OFFER, ANSWER))  # events of a call its end always follows
 
 # History writes of any number of attendances, in their order, in Redis: one EVALSHA. KEYS[1]:
 # the global stream, then each write's keys: its attendance hash, the Call-ID key of the leg it
 # links (only when it links one), the recent lists of the agents its events name. ARGV[1]: JSON
 # (see Attendances._batch_args). `fresh`: the attendance is new (create), so it has no legs,
 # events nor place in any recent list yet. The writes of one attendance become one HSET and one
-# EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM and EXPIRE. An
+# EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM and EXPIRE. `hold`:
+# the write's events come while a call is on its way (ring, offer, answer) and its end follows,
+# which sets the TTLs: an attendance or a recent list it does not change keeps its TTL. An
 # attendance that is gone (expired) is not revived by a late event; the global stream and the
 # recent lists still get it, as they always did. A dialog event's write (`dlg`: its agents'
 # calls in progress, agentstate.DIALOG_EVENT_LUA) runs in its place in the order; it shares no
@@ -97,6 +100,7 @@ for _, w in ipairs(b.writes) do
       att_order[#att_order + 1] = key
     end
     if w.fresh then s.stored = true end
+    if not w.hold then s.touch = true end
     if s.stored then
       for _, x in ipairs(w.set) do s.set[#s.set + 1] = x end
       if w.link ~= '' and s.legs[w.link] == nil then
@@ -125,6 +129,7 @@ for _, w in ipairs(b.writes) do
         lists[name] = l
         list_order[#list_order + 1] = name
       end
+      if not w.hold then l.touch = true end
       -- an agent's list already headed by this attendance (the answer and end of its own call) stays
       if l.head == nil and not w.fresh then l.head = redis.call('LINDEX', name, 0) end
       if w.fresh or l.head ~= att then
@@ -149,7 +154,7 @@ for _, key in ipairs(att_order) do
     local old = {}  -- beyond the cap the oldest events go
     for m = math.max(s.first, b.cap) + 1, s.n do old[#old + 1] = 'e' .. (m - b.cap) end
     if #old > 0 then redis.call('HDEL', key, unpack(old)) end
-    redis.call('EXPIRE', key, b.ttl)
+    if s.touch then redis.call('EXPIRE', key, b.ttl) end
   end
 end
 for _, name in ipairs(list_order) do
@@ -159,7 +164,7 @@ for _, name in ipairs(list_order) do
   if #l.push > 0 and redis.call('LPUSH', name, unpack(l.push)) > b.recent then
     redis.call('LTRIM', name, 0, b.recent - 1)
   end
-  redis.call('EXPIRE', name, b.ttl)
+  if l.touch or #l.push > 0 then redis.call('EXPIRE', name, b.ttl) end
 end
 if b.minid ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', b.minid) end
 return ends
@@ -290,6 +295,7 @@ class Attendances(Store):
         lists = recent_lists(events)
         write = {
             "att": att_id, "fresh": fresh, "minid": minid, "link": link, "lists": len(lists),
+            "hold": not fresh and not fields and bool(events) and all(e.event in _ON_ITS_WAY for e in events),
             "set": [x for pair in (fields or {}).items() for x in pair],
             "events": [[e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]]
                        for e in events],
