@@ -110,7 +110,7 @@ class WrittenHistory:
     def put(self, writes: Writes) -> bool:
         return False
 
-    def settle(self) -> None:
+    def settle(self, dialogs_only: bool = False) -> None:
         for edge in self.edges:
             if (kamailio := edge.procs.get("kamailio")) is not None and kamailio.poll() is None:
                 edge.flush_history(5.0)

@@ -31,5 +31,6 @@ def log_out(state: EdgeState, org_id: str, ext: str) -> None:
 
 
 def calls_of(state: EdgeState, org_id: str, ext: str) -> int:
-    """How many calls the agent is in, as presence counts them."""
+    """How many calls the agent is in, as presence counts them (the edges' dialog events written)."""
+    state.dialog_events.settle()
     return int(state.r.hlen(keys.calls(org_id, ext)))

@@ -127,7 +127,7 @@ class ProvisioningApi:
                 "/v1/orgs/{org}",
                 "Delete an org and everything in it (409 while its agents are in calls, unless ?force=true)",
                 None,
-                lambda r, p: deleted(s.directory.delete_org(p["org"], forced(r)), "org"),
+                lambda r, p: deleted(s.directory.delete_org(p["org"], self._forced(r)), "org"),
                 forceable=True,
             ),
             Route(
@@ -202,7 +202,7 @@ class ProvisioningApi:
                 "/v1/orgs/{org}/agents/{ext}",
                 "Delete an agent (409 while in a call, unless ?force=true)",
                 None,
-                lambda r, p: deleted(s.directory.delete_agent(p["org"], p["ext"], forced(r)), "agent"),
+                lambda r, p: deleted(s.directory.delete_agent(p["org"], p["ext"], self._forced(r)), "agent"),
                 forceable=True,
             ),
             Route("GET", "/v1/orgs/{org}/agents/{ext}/status", "The agent's chosen status", None, self.get_status),
@@ -332,6 +332,14 @@ class ProvisioningApi:
         return saved(self.s.directory.save_did(did), asdict(did))
 
     # -- agent state --------------------------------------------------------------
+    def _forced(self, req: HttpRequest) -> bool:
+        """?force=true. Without it a delete is refused while the agents are in calls: this node's
+        calls in progress still on their way to Redis (the history writer's) count too."""
+        if forced(req):
+            return True
+        self.s.dialog_events.settle()
+        return False
+
     def _agent(self, p: Params) -> str:
         extension(p["ext"])
         if self.s.directory.get_agent(self._org(p).id, p["ext"]) is None:

@@ -12,7 +12,7 @@ from kemi_app.dependency import DependencyDown
 from kemi_app.sip import attendances, media, orgtransfer, recordings, supervision
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, log_ctx, pv
-from kemi_app.state.agentstate import CallsChange
+from kemi_app.state.agentstate import CallEnd, CallsChange
 
 
 def on_event(ctx: Context, evname: str) -> None:
@@ -34,18 +34,24 @@ def on_event(ctx: Context, evname: str) -> None:
         record.save()
         media.end_call(ctx, call_id, record.media_set)
     try:
-        # The agents' calls in progress and the history's answer or end: one round trip.
+        # The agents' calls in progress and the history's answer or end: handed to the history
+        # writer, which stops the call's supervision and recording (call_over) once written.
         end = ctx.state.dialog_events.record(calls_change(ctx, record, evname, call_id),
                                              *attendances.dialog_events(record, evname),
                                              ended_call=call_id if ended else "")
-        if end.supervisors:
-            supervision.call_ended(ctx, end.supervisors)
-        if end.recorded:
-            recordings.on_call_end(ctx, end.recorded, call_id)
+        call_over(ctx, call_id, end)  # written here (the writer's queue was full): stopped here
     except DependencyDown as e:  # the periodic reconcile ends the call records later
         KSR.notice(f"{evname} not recorded, {e} {log_ctx()}\n")
     if record.org_transfer:
         orgtransfer.on_new_call(ctx, record.org_transfer, evname)
+
+
+def call_over(ctx: Context, call_id: str, end: CallEnd) -> None:
+    """The call ended: its supervisors are hung up, its recording stops."""
+    if end.supervisors:
+        supervision.call_ended(ctx, end.supervisors)
+    if end.recorded:
+        recordings.on_call_end(ctx, end.recorded, call_id)
 
 
 def calls_change(ctx: Context, record: CallRecord, evname: str, key: str) -> CallsChange | None:

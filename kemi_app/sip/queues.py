@@ -55,6 +55,7 @@ MEMBER_FREE = (480, "Queue Member Free")  # the parking request's answer when a 
 PARK_MARGIN_S = 30  # the parking request outlives its branch: the call's timer ends it first
 WAKE_BLOCK_SECONDS = 0.5  # the wake timer process waits on Redis this long per run
 WAKE_BATCH = 100
+Picked = tuple[str, bool, list[str]]  # Queues.pick: the member, its auto-answer, its raw bindings
 
 
 def queue_call(org: Org, service: Service) -> QueueCall:
@@ -78,7 +79,7 @@ def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str =
     False when nobody is free."""
     att_id = tx.offer_attendance
     while True:
-        picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tx.tried, preferred)
+        picked = _pick(ctx, queue, att_id, tx.tried, preferred)
         preferred = ""
         if picked is None:
             return False
@@ -88,6 +89,22 @@ def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str =
         if bindings and _ring(ctx, tx, queue, ext, auto_answer, bindings):
             return True
         ctx.state.queues.release_offer(queue.org, ext, att_id, offer_again=False)
+
+
+def _pick(ctx: Context, queue: QueueCall, att_id: str, tried: list[str], preferred: str) -> Picked | None:
+    """Queues.pick, exact on this node's dialog events still on their way to Redis (the history
+    writer's), waiting for them only when they could change the pick: the member picked has a
+    call start on its way (it is busy), or nobody was free and a call end may be on its way."""
+    events = ctx.state.dialog_events
+    picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tried, preferred)
+    if picked is None and not events.pending():
+        return None
+    if picked is not None:
+        if not events.starting(queue.org, picked[0]):
+            return picked
+        ctx.state.queues.release_offer(queue.org, picked[0], att_id, offer_again=False)
+    events.settle()
+    return ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tried, preferred)
 
 
 def _ring(ctx: Context, tx: Transaction, queue: QueueCall, ext: str, auto_answer: bool, bindings: list) -> bool:
@@ -158,6 +175,7 @@ def park(ctx: Context) -> None:
     KSR.tm.t_newtran()  # every answer below is the transaction's
     # Members who just failed this call are not handed straight back (they would ring again
     # at once); a later change of their state hands them over like any member.
+    ctx.state.dialog_events.settle()  # a call that waits anyway: members' calls on their way count
     picked = ctx.state.queues.pick(queue, org, att, lock, tried)
     if picked is not None:
         _member_free(picked[0])
@@ -198,6 +216,7 @@ def drain_wakes(ctx: Context) -> None:
         KSR.tmx.t_continue(waiter.tindex, waiter.tlabel, QUEUE_RESUME_ROUTE)
         if _handing:  # not resumed: the call ended while the member was on its way
             _handing.clear()
+            ctx.state.dialog_events.settle()  # offered again only if no call of its started
             ctx.state.queues.release_offer(waiter.org, ext, waiter.attendance)
 
 
@@ -267,6 +286,7 @@ def _wait_ended(ctx: Context, tx: Transaction, queue: QueueCall, status: int, ca
         ctx.state.queues.leave(queue.org, queue.ext, tx.offer_attendance)
     if cancelled:
         if member:  # handed over just as the caller hung up: the member is free for others
+            ctx.state.dialog_events.settle()
             ctx.state.queues.release_offer(queue.org, member, tx.offer_attendance)
         _wait_over(ctx, tx, queue, "abandoned")
         return status

@@ -120,7 +120,7 @@ class EdgeRoutes:
         self.agent_api: AgentApi | None = None
         self.next_reconcile = 0.0
         self.next_heartbeat = 0.0
-        self.history_writer = history.Writer()
+        self.history_writer = history.Writer(dialogs.call_over)
         # Built once: the request route runs for every message.
         self._request_answering_503 = outage.answering_503(self._request)
 

@@ -10,7 +10,8 @@ each given what it depends on:
   queues          queue members (presence read with their offer locks) and offer locks
   supervisions    supervisors' sessions on agents' calls, and the agent a supervisor targets
   queues          per-queue state: free members by idle time, waiting calls, offer locks
-  dialog_events   a dialog event's calls in progress, and its history (in Kamailio: to the history writer)
+  dialog_events   a dialog event's calls in progress, and its history (in Kamailio: to the history
+                  writer; `settle` before a read that decides on calls in progress)
   recordings      call recordings of attendances: start, stop, files written, retention
   nodes           edge nodes' heartbeats and cards, and each node's inbox from the others
 
@@ -112,11 +113,11 @@ class EdgeState:
         self.directory = Directory(client)
         self.lookups = Lookups(client, self.directory)
         self.registrations = Registrations(client)
-        self.agents = AgentStates(client, self.directory)
-        self.call_views = CallViews(client)
         self.history = Attendances(client, history_retention_days)
-        self.queues = Queues(client)
         self.dialog_events = DialogEvents(client, self.history)
+        self.agents = AgentStates(client, self.directory, self.dialog_events.settle)
+        self.call_views = CallViews(client)
+        self.queues = Queues(client)
         self.supervisions = Supervisions(client)
         self.recordings = Recordings(client, self.history, recording_retention_days)
         self.nodes = Nodes(client)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from redis.client import Pipeline
@@ -25,7 +27,7 @@ from kemi_app.state import keys
 from kemi_app.state.base import Store
 from kemi_app.state.codec import decode, encode
 from kemi_app.state.directory import Directory
-from kemi_app.state.queues import queue_agent_changed
+from kemi_app.state.queues import PREFIX, WAKE_MEMORY, queue_agent_changed
 from kemi_app.state.scripts import execute
 
 CALL_RECORD_TTL = 13 * 3600  # longer than the dialog module's default_timeout (12 h)
@@ -52,6 +54,87 @@ class CallsChange:
     started: bool
     node: str = ""
     dialog: str = ""
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    """What stops with a call that ended: its supervisors and its recording."""
+
+    supervisors: list[str] = field(default_factory=list)  # their Call-IDs, unindexed
+    recorded: str = ""  # the attendance whose recording stops
+
+
+# dialog_event(d, k, ends): a dialog event's agents' side, a Lua function of the history
+# writes' script (state/attendance.py), which needs AGENT_CHANGED_LUA. `d`: dialog_write's
+# object; KEYS from k: the dialog's ended-marker, the node's call records set, the ended
+# call's supervisors set and "being recorded" mark, then per agent: its calls hash, idle time
+# and offer lock. A start whose dialog already ended (two workers handled its events out of
+# order) writes no call record: the agent would stay in-call for hours. An ended call's
+# supervisors and recording are taken and added to `ends` as {call, supervisors, attendance}.
+# Returns the index of the next write's first key.
+DIALOG_EVENT_LUA = """
+local function dialog_event(d, k, ends)
+  local P, org, mode, call, now, ttl = d.P, d.org, d.mode, d.call, d.now, d.ttl
+  local agents = #d.exts
+  local function agent_key(i, n) return KEYS[k + 3 * i + n] end
+  -- Each command below covers every agent where it can: Redis counts commands, not keys.
+  local members, offers, memberof = {}, {}, {}
+  for i = 1, agents do
+    if d.members[i] ~= '' then members[#members + 1] = d.members[i] end
+    offers[i] = agent_key(i, 3)
+    memberof[i] = P .. 'memberof:' .. org .. ':' .. d.exts[i]
+  end
+  -- Agents in no queue (one check for all of them) hold no offer lock and have no queue state
+  -- to update. A lone agent's queues are read once, here.
+  local queues = agents == 1 and redis.call('smembers', memberof[1]) or nil
+  local queued = (queues and #queues > 0) or (agents > 1 and redis.call('exists', unpack(memberof)) > 0)
+  if mode == 'start' then
+    if redis.call('exists', KEYS[k]) == 0 then
+      for i = 1, agents do
+        redis.call('hset', agent_key(i, 1), call, now)
+        redis.call('expire', agent_key(i, 1), ttl)
+      end
+      if #members > 0 then redis.call('sadd', KEYS[k + 1], unpack(members)) end
+    end
+    -- A queue member's offer lock ends here, not at its answer: in between, the member would
+    -- look free to another queue call.
+    if queued then redis.call('del', unpack(offers)) end
+  elseif mode == 'end' then
+    for i = 1, agents do
+      redis.call('hdel', agent_key(i, 1), call)
+      redis.call('set', agent_key(i, 2), now, 'EX', ttl)
+    end
+    if #members > 0 then redis.call('srem', KEYS[k + 1], unpack(members)) end
+    redis.call('set', KEYS[k], '1', 'EX', d.ended_ttl)
+  end
+  -- An end just wrote the agents' idle time: no need to read it back.
+  local idle = mode == 'end' and now or nil
+  if queued then for i = 1, agents do agent_changed(P, org, d.exts[i], d.wake_ttl, idle, queues) end end
+  -- Most calls are neither supervised nor recorded: one check, then nothing to take.
+  if d.ended ~= '' and redis.call('exists', KEYS[k + 2], KEYS[k + 3]) > 0 then
+    local supervisors = redis.call('smembers', KEYS[k + 2])
+    redis.call('del', KEYS[k + 2])
+    ends[#ends + 1] = {d.ended, supervisors, redis.call('getdel', KEYS[k + 3]) or ''}
+  end
+  return k + 4 + 3 * agents
+end
+"""
+
+
+def dialog_write(calls: CallsChange | None, ended_call: str) -> tuple[list[str], dict[str, Any]]:
+    """One write of the history writes' script for a dialog event: `calls` (None: no agent on
+    the call) and the call that ended ('' on an answer). Its keys, and what dialog_event reads."""
+    c = calls or CallsChange("", [], ended_call, 0.0, started=False)
+    keys_ = [keys.call_ended(c.dialog or c.call_key), keys.node_calls(c.node),
+             keys.supervised_call(ended_call), keys.recording_call(ended_call)]
+    for ext in c.exts:
+        keys_ += [keys.calls(c.org_id, ext), keys.idle(c.org_id, ext), keys.offer(c.org_id, ext)]
+    # `now` as a string: the records keep Python's exact text of the time, as they always did.
+    return keys_, {"dlg": {
+        "P": PREFIX, "org": c.org_id, "mode": "" if calls is None else "start" if c.started else "end",
+        "call": c.call_key, "now": json.dumps(c.now), "ttl": CALL_RECORD_TTL, "ended_ttl": CALL_ENDED_MEMORY,
+        "wake_ttl": WAKE_MEMORY, "ended": ended_call, "exts": c.exts,
+        "members": [f"{c.org_id}|{ext}|{c.call_key}" if c.node else "" for ext in c.exts]}}
 
 
 PRESENCE_READS = 5  # replies per agent queued by queue_presence, after one for the nodes
@@ -101,9 +184,10 @@ def bindings_from(raw: list[str]) -> list[Binding]:
 
 @metrics.timed_state
 class AgentStates(Store):
-    def __init__(self, client: redis.Redis, directory: Directory) -> None:
+    def __init__(self, client: redis.Redis, directory: Directory, settle: Callable[[], None] = lambda: None) -> None:
         super().__init__(client)
         self.directory = directory
+        self._settle = settle  # waits for this node's dialog events on their way (DialogEvents.settle)
 
     # -- status (pause / available) ----------------------------------------------
     def set_status(self, org_id: str, ext: str, status: AgentStatus) -> None:
@@ -136,6 +220,7 @@ class AgentStates(Store):
 
     def node_call_records(self, node: str) -> list[str]:
         """Members "org|ext|call key" of the call records the dialogs of `node` made."""
+        self._settle()
         return sorted(self.r.smembers(keys.node_calls(node)))
 
     def drop_call_records(self, node: str, records: list[NodeCall], now: float) -> int:
@@ -154,6 +239,7 @@ class AgentStates(Store):
     # -- presence ------------------------------------------------------------------------
     def own_state(self, org_id: str, ext: str) -> tuple[Presence, AgentStatus, LoginSession | None]:
         """What the agent API shows an agent about itself, in one round trip."""
+        self._settle()
         with self.r.pipeline(transaction=False) as p:
             queue_presence(p, org_id, [ext])
             rows = p.execute()
@@ -162,6 +248,7 @@ class AgentStates(Store):
 
     def presence(self, org_id: str, exts: list[str] | None = None) -> list[Presence]:
         """Every agent of the org (or the ones named), in one pipelined round trip."""
+        self._settle()
         if exts is None:
             exts = sorted(self.r.smembers(keys.agents(org_id)))
         with self.r.pipeline(transaction=False) as p:

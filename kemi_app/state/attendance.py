@@ -9,8 +9,9 @@ The Call-ID -> attendance keys live only as long as a call can (CALL_RECORD_TTL)
 global stream `edge:history`, for consumers, is capped by length and age.
 
 Writes of attendances' history (a creation, a new leg, events) go to Redis as one EVALSHA of
-_WRITE, which updates the hashes, the global stream and the agents' recent lists inside Redis.
-In Kamailio a SIP worker does not send them: it hands them to the history writer process
+WRITE, which updates the hashes, the global stream and the agents' recent lists inside Redis;
+a dialog event's agents' side (state/dialogevents.py) rides in the same script call. In
+Kamailio a SIP worker does not send them: it hands them to the history writer process
 (`sink`, sip/history.py), which sends what gathered every few milliseconds in one call. Reads
 that a decision or the API relies on first wait (bounded) for this node's writes to land.
 """
@@ -29,11 +30,12 @@ from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext
-from kemi_app.policy.attendance import Attendance, Event, in_message_order
+from kemi_app.policy.attendance import ANSWER, OFFER, RING, Attendance, Event, in_message_order
 from kemi_app.policy.transfer import Progress
 from kemi_app.state import keys
-from kemi_app.state.agentstate import CALL_RECORD_TTL
+from kemi_app.state.agentstate import CALL_RECORD_TTL, DIALOG_EVENT_LUA, CallEnd
 from kemi_app.state.base import Store
+from kemi_app.state.queues import AGENT_CHANGED_LUA
 from kemi_app.state.scripts import Script
 
 RECENT_PER_AGENT = 50
@@ -42,91 +44,103 @@ EVENTS_PER_ATTENDANCE = 1_000  # the oldest go first beyond this
 TRANSFER_TOKEN_SECONDS = 120
 _LEG = re.compile(r"l(\d+)")
 _EVENT = re.compile(r"e(\d+)")
+_ON_ITS_WAY = frozenset((RING, OFFER, ANSWER))  # events of a call its end always follows
 
 # History writes of any number of attendances, in their order, in Redis: one EVALSHA. KEYS[1]:
 # the global stream, then each write's keys: its attendance hash, the Call-ID key of the leg it
 # links (only when it links one), the recent lists of the agents its events name. ARGV[1]: JSON
 # (see Attendances._batch_args). `fresh`: the attendance is new (create), so it has no legs,
 # events nor place in any recent list yet. The writes of one attendance become one HSET and one
-# EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM and EXPIRE. An
+# EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM and EXPIRE. `hold`:
+# the write's events come while a call is on its way (ring, offer, answer) and its end follows,
+# which sets the TTLs: an attendance or a recent list it does not change keeps its TTL. An
 # attendance that is gone (expired) is not revived by a late event; the global stream and the
-# recent lists still get it, as they always did.
-_WRITE = Script("""
+# recent lists still get it, as they always did. A dialog event's write (`dlg`: its agents'
+# calls in progress, agentstate.DIALOG_EVENT_LUA) runs in its place in the order; it shares no
+# key with the history's. Returns what the ended calls stop (dialog_event's `ends`).
+WRITE = Script(AGENT_CHANGED_LUA + DIALOG_EVENT_LUA + """
 local b = cjson.decode(ARGV[1])
 local atts, att_order, lists, list_order = {}, {}, {}, {}
 local k = 2
+local ends = {}
 for _, w in ipairs(b.writes) do
-  local key, att = KEYS[k], w.att
-  k = k + 1
-  if w.link ~= '' then
-    redis.call('SET', KEYS[k], att, 'EX', b.link_ttl)
+  if w.dlg then
+    k = dialog_event(w.dlg, k, ends)
+  else
+    local key, att = KEYS[k], w.att
     k = k + 1
-  end
-  local s = atts[key]
-  if s == nil then
-    -- n and the legs (l0, l1, ...: Call-ID -> index), read once per batch
-    s = {n = 0, legs = {}, count = 0, set = {}, stored = w.fresh}
-    if not w.fresh then
-      local fields = {'n', 'id'}
-      repeat
-        local from = s.count
-        for i = from, from + 7 do fields[#fields + 1] = 'l' .. i end
-        local got = redis.call('HMGET', key, unpack(fields))
-        if from == 0 then
-          s.n = tonumber(got[1]) or 0
-          s.stored = got[1] ~= false or got[2] ~= false
-        end
-        for i = #got - 7, #got do
-          if not got[i] then break end
-          s.legs[got[i]] = s.legs[got[i]] or s.count
-          s.count = s.count + 1
-        end
-        fields = {}
-      until s.count < from + 8
+    if w.link ~= '' then
+      redis.call('SET', KEYS[k], att, 'EX', b.link_ttl)
+      k = k + 1
     end
-    s.first = s.n
-    atts[key] = s
-    att_order[#att_order + 1] = key
-  end
-  if w.fresh then s.stored = true end
-  if s.stored then
-    for _, x in ipairs(w.set) do s.set[#s.set + 1] = x end
-    if w.link ~= '' and s.legs[w.link] == nil then
-      s.legs[w.link] = s.count
-      s.set[#s.set + 1] = 'l' .. s.count
-      s.set[#s.set + 1] = w.link
-      s.count = s.count + 1
+    local s = atts[key]
+    if s == nil then
+      -- n and the legs (l0, l1, ...: Call-ID -> index), read once per batch
+      s = {n = 0, legs = {}, count = 0, set = {}, stored = w.fresh}
+      if not w.fresh then
+        local fields = {'n', 'id'}
+        repeat
+          local from = s.count
+          for i = from, from + 7 do fields[#fields + 1] = 'l' .. i end
+          local got = redis.call('HMGET', key, unpack(fields))
+          if from == 0 then
+            s.n = tonumber(got[1]) or 0
+            s.stored = got[1] ~= false or got[2] ~= false
+          end
+          for i = #got - 7, #got do
+            if not got[i] then break end
+            s.legs[got[i]] = s.legs[got[i]] or s.count
+            s.count = s.count + 1
+          end
+          fields = {}
+        until s.count < from + 8
+      end
+      s.first = s.n
+      atts[key] = s
+      att_order[#att_order + 1] = key
+    end
+    if w.fresh then s.stored = true end
+    if not w.hold then s.touch = true end
+    if s.stored then
+      for _, x in ipairs(w.set) do s.set[#s.set + 1] = x end
+      if w.link ~= '' and s.legs[w.link] == nil then
+        s.legs[w.link] = s.count
+        s.set[#s.set + 1] = 'l' .. s.count
+        s.set[#s.set + 1] = w.link
+        s.count = s.count + 1
+      end
+      for _, e in ipairs(w.events) do
+        s.n = s.n + 1
+        local leg = 'null'
+        if e[1] ~= '' then leg = s.legs[e[1]] and tostring(s.legs[e[1]]) or cjson.encode(e[1]) end
+        s.set[#s.set + 1] = 'e' .. s.n
+        s.set[#s.set + 1] = '[' .. leg .. ',' .. e[2]
+      end
     end
     for _, e in ipairs(w.events) do
-      s.n = s.n + 1
-      local leg = 'null'
-      if e[1] ~= '' then leg = s.legs[e[1]] and tostring(s.legs[e[1]]) or cjson.encode(e[1]) end
-      s.set[#s.set + 1] = 'e' .. s.n
-      s.set[#s.set + 1] = '[' .. leg .. ',' .. e[2]
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', b.maxlen, '*', unpack(e[3]))
     end
-  end
-  for _, e in ipairs(w.events) do
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', b.maxlen, '*', unpack(e[3]))
-  end
-  for _ = 1, w.lists do
-    local name = KEYS[k]
-    k = k + 1
-    local l = lists[name]
-    if l == nil then
-      l = {push = {}, drop = {}}
-      lists[name] = l
-      list_order[#list_order + 1] = name
-    end
-    -- an agent's list already headed by this attendance (the answer and end of its own call) stays
-    if l.head == nil and not w.fresh then l.head = redis.call('LINDEX', name, 0) end
-    if w.fresh or l.head ~= att then
-      if not w.fresh then
-        for i = #l.push, 1, -1 do if l.push[i] == att then table.remove(l.push, i) end end
-        l.drop[att] = true
+    for _ = 1, w.lists do
+      local name = KEYS[k]
+      k = k + 1
+      local l = lists[name]
+      if l == nil then
+        l = {push = {}, drop = {}}
+        lists[name] = l
+        list_order[#list_order + 1] = name
       end
-      l.push[#l.push + 1] = att
+      if not w.hold then l.touch = true end
+      -- an agent's list already headed by this attendance (the answer and end of its own call) stays
+      if l.head == nil and not w.fresh then l.head = redis.call('LINDEX', name, 0) end
+      if w.fresh or l.head ~= att then
+        if not w.fresh then
+          for i = #l.push, 1, -1 do if l.push[i] == att then table.remove(l.push, i) end end
+          l.drop[att] = true
+        end
+        l.push[#l.push + 1] = att
+      end
+      l.head = att
     end
-    l.head = att
   end
 end
 for _, key in ipairs(att_order) do
@@ -140,7 +154,7 @@ for _, key in ipairs(att_order) do
     local old = {}  -- beyond the cap the oldest events go
     for m = math.max(s.first, b.cap) + 1, s.n do old[#old + 1] = 'e' .. (m - b.cap) end
     if #old > 0 then redis.call('HDEL', key, unpack(old)) end
-    redis.call('EXPIRE', key, b.ttl)
+    if s.touch then redis.call('EXPIRE', key, b.ttl) end
   end
 end
 for _, name in ipairs(list_order) do
@@ -150,10 +164,10 @@ for _, name in ipairs(list_order) do
   if #l.push > 0 and redis.call('LPUSH', name, unpack(l.push)) > b.recent then
     redis.call('LTRIM', name, 0, b.recent - 1)
   end
-  redis.call('EXPIRE', name, b.ttl)
+  if l.touch or #l.push > 0 then redis.call('EXPIRE', name, b.ttl) end
 end
 if b.minid ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', b.minid) end
-return #b.writes
+return ends
 """)
 
 
@@ -173,13 +187,15 @@ return before
 
 
 class Writes(NamedTuple):
-    """History writes ready for _WRITE, in their order: their keys, their JSON objects joined by
+    """History writes ready for WRITE, in their order: their keys, their JSON objects joined by
     commas (a piece of ARGV[1]'s `writes` array) and the newest age cut among them ('' if none).
     Pieces join by concatenation: the history writer never decodes them (sip/history.py)."""
 
     keys: list[str]
     json: str
     minid: str
+    dialog: bool = False  # holds a dialog event that changes agents' state (HistorySink.settle)
+    started: tuple[str, ...] = ()  # the agents ("org:ext") whose call it starts (HistorySink.starting)
 
 
 class HistorySink(Protocol):
@@ -189,8 +205,15 @@ class HistorySink(Protocol):
     def put(self, writes: Writes) -> bool:
         """Takes the writes, in order; False when it cannot (full): the caller writes them itself."""
 
-    def settle(self) -> None:
-        """Returns once the writes handed over before it was called are in Redis (bounded)."""
+    def settle(self, dialogs_only: bool = False) -> None:
+        """Returns once the writes handed over before it was called are in Redis (bounded);
+        `dialogs_only`: the writes of dialog events only (Writes.dialog)."""
+
+    def dialogs_pending(self) -> bool:
+        """Is a dialog event handed over not yet in Redis?"""
+
+    def starting(self, agent: str) -> bool:
+        """Is a call start of `agent` ("org:ext") handed over not yet in Redis?"""
 
 
 @metrics.timed_state
@@ -242,10 +265,10 @@ class Attendances(Store):
 
     def current_attendance(self, org: str, ext: str) -> str:
         """The attendance of a call the agent is on now ('' if none)."""
+        self.settle()  # its calls in progress and their attendances come from the history writer
         call_ids = self.r.hkeys(keys.calls(org, ext))
         if not call_ids:
             return ""
-        self.settle()
         with self.r.pipeline(transaction=False) as p:
             for call_id in call_ids:
                 p.get(keys.call_attendance(call_id))
@@ -267,11 +290,12 @@ class Attendances(Store):
                     fresh: bool = False, minid: str = "") -> tuple[list[str], dict[str, Any]]:
         """One write: `events` (and the leg `link`, if any; `fields` set on the record) for the
         attendance's hash, the global stream and the agents' recent lists. Its keys, and what
-        _WRITE reads of it."""
+        WRITE reads of it."""
         link_key = [keys.call_attendance(link)] if link else []
         lists = recent_lists(events)
         write = {
             "att": att_id, "fresh": fresh, "minid": minid, "link": link, "lists": len(lists),
+            "hold": not fresh and not fields and bool(events) and all(e.event in _ON_ITS_WAY for e in events),
             "set": [x for pair in (fields or {}).items() for x in pair],
             "events": [[e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]]
                        for e in events],
@@ -279,7 +303,7 @@ class Attendances(Store):
         return [keys.attendance(att_id), *link_key, *lists], write
 
     def _batch_args(self, pieces: list[Writes]) -> tuple[list[str], list[str]]:
-        """The keys and argument of one _WRITE of `pieces`, in their order."""
+        """The keys and argument of one WRITE of `pieces`, in their order."""
         # The Call-ID key is only needed while the leg is up (transfers, conferences, vanished agents).
         head = (f'{{"ttl":{self.retention},"cap":{EVENTS_PER_ATTENDANCE},"maxlen":{self.history_maxlen},'
                 f'"recent":{RECENT_PER_AGENT},"link_ttl":{min(self.retention, CALL_RECORD_TTL)},')
@@ -292,22 +316,24 @@ class Attendances(Store):
         full) sent now: one EVALSHA."""
         if not writes:
             return
-        piece = _encoded(writes)
+        piece = encoded(writes)
         if self.sink is None or not self.sink.put(piece):
             self.write_batch([piece])
 
-    def write_batch(self, pieces: list[Writes]) -> None:
+    def write_batch(self, pieces: list[Writes]) -> list[tuple[str, CallEnd]]:
         """The writes of `pieces` in Redis now, in their order, in one script call (reloaded if
-        Redis lost it)."""
-        _WRITE.call(self.r, *self._batch_args(pieces))
+        Redis lost it). Returns the ended calls that have supervisors or a recording to stop."""
+        ends = WRITE.call(self.r, *self._batch_args(pieces))
+        return [(call_id, CallEnd(sorted(supervisors), recorded)) for call_id, supervisors, recorded in ends]
 
-    def settle(self) -> None:
-        """A read that a decision or the API relies on sees this node's history writes so far."""
+    def settle(self, dialogs_only: bool = False) -> None:
+        """A read that a decision or the API relies on sees this node's history writes so far
+        (`dialogs_only`: its dialog events' writes)."""
         if self.sink is not None:
-            self.sink.settle()
+            self.sink.settle(dialogs_only)
 
     def record_events(self, *events: Event) -> None:
-        self._send(*self._writes(events))
+        self._send(*self.writes_of(events))
 
     def queue_events(self, p: Pipeline, *events: Event, later: list[Event] | None = None) -> None:
         """Queues `events` on `p` (a transaction) for the caller to send with its own writes, by
@@ -315,8 +341,8 @@ class Attendances(Store):
         once, or, given `later` (a transaction that may be retried), kept there for
         send_later once the transaction landed."""
         if self.sink is None:
-            if writes := self._writes(events):
-                _WRITE.queue(p, *self._batch_args([_encoded(writes)]))
+            if writes := self.writes_of(events):
+                WRITE.queue(p, *self._batch_args([encoded(writes)]))
         elif later is not None:
             later.extend(events)
         else:
@@ -326,7 +352,7 @@ class Attendances(Store):
         """The events queue_events kept for after a transaction."""
         self.record_events(*later)
 
-    def _writes(self, events: tuple[Event, ...]) -> list[tuple[list[str], dict[str, Any]]]:
+    def writes_of(self, events: tuple[Event, ...]) -> list[tuple[list[str], dict[str, Any]]]:
         """One write per attendance, its events in order."""
         return [self._write_args(att_id, [e for e in events if e.attendance == att_id])
                 for att_id in dict.fromkeys(e.attendance for e in events)]
@@ -389,13 +415,13 @@ class Attendances(Store):
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once, not per call
 
 
-def _encoded(writes: Sequence[tuple[list[str], dict[str, Any]]]) -> Writes:
-    """`writes` (Attendances._write_args) as one piece of a _WRITE batch."""
+def encoded(writes: Sequence[tuple[list[str], dict[str, Any]]]) -> Writes:
+    """`writes` (Attendances._write_args) as one piece of a WRITE batch."""
     if len(writes) == 1:  # nearly always
         keys_, write = writes[0]
-        return Writes(keys_, _JSON(write), write["minid"])
+        return Writes(keys_, _JSON(write), write.get("minid", ""))
     return Writes([k for keys_, _ in writes for k in keys_], _JSON([w for _, w in writes])[1:-1],
-                  max(w["minid"] for _, w in writes))
+                  max(w.get("minid", "") for _, w in writes))
 
 
 def recent_lists(events: list[Event]) -> list[str]:

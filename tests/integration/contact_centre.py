@@ -55,6 +55,7 @@ class ContactCentre:
             self.state.directory.save_link(ORG, DEST)
         else:
             self.state.directory.delete_link(ORG, DEST)
+        self.state.history.settle()  # a previous call's end is written before, not over, this state
         now = time.time()
         for i, ext in enumerate(AGENTS):
             self.state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD), display_name=f"Agent {ext}"))

@@ -17,7 +17,9 @@ from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.agentstate import CALL_ENDED_MEMORY, CALL_RECORD_TTL, CallsChange
-from kemi_app.state.dialogevents import DIALOG_EVENT, CallEnd
+from kemi_app.state.attendance import WRITE, Attendances
+from kemi_app.state.dialogevents import CallEnd, DialogEvents
+from tests.integration.test_history_writes import Captured
 from tests.state_kit import put_agent
 
 ORG = "dlgev"
@@ -60,7 +62,7 @@ def test_an_answer_and_an_end_write_both_agents_calls(state: EdgeState, agents: 
     assert _free(state) == agents
     state.r.set(keys.offer(ORG, "100"), "att-q", px=25000)  # offered by a queue call, answered
     now = time.time()
-    state.r.script_load(DIALOG_EVENT)  # as after any worker's first dialog event
+    state.r.script_load(WRITE.text)  # as after any worker's first dialog event
     before = _commands(state)
     assert state.dialog_events.record(_change(True, now, agents)) == CallEnd()
     after = _commands(state)
@@ -128,7 +130,7 @@ def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, 
     run 7 and 8 (plus the EVALSHA), and still write the same records."""
     state.directory.delete_service(ORG, QUEUE)
     now = time.time()
-    state.r.script_load(DIALOG_EVENT)
+    state.r.script_load(WRITE.text)
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, now, agents))
     assert sum(_commands(state).values()) - before - 1 == 8  # the INFO call itself counts once
@@ -143,7 +145,7 @@ def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, 
 def test_queue_members_taken_busy_and_freed_by_a_call_cost_few_commands(state: EdgeState, agents: list[str]) -> None:
     """An answer takes both members out of their queue's free set: per member, its queues,
     its calls in progress (checked first: now busy) and the free set, nothing more."""
-    state.r.script_load(DIALOG_EVENT)
+    state.r.script_load(WRITE.text)
     now = time.time()
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, now, agents))
@@ -159,7 +161,7 @@ def test_queue_members_taken_busy_and_freed_by_a_call_cost_few_commands(state: E
 def test_a_lone_agents_queues_are_read_once(state: EdgeState, agents: list[str]) -> None:
     """A call with one agent (outbound, from a carrier): its queues are read once and given to
     the queue update; in no queue, nothing more is read or deleted."""
-    state.r.script_load(DIALOG_EVENT)
+    state.r.script_load(WRITE.text)
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, time.time(), ["100"]))
     # the script, the queues, the ended marker, the record (2), the node's set, the offer
@@ -171,3 +173,20 @@ def test_a_lone_agents_queues_are_read_once(state: EdgeState, agents: list[str])
     state.dialog_events.record(CallsChange(ORG, ["200"], "c2", time.time(), started=True, node=NODE, dialog="c2|a|b"))
     assert sum(_commands(state).values()) - before - 1 == 6
     assert state.r.hlen(keys.calls(ORG, "200")) == 1
+
+
+def test_in_kamailio_a_dialog_event_is_handed_to_the_history_writer(state: EdgeState, agents: list[str]) -> None:
+    """One hand-over per event, marked for the reads that wait on calls in progress; the start
+    names the agents it makes busy. Nothing is written until the writer sends it."""
+    history = Attendances(state.r, 30)
+    history.sink = Captured()
+    events = DialogEvents(state.r, history)
+    now = time.time()
+    assert events.record(_change(True, now, agents)) == CallEnd()
+    assert events.record(_change(False, now + 1, agents), ended_call="c1") == CallEnd()
+    start, end = history.sink.writes  # type: ignore[union-attr]
+    assert start.dialog and start.started == (f"{ORG}:100", f"{ORG}:200")
+    assert end.dialog and end.started == ()
+    assert not any(state.r.exists(keys.calls(ORG, ext)) for ext in agents)
+    history.write_batch([start, end])
+    assert state.r.get(keys.call_ended(DIALOG)) == "1" and _free(state) == agents

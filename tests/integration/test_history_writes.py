@@ -124,6 +124,24 @@ def test_an_agents_recent_list_has_each_attendance_once_newest_first(state: Edge
     assert first.id not in history.recent_attendances(ORG, "1011", RECENT_PER_AGENT)
 
 
+def test_a_calls_ring_offer_and_answer_leave_the_ttls_to_its_start_and_end(state: EdgeState) -> None:
+    """Events that come while a call is on its way are always followed by its end, which sets
+    the attendance's and the recent lists' TTLs: they spend no EXPIRE of their own."""
+    history = state.history
+    recent = keys.recent(ORG, "1031")
+    att = new_attendance()
+    history.create_attendance(att, "hw-t1", Event(att.id, "start", time.time(), ORG, actor="1030", target="1031"))
+    for key in (keys.attendance(att.id), recent):
+        state.r.expire(key, 100)
+    history.record_events(Event(att.id, "ring", time.time(), ORG, target="1031"),
+                          Event(att.id, "offer", time.time(), ORG, target="1031"),
+                          Event(att.id, "answer", time.time(), ORG, target="1031"))
+    assert 0 < state.r.ttl(keys.attendance(att.id)) <= 100 and 0 < state.r.ttl(recent) <= 100
+    assert [e.event for e in history.attendance_history(att.id)] == ["start", "ring", "offer", "answer"]
+    history.record_events(Event(att.id, "end", time.time(), ORG, actor="1031"))
+    assert min(state.r.ttl(keys.attendance(att.id)), state.r.ttl(recent)) > RETENTION - 5
+
+
 def test_an_expired_attendance_is_not_revived_by_a_late_write(state: EdgeState) -> None:
     history = state.history
     att = new_attendance()
@@ -183,7 +201,7 @@ class Captured:
         self.writes.append(writes)
         return True
 
-    def settle(self) -> None:
+    def settle(self, dialogs_only: bool = False) -> None:
         pass
 
 
