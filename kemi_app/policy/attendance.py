@@ -102,11 +102,8 @@ class Event:
         """The event as stored in its attendance's hash: a JSON array, trailing empty values
         dropped, without its first element (the leg, which the store fills in) nor the
         attendance (the key names it). This is the tail of that array, from its first comma."""
-        values: list[object] = [self.event, round(self.at, 3), self.org, self.actor, self.target, self.result,
-                                self.reason, self.detail]
-        while values and values[-1] == "":
-            values.pop()
-        return _COMPACT(values)[1:]
+        return _tail([self.event, round(self.at, 3), self.org, self.actor, self.target, self.result, self.reason,
+                      self.detail])
 
     @classmethod
     def from_compact(cls, attendance: str, stored: str, legs: list[str]) -> Event:
@@ -124,6 +121,31 @@ class Event:
             actor=data.get("actor", ""), target=data.get("target", ""), result=data.get("result", ""),
             reason=data.get("reason", ""), call_id=data.get("call_id", ""), detail=data.get("detail", ""),
         )
+
+
+def _tail(values: list[object]) -> str:
+    while values and values[-1] == "":
+        values.pop()
+    return _COMPACT(values)[1:]
+
+
+def refusal_written(att_id: str, at: float, org: str, call_id: str, actor: str, target: str, rule: str,
+                    reason: str) -> list[list[object]]:
+    """The start, refused and end events of a call refused before it went anywhere, each as a
+    history write carries an event: [call_id, compact_tail(), to_fields() flattened]; built
+    without an Event apiece, as every refused attempt pays this (tests/unit pins them equal)."""
+    ms, head = round(at, 3), ["attendance", att_id]
+    rest = ["at", str(at), *(["org", org] if org else []), *(["actor", actor] if actor else [])]
+    leg = ["call_id", call_id] if call_id else []
+    aimed = ["target", target] if target else []
+    return [
+        [call_id, _tail([START, ms, org, actor, target]), [*head, "event", START, *rest, *aimed, *leg]],
+        [call_id, _tail([REFUSED, ms, org, actor, target, rule, reason]),
+         [*head, "event", REFUSED, *rest, *aimed, *(["result", rule] if rule else []),
+          *(["reason", reason] if reason else []), *leg]],
+        [call_id, _tail([END, ms, org, actor, "", "refused"]),
+         [*head, "event", END, *rest, "result", "refused", *leg]],
+    ]
 
 
 def _shallow(record: Attendance | Event) -> dict[str, object]:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
-from kemi_app.policy.attendance import Attendance, Event
+import pytest
+import redis
+
+from kemi_app.policy.attendance import END, REFUSED, START, Attendance, Event
 from kemi_app.state import keys
-from kemi_app.state.attendance import recent_lists
+from kemi_app.state.attendance import Attendances, Writes, recent_lists
 
 
 def test_a_write_goes_to_each_named_agents_recent_list_once() -> None:
@@ -40,3 +44,42 @@ def test_stream_fields_and_record_are_what_asdict_gives() -> None:
                 if k != "legs" and v != ""}
     assert att.to_record() == expected
     assert list(att.to_record()) == list(expected)
+
+
+class _Kept:
+    """A history sink that keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.pieces: list[Writes] = []
+
+    def put(self, writes: Writes) -> bool:
+        self.pieces.append(writes)
+        return True
+
+    def settle(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("call_id", "actor", "target", "rule", "reason"), [
+    ("c1@host", "1001", "1002", "pause", "Calls blocked during pause: Break"),
+    ("c2", "1001", "1001", "pause", 'Calls blocked during pause: "Lunch" \u00e9'),  # calls itself
+    ("c3", "1001", "+5511987654321", "country", "Country Not Allowed"),
+    ("c4", "1001", "", "country", ""),
+    ("", "", "800", "", ""),
+])
+def test_a_refused_call_is_written_as_its_three_events_would_be(call_id: str, actor: str, target: str, rule: str,
+                                                                 reason: str) -> None:
+    now = 1796069367.667598
+    att = Attendance("att-1", "demo", "outbound", "outbound", now)
+    events = (Event(att.id, START, now, "demo", actor=actor, target=target, call_id=call_id),
+              Event(att.id, REFUSED, now, "demo", actor=actor, target=target, result=rule, reason=reason,
+                    call_id=call_id),
+              Event(att.id, END, now, "demo", actor=actor, result="refused", call_id=call_id))
+    history = Attendances(redis.Redis(), 30)  # never connects: the sink takes the writes
+    history.sink = kept = _Kept()
+    history.create_attendance(att, call_id, *events)
+    history.create_refused(att, call_id, actor, target, rule, reason)
+    general, refused = kept.pieces
+    assert refused.keys == general.keys
+    assert json.loads(refused.json) == json.loads(general.json)
+    assert refused.minid[:-6] == general.minid[:-6]  # the age cut, to the second
