@@ -36,7 +36,8 @@ def handle_initial(ctx: Context) -> None:
     # One round trip: credentials, the caller's state and session, the dialled agent or service
     # (not read when the caller's pause refuses the call). No nonce use to claim: SIP nonces are
     # bound to this node (sip/auth).
-    view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, "", refusable=invite)
+    view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, "", refusable=invite,
+                                          blocking_companies=ctx.state.lookups.blocking_companies(org.id))
     if verify(ctx, org, user, view.auth) is None:
         return
     if not _target_in_org(ctx, org):
@@ -70,7 +71,7 @@ def handle_initial(ctx: Context) -> None:
         refuse(org.id, kind, dest.status, dest.reason)
         return
     if dest.kind is DestKind.AGENT:
-        if not view.callee_read:  # only if the script's pause test ever disagreed with the rule
+        if not view.callee_read:  # the script's company hint lagged a change of the org (rare)
             view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, "")
         _to_agent(ctx, org, user, dest, view)
     elif dest.kind is DestKind.SERVICE:
