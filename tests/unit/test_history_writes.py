@@ -83,3 +83,19 @@ def test_a_refused_call_is_written_as_its_three_events_would_be(call_id: str, ac
     assert refused.keys == general.keys
     assert json.loads(refused.json) == json.loads(general.json)
     assert refused.minid[:-6] == general.minid[:-6]  # the age cut, to the second
+
+
+@pytest.mark.parametrize("event", [
+    Event("att-1", "start", 1796069367.667598, "demo", actor="1001", target="1002", call_id="c1"),
+    Event("att-1", "refused", 12.0, "demo", actor="1001", target="", result="pause",
+          reason='Calls blocked during pause: "Caf\u00e9" \\ \u2603 \U0001f600\n'),
+    Event("att-1", "end", 0.0005, "", detail="did +5511"),
+    Event("att-1", "transfer", 1e16, "demo", actor="customer"),
+])
+def test_the_compact_event_is_the_json_array_it_always_was(event: Event) -> None:
+    values = [event.event, round(event.at, 3), event.org, event.actor, event.target, event.result, event.reason,
+              event.detail]
+    while values[-1] == "":
+        values.pop()
+    assert event.compact_tail() == json.dumps(values, separators=(",", ":"))[1:]
+    assert Event.from_compact(event.attendance, '["c1",' + event.compact_tail(), ["c1"]).reason == event.reason
