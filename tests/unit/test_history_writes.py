@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 import redis
 
 from kemi_app.policy.attendance import END, REFUSED, START, Attendance, Event
 from kemi_app.state import keys
-from kemi_app.state.attendance import Attendances, Writes, recent_lists
+from kemi_app.state.attendance import Attendances, HistorySink, Writes, recent_lists
 
 
 def test_a_write_goes_to_each_named_agents_recent_list_once() -> None:
@@ -46,20 +48,6 @@ def test_stream_fields_and_record_are_what_asdict_gives() -> None:
     assert list(att.to_record()) == list(expected)
 
 
-class _Kept:
-    """A history sink that keeps what it is handed."""
-
-    def __init__(self) -> None:
-        self.pieces: list[Writes] = []
-
-    def put(self, writes: Writes) -> bool:
-        self.pieces.append(writes)
-        return True
-
-    def settle(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize(("call_id", "actor", "target", "rule", "reason"), [
     ("c1@host", "1001", "1002", "pause", "Calls blocked during pause: Break"),
     ("c2", "1001", "1001", "pause", 'Calls blocked during pause: "Lunch" \u00e9'),  # calls itself
@@ -76,10 +64,11 @@ def test_a_refused_call_is_written_as_its_three_events_would_be(call_id: str, ac
                     call_id=call_id),
               Event(att.id, END, now, "demo", actor=actor, result="refused", call_id=call_id))
     history = Attendances(redis.Redis(), 30)  # never connects: the sink takes the writes
-    history.sink = kept = _Kept()
+    kept: list[Writes] = []
+    history.sink = cast(HistorySink, SimpleNamespace(put=lambda writes: kept.append(writes) or True))
     history.create_attendance(att, call_id, *events)
     history.create_refused(att, call_id, actor, target, rule, reason)
-    general, refused = kept.pieces
+    general, refused = kept
     assert refused.keys == general.keys
     assert json.loads(refused.json) == json.loads(general.json)
     assert refused.minid[:-6] == general.minid[:-6]  # the age cut, to the second
