@@ -102,8 +102,8 @@ class Event:
         """The event as stored in its attendance's hash: a JSON array, trailing empty values
         dropped, without its first element (the leg, which the store fills in) nor the
         attendance (the key names it). This is the tail of that array, from its first comma."""
-        return _tail([self.event, round(self.at, 3), self.org, self.actor, self.target, self.result, self.reason,
-                      self.detail])
+        return _tail(self.event, round(self.at, 3), [self.org, self.actor, self.target, self.result, self.reason,
+                                                     self.detail])
 
     @classmethod
     def from_compact(cls, attendance: str, stored: str, legs: list[str]) -> Event:
@@ -123,12 +123,12 @@ class Event:
         )
 
 
-def _tail(values: list[str | float]) -> str:
-    """json.dumps(values, separators=(",", ":"))[1:] without its trailing empty strings, joined
-    here: an encoder call per event costs more than the event's other work."""
-    while values and values[-1] == "":
-        values.pop()
-    return ",".join([repr(v) if isinstance(v, float) else _JSON_STR(v) for v in values]) + "]"
+def _tail(event: str, at: float, rest: list[str]) -> str:
+    """json.dumps([event, at, *rest], separators=(",", ":"))[1:] without the trailing empty
+    strings, joined here: an encoder call per event costs more than the event's other work."""
+    while rest and rest[-1] == "":
+        rest.pop()
+    return ",".join([_JSON_STR(event), repr(at), *map(_JSON_STR, rest)]) + "]"
 
 
 def refusal_written(att_id: str, at: float, org: str, call_id: str, actor: str, target: str, rule: str,
@@ -141,11 +141,11 @@ def refusal_written(att_id: str, at: float, org: str, call_id: str, actor: str, 
     leg = ["call_id", call_id] if call_id else []
     aimed = ["target", target] if target else []
     return [
-        [call_id, _tail([START, ms, org, actor, target]), [*head, "event", START, *rest, *aimed, *leg]],
-        [call_id, _tail([REFUSED, ms, org, actor, target, rule, reason]),
+        [call_id, _tail(START, ms, [org, actor, target]), [*head, "event", START, *rest, *aimed, *leg]],
+        [call_id, _tail(REFUSED, ms, [org, actor, target, rule, reason]),
          [*head, "event", REFUSED, *rest, *aimed, *(["result", rule] if rule else []),
           *(["reason", reason] if reason else []), *leg]],
-        [call_id, _tail([END, ms, org, actor, "", "refused"]),
+        [call_id, _tail(END, ms, [org, actor, "", "refused"]),
          [*head, "event", END, *rest, "result", "refused", *leg]],
     ]
 
