@@ -23,7 +23,7 @@ MEDIA_LOST = "media-lost"  # the rtpengine holding the call's media died; the ca
 WAIT = "wait"  # a queue call waits for a free member; result abandoned or timeout when it ends so
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps would build one per call
+_JSON_STR = json.encoder.encode_basestring_ascii  # what json.dumps makes of a str, in C
 
 
 def new_attendance_id(now: float | None = None) -> str:
@@ -102,11 +102,8 @@ class Event:
         """The event as stored in its attendance's hash: a JSON array, trailing empty values
         dropped, without its first element (the leg, which the store fills in) nor the
         attendance (the key names it). This is the tail of that array, from its first comma."""
-        values: list[object] = [self.event, round(self.at, 3), self.org, self.actor, self.target, self.result,
-                                self.reason, self.detail]
-        while values and values[-1] == "":
-            values.pop()
-        return _COMPACT(values)[1:]
+        return _tail(self.event, round(self.at, 3), [self.org, self.actor, self.target, self.result, self.reason,
+                                                     self.detail])
 
     @classmethod
     def from_compact(cls, attendance: str, stored: str, legs: list[str]) -> Event:
@@ -124,6 +121,33 @@ class Event:
             actor=data.get("actor", ""), target=data.get("target", ""), result=data.get("result", ""),
             reason=data.get("reason", ""), call_id=data.get("call_id", ""), detail=data.get("detail", ""),
         )
+
+
+def _tail(event: str, at: float, rest: list[str]) -> str:
+    """json.dumps([event, at, *rest], separators=(",", ":"))[1:] without the trailing empty
+    strings, joined here: an encoder call per event costs more than the event's other work."""
+    while rest and rest[-1] == "":
+        rest.pop()
+    return ",".join([_JSON_STR(event), repr(at), *map(_JSON_STR, rest)]) + "]"
+
+
+def refusal_written(att_id: str, at: float, org: str, call_id: str, actor: str, target: str, rule: str,
+                    reason: str) -> list[list[object]]:
+    """The start, refused and end events of a call refused before it went anywhere, each as a
+    history write carries an event: [call_id, compact_tail(), to_fields() flattened]; built
+    without an Event apiece, as every refused attempt pays this (tests/unit pins them equal)."""
+    ms, head = round(at, 3), ["attendance", att_id]
+    rest = ["at", str(at), *(["org", org] if org else []), *(["actor", actor] if actor else [])]
+    leg = ["call_id", call_id] if call_id else []
+    aimed = ["target", target] if target else []
+    return [
+        [call_id, _tail(START, ms, [org, actor, target]), [*head, "event", START, *rest, *aimed, *leg]],
+        [call_id, _tail(REFUSED, ms, [org, actor, target, rule, reason]),
+         [*head, "event", REFUSED, *rest, *aimed, *(["result", rule] if rule else []),
+          *(["reason", reason] if reason else []), *leg]],
+        [call_id, _tail(END, ms, [org, actor, "", "refused"]),
+         [*head, "event", END, *rest, "result", "refused", *leg]],
+    ]
 
 
 def _shallow(record: Attendance | Event) -> dict[str, object]:

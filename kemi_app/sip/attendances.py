@@ -12,7 +12,6 @@ from kemi_app.policy.attendance import (
     ANSWER,
     CONFERENCE,
     END,
-    REFUSED,
     RING,
     START,
     Attendance,
@@ -87,12 +86,7 @@ def refused(ctx: Context, org: str, origin: str, direction: str, actor: str, tar
     now = time.time()
     call_id = pv("$ci")
     att = Attendance(id=new_attendance_id(now), org=org, origin=origin, direction=direction, created_at=now)
-    ctx.state.history.create_attendance(
-        att, call_id,
-        Event(att.id, START, now, org, actor=actor, target=target, call_id=call_id),
-        Event(att.id, REFUSED, now, org, actor=actor, target=target, result=rule, reason=reason, call_id=call_id),
-        Event(att.id, END, now, org, actor=actor, result="refused", call_id=call_id),
-    )
+    ctx.state.history.create_refused(att, call_id, actor, target, rule, reason)
 
 
 def _join_conference(ctx: Context, org: str, plan: Conference) -> str:

@@ -32,10 +32,12 @@ def handle_initial(ctx: Context) -> None:
         return
     if not has_credentials(org):
         return
-    user, dialled = pv("$au"), pv("$rU")
-    # One round trip: credentials, the caller's state and session, the dialled agent or service.
-    # No nonce use to claim: SIP nonces are bound to this node (sip/auth).
-    view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, "")
+    user, dialled, invite = pv("$au"), pv("$rU"), KSR.is_INVITE() > 0
+    # One round trip: credentials, the caller's state and session, the dialled agent or service
+    # (not read when the caller's pause refuses the call). No nonce use to claim: SIP nonces are
+    # bound to this node (sip/auth).
+    view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, "", refusable=invite,
+                                          blocking_companies=ctx.state.lookups.blocking_companies(org.id))
     if verify(ctx, org, user, view.auth) is None:
         return
     if not _target_in_org(ctx, org):
@@ -55,20 +57,22 @@ def handle_initial(ctx: Context) -> None:
         blocks = view.session.block_calls_during_pause if view.session else company.block_calls_during_pause
         refusal = pause_refusal(view.status, blocks, dest.kind is DestKind.EMERGENCY)
     kind = dest.kind.value
-    if refusal is not None and KSR.is_INVITE() > 0:
+    if refusal is not None and invite:
         metrics.pause_block(org.id, view.status.pause)
         attendances.refused(ctx, org.id, _origin(dest), _direction(dest), user, dest.number or dialled,
                             "pause", refusal.reason)
         refuse(org.id, kind, refusal.status, refusal.reason, refusal.headers)
         return
     if dest.kind is DestKind.INVALID:
-        if dest.reason == NOT_AUTHORISED and KSR.is_INVITE() > 0:
+        if dest.reason == NOT_AUTHORISED and invite:
             metrics.country_block(org.id, "country_not_allowed")
             attendances.refused(ctx, org.id, "outbound", "outbound", user, dest.number or dialled, "country",
                                 dest.reason)
         refuse(org.id, kind, dest.status, dest.reason)
         return
     if dest.kind is DestKind.AGENT:
+        if not view.callee_read:  # the script's company hint lagged a change of the org (rare)
+            view = ctx.state.call_views.call_view(org.id, user, pv("$si"), dialled, "")
         _to_agent(ctx, org, user, dest, view)
     elif dest.kind is DestKind.SERVICE:
         _to_service(ctx, org, user, dest, view)

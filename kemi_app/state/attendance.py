@@ -30,7 +30,15 @@ from redis.client import Pipeline
 
 from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext
-from kemi_app.policy.attendance import ANSWER, OFFER, RING, Attendance, Event, in_message_order
+from kemi_app.policy.attendance import (
+    ANSWER,
+    OFFER,
+    RING,
+    Attendance,
+    Event,
+    in_message_order,
+    refusal_written,
+)
 from kemi_app.policy.transfer import Progress
 from kemi_app.state import keys
 from kemi_app.state.agentstate import CALL_RECORD_TTL, DIALOG_EVENT_LUA, CallEnd
@@ -231,6 +239,18 @@ class Attendances(Store):
         minid = f"{int((time.time() - self.retention) * 1000)}-0"
         self._send(self._write_args(att.id, [first, *more], link=call_id, fields=att.to_record(), fresh=True,
                                     minid=minid))
+
+    def create_refused(self, att: Attendance, call_id: str, actor: str, target: str, rule: str, reason: str) -> None:
+        """A call refused before it went anywhere: create_attendance with its start, refused and
+        end events, the same writes built without an Event apiece (policy refusal_written)."""
+        minid = f"{int((time.time() - self.retention) * 1000)}-0"
+        lists = [keys.recent(att.org, ext) for ext in dict.fromkeys((actor, target)) if is_agent_ext(ext)]
+        fields = [x for pair in att.to_record().items() for x in pair]
+        events = refusal_written(att.id, att.created_at, att.org, call_id, actor, target, rule, reason)
+        write = {"att": att.id, "fresh": True, "minid": minid, "link": call_id, "lists": len(lists), "set": fields,
+                 "events": events}
+        link_key = [keys.call_attendance(call_id)] if call_id else []
+        self._send(([keys.attendance(att.id), *link_key, *lists], write))
 
     def attendance(self, att_id: str) -> Attendance | None:
         self.settle()

@@ -4,6 +4,7 @@ including the version counters of the per-worker caches (state/lookups.py)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis
@@ -69,6 +70,7 @@ class CallView:
     org_version: str
     gateways_version: str
     callee: Agent | None = None  # when an extension was dialled
+    callee_read: bool = True  # False: not read, the caller is refused for its pause (call_view's `refusable`)
     callee_bindings: list[Binding] = field(default_factory=list)
     service: Service | None = None  # when a service extension was dialled
 
@@ -79,14 +81,30 @@ class CallView:
 # gateways version, then the dialled agent's hash and bindings (and the node list when the
 # worker's copy is out of date) or the dialled service, then the nonce use (absent when none
 # was named). ARGV: nonce memory, 'agent' / 'service' / '' (what was dialled), '1' when a
-# nonce use is named, '1' when the node list is read.
-# Returns {agent, claim, status, session, {versions}, dialled...} (hashes as flat lists).
+# nonce use is named, '1' when the node list is read, '1' when the pause rule applies, then the
+# companies that block calls during pause (for a caller with no session).
+# Returns {agent, claim, status, session, {versions}, dialled...} (hashes as flat lists); no
+# dialled agent when the caller's pause and session (or company) block calls (policy/pause.py
+# pause_refusal: the call is refused, or it dials an emergency number, which no agent answers).
 CALL_VIEW = CLAIM_AUTH_LUA + """
+local function field(flat, name)
+  for i = 1, #flat, 2 do if flat[i] == name then return flat[i + 1] end end
+end
 local agent = redis.call('hgetall', KEYS[1])
 local nonce = ARGV[3] == '1' and KEYS[#KEYS] or ''
 local claim, versions = claim_auth(KEYS[2], KEYS[3], nonce, #agent > 0, ARGV[1], KEYS[6], KEYS[7])
-local out = {agent, claim, redis.call('hgetall', KEYS[4]), redis.call('hgetall', KEYS[5]), versions}
-if ARGV[2] == 'agent' then
+local status, session = redis.call('hgetall', KEYS[4]), redis.call('hgetall', KEYS[5])
+local out = {agent, claim, status, session, versions}
+local blocks = field(session, 'block_calls_during_pause')
+if #session == 0 then
+  local company = field(agent, 'company')
+  for i = 6, #ARGV do if ARGV[i] == company then blocks = 'true' end end
+end
+local refused = ARGV[5] == '1' and field(status, 'paused') == 'true' and field(status, 'blocks') ~= 'false'
+  and blocks == 'true'
+if ARGV[2] == 'agent' and refused then
+  return out
+elseif ARGV[2] == 'agent' then
   out[6] = redis.call('hgetall', KEYS[8])
   out[7] = redis.call('hvals', KEYS[9])
   if ARGV[4] == '1' then out[8] = redis.call('hgetall', KEYS[10]) end
@@ -108,8 +126,12 @@ class CallViews(Store):
         super().__init__(client)
         self._nodes: tuple[float, dict[str, str]] = (0.0, {})  # (valid until, edge:nodes)
 
-    def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str) -> CallView:
-        """Auth data, caller state and session, and the dialled agent or service: one round trip."""
+    def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str,
+                  refusable: bool = False, blocking_companies: Sequence[str] = ()) -> CallView:
+        """Auth data, caller state and session, and the dialled agent or service: one round trip.
+        `refusable`: a call the pause rule applies to (an INVITE): the dialled agent is left
+        unread when the caller's pause refuses it (CallView.callee_read); `blocking_companies`:
+        the org's companies that block calls during pause, for a caller with no session."""
         dialled_kind = "agent" if is_agent_ext(dialled) else "service" if is_service_ext(dialled) else ""
         failures, unknown, *nonce = auth_keys(org_id, caller, source_ip, nonce_use)
         keys_ = [keys.agent(org_id, caller), failures, unknown, keys.status(org_id, caller),
@@ -123,10 +145,13 @@ class CallViews(Store):
         if read_nodes:
             keys_.append(keys.NODES)
         agent, claimed, status, session, (org_version, gw_version), *target = _call_view.call(
-            self.r, [*keys_, *nonce], [NONCE_MEMORY, dialled_kind, "1" if nonce else "0", "1" if read_nodes else "0"])
+            self.r, [*keys_, *nonce],
+            [NONCE_MEMORY, dialled_kind, "1" if nonce else "0", "1" if read_nodes else "0", "1" if refusable else "0",
+             *blocking_companies])
         caller_hash = _hash(agent)
         callee, callee_bindings, service = None, [], None
-        if dialled_kind == "agent":
+        callee_read = dialled_kind != "agent" or bool(target)
+        if dialled_kind == "agent" and callee_read:
             callee = decode(Agent, _hash(target[0]), ext=dialled)
             nodes = [_hash(target[2])] if read_nodes else []
             callee_bindings = self._reachable(bindings_from(target[1]), nodes)
@@ -141,6 +166,7 @@ class CallViews(Store):
             gateways_version=gw_version or "0",
             callee=callee,
             callee_bindings=callee_bindings,
+            callee_read=callee_read,
             service=service,
         )
 

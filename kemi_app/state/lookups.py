@@ -73,6 +73,13 @@ class Lookups(Store):
         return cached[1].get(company_id, DEFAULT_COMPANY) if company_id else DEFAULT_COMPANY
 
     @metrics.cached
+    def blocking_companies(self, org_id: str) -> list[str]:
+        """The org's companies that block calls during pause, as company_of last loaded them
+        (none before it did): a hint that may lag the org's latest change."""
+        cached = self._companies.get(org_id)
+        return [c.id for c in cached[1].values() if c.block_calls_during_pause] if cached else []
+
+    @metrics.cached
     def org_masks(self, org_id: str) -> bool:
         """Does any company of the org mask customers' numbers? Cached for a few seconds, so
         customer calls of orgs that never mask cost no Redis round trip per branch."""

@@ -8,10 +8,15 @@ import json
 import time
 from dataclasses import asdict
 
+import pytest
+
+from kemi_app.policy.pause import AgentStatus, pause_refusal
 from kemi_app.policy.registration import Binding
+from kemi_app.policy.session import LoginSession
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.callview import NODES_CACHE_SECONDS, CallViews
+from kemi_app.state.codec import encode
 from tests.state_kit import put_agent
 
 ORG = "cview"
@@ -70,3 +75,38 @@ def test_a_call_view_still_answers_after_redis_lost_its_scripts(state: EdgeState
     assert view.auth.ha1 == "x" and view.auth.fresh and view.caller is not None
     assert not views.call_view(ORG, "1000", "127.0.0.1", "700", "cview-n1").auth.fresh  # a replay
     state.r.delete(keys.nonce_use("cview-n1"))
+
+
+BREAK = AgentStatus(True, "Break", blocks=True)
+
+
+@pytest.mark.parametrize(("pause", "session_blocks", "blocking", "refusable", "read"), [
+    (BREAK, True, (), True, False),  # refused: the callee is not needed
+    (BREAK, True, (), False, True),  # a MESSAGE: the pause rule does not apply
+    (AgentStatus(True, "Lunch", blocks=False), True, (), True, True),  # a pause that lets calls through
+    (BREAK, False, ("sales",), True, True),  # the session does not block: the company's setting is not asked
+    (AgentStatus(), True, (), True, True),  # available
+    (None, True, (), True, True),  # no status stored: available
+    (BREAK, None, ("other", "sales"), True, False),  # no session: the company blocks
+    (BREAK, None, ("other",), True, True),  # no session, a company that does not block
+])
+def test_the_callee_is_left_unread_only_when_the_callers_pause_refuses_the_call(
+        state: EdgeState, pause: AgentStatus | None, session_blocks: bool | None, blocking: tuple[str, ...],
+        refusable: bool, read: bool) -> None:
+    state.directory.save_org(Org(ORG, "cview.test", "Call view"))
+    put_agent(state, ORG, "1000", {"ha1": "x", "company": "sales"})
+    put_agent(state, ORG, "2000", {"ha1": "x"})
+    _bind(state, "2000", "sip:127.0.0.11:5060")
+    state.r.delete(keys.status(ORG, "1000"), keys.session(ORG, "1000"))
+    if pause is not None:
+        state.agents.set_status(ORG, "1000", pause)
+    if session_blocks is not None:
+        state.r.hset(keys.session(ORG, "1000"), mapping=encode(LoginSession(1.0, "reg-1000", 0, session_blocks)))
+    view = CallViews(state.r).call_view(ORG, "1000", "127.0.0.1", "2000", "", refusable=refusable,
+                                        blocking_companies=blocking)
+    assert view.callee_read is read
+    assert (view.callee is not None) is read
+    assert view.status == (pause or AgentStatus())
+    blocks = view.session.block_calls_during_pause if view.session else "sales" in blocking
+    with_pause = pause_refusal(view.status, blocks, emergency=False)
+    assert (with_pause is not None and refusable) is not read  # the script and the rule agree
