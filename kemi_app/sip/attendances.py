@@ -33,6 +33,7 @@ class NewAttendance:
     target: str
     queue: str = ""
     detail: str = ""
+    id: str = ""  # chosen before the call was relayed (a queue's first pick locks a member for it)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _begin(ctx: Context, org: str, plan: NewAttendance) -> str:
     now = time.time()
     call_id = pv("$ci")
     att = Attendance(
-        id=new_attendance_id(now), org=org, origin=plan.origin, direction=plan.direction, created_at=now,
+        id=plan.id or new_attendance_id(now), org=org, origin=plan.origin, direction=plan.direction, created_at=now,
         queue=plan.queue, entered_through_queue=plan.origin == "queue",
         customer_call=call_id if plan.direction == "inbound" else "",
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import dataclass
 
 import KSR
 
@@ -40,7 +41,7 @@ from kemi_app.sip.forking import fork
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, CALL_FAILURE_ROUTE, QUEUE_FAILURE_ROUTE, QUEUE_RESUME_ROUTE, REPLY_ROUTE
 from kemi_app.state import waiting_store
 from kemi_app.state.agentstate import bindings_from
-from kemi_app.state.queues import Queues
+from kemi_app.state.queues import Picked, Queues
 
 FIRST_RESPONSE_MS = 5000  # a member's phone that does not even say 100 Trying within this is skipped
 AUTO_ANSWER_HEADERS = (
@@ -66,19 +67,37 @@ def _lock_ms(queue: QueueCall) -> int:
     return (queue.ring_seconds + 5) * 1000
 
 
-def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str) -> None:
+@dataclass(frozen=True)
+class FirstPick:
+    """The first member of a call's queue, picked before the call was relayed."""
+
+    member: Picked | None  # None: nobody was free
+
+
+def pick_first(ctx: Context, queue: QueueCall, att_id: str, route_version: str) -> FirstPick:
+    """The first pick of a call whose route is this worker's copy (Lookups.cached_route): that
+    copy's version is checked in the same round trip (StaleRoute if it moved)."""
+    return FirstPick(ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), [],
+                                           route_version=route_version))
+
+
+def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str, first: FirstPick | None = None) -> None:
     """Request route of a call entering a queue (already dialog-tracked)."""
     tx.queue, tx.offer_attendance, tx.tried, tx.queued_at = queue, att_id, [], time.time()
-    if not offer_next(ctx, tx, queue):
+    if not offer_next(ctx, tx, queue, first=first):
         wait_or_overflow(ctx, tx, queue)
 
 
-def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str = "") -> bool:
-    """Rings the next free member (`preferred` first: handed to this call while it waited);
-    False when nobody is free."""
+def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str = "",
+               first: FirstPick | None = None) -> bool:
+    """Rings the next free member (`preferred` first: handed to this call while it waited;
+    `first`: picked already); False when nobody is free."""
     att_id = tx.offer_attendance
     while True:
-        picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tx.tried, preferred)
+        if first is None:
+            picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tx.tried, preferred)
+        else:
+            picked, first = first.member, None
         preferred = ""
         if picked is None:
             return False

@@ -22,6 +22,7 @@ from kemi_app.state.directory import Directory
 from kemi_app.state.guard import StoreUnavailable
 
 ORG_CACHE_SECONDS = 5.0
+ROUTES_CACHED = 10_000  # DIDs a worker keeps the route of (beyond: it starts over)
 GATEWAY_VERSION_SECONDS = 2.0  # every initial request asks; a gateway change shows within this
 
 
@@ -44,6 +45,8 @@ class Lookups(Store):
         # The gateways by address, for the list it was built from (every initial request asks).
         self._by_address: tuple[list[Gateway], dict[str, Gateway]] = ([], {})
         self._masking: dict[str, tuple[float, bool]] = {}
+        # Carriers' calls: the route of each DID dialled, for the INBOUND_VERSION it was read at.
+        self._routes: tuple[str, dict[str, InboundRoute | None]] = ("", {})
 
     @metrics.cached
     def org_by_domain(self, domain: str) -> Org | None:
@@ -127,6 +130,29 @@ class Lookups(Store):
         return self._by_address[1].get(f"sip:{ip}:{port}")
 
     def inbound_route(self, number: str) -> InboundRoute | None:
+        """The DID's org and service. One read of the version they were last written at
+        (keys.INBOUND_VERSION): while it holds, the DID, org and service are this worker's copy,
+        so a write through the API is seen by the next call."""
+        version = self.r.get(keys.INBOUND_VERSION)
+        if not version:  # never written by this edge's directory: nothing to cache by
+            return self._read_route(number)
+        cached_at, routes = self._routes
+        if cached_at != version or len(routes) >= ROUTES_CACHED:
+            routes = {}
+            self._routes = (version, routes)
+        if number not in routes:
+            routes[number] = self._read_route(number)
+        return routes[number]
+
+    @metrics.cached
+    def cached_route(self, number: str) -> tuple[str, InboundRoute | None] | None:
+        """This worker's copy of the DID's route and the version it was read at, without asking
+        Redis (None: no copy). Whoever acts on it checks that version in a round trip it makes
+        anyway (state/queues.Queues.pick)."""
+        version, routes = self._routes
+        return (version, routes[number]) if number in routes else None
+
+    def _read_route(self, number: str) -> InboundRoute | None:
         did = decode(Did, self.r.hgetall(keys.did(number)))
         if did is None:
             return None

@@ -102,6 +102,20 @@ def test_nobody_and_no_ivr_gets_480(cc: ContactCentre) -> None:
     assert result.ok, result.output + result.errors
 
 
+def test_a_write_to_the_org_is_seen_by_the_next_call_of_every_worker(cc: ContactCentre, sipp: Sipp) -> None:
+    # Workers keep the DID's route once read (state/lookups.py); more calls than SIP workers
+    # make each of them keep it. Nobody is free and there is no IVR: 480.
+    for _ in range(6):
+        result = cc.customer("customer_refused.xml", expect=480)
+        assert result.ok, result.output + result.errors
+    cc.reset(overflow_ivr=True)  # the org now overflows to its IVR: no worker may miss it
+    for _ in range(4):
+        ivr = answer_one(sipp, cc.ivr_port)
+        result = cc.customer()
+        assert result.ok, result.output + result.errors
+        assert finish(ivr)[0] == 0
+
+
 def test_auto_answer_hint_for_agents_who_want_it(cc: ContactCentre, sipp: Sipp, state) -> None:
     agent = state.directory.get_agent("cc", "3001")
     state.directory.save_agent("cc", type(agent)(**{**agent.__dict__, "auto_answer": True}))
