@@ -130,19 +130,23 @@ class Lookups(Store):
         return self._by_address[1].get(f"sip:{ip}:{port}")
 
     def inbound_route(self, number: str) -> InboundRoute | None:
-        """The DID's org and service. One read of the version they were last written at
-        (keys.INBOUND_VERSION): while it holds, the DID, org and service are this worker's copy,
-        so a write through the API is seen by the next call."""
-        version = self.r.get(keys.INBOUND_VERSION)
-        if not version:  # never written by this edge's directory: nothing to cache by
-            return self._read_route(number)
+        """The DID's org and service, checked against the version they were last written at
+        (keys.INBOUND_VERSION): while it holds, they are this worker's copy, so a write through
+        the API is seen by the next call. A DID not copied yet is read with that version."""
         cached_at, routes = self._routes
-        if cached_at != version or len(routes) >= ROUTES_CACHED:
-            routes = {}
-            self._routes = (version, routes)
-        if number not in routes:
-            routes[number] = self._read_route(number)
-        return routes[number]
+        if number in routes and self.r.get(keys.INBOUND_VERSION) == cached_at:
+            return routes[number]
+        with self.r.pipeline(transaction=False) as p:
+            p.get(keys.INBOUND_VERSION)  # first: what is read next is at least as new
+            p.hgetall(keys.did(number))
+            version, did = p.execute()
+        route = self._route_of(decode(Did, did))
+        if version:  # else never written by this edge's directory: nothing to cache by
+            if version != cached_at or len(routes) >= ROUTES_CACHED:
+                routes = {}
+                self._routes = (version, routes)
+            routes[number] = route
+        return route
 
     @metrics.cached
     def cached_route(self, number: str) -> tuple[str, InboundRoute | None] | None:
@@ -152,8 +156,7 @@ class Lookups(Store):
         version, routes = self._routes
         return (version, routes[number]) if number in routes else None
 
-    def _read_route(self, number: str) -> InboundRoute | None:
-        did = decode(Did, self.r.hgetall(keys.did(number)))
+    def _route_of(self, did: Did | None) -> InboundRoute | None:
         if did is None:
             return None
         with self.r.pipeline(transaction=False) as p:

@@ -38,7 +38,7 @@ class _Redis:
 
 class _Pipeline:
     def __init__(self, r: _Redis) -> None:
-        self.r, self.queued = r, []
+        self.r, self.queued = r, cast(list[tuple[str, str]], [])
 
     def __enter__(self) -> _Pipeline:
         return self
@@ -46,11 +46,14 @@ class _Pipeline:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def hgetall(self, key: str) -> None:
-        self.queued.append(key)
+    def get(self, key: str) -> None:
+        self.queued.append(("get", key))
 
-    def execute(self) -> list[dict[str, str]]:
-        return [self.r.hgetall(key) for key in self.queued]
+    def hgetall(self, key: str) -> None:
+        self.queued.append(("hgetall", key))
+
+    def execute(self) -> list[Any]:
+        return [getattr(self.r, command)(key) for command, key in self.queued]
 
 
 def _provisioned(ivr: str = "") -> _Redis:
