@@ -60,12 +60,13 @@ def _to_queue_as_cached(ctx: Context, number: str) -> bool:
     route = cached[1] if cached else None
     if cached is None or route is None or route.service is None or route.service.kind != "queue":
         return False
-    att_id = new_attendance_id(time.time())
+    now = time.time()
+    att_id = new_attendance_id(now)
     try:
         first = queues.pick_first(ctx, queues.queue_call(route.org, route.service), att_id, cached[0])
     except StaleRoute:
         return False
-    _to_queue(ctx, number, route.org, route.service, att_id, first)
+    _to_queue(ctx, number, route.org, route.service, (att_id, now), first)
     return True
 
 
@@ -93,12 +94,14 @@ def _customer() -> str:
     return pv("$fU") or "customer"
 
 
-def _to_queue(ctx: Context, number: str, org: Org, service: Service, att_id: str = "",
+def _to_queue(ctx: Context, number: str, org: Org, service: Service, begun: tuple[str, float] = ("", 0.0),
               first: queues.FirstPick | None = None) -> None:
-    """`first`: the member picked already, for attendance `att_id`; let go should the call
-    not get as far as ringing it."""
+    """`first`: the member picked already, for the attendance `begun` (its id and start); let
+    go should the call not get as far as ringing it."""
+    att_id, at = begun
     plan = attendances.NewAttendance("queue", "inbound", actor=_customer(), target=service.ext, queue=service.ext,
-                                     detail=f"did {number}", id=att_id)
+                                     detail=f"did {number}", id=att_id, at=at,
+                                     more=(first.offer,) if first is not None and first.offer else ())
     record = CallRecord(org=org.id, kind=KIND, record_rule=automatic_reason((), service))
     try:
         relay_call(ctx, Call(record, ToQueue(queues.queue_call(org, service), first), plan, from_carrier=True))

@@ -21,15 +21,15 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.attendance import OFFER, OVERFLOW, WAIT
+from kemi_app.policy.attendance import OFFER, OVERFLOW, WAIT, Event
 from kemi_app.policy.keepalive import TO_CALLEE
 from kemi_app.policy.queue import Waiter, answered_outcome, try_next_agent, wait_left, when_nobody_left
-from kemi_app.policy.registration import live
+from kemi_app.policy.registration import Binding, live
 from kemi_app.policy.sip_text import quoted_string
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
@@ -72,13 +72,22 @@ class FirstPick:
     """The first member of a call's queue, picked before the call was relayed."""
 
     member: Picked | None  # None: nobody was free
+    bindings: list[Binding] = field(default_factory=list)  # its live ones
+    offer: Event | None = None  # its offer, when it is rung: written with the attendance's start
 
 
 def pick_first(ctx: Context, queue: QueueCall, att_id: str, route_version: str) -> FirstPick:
     """The first pick of a call whose route is this worker's copy (Lookups.cached_route): that
     copy's version is checked in the same round trip (StaleRoute if it moved)."""
-    return FirstPick(ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), [],
-                                           route_version=route_version))
+    picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), [], route_version=route_version)
+    if picked is None:
+        return FirstPick(None)
+    bindings = live(bindings_from(picked[2]), time.time())
+    return FirstPick(picked, bindings, _offer(queue, att_id, picked[0]) if bindings else None)
+
+
+def _offer(queue: QueueCall, att_id: str, ext: str) -> Event:
+    return Event(att_id, OFFER, time.time(), queue.org, target=ext, call_id=pv("$ci"), detail=f"queue {queue.ext}")
 
 
 def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str, first: FirstPick | None = None) -> None:
@@ -94,25 +103,29 @@ def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str =
     `first`: picked already); False when nobody is free."""
     att_id = tx.offer_attendance
     while True:
+        recorded = first is not None and first.offer is not None
         if first is None:
             picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tx.tried, preferred)
+            bindings = live(bindings_from(picked[2]), time.time()) if picked else []
         else:
-            picked, first = first.member, None
+            picked, bindings, first = first.member, first.bindings, None
         preferred = ""
         if picked is None:
             return False
-        ext, auto_answer, raw = picked
+        ext, auto_answer, _ = picked
         tx.tried = sorted({*tx.tried, ext})
-        bindings = live(bindings_from(raw), time.time())
-        if bindings and _ring(ctx, tx, queue, ext, auto_answer, bindings):
+        if bindings and _ring(ctx, tx, queue, ext, auto_answer, bindings, recorded):
             return True
         ctx.state.queues.release_offer(queue.org, ext, att_id, offer_again=False)
 
 
-def _ring(ctx: Context, tx: Transaction, queue: QueueCall, ext: str, auto_answer: bool, bindings: list) -> bool:
+def _ring(ctx: Context, tx: Transaction, queue: QueueCall, ext: str, auto_answer: bool, bindings: list[Binding],
+          recorded: bool = False) -> bool:
+    """`recorded`: its offer is in the history already (FirstPick.offer)."""
     tx.offered, tx.auto_answer, tx.parked = ext, auto_answer, False
     tx.save()
-    attendances.event(ctx, tx.offer_attendance, OFFER, queue.org, target=ext, detail=f"queue {queue.ext}")
+    if tx.offer_attendance and not recorded:
+        ctx.state.history.record_events(_offer(queue, tx.offer_attendance, ext))
     metrics.queue_offer(queue.org, "offered")
     KSR.tm.t_on_failure(QUEUE_FAILURE_ROUTE)
     KSR.tm.t_on_branch(BRANCH_ROUTE)
