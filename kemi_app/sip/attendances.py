@@ -32,6 +32,11 @@ class NewAttendance:
     target: str
     queue: str = ""
     detail: str = ""
+    # Chosen before the call was relayed (a queue's first pick locks a member for it): the id,
+    # when it was chosen (the start), and what happened since (that offer), written with the start.
+    id: str = ""
+    at: float = 0.0
+    more: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,15 +72,15 @@ def conference_marked() -> bool:
 
 def _begin(ctx: Context, org: str, plan: NewAttendance) -> str:
     """A new attendance whose first leg is this request's Call-ID."""
-    now = time.time()
+    now = plan.at or time.time()
     call_id = pv("$ci")
     att = Attendance(
-        id=new_attendance_id(now), org=org, origin=plan.origin, direction=plan.direction, created_at=now,
+        id=plan.id or new_attendance_id(now), org=org, origin=plan.origin, direction=plan.direction, created_at=now,
         queue=plan.queue, entered_through_queue=plan.origin == "queue",
         customer_call=call_id if plan.direction == "inbound" else "",
     )
     first = Event(att.id, START, now, org, actor=plan.actor, target=plan.target, call_id=call_id, detail=plan.detail)
-    ctx.state.history.create_attendance(att, call_id, first)
+    ctx.state.history.create_attendance(att, call_id, first, *plan.more)
     return att.id
 
 

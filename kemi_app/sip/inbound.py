@@ -4,12 +4,20 @@ conference is relayed to its URI. Nothing from a gateway is ever relayed back ou
 
 from __future__ import annotations
 
+import contextlib
+import time
+
+from kemi_app.policy.attendance import new_attendance_id
 from kemi_app.policy.recording import automatic_reason
 from kemi_app.provisioning.did import E164_RE
+from kemi_app.provisioning.org import Org
+from kemi_app.provisioning.service import Service
 from kemi_app.sip import attendances, queues, topology
 from kemi_app.sip.callstate import CallRecord
 from kemi_app.sip.context import Context, pv, refuse, reply
 from kemi_app.sip.relay import Call, ToQueue, ToUri, relay_call
+from kemi_app.state.lookups import InboundRoute
+from kemi_app.state.queues import StaleRoute
 
 KIND = "inbound"
 
@@ -38,7 +46,31 @@ def from_carrier(ctx: Context) -> bool:
 
 def _inbound_call(ctx: Context) -> None:
     number = did_number(pv("$rU"))
-    route = ctx.state.lookups.inbound_route(number) if E164_RE.match(number) else None
+    if not E164_RE.match(number):
+        refuse("", KIND, 404, "Unknown DID")
+        return
+    if not _to_queue_as_cached(ctx, number):
+        _route(ctx, number, ctx.state.lookups.inbound_route(number))
+
+
+def _to_queue_as_cached(ctx: Context, number: str) -> bool:
+    """A queue call on the route this worker read before: the first pick checks that the route
+    is still current, in its own round trip (no lookup of its own). False: not done."""
+    cached = ctx.state.lookups.cached_route(number)
+    route = cached[1] if cached else None
+    if cached is None or route is None or route.service is None or route.service.kind != "queue":
+        return False
+    now = time.time()
+    att_id = new_attendance_id(now)
+    try:
+        first = queues.pick_first(ctx, queues.queue_call(route.org, route.service), att_id, cached[0])
+    except StaleRoute:
+        return False
+    _to_queue(ctx, number, route.org, route.service, (att_id, now), first)
+    return True
+
+
+def _route(ctx: Context, number: str, route: InboundRoute | None) -> None:
     if route is None:
         refuse("", KIND, 404, "Unknown DID")
         return
@@ -46,16 +78,35 @@ def _inbound_call(ctx: Context) -> None:
     if service is None:
         refuse(org.id, KIND, 404, "Service Not Found")
         return
-    if service.kind != "queue" and not service.target_uri:
+    if service.kind == "queue":
+        _to_queue(ctx, number, org, service)
+        return
+    if not service.target_uri:
         refuse(org.id, KIND, 480, "Service Not Available")
         return
-    customer = pv("$fU") or "customer"
-    queued = service.kind == "queue"
-    plan = attendances.NewAttendance("queue" if queued else "direct", "inbound", actor=customer, target=service.ext,
-                                     queue=service.ext if queued else "", detail=f"did {number}")
-    if queued:
-        record = CallRecord(org=org.id, kind=KIND, record_rule=automatic_reason((), service))
-        relay_call(ctx, Call(record, ToQueue(queues.queue_call(org, service)), plan, from_carrier=True))
-    else:
-        record = CallRecord(org=org.id, kind=KIND, answered_by=service.ext)
-        relay_call(ctx, Call(record, ToUri(service.target_uri), plan, announce_attendance=True, from_carrier=True))
+    plan = attendances.NewAttendance("direct", "inbound", actor=_customer(), target=service.ext,
+                                     detail=f"did {number}")
+    record = CallRecord(org=org.id, kind=KIND, answered_by=service.ext)
+    relay_call(ctx, Call(record, ToUri(service.target_uri), plan, announce_attendance=True, from_carrier=True))
+
+
+def _customer() -> str:
+    return pv("$fU") or "customer"
+
+
+def _to_queue(ctx: Context, number: str, org: Org, service: Service, begun: tuple[str, float] = ("", 0.0),
+              first: queues.FirstPick | None = None) -> None:
+    """`first`: the member picked already, for the attendance `begun` (its id and start); let
+    go should the call not get as far as ringing it."""
+    att_id, at = begun
+    plan = attendances.NewAttendance("queue", "inbound", actor=_customer(), target=service.ext, queue=service.ext,
+                                     detail=f"did {number}", id=att_id, at=at,
+                                     more=(first.offer,) if first is not None and first.offer else ())
+    record = CallRecord(org=org.id, kind=KIND, record_rule=automatic_reason((), service))
+    try:
+        relay_call(ctx, Call(record, ToQueue(queues.queue_call(org, service), first), plan, from_carrier=True))
+    except Exception:
+        if first is not None and first.member is not None:
+            with contextlib.suppress(Exception):  # else its lock expires by itself
+                ctx.state.queues.release_offer(org.id, first.member[0], att_id)
+        raise

@@ -21,14 +21,15 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import dataclass, field
 
 import KSR
 
 from kemi_app import metrics
-from kemi_app.policy.attendance import OFFER, OVERFLOW, WAIT
+from kemi_app.policy.attendance import OFFER, OVERFLOW, WAIT, Event
 from kemi_app.policy.keepalive import TO_CALLEE
 from kemi_app.policy.queue import Waiter, answered_outcome, try_next_agent, wait_left, when_nobody_left
-from kemi_app.policy.registration import live
+from kemi_app.policy.registration import Binding, live
 from kemi_app.policy.sip_text import quoted_string
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
@@ -40,7 +41,7 @@ from kemi_app.sip.forking import fork
 from kemi_app.sip.tmroutes import BRANCH_ROUTE, CALL_FAILURE_ROUTE, QUEUE_FAILURE_ROUTE, QUEUE_RESUME_ROUTE, REPLY_ROUTE
 from kemi_app.state import waiting_store
 from kemi_app.state.agentstate import bindings_from
-from kemi_app.state.queues import Queues
+from kemi_app.state.queues import Picked, Queues
 
 FIRST_RESPONSE_MS = 5000  # a member's phone that does not even say 100 Trying within this is skipped
 AUTO_ANSWER_HEADERS = (
@@ -55,7 +56,6 @@ MEMBER_FREE = (480, "Queue Member Free")  # the parking request's answer when a 
 PARK_MARGIN_S = 30  # the parking request outlives its branch: the call's timer ends it first
 WAKE_BLOCK_SECONDS = 0.5  # the wake timer process waits on Redis this long per run
 WAKE_BATCH = 100
-Picked = tuple[str, bool, list[str]]  # Queues.pick: the member, its auto-answer, its raw bindings
 
 
 def queue_call(org: Org, service: Service) -> QueueCall:
@@ -67,36 +67,69 @@ def _lock_ms(queue: QueueCall) -> int:
     return (queue.ring_seconds + 5) * 1000
 
 
-def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str) -> None:
+@dataclass(frozen=True)
+class FirstPick:
+    """The first member of a call's queue, picked before the call was relayed."""
+
+    member: Picked | None  # None: nobody was free
+    bindings: list[Binding] = field(default_factory=list)  # its live ones
+    offer: Event | None = None  # its offer, when it is rung: written with the attendance's start
+
+
+def pick_first(ctx: Context, queue: QueueCall, att_id: str, route_version: str) -> FirstPick:
+    """The first pick of a call whose route is this worker's copy (Lookups.cached_route): that
+    copy's version is checked in the same round trip (StaleRoute if it moved). Exact on this
+    node's dialog events like every pick (_exact), so its member is never offered twice."""
+    lock_ms = _lock_ms(queue)
+    picked = _exact(ctx, queue, att_id, [], "",
+                    ctx.state.queues.pick(queue.ext, queue.org, att_id, lock_ms, [], route_version=route_version))
+    if picked is None:
+        return FirstPick(None)
+    bindings = live(bindings_from(picked[2]), time.time())
+    return FirstPick(picked, bindings, _offer(queue, att_id, picked[0]) if bindings else None)
+
+
+def _offer(queue: QueueCall, att_id: str, ext: str) -> Event:
+    return Event(att_id, OFFER, time.time(), queue.org, target=ext, call_id=pv("$ci"), detail=f"queue {queue.ext}")
+
+
+def start(ctx: Context, tx: Transaction, queue: QueueCall, att_id: str, first: FirstPick | None = None) -> None:
     """Request route of a call entering a queue (already dialog-tracked)."""
     tx.queue, tx.offer_attendance, tx.tried, tx.queued_at = queue, att_id, [], time.time()
-    if not offer_next(ctx, tx, queue):
+    if not offer_next(ctx, tx, queue, first=first):
         wait_or_overflow(ctx, tx, queue)
 
 
-def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str = "") -> bool:
-    """Rings the next free member (`preferred` first: handed to this call while it waited);
-    False when nobody is free."""
+def offer_next(ctx: Context, tx: Transaction, queue: QueueCall, preferred: str = "",
+               first: FirstPick | None = None) -> bool:
+    """Rings the next free member (`preferred` first: handed to this call while it waited;
+    `first`: picked already); False when nobody is free."""
     att_id = tx.offer_attendance
     while True:
-        picked = _pick(ctx, queue, att_id, tx.tried, preferred)
+        recorded = first is not None and first.offer is not None
+        if first is None:
+            picked = _exact(ctx, queue, att_id, tx.tried, preferred,
+                            ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tx.tried, preferred))
+            bindings = live(bindings_from(picked[2]), time.time()) if picked else []
+        else:
+            picked, bindings, first = first.member, first.bindings, None
         preferred = ""
         if picked is None:
             return False
-        ext, auto_answer, raw = picked
+        ext, auto_answer, _ = picked
         tx.tried = sorted({*tx.tried, ext})
-        bindings = live(bindings_from(raw), time.time())
-        if bindings and _ring(ctx, tx, queue, ext, auto_answer, bindings):
+        if bindings and _ring(ctx, tx, queue, ext, auto_answer, bindings, recorded):
             return True
         ctx.state.queues.release_offer(queue.org, ext, att_id, offer_again=False)
 
 
-def _pick(ctx: Context, queue: QueueCall, att_id: str, tried: list[str], preferred: str) -> Picked | None:
-    """Queues.pick, exact on this node's dialog events still on their way to Redis (the history
-    writer's), waiting for them only when they could change the pick: the member picked has a
-    call start on its way (it is busy), or nobody was free and a call end may be on its way."""
+def _exact(ctx: Context, queue: QueueCall, att_id: str, tried: list[str], preferred: str,
+           picked: Picked | None) -> Picked | None:
+    """Queues.pick's answer `picked`, made exact on this node's dialog events still on their way
+    to Redis (the history writer's), waiting for them only when they could change the pick: the
+    member picked has a call start on its way (it is busy), or nobody was free and a call end
+    may be on its way. Then picked again."""
     events = ctx.state.dialog_events
-    picked = ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tried, preferred)
     if picked is None and not events.pending():
         return None
     if picked is not None:
@@ -107,10 +140,13 @@ def _pick(ctx: Context, queue: QueueCall, att_id: str, tried: list[str], preferr
     return ctx.state.queues.pick(queue.ext, queue.org, att_id, _lock_ms(queue), tried, preferred)
 
 
-def _ring(ctx: Context, tx: Transaction, queue: QueueCall, ext: str, auto_answer: bool, bindings: list) -> bool:
+def _ring(ctx: Context, tx: Transaction, queue: QueueCall, ext: str, auto_answer: bool, bindings: list[Binding],
+          recorded: bool = False) -> bool:
+    """`recorded`: its offer is in the history already (FirstPick.offer)."""
     tx.offered, tx.auto_answer, tx.parked = ext, auto_answer, False
     tx.save()
-    attendances.event(ctx, tx.offer_attendance, OFFER, queue.org, target=ext, detail=f"queue {queue.ext}")
+    if tx.offer_attendance and not recorded:
+        ctx.state.history.record_events(_offer(queue, tx.offer_attendance, ext))
     metrics.queue_offer(queue.org, "offered")
     KSR.tm.t_on_failure(QUEUE_FAILURE_ROUTE)
     KSR.tm.t_on_branch(BRANCH_ROUTE)

@@ -42,6 +42,7 @@ class ToGateways:
 @dataclass(frozen=True)
 class ToQueue:
     queue: QueueCall  # offered to one free member at a time
+    first: queues.FirstPick | None = None  # its first member, picked before (sip/inbound.py)
 
 
 Target = ToAgent | ToUri | ToGateways | ToQueue
@@ -116,7 +117,7 @@ def _dispatch(ctx: Context, target: Target, record: CallRecord, tx: Transaction)
     if isinstance(target, ToGateways):
         callerid.present(target.identity)
         return carriers.relay(ctx, tx, target.attempts)
-    queues.start(ctx, tx, target.queue, record.attendance)
+    queues.start(ctx, tx, target.queue, record.attendance, target.first)
     return True  # the queue answers the caller itself when nobody can be offered the call
 
 

@@ -28,6 +28,7 @@ Keys (every edge node shares them; see keys.py):
   edge:gateways,        edge:gateway:{id}           (provisioning.gateway.Gateway)
   edge:dids,            edge:did:{number}           (provisioning.did.Did)
   edge:version:{org}, edge:version:gateways         bumped on writes; workers' caches check them
+  edge:inbound:version             a fresh value on every DID, org or service write (carriers' routes)
   edge:bindings:{org}:{ext}        hash: contact URI -> JSON binding (see policy.registration)
   edge:status:{org}:{ext}          chosen status: available, or paused with a name (and whether
                                    that pause type blocks calls)

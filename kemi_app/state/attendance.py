@@ -248,7 +248,7 @@ class Attendances(Store):
         fields = [x for pair in att.to_record().items() for x in pair]
         events = refusal_written(att.id, att.created_at, att.org, call_id, actor, target, rule, reason)
         write = {"att": att.id, "fresh": True, "minid": minid, "link": call_id, "lists": len(lists), "set": fields,
-                 "events": events}
+                 "events": events, "hold": False}
         link_key = [keys.call_attendance(call_id)] if call_id else []
         self._send(([keys.attendance(att.id), *link_key, *lists], write))
 

@@ -7,6 +7,7 @@ write returns once the replica holds it (Store._replicated).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import redis
@@ -66,6 +67,7 @@ class Directory(Store):
             p.set(keys.domain(org.domain), org.id)
             p.sadd(keys.ORGS, org.id)
             p.incr(keys.org_version(org.id))
+            _inbound_changed(p)
             return old is None
 
         return self._optimistic([keys.org(org.id), keys.domain(org.domain), keys.agents(org.id)], body)
@@ -107,6 +109,7 @@ class Directory(Store):
             # The version survives (bumped, never reset): a worker that cached this org's
             # companies must not take a recreated org's version for the one it saw.
             p.incr(keys.org_version(org_id))
+            _inbound_changed(p)
             p.srem(keys.ORGS, org_id)
             return True
 
@@ -252,6 +255,7 @@ class Directory(Store):
             p.hset(key, mapping=encode(service))
             p.sadd(keys.services(org_id), service.ext)
             p.incr(keys.org_version(org_id))
+            _inbound_changed(p)
             queue_membership(p, org_id, before, service)
             return before is None
 
@@ -273,6 +277,7 @@ class Directory(Store):
             p.delete(key)
             p.srem(keys.services(org_id), ext)
             p.incr(keys.org_version(org_id))
+            _inbound_changed(p)
             return True
 
         return self._optimistic([key, keys.DIDS], body)
@@ -328,6 +333,7 @@ class Directory(Store):
             p.delete(key)
             p.hset(key, mapping=encode(did))
             p.sadd(keys.DIDS, did.number)
+            _inbound_changed(p)
             return created
 
         return self._optimistic([key, keys.org(did.org), service_key], body)
@@ -336,9 +342,16 @@ class Directory(Store):
         with self.r.pipeline(transaction=True) as p:
             p.delete(keys.did(number))
             p.srem(keys.DIDS, number)
-            deleted, _ = p.execute()
+            _inbound_changed(p)
+            deleted, *_ = p.execute()
         self._replicated()
         return bool(deleted)
+
+
+def _inbound_changed(p: Pipeline) -> None:
+    """In the transaction of a write to a DID, an org or a service: workers' cached routes of
+    carriers' calls (Lookups.inbound_route) are read again."""
+    p.set(keys.INBOUND_VERSION, secrets.token_hex(8))
 
 
 def _queue_agent_delete(p: Pipeline, org_id: str, ext: str) -> None:

@@ -11,6 +11,9 @@ ORGS = k("orgs")  # set of org ids
 GATEWAYS = k("gateways")  # set of gateway ids
 DIDS = k("dids")  # set of E.164 numbers
 GATEWAYS_VERSION = k("version", "gateways")  # bumped on every gateway write
+# A fresh random value on every write of a DID, an org or a service: the carriers' calls
+# cache their routes by it (a counter could repeat after Redis lost its data).
+INBOUND_VERSION = k("inbound", "version")  # not under edge:version:{org}: an org may be named so
 
 
 def org(org_id: str) -> str:

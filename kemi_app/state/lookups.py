@@ -22,6 +22,7 @@ from kemi_app.state.directory import Directory
 from kemi_app.state.guard import StoreUnavailable
 
 ORG_CACHE_SECONDS = 5.0
+ROUTES_CACHED = 10_000  # DIDs a worker keeps the route of (beyond: it starts over)
 GATEWAY_VERSION_SECONDS = 2.0  # every initial request asks; a gateway change shows within this
 
 
@@ -44,6 +45,8 @@ class Lookups(Store):
         # The gateways by address, for the list it was built from (every initial request asks).
         self._by_address: tuple[list[Gateway], dict[str, Gateway]] = ([], {})
         self._masking: dict[str, tuple[float, bool]] = {}
+        # Carriers' calls: the route of each DID dialled, for the INBOUND_VERSION it was read at.
+        self._routes: tuple[str, dict[str, InboundRoute | None]] = ("", {})
 
     @metrics.cached
     def org_by_domain(self, domain: str) -> Org | None:
@@ -134,7 +137,33 @@ class Lookups(Store):
         return self._by_address[1].get(f"sip:{ip}:{port}")
 
     def inbound_route(self, number: str) -> InboundRoute | None:
-        did = decode(Did, self.r.hgetall(keys.did(number)))
+        """The DID's org and service, checked against the version they were last written at
+        (keys.INBOUND_VERSION): while it holds, they are this worker's copy, so a write through
+        the API is seen by the next call. A DID not copied yet is read with that version."""
+        cached_at, routes = self._routes
+        if number in routes and self.r.get(keys.INBOUND_VERSION) == cached_at:
+            return routes[number]
+        with self.r.pipeline(transaction=False) as p:
+            p.get(keys.INBOUND_VERSION)  # first: what is read next is at least as new
+            p.hgetall(keys.did(number))
+            version, did = p.execute()
+        route = self._route_of(decode(Did, did))
+        if version:  # else never written by this edge's directory: nothing to cache by
+            if version != cached_at or len(routes) >= ROUTES_CACHED:
+                routes = {}
+                self._routes = (version, routes)
+            routes[number] = route
+        return route
+
+    @metrics.cached
+    def cached_route(self, number: str) -> tuple[str, InboundRoute | None] | None:
+        """This worker's copy of the DID's route and the version it was read at, without asking
+        Redis (None: no copy). Whoever acts on it checks that version in a round trip it makes
+        anyway (state/queues.Queues.pick)."""
+        version, routes = self._routes
+        return (version, routes[number]) if number in routes else None
+
+    def _route_of(self, did: Did | None) -> InboundRoute | None:
         if did is None:
             return None
         with self.r.pipeline(transaction=False) as p:

@@ -95,13 +95,16 @@ end
 AGENT_CHANGED = AGENT_CHANGED_LUA + "return agent_changed(ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n"
 _agent_changed = Script(AGENT_CHANGED)
 
-# KEYS: free set, waiting set (attendance ids), waiters (attendance -> Waiter) of the queue.
-# ARGV: prefix, org, attendance, lock ms, tried (JSON list), preferred member (already
-# locked for this call by AGENT_CHANGED, or ''), waiter to queue when nobody is free ('' = do
-# not wait), its arrival time. A preferred member not taken gets its lock released.
-# Returns {ext, auto_answer, bindings...} with the member's offer lock taken, or false.
+# KEYS: free set, waiting set (attendance ids), waiters (attendance -> Waiter) of the queue,
+# the inbound routes' version. ARGV: prefix, org, attendance, lock ms, tried (JSON list),
+# preferred member (already locked for this call by AGENT_CHANGED, or ''), waiter to queue
+# when nobody is free ('' = do not wait), its arrival time, the routes' version the call's
+# route was read at ('' = not checked). A preferred member not taken gets its lock released.
+# Returns {ext, auto_answer, bindings...} with the member's offer lock taken, false, or
+# 'stale' (touching nothing) when the routes' version moved.
 PICK = """
 local P, org, att, lock = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if ARGV[9] ~= '' and redis.call('get', KEYS[4]) ~= ARGV[9] then return 'stale' end
 local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
 local tried = {}
 for _, e in ipairs(cjson.decode(ARGV[5])) do tried[e] = true end
@@ -163,6 +166,12 @@ end
 return false
 """
 _pick = Script(PICK)
+STALE = "stale"
+Picked = tuple[str, bool, list[str]]  # member, auto-answer, raw bindings
+
+
+class StaleRoute(Exception):
+    """The call's route (Lookups.cached_route) changed since this worker read it."""
 
 
 def queue_agent_changed(p: Pipeline, org_id: str, ext: str) -> None:
@@ -197,14 +206,18 @@ def queue_membership(p: Pipeline, org_id: str, before: Service | None, after: Se
 class Queues(Store):
     def pick(self, queue: str, org_id: str, attendance: str, lock_ms: int, tried: list[str],
              preferred: str = "", waiter: Waiter | None = None, waiter_arrived: float = 0.0,
-             ) -> tuple[str, bool, list[str]] | None:
+             route_version: str = "") -> Picked | None:
         """One call: the longest idle free member not tried yet, its offer lock taken for
         `attendance` (member, auto-answer, raw bindings). None when nobody is free; then
-        `waiter`, if given, joins the queue's waiting calls (keeping its first arrival)."""
+        `waiter`, if given, joins the queue's waiting calls (keeping its first arrival).
+        `route_version`: the version the call's route was read at (keys.INBOUND_VERSION);
+        StaleRoute, nothing taken, if it moved since."""
         row = _pick.call(self.r, [keys.queue_free(org_id, queue), keys.queue_waiting(org_id, queue),
-                                  keys.queue_waiters(org_id, queue)],
+                                  keys.queue_waiters(org_id, queue), keys.INBOUND_VERSION],
                          [PREFIX, org_id, attendance, lock_ms, json.dumps(tried), preferred,
-                          waiter.encode() if waiter else "", waiter_arrived])
+                          waiter.encode() if waiter else "", waiter_arrived, route_version])
+        if row == STALE:
+            raise StaleRoute(queue)
         if preferred and (not row or row[0] != preferred):
             self.agent_changed(org_id, preferred)  # its lock was let go: free for another call
         if not row:

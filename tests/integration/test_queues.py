@@ -102,6 +102,42 @@ def test_nobody_and_no_ivr_gets_480(cc: ContactCentre) -> None:
     assert result.ok, result.output + result.errors
 
 
+def test_a_write_to_the_org_is_seen_by_the_next_call_of_every_worker(cc: ContactCentre, sipp: Sipp) -> None:
+    # Workers keep the DID's route once read (state/lookups.py); more calls than SIP workers
+    # make each of them keep it. Nobody is free and there is no IVR: 480.
+    for _ in range(6):
+        result = cc.customer("customer_refused.xml", expect=480)
+        assert result.ok, result.output + result.errors
+    cc.reset(overflow_ivr=True)  # the org now overflows to its IVR: no worker may miss it
+    for _ in range(4):
+        ivr = answer_one(sipp, cc.ivr_port)
+        result = cc.customer()
+        assert result.ok, result.output + result.errors
+        assert finish(ivr)[0] == 0
+
+
+def test_each_answered_call_on_a_route_the_workers_keep_has_one_offer_after_its_start(
+    cc: ContactCentre, sipp: Sipp
+) -> None:
+    # More calls than SIP workers: the later ones are offered on the route a worker kept, their
+    # first offer written with the attendance's start (sip/inbound.py).
+    cc.login("3001")
+    seen = set()
+    for _ in range(5):
+        phone = answer_one(sipp, cc.agent_ports["3001"], "uas.xml")
+        result = cc.customer()
+        assert result.ok, result.output + result.errors
+        assert finish(phone)[0] == 0
+        att = cc.last_attendance("3001")
+        assert att not in seen
+        seen.add(att)
+        events = cc.state.history.attendance_history(att)
+        assert [(e.event, e.target) for e in events if e.event in ("start", "offer", "answer")] == [
+            ("start", QUEUE), ("offer", "3001"), ("answer", "3001")]
+        assert [e.at for e in events] == sorted(e.at for e in events)
+        assert abs(cc.state.history.attendance(att).created_at - events[0].at) < 0.001  # stored to the ms
+
+
 def test_auto_answer_hint_for_agents_who_want_it(cc: ContactCentre, sipp: Sipp, state) -> None:
     agent = state.directory.get_agent("cc", "3001")
     state.directory.save_agent("cc", type(agent)(**{**agent.__dict__, "auto_answer": True}))

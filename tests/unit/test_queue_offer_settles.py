@@ -1,6 +1,6 @@
 """A queue offer decides on members' calls in progress, which this node's dialog events write
 through the history writer: it waits for those on their way only when they could change the
-pick (sip/queues.py _pick)."""
+pick (sip/queues.py _exact), the first pick of a call on a kept route included."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Recorded:
         self.picks, self.on_way, self.started = picks, pending, starting
         self.order: list[str] = []
 
-    def pick(self, *args: Any) -> Any:
+    def pick(self, *args: Any, **kwargs: Any) -> Any:
         self.order.append("pick")
         return self.picks.pop(0)
 
@@ -51,7 +51,11 @@ def queues():
 
 def _pick(queues, recorded: Recorded) -> Any:
     callstate = importlib.import_module("kemi_app.sip.callstate")
-    return queues._pick(recorded.ctx(), callstate.QueueCall("org", "700", "Sales", 5, ""), "att-1", [], "")
+    return queues._exact(recorded.ctx(), _sales(callstate), "att-1", [], "", recorded.pick())
+
+
+def _sales(callstate) -> Any:
+    return callstate.QueueCall("org", "700", "Sales", 5, "")
 
 
 @pytest.mark.parametrize("pending", [False, True])
@@ -75,3 +79,12 @@ def test_nobody_free_waits_only_for_dialog_events_on_their_way(queues) -> None:
     ending = Recorded([None, FREE], pending=True)  # a call end on its way frees a member
     assert _pick(queues, ending) == FREE
     assert ending.order == ["pick", "settle", "pick"]
+
+
+def test_the_first_pick_on_a_kept_route_gives_back_a_member_whose_call_start_is_on_its_way(queues) -> None:
+    callstate = importlib.import_module("kemi_app.sip.callstate")
+    other = ("3002", False, [])
+    recorded = Recorded([FREE, other], pending=True, starting=("3001",))
+    first = queues.pick_first(recorded.ctx(), _sales(callstate), "att-1", "7")
+    assert first.member == other and first.offer is None  # no live binding: nothing to ring, no offer written
+    assert recorded.order == ["pick", "release 3001", "settle", "pick"]
