@@ -68,9 +68,9 @@ class Profile:
 
 FULL = Profile(
     step_seconds=8, register_rates=(250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 5000),
-    call_rates=(100, 200, 300, 400, 600, 800, 1000, 1200, 1500), hold_ms=500, register_agents=10000,
+    call_rates=(100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1500), hold_ms=500, register_agents=10000,
     callees_per_uas=100, media_calls=(100, 250, 500, 750, 1000, 1250), transcode_calls=(10, 20, 30, 40, 60),
-    media_seconds=10, pause_rates=(250, 500, 1000, 1500, 2000, 3000), profile_seconds=10,
+    media_seconds=10, pause_rates=(250, 500, 1000, 1500, 2000, 2500, 3000), profile_seconds=10,
 )
 QUICK = Profile(
     step_seconds=2, register_rates=(20, 40), call_rates=(10, 20), hold_ms=100, register_agents=100,
