@@ -127,12 +127,14 @@ local function reachable(ext)
   end
   return out
 end
+-- The offer lock first: in a big queue the longest-idle members are often being rung by other
+-- calls, and one GET skips them without reading their bindings.
 local function take(ext)
   if tried[ext] then return nil end
-  local bindings = reachable(ext)
-  if #bindings == 0 then return nil end
   local holder = redis.call('get', key('offer', ext))
   if holder and holder ~= att then return nil end
+  local bindings = reachable(ext)
+  if #bindings == 0 then return nil end
   redis.call('set', key('offer', ext), att, 'PX', lock)
   -- The login session's choice (*44 / *45: JSON true, false or null) wins over the provisioned one.
   local auto = redis.call('hget', key('session', ext), 'auto_answer')
