@@ -15,8 +15,6 @@ from kemi_app.state.agentstate import CallEnd, CallsChange, dialog_write
 from kemi_app.state.attendance import Attendances, encoded
 from kemi_app.state.base import Store
 
-__all__ = ["CallEnd", "DialogEvents"]
-
 
 @metrics.timed_state
 class DialogEvents(Store):

@@ -16,9 +16,9 @@ from kemi_app.policy.registration import Binding
 from kemi_app.provisioning.org import Org
 from kemi_app.provisioning.service import Service
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.agentstate import CALL_ENDED_MEMORY, CALL_RECORD_TTL, CallsChange
+from kemi_app.state.agentstate import CALL_ENDED_MEMORY, CALL_RECORD_TTL, CallEnd, CallsChange
 from kemi_app.state.attendance import WRITE, Attendances
-from kemi_app.state.dialogevents import CallEnd, DialogEvents
+from kemi_app.state.dialogevents import DialogEvents
 from tests.integration.test_history_writes import Captured
 from tests.state_kit import put_agent
 
