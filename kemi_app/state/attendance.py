@@ -235,22 +235,20 @@ class Attendances(Store):
 
     def create_attendance(self, att: Attendance, call_id: str, first: Event, *more: Event) -> None:
         """The record, its first leg and its first events, atomically in one script call."""
-        # Age trimming once per attendance is enough; whole stream nodes go (approximate).
-        minid = f"{int((time.time() - self.retention) * 1000)}-0"
         self._send(self._write_args(att.id, [first, *more], link=call_id, fields=att.to_record(), fresh=True,
-                                    minid=minid))
+                                    minid=self._age_cut()))
 
     def create_refused(self, att: Attendance, call_id: str, actor: str, target: str, rule: str, reason: str) -> None:
         """A call refused before it went anywhere: create_attendance with its start, refused and
         end events, the same writes built without an Event apiece (policy refusal_written)."""
-        minid = f"{int((time.time() - self.retention) * 1000)}-0"
         lists = [keys.recent(att.org, ext) for ext in dict.fromkeys((actor, target)) if is_agent_ext(ext)]
-        fields = [x for pair in att.to_record().items() for x in pair]
         events = refusal_written(att.id, att.created_at, att.org, call_id, actor, target, rule, reason)
-        write = {"att": att.id, "fresh": True, "minid": minid, "link": call_id, "lists": len(lists), "set": fields,
-                 "events": events, "hold": False}
-        link_key = [keys.call_attendance(call_id)] if call_id else []
-        self._send(([keys.attendance(att.id), *link_key, *lists], write))
+        self._send(_write(att.id, events, lists, link=call_id, fields=att.to_record(), fresh=True,
+                          minid=self._age_cut(), hold=False))
+
+    def _age_cut(self) -> str:
+        """The global stream's age trim, once per attendance (whole stream nodes go: approximate)."""
+        return f"{int((time.time() - self.retention) * 1000)}-0"
 
     def attendance(self, att_id: str) -> Attendance | None:
         self.settle()
@@ -311,16 +309,11 @@ class Attendances(Store):
         """One write: `events` (and the leg `link`, if any; `fields` set on the record) for the
         attendance's hash, the global stream and the agents' recent lists. Its keys, and what
         WRITE reads of it."""
-        link_key = [keys.call_attendance(link)] if link else []
-        lists = recent_lists(events)
-        write = {
-            "att": att_id, "fresh": fresh, "minid": minid, "link": link, "lists": len(lists),
-            "hold": not fresh and not fields and bool(events) and all(e.event in _ON_ITS_WAY for e in events),
-            "set": [x for pair in (fields or {}).items() for x in pair],
-            "events": [[e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]]
-                       for e in events],
-        }
-        return [keys.attendance(att_id), *link_key, *lists], write
+        hold = not fresh and not fields and bool(events) and all(e.event in _ON_ITS_WAY for e in events)
+        written: list[list[object]] = [
+            [e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]] for e in events]
+        return _write(att_id, written, recent_lists(events), link=link, fields=fields, fresh=fresh, minid=minid,
+                      hold=hold)
 
     def _batch_args(self, pieces: list[Writes]) -> tuple[list[str], list[str]]:
         """The keys and argument of one WRITE of `pieces`, in their order."""
@@ -442,6 +435,18 @@ def encoded(writes: Sequence[tuple[list[str], dict[str, Any]]]) -> Writes:
         return Writes(keys_, _JSON(write), write.get("minid", ""))
     return Writes([k for keys_, _ in writes for k in keys_], _JSON([w for _, w in writes])[1:-1],
                   max(w.get("minid", "") for _, w in writes))
+
+
+def _write(att_id: str, events: list[list[object]], lists: list[str], *, link: str, fields: dict[str, str] | None,
+           fresh: bool, minid: str, hold: bool) -> tuple[list[str], dict[str, Any]]:
+    """One write of WRITE: `events` as it reads them ([call_id, compact tail, stream fields]),
+    for the attendance's hash, the global stream and the recent `lists`. Its keys, and its object."""
+    link_key = [keys.call_attendance(link)] if link else []
+    write = {
+        "att": att_id, "fresh": fresh, "minid": minid, "link": link, "lists": len(lists), "hold": hold,
+        "set": [x for pair in (fields or {}).items() for x in pair], "events": events,
+    }
+    return [keys.attendance(att_id), *link_key, *lists], write
 
 
 def recent_lists(events: list[Event]) -> list[str]:
