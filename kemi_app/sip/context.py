@@ -59,14 +59,33 @@ class NotUtf8(ValueError):
         super().__init__(f"{name} is not UTF-8")
 
 
+# Fields of the message a route runs for that nothing in the route changes, read a dozen
+# times per call (method, Call-ID, status, source, port, protocol): read from Kamailio once per
+# route. The route guard forgets them as each route starts and ends (sip/routes.py), so a route
+# run inside another one (a dialog event raised by loose_route) never sees the outer route's
+# values, nor the outer route the inner one's.
+FIXED = frozenset(("$rm", "$ci", "$rs", "$si", "$sp", "$Rp", "$pr"))
+_fixed: dict[str, str] = {}
+
+
+def new_route() -> None:
+    _fixed.clear()
+
+
 def pv(name: str) -> str:
     """app_python3 decodes strictly: KSR.pv.get raises UnicodeDecodeError for bytes that are
     not UTF-8. That becomes NotUtf8 naming the field, which the route guard answers with 400."""
+    known = _fixed.get(name)
+    if known is not None:
+        return known
     try:
         value = KSR.pv.get(name)
     except UnicodeDecodeError:
         raise NotUtf8(name) from None
-    return "" if value is None else str(value)
+    text = "" if value is None else str(value)
+    if name in FIXED:
+        _fixed[name] = text
+    return text
 
 
 def _hexa(name: str) -> str:

@@ -117,10 +117,12 @@ def disabled_sets() -> set[int]:
     return {int(n.get("set", 0)) for n in listed if isinstance(n, dict) and str(n.get("disabled", "0")) != "0"}
 
 
-def select_set(media_set: int) -> None:
+def select_set(ctx: Context, media_set: int) -> None:
     """Before any rtpengine module command about a call (recording, subscriptions too): the
-    set of the instance holding its media (CallRecord.media_set)."""
-    KSR.rtpengine.set_rtpengine_set(max(media_set, 0))
+    set of the instance holding its media (CallRecord.media_set). A pool of one has one set,
+    the module's default: nothing to select."""
+    if len(ctx.settings.media_pool) > 1:
+        KSR.rtpengine.set_rtpengine_set(max(media_set, 0))
 
 
 def _prepare_late_offer(
@@ -145,7 +147,7 @@ def _late_offer_reply(ctx: Context, record: CallRecord) -> None:
     settings = ctx.media
     if not engaged(callee, caller, settings):
         return
-    select_set(record.media_set)
+    select_set(ctx, record.media_set)
     if not ctx.rtpengine.usable() or not _done(ctx, KSR.rtpengine.rtpengine_offer(
             offer_flags(callee, caller, settings))):
         KSR.err(f"media: rtpengine offer in a late-offer answer failed {log_ctx()}\n")
@@ -161,7 +163,7 @@ def answer_in_ack(ctx: Context, record: CallRecord) -> None:
     if callee is None or not has_sdp():
         return
     # Kept for the ACKs that answer a retransmitted 2xx: each got rtpengine's offer again.
-    select_set(record.media_set)
+    select_set(ctx, record.media_set)
     if not _done(ctx, KSR.rtpengine.rtpengine_answer(answer_flags(callee))):
         KSR.err(f"media: rtpengine answer in a late-offer ACK failed {log_ctx()}\n")
 
@@ -203,7 +205,7 @@ def _branch_offer(ctx: Context, tx: Transaction, branch: str) -> bool:
         return True
     KSR.pv.sets(EXTRA_ID, branch)
     flags = _branch_offer_flags(caller, callee, settings, tuple(tx.callee_codecs), ctx.media_label)
-    select_set(tx.media_set)
+    select_set(ctx, tx.media_set)
     return ctx.rtpengine.usable() and _done(ctx, KSR.rtpengine.rtpengine_offer(flags))
 
 
@@ -257,7 +259,7 @@ def offer_in_dialog(ctx: Context, record: CallRecord) -> None:
     if not ctx.rtpengine.usable():
         KSR.notice(f"media: rtpengine down, relayed without re-anchoring {log_ctx()}\n")
         return
-    select_set(record.media_set)
+    select_set(ctx, record.media_set)
     if not _done(ctx, KSR.rtpengine.rtpengine_offer(offer_flags(sender, receiver, ctx.media, tuple(codecs)))):
         KSR.err(f"media: rtpengine re-offer failed {log_ctx()}\n")
         return
@@ -282,7 +284,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
     if status < 300 and not has_sdp(body):  # ringing without early media: nothing to answer
         return
     initial = tx.initial
-    select_set(tx.media_set)
+    select_set(ctx, tx.media_set)
     if initial:
         answerer = leg_kind(pv("$pr"), body)
         if not engaged(offerer, answerer, ctx.media):
@@ -307,7 +309,7 @@ def on_reply(ctx: Context, record: CallRecord, tx: Transaction) -> None:
 def _music(ctx: Context, record: CallRecord, action: str, listener: str, holder: str) -> None:
     """Music to `listener`; the holder's own audio is blocked meanwhile, so the listener hears
     one clean stream rather than music interleaved with the holder's (muted) stream."""
-    select_set(record.media_set)
+    select_set(ctx, record.media_set)
     if action == "play":
         KSR.rtpengine.block_media(f"from-tag={holder}")
         played = KSR.rtpengine.play_media(f"from-tag={listener} file={ctx.settings.moh_path} repeat-times=10000")
@@ -372,7 +374,7 @@ def end_call(ctx: Context, call_id: str, media_set: int = NO_MEDIA) -> None:
         return
     pool = ctx.settings.media_pool
     if 0 <= media_set < len(pool) and pv("$rm") == "BYE" and pv("$ci") == call_id:
-        select_set(media_set)
+        select_set(ctx, media_set)
         if not _done(ctx, KSR.rtpengine.rtpengine_delete(WHOLE_CALL)):
             KSR.err(f"media: rtpengine {pool[media_set].ng} delete failed for call-id={call_id}\n")
         return

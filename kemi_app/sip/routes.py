@@ -42,7 +42,7 @@ from kemi_app.sip import (
 )
 from kemi_app.sip.calls import handle_initial
 from kemi_app.sip.callstate import CallRecord, Transaction
-from kemi_app.sip.context import Context, NotUtf8, log_ctx, pv, pv_text, reply
+from kemi_app.sip.context import Context, NotUtf8, log_ctx, new_route, pv, pv_text, reply
 from kemi_app.sip.flood import from_itself
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
@@ -71,6 +71,7 @@ ALLOW = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER, MESS
 def _guard(name: str, body: Callable[[], None], on_error: Callable[[Exception], None] = lambda e: None) -> int:
     """Runs a route: nothing escapes to Kamailio, every failure is logged with the Call-ID
     and handed to `on_error` (which answers a request). Logging itself cannot raise."""
+    new_route()
     try:
         body()
     except NotUtf8 as e:
@@ -80,6 +81,8 @@ def _guard(name: str, body: Callable[[], None], on_error: Callable[[Exception], 
         metrics.route_exception(name)
         KSR.err(f"{name}: unhandled error {log_ctx()}: {traceback.format_exc()!r}\n")
         _answer_error(name, on_error, e)
+    finally:
+        new_route()
     return 1
 
 

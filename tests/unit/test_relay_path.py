@@ -119,3 +119,23 @@ def test_a_late_offer_to_a_browser_agent_needs_rtpengine_and_says_so_at_once() -
             media.prepare_initial(ctx, CallRecord(), Transaction(), (), callee_webrtc=True)
     finally:
         fake_ksr.uninstall()
+
+
+@pytest.mark.parametrize(("pool", "selected"), [("127.0.0.1:2223", []), ("127.0.0.1:2223,127.0.0.1:2225", [(1,)])])
+def test_a_bye_frees_its_media_on_its_rtpengine_and_selects_a_set_only_in_a_pool(pool, selected) -> None:
+    # A pool of one has one set, the module's default: the BYE's delete selects nothing first.
+    ksr = fake_ksr.install({"$rm": "BYE", "$ci": "call-3"})
+    try:
+        media = importlib.import_module("kemi_app.sip.media")
+        from kemi_app.settings import Settings
+        from kemi_app.sip.context import Context
+
+        ctx = Context(Settings.from_env({"EDGE_RTPENGINE_NG": pool}), state=cast(Any, None))
+        media.end_call(ctx, "call-3", media_set=len(ctx.settings.media_pool) - 1)
+        names = ksr.names()
+        assert [args for path, args in ksr.calls if path == "rtpengine.set_rtpengine_set"] == selected
+        assert names.count("rtpengine.rtpengine_delete") == 1
+        if selected:
+            assert names.index("rtpengine.set_rtpengine_set") < names.index("rtpengine.rtpengine_delete")
+    finally:
+        fake_ksr.uninstall()
