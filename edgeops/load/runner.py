@@ -30,7 +30,7 @@ from edgeops.load.media_load import MediaLoad
 from edgeops.load.procs import Component, Components, cpu_seconds
 from edgeops.load.ramp import StepResult, sustained, verdict
 from edgeops.load.redis_stats import CommandCounts, command_counts
-from edgeops.load.report import write_report
+from edgeops.load.report import BEFORE, DIRECTORY_SCENARIOS, at_80_percent, write_report
 from edgeops.load.sipp_load import SippJob, SippLoad
 from edgeops.ports import free_port_block
 from edgeops.stack import MEMORY_MANAGER, Stack
@@ -375,8 +375,10 @@ class LoadRun:
         return load.step(job, rate, self.profile.step_seconds, target.components + self.uas_components(), tag,
                          target.commands)
 
-    def run_sip(self, scenario: str, targets: list[Target], label: str = "") -> dict[str, list[StepResult]]:
-        """`label` names a repeat of the scenario (its Redis growth is kept apart; no profile)."""
+    def run_sip(self, scenario: str, targets: list[Target], label: str = "",
+                rates: tuple[int, ...] = ()) -> dict[str, list[StepResult]]:
+        """`label` names a repeat of the scenario (its Redis growth is kept apart; no profile);
+        `rates`, if given, replace the profile's ramp."""
         p = self.profile
         results = {}
         for target in targets:
@@ -385,7 +387,8 @@ class LoadRun:
             if target.name == "native" and scenario not in WITH_MEDIA:
                 continue
             load = self.sipp(target, scenario)
-            job, rates = self.job(scenario)
+            job, ramp = self.job(scenario)
+            ramp = rates or ramp
             if scenario == "call":
                 self.start_uas(target, self.callees)
             elif scenario in ("queue", "queue500"):
@@ -398,7 +401,7 @@ class LoadRun:
             try:
                 before = self.redis_usage() if target.name == "edge" else None
                 results[target.name] = self.ramp(
-                    target, scenario, rates,
+                    target, scenario, ramp,
                     functools.partial(self.step_once, load, job, target),
                 )
                 if before is not None:
@@ -406,17 +409,27 @@ class LoadRun:
                         before, self.redis_usage(), sum(s.created for s in results[target.name]))
                 if target.name == "edge" and p.profile_seconds and not label:
                     best = sustained(results[target.name])
-                    rate = max(rates[0], (best.rate if best else rates[0]) // 2)
+                    rate = max(ramp[0], (best.rate if best else ramp[0]) // 2)
                     self.profile_edge(target, scenario, load, job, rate)
             finally:
                 self.stop_uas()
         return results
 
-    def run_directory(self, edge: Target) -> tuple[dict[str, list[StepResult]], dict[str, float]]:
+    def run_directory(self, edge: Target, usual: dict[str, list[StepResult]]
+                      ) -> tuple[dict[str, list[StepResult]], dict[str, float]]:
         """REGISTER and agent calls again with a large directory: `directory_agents` provisioned
-        (in orgs of SCALE_ORG_AGENTS) and `directory_registered` of them registered."""
+        (in orgs of SCALE_ORG_AGENTS) and `directory_registered` of them registered. CPU per call is
+        compared at one rate, 80% of what the `usual` ramps sustained, measured once more with the
+        usual directory just before the large one is provisioned: minutes apart on the same edge,
+        not against a ramp run long before (a shared box's speed drifts by more than the 10% judged)."""
         assert self.state is not None
         p = self.profile
+        again = {}
+        for scenario in DIRECTORY_SCENARIOS:
+            step = at_80_percent(usual.get(scenario, []))
+            if step is not None:
+                again[scenario + BEFORE] = self.run_sip(scenario, [edge], f"{scenario} (usual directory)",
+                                                         (step.rate,))["edge"]
         before = self.redis_usage()[0]
         extra = max(0, p.directory_agents - sum(len(o["agents"]) for o in self.tenant()["orgs"]))
         orgs = scale_orgs(extra)
@@ -437,8 +450,8 @@ class LoadRun:
                  "bytes_per_provisioned_agent": round((provisioned - before) / extra, 1) if extra else 0.0,
                  "bytes_per_registered_agent": round((registered - provisioned) / len(rows), 1) if rows else 0.0}
         results = {scenario: self.run_sip(scenario, [edge], label=f"{scenario} (large directory)")["edge"]
-                   for scenario in ("register", "call")}
-        return results, stats
+                   for scenario in DIRECTORY_SCENARIOS}
+        return {**again, **results}, stats
 
     def run_soak(self, edge: Target, minutes: float, interval: float) -> dict[str, object]:
         """The soak: the callees' phones answer, REGISTERs and calls go on at a steady rate."""
@@ -600,7 +613,8 @@ def main(argv: list[str] | None = None) -> int:
                 elif scenario == "cluster":
                     results[scenario] = run.run_cluster()
                 elif scenario == "directory":
-                    results[scenario], directory = run.run_directory(targets[0])
+                    usual = {name: steps.get("edge", []) for name, steps in results.items()}
+                    results[scenario], directory = run.run_directory(targets[0], usual)
                 else:
                     results[scenario] = run.run_media(scenario, targets[0])
             except Exception as e:  # one broken scenario must not cost the others' results

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeops.load.ramp import StepResult, percentile, sustained, verdict
-from edgeops.load.report import at_80_percent, markdown, ratios
+from edgeops.load.report import BEFORE, DIRECTORY, at_80_percent, directory_lines, markdown, ratios
 
 
 def step(rate: int, failed: int = 0, latency: float = 1.0, seconds: float = 10.0, cpu: float = 1.0,
@@ -78,6 +78,39 @@ def test_p99_is_judged_at_the_highest_good_step_within_80_percent_of_sustained()
         s.verdict = verdict(s, None)
     assert at_80_percent(steps).rate == 300  # sustained 400: 80% is 320
     assert at_80_percent(steps[2:]) is None  # no step that low
+
+
+def _judged(*steps: StepResult) -> list[StepResult]:
+    for s in steps:
+        s.verdict = verdict(s, None)
+    return list(steps)
+
+
+DIRECTORY_STATS = {"agents": 100_000, "registered": 50_000, "bytes_per_provisioned_agent": 300.0,
+                   "bytes_per_registered_agent": 900.0}
+
+
+def test_large_directory_is_compared_with_the_usual_one_measured_just_before() -> None:
+    usual = _judged(step(1000, cpu=1.0), step(2000, cpu=2.0), step(3000, cpu=3.0), step(4000, cpu=4.0),
+                    step(5000, failed=500))
+    results = {"register": {"edge": usual}, DIRECTORY: {
+        "register" + BEFORE: _judged(step(3000, cpu=3.3)),  # the box is slower now than in the ramp
+        "register": _judged(step(1000, cpu=1.1), step(2000, cpu=2.2), step(3000, cpu=3.5), step(4000, failed=500))}}
+    lines = directory_lines(results, DIRECTORY_STATS)
+    # 3.5 against the 3.3 just before (+6%), not against the ramp's 3.0 long before (+17%)
+    assert "| register | 4000 | 3000 | 0.110 / 0.117 | +6% at 3000/s |" in lines
+
+
+def test_large_directory_without_the_step_just_before_is_compared_with_the_ramp() -> None:
+    usual = _judged(step(1000, cpu=1.0), step(2000, cpu=2.0))
+    results = {"call": {"edge": usual}, DIRECTORY: {"call": _judged(step(1000, cpu=1.0), step(2000, cpu=3.0))}}
+    assert "| call | 2000 | 2000 | 0.100 / 0.150 | +50% at 2000/s |" in directory_lines(results, DIRECTORY_STATS)
+
+
+def test_large_directory_that_fails_the_compared_rate_has_no_ratio() -> None:
+    results = {"call": {"edge": _judged(step(1000), step(2000))}, DIRECTORY: {
+        "call" + BEFORE: _judged(step(1000)), "call": _judged(step(1000, failed=100))}}
+    assert "| call | 2000 | 0 | n/a | |" in directory_lines(results, DIRECTORY_STATS)
 
 
 def test_profile_ranks_self_and_project_inclusive_time() -> None:
