@@ -19,6 +19,8 @@ from kemi_app.state import EdgeState, connect  # noqa: E402
 from kemi_app.state.attendance import Writes  # noqa: E402
 from tests.sipp import Sipp  # noqa: E402
 
+pytest_plugins = ["tests.reruns"]
+
 API_TOKEN = "test-token-not-secret"
 REAL_PARTS = ("integration", "browser")  # tests that start real Kamailio, rtpengine, Redis, sipp, Chromium
 
@@ -26,7 +28,8 @@ REAL_PARTS = ("integration", "browser")  # tests that start real Kamailio, rtpen
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test of real parts that fails is run once more (pytest-rerunfailures) and fails only
     if it fails again: on a shared 2-core box a worker stalled by another process can reorder
-    two packets or outlast a wait. `-ra` lists every rerun, so a flaky test stays visible."""
+    two packets or outlast a wait. The run ends by listing every rerun with why its first try
+    failed (tests/reruns.py), so a flaky test stays visible and can be fixed."""
     for item in items:
         if any(part in REAL_PARTS for part in item.path.relative_to(ROOT / "tests").parts[:1]):
             item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
