@@ -387,8 +387,8 @@ class LoadRun:
             if target.name == "native" and scenario not in WITH_MEDIA:
                 continue
             load = self.sipp(target, scenario)
-            job, ramp = self.job(scenario)
-            ramp = rates or ramp
+            job, profile_rates = self.job(scenario)
+            ramp = rates or profile_rates
             if scenario == "call":
                 self.start_uas(target, self.callees)
             elif scenario in ("queue", "queue500"):
@@ -428,8 +428,7 @@ class LoadRun:
         for scenario in DIRECTORY_SCENARIOS:
             step = at_80_percent(usual.get(scenario, []))
             if step is not None:
-                again[scenario + BEFORE] = self.run_sip(scenario, [edge], f"{scenario} (usual directory)",
-                                                         (step.rate,))["edge"]
+                again[scenario + BEFORE] = self.run_sip(scenario, [edge], scenario + BEFORE, (step.rate,))["edge"]
         before = self.redis_usage()[0]
         extra = max(0, p.directory_agents - sum(len(o["agents"]) for o in self.tenant()["orgs"]))
         orgs = scale_orgs(extra)
