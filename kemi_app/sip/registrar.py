@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import KSR
 
 from kemi_app import metrics
+from kemi_app.dependency import DependencyDown
 from kemi_app.policy.contacts import ContactError, parse_contact_headers
 from kemi_app.policy.registration import Binding, RegisterOutcome, RegisterRequest, apply_register, live
 from kemi_app.policy.session import session_update
@@ -19,7 +20,7 @@ from kemi_app.provisioning.org import Org
 from kemi_app.sip import connections
 from kemi_app.sip.auth import check, has_credentials, recently_failed, stale, stale_nonce, verify
 from kemi_app.sip.context import Context, header_values, pv, reply
-from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call, refresh_call
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call
 
 
 def source_uri() -> str:
@@ -94,12 +95,13 @@ def handle_register(ctx: Context) -> None:
         if quick is not None or plan is not None:
             rc = check(org.domain, cached.ha1)
             if rc > 0:
-                if quick is not None:
-                    _refresh(ctx, org, user, cached, quick, now)
-                elif plan is not None:
+                if plan is not None:
                     _refresh_decided(ctx, org, user, cached.ha1, plan, now)
-                return
-            if stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
+                    return
+                if quick is not None and _refresh(ctx, org, user, cached, quick, now):
+                    return
+                # Not written: the binding or the agent's credentials changed since. Read, decide.
+            elif stale_nonce(org.domain, rc):  # e.g. a retransmission: nothing to read
                 return
     # Credentials, the agent's registration and company: one round trip before the decision.
     view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
@@ -152,25 +154,28 @@ def _refreshed(cached: Cached, now: float) -> Refresh | None:
     return i, bindings
 
 
-def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, now: float) -> None:
+def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, now: float) -> bool:
     """The same phone again, credentials verified against the cached HA1: its refreshed binding
-    written in one round trip (refresh_call) if the HA1 and the bindings are still the cached
-    ones, and answered from the cache."""
+    written with no read (Registrations.refresh_binding) and answered from the cache. False:
+    nothing written, the binding or the agent's credentials changed since it was cached."""
     i, bindings = plan
     mine = cached.bindings[i]
     fresh = mine._replace(binding=json.dumps(bindings[i]))
     received = bindings[i]["received"]
     on_conn = max(int(b["expires_at"] - now) for b in bindings if b["received"] == received)
     connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}", on_conn) if KSR.is_WSX() > 0 else None
-    call = refresh_call(org.id, user, [(b.contact, b.binding) for b in cached.bindings],
-                        (fresh.contact, fresh.binding), max(b["expires_at"] for b in bindings), now, connection)
-    if _written(ctx, org, user, cached.ha1, call, now):
-        after = [*cached.bindings[:i], fresh, *cached.bindings[i + 1:]]
-        KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), Cached(cached.ha1, after).text())
-        connections.keep_registered(on_conn)
-        newest_first = sorted(bindings, key=lambda b: b["expires_at"], reverse=True)
-        _answer(org.id, 200, "OK", tuple(_contact_header(b["contact"], int(b["expires_at"] - now))
-                                         for b in newest_first))
+    if not ctx.state.registrations.refresh_binding(org.id, user, (fresh.contact, fresh.binding, mine.binding),
+                                                   bindings[i]["expires_at"], connection):
+        _forget(org.id, user)
+        return False
+    KSR.auth.consume_credentials()
+    after = [*cached.bindings[:i], fresh, *cached.bindings[i + 1:]]
+    KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), Cached(cached.ha1, after).text())
+    connections.keep_registered(on_conn)
+    newest_first = sorted(bindings, key=lambda b: b["expires_at"], reverse=True)
+    _answer(org.id, 200, "OK", tuple(_contact_header(b["contact"], int(b["expires_at"] - now))
+                                     for b in newest_first))
+    return True
 
 
 def _refresh_plan(ctx: Context, cached: Cached, now: float) -> tuple[Registration, RegisterWrite] | None:
@@ -337,3 +342,12 @@ def _contact_header(contact: str, ttl: int) -> str:
 
 def _reply_bindings(org_id: str, bindings: list[Binding], now: float) -> None:
     _answer(org_id, 200, "OK", tuple(_contact_header(b.contact, b.ttl(now)) for b in bindings))
+
+
+def expire_registrations(ctx: Context) -> None:
+    """rtimer tick: the registrations whose latest binding expired are removed, their agents
+    offline (every node sweeps; each agent expires once). With Redis down: the next tick."""
+    try:
+        ctx.state.registrations.sweep()
+    except DependencyDown:
+        return

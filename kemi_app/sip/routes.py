@@ -47,7 +47,7 @@ from kemi_app.sip.flood import from_itself
 from kemi_app.sip.http import handle_http
 from kemi_app.sip.nat import fix_contact, route_by_alias
 from kemi_app.sip.reconcile import reconcile
-from kemi_app.sip.registrar import handle_register
+from kemi_app.sip.registrar import expire_registrations, handle_register
 from kemi_app.sip.stats import kamailio_families
 from kemi_app.sip.vanish import drain_closed_connections, queue_closed_connection
 
@@ -427,9 +427,9 @@ class EdgeRoutes:
         return self.ctx
 
     def ksr_reconcile(self, msg: object, *args: object) -> int:
-        """rtimer tick (every second, one process): the node's part in the cluster, the rtpengine
-        pool's health, recordings' audio files and retention, and the reconcile every
-        EDGE_RECONCILE_SECONDS. Each guarded on its own: with Redis down the reconcile still
+        """rtimer tick (every second, one process): the node's part in the cluster, expired
+        registrations, the rtpengine pool's health, recordings' audio files and retention, and
+        the reconcile every EDGE_RECONCILE_SECONDS. Each guarded on its own: with Redis down the reconcile still
         deletes orphaned rtpengine sessions."""
 
         def cluster_work() -> None:
@@ -454,6 +454,7 @@ class EdgeRoutes:
             reconcile(ctx)
 
         _guard("cluster", cluster_work)
+        _guard("registrations", lambda: expire_registrations(self._ctx()))
         _guard("gateways", lambda: topology.sync(self._ctx()))
         _guard("recordings", lambda: recordings.housekeeping(self._ctx()))
         return _guard("reconcile", body)

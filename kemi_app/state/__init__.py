@@ -29,10 +29,16 @@ Keys (every edge node shares them; see keys.py):
   edge:dids,            edge:did:{number}           (provisioning.did.Did)
   edge:version:{org}, edge:version:gateways         bumped on writes; workers' caches check them
   edge:inbound:version             a fresh value on every DID, org or service write (carriers' routes)
-  edge:bindings:{org}:{ext}        hash: contact URI -> JSON binding (see policy.registration)
+  edge:bindings:{org}:{ext}        hash: contact URI -> JSON binding (see policy.registration); no
+                                   TTL: a node's sweep removes it once its latest binding expired
+  edge:registrations               sorted set: org:ext by its latest binding's expiry (the sweep's
+                                   index); edge:registrations:reauth holds those whose credentials
+                                   changed since (their next refresh is authenticated afresh)
   edge:status:{org}:{ext}          chosen status: available, or paused with a name (and whether
                                    that pause type blocks calls)
-  edge:session:{org}:{ext}         current login session + online_until (and the session's
+  edge:session:{org}:{ext}         current login session + online_until, as of the login, the
+                                   unregister or the sweep (presence takes a later expiry from the
+                                   bindings: a refresh need not write it) (and the session's
                                    auto-answer choice, *44 / *45)
   edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress
   edge:authfail:{org}:{ext}:{ip}   failed digest attempts of an agent from a source, expiring

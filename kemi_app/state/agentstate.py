@@ -161,11 +161,13 @@ def presence_from(exts: list[str], rows: list) -> list[Presence]:
     out = []
     for i, ext in enumerate(exts):
         dnd, status, bindings, calls, session = rows[PRESENCE_READS * i : PRESENCE_READS * (i + 1)]
+        held = bindings_from(bindings)
+        # A refresh does not write online_until: a later expiry is the bindings' until the sweep.
+        online_until = max([float(session.get("online_until", 0) or 0), *(b.expires_at for b in held)])
         # A binding on a node whose heartbeat lapsed (the node died) does not make the agent online.
         out.append(derive(
-            ext, status_from(status), dnd == "true", reachable(bindings_from(bindings), nodes, now),
-            float(session.get("online_until", 0) or 0), {c: float(t) for c, t in calls.items()},
-            session_from(session), now,
+            ext, status_from(status), dnd == "true", reachable(held, nodes, now),
+            online_until, {c: float(t) for c, t in calls.items()}, session_from(session), now,
         ))
     return out
 

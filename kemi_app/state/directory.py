@@ -198,13 +198,19 @@ class Directory(Store):
             self._require_org(p, org_id)
             if agent.company and not p.exists(keys.company(org_id, agent.company)):
                 raise ValidationError("company", f"no such company in org {org_id}: {agent.company}")
-            created = not p.exists(key)
+            before = p.hget(key, "ha1")
+            member = keys.registration(org_id, agent.ext)
+            # New credentials: its phones' next refreshes are authenticated afresh, on every node.
+            registered = p.zscore(keys.REGISTRATIONS, member) if before not in (None, agent.ha1) else None
             p.multi()
             p.delete(key)
             p.hset(key, mapping=encode(agent))
+            if registered is not None:
+                p.zrem(keys.REGISTRATIONS, member)
+                p.zadd(keys.REGISTRATIONS_REAUTH, {member: registered})
             p.sadd(keys.agents(org_id), agent.ext)
             queue_agent_changed(p, org_id, agent.ext)  # DND may have changed
-            return created
+            return before is None
 
         return self._optimistic(watch, body)
 
@@ -359,5 +365,7 @@ def _queue_agent_delete(p: Pipeline, org_id: str, ext: str) -> None:
     its call history, kept for its retention."""
     p.delete(keys.agent(org_id, ext), keys.bindings(org_id, ext), keys.status(org_id, ext),
              keys.session(org_id, ext), keys.offer(org_id, ext), keys.idle(org_id, ext))
+    p.zrem(keys.REGISTRATIONS, keys.registration(org_id, ext))
+    p.zrem(keys.REGISTRATIONS_REAUTH, keys.registration(org_id, ext))
     p.srem(keys.agents(org_id), ext)
     queue_agent_changed(p, org_id, ext)  # out of its queues' free sets

@@ -101,6 +101,16 @@ def authfail_unknown(org_id: str, ip: str) -> str:
 
 
 AUTHFAIL_RECENT = k("authfails")  # sorted set: org:ext by the time of its last auth failure (5 min)
+# Sorted sets of org:ext by its latest binding's expiry: every node's sweep removes the bindings
+# once it has passed. An agent's credentials changed since its phones registered: moved from the
+# first to the second, which a refresh checked against a cached HA1 notices (state.registrations).
+REGISTRATIONS = k("registrations")
+REGISTRATIONS_REAUTH = k("registrations", "reauth")
+
+
+def registration(org_id: str, ext: str) -> str:
+    """An agent's member in REGISTRATIONS (or REGISTRATIONS_REAUTH)."""
+    return f"{org_id}:{ext}"
 
 
 def nonce_use(digest: str) -> str:

@@ -109,12 +109,13 @@ local function key(kind, id) return P .. kind .. ':' .. org .. ':' .. id end
 local tried = {}
 for _, e in ipairs(cjson.decode(ARGV[5])) do tried[e] = true end
 local preferred = ARGV[6]
--- Nodes alive (policy.cluster): a binding held by a node whose heartbeat lapsed is not used.
--- Read at the first binding checked: a queue with nobody free needs no node list.
-local alive = nil
+-- Nodes alive (policy.cluster): a binding held by a node whose heartbeat lapsed is not used,
+-- nor one expired that the sweep has not removed yet. Read at the first binding checked: a
+-- queue with nobody free needs no node list.
+local alive, now = nil, nil
 local function alive_nodes()
   if alive then return alive end
-  local now = tonumber(redis.call('time')[1])
+  now = tonumber(redis.call('time')[1])
   alive = {}
   local flat = redis.call('hgetall', P .. 'nodes')
   for i = 1, #flat, 2 do alive[flat[i]] = (tonumber(flat[i + 1]) or 0) > now end
@@ -123,7 +124,8 @@ end
 local function reachable(ext)
   local out = {}
   for _, b in ipairs(redis.call('hvals', key('bindings', ext))) do
-    if alive_nodes()[cjson.decode(b).node or ''] then out[#out + 1] = b end
+    local binding = cjson.decode(b)
+    if alive_nodes()[binding.node or ''] and binding.expires_at > now then out[#out + 1] = b end
   end
   return out
 end

@@ -48,13 +48,15 @@ _register_view = Script(REGISTER_VIEW)
 
 # A REGISTER's writes, if the bindings (and the session, when the decision read it) are still
 # what the decision was made on (compare-and-set; 0: changed, decide again). Only what changed
-# is written: a refresh sets its binding, the TTL and online_until.
-# KEYS: bindings, session, WebSocket connection. ARGV: prefix, org, ext, wake list TTL, then
-# lists (a count, then its items): the expected bindings (contact, JSON pairs), the expected
-# session (pairs; count -1: not compared), bindings to set (pairs) and to delete (contacts);
-# then the bindings' TTL (0: none left), '1' when the session is replaced (a login), session
-# fields to set (a list); the connection's owner ('': none) and TTL; '1' when the agent's
-# availability may have changed (queues: agent_changed).
+# is written: a refresh sets its binding, its place in the expiry index and online_until. The
+# bindings hash has no TTL (persist: one written before had): the sweep removes it.
+# KEYS: bindings, session, WebSocket connection, the registrations index and its reauth set.
+# ARGV: prefix, org, ext, wake list TTL, then lists (a count, then its items): the expected
+# bindings (contact, JSON pairs), the expected session (pairs; count -1: not compared),
+# bindings to set (pairs) and to delete (contacts); then the latest binding's expiry (0: none
+# left), '1' when the session is replaced (a login), session fields to set (a list); the
+# connection's owner ('': none) and TTL; '1' when the agent's availability may have changed
+# (queues: agent_changed).
 _COMMIT_HEAD = AGENT_CHANGED_LUA + """
 local n = 4
 local function arg() n = n + 1 return ARGV[n] end
@@ -78,13 +80,17 @@ _COMMIT_BODY = """
 local bindings = list()
 local session, compared = list()
 if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return changed() end
-local put, gone, ttl = list(), list(), tonumber(arg())
-if ttl == 0 then
+local put, gone, latest = list(), list(), arg()
+local member = ARGV[2] .. ':' .. ARGV[3]
+redis.call('zrem', KEYS[5], member)  -- authenticated now against the HA1 read (or checked) since
+if latest == '0' then
   if #bindings > 0 then redis.call('del', KEYS[1]) end
+  redis.call('zrem', KEYS[4], member)
 else
   if #gone > 0 then redis.call('hdel', KEYS[1], unpack(gone)) end
   if #put > 0 then redis.call('hset', KEYS[1], unpack(put)) end
-  redis.call('expire', KEYS[1], ttl)
+  redis.call('persist', KEYS[1])
+  redis.call('zadd', KEYS[4], latest, member)
 end
 local replace, fields = arg(), list()
 if replace == '1' then redis.call('del', KEYS[2]) end
@@ -105,14 +111,58 @@ _commit_register = Script(COMMIT_REGISTER)
 # version, bindings, session). KEYS: COMMIT_REGISTER's, then agent, org version. ARGV:
 # COMMIT_REGISTER's first four, the cached HA1's SHA1, then COMMIT_REGISTER's lists.
 REFRESH_REGISTER = _COMMIT_HEAD + """
-local agent = redis.call('hmget', KEYS[4], 'ha1', 'company')
+local agent = redis.call('hmget', KEYS[6], 'ha1', 'company')
 if not agent[1] or redis.sha1hex(agent[1]) ~= arg() then return {'stale'} end
 local function changed()
-  return {'changed', agent[2], redis.call('get', KEYS[5]) or '0', redis.call('hgetall', KEYS[1]),
+  return {'changed', agent[2], redis.call('get', KEYS[7]) or '0', redis.call('hgetall', KEYS[1]),
           redis.call('hgetall', KEYS[2])}
 end
 """ + _COMMIT_BODY
 _refresh_register = Script(REFRESH_REGISTER)
+
+
+# Undoes a quick refresh that found its binding gone or its agent's credentials changed: the
+# binding as it was before (its JSON; '': it was not there), if it is still the one written.
+# KEYS: bindings. ARGV: contact, JSON written, JSON before.
+_undo_refresh = Script("""
+if redis.call('hget', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('hdel', KEYS[1], ARGV[1]) else redis.call('hset', KEYS[1], ARGV[1], ARGV[3]) end
+return 1
+""")
+
+# The sweep: each agent of the index (and its reauth set) whose latest binding expired by `now`
+# loses its bindings, goes offline at that expiry and out of its queues' free sets. A binding
+# refreshed since (its index entry was not moved on, e.g. a write lost halfway) puts the agent
+# back at its latest expiry. KEYS: the index, its reauth set. ARGV: prefix, now, at most how
+# many agents per set, wake list TTL. Returns how many agents expired.
+_SWEEP = AGENT_CHANGED_LUA + """
+local P, now, expired = ARGV[1], tonumber(ARGV[2]), 0
+for _, index in ipairs(KEYS) do
+  for _, member in ipairs(redis.call('zrangebyscore', index, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))) do
+    local org, ext = string.match(member, '^(.*):([^:]*)$')
+    local key = P .. 'bindings:' .. org .. ':' .. ext
+    local latest = nil
+    for _, b in ipairs(redis.call('hvals', key)) do
+      local at = cjson.decode(b).expires_at
+      if latest == nil or at > latest then latest = at end
+    end
+    if latest ~= nil and latest > now then
+      redis.call('zadd', index, latest, member)
+    else
+      redis.call('zrem', index, member)
+      if latest ~= nil then
+        redis.call('del', key)
+        redis.call('hset', P .. 'session:' .. org .. ':' .. ext, 'online_until', string.format('%.17g', latest))
+        agent_changed(P, org, ext, ARGV[4])
+        expired = expired + 1
+      end
+    end
+  end
+end
+return expired
+"""
+_sweep = Script(_SWEEP)
+SWEEP_BATCH = 500  # agents per set and sweep: a backlog (Redis was down) drains over a few seconds
 
 
 def binding_json(b: Binding) -> str:
@@ -193,7 +243,7 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
             put += [b.contact, binding_json(b)]
     kept = {b.contact for b in after}
     gone = [contact for contact in current.bindings_raw if contact not in kept]
-    ttl = max(1, int(max(b.expires_at for b in after) - now) + 1) if after else 0
+    latest = repr(max(b.expires_at for b in after)) if after else "0"
     started = write.session.started if write.session is not None else None
     fields: list[str] = []
     if started is not None:
@@ -203,36 +253,27 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
     # Queues read only whether the bindings hash exists and when the session started.
     changed = bool(current.bindings_raw) != bool(after) or started is not None
     expected_session = None if current.session_raw is None else _flat(current.session_raw)
-    return _commit(org_id, ext, (_flat(current.bindings_raw), expected_session), (put, gone, ttl),
+    return _commit(org_id, ext, (_flat(current.bindings_raw), expected_session), (put, gone, latest),
                    (started is not None, fields), write.connection, changed)
 
 
-def refresh_call(org_id: str, ext: str, cached: list[tuple[str, str]], binding: tuple[str, str], online_until: float,
-                 now: float, connection: tuple[str, str, int] | None) -> tuple[list[str], list[str]]:
-    """What commit_call sends for a refresh of one of the `cached` bindings (contact, JSON) to
-    `binding` (contact, JSON), without the decision's objects: that binding, the TTL and
-    online_until (the latest expiry), and the WebSocket connection (node, peer, TTL)."""
-    ttl = max(1, int(online_until - now) + 1)
-    return _commit(org_id, ext, ([x for pair in cached for x in pair], None), (list(binding), [], ttl),
-                   (False, ["online_until", json.dumps(online_until)]), connection, False)
-
-
 def _commit(org_id: str, ext: str, expected: tuple[list[str], list[str] | None],
-            bindings: tuple[list[str], list[str], int], session: tuple[bool, list[str]],
+            bindings: tuple[list[str], list[str], str], session: tuple[bool, list[str]],
             connection: tuple[str, str, int] | None, changed: bool) -> tuple[list[str], list[str]]:
     """COMMIT_REGISTER's keys and arguments: the expected bindings and session (flat pairs; None:
-    not compared), the bindings to set (pairs) and delete and their TTL, whether the session is
+    not compared), the bindings to set (pairs) and delete and the latest one's expiry, whether the session is
     replaced and its fields to set, the connection (node, peer, TTL), whether queues must look."""
-    (expected_bindings, expected_session), (put, gone, ttl), (replaced, fields) = expected, bindings, session
+    (expected_bindings, expected_session), (put, gone, latest), (replaced, fields) = expected, bindings, session
     owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
     if connection is not None:
         node, peer, conn_ttl = connection
         owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
     args = [PREFIX, org_id, ext, str(WAKE_MEMORY),
             *_listed(expected_bindings), *(["-1"] if expected_session is None else _listed(expected_session)),
-            *_listed(put), *_listed(gone), str(ttl), "1" if replaced else "0", *_listed(fields),
+            *_listed(put), *_listed(gone), latest, "1" if replaced else "0", *_listed(fields),
             owner, str(max(1, conn_ttl)), "1" if changed else "0"]
-    return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key], args
+    return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key, keys.REGISTRATIONS,
+            keys.REGISTRATIONS_REAUTH], args
 
 
 @metrics.timed_state
@@ -264,6 +305,37 @@ class Registrations(Store):
             return Refreshed(verdict)
         company, version, bindings, session = rest
         return Refreshed(verdict, company or "", version, Registration(_pairs(bindings), _pairs(session)))
+
+    def refresh_binding(self, org_id: str, ext: str, binding: tuple[str, str, str], expires_at: float,
+                        connection: tuple[str, str, int] | None) -> bool:
+        """A refresh of one of the agent's bindings decided and authenticated on the worker's
+        caches: `binding` (contact, JSON, JSON before) written, the agent's index entry moved on
+        to its new expiry (`expires_at`: always a change; another binding expiring later is
+        found by the sweep, which puts the agent back at it), and the WebSocket connection
+        (node, peer, TTL) remembered, in one round trip with no read: two commands. True once
+        written. False (undone) when the binding was
+        gone (the field is new: removed by another phone's REGISTER, an unregister, the agent's
+        deletion) or the agent is no longer in the index (its credentials changed: moved to the
+        reauth set; or its bindings expired): the regular path then reads and decides."""
+        contact, written, before = binding
+        with self.r.pipeline(transaction=False) as p:
+            p.hset(keys.bindings(org_id, ext), contact, written)
+            p.zadd(keys.REGISTRATIONS, {keys.registration(org_id, ext): expires_at}, xx=True, ch=True)
+            if connection is not None:
+                node, peer, ttl = connection
+                p.set(keys.connection(node, peer), f"{org_id}:{ext}", ex=max(1, ttl))
+            added, moved, *_ = p.execute()
+        if added == 0 and moved == 1:
+            self._replicated()
+            return True
+        _undo_refresh.call(self.r, [keys.bindings(org_id, ext)], [contact, written, "" if added else before])
+        return False
+
+    def sweep(self, now: float | None = None) -> int:
+        """Expires the registrations whose latest binding's expiry passed (every node, every
+        second: each agent once, atomically). Returns how many agents expired."""
+        return int(_sweep.call(self.r, [keys.REGISTRATIONS, keys.REGISTRATIONS_REAUTH],
+                               [PREFIX, repr(time.time() if now is None else now), SWEEP_BATCH, WAKE_MEMORY]))
 
     def registration(self, org_id: str, ext: str) -> Registration:
         with self.r.pipeline(transaction=False) as p:
@@ -327,6 +399,8 @@ class Registrations(Store):
 
         def body(p: Pipeline) -> RegisterOutcome:
             current = [Binding(**json.loads(v)) for v in p.hvals(key)]
+            member = keys.registration(org_id, ext)
+            index = keys.REGISTRATIONS_REAUTH if p.zscore(keys.REGISTRATIONS_REAUTH, member) else keys.REGISTRATIONS
             outcome = change(current)
             if not outcome.ok:
                 return outcome  # nothing written
@@ -335,10 +409,12 @@ class Registrations(Store):
             now = time.time()
             if outcome.bindings:
                 p.hset(key, mapping={b.contact: binding_json(b) for b in outcome.bindings})
-                p.expire(key, max(1, int(max(b.expires_at for b in outcome.bindings) - now) + 1))
-            elif live(current, now):
-                # The last binding went (unregister, vanished connection): offline from now.
-                p.hset(keys.session(org_id, ext), "online_until", json.dumps(now))
+                p.zadd(index, {member: max(b.expires_at for b in outcome.bindings)})
+            else:
+                p.zrem(index, member)
+                if live(current, now):
+                    # The last binding went (unregister, vanished connection): offline from now.
+                    p.hset(keys.session(org_id, ext), "online_until", json.dumps(now))
             queue_agent_changed(p, org_id, ext)
             return outcome
 

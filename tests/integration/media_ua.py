@@ -123,18 +123,22 @@ class Phone:
         )
 
     def _authorised(self, method: str, ruri: str, to: str, body: str = "") -> tuple[str, str, str, int]:
-        """Sends the request, answers the digest challenge; returns (final, call-id, from, cseq)."""
+        """Sends the request, answers the digest challenge (and, as phones do, a stale one once
+        more: the nonce was refused, not the password); returns (final, call-id, from, cseq)."""
         call_id, from_value = uuid.uuid4().hex, f"<sip:{self.user}@{self.domain}>;tag={uuid.uuid4().hex[:8]}"
         self._send(self._request(method, ruri, to, call_id, 1, from_value, body=body))
-        answer = self._final(call_id)
-        status = int(answer.split()[1])
-        if status in (401, 407):
+        answer, cseq = self._final(call_id), 1
+        for _ in range(2):
+            status = int(answer.split()[1])
+            if status not in (401, 407) or (cseq > 1 and "stale=true" not in answer):
+                break
             name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
             cred = authorization(_header(answer, name), method, ruri, self.user, self.password)
             header = "Authorization" if status == 401 else "Proxy-Authorization"
-            self._send(self._request(method, ruri, to, call_id, 2, from_value, f"{header}: {cred}\r\n", body))
-            return self._final(call_id), call_id, from_value, 2
-        return answer, call_id, from_value, 1
+            cseq += 1
+            self._send(self._request(method, ruri, to, call_id, cseq, from_value, f"{header}: {cred}\r\n", body))
+            answer = self._final(call_id)
+        return answer, call_id, from_value, cseq
 
     def register(self) -> None:
         answer, *_ = self._authorised("REGISTER", f"sip:{self.domain}", f"<sip:{self.user}@{self.domain}>")

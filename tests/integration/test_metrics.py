@@ -49,9 +49,9 @@ def test_n_registrations_raise_the_counter_by_exactly_n(edge: Stack, sipp: Sipp,
         before, "edge_registrations_total", org="demo", status="200") == N
     # Each REGISTER is two requests (challenge, then credentials): Kamailio's own counters agree.
     assert value(after, "kamailio_requests_received_total") - value(before, "kamailio_requests_received_total") >= 2 * N
-    # Each opens with one state read: a login's view, or a refresh on what this node cached.
+    # Each opens with one round trip: a login's view, or a refresh written on what this node cached.
     ops = sum(value(after, "edge_redis_seconds_count", op=op) - value(before, "edge_redis_seconds_count", op=op)
-              for op in ("register_view", "refresh"))
+              for op in ("register_view", "refresh_binding"))
     assert ops == N
 
 

@@ -36,7 +36,8 @@ def test_stale_decision_is_made_again_on_what_redis_holds(state: EdgeState) -> N
     regs = state.registrations
     regs.register("commit", "1001", Registration(), add("sip:a@x"))
     assert state.r.get(keys.connection("sip:node", "127.0.0.1:9")) == "commit:1001"
-    assert 0 < state.r.ttl(keys.bindings("commit", "1001")) <= 301
+    assert state.r.ttl(keys.bindings("commit", "1001")) == -1  # no TTL: the sweep removes them
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1001") == now + 300
     # Decided on an empty registration that is no longer empty: decided again, nothing lost.
     write = regs.register("commit", "1001", Registration(), add("sip:b@x"))
     assert seen == [[], [], ["sip:a@x"]]
@@ -77,7 +78,7 @@ def test_a_refresh_leaves_the_session_alone_and_is_not_decided_again(state: Edge
     assert [b.expires_at for b in stored.bindings] == [now + 360]
     assert stored.session_raw is not None and stored.session_raw["auto_answer"] == "true"
     assert float(stored.session_raw["online_until"]) == now + 360
-    assert 300 < state.r.ttl(keys.bindings("commit", "1003")) <= 361
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1003") == now + 360
 
 
 def test_scripts_redis_lost_are_loaded_again(state: EdgeState) -> None:
@@ -119,6 +120,93 @@ def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: Ed
     assert changed.registration.session_raw is not None and changed.org_version is not None
 
 
+def _registered(state: EdgeState, ext: str, now: float) -> Binding:
+    """An agent of org 'commit' registered through the regular commit, one binding."""
+    state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
+    state.directory.save_agent("commit", Agent(ext, ha1(ext, "commit.test", "pw")))
+    first = binding("sip:a@x", now)
+    state.registrations.register("commit", ext, Registration(), lambda _: RegisterWrite(
+        RegisterOutcome(200, "OK", [first]), SessionUpdate(first.expires_at)))
+    return first
+
+
+def test_a_quick_refresh_writes_its_binding_and_index_entry_and_nothing_else(state: EdgeState) -> None:
+    now = time.time()
+    first = _registered(state, "1006", now)
+    session = state.r.hgetall(keys.session("commit", "1006"))
+    fresher = binding("sip:a@x", now + 60)
+    before = state.r.info("commandstats")
+    assert state.registrations.refresh_binding(
+        "commit", "1006", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at, None)
+    after = state.r.info("commandstats")
+    calls = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"] for name in after}
+    assert {name: n for name, n in calls.items() if n and name != "cmdstat_info"} == {
+        "cmdstat_hset": 1, "cmdstat_zadd": 1}
+    assert state.registrations.registration("commit", "1006").bindings == [fresher]
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1006") == fresher.expires_at
+    assert state.r.hgetall(keys.session("commit", "1006")) == session
+
+
+def test_a_quick_refresh_of_a_binding_gone_meanwhile_is_undone(state: EdgeState) -> None:
+    """Removed by another phone's REGISTER (or the agent deleted): the refresh must not bring
+    it back; the regular path decides on what is there."""
+    now = time.time()
+    first = _registered(state, "1007", now)
+    other = binding("sip:b@x", now)
+    state.r.hset(keys.bindings("commit", "1007"), other.contact, binding_json(other))
+    state.r.hdel(keys.bindings("commit", "1007"), first.contact)
+    fresher = binding("sip:a@x", now + 60)
+    assert not state.registrations.refresh_binding(
+        "commit", "1007", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at, None)
+    assert state.registrations.registration("commit", "1007").bindings == [other]
+
+
+def test_new_credentials_make_the_next_quick_refresh_undo_itself(state: EdgeState) -> None:
+    """A password change moves the agent to the reauth set: a refresh checked against the HA1
+    a node cached before is undone, the binding as it was; the next regular commit (checked
+    against the new HA1) puts the agent back in the index."""
+    now = time.time()
+    first = _registered(state, "1008", now)
+    state.directory.save_agent("commit", Agent("1008", ha1("1008", "commit.test", "new")))
+    assert state.r.zscore(keys.REGISTRATIONS_REAUTH, "commit:1008") == first.expires_at
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1008") is None
+    fresher = binding("sip:a@x", now + 60)
+    assert not state.registrations.refresh_binding(
+        "commit", "1008", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at, None)
+    assert state.registrations.registration("commit", "1008").bindings == [first]
+    current = state.registrations.registration("commit", "1008")
+    state.registrations.register("commit", "1008", current, lambda _: RegisterWrite(
+        RegisterOutcome(200, "OK", [fresher]), SessionUpdate(fresher.expires_at)))
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1008") == fresher.expires_at
+    assert state.r.zscore(keys.REGISTRATIONS_REAUTH, "commit:1008") is None
+    # The same HA1 saved again is no change of credentials.
+    state.directory.save_agent("commit", Agent("1008", ha1("1008", "commit.test", "new")))
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1008") == fresher.expires_at
+
+
+def test_the_edges_sweep_expires_registrations_once_their_latest_binding_expired(state: EdgeState) -> None:
+    """Offline at the latest expiry (online_until), out of the index, the bindings gone; an
+    agent whose index entry lags behind a later binding is put back at it, not expired. A
+    second sweep finds nothing left to do."""
+    now = time.time()
+    gone = _registered(state, "1009", now - 400)  # expired 100 s ago
+    _registered(state, "1010", now)
+    later = binding("sip:b@x", now + 200)
+    state.r.hset(keys.bindings("commit", "1010"), later.contact, binding_json(later))
+    state.r.zadd(keys.REGISTRATIONS, {"commit:1010": now - 1})  # lagging
+    state.r.zadd(keys.REGISTRATIONS_REAUTH, {"commit:1011": now - 1})  # its bindings deleted with it
+    deadline = time.monotonic() + 5  # the edge's own sweep, every second
+    while state.r.zscore(keys.REGISTRATIONS, "commit:1010") != later.expires_at and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not state.r.exists(keys.bindings("commit", "1009"))
+    assert float(state.r.hget(keys.session("commit", "1009"), "online_until")) == gone.expires_at
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1009") is None
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1010") == later.expires_at
+    assert len(state.registrations.registration("commit", "1010").bindings) == 2
+    assert state.r.zscore(keys.REGISTRATIONS_REAUTH, "commit:1011") is None
+    assert state.registrations.sweep(now) == 0
+
+
 def test_failures_against_agents_are_listed_for_every_node_and_made_up_names_are_not(state: EdgeState) -> None:
     """The cluster's list of recent failures: what lets a node skip the lockout read on a refresh."""
     regs = state.registrations
@@ -127,3 +215,16 @@ def test_failures_against_agents_are_listed_for_every_node_and_made_up_names_are
     regs.record_auth_failure("commit", "9999", "127.0.0.9", per_agent=False)
     assert "commit:1006" in regs.failed_since(since) and "commit:9999" not in regs.failed_since(since)
     assert "commit:1006" not in regs.failed_since(time.time() + 1)
+
+
+def test_presence_is_offline_since_the_latest_binding_the_sweep_has_not_removed_yet(state: EdgeState) -> None:
+    """A refresh leaves online_until as the login wrote it: until the sweep, the agent went
+    offline when its latest binding expired."""
+    now = time.time()
+    state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
+    state.directory.save_agent("commit", Agent("1012", ha1("1012", "commit.test", "pw")))
+    lapsed = binding("sip:a@x", now - 400)  # expired 100 s ago; not in the index: no sweep takes it
+    state.r.hset(keys.bindings("commit", "1012"), lapsed.contact, binding_json(lapsed))
+    state.r.hset(keys.session("commit", "1012"), "online_until", repr(now - 500))
+    (presence,) = state.agents.presence("commit", ["1012"])
+    assert presence.state == "offline" and presence.since == lapsed.expires_at

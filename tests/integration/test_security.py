@@ -164,8 +164,9 @@ def test_a_refresh_from_the_same_client_writes_what_the_registrar_decides(
     client: RawSip, state: EdgeState, org: str
 ) -> None:
     """A refresh the node recognises from its cache (same client, same request but for Call-ID
-    and CSeq) changes the binding's expiry, Call-ID and CSeq, the bindings' TTL and
-    online_until, nothing else; a lower CSeq of the binding's Call-ID and another Expires are
+    and CSeq) changes the binding's expiry, Call-ID and CSeq and the agent's place in the
+    registrations' index, nothing else (online_until is read from the bindings until they
+    expire); a lower CSeq of the binding's Call-ID and another Expires are
     decided by the registrar (500, the new expiry)."""
     ext = "5006"
     state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
@@ -179,8 +180,9 @@ def test_a_refresh_from_the_same_client_writes_what_the_registrar_decides(
     (fresh,) = state.registrations.bindings(ORG, ext)
     assert fresh == replace(first, expires_at=fresh.expires_at, call_id=call_id, cseq=7)
     assert before + 3600 <= fresh.expires_at <= time.time() + 3600
-    assert state.r.hgetall(keys.session(ORG, ext)) == {**session, "online_until": repr(fresh.expires_at)}
-    assert 3590 < state.r.ttl(keys.bindings(ORG, ext)) <= 3601
+    assert state.r.hgetall(keys.session(ORG, ext)) == session
+    assert state.r.zscore(keys.REGISTRATIONS, keys.registration(ORG, ext)) == fresh.expires_at
+    assert state.r.ttl(keys.bindings(ORG, ext)) == -1
     _, answer = _authenticated(client, "REGISTER", f"sip:{DOMAIN}", user=ext, call_id=call_id, cseq=5)
     assert answer is not None and answer.status == 500, answer
     assert state.registrations.bindings(ORG, ext) == [fresh]
@@ -193,8 +195,9 @@ def test_a_refresh_from_the_same_client_writes_what_the_registrar_decides(
 def test_refreshes_of_an_agent_with_two_phones_keep_both_bindings(
     edge: Stack, client: RawSip, state: EdgeState, org: str
 ) -> None:
-    """Each phone's refresh changes its own binding, in one script call on what the node cached;
-    both are answered with both contacts, newest first, and online_until is the latest expiry."""
+    """Each phone's refresh changes its own binding, in one round trip on what the node cached;
+    both are answered with both contacts, newest first, and the registration expires with the
+    latest."""
     ext = "5007"
     state.directory.save_agent(ORG, Agent(ext, ha1(ext, DOMAIN, PASSWORD)))
     other = RawSip(client.edge)
@@ -211,13 +214,13 @@ def test_refreshes_of_an_agent_with_two_phones_keep_both_bindings(
         other.close()
     after = scrape(edge)
     ops = {op: value(after, "edge_redis_seconds_count", op=op) - value(before, "edge_redis_seconds_count", op=op)
-           for op in ("register_view", "refresh")}
-    assert ops == {"register_view": 0, "refresh": 3}
+           for op in ("register_view", "refresh_binding")}
+    assert ops == {"register_view": 0, "refresh_binding": 3}
     bindings = state.registrations.bindings(ORG, ext)
     assert sorted(b.received for b in bindings) == sorted(
         f"sip:127.0.0.1:{c.local[1]};transport=udp" for c in (client, other))
     latest = max(b.expires_at for b in bindings)
-    assert float(state.r.hget(keys.session(ORG, ext), "online_until")) == latest
+    assert state.r.zscore(keys.REGISTRATIONS, keys.registration(ORG, ext)) == latest
 
 
 def test_replayed_invite_with_a_new_call_id_is_stale(client: RawSip, org: str) -> None:

@@ -8,7 +8,7 @@ from kemi_app.policy.registration import Binding, RegisterOutcome
 from kemi_app.policy.session import LoginSession, SessionUpdate
 from kemi_app.state import keys
 from kemi_app.state.queues import PREFIX, WAKE_MEMORY
-from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call, refresh_call
+from kemi_app.state.registrations import RegisterWrite, Registration, binding_json, commit_call
 
 NOW = 1_000_000.0
 A = Binding(contact="sip:a@h", received="sip:1.2.3.4:5;transport=udp", socket="udp:127.0.0.1:5060",
@@ -21,17 +21,18 @@ def args_after_keys(args: list[str]) -> list[str]:
     return args[4:]
 
 
-def test_a_refresh_sends_its_binding_ttl_and_online_until_and_no_queue_update() -> None:
+def test_a_refresh_sends_its_binding_latest_expiry_and_online_until_and_no_queue_update() -> None:
     current = Registration({A.contact: binding_json(A)}, None)  # session not read: not compared
     fresher = replace(A, expires_at=NOW + 300, call_id="c2", cseq=2)
     write = RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(NOW + 300))
     keys_, args = commit_call("org", "100", current, write, NOW)
-    assert keys_ == [keys.bindings("org", "100"), keys.session("org", "100"), keys.connection("", "")]
+    assert keys_ == [keys.bindings("org", "100"), keys.session("org", "100"), keys.connection("", ""),
+                     keys.REGISTRATIONS, keys.REGISTRATIONS_REAUTH]
     assert args_after_keys(args) == [
         "2", A.contact, binding_json(A),  # expected bindings
         "-1",  # expected session: not compared
         "2", A.contact, binding_json(fresher), "0",  # bindings set, none deleted
-        "301", "0", "2", "online_until", str(NOW + 300),  # TTL, session kept, its fields set
+        repr(NOW + 300), "0", "2", "online_until", str(NOW + 300),  # index entry, session kept, its fields set
         "", "1", "0"]  # no connection; availability unchanged
 
 
@@ -41,7 +42,7 @@ def test_an_unchanged_binding_is_not_sent_and_an_expired_one_is_deleted() -> Non
     c = replace(A, contact="sip:c@h")
     write = RegisterWrite(RegisterOutcome(200, "OK", [A, c]), SessionUpdate(NOW + 100))
     rest = args_after_keys(commit_call("org", "100", current, write, NOW)[1])
-    assert rest[5:12] == ["-1", "2", c.contact, binding_json(c), "1", B.contact, "101"]
+    assert rest[5:12] == ["-1", "2", c.contact, binding_json(c), "1", B.contact, repr(NOW + 100)]
 
 
 def test_a_login_replaces_the_compared_session_and_updates_the_queues() -> None:
@@ -52,7 +53,7 @@ def test_a_login_replaces_the_compared_session_and_updates_the_queues() -> None:
     keys_, args = commit_call("org", "100", current, write, NOW)
     rest = args_after_keys(args)
     assert rest[:3] == ["0", "2", "online_until"]  # no bindings, the session as read
-    assert rest[rest.index("101") + 1] == "1"  # the session is replaced
+    assert rest[rest.index(repr(NOW + 100)) + 1] == "1"  # the session is replaced
     assert rest[-5:-3] == ["online_until", str(NOW + 100)]
     assert keys_[2] == keys.connection("sip:node", "127.0.0.1:9")
     assert rest[-3:] == ["org:100", "100", "1"]
@@ -62,18 +63,5 @@ def test_the_last_binding_going_deletes_the_bindings_and_updates_the_queues() ->
     current = Registration({A.contact: binding_json(A)}, None)
     write = RegisterWrite(RegisterOutcome(200, "OK", []), SessionUpdate(NOW))
     rest = args_after_keys(commit_call("org", "100", current, write, NOW)[1])
-    assert rest[4:8] == ["0", "1", A.contact, "0"]  # nothing set, A deleted, TTL 0: no bindings left
+    assert rest[4:8] == ["0", "1", A.contact, "0"]  # nothing set, A deleted, expiry 0: no bindings left
     assert rest[-1] == "1"
-
-
-def test_a_refresh_made_on_the_cache_sends_what_the_decision_would() -> None:
-    """refresh_call (the same phone again, no decision made) equals commit_call of the
-    registrar's decision: that binding, the TTL and online_until from the latest expiry, the
-    other bindings untouched, the connection."""
-    current = Registration({A.contact: binding_json(A), B.contact: binding_json(B)}, None)
-    fresher = replace(A, expires_at=NOW + 300, call_id="c2", cseq=2)
-    connection = ("sip:node", "127.0.0.1:9", 300)
-    write = RegisterWrite(RegisterOutcome(200, "OK", [fresher, B]), SessionUpdate(NOW + 300), connection)
-    cached = [(A.contact, binding_json(A)), (B.contact, binding_json(B))]
-    made = refresh_call("org", "100", cached, (A.contact, binding_json(fresher)), NOW + 300, NOW, connection)
-    assert made == commit_call("org", "100", current, write, NOW)
