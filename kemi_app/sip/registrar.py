@@ -202,7 +202,7 @@ def _no_login(before: list[Binding]) -> Company | None:
 def _refresh_decided(ctx: Context, org: Org, user: str, ha1: str, plan: tuple[Registration, RegisterWrite],
                      now: float) -> None:
     current, write = plan
-    if _written(ctx, org, user, ha1, commit_call(org.id, user, current, write, now), now):
+    if _written(ctx, org, user, ha1, commit_call(org.id, user, ha1, current, write), now):
         _registered(org.id, user, ha1, write.outcome, now)
 
 
@@ -210,7 +210,7 @@ def _written(ctx: Context, org: Org, user: str, ha1: str, call: tuple[list[str],
     """A refresh's commit `call` made on the cache, sent with the cached `ha1` to be checked: True
     once written. Otherwise answered: a stale challenge (the HA1 changed), or decided again on
     what the same round trip read (the bindings changed)."""
-    done = ctx.state.registrations.refresh(org.id, user, call, ha1)
+    done = ctx.state.registrations.refresh(org.id, user, call)
     if done.verdict == "stale":
         _forget(org.id, user)
         stale(org.domain)
@@ -281,8 +281,13 @@ def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registra
         return ctx.state.lookups.company_of(org.id, company_id, org_version)
 
     # Bindings, session and WebSocket connection written together in the second round trip.
-    outcome = ctx.state.registrations.register(
-        org.id, ext, registration, lambda current: _decide(request, current, company)).outcome
+    write = ctx.state.registrations.register(
+        org.id, ext, ha1, registration, lambda current: _decide(request, current, company))
+    if write is None:  # the password changed since it was read: this one must not be cached
+        _forget(org.id, ext)
+        stale(org.domain)
+        return
+    outcome = write.outcome
     if not outcome.ok:
         extra = (f"Min-Expires: {outcome.min_expires}",) if outcome.min_expires else ()
         _answer(org.id, outcome.status, outcome.reason, extra)

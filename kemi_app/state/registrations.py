@@ -46,12 +46,15 @@ return {agent[1], agent[2], auth, version, bindings, session}
 """
 _register_view = Script(REGISTER_VIEW)
 
-# A REGISTER's writes, if the bindings (and the session, when the decision read it) are still
-# what the decision was made on (compare-and-set; 0: changed, decide again). Only what changed
+# A REGISTER's writes, if the HA1 it was authenticated with is still the agent's ({'stale'}
+# otherwise: a password changed meanwhile must not let the old one refresh from the cache), and
+# the bindings (and the session, when the decision read it) are still what the decision was
+# made on (compare-and-set; 0: changed, decide again). Only what changed
 # is written: a refresh sets its binding, its place in the expiry index and online_until. The
 # bindings hash has no TTL (persist: one written before had): the sweep removes it.
-# KEYS: bindings, session, WebSocket connection, the registrations index and its reauth set.
-# ARGV: prefix, org, ext, wake list TTL, then lists (a count, then its items): the expected
+# KEYS: bindings, session, WebSocket connection, the registrations index and its reauth set,
+# the agent. ARGV: prefix, org, ext, wake list TTL, the HA1's SHA1, then lists (a count, then
+# its items): the expected
 # bindings (contact, JSON pairs), the expected session (pairs; count -1: not compared),
 # bindings to set (pairs) and to delete (contacts); then the latest binding's expiry (0: none
 # left), '1' when the session is replaced (a login), session fields to set (a list); the
@@ -75,6 +78,8 @@ local function same(key, want)
   end
   return true
 end
+local agent = redis.call('hmget', KEYS[6], 'ha1', 'company')
+if not agent[1] or redis.sha1hex(agent[1]) ~= arg() then return {'stale'} end
 """
 _COMMIT_BODY = """
 local bindings = list()
@@ -82,7 +87,7 @@ local session, compared = list()
 if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return changed() end
 local put, gone, latest = list(), list(), arg()
 local member = ARGV[2] .. ':' .. ARGV[3]
-redis.call('zrem', KEYS[5], member)  -- authenticated now against the HA1 read (or checked) since
+redis.call('zrem', KEYS[5], member)  -- authenticated against the agent's HA1 as it is now
 if latest == '0' then
   if #bindings > 0 then redis.call('del', KEYS[1]) end
   redis.call('zrem', KEYS[4], member)
@@ -104,15 +109,12 @@ COMMIT_REGISTER = _COMMIT_HEAD + "local function changed() return 0 end" + _COMM
 _commit_register = Script(COMMIT_REGISTER)
 
 # A refresh in one round trip, for a worker that verified the digest against its cached HA1 and
-# decided on its cached bindings: checks the cache (the stored HA1's SHA1, else 'stale'), then
-# commits as COMMIT_REGISTER. The lockout is not read: a worker takes this path only when no
-# failure was recorded against the agent lately (sip/auth.recently_failed). Bindings no longer as
-# cached: 'changed' with what the regular decision needs (the agent's company, the org's
-# version, bindings, session). KEYS: COMMIT_REGISTER's, then agent, org version. ARGV:
-# COMMIT_REGISTER's first four, the cached HA1's SHA1, then COMMIT_REGISTER's lists.
+# decided on its cached bindings: commits as COMMIT_REGISTER (which checks that HA1). The
+# lockout is not read: a worker takes this path only when no failure was recorded against the
+# agent lately (sip/auth.recently_failed). Bindings no longer as cached: 'changed' with what the
+# regular decision needs (the agent's company, the org's version, bindings, session). KEYS:
+# COMMIT_REGISTER's, then the org version. ARGV: COMMIT_REGISTER's.
 REFRESH_REGISTER = _COMMIT_HEAD + """
-local agent = redis.call('hmget', KEYS[6], 'ha1', 'company')
-if not agent[1] or redis.sha1hex(agent[1]) ~= arg() then return {'stale'} end
 local function changed()
   return {'changed', agent[2], redis.call('get', KEYS[7]) or '0', redis.call('hgetall', KEYS[1]),
           redis.call('hgetall', KEYS[2])}
@@ -232,9 +234,10 @@ class RegisterWrite:
     connection: tuple[str, str, int] | None = None
 
 
-def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWrite, now: float
+def commit_call(org_id: str, ext: str, ha1: str, current: Registration, write: RegisterWrite
                 ) -> tuple[list[str], list[str]]:
-    """COMMIT_REGISTER's keys and arguments: `write` applied to `current`."""
+    """COMMIT_REGISTER's keys and arguments: `write` applied to `current`, by a REGISTER
+    authenticated against `ha1`."""
     after = write.outcome.bindings
     before = {b.contact: b for b in current.bindings}
     put: list[str] = []
@@ -253,11 +256,11 @@ def commit_call(org_id: str, ext: str, current: Registration, write: RegisterWri
     # Queues read only whether the bindings hash exists and when the session started.
     changed = bool(current.bindings_raw) != bool(after) or started is not None
     expected_session = None if current.session_raw is None else _flat(current.session_raw)
-    return _commit(org_id, ext, (_flat(current.bindings_raw), expected_session), (put, gone, latest),
+    return _commit(org_id, ext, ha1, (_flat(current.bindings_raw), expected_session), (put, gone, latest),
                    (started is not None, fields), write.connection, changed)
 
 
-def _commit(org_id: str, ext: str, expected: tuple[list[str], list[str] | None],
+def _commit(org_id: str, ext: str, ha1: str, expected: tuple[list[str], list[str] | None],
             bindings: tuple[list[str], list[str], str], session: tuple[bool, list[str]],
             connection: tuple[str, str, int] | None, changed: bool) -> tuple[list[str], list[str]]:
     """COMMIT_REGISTER's keys and arguments: the expected bindings and session (flat pairs; None:
@@ -268,12 +271,12 @@ def _commit(org_id: str, ext: str, expected: tuple[list[str], list[str] | None],
     if connection is not None:
         node, peer, conn_ttl = connection
         owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
-    args = [PREFIX, org_id, ext, str(WAKE_MEMORY),
+    args = [PREFIX, org_id, ext, str(WAKE_MEMORY), hashlib.sha1(ha1.encode()).hexdigest(),
             *_listed(expected_bindings), *(["-1"] if expected_session is None else _listed(expected_session)),
             *_listed(put), *_listed(gone), latest, "1" if replaced else "0", *_listed(fields),
             owner, str(max(1, conn_ttl)), "1" if changed else "0"]
     return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key, keys.REGISTRATIONS,
-            keys.REGISTRATIONS_REAUTH], args
+            keys.REGISTRATIONS_REAUTH, keys.agent(org_id, ext)], args
 
 
 @metrics.timed_state
@@ -289,14 +292,11 @@ class Registrations(Store):
         registration = Registration(_pairs(bindings), None if session is None else _pairs(session))
         return RegisterView(auth_from(ha1, claimed), company or "", version, registration)
 
-    def refresh(self, org_id: str, ext: str, call: tuple[list[str], list[str]], cached_ha1: str) -> Refreshed:
-        """A commit `call` (commit_call, refresh_call) made on the worker's caches, in one script
-        call, if `cached_ha1` is still the agent's."""
+    def refresh(self, org_id: str, ext: str, call: tuple[list[str], list[str]]) -> Refreshed:
+        """A commit `call` (commit_call) made on the worker's caches, in one script call, if the
+        HA1 it names is still the agent's and the bindings still the cached ones."""
         commit_keys, commit_args = call
-        seen = hashlib.sha1(cached_ha1.encode()).hexdigest()
-        reply = _refresh_register.call(
-            self.r, [*commit_keys, keys.agent(org_id, ext), keys.org_version(org_id)],
-            [*commit_args[:4], seen, *commit_args[4:]])
+        reply = _refresh_register.call(self.r, [*commit_keys, keys.org_version(org_id)], commit_args)
         if reply == 1:
             self._replicated()
             return Refreshed("ok")
@@ -313,10 +313,10 @@ class Registrations(Store):
         to its new expiry (`expires_at`: always a change; another binding expiring later is
         found by the sweep, which puts the agent back at it), and the WebSocket connection
         (node, peer, TTL) remembered, in one round trip with no read: two commands. True once
-        written. False (undone) when the binding was
-        gone (the field is new: removed by another phone's REGISTER, an unregister, the agent's
-        deletion) or the agent is no longer in the index (its credentials changed: moved to the
-        reauth set; or its bindings expired): the regular path then reads and decides."""
+        written. False (undone) when the binding was gone (the field is new: removed by another
+        phone's REGISTER, an unregister, the agent's deletion) or the agent is no longer in the
+        index (its credentials changed: moved to the reauth set; or its bindings expired): the
+        regular path then reads and decides."""
         contact, written, before = binding
         with self.r.pipeline(transaction=False) as p:
             p.hset(keys.bindings(org_id, ext), contact, written)
@@ -345,18 +345,23 @@ class Registrations(Store):
         return Registration(bindings, session)
 
     def register(
-        self, org_id: str, ext: str, current: Registration, decide: Callable[[Registration], RegisterWrite]
-    ) -> RegisterWrite:
+        self, org_id: str, ext: str, ha1: str, current: Registration,
+        decide: Callable[[Registration], RegisterWrite],
+    ) -> RegisterWrite | None:
         """Writes what `decide` makes of the agent's registration in one script call, if the
         registration is still `current`; else reads it again and decides again (concurrent
-        REGISTERs of one agent). A refusal writes nothing."""
+        REGISTERs of one agent). A refusal writes nothing. None: nothing written, the agent's
+        HA1 is no longer `ha1`, the one the REGISTER was authenticated with."""
         for _ in range(MAX_RETRIES):
             write = decide(current)
             if not write.outcome.ok:
                 return write
-            if _commit_register.call(self.r, *commit_call(org_id, ext, current, write, time.time())) == 1:
+            done = _commit_register.call(self.r, *commit_call(org_id, ext, ha1, current, write))
+            if done == 1:
                 self._replicated()  # the 200 OK goes out once a failover cannot lose the binding
                 return write
+            if done != 0:
+                return None
             current = self.registration(org_id, ext)
         raise Conflict("too many concurrent changes, try again")
 

@@ -1,5 +1,6 @@
 """A REGISTER's writes as one compare-and-set script against a real Redis: written when the
-registration is still what the decision saw, decided again on what is there when it is not."""
+registration is still what the decision saw, decided again on what is there when it is not,
+and only while the agent's HA1 is the one the REGISTER was authenticated with."""
 
 from __future__ import annotations
 
@@ -19,8 +20,17 @@ def binding(contact: str, now: float) -> Binding:
                    node="sip:127.0.0.1:5060", expires_at=now + 300, call_id="c1", cseq=1)
 
 
+def _agent(state: EdgeState, ext: str, password: str = "pw") -> str:
+    """An agent of org 'commit'; its HA1."""
+    state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
+    digest = ha1(ext, "commit.test", password)
+    state.directory.save_agent("commit", Agent(ext, digest))
+    return digest
+
+
 def test_stale_decision_is_made_again_on_what_redis_holds(state: EdgeState) -> None:
     now = time.time()
+    h = _agent(state, "1001")
     session = LoginSession(started_at=now, call_id="c1", conn_id=0, block_calls_during_pause=True, company="x")
     seen: list[list[str]] = []
 
@@ -34,13 +44,13 @@ def test_stale_decision_is_made_again_on_what_redis_holds(state: EdgeState) -> N
         return decide
 
     regs = state.registrations
-    regs.register("commit", "1001", Registration(), add("sip:a@x"))
+    regs.register("commit", "1001", h, Registration(), add("sip:a@x"))
     assert state.r.get(keys.connection("sip:node", "127.0.0.1:9")) == "commit:1001"
     assert state.r.ttl(keys.bindings("commit", "1001")) == -1  # no TTL: the sweep removes them
     assert state.r.zscore(keys.REGISTRATIONS, "commit:1001") == now + 300
     # Decided on an empty registration that is no longer empty: decided again, nothing lost.
-    write = regs.register("commit", "1001", Registration(), add("sip:b@x"))
-    assert seen == [[], [], ["sip:a@x"]]
+    write = regs.register("commit", "1001", h, Registration(), add("sip:b@x"))
+    assert write is not None and seen == [[], [], ["sip:a@x"]]
     assert sorted(b.contact for b in write.outcome.bindings) == ["sip:a@x", "sip:b@x"]
     stored = regs.registration("commit", "1001")
     assert sorted(b.contact for b in stored.bindings) == ["sip:a@x", "sip:b@x"]
@@ -49,7 +59,8 @@ def test_stale_decision_is_made_again_on_what_redis_holds(state: EdgeState) -> N
 
 def test_a_refusal_writes_nothing(state: EdgeState) -> None:
     refused = RegisterWrite(RegisterOutcome(423, "Interval Too Brief", [], min_expires=60))
-    assert state.registrations.register("commit", "1002", Registration(), lambda _: refused) is refused
+    h = _agent(state, "1002")
+    assert state.registrations.register("commit", "1002", h, Registration(), lambda _: refused) is refused
     assert state.registrations.registration("commit", "1002") == Registration()
 
 
@@ -58,9 +69,10 @@ def test_a_refresh_leaves_the_session_alone_and_is_not_decided_again(state: Edge
     another worker) neither makes a refresh decide again nor is lost."""
     now = time.time()
     regs = state.registrations
+    h = _agent(state, "1003")
     first = binding("sip:a@x", now)
     session = LoginSession(started_at=now, call_id="c1", conn_id=0, block_calls_during_pause=False)
-    regs.register("commit", "1003", Registration(), lambda _: RegisterWrite(
+    regs.register("commit", "1003", h, Registration(), lambda _: RegisterWrite(
         RegisterOutcome(200, "OK", [first]), SessionUpdate(now + 300, session)))
     view = regs.register_view("commit", "1003", "127.0.0.1", now=now)
     assert view.registration.session_raw is None  # a live binding: no decision needs the session
@@ -72,7 +84,7 @@ def test_a_refresh_leaves_the_session_alone_and_is_not_decided_again(state: Edge
         fresher = binding("sip:a@x", now + 60)
         return RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(now + 360))
 
-    regs.register("commit", "1003", view.registration, refresh)
+    regs.register("commit", "1003", h, view.registration, refresh)
     assert len(decided) == 1
     stored = regs.registration("commit", "1003")
     assert [b.expires_at for b in stored.bindings] == [now + 360]
@@ -84,12 +96,13 @@ def test_a_refresh_leaves_the_session_alone_and_is_not_decided_again(state: Edge
 def test_scripts_redis_lost_are_loaded_again(state: EdgeState) -> None:
     """A restarted or failed-over Redis has no scripts: the read and the commit still run."""
     now = time.time()
+    h = _agent(state, "1004")
     state.r.script_flush()
     view = state.registrations.register_view("commit", "1004", "127.0.0.1", now)
-    assert view.auth.fresh and view.registration == Registration()
+    assert view.auth.fresh and view.auth.ha1 == h and view.registration == Registration()
     state.r.script_flush()
     write = RegisterWrite(RegisterOutcome(200, "OK", [binding("sip:a@x", now)]), SessionUpdate(now + 300))
-    state.registrations.register("commit", "1004", view.registration, lambda _: write)
+    state.registrations.register("commit", "1004", h, view.registration, lambda _: write)
     assert [b.contact for b in state.registrations.registration("commit", "1004").bindings] == ["sip:a@x"]
 
 
@@ -99,33 +112,42 @@ def test_refresh_on_cached_ha1_and_bindings_checks_both_before_writing(state: Ed
     writes nothing."""
     now = time.time()
     regs = state.registrations
-    state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
-    state.directory.save_agent("commit", Agent("1005", ha1("1005", "commit.test", "pw")))
+    right = _agent(state, "1005")
+    wrong = ha1("1005", "commit.test", "old")
     first = binding("sip:a@x", now)
-    regs.register("commit", "1005", Registration(), lambda _: RegisterWrite(RegisterOutcome(200, "OK", [first])))
+    regs.register("commit", "1005", right, Registration(), lambda _: RegisterWrite(RegisterOutcome(200, "OK", [first])))
     cached = Registration({first.contact: binding_json(first)}, None)
     fresher = binding("sip:a@x", now + 60)
     write = RegisterWrite(RegisterOutcome(200, "OK", [fresher]), SessionUpdate(fresher.expires_at))
-    right, wrong = ha1("1005", "commit.test", "pw"), ha1("1005", "commit.test", "old")
 
     def refresh(ha1_: str, current: Registration = cached) -> str:
-        return regs.refresh("commit", "1005", commit_call("commit", "1005", current, write, now), ha1_).verdict
+        return regs.refresh("commit", "1005", commit_call("commit", "1005", ha1_, current, write)).verdict
 
     assert refresh(wrong) == "stale"
     assert regs.registration("commit", "1005").bindings == [first]
     assert refresh(right) == "ok"
     assert regs.registration("commit", "1005").bindings == [fresher]
-    changed = regs.refresh("commit", "1005", commit_call("commit", "1005", cached, write, now), right)
+    changed = regs.refresh("commit", "1005", commit_call("commit", "1005", right, cached, write))
     assert changed.verdict == "changed" and changed.registration.bindings == [fresher]
     assert changed.registration.session_raw is not None and changed.org_version is not None
 
 
+def test_a_commit_after_the_password_changed_writes_nothing(state: EdgeState) -> None:
+    """A password changed between a REGISTER's read and its write: nothing is written and the
+    agent stays out of the index, so no node refreshes it on the HA1 it checked."""
+    old = _agent(state, "1013")
+    _agent(state, "1013", "new")
+    write = RegisterWrite(RegisterOutcome(200, "OK", [binding("sip:a@x", time.time())]))
+    assert state.registrations.register("commit", "1013", old, Registration(), lambda _: write) is None
+    assert state.registrations.registration("commit", "1013").bindings == []
+    assert state.r.zscore(keys.REGISTRATIONS, "commit:1013") is None
+
+
 def _registered(state: EdgeState, ext: str, now: float) -> Binding:
     """An agent of org 'commit' registered through the regular commit, one binding."""
-    state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
-    state.directory.save_agent("commit", Agent(ext, ha1(ext, "commit.test", "pw")))
+    h = _agent(state, ext)
     first = binding("sip:a@x", now)
-    state.registrations.register("commit", ext, Registration(), lambda _: RegisterWrite(
+    state.registrations.register("commit", ext, h, Registration(), lambda _: RegisterWrite(
         RegisterOutcome(200, "OK", [first]), SessionUpdate(first.expires_at)))
     return first
 
@@ -167,7 +189,7 @@ def test_new_credentials_make_the_next_quick_refresh_undo_itself(state: EdgeStat
     against the new HA1) puts the agent back in the index."""
     now = time.time()
     first = _registered(state, "1008", now)
-    state.directory.save_agent("commit", Agent("1008", ha1("1008", "commit.test", "new")))
+    new = _agent(state, "1008", "new")
     assert state.r.zscore(keys.REGISTRATIONS_REAUTH, "commit:1008") == first.expires_at
     assert state.r.zscore(keys.REGISTRATIONS, "commit:1008") is None
     fresher = binding("sip:a@x", now + 60)
@@ -175,12 +197,12 @@ def test_new_credentials_make_the_next_quick_refresh_undo_itself(state: EdgeStat
         "commit", "1008", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at, None)
     assert state.registrations.registration("commit", "1008").bindings == [first]
     current = state.registrations.registration("commit", "1008")
-    state.registrations.register("commit", "1008", current, lambda _: RegisterWrite(
+    state.registrations.register("commit", "1008", new, current, lambda _: RegisterWrite(
         RegisterOutcome(200, "OK", [fresher]), SessionUpdate(fresher.expires_at)))
     assert state.r.zscore(keys.REGISTRATIONS, "commit:1008") == fresher.expires_at
     assert state.r.zscore(keys.REGISTRATIONS_REAUTH, "commit:1008") is None
     # The same HA1 saved again is no change of credentials.
-    state.directory.save_agent("commit", Agent("1008", ha1("1008", "commit.test", "new")))
+    _agent(state, "1008", "new")
     assert state.r.zscore(keys.REGISTRATIONS, "commit:1008") == fresher.expires_at
 
 
@@ -221,8 +243,7 @@ def test_presence_is_offline_since_the_latest_binding_the_sweep_has_not_removed_
     """A refresh leaves online_until as the login wrote it: until the sweep, the agent went
     offline when its latest binding expired."""
     now = time.time()
-    state.directory.save_org(Org("commit", "commit.test", "Commit tests"))
-    state.directory.save_agent("commit", Agent("1012", ha1("1012", "commit.test", "pw")))
+    _agent(state, "1012")
     lapsed = binding("sip:a@x", now - 400)  # expired 100 s ago; not in the index: no sweep takes it
     state.r.hset(keys.bindings("commit", "1012"), lapsed.contact, binding_json(lapsed))
     state.r.hset(keys.session("commit", "1012"), "online_until", repr(now - 500))
