@@ -207,8 +207,8 @@ def _refresh_decided(ctx: Context, org: Org, user: str, ha1: str, plan: tuple[Re
 
 
 def _written(ctx: Context, org: Org, user: str, ha1: str, call: tuple[list[str], list[str]], now: float) -> bool:
-    """A refresh's commit `call` made on the cache, sent with the cached `ha1` to be checked: True
-    once written. Otherwise answered: a stale challenge (the HA1 changed), or decided again on
+    """A refresh's commit `call` made on the cache, checked against the cached `ha1` it names:
+    True once written. Otherwise answered: a stale challenge (the HA1 changed), or decided again on
     what the same round trip read (the bindings changed)."""
     done = ctx.state.registrations.refresh(org.id, user, call)
     if done.verdict == "stale":

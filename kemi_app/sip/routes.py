@@ -429,8 +429,8 @@ class EdgeRoutes:
     def ksr_reconcile(self, msg: object, *args: object) -> int:
         """rtimer tick (every second, one process): the node's part in the cluster, expired
         registrations, the rtpengine pool's health, recordings' audio files and retention, and
-        the reconcile every EDGE_RECONCILE_SECONDS. Each guarded on its own: with Redis down the reconcile still
-        deletes orphaned rtpengine sessions."""
+        the reconcile every EDGE_RECONCILE_SECONDS. Each guarded on its own: with Redis down
+        the reconcile still deletes orphaned rtpengine sessions."""
 
         def cluster_work() -> None:
             ctx = self._ctx()
