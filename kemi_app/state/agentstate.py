@@ -92,7 +92,9 @@ local function dialog_event(d, k, ends)
     if redis.call('exists', KEYS[k]) == 0 then
       for i = 1, agents do
         redis.call('hset', agent_key(i, 1), call, now)
-        redis.call('expire', agent_key(i, 1), ttl)
+        -- A record its node lists is dropped by that node's reconcile, its restart or its
+        -- burial (sip/reconcile.py, sip/cluster.py): only one no node lists needs a TTL.
+        if d.members[i] == '' then redis.call('expire', agent_key(i, 1), ttl) end
       end
       if #members > 0 then redis.call('sadd', KEYS[k + 1], unpack(members)) end
     end
@@ -102,7 +104,8 @@ local function dialog_event(d, k, ends)
   elseif mode == 'end' then
     for i = 1, agents do
       redis.call('hdel', agent_key(i, 1), call)
-      redis.call('set', agent_key(i, 2), now, 'EX', ttl)
+      -- Only a queue orders its members by idle time (queues.py agent_changed).
+      if queued then redis.call('set', agent_key(i, 2), now, 'EX', ttl) end
     end
     if #members > 0 then redis.call('srem', KEYS[k + 1], unpack(members)) end
     redis.call('set', KEYS[k], '1', 'EX', d.ended_ttl)

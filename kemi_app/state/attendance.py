@@ -32,6 +32,7 @@ from kemi_app import metrics
 from kemi_app.extensions import is_agent_ext
 from kemi_app.policy.attendance import (
     ANSWER,
+    END,
     OFFER,
     RING,
     Attendance,
@@ -50,9 +51,15 @@ RECENT_PER_AGENT = 50
 GLOBAL_STREAM_MAXLEN = 100_000
 EVENTS_PER_ATTENDANCE = 1_000  # the oldest go first beyond this
 TRANSFER_TOKEN_SECONDS = 120
+TRIM_EVERY = 1.0  # seconds between two age trims of the global stream by one process
 _LEG = re.compile(r"l(\d+)")
 _EVENT = re.compile(r"e(\d+)")
-_ON_ITS_WAY = frozenset((RING, OFFER, ANSWER))  # events of a call its end always follows
+# A call's events after its start keep the TTLs its start (or a later transfer, conference...)
+# set: retention counts from there, and they spend no EXPIRE.
+_KEEP_TTLS = frozenset((RING, OFFER, ANSWER, END))
+# Events whose agents an earlier event of the attendance named (its start, an offer, a transfer,
+# a conference): the attendance is in their recent lists already, in the order they joined it.
+_NAMED_BEFORE = frozenset((RING, ANSWER, END))
 
 # History writes of any number of attendances, in their order, in Redis: one EVALSHA. KEYS[1]:
 # the global stream, then each write's keys: its attendance hash, the Call-ID key of the leg it
@@ -60,8 +67,8 @@ _ON_ITS_WAY = frozenset((RING, OFFER, ANSWER))  # events of a call its end alway
 # (see Attendances._batch_args). `fresh`: the attendance is new (create), so it has no legs,
 # events nor place in any recent list yet. The writes of one attendance become one HSET and one
 # EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM and EXPIRE. `hold`:
-# the write's events come while a call is on its way (ring, offer, answer) and its end follows,
-# which sets the TTLs: an attendance or a recent list it does not change keeps its TTL. An
+# the write's events come after their call's start (ring, offer, answer, end: _KEEP_TTLS), so
+# an attendance or a recent list it does not change keeps its TTL. An
 # attendance that is gone (expired) is not revived by a late event; the global stream and the
 # recent lists still get it, as they always did. A dialog event's write (`dlg`: its agents'
 # calls in progress, agentstate.DIALOG_EVENT_LUA) runs in its place in the order; it shares no
@@ -232,6 +239,7 @@ class Attendances(Store):
     def __init__(self, client: redis.Redis, retention_days: int) -> None:
         super().__init__(client)
         self.retention = retention_days * 86400  # seconds
+        self._trim_due = 0.0  # monotonic time of the global stream's next age trim
 
     def create_attendance(self, att: Attendance, call_id: str, first: Event, *more: Event) -> None:
         """The record, its first leg and its first events, atomically in one script call."""
@@ -309,7 +317,7 @@ class Attendances(Store):
         """One write: `events` (and the leg `link`, if any; `fields` set on the record) for the
         attendance's hash, the global stream and the agents' recent lists. Its keys, and what
         WRITE reads of it."""
-        hold = not fresh and not fields and bool(events) and all(e.event in _ON_ITS_WAY for e in events)
+        hold = not fresh and not fields and bool(events) and all(e.event in _KEEP_TTLS for e in events)
         written: list[list[object]] = [
             [e.call_id, e.compact_tail(), [x for pair in e.to_fields().items() for x in pair]] for e in events]
         return _write(att_id, written, recent_lists(events), link=link, fields=fields, fresh=fresh, minid=minid,
@@ -321,6 +329,11 @@ class Attendances(Store):
         head = (f'{{"ttl":{self.retention},"cap":{EVENTS_PER_ATTENDANCE},"maxlen":{self.history_maxlen},'
                 f'"recent":{RECENT_PER_AGENT},"link_ttl":{min(self.retention, CALL_RECORD_TTL)},')
         minid = max((p.minid for p in pieces), default="")  # the newest age cut of the batch
+        now = time.monotonic()
+        if minid and now < self._trim_due:  # whole stream nodes go: once a second is as exact
+            minid = ""
+        elif minid:
+            self._trim_due = now + TRIM_EVERY
         return [keys.HISTORY, *(k for p in pieces for k in p.keys)], [
             f'{head}"minid":{json.dumps(minid)},"writes":[{",".join(p.json for p in pieces)}]}}']
 
@@ -450,9 +463,9 @@ def _write(att_id: str, events: list[list[object]], lists: list[str], *, link: s
 
 
 def recent_lists(events: list[Event]) -> list[str]:
-    """The recent lists `events` go to, each once: those of the agents they name."""
-    return list(dict.fromkeys(keys.recent(e.org, ext) for e in events for ext in (e.actor, e.target)
-                              if is_agent_ext(ext)))
+    """The recent lists `events` go to, each once: those of the agents they name first."""
+    return list(dict.fromkeys(keys.recent(e.org, ext) for e in events if e.event not in _NAMED_BEFORE
+                              for ext in (e.actor, e.target) if is_agent_ext(ext)))
 
 
 def _numbered(data: dict[str, str], name: re.Pattern[str]) -> list[str]:

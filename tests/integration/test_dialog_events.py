@@ -71,7 +71,7 @@ def test_an_answer_and_an_end_write_both_agents_calls(state: EdgeState, agents: 
     assert after.get("eval", 0) == before.get("eval", 0)
     for ext in agents:
         assert state.r.hgetall(keys.calls(ORG, ext)) == {"c1": json.dumps(now)}
-        assert CALL_RECORD_TTL - 5 < state.r.ttl(keys.calls(ORG, ext)) <= CALL_RECORD_TTL
+        assert state.r.ttl(keys.calls(ORG, ext)) == -1  # the node's set lists it: its reconcile drops it
     assert state.r.smembers(keys.node_calls(NODE)) == {f"{ORG}|100|c1", f"{ORG}|200|c1"}
     assert not state.r.exists(keys.offer(ORG, "100"))
     assert _free(state) == []
@@ -126,19 +126,19 @@ def test_scripts_redis_lost_are_loaded_again(state: EdgeState, agents: list[str]
 
 def test_a_call_between_agents_in_no_queue_costs_few_commands(state: EdgeState, agents: list[str]) -> None:
     """Redis counts every command a script runs: an answer and an end of a call between two
-    agents that belong to no queue (so hold no offer lock), neither supervised nor recorded,
-    run 7 and 8 (plus the EVALSHA), and still write the same records."""
+    agents that belong to no queue (so hold no offer lock and need no idle time), neither
+    supervised nor recorded, run 5 and 6 (plus the EVALSHA), and still write the same records."""
     state.directory.delete_service(ORG, QUEUE)
     now = time.time()
     state.r.script_load(WRITE.text)
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, now, agents))
-    assert sum(_commands(state).values()) - before - 1 == 8  # the INFO call itself counts once
+    assert sum(_commands(state).values()) - before - 1 == 6  # the INFO call itself counts once
     assert all(state.r.hlen(keys.calls(ORG, ext)) == 1 for ext in agents)
     before = sum(_commands(state).values())
     assert state.dialog_events.record(_change(False, now + 1, agents), ended_call="c1") == CallEnd()
-    assert sum(_commands(state).values()) - before - 1 == 9
-    assert not any(state.r.exists(keys.calls(ORG, ext)) for ext in agents)
+    assert sum(_commands(state).values()) - before - 1 == 7
+    assert not any(state.r.exists(keys.calls(ORG, ext), keys.idle(ORG, ext)) for ext in agents)
     assert not state.r.exists(keys.node_calls(NODE))
 
 
@@ -149,7 +149,7 @@ def test_queue_members_taken_busy_and_freed_by_a_call_cost_few_commands(state: E
     now = time.time()
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, now, agents))
-    assert sum(_commands(state).values()) - before - 1 == 9 + 3 * len(agents)
+    assert sum(_commands(state).values()) - before - 1 == 7 + 3 * len(agents)
     assert _free(state) == []
     # The end frees them: their state is read once, the idle time just written is not read back.
     before = sum(_commands(state).values())
@@ -164,15 +164,21 @@ def test_a_lone_agents_queues_are_read_once(state: EdgeState, agents: list[str])
     state.r.script_load(WRITE.text)
     before = sum(_commands(state).values())
     state.dialog_events.record(_change(True, time.time(), ["100"]))
-    # the script, the queues, the ended marker, the record (2), the node's set, the offer
-    # lock, the calls in progress, the free set
-    assert sum(_commands(state).values()) - before - 1 == 9
+    # the script, the queues, the ended marker, the record, the node's set, the offer lock,
+    # the calls in progress, the free set
+    assert sum(_commands(state).values()) - before - 1 == 8
     assert _free(state) == ["200"]
     state.directory.delete_service(ORG, QUEUE)
     before = sum(_commands(state).values())
     state.dialog_events.record(CallsChange(ORG, ["200"], "c2", time.time(), started=True, node=NODE, dialog="c2|a|b"))
-    assert sum(_commands(state).values()) - before - 1 == 6
+    assert sum(_commands(state).values()) - before - 1 == 5
     assert state.r.hlen(keys.calls(ORG, "200")) == 1
+
+
+def test_a_record_no_node_lists_expires_by_itself(state: EdgeState, agents: list[str]) -> None:
+    """Written outside an edge node (no node's reconcile will drop it): it keeps a TTL."""
+    state.dialog_events.record(CallsChange(ORG, ["100"], "c3", time.time(), started=True, dialog="c3|a|b"))
+    assert CALL_RECORD_TTL - 5 < state.r.ttl(keys.calls(ORG, "100")) <= CALL_RECORD_TTL
 
 
 def test_in_kamailio_a_dialog_event_is_handed_to_the_history_writer(state: EdgeState, agents: list[str]) -> None:

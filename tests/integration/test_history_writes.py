@@ -113,9 +113,15 @@ def test_an_agents_recent_list_has_each_attendance_once_newest_first(state: Edge
     assert history.recent_attendances(ORG, "1011") == [first.id, second.id]
     # Already first: it stays so, and the list lives on for the retention period.
     state.r.expire(recent, 100)
-    history.record_events(Event(first.id, "end", time.time(), ORG, actor="1011"))
+    history.record_events(Event(first.id, "conference", time.time(), ORG, actor="1011"))
     assert history.recent_attendances(ORG, "1011") == [first.id, second.id]
     assert state.r.ttl(recent) > 100
+    # A call's ring, answer and end name agents it named before: their lists stay as they are.
+    state.r.expire(recent, 100)
+    for name in ("ring", "answer", "end"):
+        history.record_events(Event(second.id, name, time.time(), ORG, actor="1011", target="1011"))
+    assert history.recent_attendances(ORG, "1011") == [first.id, second.id]
+    assert 0 < state.r.ttl(recent) <= 100
     # Bounded: the oldest go.
     for _ in range(RECENT_PER_AGENT):
         att = new_attendance()
@@ -124,9 +130,9 @@ def test_an_agents_recent_list_has_each_attendance_once_newest_first(state: Edge
     assert first.id not in history.recent_attendances(ORG, "1011", RECENT_PER_AGENT)
 
 
-def test_a_calls_ring_offer_and_answer_leave_the_ttls_to_its_start_and_end(state: EdgeState) -> None:
-    """Events that come while a call is on its way are always followed by its end, which sets
-    the attendance's and the recent lists' TTLs: they spend no EXPIRE of their own."""
+def test_a_calls_ring_offer_answer_and_end_leave_the_ttls_to_its_start(state: EdgeState) -> None:
+    """Retention counts from a call's start (or a later transfer): the events that follow a
+    start spend no EXPIRE of their own."""
     history = state.history
     recent = keys.recent(ORG, "1031")
     att = new_attendance()
@@ -136,9 +142,10 @@ def test_a_calls_ring_offer_and_answer_leave_the_ttls_to_its_start_and_end(state
     history.record_events(Event(att.id, "ring", time.time(), ORG, target="1031"),
                           Event(att.id, "offer", time.time(), ORG, target="1031"),
                           Event(att.id, "answer", time.time(), ORG, target="1031"))
-    assert 0 < state.r.ttl(keys.attendance(att.id)) <= 100 and 0 < state.r.ttl(recent) <= 100
-    assert [e.event for e in history.attendance_history(att.id)] == ["start", "ring", "offer", "answer"]
     history.record_events(Event(att.id, "end", time.time(), ORG, actor="1031"))
+    assert 0 < state.r.ttl(keys.attendance(att.id)) <= 100 and 0 < state.r.ttl(recent) <= 100
+    assert [e.event for e in history.attendance_history(att.id)] == ["start", "ring", "offer", "answer", "end"]
+    history.record_events(Event(att.id, "transfer", time.time(), ORG, actor="1031"))
     assert min(state.r.ttl(keys.attendance(att.id)), state.r.ttl(recent)) > RETENTION - 5
 
 

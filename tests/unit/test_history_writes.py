@@ -26,6 +26,14 @@ def test_a_write_goes_to_each_named_agents_recent_list_once() -> None:
                                     keys.recent("demo", "10003")]
 
 
+def test_a_calls_ring_answer_and_end_name_agents_already_listed() -> None:
+    """Their agents joined the attendance by an earlier event (start, offer, transfer,
+    conference): no list to push to, none to read."""
+    later = [Event("att-1", name, 1.0, "demo", actor="1001", target="1002") for name in ("ring", "answer", "end")]
+    assert recent_lists(later) == []
+    assert recent_lists([*later, Event("att-1", "offer", 2.0, "demo", target="1003")]) == [keys.recent("demo", "1003")]
+
+
 def test_no_agent_named_means_no_recent_list() -> None:
     assert recent_lists([Event("att-1", "end", 1.0, "demo", actor="customer", result="ended")]) == []
     assert recent_lists([]) == []
