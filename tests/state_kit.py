@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
+from kemi_app.state.directory import agents_changed
 
 
 def put_org(state: EdgeState, org_id: str, domain: str, name: str) -> None:
@@ -18,6 +19,7 @@ def put_agent(state: EdgeState, org_id: str, ext: str, fields: dict[str, str]) -
     with state.r.pipeline(transaction=True) as p:
         p.hset(keys.agent(org_id, ext), mapping={"ext": ext, **fields})
         p.sadd(keys.agents(org_id), ext)
+        agents_changed(p, org_id)
         p.execute()
 
 

@@ -29,6 +29,8 @@ Keys (every edge node shares them; see keys.py):
   edge:dids,            edge:did:{number}           (provisioning.did.Did)
   edge:version:{org}, edge:version:gateways         bumped on writes; workers' caches check them
   edge:inbound:version             a fresh value on every DID, org or service write (carriers' routes)
+  edge:agentsversion:{org}         a fresh value on every write of one of the org's agents (workers'
+                                   copies of agents in the call view)
   edge:bindings:{org}:{ext}        hash: contact URI -> JSON binding (see policy.registration); no
                                    TTL: a node's sweep removes it once its latest binding expired
   edge:registrations               sorted set: org:ext by its latest binding's expiry (the sweep's
@@ -40,7 +42,8 @@ Keys (every edge node shares them; see keys.py):
                                    unregister or the sweep (presence takes a later expiry from the
                                    bindings: a refresh need not write it) (and the session's
                                    auto-answer choice, *44 / *45)
-  edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress
+  edge:calls:{org}:{ext}           hash: dialog key -> start time, for calls in progress (no TTL
+                                   when edge:nodecalls:{node} lists them: that node drops them)
   edge:authfail:{org}:{ext}:{ip}   failed digest attempts of an agent from a source, expiring
   edge:authfail:{org}:?:{ip}       failed attempts from a source with names that are no agent
   edge:authfails                   sorted set: org:ext of agents with a failed attempt in the
@@ -55,9 +58,11 @@ Keys (every edge node shares them; see keys.py):
   edge:call:{call-id}              -> attendance id of a leg, while a call can last
   edge:xfer:{token}                a transfer let through in a REFER, awaiting its INVITE
   edge:orgxfer:{att}               an inter-org transfer asked for through the API, and how it went
-  edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first
+  edge:recent:{org}:{ext}          an agent's recent attendance ids, newest first (by its latest
+                                   start, offer, transfer or conference naming the agent)
   edge:offer:{org}:{ext}           a queue call is being offered to the agent (expiring lock)
-  edge:idle:{org}:{ext}            when the agent's last call ended (longest idle first)
+  edge:idle:{org}:{ext}            when the agent's last call as a queue member ended (longest
+                                   idle first)
   edge:sup:{call-id}               a supervisor's call: whose call it supervises, how (JSON)
   edge:supcalls:{call-id}          set: the supervisors' Call-IDs on that agent's call
   edge:att:{id} fields r1, r2      the attendance's recordings (policy.recording.Recording, JSON)
@@ -73,6 +78,7 @@ Keys (every edge node shares them; see keys.py):
   edge:nodes                       hash: node URI -> until when its heartbeat keeps it alive
   edge:node:{node}                 a node's card (addresses, draining), expiring with its heartbeat
   edge:nodeinbox:{node}            list: work other nodes hand to this node (vanished agents)
+  edge:nodecalls:{node}            set: the call records ("org|ext|dialog key") of a node's dialogs
 """
 
 

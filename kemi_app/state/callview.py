@@ -24,20 +24,25 @@ from kemi_app.state.codec import decode
 from kemi_app.state.scripts import Script
 
 NODES_CACHE_SECONDS = 1.0  # heartbeats carry their own expiry; only a join or a leave shows late
+AGENTS_CACHED = 20_000  # a worker's copies of agents, all dropped beyond this (a refill costs one read each)
+CACHED = "="  # CALL_VIEW: the worker's copy of this agent is current
 NONCE_MEMORY = 310  # auth's nonce_expire (300 s) and drift: a nonce is remembered while valid
 # claim_auth(failures key, unknown names' failures key, nonce use key ('': none named, the
 # digest check fails anyway), agent, memory): {the agent's failures from the source, those of
 # names that are no agent, 1 if this is the nonce use's first, else 0}. A use is recorded for
 # an existing agent only, so no key is made per made-up name: `agent` is the agent hash's key
-# (checked here), or whether the caller already knows the agent exists. Further keys (...) are
-# read in the same MGET and their values are a second result.
+# (checked here), or whether the caller already knows the agent exists, or a function that
+# tells it from the values of the further keys (...), which are read in the same MGET and are
+# a second result.
 CLAIM_AUTH_LUA = """
 local function claim_auth(failures, unknown, nonce, agent, memory, ...)
   local counts = redis.call('mget', failures, unknown, ...)
+  local values = {unpack(counts, 3)}
+  if type(agent) == 'function' then agent = agent(values) end  -- told once the values are read
   local exists = agent == true or (agent ~= false and redis.call('exists', agent) == 1)
   local fresh = 1
   if nonce ~= '' and exists and not redis.call('set', nonce, '1', 'NX', 'EX', memory) then fresh = 0 end
-  return {counts[1], counts[2], fresh}, {unpack(counts, 3)}
+  return {counts[1], counts[2], fresh}, values
 end
 """
 @dataclass(frozen=True)
@@ -75,41 +80,51 @@ class CallView:
     service: Service | None = None  # when a service extension was dialled
 
 
-# The whole call view in one script call: the caller's agent hash first, so claim_auth is told
-# whether the agent exists instead of asking Redis again; the version counters come with its MGET.
+# The whole call view in one script call. The agents' hashes are read only when the worker's
+# copies are not current: it names the org's agents version it read them at, which comes with
+# the failure counts' MGET, and claim_auth is told whether the caller exists once that is known.
 # KEYS: caller's agent hash, failures, unknown names' failures, status, session, org version,
-# gateways version, then the dialled agent's hash and bindings (and the node list when the
-# worker's copy is out of date) or the dialled service, then the nonce use (absent when none
-# was named). ARGV: nonce memory, 'agent' / 'service' / '' (what was dialled), '1' when a
-# nonce use is named, '1' when the node list is read, '1' when the pause rule applies, then the
+# gateways version, agents version, then the dialled agent's hash and bindings (and the node
+# list when the worker's copy is out of date) or the dialled service, then the nonce use
+# (absent when none was named). ARGV: nonce memory, 'agent' / 'service' / '' (what was
+# dialled), '1' when a nonce use is named, '1' when the node list is read, '1' when the pause
+# rule applies, the agents version of the worker's copy of the caller ('' none) and that
+# copy's company, the agents version of its copy of the dialled agent ('' none), then the
 # companies that block calls during pause (for a caller with no session).
-# Returns {agent, claim, status, session, {versions}, dialled...} (hashes as flat lists); no
-# dialled agent when the caller's pause and session (or company) block calls (policy/pause.py
-# pause_refusal: the call is refused, or it dials an emergency number, which no agent answers).
+# Returns {agent, claim, status, session, {versions}, dialled...} (hashes as flat lists, an
+# agent's as CACHED when the worker's copy is current); no dialled agent when the caller's
+# pause and session (or company) block calls (policy/pause.py pause_refusal: the call is
+# refused, or it dials an emergency number, which no agent answers).
 CALL_VIEW = CLAIM_AUTH_LUA + """
 local function field(flat, name)
   for i = 1, #flat, 2 do if flat[i] == name then return flat[i + 1] end end
 end
-local agent = redis.call('hgetall', KEYS[1])
+local agent, current
+local function caller(versions)
+  current = versions[3]
+  if ARGV[6] ~= '' and ARGV[6] == current then agent = '=' return true end
+  agent = redis.call('hgetall', KEYS[1])
+  return #agent > 0
+end
 local nonce = ARGV[3] == '1' and KEYS[#KEYS] or ''
-local claim, versions = claim_auth(KEYS[2], KEYS[3], nonce, #agent > 0, ARGV[1], KEYS[6], KEYS[7])
+local claim, versions = claim_auth(KEYS[2], KEYS[3], nonce, caller, ARGV[1], KEYS[6], KEYS[7], KEYS[8])
 local status, session = redis.call('hgetall', KEYS[4]), redis.call('hgetall', KEYS[5])
 local out = {agent, claim, status, session, versions}
 local blocks = field(session, 'block_calls_during_pause')
 if #session == 0 then
-  local company = field(agent, 'company')
-  for i = 6, #ARGV do if ARGV[i] == company then blocks = 'true' end end
+  local company = agent == '=' and ARGV[7] or field(agent, 'company')
+  for i = 9, #ARGV do if ARGV[i] == company then blocks = 'true' end end
 end
 local refused = ARGV[5] == '1' and field(status, 'paused') == 'true' and field(status, 'blocks') ~= 'false'
   and blocks == 'true'
 if ARGV[2] == 'agent' and refused then
   return out
 elseif ARGV[2] == 'agent' then
-  out[6] = redis.call('hgetall', KEYS[8])
-  out[7] = redis.call('hvals', KEYS[9])
-  if ARGV[4] == '1' then out[8] = redis.call('hgetall', KEYS[10]) end
+  out[6] = (ARGV[8] ~= '' and ARGV[8] == current) and '=' or redis.call('hgetall', KEYS[9])
+  out[7] = redis.call('hvals', KEYS[10])
+  if ARGV[4] == '1' then out[8] = redis.call('hgetall', KEYS[11]) end
 elseif ARGV[2] == 'service' then
-  out[6] = redis.call('hgetall', KEYS[8])
+  out[6] = redis.call('hgetall', KEYS[9])
 end
 return out
 """
@@ -125,6 +140,8 @@ class CallViews(Store):
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(client)
         self._nodes: tuple[float, dict[str, str]] = (0.0, {})  # (valid until, edge:nodes)
+        # (org, ext) -> (the org's agents version it was read at, the agent): existing agents only
+        self._agents: dict[tuple[str, str], tuple[str, Agent]] = {}
 
     def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str,
                   refusable: bool = False, blocking_companies: Sequence[str] = ()) -> CallView:
@@ -135,7 +152,8 @@ class CallViews(Store):
         dialled_kind = "agent" if is_agent_ext(dialled) else "service" if is_service_ext(dialled) else ""
         failures, unknown, *nonce = auth_keys(org_id, caller, source_ip, nonce_use)
         keys_ = [keys.agent(org_id, caller), failures, unknown, keys.status(org_id, caller),
-                 keys.session(org_id, caller), keys.org_version(org_id), keys.GATEWAYS_VERSION]
+                 keys.session(org_id, caller), keys.org_version(org_id), keys.GATEWAYS_VERSION,
+                 keys.agents_version(org_id)]
         if dialled_kind == "agent":
             keys_ += [keys.agent(org_id, dialled), keys.bindings(org_id, dialled)]
         elif dialled_kind == "service":
@@ -144,22 +162,25 @@ class CallViews(Store):
         read_nodes = dialled_kind == "agent" and self._nodes[0] <= time.monotonic()
         if read_nodes:
             keys_.append(keys.NODES)
-        agent, claimed, status, session, (org_version, gw_version), *target = _call_view.call(
+        caller_copy = self._agents.get((org_id, caller))
+        callee_copy = self._agents.get((org_id, dialled)) if dialled_kind == "agent" else None
+        agent, claimed, status, session, (org_version, gw_version, agents_version), *target = _call_view.call(
             self.r, [*keys_, *nonce],
             [NONCE_MEMORY, dialled_kind, "1" if nonce else "0", "1" if read_nodes else "0", "1" if refusable else "0",
-             *blocking_companies])
-        caller_hash = _hash(agent)
+             caller_copy[0] if caller_copy else "", caller_copy[1].company if caller_copy else "",
+             callee_copy[0] if callee_copy else "", *blocking_companies])
+        caller_agent = self._agent(org_id, caller, agent, agents_version)
         callee, callee_bindings, service = None, [], None
         callee_read = dialled_kind != "agent" or bool(target)
         if dialled_kind == "agent" and callee_read:
-            callee = decode(Agent, _hash(target[0]), ext=dialled)
+            callee = self._agent(org_id, dialled, target[0], agents_version)
             nodes = [_hash(target[2])] if read_nodes else []
             callee_bindings = self._reachable(bindings_from(target[1]), nodes)
         elif dialled_kind == "service":
             service = decode(Service, _hash(target[0]))
         return CallView(
-            auth=auth_from(caller_hash.get("ha1"), claimed),
-            caller=decode(Agent, caller_hash, ext=caller),
+            auth=auth_from(caller_agent.ha1 if caller_agent else None, claimed),
+            caller=caller_agent,
             status=status_from(_hash(status)),
             session=session_from(_hash(session)),
             org_version=org_version or "0",
@@ -169,6 +190,20 @@ class CallViews(Store):
             callee_read=callee_read,
             service=service,
         )
+
+    def _agent(self, org_id: str, ext: str, read: list[str] | str, version: str | None) -> Agent | None:
+        """The agent the script gave (its hash, or CACHED: the worker's copy is current), kept
+        as the copy for `version` (none kept while the org has no agents version yet)."""
+        if isinstance(read, str):  # CACHED
+            return self._agents[(org_id, ext)][1]
+        agent = decode(Agent, _hash(read), ext=ext)
+        if agent is None or version is None:
+            self._agents.pop((org_id, ext), None)
+        else:
+            if len(self._agents) >= AGENTS_CACHED:
+                self._agents.clear()
+            self._agents[(org_id, ext)] = (version, agent)
+        return agent
 
     def _reachable(self, bindings: list[Binding], read: list[dict[str, str]]) -> list[Binding]:
         """The live bindings on live nodes, from the node list just `read` or the cached one. A

@@ -104,8 +104,9 @@ class Directory(Store):
                 p.srem(keys.DIDS, n)
             for other in others:
                 p.srem(keys.links(other), org_id)
+            # The agents version is random: a recreated org's can never match a copy of this one's.
             p.delete(keys.org(org_id), keys.domain(org.domain), keys.agents(org_id), keys.companies(org_id),
-                     keys.services(org_id), keys.links(org_id))
+                     keys.services(org_id), keys.links(org_id), keys.agents_version(org_id))
             # The version survives (bumped, never reset): a worker that cached this org's
             # companies must not take a recreated org's version for the one it saw.
             p.incr(keys.org_version(org_id))
@@ -209,6 +210,7 @@ class Directory(Store):
                 p.zrem(keys.REGISTRATIONS, member)
                 p.zadd(keys.REGISTRATIONS_REAUTH, {member: registered})
             p.sadd(keys.agents(org_id), agent.ext)
+            agents_changed(p, org_id)
             queue_agent_changed(p, org_id, agent.ext)  # DND may have changed
             return before is None
 
@@ -239,6 +241,7 @@ class Directory(Store):
                 raise Missing(f"no such agent: {ext}")
             p.multi()
             p.hset(key, "dnd", "true" if dnd else "false")
+            agents_changed(p, org_id)
             queue_agent_changed(p, org_id, ext)
 
         self._optimistic([key], body)
@@ -368,4 +371,11 @@ def _queue_agent_delete(p: Pipeline, org_id: str, ext: str) -> None:
     p.zrem(keys.REGISTRATIONS, keys.registration(org_id, ext))
     p.zrem(keys.REGISTRATIONS_REAUTH, keys.registration(org_id, ext))
     p.srem(keys.agents(org_id), ext)
+    agents_changed(p, org_id)
     queue_agent_changed(p, org_id, ext)  # out of its queues' free sets
+
+
+def agents_changed(p: Pipeline, org_id: str) -> None:
+    """In the transaction of a write to one of the org's agents: workers' cached agents
+    (state/callview.py) are read again."""
+    p.set(keys.agents_version(org_id), secrets.token_hex(8))

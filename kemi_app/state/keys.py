@@ -49,6 +49,12 @@ def agent(org_id: str, ext: str) -> str:
     return k("agent", org_id, ext)
 
 
+def agents_version(org_id: str) -> str:
+    """A fresh random value on every write of one of the org's agents (never a counter, which
+    could repeat after Redis lost its data): workers' cached agents check it."""
+    return k("agentsversion", org_id)
+
+
 def services(org_id: str) -> str:
     return k("services", org_id)
 

@@ -13,6 +13,8 @@ import pytest
 from kemi_app.policy.pause import AgentStatus, pause_refusal
 from kemi_app.policy.registration import Binding
 from kemi_app.policy.session import LoginSession
+from kemi_app.provisioning.agent import Agent
+from kemi_app.provisioning.company import Company
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
 from kemi_app.state.callview import NODES_CACHE_SECONDS, CallViews
@@ -48,11 +50,10 @@ def test_the_node_list_is_cached_but_a_joining_node_is_seen_at_once(state: EdgeS
     before = _commands(state)
     assert [b.node for b in views.call_view(ORG, "1000", "127.0.0.1", "2000", "").callee_bindings] == [old]
     after = _commands(state)
-    # One script call: caller, status, session and callee hashes, the failure counts with the
-    # versions (one MGET), the bindings. The node list came from the cache; the caller's
-    # existence was known from its hash.
+    # One script call: status and session hashes, the failure counts with the versions (one
+    # MGET), the bindings. The node list and both agents came from the worker's copies.
     assert {c: n - before.get(c, 0) for c, n in after.items() if n != before.get(c, 0)} == {
-        "evalsha": 1, "hgetall": 4, "mget": 1, "hvals": 1, "info": 1}
+        "evalsha": 1, "hgetall": 2, "mget": 1, "hvals": 1, "info": 1}
 
     _bind(state, "3000", new)
     state.r.hset(keys.NODES, new, repr(time.time() + 300))
@@ -110,3 +111,41 @@ def test_the_callee_is_left_unread_only_when_the_callers_pause_refuses_the_call(
     blocks = view.session.block_calls_during_pause if view.session else "sales" in blocking
     with_pause = pause_refusal(view.status, blocks, emergency=False)
     assert (with_pause is not None and refusable) is not read  # the script and the rule agree
+
+
+def test_a_change_of_any_of_the_orgs_agents_is_seen_at_once(state: EdgeState) -> None:
+    """The worker's copies of agents hold only while the org's agents are unchanged."""
+    state.directory.save_org(Org(ORG, "cview.test", "Call view"))
+    state.directory.save_agent(ORG, Agent("1000", "a" * 32))
+    state.directory.save_agent(ORG, Agent("2000", "b" * 32))
+    _bind(state, "2000", "sip:127.0.0.11:5060")
+    views = CallViews(state.r)
+    first = views.call_view(ORG, "1000", "127.0.0.1", "2000", "")
+    assert (first.auth.ha1, first.callee) == ("a" * 32, Agent("2000", "b" * 32))
+    assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "") == first  # from the copies
+
+    state.directory.set_dnd(ORG, "2000", True)
+    assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").callee == Agent("2000", "b" * 32, dnd=True)
+    state.directory.save_agent(ORG, Agent("1000", "c" * 32))  # a new password
+    assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").auth.ha1 == "c" * 32
+    put_agent(state, ORG, "3000", {"ha1": "d" * 32})  # another agent of the org: read again, the same
+    assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").caller == Agent("1000", "c" * 32)
+    state.directory.delete_agent(ORG, "1000")
+    gone = views.call_view(ORG, "1000", "127.0.0.1", "2000", "")
+    assert (gone.caller, gone.auth.ha1) == (None, None)
+
+
+def test_the_copied_callers_company_still_decides_the_pause_rule(state: EdgeState) -> None:
+    """With no login session the caller's company decides whether its pause blocks calls: the
+    script takes it from the worker's copy when it does not read the hash."""
+    state.directory.save_org(Org(ORG, "cview.test", "Call view"))
+    state.directory.save_company(ORG, Company(id="sales", name="Sales"))
+    state.directory.save_agent(ORG, Agent("1000", "a" * 32, company="sales"))
+    state.directory.save_agent(ORG, Agent("2000", "b" * 32))
+    state.r.delete(keys.session(ORG, "1000"))
+    state.agents.set_status(ORG, "1000", BREAK)
+    views = CallViews(state.r)
+    for _ in range(2):  # read, then copied
+        view = views.call_view(ORG, "1000", "127.0.0.1", "2000", "", refusable=True, blocking_companies=("sales",))
+        assert not view.callee_read
+    state.agents.set_status(ORG, "1000", AgentStatus())
