@@ -106,8 +106,7 @@ def handle_register(ctx: Context) -> None:
     # Credentials, the agent's registration and company: one round trip before the decision.
     view = ctx.state.registrations.register_view(org.id, user, pv("$si"), now)
     if cached is not None and rc is not None and view.auth.ha1 != cached.ha1:
-        _forget(org.id, user)
-        stale(org.domain)  # checked against an HA1 changed since: the nonce is spent, try again
+        _password_changed(org, user)  # checked against the cached HA1: the nonce is spent
         return
     ext = verify(ctx, org, user, view.auth, rc)
     if ext is not None and view.auth.ha1 is not None:
@@ -129,6 +128,13 @@ def _cached(org_id: str, ext: str) -> Cached | None:
 
 def _forget(org_id: str, ext: str) -> None:
     KSR.htable.sht_rm(CACHE_TABLE, _key(org_id, ext))
+
+
+def _password_changed(org: Org, ext: str) -> None:
+    """The REGISTER was authenticated against an HA1 that changed since: nothing of it is
+    cached, and the phone is asked again (stale=true) to answer with the new password."""
+    _forget(org.id, ext)
+    stale(org.domain)
 
 
 Refresh = tuple[int, list[dict[str, Any]]]  # which cached binding, and the bindings after
@@ -212,8 +218,7 @@ def _written(ctx: Context, org: Org, user: str, ha1: str, call: tuple[list[str],
     what the same round trip read (the bindings changed)."""
     done = ctx.state.registrations.refresh(org.id, user, call)
     if done.verdict == "stale":
-        _forget(org.id, user)
-        stale(org.domain)
+        _password_changed(org, user)
         return False
     KSR.auth.consume_credentials()
     if done.verdict == "changed":  # cached again as written
@@ -283,9 +288,8 @@ def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registra
     # Bindings, session and WebSocket connection written together in the second round trip.
     write = ctx.state.registrations.register(
         org.id, ext, ha1, registration, lambda current: _decide(request, current, company))
-    if write is None:  # the password changed since it was read: this one must not be cached
-        _forget(org.id, ext)
-        stale(org.domain)
+    if write is None:
+        _password_changed(org, ext)
         return
     outcome = write.outcome
     if not outcome.ok:
