@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -129,6 +133,42 @@ def edge_state(url: str, *edges: Stack) -> EdgeState:
 @pytest.fixture(scope="session")
 def state(edge: Stack) -> EdgeState:
     return edge_state(edge.settings.effective_redis_url, edge)
+
+
+RedisServer = tuple[subprocess.Popen[bytes], str]
+
+
+@contextmanager
+def redis_of_its_own() -> Iterator[RedisServer]:
+    """A real redis-server no edge uses, on a free loopback port, kept in memory only: its
+    process (a test may stop it) and its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield proc, url
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def quiet_state() -> Iterator[EdgeState]:
+    """State on a Redis of its own: a test that counts the commands Redis ran (INFO
+    commandstats) counts only its own, never an edge's timers working beside it."""
+    with redis_of_its_own() as (_, url):
+        yield EdgeState(connect(url))
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,12 @@ from tests.state_kit import put_agent
 ORG = "cview"
 
 
+@pytest.fixture
+def state(quiet_state: EdgeState) -> EdgeState:
+    """A Redis of its own: the commands counted here are this module's alone."""
+    return quiet_state
+
+
 def _bind(state: EdgeState, ext: str, node: str) -> None:
     binding = Binding(f"sip:{ext}@127.0.0.1:7000", "sip:127.0.0.1:7000", "udp:127.0.0.1:5060", node,
                       time.time() + 300, f"reg-{ext}", 1)
@@ -149,3 +155,4 @@ def test_the_copied_callers_company_still_decides_the_pause_rule(state: EdgeStat
         view = views.call_view(ORG, "1000", "127.0.0.1", "2000", "", refusable=True, blocking_companies=("sales",))
         assert not view.callee_read
     state.agents.set_status(ORG, "1000", AgentStatus())
+

@@ -29,6 +29,12 @@ DIALOG = "c1|ft|tt"
 
 
 @pytest.fixture
+def state(quiet_state: EdgeState) -> EdgeState:
+    """A Redis of its own: the commands counted here are this module's alone."""
+    return quiet_state
+
+
+@pytest.fixture
 def agents(state: EdgeState) -> list[str]:
     """Two registered agents, both members of one queue and free."""
     for key in state.r.scan_iter(f"edge:*:{ORG}:*"):

@@ -25,6 +25,12 @@ QUEUE = "801"
 NODE = "sip:127.0.0.9:5060"
 
 
+@pytest.fixture
+def state(quiet_state: EdgeState) -> EdgeState:
+    """A Redis of its own: the commands counted here are this module's alone."""
+    return quiet_state
+
+
 def _exts(n: int) -> list[str]:
     return [str(5000 + i) for i in range(n)]
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,42 +16,25 @@ import redis
 
 from kemi_app.state import connect
 from kemi_app.state.guard import StoreUnavailable
+from tests.conftest import RedisServer, redis_of_its_own
 
 TIMEOUT = 0.2
-Server = tuple[subprocess.Popen[bytes], str]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield proc, url
-    proc.kill()
-    proc.wait()
+def server() -> Iterator[RedisServer]:
+    with redis_of_its_own() as server:
+        yield server
 
 
 @pytest.fixture(params=[False, True], ids=["python-timeouts", "kernel-timeouts"])
-def client(request: pytest.FixtureRequest, server: Server) -> redis.Redis:
+def client(request: pytest.FixtureRequest, server: RedisServer) -> redis.Redis:
     return connect(server[1], TIMEOUT, kernel_timeouts=request.param)
 
 
-def test_a_connection_redis_closed_is_replaced_before_the_next_command(client: redis.Redis, server: Server) -> None:
+def test_a_connection_redis_closed_is_replaced_before_the_next_command(
+    client: redis.Redis, server: RedisServer
+) -> None:
     client.set("wire:k", "v")
     redis.Redis.from_url(server[1]).execute_command("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
     time.sleep(0.1)  # the close reaches this side
@@ -73,7 +54,7 @@ def test_a_reply_left_on_the_connection_is_never_taken_for_the_next_commands(cli
     assert client.get("wire:b") == "b"
 
 
-def test_a_stalled_redis_costs_one_timeout_even_with_a_signal_every_10_ms(server: Server) -> None:
+def test_a_stalled_redis_costs_one_timeout_even_with_a_signal_every_10_ms(server: RedisServer) -> None:
     """Kamailio's timer process gets SIGALRM every tick: its client keeps Python's timeouts."""
     proc, url = server
     client = connect(url, TIMEOUT)

@@ -152,7 +152,9 @@ def _registered(state: EdgeState, ext: str, now: float) -> Binding:
     return first
 
 
-def test_a_quick_refresh_writes_its_binding_and_index_entry_and_nothing_else(state: EdgeState) -> None:
+def test_a_quick_refresh_writes_its_binding_and_index_entry_and_nothing_else(quiet_state: EdgeState) -> None:
+    """Counted on a Redis of its own (no edge's timers beside it)."""
+    state = quiet_state
     now = time.time()
     first = _registered(state, "1006", now)
     session = state.r.hgetall(keys.session("commit", "1006"))
