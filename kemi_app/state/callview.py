@@ -101,6 +101,13 @@ local function field(flat, name)
 end
 local agent, current
 local function caller(versions)
+  if not versions[3] then
+    -- An org with no agent write since the upgrade that brought copies gets a version now, or
+    -- no copy could ever be checked; every agent write replaces it (directory.agents_changed).
+    local now = redis.call('time')
+    versions[3] = 'since-' .. now[1] .. '.' .. now[2]
+    redis.call('set', KEYS[8], versions[3])
+  end
   current = versions[3]
   if ARGV[6] ~= '' and ARGV[6] == current then agent = '=' return true end
   agent = redis.call('hgetall', KEYS[1])
@@ -191,13 +198,13 @@ class CallViews(Store):
             service=service,
         )
 
-    def _agent(self, org_id: str, ext: str, read: list[str] | str, version: str | None) -> Agent | None:
+    def _agent(self, org_id: str, ext: str, read: list[str] | str, version: str) -> Agent | None:
         """The agent the script gave (its hash, or CACHED: the worker's copy is current), kept
-        as the copy for `version` (none kept while the org has no agents version yet)."""
+        as the copy for `version`."""
         if isinstance(read, str):  # CACHED
             return self._agents[(org_id, ext)][1]
         agent = decode(Agent, _hash(read), ext=ext)
-        if agent is None or version is None:
+        if agent is None:
             self._agents.pop((org_id, ext), None)
         else:
             if len(self._agents) >= AGENTS_CACHED:

@@ -156,3 +156,24 @@ def test_the_copied_callers_company_still_decides_the_pause_rule(state: EdgeStat
         assert not view.callee_read
     state.agents.set_status(ORG, "1000", AgentStatus())
 
+
+def test_an_org_whose_agents_were_written_before_copies_existed_gets_a_version(state: EdgeState) -> None:
+    """Agents saved before the agents version existed: the first call view gives the org one,
+    so the worker's next calls use its copies, and a later agent write still replaces them."""
+    state.directory.save_org(Org(ORG, "cview.test", "Call view"))
+    state.directory.save_agent(ORG, Agent("1000", "a" * 32))
+    state.directory.save_agent(ORG, Agent("2000", "b" * 32))
+    _bind(state, "2000", "sip:127.0.0.11:5060")
+    state.r.hset(keys.NODES, "sip:127.0.0.11:5060", repr(time.time() + 300))
+    state.r.delete(keys.agents_version(ORG))  # as written by a release without copies
+    views = CallViews(state.r)
+    first = views.call_view(ORG, "1000", "127.0.0.1", "2000", "")
+    seeded = state.r.get(keys.agents_version(ORG))
+    assert seeded and first.auth.ha1 == "a" * 32
+    before = _commands(state)
+    assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "") == first
+    after = _commands(state)
+    assert after["hgetall"] - before["hgetall"] == 2  # status and session: no agent hash
+    assert state.r.get(keys.agents_version(ORG)) == seeded
+    state.directory.save_agent(ORG, Agent("1000", "c" * 32))
+    assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").auth.ha1 == "c" * 32
