@@ -52,6 +52,11 @@ GLOBAL_STREAM_MAXLEN = 100_000
 EVENTS_PER_ATTENDANCE = 1_000  # the oldest go first beyond this
 TRANSFER_TOKEN_SECONDS = 120
 TRIM_EVERY = 1.0  # seconds between two age trims of the global stream by one process
+# A recent list's TTL is set when the list is made and then renewed at most once an hour by
+# one process: it outlives its newest attendance by the retention, less at most an hour.
+RECENT_RENEW_EVERY = 3600.0
+RECENT_REMEMBERED = 100_000  # lists whose renewal a process remembers (forgotten, renewed once more)
+_RECENT_PREFIX = keys.recent("", "")[:-2]  # every recent list's key starts with it
 _LEG = re.compile(r"l(\d+)")
 _EVENT = re.compile(r"e(\d+)")
 # A call's events after its start keep the TTLs its start (or a later transfer, conference...)
@@ -66,7 +71,8 @@ _NAMED_BEFORE = frozenset((RING, ANSWER, END))
 # links (only when it links one), the recent lists of the agents its events name. ARGV[1]: JSON
 # (see Attendances._batch_args). `fresh`: the attendance is new (create), so it has no legs,
 # events nor place in any recent list yet. The writes of one attendance become one HSET and one
-# EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM and EXPIRE. `hold`:
+# EXPIRE; a recent list gets one LPUSH (of every attendance it gains), LTRIM when over its
+# length, and EXPIRE when the LPUSH made it or it is in `renew` (RECENT_RENEW_EVERY). `hold`:
 # the write's events come after their call's start (ring, offer, answer, end: _KEEP_TTLS), so
 # an attendance or a recent list it does not change keeps its TTL. An
 # attendance that is gone (expired) is not revived by a late event; the global stream and the
@@ -76,6 +82,8 @@ _NAMED_BEFORE = frozenset((RING, ANSWER, END))
 WRITE = Script(AGENT_CHANGED_LUA + DIALOG_EVENT_LUA + """
 local b = cjson.decode(ARGV[1])
 local atts, att_order, lists, list_order = {}, {}, {}, {}
+local renew = {}
+for _, name in ipairs(b.renew) do renew[name] = true end
 local k = 2
 local ends = {}
 for _, w in ipairs(b.writes) do
@@ -176,10 +184,10 @@ for _, name in ipairs(list_order) do
   local l = lists[name]
   for att in pairs(l.drop) do redis.call('LREM', name, 0, att) end
   -- trimmed only when over its length (LPUSH says the length)
-  if #l.push > 0 and redis.call('LPUSH', name, unpack(l.push)) > b.recent then
-    redis.call('LTRIM', name, 0, b.recent - 1)
-  end
-  if l.touch or #l.push > 0 then redis.call('EXPIRE', name, b.ttl) end
+  local length = #l.push > 0 and redis.call('LPUSH', name, unpack(l.push)) or 0
+  if length > b.recent then redis.call('LTRIM', name, 0, b.recent - 1) end
+  local made = #l.push > 0 and length == #l.push  -- it held nothing: no TTL yet
+  if (l.touch or #l.push > 0) and (made or renew[name]) then redis.call('EXPIRE', name, b.ttl) end
 end
 if b.minid ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', b.minid) end
 return ends
@@ -240,6 +248,7 @@ class Attendances(Store):
         super().__init__(client)
         self.retention = retention_days * 86400  # seconds
         self._trim_due = 0.0  # monotonic time of the global stream's next age trim
+        self._renewed: dict[str, float] = {}  # recent list -> monotonic time this process renewed its TTL
 
     def create_attendance(self, att: Attendance, call_id: str, first: Event, *more: Event) -> None:
         """The record, its first leg and its first events, atomically in one script call."""
@@ -323,8 +332,9 @@ class Attendances(Store):
         return _write(att_id, written, recent_lists(events), link=link, fields=fields, fresh=fresh, minid=minid,
                       hold=hold)
 
-    def _batch_args(self, pieces: list[Writes]) -> tuple[list[str], list[str]]:
-        """The keys and argument of one WRITE of `pieces`, in their order."""
+    def _batch_args(self, pieces: list[Writes]) -> tuple[list[str], list[str], list[str]]:
+        """The keys and argument of one WRITE of `pieces`, in their order, and the recent lists
+        it renews (forgotten if the write fails: _renewal_failed)."""
         # The Call-ID key is only needed while the leg is up (transfers, conferences, vanished agents).
         head = (f'{{"ttl":{self.retention},"cap":{EVENTS_PER_ATTENDANCE},"maxlen":{self.history_maxlen},'
                 f'"recent":{RECENT_PER_AGENT},"link_ttl":{min(self.retention, CALL_RECORD_TTL)},')
@@ -334,8 +344,25 @@ class Attendances(Store):
             minid = ""
         elif minid:
             self._trim_due = now + TRIM_EVERY
-        return [keys.HISTORY, *(k for p in pieces for k in p.keys)], [
-            f'{head}"minid":{json.dumps(minid)},"writes":[{",".join(p.json for p in pieces)}]}}']
+        keys_ = [keys.HISTORY, *(k for p in pieces for k in p.keys)]
+        renew = self._renew_due(keys_, now)
+        return keys_, [f'{head}"minid":{json.dumps(minid)},"renew":{_JSON(renew)},'
+                       f'"writes":[{",".join(p.json for p in pieces)}]}}'], renew
+
+    def _renew_due(self, keys_: list[str], now: float) -> list[str]:
+        """The recent lists among `keys_` this process has not renewed for RECENT_RENEW_EVERY,
+        remembered as renewed now."""
+        cutoff = now - RECENT_RENEW_EVERY
+        due = [k for k in dict.fromkeys(keys_)
+               if k.startswith(_RECENT_PREFIX) and self._renewed.get(k, cutoff) <= cutoff]
+        if len(self._renewed) + len(due) > RECENT_REMEMBERED:
+            self._renewed.clear()
+        self._renewed.update(dict.fromkeys(due, now))
+        return due
+
+    def _renewal_failed(self, renew: list[str]) -> None:
+        for name in renew:
+            self._renewed.pop(name, None)
 
     def _send(self, *writes: tuple[list[str], dict[str, Any]]) -> None:
         """Writes handed to the history writer process in Kamailio, else (and when its queue is
@@ -349,7 +376,12 @@ class Attendances(Store):
     def write_batch(self, pieces: list[Writes]) -> list[tuple[str, CallEnd]]:
         """The writes of `pieces` in Redis now, in their order, in one script call (reloaded if
         Redis lost it). Returns the ended calls that have supervisors or a recording to stop."""
-        ends = WRITE.call(self.r, *self._batch_args(pieces))
+        keys_, args, renew = self._batch_args(pieces)
+        try:
+            ends = WRITE.call(self.r, keys_, args)
+        except Exception:
+            self._renewal_failed(renew)
+            raise
         return [(call_id, CallEnd(sorted(supervisors), recorded)) for call_id, supervisors, recorded in ends]
 
     def settle(self, dialogs_only: bool = False) -> None:
@@ -368,7 +400,8 @@ class Attendances(Store):
         send_later once the transaction landed."""
         if self.sink is None:
             if writes := self.writes_of(events):
-                WRITE.queue(p, *self._batch_args([encoded(writes)]))
+                keys_, args, _ = self._batch_args([encoded(writes)])
+                WRITE.queue(p, keys_, args)
         elif later is not None:
             later.extend(events)
         else:

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from kemi_app.policy.attendance import Attendance, Event, new_attendance_id
-from kemi_app.state import EdgeState, keys
+from kemi_app.state import EdgeState, attendance, keys
 from kemi_app.state.attendance import RECENT_PER_AGENT, Attendances, Writes
 from kemi_app.state.dialogevents import DialogEvents
 
@@ -111,11 +111,9 @@ def test_an_agents_recent_list_has_each_attendance_once_newest_first(state: Edge
     assert history.recent_attendances(ORG, "1011") == [second.id, first.id]
     history.record_events(Event(first.id, "transfer", time.time(), ORG, actor="1011"))
     assert history.recent_attendances(ORG, "1011") == [first.id, second.id]
-    # Already first: it stays so, and the list lives on for the retention period.
-    state.r.expire(recent, 100)
+    # Already first: it stays so.
     history.record_events(Event(first.id, "conference", time.time(), ORG, actor="1011"))
     assert history.recent_attendances(ORG, "1011") == [first.id, second.id]
-    assert state.r.ttl(recent) > 100
     # A call's ring, answer and end name agents it named before: their lists stay as they are.
     state.r.expire(recent, 100)
     for name in ("ring", "answer", "end"):
@@ -146,7 +144,52 @@ def test_a_calls_ring_offer_answer_and_end_leave_the_ttls_to_its_start(state: Ed
     assert 0 < state.r.ttl(keys.attendance(att.id)) <= 100 and 0 < state.r.ttl(recent) <= 100
     assert [e.event for e in history.attendance_history(att.id)] == ["start", "ring", "offer", "answer", "end"]
     history.record_events(Event(att.id, "transfer", time.time(), ORG, actor="1031"))
-    assert min(state.r.ttl(keys.attendance(att.id)), state.r.ttl(recent)) > RETENTION - 5
+    assert state.r.ttl(keys.attendance(att.id)) > RETENTION - 5
+    assert 0 < state.r.ttl(recent) <= 100  # renewed at most hourly (the next test)
+
+
+def test_a_recent_list_gets_its_ttl_when_made_then_at_most_hourly_per_process(
+    state: EdgeState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list outlives its newest attendance by the retention less at most the renewal period:
+    each process renews a list's TTL once per period, and a list a write makes gets it at once."""
+    monkeypatch.setattr(attendance, "RECENT_RENEW_EVERY", 1.0)
+    recent = keys.recent(ORG, "1041")
+    state.r.delete(recent)
+    one, other = Attendances(state.r, RETENTION // 86400), Attendances(state.r, RETENTION // 86400)
+
+    def start(history: Attendances) -> None:
+        att = new_attendance()
+        history.create_attendance(att, f"hw-{att.id}", Event(att.id, "start", time.time(), ORG, actor="1041"))
+
+    start(one)
+    assert state.r.ttl(recent) > RETENTION - 5  # made: its TTL at once
+    state.r.expire(recent, 100)
+    start(one)
+    assert 0 < state.r.ttl(recent) <= 100  # renewed by this process within the period
+    start(other)
+    assert state.r.ttl(recent) > RETENTION - 5  # another process's first renewal
+    state.r.expire(recent, 100)
+    time.sleep(1.1)
+    start(one)
+    assert state.r.ttl(recent) > RETENTION - 5  # the period is over
+    state.r.delete(recent)  # gone (its org deleted) and made again within the period: a TTL at once
+    start(one)
+    assert state.r.ttl(recent) > RETENTION - 5 and state.r.llen(recent) == 1
+
+
+def test_a_write_redis_refused_leaves_its_lists_due_for_renewal(state: EdgeState) -> None:
+    history = Attendances(state.r, RETENTION // 86400)
+    recent = keys.recent(ORG, "1042")
+    state.r.set(recent, "not a list")  # the LPUSH fails: the batch is refused
+    att = new_attendance()
+    with pytest.raises(redis.ResponseError):
+        history.create_attendance(att, "hw-refused", Event(att.id, "start", time.time(), ORG, actor="1042"))
+    state.r.delete(recent)
+    state.r.rpush(recent, "older")
+    state.r.expire(recent, 100)
+    history.create_attendance(att, "hw-refused", Event(att.id, "start", time.time(), ORG, actor="1042"))
+    assert state.r.ttl(recent) > RETENTION - 5
 
 
 def test_an_expired_attendance_is_not_revived_by_a_late_write(state: EdgeState) -> None:
