@@ -169,15 +169,14 @@ def _refresh(ctx: Context, org: Org, user: str, cached: Cached, plan: Refresh, n
     fresh = mine._replace(binding=json.dumps(bindings[i]))
     received = bindings[i]["received"]
     on_conn = max(int(b["expires_at"] - now) for b in bindings if b["received"] == received)
-    connection = (ctx.settings.node_uri, f"{pv('$si')}:{pv('$sp')}", on_conn) if KSR.is_WSX() > 0 else None
     if not ctx.state.registrations.refresh_binding(org.id, user, (fresh.contact, fresh.binding, mine.binding),
-                                                   bindings[i]["expires_at"], connection):
+                                                   bindings[i]["expires_at"]):
         _forget(org.id, user)
         return False
     KSR.auth.consume_credentials()
     after = [*cached.bindings[:i], fresh, *cached.bindings[i + 1:]]
     KSR.htable.sht_sets(CACHE_TABLE, _key(org.id, user), Cached(cached.ha1, after).text())
-    connections.keep_registered(on_conn)
+    connections.keep_registered(org.id, user, on_conn)
     newest_first = sorted(bindings, key=lambda b: b["expires_at"], reverse=True)
     _answer(org.id, 200, "OK", tuple(_contact_header(b["contact"], int(b["expires_at"] - now))
                                      for b in newest_first))
@@ -256,10 +255,7 @@ def _decide(request: RegisterRequest, current: Registration, company: Callable[[
         return RegisterWrite(outcome)
     before = live(current.bindings, request.now)
     session = session_update(before, outcome.bindings, current.session, company(before), request.now)
-    on_conn = _ttl_on_connection(outcome.bindings, request.received, request.now)
-    peer = f"{pv('$si')}:{pv('$sp')}" if KSR.is_WSX() > 0 else ""
-    connection = (request.node, peer, on_conn) if peer and on_conn else None
-    return RegisterWrite(outcome, session, connection)
+    return RegisterWrite(outcome, session)
 
 
 def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registration,
@@ -285,7 +281,7 @@ def _register(ctx: Context, org: Org, ext: str, ha1: str, registration: Registra
             return ctx.state.lookups.company_for_agent(org.id, ext)
         return ctx.state.lookups.company_of(org.id, company_id, org_version)
 
-    # Bindings, session and WebSocket connection written together in the second round trip.
+    # Bindings and session written together in the second round trip.
     write = ctx.state.registrations.register(
         org.id, ext, ha1, registration, lambda current: _decide(request, current, company))
     if write is None:
@@ -304,7 +300,7 @@ def _registered(org_id: str, ext: str, ha1: str, outcome: RegisterOutcome, now: 
     _remember(org_id, ext, ha1, outcome.bindings, now)
     on_conn = _ttl_on_connection(outcome.bindings, source_uri(), now)
     if on_conn:
-        connections.keep_registered(on_conn)
+        connections.keep_registered(org_id, ext, on_conn)
     _reply_bindings(org_id, outcome.bindings, now)
 
 

@@ -19,7 +19,7 @@ from kemi_app import metrics
 from kemi_app.policy.attendance import AGENT_GONE, Event
 from kemi_app.policy.reconcile import CONFIRMED
 from kemi_app.policy.registration import Binding, RegisterOutcome
-from kemi_app.sip import dialogs, rpc
+from kemi_app.sip import connections, dialogs, rpc
 from kemi_app.sip.callstate import AGENT_PROFILE, agent_key
 from kemi_app.sip.cluster import peer_nodes
 from kemi_app.sip.context import Context, pv
@@ -60,7 +60,7 @@ def drain_closed_connections(ctx: Context) -> None:
 
 def on_connection_closed(ctx: Context, peer: str) -> None:
     node = ctx.settings.node_uri
-    owner = ctx.state.registrations.connection_owner(node, peer)
+    owner = connections.closed_owner(peer)
     if owner is None:
         return
     org_id, ext = owner

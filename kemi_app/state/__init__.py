@@ -51,7 +51,6 @@ Keys (every edge node shares them; see keys.py):
                                    on a refresh of any other agent)
   edge:nonce:{hash}                a used agent API nonce (user, nonce, nc, cnonce): a second use
                                    is a replay
-  edge:conn:{node}:{ip:port}       agent registered over that WebSocket (cleanup when it closes)
   edge:att:{id}                    hash: an attendance (policy.attendance.Attendance), its legs
                                    and its history (state.attendance says how)
   edge:history                     stream of every attendance's events, capped by length and age

@@ -124,11 +124,6 @@ def nonce_use(digest: str) -> str:
     return k("nonce", digest)
 
 
-def connection(node: str, peer: str) -> str:
-    """The agent that registered over the WebSocket from peer (ip:port) on node."""
-    return k("conn", node, peer)
-
-
 HISTORY = k("history")  # stream of every attendance event, for consumers (capped)
 
 

@@ -1,5 +1,4 @@
-"""Registrations: digest credentials and failures, an agent's bindings, and which agent
-registered over which WebSocket connection."""
+"""Registrations: digest credentials and failures, an agent's bindings and its session."""
 
 from __future__ import annotations
 
@@ -52,14 +51,12 @@ _register_view = Script(REGISTER_VIEW)
 # made on (compare-and-set; 0: changed, decide again). Only what changed
 # is written: a refresh sets its binding, its place in the expiry index and online_until. The
 # bindings hash has no TTL (persist: one written before had): the sweep removes it.
-# KEYS: bindings, session, WebSocket connection, the registrations index and its reauth set,
-# the agent. ARGV: prefix, org, ext, wake list TTL, the HA1's SHA1, then lists (a count, then
-# its items): the expected
-# bindings (contact, JSON pairs), the expected session (pairs; count -1: not compared),
-# bindings to set (pairs) and to delete (contacts); then the latest binding's expiry (0: none
-# left), '1' when the session is replaced (a login), session fields to set (a list); the
-# connection's owner ('': none) and TTL; '1' when the agent's availability may have changed
-# (queues: agent_changed).
+# KEYS: bindings, session, the registrations index and its reauth set, the agent. ARGV:
+# prefix, org, ext, wake list TTL, the HA1's SHA1, then lists (a count, then its items): the
+# expected bindings (contact, JSON pairs), the expected session (pairs; count -1: not
+# compared), bindings to set (pairs) and to delete (contacts); then the latest binding's
+# expiry (0: none left), '1' when the session is replaced (a login), session fields to set (a
+# list); '1' when the agent's availability may have changed (queues: agent_changed).
 _COMMIT_HEAD = AGENT_CHANGED_LUA + """
 local n = 4
 local function arg() n = n + 1 return ARGV[n] end
@@ -78,7 +75,7 @@ local function same(key, want)
   end
   return true
 end
-local agent = redis.call('hmget', KEYS[6], 'ha1', 'company')
+local agent = redis.call('hmget', KEYS[5], 'ha1', 'company')
 if not agent[1] or redis.sha1hex(agent[1]) ~= arg() then return {'stale'} end
 """
 _COMMIT_BODY = """
@@ -87,21 +84,19 @@ local session, compared = list()
 if not same(KEYS[1], bindings) or (compared >= 0 and not same(KEYS[2], session)) then return changed() end
 local put, gone, latest = list(), list(), arg()
 local member = ARGV[2] .. ':' .. ARGV[3]
-redis.call('zrem', KEYS[5], member)  -- authenticated against the agent's HA1 as it is now
+redis.call('zrem', KEYS[4], member)  -- authenticated against the agent's HA1 as it is now
 if latest == '0' then
   if #bindings > 0 then redis.call('del', KEYS[1]) end
-  redis.call('zrem', KEYS[4], member)
+  redis.call('zrem', KEYS[3], member)
 else
   if #gone > 0 then redis.call('hdel', KEYS[1], unpack(gone)) end
   if #put > 0 then redis.call('hset', KEYS[1], unpack(put)) end
   redis.call('persist', KEYS[1])
-  redis.call('zadd', KEYS[4], latest, member)
+  redis.call('zadd', KEYS[3], latest, member)
 end
 local replace, fields = arg(), list()
 if replace == '1' then redis.call('del', KEYS[2]) end
 if #fields > 0 then redis.call('hset', KEYS[2], unpack(fields)) end
-local owner, conn_ttl = arg(), arg()
-if owner ~= '' then redis.call('set', KEYS[3], owner, 'EX', conn_ttl) end
 if arg() == '1' then agent_changed(ARGV[1], ARGV[2], ARGV[3], ARGV[4]) end
 return 1
 """
@@ -116,7 +111,7 @@ _commit_register = Script(COMMIT_REGISTER)
 # COMMIT_REGISTER's, then the org version. ARGV: COMMIT_REGISTER's.
 REFRESH_REGISTER = _COMMIT_HEAD + """
 local function changed()
-  return {'changed', agent[2], redis.call('get', KEYS[7]) or '0', redis.call('hgetall', KEYS[1]),
+  return {'changed', agent[2], redis.call('get', KEYS[6]) or '0', redis.call('hgetall', KEYS[1]),
           redis.call('hgetall', KEYS[2])}
 end
 """ + _COMMIT_BODY
@@ -226,12 +221,11 @@ class Refreshed:
 
 @dataclass(frozen=True)
 class RegisterWrite:
-    """A REGISTER's decision: the registrar's outcome (written only when ok), the session
-    update, and the WebSocket connection it came over as (node, peer, TTL)."""
+    """A REGISTER's decision: the registrar's outcome (written only when ok) and the session
+    update."""
 
     outcome: RegisterOutcome
     session: SessionUpdate | None = None
-    connection: tuple[str, str, int] | None = None
 
 
 def commit_call(org_id: str, ext: str, ha1: str, current: Registration, write: RegisterWrite
@@ -257,25 +251,21 @@ def commit_call(org_id: str, ext: str, ha1: str, current: Registration, write: R
     changed = bool(current.bindings_raw) != bool(after) or started is not None
     expected_session = None if current.session_raw is None else _flat(current.session_raw)
     return _commit(org_id, ext, ha1, (_flat(current.bindings_raw), expected_session), (put, gone, latest),
-                   (started is not None, fields), write.connection, changed)
+                   (started is not None, fields), changed)
 
 
 def _commit(org_id: str, ext: str, ha1: str, expected: tuple[list[str], list[str] | None],
             bindings: tuple[list[str], list[str], str], session: tuple[bool, list[str]],
-            connection: tuple[str, str, int] | None, changed: bool) -> tuple[list[str], list[str]]:
+            changed: bool) -> tuple[list[str], list[str]]:
     """COMMIT_REGISTER's keys and arguments: the expected bindings and session (flat pairs; None:
     not compared), the bindings to set (pairs) and delete and the latest one's expiry, whether the session is
-    replaced and its fields to set, the connection (node, peer, TTL), whether queues must look."""
+    replaced and its fields to set, whether queues must look."""
     (expected_bindings, expected_session), (put, gone, latest), (replaced, fields) = expected, bindings, session
-    owner, conn_ttl, conn_key = "", 0, keys.connection("", "")  # named for the script, written only with an owner
-    if connection is not None:
-        node, peer, conn_ttl = connection
-        owner, conn_key = f"{org_id}:{ext}", keys.connection(node, peer)
     args = [PREFIX, org_id, ext, str(WAKE_MEMORY), hashlib.sha1(ha1.encode()).hexdigest(),
             *_listed(expected_bindings), *(["-1"] if expected_session is None else _listed(expected_session)),
             *_listed(put), *_listed(gone), latest, "1" if replaced else "0", *_listed(fields),
-            owner, str(max(1, conn_ttl)), "1" if changed else "0"]
-    return [keys.bindings(org_id, ext), keys.session(org_id, ext), conn_key, keys.REGISTRATIONS,
+            "1" if changed else "0"]
+    return [keys.bindings(org_id, ext), keys.session(org_id, ext), keys.REGISTRATIONS,
             keys.REGISTRATIONS_REAUTH, keys.agent(org_id, ext)], args
 
 
@@ -306,13 +296,12 @@ class Registrations(Store):
         company, version, bindings, session = rest
         return Refreshed(verdict, company or "", version, Registration(_pairs(bindings), _pairs(session)))
 
-    def refresh_binding(self, org_id: str, ext: str, binding: tuple[str, str, str], expires_at: float,
-                        connection: tuple[str, str, int] | None) -> bool:
+    def refresh_binding(self, org_id: str, ext: str, binding: tuple[str, str, str], expires_at: float) -> bool:
         """A refresh of one of the agent's bindings decided and authenticated on the worker's
         caches: `binding` (contact, JSON, JSON before) written, the agent's index entry moved on
         to its new expiry (`expires_at`: always a change; another binding expiring later is
-        found by the sweep, which puts the agent back at it), and the WebSocket connection
-        (node, peer, TTL) remembered, in one round trip with no read: two commands. True once
+        found by the sweep, which puts the agent back at it), in one round trip with no read:
+        two commands. True once
         written. False (undone) when the binding was gone (the field is new: removed by another
         phone's REGISTER, an unregister, the agent's deletion) or the agent is no longer in the
         index (its credentials changed: moved to the reauth set; or its bindings expired): the
@@ -321,10 +310,7 @@ class Registrations(Store):
         with self.r.pipeline(transaction=False) as p:
             p.hset(keys.bindings(org_id, ext), contact, written)
             p.zadd(keys.REGISTRATIONS, {keys.registration(org_id, ext): expires_at}, xx=True, ch=True)
-            if connection is not None:
-                node, peer, ttl = connection
-                p.set(keys.connection(node, peer), f"{org_id}:{ext}", ex=max(1, ttl))
-            added, moved, *_ = p.execute()
+            added, moved = p.execute()
         if added == 0 and moved == 1:
             self._replicated()
             return True
@@ -427,14 +413,3 @@ class Registrations(Store):
         if outcome.ok:
             self._replicated()
         return outcome
-
-    def remember_connection(self, node: str, peer: str, org_id: str, ext: str, ttl: int) -> None:
-        """Which agent registered over the WebSocket from `peer` (ip:port), for when it closes."""
-        self.r.set(keys.connection(node, peer), f"{org_id}:{ext}", ex=max(1, ttl))
-
-    def connection_owner(self, node: str, peer: str) -> tuple[str, str] | None:
-        owner = self.r.getdel(keys.connection(node, peer))
-        if not owner:
-            return None
-        org_id, _, ext = owner.partition(":")
-        return org_id, ext

@@ -39,13 +39,11 @@ def test_stale_decision_is_made_again_on_what_redis_holds(state: EdgeState) -> N
             seen.append(sorted(b.contact for b in current.bindings))
             after = [*current.bindings, binding(contact, now)]
             started = session if current.session is None else None
-            return RegisterWrite(RegisterOutcome(200, "OK", after), SessionUpdate(now + 300, started),
-                                 ("sip:node", "127.0.0.1:9", 300))
+            return RegisterWrite(RegisterOutcome(200, "OK", after), SessionUpdate(now + 300, started))
         return decide
 
     regs = state.registrations
     regs.register("commit", "1001", h, Registration(), add("sip:a@x"))
-    assert state.r.get(keys.connection("sip:node", "127.0.0.1:9")) == "commit:1001"
     assert state.r.ttl(keys.bindings("commit", "1001")) == -1  # no TTL: the sweep removes them
     assert state.r.zscore(keys.REGISTRATIONS, "commit:1001") == now + 300
     # Decided on an empty registration that is no longer empty: decided again, nothing lost.
@@ -161,7 +159,7 @@ def test_a_quick_refresh_writes_its_binding_and_index_entry_and_nothing_else(qui
     fresher = binding("sip:a@x", now + 60)
     before = state.r.info("commandstats")
     assert state.registrations.refresh_binding(
-        "commit", "1006", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at, None)
+        "commit", "1006", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at)
     after = state.r.info("commandstats")
     calls = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"] for name in after}
     assert {name: n for name, n in calls.items() if n and name != "cmdstat_info"} == {
@@ -181,7 +179,7 @@ def test_a_quick_refresh_of_a_binding_gone_meanwhile_is_undone(state: EdgeState)
     state.r.hdel(keys.bindings("commit", "1007"), first.contact)
     fresher = binding("sip:a@x", now + 60)
     assert not state.registrations.refresh_binding(
-        "commit", "1007", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at, None)
+        "commit", "1007", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at)
     assert state.registrations.registration("commit", "1007").bindings == [other]
 
 
@@ -196,7 +194,7 @@ def test_new_credentials_make_the_next_quick_refresh_undo_itself(state: EdgeStat
     assert state.r.zscore(keys.REGISTRATIONS, "commit:1008") is None
     fresher = binding("sip:a@x", now + 60)
     assert not state.registrations.refresh_binding(
-        "commit", "1008", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at, None)
+        "commit", "1008", (first.contact, binding_json(fresher), binding_json(first)), fresher.expires_at)
     assert state.registrations.registration("commit", "1008").bindings == [first]
     current = state.registrations.registration("commit", "1008")
     state.registrations.register("commit", "1008", new, current, lambda _: RegisterWrite(
