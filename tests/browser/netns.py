@@ -41,6 +41,10 @@ class BrowserNet:
         try:
             _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
             _ip("link", "set", ns_if, "netns", name)
+            # IPv4 only: an IPv6 link-local address finishing its duplicate-address detection a
+            # moment after the link comes up is a network change to Chromium, which then fails
+            # a navigation in flight with ERR_NETWORK_CHANGED.
+            _ip("netns", "exec", name, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6")
             _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
             _ip("link", "set", host_if, "up")
             _ip("-n", name, "addr", "add", f"{browser_ip}/30", "dev", ns_if)
