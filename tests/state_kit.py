@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kemi_app.provisioning.org import Org
 from kemi_app.state import EdgeState, keys
-from kemi_app.state.directory import agents_changed
+from kemi_app.state.directory import agent_written
 
 
 def put_org(state: EdgeState, org_id: str, domain: str, name: str) -> None:
@@ -19,7 +19,7 @@ def put_agent(state: EdgeState, org_id: str, ext: str, fields: dict[str, str]) -
     with state.r.pipeline(transaction=True) as p:
         p.hset(keys.agent(org_id, ext), mapping={"ext": ext, **fields})
         p.sadd(keys.agents(org_id), ext)
-        agents_changed(p, org_id)
+        agent_written(p, org_id, ext)
         p.execute()
 
 

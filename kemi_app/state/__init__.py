@@ -29,8 +29,8 @@ Keys (every edge node shares them; see keys.py):
   edge:dids,            edge:did:{number}           (provisioning.did.Did)
   edge:version:{org}, edge:version:gateways         bumped on writes; workers' caches check them
   edge:inbound:version             a fresh value on every DID, org or service write (carriers' routes)
-  edge:agentsversion:{org}         a fresh value on every write of one of the org's agents (workers'
-                                   copies of agents in the call view)
+  edge:agentversion:{org}:{ext}    a fresh value on every write of the agent (workers' copies of
+                                   agents in the call view); deleted with the agent
   edge:bindings:{org}:{ext}        hash: contact URI -> JSON binding (see policy.registration); no
                                    TTL: a node's sweep removes it once its latest binding expired
   edge:registrations               sorted set: org:ext by its latest binding's expiry (the sweep's

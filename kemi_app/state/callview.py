@@ -80,17 +80,17 @@ class CallView:
     service: Service | None = None  # when a service extension was dialled
 
 
-# The whole call view in one script call. The agents' hashes are read only when the worker's
-# copies are not current: it names the org's agents version it read them at, which comes with
-# the failure counts' MGET, and claim_auth is told whether the caller exists once that is known.
+# The whole call view in one script call. An agent's hash is read only when the worker's copy
+# of it is not current: the copy names the agent's version it was read at, which comes with the
+# failure counts' MGET, and claim_auth is told whether the caller exists once that is known.
 # KEYS: caller's agent hash, failures, unknown names' failures, status, session, org version,
-# gateways version, agents version, then the dialled agent's hash and bindings (and the node
-# list when the worker's copy is out of date) or the dialled service, then the nonce use
-# (absent when none was named). ARGV: nonce memory, 'agent' / 'service' / '' (what was
-# dialled), '1' when a nonce use is named, '1' when the node list is read, '1' when the pause
-# rule applies, the agents version of the worker's copy of the caller ('' none) and that
-# copy's company, the agents version of its copy of the dialled agent ('' none), then the
-# companies that block calls during pause (for a caller with no session).
+# gateways version, the caller's version, then the dialled agent's hash, bindings and version
+# (and the node list when the worker's copy is out of date) or the dialled service, then the
+# nonce use (absent when none was named). ARGV: nonce memory, 'agent' / 'service' / '' (what
+# was dialled), '1' when a nonce use is named, '1' when the node list is read, '1' when the
+# pause rule applies, the version of the worker's copy of the caller ('' none) and that copy's
+# company, the version of its copy of the dialled agent ('' none), then the companies that
+# block calls during pause (for a caller with no session).
 # Returns {agent, claim, status, session, {versions}, dialled...} (hashes as flat lists, an
 # agent's as CACHED when the worker's copy is current); no dialled agent when the caller's
 # pause and session (or company) block calls (policy/pause.py pause_refusal: the call is
@@ -99,22 +99,25 @@ CALL_VIEW = CLAIM_AUTH_LUA + """
 local function field(flat, name)
   for i = 1, #flat, 2 do if flat[i] == name then return flat[i + 1] end end
 end
-local agent, current
+-- An agent with no version (last written before versions existed) gets one at its first read,
+-- so copies of it can be checked from then on; none for an agent that does not exist.
+local function versioned(key, version, hash)
+  if version or #hash == 0 then return version end
+  local now = redis.call('time')
+  version = 'since-' .. now[1] .. '.' .. now[2]
+  redis.call('set', key, version)
+  return version
+end
+local agent
 local function caller(versions)
-  if not versions[3] then
-    -- An org with no agent write since the upgrade that brought copies gets a version now, or
-    -- no copy could ever be checked; every agent write replaces it (directory.agents_changed).
-    local now = redis.call('time')
-    versions[3] = 'since-' .. now[1] .. '.' .. now[2]
-    redis.call('set', KEYS[8], versions[3])
-  end
-  current = versions[3]
-  if ARGV[6] ~= '' and ARGV[6] == current then agent = '=' return true end
+  if ARGV[6] ~= '' and ARGV[6] == versions[3] then agent = '=' return true end
   agent = redis.call('hgetall', KEYS[1])
+  versions[3] = versioned(KEYS[8], versions[3], agent)
   return #agent > 0
 end
 local nonce = ARGV[3] == '1' and KEYS[#KEYS] or ''
-local claim, versions = claim_auth(KEYS[2], KEYS[3], nonce, caller, ARGV[1], KEYS[6], KEYS[7], KEYS[8])
+local versions_read = ARGV[2] == 'agent' and {KEYS[6], KEYS[7], KEYS[8], KEYS[11]} or {KEYS[6], KEYS[7], KEYS[8]}
+local claim, versions = claim_auth(KEYS[2], KEYS[3], nonce, caller, ARGV[1], unpack(versions_read))
 local status, session = redis.call('hgetall', KEYS[4]), redis.call('hgetall', KEYS[5])
 local out = {agent, claim, status, session, versions}
 local blocks = field(session, 'block_calls_during_pause')
@@ -127,9 +130,14 @@ local refused = ARGV[5] == '1' and field(status, 'paused') == 'true' and field(s
 if ARGV[2] == 'agent' and refused then
   return out
 elseif ARGV[2] == 'agent' then
-  out[6] = (ARGV[8] ~= '' and ARGV[8] == current) and '=' or redis.call('hgetall', KEYS[9])
+  if ARGV[8] ~= '' and ARGV[8] == versions[4] then
+    out[6] = '='
+  else
+    out[6] = redis.call('hgetall', KEYS[9])
+    versions[4] = versioned(KEYS[11], versions[4], out[6])
+  end
   out[7] = redis.call('hvals', KEYS[10])
-  if ARGV[4] == '1' then out[8] = redis.call('hgetall', KEYS[11]) end
+  if ARGV[4] == '1' then out[8] = redis.call('hgetall', KEYS[12]) end
 elseif ARGV[2] == 'service' then
   out[6] = redis.call('hgetall', KEYS[9])
 end
@@ -147,7 +155,7 @@ class CallViews(Store):
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(client)
         self._nodes: tuple[float, dict[str, str]] = (0.0, {})  # (valid until, edge:nodes)
-        # (org, ext) -> (the org's agents version it was read at, the agent): existing agents only
+        # (org, ext) -> (the agent's version it was read at, the agent): existing agents only
         self._agents: dict[tuple[str, str], tuple[str, Agent]] = {}
 
     def call_view(self, org_id: str, caller: str, source_ip: str, dialled: str, nonce_use: str,
@@ -160,9 +168,9 @@ class CallViews(Store):
         failures, unknown, *nonce = auth_keys(org_id, caller, source_ip, nonce_use)
         keys_ = [keys.agent(org_id, caller), failures, unknown, keys.status(org_id, caller),
                  keys.session(org_id, caller), keys.org_version(org_id), keys.GATEWAYS_VERSION,
-                 keys.agents_version(org_id)]
+                 keys.agent_version(org_id, caller)]
         if dialled_kind == "agent":
-            keys_ += [keys.agent(org_id, dialled), keys.bindings(org_id, dialled)]
+            keys_ += [keys.agent(org_id, dialled), keys.bindings(org_id, dialled), keys.agent_version(org_id, dialled)]
         elif dialled_kind == "service":
             keys_.append(keys.service(org_id, dialled))
         # One command, no pipeline: the node list is read inside the script when it is due.
@@ -171,16 +179,17 @@ class CallViews(Store):
             keys_.append(keys.NODES)
         caller_copy = self._agents.get((org_id, caller))
         callee_copy = self._agents.get((org_id, dialled)) if dialled_kind == "agent" else None
-        agent, claimed, status, session, (org_version, gw_version, agents_version), *target = _call_view.call(
+        agent, claimed, status, session, (org_version, gw_version, caller_version, *callee_version), *target = \
+            _call_view.call(
             self.r, [*keys_, *nonce],
             [NONCE_MEMORY, dialled_kind, "1" if nonce else "0", "1" if read_nodes else "0", "1" if refusable else "0",
              caller_copy[0] if caller_copy else "", caller_copy[1].company if caller_copy else "",
              callee_copy[0] if callee_copy else "", *blocking_companies])
-        caller_agent = self._agent(org_id, caller, agent, agents_version)
+        caller_agent = self._agent(org_id, caller, agent, caller_version)
         callee, callee_bindings, service = None, [], None
         callee_read = dialled_kind != "agent" or bool(target)
         if dialled_kind == "agent" and callee_read:
-            callee = self._agent(org_id, dialled, target[0], agents_version)
+            callee = self._agent(org_id, dialled, target[0], callee_version[0])
             nodes = [_hash(target[2])] if read_nodes else []
             callee_bindings = self._reachable(bindings_from(target[1]), nodes)
         elif dialled_kind == "service":
@@ -198,13 +207,13 @@ class CallViews(Store):
             service=service,
         )
 
-    def _agent(self, org_id: str, ext: str, read: list[str] | str, version: str) -> Agent | None:
+    def _agent(self, org_id: str, ext: str, read: list[str] | str, version: str | None) -> Agent | None:
         """The agent the script gave (its hash, or CACHED: the worker's copy is current), kept
-        as the copy for `version`."""
+        as the copy for its `version` (None: the agent does not exist)."""
         if isinstance(read, str):  # CACHED
             return self._agents[(org_id, ext)][1]
         agent = decode(Agent, _hash(read), ext=ext)
-        if agent is None:
+        if agent is None or version is None:
             self._agents.pop((org_id, ext), None)
         else:
             if len(self._agents) >= AGENTS_CACHED:

@@ -104,9 +104,8 @@ class Directory(Store):
                 p.srem(keys.DIDS, n)
             for other in others:
                 p.srem(keys.links(other), org_id)
-            # The agents version is random: a recreated org's can never match a copy of this one's.
             p.delete(keys.org(org_id), keys.domain(org.domain), keys.agents(org_id), keys.companies(org_id),
-                     keys.services(org_id), keys.links(org_id), keys.agents_version(org_id))
+                     keys.services(org_id), keys.links(org_id))
             # The version survives (bumped, never reset): a worker that cached this org's
             # companies must not take a recreated org's version for the one it saw.
             p.incr(keys.org_version(org_id))
@@ -210,7 +209,7 @@ class Directory(Store):
                 p.zrem(keys.REGISTRATIONS, member)
                 p.zadd(keys.REGISTRATIONS_REAUTH, {member: registered})
             p.sadd(keys.agents(org_id), agent.ext)
-            agents_changed(p, org_id)
+            agent_written(p, org_id, agent.ext)
             queue_agent_changed(p, org_id, agent.ext)  # DND may have changed
             return before is None
 
@@ -241,7 +240,7 @@ class Directory(Store):
                 raise Missing(f"no such agent: {ext}")
             p.multi()
             p.hset(key, "dnd", "true" if dnd else "false")
-            agents_changed(p, org_id)
+            agent_written(p, org_id, ext)
             queue_agent_changed(p, org_id, ext)
 
         self._optimistic([key], body)
@@ -366,16 +365,18 @@ def _inbound_changed(p: Pipeline) -> None:
 def _queue_agent_delete(p: Pipeline, org_id: str, ext: str) -> None:
     """Everything an agent owns except its call records, which the dialog end removes, and
     its call history, kept for its retention."""
+    # Its version goes too: workers' copies of it are then stale (none stored matches), and a
+    # call view gives none to an agent that does not exist.
     p.delete(keys.agent(org_id, ext), keys.bindings(org_id, ext), keys.status(org_id, ext),
-             keys.session(org_id, ext), keys.offer(org_id, ext), keys.idle(org_id, ext))
+             keys.session(org_id, ext), keys.offer(org_id, ext), keys.idle(org_id, ext),
+             keys.agent_version(org_id, ext))
     p.zrem(keys.REGISTRATIONS, keys.registration(org_id, ext))
     p.zrem(keys.REGISTRATIONS_REAUTH, keys.registration(org_id, ext))
     p.srem(keys.agents(org_id), ext)
-    agents_changed(p, org_id)
     queue_agent_changed(p, org_id, ext)  # out of its queues' free sets
 
 
-def agents_changed(p: Pipeline, org_id: str) -> None:
-    """In the transaction of a write to one of the org's agents: workers' cached agents
-    (state/callview.py) are read again."""
-    p.set(keys.agents_version(org_id), secrets.token_hex(8))
+def agent_written(p: Pipeline, org_id: str, ext: str) -> None:
+    """In the transaction of a write to the agent: workers' copies of it (state/callview.py)
+    are read again."""
+    p.set(keys.agent_version(org_id, ext), secrets.token_hex(8))

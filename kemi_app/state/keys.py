@@ -49,10 +49,10 @@ def agent(org_id: str, ext: str) -> str:
     return k("agent", org_id, ext)
 
 
-def agents_version(org_id: str) -> str:
-    """A fresh random value on every write of one of the org's agents (never a counter, which
-    could repeat after Redis lost its data): workers' cached agents check it."""
-    return k("agentsversion", org_id)
+def agent_version(org_id: str, ext: str) -> str:
+    """A fresh random value on every write of the agent (never a counter, which could repeat
+    after Redis lost its data): workers' cached copies of the agent check it."""
+    return k("agentversion", org_id, ext)
 
 
 def services(org_id: str) -> str:

@@ -119,12 +119,14 @@ def test_the_callee_is_left_unread_only_when_the_callers_pause_refuses_the_call(
     assert (with_pause is not None and refusable) is not read  # the script and the rule agree
 
 
-def test_a_change_of_any_of_the_orgs_agents_is_seen_at_once(state: EdgeState) -> None:
-    """The worker's copies of agents hold only while the org's agents are unchanged."""
+def test_a_change_of_an_agent_is_seen_at_once_and_only_its_copies_are_read_again(state: EdgeState) -> None:
+    """The worker's copy of an agent holds while that agent is unchanged: another agent's
+    write (a DND toggle, a new password) costs it no read."""
     state.directory.save_org(Org(ORG, "cview.test", "Call view"))
     state.directory.save_agent(ORG, Agent("1000", "a" * 32))
     state.directory.save_agent(ORG, Agent("2000", "b" * 32))
     _bind(state, "2000", "sip:127.0.0.11:5060")
+    state.r.hset(keys.NODES, "sip:127.0.0.11:5060", repr(time.time() + 300))
     views = CallViews(state.r)
     first = views.call_view(ORG, "1000", "127.0.0.1", "2000", "")
     assert (first.auth.ha1, first.callee) == ("a" * 32, Agent("2000", "b" * 32))
@@ -134,11 +136,16 @@ def test_a_change_of_any_of_the_orgs_agents_is_seen_at_once(state: EdgeState) ->
     assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").callee == Agent("2000", "b" * 32, dnd=True)
     state.directory.save_agent(ORG, Agent("1000", "c" * 32))  # a new password
     assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").auth.ha1 == "c" * 32
-    put_agent(state, ORG, "3000", {"ha1": "d" * 32})  # another agent of the org: read again, the same
+    put_agent(state, ORG, "3000", {"ha1": "d" * 32})  # another agent of the org
+    state.directory.set_dnd(ORG, "3000", True)
+    before = _commands(state)
     assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").caller == Agent("1000", "c" * 32)
+    assert _commands(state)["hgetall"] - before["hgetall"] == 2  # status and session: both copies held
     state.directory.delete_agent(ORG, "1000")
+    assert not state.r.exists(keys.agent_version(ORG, "1000"))
     gone = views.call_view(ORG, "1000", "127.0.0.1", "2000", "")
     assert (gone.caller, gone.auth.ha1) == (None, None)
+    assert not state.r.exists(keys.agent_version(ORG, "1000"))  # none made for an agent that is not there
 
 
 def test_the_copied_callers_company_still_decides_the_pause_rule(state: EdgeState) -> None:
@@ -157,23 +164,23 @@ def test_the_copied_callers_company_still_decides_the_pause_rule(state: EdgeStat
     state.agents.set_status(ORG, "1000", AgentStatus())
 
 
-def test_an_org_whose_agents_were_written_before_copies_existed_gets_a_version(state: EdgeState) -> None:
-    """Agents saved before the agents version existed: the first call view gives the org one,
-    so the worker's next calls use its copies, and a later agent write still replaces them."""
+def test_agents_written_before_versions_existed_get_one_at_their_first_read(state: EdgeState) -> None:
+    """Agents saved by a release without versions: the first call view gives each one, so the
+    worker's next calls use its copies, and a later write of the agent still replaces it."""
     state.directory.save_org(Org(ORG, "cview.test", "Call view"))
     state.directory.save_agent(ORG, Agent("1000", "a" * 32))
     state.directory.save_agent(ORG, Agent("2000", "b" * 32))
     _bind(state, "2000", "sip:127.0.0.11:5060")
     state.r.hset(keys.NODES, "sip:127.0.0.11:5060", repr(time.time() + 300))
-    state.r.delete(keys.agents_version(ORG))  # as written by a release without copies
+    state.r.delete(keys.agent_version(ORG, "1000"), keys.agent_version(ORG, "2000"))
     views = CallViews(state.r)
     first = views.call_view(ORG, "1000", "127.0.0.1", "2000", "")
-    seeded = state.r.get(keys.agents_version(ORG))
-    assert seeded and first.auth.ha1 == "a" * 32
+    given = state.r.mget(keys.agent_version(ORG, "1000"), keys.agent_version(ORG, "2000"))
+    assert all(given) and first.auth.ha1 == "a" * 32 and first.callee == Agent("2000", "b" * 32)
     before = _commands(state)
     assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "") == first
     after = _commands(state)
     assert after["hgetall"] - before["hgetall"] == 2  # status and session: no agent hash
-    assert state.r.get(keys.agents_version(ORG)) == seeded
+    assert state.r.mget(keys.agent_version(ORG, "1000"), keys.agent_version(ORG, "2000")) == given
     state.directory.save_agent(ORG, Agent("1000", "c" * 32))
     assert views.call_view(ORG, "1000", "127.0.0.1", "2000", "").auth.ha1 == "c" * 32
