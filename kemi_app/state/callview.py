@@ -179,12 +179,12 @@ class CallViews(Store):
             keys_.append(keys.NODES)
         caller_copy = self._agents.get((org_id, caller))
         callee_copy = self._agents.get((org_id, dialled)) if dialled_kind == "agent" else None
-        agent, claimed, status, session, (org_version, gw_version, caller_version, *callee_version), *target = \
-            _call_view.call(
+        agent, claimed, status, session, versions, *target = _call_view.call(
             self.r, [*keys_, *nonce],
             [NONCE_MEMORY, dialled_kind, "1" if nonce else "0", "1" if read_nodes else "0", "1" if refusable else "0",
              caller_copy[0] if caller_copy else "", caller_copy[1].company if caller_copy else "",
              callee_copy[0] if callee_copy else "", *blocking_companies])
+        org_version, gw_version, caller_version, *callee_version = versions  # the callee's: when one was dialled
         caller_agent = self._agent(org_id, caller, agent, caller_version)
         callee, callee_bindings, service = None, [], None
         callee_read = dialled_kind != "agent" or bool(target)
